@@ -1,0 +1,250 @@
+"""Opening, creating and checking a profile store (one SQLite file).
+
+The fixed tables are created here; the profile, event and entity tables grow a
+column per attribute or field as data is imported (see ``store.catalog``).
+
+Surrogate keys: ``profiles.pk`` and ``events.pk`` are integers, whatever the
+external profile id looks like; events point at ``profiles.pk``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from store.errors import StoreError
+
+STORE_FORMAT = "audiences-tui-store"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+
+FIXED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attributes (
+    name TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    column_name TEXT NOT NULL UNIQUE,
+    label TEXT,
+    grp TEXT,
+    description TEXT,
+    derived_from TEXT,
+    position INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS event_types (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    label TEXT,
+    description TEXT
+);
+CREATE TABLE IF NOT EXISTS event_fields (
+    name TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    column_name TEXT NOT NULL UNIQUE,
+    label TEXT,
+    description TEXT
+);
+CREATE TABLE IF NOT EXISTS event_type_fields (
+    event_type_id INTEGER NOT NULL REFERENCES event_types(id),
+    field_name TEXT NOT NULL REFERENCES event_fields(name),
+    PRIMARY KEY (event_type_id, field_name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entities (
+    name TEXT PRIMARY KEY,
+    table_name TEXT NOT NULL UNIQUE,
+    key_field TEXT NOT NULL,
+    link_field TEXT NOT NULL,
+    label TEXT,
+    description TEXT
+);
+CREATE TABLE IF NOT EXISTS entity_fields (
+    entity TEXT NOT NULL REFERENCES entities(name),
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    label TEXT,
+    description TEXT,
+    PRIMARY KEY (entity, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    definition TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profiles (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS events (
+    pk INTEGER PRIMARY KEY,
+    profile_pk INTEGER NOT NULL,
+    type_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_type_ts_profile ON events(type_id, ts, profile_pk);
+CREATE INDEX IF NOT EXISTS events_profile_ts ON events(profile_pk, ts);
+"""
+
+# Column names the engine owns; imported names that collide get another column.
+RESERVED_COLUMNS = frozenset({"pk", "id", "profile_pk", "type_id", "ts", "rowid", "oid", "_rowid_"})
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the store's pragmas: WAL, busy timeout, autocommit.
+
+    ``isolation_level=None``: nothing is in a transaction unless
+    ``write_transaction`` opens one, so every write that matters is explicit.
+    """
+    path = Path(path)
+    try:
+        if readonly:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False, isolation_level=None,
+            )
+        else:
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+            )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(describe_sqlite_error(path, exc)) from exc
+    return conn
+
+
+def describe_sqlite_error(path: str | Path, exc: BaseException) -> str:
+    """A sentence a person understands for a low-level SQLite failure."""
+    text = str(exc).lower()
+    if "not a database" in text or "malformed" in text or "disk image" in text:
+        return f"{path} is not an Audiences store or is damaged ({exc})."
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another program; try again when it is done ({exc})."
+    if "readonly" in text or "read-only" in text:
+        return f"{path} is read-only; nothing was written ({exc})."
+    if "disk is full" in text or "full" in text:
+        return f"The disk holding {path} is full; nothing was written ({exc})."
+    if "unable to open" in text:
+        return f"Cannot open {path} ({exc})."
+    return f"{path}: {exc}"
+
+
+def create_store(path: str | Path) -> sqlite3.Connection:
+    """Create an empty store (or finish creating one) and return a connection."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        existing = _store_format(conn)
+        if existing is None and _has_user_tables(conn):
+            raise StoreError(f"{path} is an SQLite file but not an Audiences store.")
+        with write_transaction(conn):
+            for statement in FIXED_SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?), ('schema_version', ?),"
+                " ('created_at', datetime('now'))",
+                (STORE_FORMAT, str(SCHEMA_VERSION)),
+            )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(describe_sqlite_error(path, exc)) from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open an existing store, checking that it is one and that we can read its version."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"No store at {path}. Create one with `audiences-tui sample --db {path}`"
+                         " or an import.")
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a store file.")
+    conn = connect(path, readonly=readonly)
+    try:
+        fmt = _store_format(conn)
+        if fmt is None:
+            raise StoreError(f"{path} is not an Audiences store.")
+        version = int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} was written by a newer version of Audiences TUI (store version {version},"
+                f" this program reads up to {SCHEMA_VERSION}). Upgrade the program."
+            )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(describe_sqlite_error(path, exc)) from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def open_or_create_store(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    if path.exists() and path.stat().st_size > 0:
+        return create_store(path) if _is_store_file(path) else open_store(path)
+    return create_store(path)
+
+
+def _is_store_file(path: Path) -> bool:
+    conn = connect(path, readonly=True)
+    try:
+        return _store_format(conn) is not None
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+
+
+def _store_format(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
+    ).fetchone()
+    if row is None:
+        return None
+    found = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+    if found is None or found[0] != STORE_FORMAT:
+        return None
+    return str(found[0])
+
+
+def _has_user_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()
+    return bool(row[0])
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One IMMEDIATE transaction: all of it is written, or none of it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+
+
+def quote_identifier(name: str) -> str:
+    """Double-quote an identifier for SQLite (only for names that come from the catalog)."""
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,133 @@
+"""Attribute types and how values of each type are written to and read from SQLite.
+
+Storage rules (one place, shared by import, the sample generator, the compiler
+and the reference evaluator):
+
+- string: TEXT; the empty string is stored as NULL (both mean "missing").
+- integer: INTEGER; number: REAL; boolean: INTEGER 0/1.
+- date: TEXT ``YYYY-MM-DD``.
+- datetime: TEXT ``YYYY-MM-DD HH:MM:SS`` in UTC, with ``.ffffff`` only when the
+  fraction is not zero, so that text order is time order.
+- event timestamps (the ``ts`` column of events): INTEGER seconds since the
+  Unix epoch, UTC (fractions of a second are dropped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Final, Literal
+
+AttrType = Literal["string", "integer", "number", "boolean", "date", "datetime"]
+ATTR_TYPES: Final[tuple[AttrType, ...]] = (
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+)
+SQL_AFFINITY: Final[dict[str, str]] = {
+    "string": "TEXT",
+    "integer": "INTEGER",
+    "number": "REAL",
+    "boolean": "INTEGER",
+    "date": "TEXT",
+    "datetime": "TEXT",
+}
+
+UTC = dt.UTC
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+INTEGER_RE = re.compile(r"[+-]?\d+\Z")
+NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+DATETIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?\Z"
+)
+
+
+def parse_date(text: str) -> dt.date | None:
+    """A ``YYYY-MM-DD`` string as a date, or None if it is not one."""
+    if not DATE_RE.match(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def parse_datetime(text: str) -> dt.datetime | None:
+    """An ISO 8601 datetime (``T`` or space) as an aware UTC datetime, or None.
+
+    A datetime without an offset is taken as UTC; one with an offset is converted.
+    """
+    if not DATETIME_RE.match(text):
+        return None
+    cleaned = text.replace(" ", "T", 1)
+    if cleaned[-1] in "zZ":
+        cleaned = cleaned[:-1] + "+00:00"
+    match = re.search(r"\.(\d+)", cleaned)
+    if match and len(match.group(1)) > 6:  # fromisoformat takes at most microseconds
+        cleaned = cleaned[: match.start(1) + 6] + cleaned[match.end(1) :]
+    try:
+        value = dt.datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_boolean(text: str) -> bool | None:
+    """``true``/``false`` in any case; nothing else is a boolean."""
+    lowered = text.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return None
+
+
+def format_datetime(value: dt.datetime) -> str:
+    """The stored text form of a datetime (UTC, sortable)."""
+    value = value.astimezone(UTC) if value.tzinfo else value
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond:06d}"
+    return text
+
+
+def to_epoch_seconds(value: dt.datetime) -> int:
+    """Seconds since the epoch (floor), the stored form of event timestamps."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - EPOCH
+    return delta.days * 86400 + delta.seconds
+
+
+def from_epoch_seconds(seconds: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(seconds=seconds)
+
+
+def day_start_epoch(day: dt.date) -> int:
+    """Epoch seconds of midnight UTC at the start of ``day``."""
+    return (day - EPOCH.date()).days * 86400
+
+
+def reconcile_types(existing: AttrType, incoming: AttrType) -> AttrType | None:
+    """The schema type after importing a column of ``incoming`` type, or None on conflict.
+
+    Widening is allowed where every old and new value keeps its meaning:
+    integer and number meet as number; anything goes into a string column
+    (as its text); a date column of a file fits a datetime attribute (midnight).
+    """
+    if existing == incoming:
+        return existing
+    if {existing, incoming} == {"integer", "number"}:
+        return "number"
+    if existing == "string":
+        return "string"
+    if existing == "datetime" and incoming == "date":
+        return "datetime"
+    return None

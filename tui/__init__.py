@@ -1,0 +1,1 @@
+"""The Audiences terminal app and the command line that launches it."""

@@ -1,0 +1,74 @@
+"""The ``audiences-tui`` command: opens the app, or does the same work headless.
+
+Every subcommand lives in its own module (``tui/commands/``) and is added to
+the group here. Errors the engine raises on purpose become one line on stderr
+and the exit code the spec gives (2: bad input, 1: anything else); nothing
+prints a traceback for a user error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from store.errors import AudiencesError
+
+
+class AudiencesGroup(click.Group):
+    """A click group that turns engine errors into clean messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except AudiencesError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing half-written was kept.", err=True)
+            ctx.exit(130)
+        return None
+
+
+def default_store_path() -> Path:
+    """``$AUDIENCES_DB``, else ``audiences.db`` in the user's data directory."""
+    env = os.environ.get("AUDIENCES_DB")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("audiences-tui")) / "audiences.db"
+
+
+@click.group(cls=AudiencesGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Profile store to open (default: $AUDIENCES_DB or the sample store).")
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None) -> None:
+    """Browse profiles, build segments with exact live counts, activate audiences."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tui.launch import launch_app
+
+    launch_app(db_path)
+
+
+def _register_commands() -> None:
+    from tui.commands import register
+
+    register(cli)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="audiences-tui")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
