@@ -1,0 +1,196 @@
+"""The segment model: immutable rule-tree nodes and the values they hold.
+
+A segment straight from YAML holds plain values (str, int, float, bool, lists
+as tuples, ``RelativeDate``, ``Period``); validation against a store's schema
+(``store.validate``) returns the same node types with values made typed
+(``datetime.date``, aware ``datetime.datetime``), which the compiler and the
+reference evaluator consume.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+Unit = Literal["days", "weeks", "months", "years"]
+UNITS: Final[tuple[str, ...]] = ("days", "weeks", "months", "years")
+
+STRING_OPS: Final = (
+    "equals", "not_equals", "in", "not_in", "contains", "not_contains",
+    "starts_with", "ends_with", "is_empty", "is_not_empty",
+)
+NUMBER_OPS: Final = (
+    "equals", "not_equals", "greater_than", "greater_or_equal", "less_than", "less_or_equal",
+    "between", "not_between", "in", "not_in", "is_empty", "is_not_empty",
+)
+BOOLEAN_OPS: Final = ("is_true", "is_false", "is_empty", "is_not_empty")
+DATE_OPS: Final = (
+    "on", "before", "after", "between", "in_last", "not_in_last", "in_next",
+    "is_empty", "is_not_empty",
+)
+OPS_BY_TYPE: Final[dict[str, tuple[str, ...]]] = {
+    "string": STRING_OPS,
+    "integer": NUMBER_OPS,
+    "number": NUMBER_OPS,
+    "boolean": BOOLEAN_OPS,
+    "date": DATE_OPS,
+    "datetime": DATE_OPS,
+}
+# Each negative operator is the exact complement of its positive twin.
+NEGATIVE_TWIN: Final[dict[str, str]] = {
+    "not_equals": "equals",
+    "not_in": "in",
+    "not_contains": "contains",
+    "not_between": "between",
+    "not_in_last": "in_last",
+    "is_not_empty": "is_empty",
+}
+NO_VALUE_OPS: Final = frozenset({"is_empty", "is_not_empty", "is_true", "is_false"})
+LIST_OPS: Final = frozenset({"in", "not_in"})
+RANGE_OPS: Final = frozenset({"between", "not_between"})
+PERIOD_OPS: Final = frozenset({"in_last", "not_in_last", "in_next"})
+
+COUNT_OPS: Final = ("at_least", "at_most", "exactly", "between")
+AGGREGATE_FNS: Final = ("sum", "avg", "min", "max")
+AGGREGATE_OPS: Final = (
+    "equals", "greater_than", "greater_or_equal", "less_than", "less_or_equal", "between",
+)
+
+
+@dataclass(frozen=True)
+class RelativeDate:
+    """``{ago: N, unit: U}``, ``{from_now: N, unit: U}`` or ``today``, resolved at the as-of date."""
+
+    direction: Literal["ago", "from_now", "today"]
+    amount: int = 0
+    unit: Unit = "days"
+
+
+@dataclass(frozen=True)
+class Period:
+    """``{amount: N, unit: U}``: the length of an ``in_last`` / ``in_next`` window."""
+
+    amount: int
+    unit: Unit
+
+
+@dataclass(frozen=True)
+class AttributeCondition:
+    attribute: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """``within``: either the last N units (``last``) or an inclusive ``between`` range."""
+
+    last: Period | None = None
+    between: tuple[Any, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CountRule:
+    op: str = "at_least"
+    value: Any = 1  # int, or (low, high) for between
+    distinct: str | None = None
+
+
+@dataclass(frozen=True)
+class AggregateRule:
+    fn: str
+    attribute: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class EventCondition:
+    """``event``: ``types`` None means every type (``"*"``)."""
+
+    types: tuple[str, ...] | None
+    where: tuple[AttributeCondition, ...] = ()
+    within: Window | None = None
+    count: CountRule | None = None
+    aggregate: AggregateRule | None = None
+
+    @property
+    def effective_count(self) -> CountRule:
+        """The count rule in force: the default is ``at_least 1``."""
+        return self.count or CountRule()
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    segment: str
+
+
+@dataclass(frozen=True)
+class AllOf:
+    children: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    children: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotOf:
+    child: Node
+
+
+Node = AllOf | AnyOf | NotOf | AttributeCondition | EventCondition | SegmentRef
+GROUPS: Final = (AllOf, AnyOf)
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: str
+    name: str
+    rule: Node
+    description: str = ""
+    source: str | None = field(default=None, compare=False)  # the file it came from
+
+
+def slugify(text: str) -> str:
+    """A lowercase id slug: ``Men over 50!`` -> ``men-over-50``."""
+    normalized = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", normalized.lower()).strip("-")
+    return slug or "segment"
+
+
+SLUG_RE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*\Z")
+
+
+def children_of(node: Node) -> tuple[Node, ...]:
+    """The direct child nodes of a node (groups and not); leaves have none."""
+    if isinstance(node, AllOf | AnyOf):
+        return node.children
+    if isinstance(node, NotOf):
+        return (node.child,)
+    return ()
+
+
+def child_path(parent_path: str, node: Node, index: int) -> str:
+    """The node path of a child, as errors and per-node counts name it."""
+    if isinstance(node, AllOf):
+        return f"{parent_path}.all[{index}]"
+    if isinstance(node, AnyOf):
+        return f"{parent_path}.any[{index}]"
+    return f"{parent_path}.not"
+
+
+def walk(node: Node, path: str = "rule") -> list[tuple[str, Node]]:
+    """Every node with its path, parents before children."""
+    found = [(path, node)]
+    for index, child in enumerate(children_of(node)):
+        found.extend(walk(child, child_path(path, node, index)))
+    return found
+
+
+def referenced_segments(node: Node) -> set[str]:
+    """Ids of the segments a rule tree refers to directly."""
+    return {n.segment for _, n in walk(node) if isinstance(n, SegmentRef)}

@@ -1,0 +1,25 @@
+"""The error a bad segment raises: it names the file, the YAML line and the node path."""
+
+from __future__ import annotations
+
+from store.errors import InputError
+
+
+class SegmentError(InputError):
+    """A segment that cannot be read or does not fit the store's schema."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 path: str | None = None) -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        self.path = path
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        where = self.source or "<segment>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.path:
+            where += f": {self.path}"
+        return f"{where}: {self.message}"

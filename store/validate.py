@@ -1,0 +1,341 @@
+"""Validation of a segment against a store's schema, and typing of its values.
+
+``validate_segment`` checks every name against the catalog (with the nearest
+known names on a miss), every operator against its attribute's type, every
+value's type and shape, and resolves segment references (no cycles). It
+returns a ``ResolvedSegment``: the same tree with typed values (dates as
+``datetime.date``, datetimes as aware ``datetime.datetime``) plus every
+segment it refers to, ready for the compiler and the evaluator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from store.catalog import Catalog, did_you_mean
+from store.model import (
+    AGGREGATE_FNS,
+    AGGREGATE_OPS,
+    COUNT_OPS,
+    LIST_OPS,
+    NO_VALUE_OPS,
+    OPS_BY_TYPE,
+    PERIOD_OPS,
+    RANGE_OPS,
+    AggregateRule,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Node,
+    NotOf,
+    Period,
+    RelativeDate,
+    Segment,
+    SegmentRef,
+    Window,
+    child_path,
+)
+from store.segment_errors import SegmentError
+from store.values import AttrType, parse_date, parse_datetime
+
+# Looks a referenced segment up by id, given the file that refers to it: returns
+# the parsed segment with its YAML line map, or None when there is no such segment.
+SegmentLookup = Callable[[str, str | None], tuple[Segment, dict[str, int]] | None]
+
+MAX_LIST_VALUES = 100_000
+
+
+@dataclass(frozen=True)
+class ResolvedSegment:
+    """A validated segment and, by id, every segment it refers to (directly or not)."""
+
+    segment: Segment
+    refs: dict[str, Segment]
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What the validator needs to know of an attribute or an event/entity field."""
+
+    name: str
+    type: AttrType
+
+
+class _Validator:
+    def __init__(self, catalog: Catalog, lookup: SegmentLookup | None) -> None:
+        self.catalog = catalog
+        self.lookup = lookup
+        self.refs: dict[str, Segment] = {}
+        self.source: str | None = None
+        self.lines: dict[str, int] = {}
+
+    def fail(self, message: str, path: str) -> SegmentError:
+        line = None
+        probe = path
+        while probe:
+            if probe in self.lines:
+                line = self.lines[probe]
+                break
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+        return SegmentError(message, source=self.source, line=line, path=path)
+
+    # -- segments and references -------------------------------------------------
+    def segment(self, segment: Segment, lines: dict[str, int], stack: tuple[str, ...]) -> Segment:
+        saved = (self.source, self.lines)
+        self.source, self.lines = segment.source, lines
+        try:
+            rule = self.node(segment.rule, "rule", (*stack, segment.id))
+        finally:
+            self.source, self.lines = saved
+        return replace(segment, rule=rule)
+
+    def reference(self, node: SegmentRef, path: str, stack: tuple[str, ...]) -> SegmentRef:
+        ref_id = node.segment
+        if ref_id in stack:
+            cycle = " -> ".join((*stack[stack.index(ref_id):], ref_id))
+            raise self.fail(f"segment references form a cycle: {cycle}", path)
+        if ref_id in self.refs:
+            return node
+        found = self.lookup(ref_id, self.source) if self.lookup else None
+        if found is None:
+            raise self.fail(
+                f"unknown segment {ref_id!r}: not saved in the store and no {ref_id}.yaml beside"
+                " the file", path)
+        referenced, lines = found
+        self.refs[ref_id] = self.segment(replace(referenced, id=ref_id), lines, stack)
+        return node
+
+    # -- nodes -----------------------------------------------------------------------
+    def node(self, node: Node, path: str, stack: tuple[str, ...]) -> Node:
+        if isinstance(node, AllOf | AnyOf):
+            children = tuple(self.node(child, child_path(path, node, i), stack)
+                             for i, child in enumerate(node.children))
+            return type(node)(children)
+        if isinstance(node, NotOf):
+            return NotOf(self.node(node.child, f"{path}.not", stack))
+        if isinstance(node, SegmentRef):
+            return self.reference(node, path, stack)
+        if isinstance(node, AttributeCondition):
+            return self.condition(node, self.profile_attribute(node.attribute, path), path)
+        return self.event(node, path)
+
+    def profile_attribute(self, name: str, path: str) -> FieldInfo:
+        attribute = self.catalog.attributes.get(name)
+        if attribute is None:
+            raise self.fail(f"unknown attribute {name!r}." +
+                            did_you_mean(name, set(self.catalog.attributes)),
+                            f"{path}.attribute")
+        return FieldInfo(attribute.name, attribute.type)
+
+    def event_field(self, name: str, path: str, what: str = "attribute") -> FieldInfo:
+        """An event field, or ``ENTITY.FIELD`` of an entity events link to."""
+        if "." in name:
+            entity_name, _, field_name = name.partition(".")
+            entity = self.catalog.entities.get(entity_name)
+            if entity is None:
+                known = set(self.catalog.entities) | set(self.catalog.event_fields)
+                raise self.fail(f"unknown entity {entity_name!r} in {name!r}." +
+                                did_you_mean(entity_name, known), f"{path}.{what}")
+            entity_field = entity.fields.get(field_name)
+            if entity_field is None:
+                raise self.fail(f"entity {entity_name!r} has no field {field_name!r}." +
+                                did_you_mean(field_name, set(entity.fields)), f"{path}.{what}")
+            return FieldInfo(name, entity_field.type)
+        event_field = self.catalog.event_fields.get(name)
+        if event_field is None:
+            known = set(self.catalog.event_fields) | {
+                f"{e}.{f}" for e, ent in self.catalog.entities.items() for f in ent.fields}
+            raise self.fail(f"unknown event field {name!r}." + did_you_mean(name, known),
+                            f"{path}.{what}")
+        return FieldInfo(name, event_field.type)
+
+    # -- attribute conditions ---------------------------------------------------------
+    def condition(self, node: AttributeCondition, info: FieldInfo,
+                  path: str) -> AttributeCondition:
+        ops = OPS_BY_TYPE[info.type]
+        if node.op not in ops:
+            raise self.fail(f"operator {node.op!r} does not apply to {info.name!r} ({info.type});"
+                            f" use one of: {', '.join(ops)}", f"{path}.op")
+        value_path = f"{path}.value"
+        op, value = node.op, node.value
+        if op in NO_VALUE_OPS:
+            if value is not None:
+                raise self.fail(f"{op!r} takes no value", value_path)
+            return AttributeCondition(info.name, op, None)
+        if value is None:
+            raise self.fail(f"{op!r} needs a value", value_path)
+        if op in LIST_OPS:
+            if not isinstance(value, tuple) or not value:
+                raise self.fail(f"{op!r} takes a non-empty list of values", value_path)
+            if len(value) > MAX_LIST_VALUES:
+                raise self.fail(f"{op!r} takes at most {MAX_LIST_VALUES:,} values", value_path)
+            typed: Any = tuple(self.scalar(v, info, f"{value_path}[{i}]")
+                               for i, v in enumerate(value))
+        elif op in RANGE_OPS:
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise self.fail(f"{op!r} takes [low, high]", value_path)
+            low = self.scalar(value[0], info, f"{value_path}[0]")
+            high = self.scalar(value[1], info, f"{value_path}[1]")
+            if comparable(low, high) and low > high:
+                raise self.fail(f"{op!r} needs low <= high, got [{value[0]}, {value[1]}]",
+                                value_path)
+            typed = (low, high)
+        elif op in PERIOD_OPS:
+            if not isinstance(value, Period):
+                raise self.fail(f"{op!r} takes a period {{amount: N, unit: days|weeks|months|"
+                                "years}", value_path)
+            typed = value
+        else:
+            if isinstance(value, tuple):
+                raise self.fail(f"{op!r} takes one value, not a list", value_path)
+            typed = self.scalar(value, info, value_path)
+        return AttributeCondition(info.name, op, typed)
+
+    def scalar(self, value: Any, info: FieldInfo, path: str) -> Any:
+        """One value, checked against and converted to the attribute's type."""
+        kind = info.type
+        if isinstance(value, Period | tuple):
+            raise self.fail(f"expected one {kind} value", path)
+        if kind == "string":
+            if isinstance(value, RelativeDate):
+                return "today"
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, int | float | str):
+                return str(value)
+        elif kind == "integer":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise self.fail(f"{info.name!r} is an integer attribute; {value!r} is not a whole"
+                            " number", path)
+        elif kind == "number":
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise self.fail("expected a finite number", path)
+                return value
+            raise self.fail(f"{info.name!r} is a number attribute; {value!r} is not a number",
+                            path)
+        elif kind in ("date", "datetime"):
+            if isinstance(value, RelativeDate):
+                return value
+            if isinstance(value, str):
+                day = parse_date(value)
+                if day is not None:
+                    return day
+                if kind == "datetime":
+                    moment = parse_datetime(value)
+                    if moment is not None:
+                        return moment
+            expected = ("a date YYYY-MM-DD" if kind == "date"
+                        else "a date YYYY-MM-DD or an ISO 8601 datetime")
+            raise self.fail(f"{info.name!r} is a {kind} attribute; expected {expected}, a"
+                            f" relative date ({{ago: N, unit: U}}, {{from_now: N, unit: U}}) or"
+                            f" 'today', got {value!r}", path)
+        raise self.fail(f"{info.name!r} is a {kind} attribute; {value!r} does not fit", path)
+
+    # -- events ----------------------------------------------------------------------
+    def event(self, node: EventCondition, path: str) -> EventCondition:
+        if node.types is not None:
+            for index, name in enumerate(node.types):
+                if name not in self.catalog.event_types:
+                    sub = f"{path}.event" if len(node.types) == 1 else f"{path}.event[{index}]"
+                    raise self.fail(f"unknown event type {name!r}." +
+                                    did_you_mean(name, set(self.catalog.event_types)), sub)
+        where = tuple(
+            self.condition(cond, self.event_field(cond.attribute, f"{path}.where[{i}]"),
+                           f"{path}.where[{i}]")
+            for i, cond in enumerate(node.where)
+        )
+        within = self.window(node.within, f"{path}.within") if node.within else None
+        count = self.count(node.count, f"{path}.count") if node.count else None
+        aggregate = self.aggregate(node.aggregate, f"{path}.aggregate") if node.aggregate else None
+        return EventCondition(node.types, where, within, count, aggregate)
+
+    def window(self, window: Window, path: str) -> Window:
+        if window.last is not None:
+            return window
+        assert window.between is not None
+        info = FieldInfo("within", "datetime")
+        low = self.scalar(window.between[0], info, f"{path}.between[0]")
+        high = self.scalar(window.between[1], info, f"{path}.between[1]")
+        if comparable(low, high) and as_instant(low) > as_instant(high):
+            raise self.fail("'between' needs start <= end", f"{path}.between")
+        return Window(between=(low, high))
+
+    def count(self, count: CountRule, path: str) -> CountRule:
+        if count.op not in COUNT_OPS:
+            raise self.fail(f"count op {count.op!r} is not one of {', '.join(COUNT_OPS)}",
+                            f"{path}.op")
+        value = count.value
+        if count.op == "between":
+            if (not isinstance(value, tuple) or len(value) != 2
+                    or not all(is_count(v) for v in value)):
+                raise self.fail("count 'between' takes [low, high] whole numbers",
+                                f"{path}.value")
+            if value[0] > value[1]:
+                raise self.fail(f"count 'between' needs low <= high, got {list(value)}",
+                                f"{path}.value")
+        elif not is_count(value):
+            raise self.fail(f"count takes a whole number 0 or more, got {value!r}",
+                            f"{path}.value")
+        if count.distinct is not None:
+            self.event_field(count.distinct, path, "distinct")
+        return count
+
+    def aggregate(self, aggregate: AggregateRule, path: str) -> AggregateRule:
+        if aggregate.fn not in AGGREGATE_FNS:
+            raise self.fail(f"aggregate fn {aggregate.fn!r} is not one of"
+                            f" {', '.join(AGGREGATE_FNS)}", f"{path}.fn")
+        info = self.event_field(aggregate.attribute, path)
+        if info.type not in ("integer", "number"):
+            raise self.fail(f"aggregate needs a numeric field; {aggregate.attribute!r} is"
+                            f" {info.type}", f"{path}.attribute")
+        if aggregate.op not in AGGREGATE_OPS:
+            raise self.fail(f"aggregate op {aggregate.op!r} is not one of"
+                            f" {', '.join(AGGREGATE_OPS)}", f"{path}.op")
+        number = FieldInfo(aggregate.attribute, "number")
+        if aggregate.op == "between":
+            value = aggregate.value
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise self.fail("aggregate 'between' takes [low, high]", f"{path}.value")
+            low = self.scalar(value[0], number, f"{path}.value[0]")
+            high = self.scalar(value[1], number, f"{path}.value[1]")
+            if low > high:
+                raise self.fail("aggregate 'between' needs low <= high", f"{path}.value")
+            return replace(aggregate, value=(low, high))
+        return replace(aggregate, value=self.scalar(aggregate.value, number, f"{path}.value"))
+
+
+def is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def comparable(low: Any, high: Any) -> bool:
+    """Whether two typed bounds can be ordered now (relative dates wait for the as-of date)."""
+    return not isinstance(low, RelativeDate) and not isinstance(high, RelativeDate)
+
+
+def as_instant(value: dt.date | dt.datetime) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+
+
+def validate_segment(segment: Segment, catalog: Catalog, lines: dict[str, int] | None = None,
+                     lookup: SegmentLookup | None = None) -> ResolvedSegment:
+    """Check a parsed segment against the schema; raise ``SegmentError`` on the first problem."""
+    validator = _Validator(catalog, lookup)
+    try:
+        typed = validator.segment(segment, lines or {}, ())
+    except RecursionError:
+        raise SegmentError("the rule is nested too deeply to evaluate",
+                           source=segment.source) from None
+    return ResolvedSegment(typed, validator.refs)

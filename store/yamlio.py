@@ -1,0 +1,422 @@
+"""Segment YAML in and out.
+
+Reading walks PyYAML's composed node graph rather than ``safe_load``'s Python
+objects, for three reasons: every error can name the YAML line; scalars are
+resolved the way a marketer reads them (only ``true``/``false`` are booleans,
+so ``value: no`` is the string "no"; dates stay text until the attribute's
+type says what they are); and anchors, duplicate keys and oversized documents
+are caught instead of expanded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from store.model import (
+    UNITS,
+    AggregateRule,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Node,
+    NotOf,
+    Period,
+    RelativeDate,
+    Segment,
+    SegmentRef,
+    Window,
+    slugify,
+)
+from store.segment_errors import SegmentError
+from store.values import format_datetime
+
+MAX_DOCUMENT_BYTES = 5_000_000
+MAX_NODES = 200_000
+NODE_KINDS = ("all", "any", "not", "attribute", "event", "segment")
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+
+
+class _Reader:
+    """Turns a composed YAML node graph into a Segment, tracking node paths and lines."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[str, int] = {}
+        self.visited = 0
+
+    # -- errors and plain values -------------------------------------------------
+    def fail(self, message: str, node: yaml.Node | None, path: str) -> SegmentError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return SegmentError(message, source=self.source, line=line, path=path)
+
+    def note(self, node: yaml.Node, path: str) -> None:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise self.fail(f"the segment is too large (more than {MAX_NODES:,} YAML nodes)",
+                            node, path)
+        self.lines.setdefault(path, node.start_mark.line + 1)
+
+    def plain(self, node: yaml.Node, path: str) -> Any:
+        """A YAML value as plain Python (dicts, lists, scalars), for values only."""
+        self.note(node, path)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.plain(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return {key: self.plain(value, f"{path}.{key}")
+                    for key, value in self.mapping(node, path).items()}
+        raise self.fail("unsupported YAML value", node, path)
+
+    @staticmethod
+    def scalar(node: yaml.ScalarNode) -> Any:
+        text = node.value
+        if node.style:  # quoted or block scalars are always text
+            return text
+        if text in ("", "~", "null", "Null", "NULL"):
+            return None
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        if _INT.match(text):
+            return int(text)
+        if _FLOAT.match(text) and any(c.isdigit() for c in text):
+            return float(text)
+        return text
+
+    def mapping(self, node: yaml.Node, path: str) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail("expected a mapping (key: value pairs)", node, path)
+        result: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail("a key must be plain text", key_node, path)
+            key = key_node.value
+            if key in result:
+                raise self.fail(f"duplicate key {key!r}", key_node, path)
+            result[key] = value_node
+            self.lines.setdefault(f"{path}.{key}", key_node.start_mark.line + 1)
+        return result
+
+    def text(self, node: yaml.Node, path: str) -> str:
+        self.note(node, path)
+        if not isinstance(node, yaml.ScalarNode) or self.scalar(node) is None:
+            raise self.fail("expected text", node, path)
+        return str(node.value)
+
+    def integer(self, node: yaml.Node, path: str) -> int:
+        value = self.plain(node, path)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"expected a whole number, got {value!r}", node, path)
+        return value
+
+    def check_keys(self, fields: dict[str, yaml.Node], allowed: tuple[str, ...], node: yaml.Node,
+                   path: str, what: str) -> None:
+        for key in fields:
+            if key not in allowed:
+                from store.catalog import did_you_mean
+
+                raise self.fail(f"unknown key {key!r} in {what}." + did_you_mean(key, allowed),
+                                fields[key], f"{path}.{key}")
+
+    # -- segment and nodes -------------------------------------------------------
+    def segment(self, root: yaml.Node, default_id: str | None) -> Segment:
+        fields = self.mapping(root, "segment")
+        self.check_keys(fields, ("id", "name", "description", "rule"), root, "segment",
+                        "a segment (expected id, name, description, rule)")
+        if "rule" not in fields:
+            raise self.fail("missing required key 'rule'", root, "rule")
+        name = self.text(fields["name"], "name") if "name" in fields else None
+        description = ""
+        if "description" in fields:
+            described = self.plain(fields["description"], "description")
+            description = "" if described is None else str(described)
+        if "id" in fields:
+            seg_id = self.text(fields["id"], "id")
+        else:
+            seg_id = slugify(name or default_id or "segment")
+        from store.model import SLUG_RE
+
+        if not SLUG_RE.match(seg_id):
+            raise self.fail(
+                f"id {seg_id!r} must be a lowercase slug (letters, digits, '-' or '_'),"
+                f" e.g. {slugify(seg_id)!r}", fields.get("id"), "id")
+        rule = self.node(fields["rule"], "rule")
+        return Segment(id=seg_id, name=name or seg_id, rule=rule, description=description,
+                       source=self.source)
+
+    def node(self, node: yaml.Node, path: str) -> Node:
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        kinds = [k for k in NODE_KINDS if k in fields]
+        if not kinds:
+            from store.catalog import did_you_mean
+
+            hint = did_you_mean(next(iter(fields), ""), NODE_KINDS) if fields else ""
+            raise self.fail("a node needs one of: " + ", ".join(NODE_KINDS) + "." + hint,
+                            node, path)
+        if len(kinds) > 1:
+            raise self.fail(f"a node has exactly one kind, found {' and '.join(kinds)}", node, path)
+        kind = kinds[0]
+        if kind in ("all", "any"):
+            self.check_keys(fields, (kind,), node, path, f"an '{kind}' group")
+            items = fields[kind]
+            if not isinstance(items, yaml.SequenceNode):
+                raise self.fail(f"'{kind}' takes a list of nodes", items, f"{path}.{kind}")
+            children = tuple(self.node(item, f"{path}.{kind}[{i}]")
+                             for i, item in enumerate(items.value))
+            return AllOf(children) if kind == "all" else AnyOf(children)
+        if kind == "not":
+            self.check_keys(fields, ("not",), node, path, "a 'not' node")
+            return NotOf(self.node(fields["not"], f"{path}.not"))
+        if kind == "segment":
+            self.check_keys(fields, ("segment",), node, path, "a segment reference")
+            return SegmentRef(self.text(fields["segment"], f"{path}.segment"))
+        if kind == "attribute":
+            return self.attribute(fields, node, path)
+        return self.event(fields, node, path)
+
+    def attribute(self, fields: dict[str, yaml.Node], node: yaml.Node,
+                  path: str) -> AttributeCondition:
+        self.check_keys(fields, ("attribute", "op", "value"), node, path, "an attribute condition")
+        name = self.text(fields["attribute"], f"{path}.attribute")
+        if "op" not in fields:
+            raise self.fail("missing required key 'op'", node, f"{path}.op")
+        op = self.text(fields["op"], f"{path}.op")
+        value = self.value(fields["value"], f"{path}.value") if "value" in fields else None
+        return AttributeCondition(name, op, value)
+
+    def value(self, node: yaml.Node, path: str) -> Any:
+        """A condition's value: a scalar, a list (tuple), a relative date or a period."""
+        raw = self.plain(node, path)
+        return self.structured(raw, node, path)
+
+    def structured(self, raw: Any, node: yaml.Node, path: str) -> Any:
+        if isinstance(raw, list):
+            return tuple(self.structured(item, node, path) for item in raw)
+        if isinstance(raw, dict):
+            keys = set(raw)
+            if keys == {"amount", "unit"}:
+                return Period(self.whole(raw["amount"], node, path), self.unit(raw["unit"], node,
+                                                                               path))
+            for direction in ("ago", "from_now"):
+                if keys == {direction, "unit"}:
+                    return RelativeDate(direction, self.whole(raw[direction], node, path),
+                                        self.unit(raw["unit"], node, path))
+            raise self.fail(
+                "expected a relative date {ago: N, unit: U} / {from_now: N, unit: U} or a period"
+                f" {{amount: N, unit: U}}, got keys {sorted(keys)}", node, path)
+        if raw == "today":
+            return RelativeDate("today")
+        return raw
+
+    def whole(self, raw: Any, node: yaml.Node, path: str) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+            raise self.fail(f"expected a whole number of units (0 or more), got {raw!r}", node, path)
+        return raw
+
+    def unit(self, raw: Any, node: yaml.Node, path: str) -> Any:
+        if raw not in UNITS:
+            raise self.fail(f"unit must be one of {', '.join(UNITS)}, got {raw!r}", node, path)
+        return raw
+
+    def event(self, fields: dict[str, yaml.Node], node: yaml.Node, path: str) -> EventCondition:
+        self.check_keys(fields, ("event", "where", "within", "count", "aggregate"), node, path,
+                        "an event condition")
+        raw_types = self.plain(fields["event"], f"{path}.event")
+        types: tuple[str, ...] | None
+        if raw_types == "*":
+            types = None
+        elif isinstance(raw_types, str) and raw_types:
+            types = (raw_types,)
+        elif (isinstance(raw_types, list) and raw_types
+              and all(isinstance(t, str) and t for t in raw_types)):
+            types = tuple(dict.fromkeys(raw_types))
+        else:
+            raise self.fail("'event' takes an event type, a list of types, or \"*\"",
+                            fields["event"], f"{path}.event")
+        where: tuple[AttributeCondition, ...] = ()
+        if "where" in fields:
+            items = fields["where"]
+            if not isinstance(items, yaml.SequenceNode):
+                raise self.fail("'where' takes a list of conditions", items, f"{path}.where")
+            conditions = []
+            for i, item in enumerate(items.value):
+                item_path = f"{path}.where[{i}]"
+                self.note(item, item_path)
+                item_fields = self.mapping(item, item_path)
+                if "attribute" not in item_fields:
+                    raise self.fail("a 'where' condition needs 'attribute', 'op' and 'value'",
+                                    item, item_path)
+                conditions.append(self.attribute(item_fields, item, item_path))
+            where = tuple(conditions)
+        within = self.within(fields["within"], f"{path}.within") if "within" in fields else None
+        count = self.count(fields["count"], f"{path}.count") if "count" in fields else None
+        aggregate = (self.aggregate(fields["aggregate"], f"{path}.aggregate")
+                     if "aggregate" in fields else None)
+        return EventCondition(types, where, within, count, aggregate)
+
+    def within(self, node: yaml.Node, path: str) -> Window:
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        if set(fields) == {"last", "unit"}:
+            amount = self.integer(fields["last"], f"{path}.last")
+            unit = self.unit(self.plain(fields["unit"], f"{path}.unit"), fields["unit"],
+                             f"{path}.unit")
+            if amount < 0:
+                raise self.fail("'last' must be 0 or more", fields["last"], f"{path}.last")
+            return Window(last=Period(amount, unit))
+        if set(fields) == {"between"}:
+            bounds = self.value(fields["between"], f"{path}.between")
+            if not isinstance(bounds, tuple) or len(bounds) != 2:
+                raise self.fail("'between' takes [start, end]", fields["between"],
+                                f"{path}.between")
+            return Window(between=(bounds[0], bounds[1]))
+        raise self.fail("'within' takes {last: N, unit: U} or {between: [start, end]}", node, path)
+
+    def count(self, node: yaml.Node, path: str) -> CountRule:
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        self.check_keys(fields, ("op", "value", "distinct"), node, path, "a count")
+        op = self.text(fields["op"], f"{path}.op") if "op" in fields else "at_least"
+        if "value" not in fields:
+            raise self.fail("missing required key 'value'", node, f"{path}.value")
+        value = self.value(fields["value"], f"{path}.value")
+        distinct = self.text(fields["distinct"], f"{path}.distinct") if "distinct" in fields else None
+        return CountRule(op, value, distinct)
+
+    def aggregate(self, node: yaml.Node, path: str) -> AggregateRule:
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        self.check_keys(fields, ("fn", "attribute", "op", "value"), node, path, "an aggregate")
+        for key in ("fn", "attribute", "op", "value"):
+            if key not in fields:
+                raise self.fail(f"missing required key {key!r}", node, f"{path}.{key}")
+        return AggregateRule(
+            self.text(fields["fn"], f"{path}.fn"),
+            self.text(fields["attribute"], f"{path}.attribute"),
+            self.text(fields["op"], f"{path}.op"),
+            self.value(fields["value"], f"{path}.value"),
+        )
+
+
+def load_segment_text(text: str, source: str = "<segment>",
+                      default_id: str | None = None) -> tuple[Segment, dict[str, int]]:
+    """Parse segment YAML; returns the segment and the YAML line of each node path."""
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise SegmentError(f"the file is too large ({len(text):,} characters)", source=source)
+    if "\x00" in text:
+        raise SegmentError("the file is not text (it contains NUL bytes)", source=source)
+    reader = _Reader(source)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise SegmentError(f"not valid YAML: {exc.problem or exc}", source=source,
+                           line=line) from None
+    except yaml.YAMLError as exc:
+        raise SegmentError(f"not valid YAML: {exc}", source=source) from None
+    except RecursionError:
+        raise SegmentError("the YAML is nested too deeply", source=source) from None
+    if root is None:
+        raise SegmentError("the file is empty; a segment needs at least a 'rule'", source=source)
+    try:
+        segment = reader.segment(root, default_id)
+    except RecursionError:
+        raise SegmentError("the rule is nested too deeply", source=source) from None
+    return segment, reader.lines
+
+
+def load_segment_file(path: str | Path) -> tuple[Segment, dict[str, int]]:
+    """Read a segment file; the id defaults to a slug of the name, else of the file name."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SegmentError(f"cannot read the file ({exc.strerror})", source=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SegmentError("the file is not UTF-8 text", source=str(path)) from None
+    return load_segment_text(text, str(path), default_id=path.stem)
+
+
+# ---------------------------------------------------------------------- dumping
+
+
+def dump_value(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [dump_value(v) for v in value]
+    if isinstance(value, RelativeDate):
+        if value.direction == "today":
+            return "today"
+        return {value.direction: value.amount, "unit": value.unit}
+    if isinstance(value, Period):
+        return {"amount": value.amount, "unit": value.unit}
+    if isinstance(value, dt.datetime):
+        return format_datetime(value).replace(" ", "T") + "Z"
+    return value
+
+
+def node_to_data(node: Node) -> dict[str, Any]:
+    """A node as plain YAML-ready data, in the spec's key order."""
+    if isinstance(node, AllOf):
+        return {"all": [node_to_data(c) for c in node.children]}
+    if isinstance(node, AnyOf):
+        return {"any": [node_to_data(c) for c in node.children]}
+    if isinstance(node, NotOf):
+        return {"not": node_to_data(node.child)}
+    if isinstance(node, SegmentRef):
+        return {"segment": node.segment}
+    if isinstance(node, AttributeCondition):
+        data: dict[str, Any] = {"attribute": node.attribute, "op": node.op}
+        if node.value is not None:
+            data["value"] = dump_value(node.value)
+        return data
+    event: dict[str, Any] = {}
+    if node.types is None:
+        event["event"] = "*"
+    else:
+        event["event"] = node.types[0] if len(node.types) == 1 else list(node.types)
+    if node.where:
+        event["where"] = [node_to_data(c) for c in node.where]
+    if node.within is not None:
+        if node.within.last is not None:
+            event["within"] = {"last": node.within.last.amount, "unit": node.within.last.unit}
+        elif node.within.between is not None:
+            event["within"] = {"between": dump_value(node.within.between)}
+    if node.count is not None:
+        count: dict[str, Any] = {"op": node.count.op, "value": dump_value(node.count.value)}
+        if node.count.distinct:
+            count["distinct"] = node.count.distinct
+        event["count"] = count
+    if node.aggregate is not None:
+        agg = node.aggregate
+        event["aggregate"] = {"fn": agg.fn, "attribute": agg.attribute, "op": agg.op,
+                              "value": dump_value(agg.value)}
+    return event
+
+
+def segment_to_data(segment: Segment) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": segment.id, "name": segment.name}
+    if segment.description:
+        data["description"] = segment.description
+    data["rule"] = node_to_data(segment.rule)
+    return data
+
+
+def dump_segment(segment: Segment) -> str:
+    """The segment as YAML; loading it again gives an equal segment."""
+    return yaml.safe_dump(segment_to_data(segment), sort_keys=False, allow_unicode=True,
+                          default_flow_style=False, width=100)
+
+
+def dump_node(node: Node) -> str:
+    return yaml.safe_dump(node_to_data(node), sort_keys=False, allow_unicode=True, width=100)
