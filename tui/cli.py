@@ -9,11 +9,12 @@ prints a traceback for a user error.
 from __future__ import annotations
 
 import os
-import sys
+import sqlite3
 from pathlib import Path
 
 import click
 
+from store.db import describe_sqlite_error
 from store.errors import AudiencesError
 
 
@@ -29,6 +30,18 @@ class AudiencesGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted; nothing half-written was kept.", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except sqlite3.Error as exc:
+            click.echo(f"Error: {describe_sqlite_error(ctx.params.get('db_path') or 'the store', exc)}",
+                       err=True)
+            ctx.exit(1)
+        except Exception as exc:  # last line of defence: a message, never a traceback
+            if os.environ.get("AUDIENCES_DEBUG"):
+                raise
+            click.echo(f"Error: unexpected {type(exc).__name__}: {exc}"
+                       " (set AUDIENCES_DEBUG=1 for details)", err=True)
+            ctx.exit(1)
         return None
 
 
@@ -71,4 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -1,0 +1,156 @@
+"""Saved segments: save, list, read, rename, delete, and how references are found.
+
+A reference ``segment: ID`` is resolved among the segments saved in the store,
+then as ``ID.yaml`` beside the file that refers to it (spec/segments.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from store.catalog import Catalog
+from store.db import write_transaction
+from store.errors import InputError
+from store.model import Segment, referenced_segments
+from store.validate import ResolvedSegment, SegmentLookup, validate_segment
+from store.yamlio import dump_segment, load_segment_file, load_segment_text
+
+
+@dataclass(frozen=True)
+class SavedSegment:
+    id: str
+    name: str
+    description: str
+    created_at: str
+    updated_at: str
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def list_segments(conn: sqlite3.Connection) -> list[SavedSegment]:
+    return [
+        SavedSegment(*row)
+        for row in conn.execute(
+            "SELECT id, name, description, created_at, updated_at FROM segments ORDER BY name, id"
+        )
+    ]
+
+
+def saved_definition(conn: sqlite3.Connection, segment_id: str) -> str | None:
+    row = conn.execute("SELECT definition FROM segments WHERE id = ?", (segment_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def get_segment(conn: sqlite3.Connection, segment_id: str) -> tuple[Segment, dict[str, int]] | None:
+    """A saved segment, parsed, with its YAML line map; None if there is none."""
+    text = saved_definition(conn, segment_id)
+    if text is None:
+        return None
+    return load_segment_text(text, f"saved segment {segment_id!r}", default_id=segment_id)
+
+
+def make_lookup(conn: sqlite3.Connection) -> SegmentLookup:
+    """Find referenced segments: saved in the store first, then ``ID.yaml`` beside the file."""
+
+    def lookup(segment_id: str, source: str | None) -> tuple[Segment, dict[str, int]] | None:
+        saved = get_segment(conn, segment_id)
+        if saved is not None:
+            return saved
+        if source and not source.startswith("saved segment"):
+            candidate = Path(source).parent / f"{segment_id}.yaml"
+            if candidate.is_file():
+                return load_segment_file(candidate)
+        return None
+
+    return lookup
+
+
+def resolve_segment(conn: sqlite3.Connection, segment: Segment, lines: dict[str, int] | None = None,
+                    catalog: Catalog | None = None) -> ResolvedSegment:
+    """Validate a parsed segment against the store, resolving its references."""
+    return validate_segment(segment, catalog or Catalog.load(conn), lines, make_lookup(conn))
+
+
+def resolve_file(conn: sqlite3.Connection, path: str | Path) -> ResolvedSegment:
+    segment, lines = load_segment_file(path)
+    return resolve_segment(conn, segment, lines)
+
+
+def resolve_saved(conn: sqlite3.Connection, segment_id: str) -> ResolvedSegment:
+    found = get_segment(conn, segment_id)
+    if found is None:
+        raise InputError(f"No saved segment {segment_id!r}.")
+    return resolve_segment(conn, *found)
+
+
+def save_segment(conn: sqlite3.Connection, resolved: ResolvedSegment) -> None:
+    """Save (insert or replace) a validated segment, and any file segments it refers to.
+
+    Referenced segments that came from files beside it are saved too, so the
+    saved segment keeps working without its neighbours; all in one transaction.
+    (Validation has already refused cycles, including one through the old
+    saved version of this segment.)
+    """
+    segment = resolved.segment
+    with write_transaction(conn):
+        for ref_id, ref in resolved.refs.items():
+            if saved_definition(conn, ref_id) is None:
+                _upsert(conn, ref)
+        _upsert(conn, segment)
+
+
+def _upsert(conn: sqlite3.Connection, segment: Segment) -> None:
+    now = _now()
+    conn.execute(
+        "INSERT INTO segments(id, name, description, definition, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
+        " description = excluded.description, definition = excluded.definition,"
+        " updated_at = excluded.updated_at",
+        (segment.id, segment.name, segment.description, dump_segment(segment), now, now),
+    )
+
+
+def referrers(conn: sqlite3.Connection, segment_id: str) -> list[str]:
+    """Ids of the saved segments that refer to ``segment_id`` directly."""
+    users = []
+    for saved in list_segments(conn):
+        if saved.id == segment_id:
+            continue
+        found = get_segment(conn, saved.id)
+        if found is not None and segment_id in referenced_segments(found[0].rule):
+            users.append(saved.id)
+    return users
+
+
+def delete_segment(conn: sqlite3.Connection, segment_id: str) -> None:
+    """Delete a saved segment; refused while another saved segment refers to it."""
+    with write_transaction(conn):
+        if saved_definition(conn, segment_id) is None:
+            raise InputError(f"No saved segment {segment_id!r}.")
+        users = referrers(conn, segment_id)
+        if users:
+            raise InputError(
+                f"Segment {segment_id!r} is used by " + ", ".join(repr(u) for u in users)
+                + "; change or delete those first."
+            )
+        conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+
+
+def rename_segment(conn: sqlite3.Connection, segment_id: str, new_name: str) -> None:
+    """Change a saved segment's display name (its id, which references use, stays)."""
+    new_name = new_name.strip()
+    if not new_name:
+        raise InputError("A segment needs a name.")
+    found = get_segment(conn, segment_id)
+    if found is None:
+        raise InputError(f"No saved segment {segment_id!r}.")
+    segment = found[0]
+    from dataclasses import replace
+
+    with write_transaction(conn):
+        _upsert(conn, replace(segment, name=new_name))

@@ -1,0 +1,104 @@
+"""Build small stores for tests straight through the catalog API (no importer needed).
+
+Values are given as Python values (str, int, float, bool, date, aware datetime,
+None) and written with the storage rules of ``store.values``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from store import catalog as cat
+from store.db import create_store, quote_identifier, write_transaction
+from store.values import AttrType, format_datetime, to_epoch_seconds
+
+
+def to_storage(value: Any, attr_type: AttrType) -> Any:
+    """A Python value in the form the store keeps it."""
+    if value is None or value == "":
+        return None
+    if attr_type == "boolean":
+        return 1 if value else 0
+    if attr_type == "date":
+        return value.isoformat() if isinstance(value, dt.date) else value
+    if attr_type == "datetime":
+        return format_datetime(value) if isinstance(value, dt.datetime) else value
+    return value
+
+
+@dataclass
+class EntitySpec:
+    key_field: str
+    key_type: AttrType
+    link_field: str
+    fields: dict[str, AttrType]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class StoreSpec:
+    attributes: dict[str, AttrType] = field(default_factory=dict)
+    profiles: list[dict[str, Any]] = field(default_factory=list)  # each has "id"
+    event_fields: dict[str, AttrType] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # profile_id, type, timestamp, fields
+    entities: dict[str, EntitySpec] = field(default_factory=dict)
+    derived_age_from: str | None = None
+    event_types: tuple[str, ...] = ()
+
+
+def build_store(path: str | Path, spec: StoreSpec) -> sqlite3.Connection:
+    """Create a store at ``path`` holding exactly ``spec``; returns an open connection."""
+    conn = create_store(path)
+    with write_transaction(conn):
+        columns = {name: cat.ensure_attribute(conn, name, t).column
+                   for name, t in spec.attributes.items()}
+        if spec.derived_age_from:
+            cat.declare_derived_age(conn, "age", spec.derived_age_from)
+        for profile in spec.profiles:
+            names = [n for n in spec.attributes if n in profile]
+            cols = ", ".join(["id", *(quote_identifier(columns[n]) for n in names)])
+            marks = ", ".join("?" * (len(names) + 1))
+            conn.execute(
+                f"INSERT INTO profiles({cols}) VALUES ({marks})",
+                [str(profile["id"]), *(to_storage(profile[n], spec.attributes[n]) for n in names)],
+            )
+        type_names = sorted({*spec.event_types, *(e["type"] for e in spec.events)})
+        type_ids = {name: cat.ensure_event_type(conn, name) for name in type_names}
+        field_columns = {
+            name: cat.ensure_event_field(conn, name, t, list(type_ids.values())).column
+            for name, t in spec.event_fields.items()
+        }
+        for name, entity in spec.entities.items():
+            cat.ensure_entity(conn, name, entity.key_field, entity.key_type, entity.link_field)
+            entity_columns = {f: cat.ensure_entity_field(conn, name, f, t).column
+                              for f, t in entity.fields.items() if f != entity.key_field}
+            field_columns.setdefault(
+                entity.link_field, cat.Catalog.load(conn).event_fields[entity.link_field].column)
+            for row in entity.rows:
+                names = [f for f in entity_columns if f in row]
+                cols = ", ".join(["key", *(quote_identifier(entity_columns[f]) for f in names)])
+                marks = ", ".join("?" * (len(names) + 1))
+                conn.execute(
+                    f"INSERT INTO {quote_identifier('entity_' + name.lower())}({cols})"
+                    f" VALUES ({marks})",
+                    [row[entity.key_field], *(to_storage(row[f], entity.fields[f]) for f in names)],
+                )
+        pks = dict(conn.execute("SELECT id, pk FROM profiles"))
+        all_fields = cat.Catalog.load(conn).event_fields
+        for event in spec.events:
+            names = [f for f in all_fields if f in event]
+            cols = ", ".join(["profile_pk", "type_id", "ts",
+                              *(quote_identifier(field_columns.get(f, all_fields[f].column))
+                                for f in names)])
+            marks = ", ".join("?" * (len(names) + 3))
+            conn.execute(
+                f"INSERT INTO events({cols}) VALUES ({marks})",
+                [pks[str(event["profile_id"])], type_ids[event["type"]],
+                 to_epoch_seconds(event["timestamp"]),
+                 *(to_storage(event[f], all_fields[f].type) for f in names)],
+            )
+    return conn

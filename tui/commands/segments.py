@@ -1,0 +1,198 @@
+"""``count``, ``sql`` and ``segments ...``: the segment engine from the command line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import click
+
+from store.db import open_store
+from store.errors import InputError
+from store.validate import ResolvedSegment
+from tui.commands.common import db_option, parse_when
+
+
+def _resolve(conn: sqlite3.Connection, source: str) -> ResolvedSegment:
+    """A segment file, or the id of a segment saved in the store."""
+    from store import library
+
+    path = Path(source)
+    if path.is_file():
+        return library.resolve_file(conn, path)
+    if library.saved_definition(conn, source) is not None:
+        return library.resolve_saved(conn, source)
+    raise InputError(f"{source}: no such segment file (and no saved segment with that id).")
+
+
+@click.command("count")
+@click.argument("segment")
+@db_option()
+@click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def count_command(segment: str, db_path: Path, as_of: str | None, as_json: bool) -> None:
+    """Print the exact audience size of SEGMENT (a YAML file or a saved id)."""
+    from store import audience
+
+    when = parse_when(as_of)
+    conn = open_store(db_path, readonly=True)
+    try:
+        resolved = _resolve(conn, segment)
+        started = time.perf_counter()
+        size = audience.count(conn, resolved, when)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        everyone = audience.total(conn)
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps({
+            "count": size,
+            "total": everyone,
+            "share": size / everyone if everyone else 0.0,
+            "elapsed_ms": round(elapsed_ms, 3),
+            "as_of": when.isoformat(),
+            "segment_id": resolved.segment.id,
+        }))
+    else:
+        share = f" ({size / everyone:.1%} of {everyone:,})" if everyone else ""
+        click.echo(f"{size:,}{share} in {elapsed_ms:.1f} ms")
+
+
+@click.command("sql")
+@click.argument("segment")
+@db_option()
+@click.option("--dialect", default="sqlite", show_default=True, help="SQL dialect to render.")
+@click.option("--as-of", "as_of", metavar="WHEN", help="Resolve relative dates at this instant.")
+def sql_command(segment: str, db_path: Path, dialect: str, as_of: str | None) -> None:
+    """Print the SQL query SEGMENT compiles to."""
+    from store.catalog import Catalog
+    from store.compiler import compile_segment, pretty_sql
+
+    conn = open_store(db_path, readonly=True)
+    try:
+        resolved = _resolve(conn, segment)
+        compiled = compile_segment(resolved, Catalog.load(conn), parse_when(as_of), dialect=dialect)
+    finally:
+        conn.close()
+    click.echo(pretty_sql(compiled))
+
+
+@click.group("segments")
+def segments_group() -> None:
+    """Manage the segments saved in the store."""
+
+
+@segments_group.command("list")
+@db_option()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_command(db_path: Path, as_json: bool) -> None:
+    """List saved segments."""
+    from store.library import list_segments
+
+    conn = open_store(db_path, readonly=True)
+    try:
+        saved = list_segments(conn)
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps([s.__dict__ for s in saved], indent=2))
+        return
+    if not saved:
+        click.echo("No saved segments.")
+    for item in saved:
+        click.echo(f"{item.id}\t{item.name}\t{item.updated_at}")
+
+
+@segments_group.command("show")
+@click.argument("segment_id")
+@db_option()
+def show_command(segment_id: str, db_path: Path) -> None:
+    """Print a saved segment's YAML."""
+    from store.library import saved_definition
+
+    conn = open_store(db_path, readonly=True)
+    try:
+        text = saved_definition(conn, segment_id)
+    finally:
+        conn.close()
+    if text is None:
+        raise InputError(f"No saved segment {segment_id!r}.")
+    click.echo(text, nl=False)
+
+
+@segments_group.command("save")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option()
+def save_command(file: Path, db_path: Path) -> None:
+    """Validate FILE and save it in the store (replacing a segment with the same id)."""
+    from store import library
+
+    conn = open_store(db_path)
+    try:
+        resolved = library.resolve_file(conn, file)
+        library.save_segment(conn, resolved)
+    finally:
+        conn.close()
+    click.echo(f"Saved segment {resolved.segment.id!r} ({resolved.segment.name}).")
+
+
+@segments_group.command("export")
+@click.argument("segment_id")
+@db_option()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+def export_command(segment_id: str, db_path: Path, output: Path | None) -> None:
+    """Export a saved segment as YAML."""
+    from store.library import saved_definition
+
+    conn = open_store(db_path, readonly=True)
+    try:
+        text = saved_definition(conn, segment_id)
+    finally:
+        conn.close()
+    if text is None:
+        raise InputError(f"No saved segment {segment_id!r}.")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"Cannot write {output}: {exc.strerror}.") from None
+    click.echo(f"Exported {segment_id!r} to {output}.")
+
+
+@segments_group.command("delete")
+@click.argument("segment_id")
+@db_option()
+def delete_command(segment_id: str, db_path: Path) -> None:
+    """Delete a saved segment (refused while another segment refers to it)."""
+    from store.library import delete_segment
+
+    conn = open_store(db_path)
+    try:
+        delete_segment(conn, segment_id)
+    finally:
+        conn.close()
+    click.echo(f"Deleted segment {segment_id!r}.")
+
+
+@segments_group.command("rename")
+@click.argument("segment_id")
+@click.argument("new_name")
+@db_option()
+def rename_command(segment_id: str, new_name: str, db_path: Path) -> None:
+    """Change a saved segment's display name (its id stays)."""
+    from store.library import rename_segment
+
+    conn = open_store(db_path)
+    try:
+        rename_segment(conn, segment_id, new_name)
+    finally:
+        conn.close()
+    click.echo(f"Renamed {segment_id!r} to {new_name!r}.")
+
+
+commands = [count_command, sql_command, segments_group]
