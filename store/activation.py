@@ -1,0 +1,516 @@
+"""Activation: materialise a segment's audience into the campaign store.
+
+Steps (docs/activation.md tells the same story with figures):
+
+1. *Stage*: run the compiled segment on the profile store and stream each
+   member's external id and personalisation fields (a JSON object built by
+   SQLite) into a temporary table of the campaign connection. Nothing in the
+   campaign file is touched yet, so a kill here costs nothing.
+2. *Diff*: compare the staged set with the audience's current members in SQL
+   (kept = the join, added = staged - kept, removed = previous - kept).
+3. *Apply*: in ONE ``BEGIN IMMEDIATE`` transaction: delete the removed,
+   insert the added, update changed fields, upsert the audience row, append a
+   history row. SQLite's WAL makes it all-or-nothing, so a crash or kill at
+   any moment leaves either the old members or the new ones, never a mix.
+
+``review`` does steps 1 and 2 without writing, for the "review, then
+activate" flow of the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.campaign import Audience, Member, database_path, store_error
+from store.catalog import Catalog, did_you_mean
+from store.db import quote_identifier
+from store.errors import InputError, QueryCancelled, StoreError
+from store.timeutil import as_of_date
+from store.validate import ResolvedSegment, validate_segment
+from store.values import UTC, format_datetime
+from store.yamlio import dump_segment, load_segment_text
+
+MAX_FIELDS = 20
+DEFAULT_FIELDS = ("email", "first_name")
+STAGE_BATCH = 20_000
+SAMPLE_SIZE = 5
+
+# progress(step, fraction): a short phrase and the share of the whole operation done (0..1).
+Progress = Callable[[str, float], None]
+
+STAGED = "temp.activation_staged"
+
+
+@dataclass(frozen=True)
+class Review:
+    """What activating now would do, compared with the audience's current members."""
+
+    segment_id: str
+    name: str
+    as_of: dt.datetime
+    fields: tuple[str, ...]
+    count: int
+    added: int
+    removed: int
+    kept: int
+    changed: int
+    previous: int | None  # members before; None when the segment was never activated
+    fingerprint: str
+    definition_changed: bool
+    samples_added: tuple[Member, ...] = ()
+    samples_removed: tuple[Member, ...] = ()
+    samples_kept: tuple[Member, ...] = ()
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ActivationResult:
+    """What an activation did; ``to_json`` is the CLI's ``--json`` object."""
+
+    audience_id: int
+    segment_id: str
+    name: str
+    as_of: dt.datetime
+    count: int
+    added: int
+    removed: int
+    kept: int
+    changed: int
+    duration_ms: float
+    fields: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "audience_id": self.audience_id,
+            "segment_id": self.segment_id,
+            "name": self.name,
+            "count": self.count,
+            "added": self.added,
+            "removed": self.removed,
+            "kept": self.kept,
+            "changed": self.changed,
+            "duration_ms": round(self.duration_ms, 3),
+            "as_of": self.as_of.isoformat(),
+            "fields": list(self.fields),
+        }
+
+
+# ------------------------------------------------------------------ fields
+
+
+def personalisation_fields(catalog: Catalog, requested: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The fields to capture with each member: the requested ones, else email and first_name.
+
+    Unknown names are an ``InputError`` naming the nearest attributes.
+    """
+    if not requested:
+        return tuple(name for name in DEFAULT_FIELDS if name in catalog.attributes)
+    chosen: list[str] = []
+    for name in requested:
+        name = name.strip()
+        if name not in catalog.attributes:
+            raise InputError(f"unknown field {name!r}: not an attribute of the profile store."
+                             + did_you_mean(name, set(catalog.attributes)))
+        if name not in chosen:
+            chosen.append(name)
+    if len(chosen) > MAX_FIELDS:
+        raise InputError(f"at most {MAX_FIELDS} personalisation fields (got {len(chosen)}).")
+    return tuple(chosen)
+
+
+def _field_sql(catalog: Catalog, name: str, today: dt.date) -> str:
+    """The SQL expression (over profiles ``p``) of one field's value at the as-of date."""
+    attribute = catalog.attributes[name]
+    if attribute.derived_from:
+        kind, _, source = attribute.derived_from.partition(":")
+        if kind != "age" or source not in catalog.attributes:
+            raise InputError(f"field {name!r} cannot be captured (derived from {attribute.derived_from!r}).")
+        birth = "p." + quote_identifier(catalog.attributes[source].column)
+        day = today.isoformat()  # a date we formatted, never user text
+        return (f"CASE WHEN {birth} IS NULL THEN NULL ELSE CAST(substr('{day}', 1, 4) AS INTEGER)"
+                f" - CAST(substr({birth}, 1, 4) AS INTEGER) - (substr('{day}', 6, 5) < substr({birth}, 6, 5))"
+                " END")
+    column = "p." + quote_identifier(attribute.column)
+    if attribute.type == "boolean":
+        return f"CASE {column} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END"
+    return column
+
+
+def _fields_json_sql(catalog: Catalog, fields: Sequence[str], today: dt.date) -> str:
+    if not fields:
+        return "NULL"
+    parts = []
+    for name in fields:
+        key = "'" + name.replace("'", "''") + "'"
+        parts.append(f"{key}, {_field_sql(catalog, name, today)}")
+    return "json_object(" + ", ".join(parts) + ")"
+
+
+# ------------------------------------------------------------------ identity
+
+
+def definition_of(resolved: ResolvedSegment) -> tuple[str, dict[str, str], str]:
+    """The segment's YAML, its references' YAML by id, and a fingerprint of all of it.
+
+    The fingerprint is the sha256 of the normalised YAML (the dump of the
+    parsed segment and of every segment it refers to), so formatting and
+    comments do not change it but any change of meaning does.
+    """
+    definition = dump_segment(resolved.segment)
+    refs = {ref_id: dump_segment(ref) for ref_id, ref in sorted(resolved.refs.items())}
+    digest = hashlib.sha256(definition.encode("utf-8"))
+    for ref_id, text in refs.items():
+        digest.update(f"\n--- {ref_id}\n".encode())
+        digest.update(text.encode("utf-8"))
+    return definition, refs, digest.hexdigest()
+
+
+def resolve_audience(conn: sqlite3.Connection, audience: Audience,
+                     catalog: Catalog | None = None) -> ResolvedSegment:
+    """The segment an audience was activated from, validated again against the profile store.
+
+    References are looked up among the saved segments first (they may have
+    changed since), then among the definitions kept at activation.
+    """
+    from store.library import make_lookup
+
+    saved = make_lookup(conn)
+
+    def lookup(segment_id: str, source: str | None) -> tuple[Any, dict[str, int]] | None:
+        found = saved(segment_id, None)
+        if found is not None:
+            return found
+        text = audience.refs.get(segment_id)
+        if text is None:
+            return None
+        return load_segment_text(text, f"audience {audience.segment_id!r}: {segment_id}",
+                                 default_id=segment_id)
+
+    segment, lines = load_segment_text(audience.definition, f"audience {audience.segment_id!r}",
+                                       default_id=audience.segment_id)
+    return validate_segment(segment, catalog or Catalog.load(conn), lines, lookup)
+
+
+# ------------------------------------------------------------------ staging
+
+SOURCE = "activation_source"
+TICK_MASK = 4095  # report scan progress once every 4096 profile pks
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise QueryCancelled("activation cancelled")
+
+
+def source_query(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
+                 fields: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """SQL selecting each member's external id and fields JSON from the attached profile store.
+
+    The compiled segment's tables are qualified with the attachment's schema
+    name (on the sqlglot tree, not the text), so no campaign table can ever
+    stand in for a profile table.
+    """
+    from sqlglot import exp
+
+    from store.compiler import compile_segment, finish
+
+    compiled = compile_segment(resolved, catalog, as_of)
+    ctes = {cte.alias for cte in compiled.expression.find_all(exp.CTE)}
+
+    def qualify(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name not in ctes:
+            node = node.copy()
+            node.set("db", exp.to_identifier(SOURCE))
+        return node
+
+    qualified = finish(compiled.expression.transform(qualify), compiled.values)
+    fields_sql = _fields_json_sql(catalog, fields, as_of_date(as_of))
+    sql = (f"WITH activation_members(pk) AS ({qualified.sql}) SELECT p.id, {fields_sql}"
+           f" FROM activation_members JOIN {SOURCE}.profiles AS p ON p.pk = activation_members.pk"
+           f" WHERE (p.pk & {TICK_MASK}) <> 0 OR activation_tick(p.pk)")
+    return sql, qualified.params
+
+
+@contextmanager
+def _attached(campaign_conn: sqlite3.Connection, profile_path: str) -> Iterator[None]:
+    """The profile store attached to the campaign connection (read side only) for one staging."""
+    campaign_conn.execute(f"ATTACH DATABASE ? AS {SOURCE}", (profile_path,))
+    try:
+        yield
+    finally:
+        campaign_conn.execute(f"DETACH DATABASE {SOURCE}")
+
+
+def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
+                  resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
+                  catalog: Catalog, *, progress: Progress | None = None,
+                  cancel: threading.Event | None = None, share: float = 1.0) -> int:
+    """Fill the campaign connection's temp table with the audience at ``as_of``; returns its size.
+
+    The profile store (``conn``'s file) is attached to the campaign connection
+    so the members go from one file to the other inside SQLite, without a
+    round trip through Python per row. ``progress`` receives the share of the
+    profile scan done, scaled to ``share``; ``cancel`` stops the query.
+    """
+    profile_path = database_path(conn)
+    if profile_path in ("", ":memory:"):
+        raise StoreError("Activation needs a profile store file (not an in-memory database).")
+    sql, params = source_query(resolved, catalog, as_of, fields)
+    report = progress or (lambda step, fraction: None)
+    campaign_conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGED} (profile_id TEXT PRIMARY KEY, fields TEXT)"
+                          " WITHOUT ROWID")
+    campaign_conn.execute(f"DELETE FROM {STAGED}")
+    report("Finding members", 0.0)
+    with _attached(campaign_conn, profile_path):
+        top = campaign_conn.execute(f"SELECT max(pk) FROM {SOURCE}.profiles").fetchone()[0] or 1
+
+        def tick(pk: int) -> int:
+            report("Finding members", share * min(pk / top, 1.0))
+            return 1
+
+        campaign_conn.create_function("activation_tick", 1, tick)
+        campaign_conn.set_progress_handler(
+            (lambda: 1 if cancel is not None and cancel.is_set() else 0), 20_000)
+        try:
+            campaign_conn.execute("BEGIN")
+            campaign_conn.execute(f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields) {sql}", params)
+            campaign_conn.execute("COMMIT")
+        except BaseException:
+            if campaign_conn.in_transaction:
+                campaign_conn.execute("ROLLBACK")
+            raise
+        finally:
+            campaign_conn.set_progress_handler(None, 0)
+    _check(cancel)
+    report("Finding members", share)
+    return int(campaign_conn.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0])
+
+
+def clear_staged(campaign_conn: sqlite3.Connection) -> None:
+    """Free the staged rows (they can be large)."""
+    campaign_conn.execute(f"DROP TABLE IF EXISTS {STAGED}")
+
+
+@dataclass(frozen=True)
+class _Diff:
+    previous: int
+    kept: int
+    changed: int
+
+
+def _diff(campaign_conn: sqlite3.Connection, audience_id: int | None) -> _Diff:
+    """Previous size, kept (in both) and changed (kept with other field values)."""
+    if audience_id is None:
+        return _Diff(0, 0, 0)
+    previous = campaign_conn.execute(
+        "SELECT count(*) FROM audience_members WHERE audience_id = ?", (audience_id,)).fetchone()[0]
+    if previous == 0:
+        return _Diff(0, 0, 0)
+    kept, changed = campaign_conn.execute(
+        f"SELECT count(*), coalesce(sum(m.fields IS NOT s.fields), 0) FROM {STAGED} AS s"
+        " JOIN audience_members AS m ON m.audience_id = ? AND m.profile_id = s.profile_id",
+        (audience_id,)).fetchone()
+    return _Diff(int(previous), int(kept), int(changed))
+
+
+def _existing(campaign_conn: sqlite3.Connection, segment_id: str) -> tuple[int, str, int] | None:
+    row = campaign_conn.execute(
+        "SELECT id, fingerprint, member_count FROM audiences WHERE segment_id = ?", (segment_id,)
+    ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
+
+
+def _samples(campaign_conn: sqlite3.Connection, sql: str, params: tuple[Any, ...],
+             limit: int) -> tuple[Member, ...]:
+    return tuple(Member(pid, json.loads(fields) if fields else {})
+                 for pid, fields in campaign_conn.execute(sql + " LIMIT ?", (*params, limit)))
+
+
+def _translate(campaign_conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> Exception:
+    if "interrupted" in str(exc).lower():
+        return QueryCancelled("activation cancelled")
+    return store_error(campaign_conn, exc)
+
+
+# ------------------------------------------------------------------ review
+
+
+def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved: ResolvedSegment,
+           as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
+           samples: int = SAMPLE_SIZE, progress: Progress | None = None,
+           cancel: threading.Event | None = None) -> Review:
+    """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file."""
+    started = time.perf_counter()
+    catalog = catalog or Catalog.load(conn)
+    chosen = personalisation_fields(catalog, fields)
+    segment = resolved.segment
+    _, _, fingerprint = definition_of(resolved)
+    try:
+        count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
+                              progress=progress, cancel=cancel, share=0.8)
+        if progress:
+            progress("Comparing with the current members", 0.8)
+        campaign_conn.execute("BEGIN")
+        try:
+            existing = _existing(campaign_conn, segment.id) if _has_audiences(campaign_conn) else None
+            audience_id = existing[0] if existing else None
+            diff = _diff(campaign_conn, audience_id)
+            not_member = ("NOT EXISTS (SELECT 1 FROM audience_members AS m WHERE m.audience_id = ?"
+                          " AND m.profile_id = s.profile_id)")
+            aid = audience_id if audience_id is not None else -1
+            # A sample query scans until it finds its rows, so skip the empty kinds.
+            added = () if count == diff.kept else _samples(
+                campaign_conn, f"SELECT s.profile_id, s.fields FROM {STAGED} AS s"
+                f" WHERE {not_member} ORDER BY s.profile_id", (aid,), samples)
+            kept = () if diff.kept == 0 else _samples(
+                campaign_conn, f"SELECT s.profile_id, s.fields FROM {STAGED} AS s"
+                f" WHERE NOT {not_member} ORDER BY s.profile_id", (aid,), samples)
+            removed = () if diff.previous == diff.kept else _samples(
+                campaign_conn, "SELECT m.profile_id, m.fields FROM audience_members AS m"
+                f" WHERE m.audience_id = ? AND NOT EXISTS (SELECT 1 FROM {STAGED} AS s"
+                " WHERE s.profile_id = m.profile_id) ORDER BY m.profile_id", (aid,), samples)
+        finally:
+            campaign_conn.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        raise _translate(campaign_conn, exc) from exc
+    finally:
+        clear_staged(campaign_conn)
+    if progress:
+        progress("Reviewed", 1.0)
+    return Review(
+        segment_id=segment.id, name=segment.name, as_of=as_of, fields=chosen, count=count,
+        added=count - diff.kept, removed=diff.previous - diff.kept, kept=diff.kept,
+        changed=diff.changed, previous=diff.previous if existing else None, fingerprint=fingerprint,
+        definition_changed=existing is not None and existing[1] != fingerprint,
+        samples_added=added, samples_removed=removed, samples_kept=kept,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _has_audiences(campaign_conn: sqlite3.Connection) -> bool:
+    return campaign_conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='audiences'").fetchone() is not None
+
+
+# ------------------------------------------------------------------ activate
+
+
+def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved: ResolvedSegment,
+             as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
+             name: str | None = None, progress: Progress | None = None,
+             cancel: threading.Event | None = None) -> ActivationResult:
+    """Replace the segment's audience in the campaign store by its members at ``as_of``.
+
+    One transaction on the campaign store; activating again with the same
+    data and as-of writes no member row and reports 0 added, 0 removed (a
+    history row still records the refresh).
+    Raises ``StoreError`` when the campaign store cannot be written (read-only,
+    full, locked), ``QueryCancelled`` when ``cancel`` is set or the query is
+    interrupted; in every failure the campaign store is left as it was.
+    """
+    started = time.perf_counter()
+    catalog = catalog or Catalog.load(conn)
+    chosen = personalisation_fields(catalog, fields)
+    segment = resolved.segment
+    definition, refs, fingerprint = definition_of(resolved)
+    report = progress or (lambda step, fraction: None)
+    require_writable(campaign_conn)
+    try:
+        count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
+                              progress=progress, cancel=cancel, share=0.5)
+        report("Comparing with the current members", 0.5)
+        campaign_conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = _apply(campaign_conn, segment.id, name or segment.name, definition, refs,
+                            fingerprint, chosen, as_of, count, database_path(conn), started, report)
+            _check(cancel)
+            campaign_conn.execute("COMMIT")
+        except BaseException:
+            if campaign_conn.in_transaction:
+                campaign_conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as exc:
+        raise _translate(campaign_conn, exc) from exc
+    finally:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            clear_staged(campaign_conn)
+    report("Done", 1.0)
+    return result
+
+
+def _apply(campaign_conn: sqlite3.Connection, segment_id: str, name: str, definition: str,
+           refs: dict[str, str], fingerprint: str, fields: tuple[str, ...], as_of: dt.datetime,
+           count: int, source_db: str, started: float, report: Progress) -> ActivationResult:
+    """Steps 2 and 3, inside the caller's write transaction."""
+    now = format_datetime(dt.datetime.now(UTC).replace(microsecond=0))
+    as_of_text = format_datetime(as_of)
+    existing = _existing(campaign_conn, segment_id)
+    if existing is None:
+        audience_id = int(campaign_conn.execute(
+            "INSERT INTO audiences(name, segment_id, definition, refs, fingerprint, status, fields,"
+            " source_db, created_at, activated_at, as_of, member_count)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, 0)",
+            (name, segment_id, definition, json.dumps(refs), fingerprint, json.dumps(list(fields)),
+             source_db, now, now, as_of_text),
+        ).lastrowid or 0)
+    else:
+        audience_id = existing[0]
+    diff = _diff(campaign_conn, audience_id)
+    added = count - diff.kept
+    removed = diff.previous - diff.kept
+    report("Removing members who left", 0.65)
+    if removed:
+        campaign_conn.execute(
+            "DELETE FROM audience_members WHERE audience_id = ? AND profile_id NOT IN"
+            f" (SELECT profile_id FROM {STAGED})", (audience_id,))
+    report("Adding new members", 0.75)
+    if diff.previous == 0:
+        campaign_conn.execute(
+            "INSERT INTO audience_members(audience_id, profile_id, fields)"
+            f" SELECT ?, profile_id, fields FROM {STAGED} ORDER BY profile_id", (audience_id,))
+    elif added or diff.changed:
+        campaign_conn.execute(
+            "INSERT INTO audience_members(audience_id, profile_id, fields)"
+            f" SELECT ?, profile_id, fields FROM {STAGED} WHERE true ORDER BY profile_id"
+            " ON CONFLICT(audience_id, profile_id) DO UPDATE SET fields = excluded.fields"
+            " WHERE audience_members.fields IS NOT excluded.fields", (audience_id,))
+    report("Recording the activation", 0.95)
+    duration_ms = (time.perf_counter() - started) * 1000
+    campaign_conn.execute(
+        "UPDATE audiences SET name = ?, definition = ?, refs = ?, fingerprint = ?, status = 'active',"
+        " fields = ?, source_db = ?, activated_at = ?, as_of = ?, member_count = ? WHERE id = ?",
+        (name, definition, json.dumps(refs), fingerprint, json.dumps(list(fields)), source_db, now,
+         as_of_text, count, audience_id))
+    campaign_conn.execute(
+        "INSERT INTO activations(audience_id, activated_at, as_of, count, added, removed, kept, changed,"
+        " duration_ms, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (audience_id, now, as_of_text, count, added, removed, diff.kept, diff.changed,
+         round(duration_ms, 3), fingerprint))
+    return ActivationResult(audience_id, segment_id, name, as_of, count, added, removed, diff.kept,
+                            diff.changed, duration_ms, fields)
+
+
+def require_writable(campaign_conn: sqlite3.Connection) -> None:
+    """Fail early (before the long query) when the campaign store cannot be written.
+
+    A write that changes nothing still needs write access, so a read-only
+    file or connection is refused here with nothing done.
+    """
+    try:
+        campaign_conn.execute("BEGIN IMMEDIATE")
+        try:
+            campaign_conn.execute("DELETE FROM meta WHERE 0")
+        finally:
+            campaign_conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        raise store_error(campaign_conn, exc) from exc

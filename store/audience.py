@@ -1,0 +1,289 @@
+"""Audience queries: exact counts, keyset pages, streamed ids, samples, per-node counts, breakdowns.
+
+Every function takes a validated segment and the as-of instant, compiles it
+(``store.compiler``) and reshapes the one membership condition it yields into
+the query it needs, always as ``... FROM profiles WHERE <membership> ...``:
+pages are ``AND pk > ? ORDER BY pk LIMIT ?`` (never OFFSET), so a page of a
+plain attribute segment stops after ``limit`` rows. Each accepts ``cancel=``
+(a ``store.cancel.Cancel``) and raises ``QueryCancelled`` when it fires.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from store import sqlbuild as sb
+from store.cancel import Cancel, watching
+from store.catalog import Catalog, did_you_mean
+from store.compiler import (
+    CompiledQuery,
+    compile_node,
+    compile_segment,
+    count_query,
+    finish,
+    membership,
+    pk_column,
+    profiles_select,
+)
+from store.errors import InputError
+from store.model import AllOf, walk
+from store.predicates import Predicates
+from store.timeutil import as_of_date
+from store.validate import ResolvedSegment
+
+FETCH_BATCH = 2000
+OTHER = "Other"
+MISSING = "(missing)"
+
+
+@dataclass(frozen=True)
+class NodeCount:
+    """One node's audience size; ``remaining`` is the waterfall for children of an ``all``."""
+
+    path: str
+    own: int
+    remaining: int | None = None
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Connection settings the compiled SQL relies on: LIKE folds ASCII case."""
+    conn.execute("PRAGMA case_sensitive_like = OFF")
+
+
+def _compiled(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+              catalog: Catalog | None) -> tuple[CompiledQuery, Catalog]:
+    catalog = catalog or Catalog.load(conn)
+    return compile_segment(resolved, catalog, as_of), catalog
+
+
+def run_count(conn: sqlite3.Connection, compiled: CompiledQuery,
+              cancel: Cancel | None = None) -> int:
+    """The number of rows (members) a compiled query selects."""
+    query = count_query(compiled)
+    with watching(cancel, conn):
+        prepare(conn)
+        return int(conn.execute(query.sql, query.params).fetchone()[0])
+
+
+def count(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+          catalog: Catalog | None = None, cancel: Cancel | None = None) -> int:
+    """The exact audience size at ``as_of``."""
+    if cancel is not None:
+        cancel.check()
+    compiled, _ = _compiled(conn, resolved, as_of, catalog)
+    return run_count(conn, compiled, cancel)
+
+
+def total(conn: sqlite3.Connection, cancel: Cancel | None = None) -> int:
+    """The number of profiles in the store."""
+    with watching(cancel, conn):
+        return int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0])
+
+
+def _members_query(compiled: CompiledQuery, columns: list[exp.Expression],
+                   extra: list[exp.Expression] | None = None) -> tuple[exp.Select, sb.Binder]:
+    """``SELECT columns FROM profiles WHERE membership`` with a binder to add values."""
+    binder = sb.Binder()
+    binder.values.extend(compiled.values)
+    where = sb.conjunction([membership(compiled), *(extra or [])])
+    return profiles_select(where, *columns), binder
+
+
+def member_page(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+                after_pk: int | None = None, limit: int = 200, catalog: Catalog | None = None,
+                cancel: Cancel | None = None) -> list[tuple[int, str]]:
+    """One keyset page of members as (pk, external id), in pk order after ``after_pk``."""
+    compiled, _ = _compiled(conn, resolved, as_of, catalog)
+    return page_of(conn, compiled, after_pk, limit, cancel)
+
+
+def page_of(conn: sqlite3.Connection, compiled: CompiledQuery, after_pk: int | None = None,
+            limit: int = 200, cancel: Cancel | None = None) -> list[tuple[int, str]]:
+    """A keyset page of a compiled audience (``pk > after_pk ORDER BY pk LIMIT limit``)."""
+    binder = sb.Binder()
+    binder.values.extend(compiled.values)
+    extra = []
+    if after_pk is not None:
+        extra.append(exp.GT(this=pk_column(), expression=binder.bind(int(after_pk))))
+    where = sb.conjunction([membership(compiled), *extra])
+    query = (profiles_select(where, pk_column(), sb.column("id"))
+             .order_by(exp.Ordered(this=pk_column(), nulls_first=True))
+             .limit(binder.bind(max(0, int(limit)))))
+    final = finish(query, binder.values, compiled.dialect)
+    with watching(cancel, conn):
+        prepare(conn)
+        return [(int(pk), str(pid)) for pk, pid in conn.execute(final.sql, final.params)]
+
+
+def member_ids(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+               catalog: Catalog | None = None, cancel: Cancel | None = None,
+               batch: int = FETCH_BATCH) -> Iterator[str]:
+    """Every member's external id, streamed in pk order (for activation)."""
+    compiled, _ = _compiled(conn, resolved, as_of, catalog)
+    query, binder = _members_query(compiled, [sb.column("id")])
+    query = query.order_by(exp.Ordered(this=pk_column(), nulls_first=True))
+    final = finish(query, binder.values, compiled.dialect)
+    with watching(cancel, conn):
+        prepare(conn)
+        cursor = conn.execute(final.sql, final.params)
+        try:
+            while True:
+                if cancel is not None:
+                    cancel.check()
+                rows = cursor.fetchmany(batch)
+                if not rows:
+                    return
+                for (pid,) in rows:
+                    yield str(pid)
+        finally:
+            cursor.close()
+
+
+def sample(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime, n: int = 10,
+           seed: int | None = None, catalog: Catalog | None = None,
+           cancel: Cancel | None = None) -> list[tuple[int, str]]:
+    """``n`` random members as (pk, external id), in one pass; the same seed, the same sample.
+
+    Members are ordered by a seeded integer hash of their pk and the first
+    ``n`` kept (SQLite keeps only the best ``n`` while scanning).
+    """
+    compiled, _ = _compiled(conn, resolved, as_of, catalog)
+    if seed is None:
+        seed = random.randrange(2**31)
+    query, binder = _members_query(compiled, [pk_column(), sb.column("id")])
+    order = [exp.Ordered(this=_mix(binder, seed), nulls_first=True),
+             exp.Ordered(this=pk_column(), nulls_first=True)]
+    query = query.order_by(*order).limit(binder.bind(max(0, int(n))))
+    final = finish(query, binder.values, compiled.dialect)
+    with watching(cancel, conn):
+        prepare(conn)
+        rows = [(int(pk), str(pid)) for pk, pid in conn.execute(final.sql, final.params)]
+    return sorted(rows)
+
+
+MASK31 = 2**31 - 1
+
+
+def _mix(binder: sb.Binder, seed: int) -> exp.Expression:
+    """A seeded 31-bit hash of pk: two multiply-xorshift rounds in SQLite integer arithmetic."""
+
+    def number(value: int) -> exp.Expression:
+        return exp.Literal.number(value)
+
+    def masked(node: exp.Expression) -> exp.Expression:
+        return exp.Paren(this=exp.BitwiseAnd(this=exp.Paren(this=node), expression=number(MASK31)))
+
+    def xorshift(node: exp.Expression, bits: int) -> exp.Expression:
+        shifted = exp.Paren(this=exp.BitwiseRightShift(this=node.copy(), expression=number(bits)))
+        either = exp.Paren(this=exp.BitwiseOr(this=node.copy(), expression=shifted.copy()))
+        both = exp.Paren(this=exp.BitwiseAnd(this=node.copy(), expression=shifted))
+        return exp.Paren(this=exp.Sub(this=either, expression=both))  # a XOR b
+
+    start = masked(exp.Add(this=pk_column(), expression=binder.bind(seed % (MASK31 + 1))))
+    first = masked(exp.Add(this=exp.Mul(this=start, expression=number(1103515245)),
+                           expression=number(12345)))
+    second = masked(exp.Mul(this=xorshift(first, 13), expression=number(1597334677)))
+    return masked(xorshift(second, 16))
+
+
+def node_counts(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+                catalog: Catalog | None = None,
+                cancel: Cancel | None = None) -> list[NodeCount]:
+    """Every node's own audience size, and for each child of an ``all`` the waterfall:
+    the profiles matching that child and all the siblings before it."""
+    catalog = catalog or Catalog.load(conn)
+    nodes = walk(resolved.segment.rule)
+
+    def size(node: object, path: str) -> int:
+        if cancel is not None:
+            cancel.check()
+        compiled = compile_node(node, resolved, catalog, as_of, path=path)  # type: ignore[arg-type]
+        return run_count(conn, compiled, cancel)
+
+    own = {path: size(node, path) for path, node in nodes}
+    remaining: dict[str, int] = {}
+    for path, node in nodes:
+        if not isinstance(node, AllOf):
+            continue
+        for index in range(len(node.children)):
+            child = f"{path}.all[{index}]"
+            remaining[child] = own[child] if index == 0 else size(
+                AllOf(node.children[:index + 1]), path)
+    return [NodeCount(path, own[path], remaining.get(path)) for path, _ in nodes]
+
+
+def breakdown(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+              attribute: str, top: int = 10, catalog: Catalog | None = None,
+              cancel: Cancel | None = None) -> list[tuple[str, int]]:
+    """The audience by one attribute's values: the ``top`` most common first (ties by value),
+    then ("Other", n) for the rest and ("(missing)", n) for profiles without a value."""
+    compiled, catalog = _compiled(conn, resolved, as_of, catalog)
+    binder = sb.Binder()
+    binder.values.extend(compiled.values)
+    value = _breakdown_value(catalog, attribute, binder, as_of)
+    groups = (profiles_select(membership(compiled), exp.alias_(value, "v", quoted=True),
+                              exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+              .group_by(sb.column("v")))
+    v, n = sb.column("v"), sb.column("n")
+    ranked = (exp.select(v, n, exp.alias_(exp.Window(this=exp.Sum(this=n.copy())), "total",
+                                          quoted=True))
+              .from_(exp.Subquery(this=groups, alias=exp.TableAlias(this=sb.ident("g"))))
+              .order_by(exp.Ordered(this=sb.is_null(v), desc=True, nulls_first=True),
+                        exp.Ordered(this=n.copy(), desc=True, nulls_first=True),
+                        exp.Ordered(this=v.copy(), nulls_first=True))
+              .limit(binder.bind(max(0, int(top)) + 1)))
+    final = finish(ranked, binder.values, compiled.dialect)
+    with watching(cancel, conn):
+        prepare(conn)
+        rows = conn.execute(final.sql, final.params).fetchall()
+    if not rows:
+        return []
+    audience = int(rows[0][2])
+    missing = 0
+    if rows[0][0] is None:
+        missing = int(rows[0][1])
+        rows = rows[1:]
+    kind = catalog.attributes[attribute].type
+    shown = [(_label(value, kind), int(size)) for value, size, _ in rows[:max(0, top)]]
+    other = audience - missing - sum(size for _, size in shown)
+    result = list(shown)
+    if other > 0:
+        result.append((OTHER, other))
+    if missing > 0:
+        result.append((MISSING, missing))
+    return result
+
+
+def _breakdown_value(catalog: Catalog, name: str, binder: sb.Binder,
+                     as_of: dt.datetime) -> exp.Expression:
+    """The grouped value: the column, a datetime's date, or the age computed at D."""
+    attribute = catalog.attributes.get(name)
+    if attribute is None:
+        raise InputError(f"unknown attribute {name!r}." + did_you_mean(name, set(catalog.attributes)))
+    if attribute.derived_from:
+        source = catalog.attributes.get(attribute.derived_from.partition(":")[2])
+        if source is None:
+            raise InputError(f"cannot compute {name!r} from {attribute.derived_from!r}")
+        birth = sb.column(source.column)
+        age = Predicates(binder, as_of_date(as_of)).age_expression(birth)
+        return exp.Case(ifs=[exp.If(this=sb.not_null(birth), true=age)])
+    column = sb.column(attribute.column)
+    if attribute.type == "datetime":
+        return exp.Substring(this=column, start=binder.bind(1), length=binder.bind(10))
+    if attribute.type == "string":
+        return exp.Nullif(this=column, expression=binder.bind(""))
+    return column
+
+
+def _label(value: object, kind: str) -> str:
+    if kind == "boolean":
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and kind == "integer":
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,420 @@
+"""The campaign store: activated audiences, their members, activation history, deliveries.
+
+A separate SQLite file (default ``campaign.db`` beside the profile store), so
+that downstream tools can read audiences without touching profile data and a
+profile store can be rebuilt without losing what was activated.
+
+Tables:
+
+- ``audiences``: one row per activated segment (``segment_id`` is unique).
+- ``audience_members``: ``(audience_id, profile_id)`` primary key, WITHOUT
+  ROWID so the members of one audience sit together in key order; ``profile_id``
+  is the profile's own external id (text) and ``fields`` a JSON object of the
+  personalisation fields captured at activation.
+- ``activations``: one row per activation (sizes and differences).
+- ``deliveries``: message drafts addressed to an audience (see ``store.delivery``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from store.db import connect, describe_sqlite_error, write_transaction
+from store.errors import InputError, StoreError
+
+CAMPAIGN_FORMAT = "audiences-tui-campaign"
+CAMPAIGN_SCHEMA_VERSION = 1
+DEFAULT_FILE_NAME = "campaign.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audiences (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    segment_id TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    refs TEXT NOT NULL DEFAULT '{}',
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive')),
+    fields TEXT NOT NULL DEFAULT '[]',
+    source_db TEXT,
+    created_at TEXT NOT NULL,
+    activated_at TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    member_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS audience_members (
+    audience_id INTEGER NOT NULL REFERENCES audiences(id),
+    profile_id TEXT NOT NULL,
+    fields TEXT,
+    PRIMARY KEY (audience_id, profile_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS activations (
+    id INTEGER PRIMARY KEY,
+    audience_id INTEGER NOT NULL REFERENCES audiences(id),
+    activated_at TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    removed INTEGER NOT NULL,
+    kept INTEGER NOT NULL,
+    changed INTEGER NOT NULL DEFAULT 0,
+    duration_ms REAL NOT NULL,
+    fingerprint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS activations_audience ON activations(audience_id, id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    audience_id INTEGER NOT NULL REFERENCES audiences(id),
+    subject TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'draft',
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_audience ON deliveries(audience_id);
+"""
+
+
+@dataclass(frozen=True)
+class Audience:
+    """One activated audience, as its row in ``audiences`` says."""
+
+    id: int
+    name: str
+    segment_id: str
+    definition: str
+    refs: dict[str, str]
+    fingerprint: str
+    status: str
+    fields: tuple[str, ...]
+    source_db: str | None
+    created_at: str
+    activated_at: str
+    as_of: str
+    member_count: int
+
+
+@dataclass(frozen=True)
+class ActivationRecord:
+    """One line of an audience's history."""
+
+    id: int
+    audience_id: int
+    activated_at: str
+    as_of: str
+    count: int
+    added: int
+    removed: int
+    kept: int
+    changed: int
+    duration_ms: float
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of an audience by its external profile id, with its personalisation fields."""
+
+    profile_id: str
+    fields: dict[str, Any]
+
+
+# ------------------------------------------------------------------ files
+
+
+def default_campaign_path(db_path: str | Path) -> Path:
+    """``campaign.db`` in the folder of the profile store."""
+    return Path(db_path).with_name(DEFAULT_FILE_NAME)
+
+
+def is_read_only_file(path: Path) -> bool:
+    """Whether the file's permission bits forbid writing.
+
+    Checked from the bits rather than by trying, so a file marked read-only
+    stays untouched even for a user (root) whom the system would let write.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK)
+
+
+def open_campaign(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the campaign store at ``path``, creating it (and its tables) if needed.
+
+    A file marked read-only is opened read-only: reading works, and any write
+    fails with a ``StoreError`` that says so. ``readonly=True`` never creates.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a campaign store file.")
+    exists = path.exists() and path.stat().st_size > 0
+    if readonly or (exists and is_read_only_file(path)):
+        if not exists:
+            raise StoreError(f"No campaign store at {path}; activate an audience first.")
+        conn = connect(path, readonly=True)
+        _check_format(conn, path)
+        return conn
+    if not path.parent.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the folder for {path}: {exc}") from exc
+    conn = connect(path)
+    try:
+        if exists:
+            _check_format(conn, path)
+        if _format(conn) is None or not _has_table(conn, "deliveries"):
+            with write_transaction(conn):
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?),"
+                    " ('schema_version', ?), ('created_at', datetime('now'))",
+                    (CAMPAIGN_FORMAT, str(CAMPAIGN_SCHEMA_VERSION)),
+                )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(describe_sqlite_error(path, exc)) from exc
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
+    return row is not None
+
+
+def _format(conn: sqlite3.Connection) -> str | None:
+    if not _has_table(conn, "meta"):
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _check_format(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a campaign store (a profile store passed by mistake, say)."""
+    try:
+        fmt = _format(conn)
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+        if fmt is None and tables == 0:
+            return
+        if fmt != CAMPAIGN_FORMAT:
+            conn.close()
+            raise StoreError(f"{path} is not a campaign store.")
+        version = int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(describe_sqlite_error(path, exc)) from exc
+    if version > CAMPAIGN_SCHEMA_VERSION:
+        conn.close()
+        raise StoreError(f"{path} was written by a newer version of Audiences TUI; upgrade the program.")
+
+
+def database_path(conn: sqlite3.Connection) -> str:
+    """The file behind a connection's main database (for messages)."""
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file or ":memory:")
+    return ":memory:"
+
+
+def store_error(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> StoreError:
+    """A ``StoreError`` naming the campaign file, for a low-level SQLite failure."""
+    return StoreError(describe_sqlite_error(database_path(conn), exc))
+
+
+# ------------------------------------------------------------------ audiences
+
+_AUDIENCE_COLUMNS = ("id, name, segment_id, definition, refs, fingerprint, status, fields, source_db,"
+                     " created_at, activated_at, as_of, member_count")
+
+
+def _audience(row: tuple[Any, ...]) -> Audience:
+    return Audience(int(row[0]), row[1], row[2], row[3], json.loads(row[4] or "{}"), row[5], row[6],
+                    tuple(json.loads(row[7] or "[]")), row[8], row[9], row[10], row[11], int(row[12]))
+
+
+def list_audiences(conn: sqlite3.Connection) -> list[Audience]:
+    """Every audience, the most recently activated first."""
+    if not _has_table(conn, "audiences"):
+        return []
+    return [_audience(row) for row in conn.execute(
+        f"SELECT {_AUDIENCE_COLUMNS} FROM audiences ORDER BY activated_at DESC, id DESC")]
+
+
+def get_audience(conn: sqlite3.Connection, key: int | str) -> Audience | None:
+    """An audience by its number or by its segment id; None if there is none."""
+    if not _has_table(conn, "audiences"):
+        return None
+    row = None
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        row = conn.execute(f"SELECT {_AUDIENCE_COLUMNS} FROM audiences WHERE id = ?",
+                           (int(key),)).fetchone()
+    if row is None:
+        row = conn.execute(f"SELECT {_AUDIENCE_COLUMNS} FROM audiences WHERE segment_id = ?",
+                           (str(key),)).fetchone()
+    return None if row is None else _audience(row)
+
+
+def find_audience(conn: sqlite3.Connection, key: int | str) -> Audience:
+    """Like ``get_audience`` but a missing audience is an ``InputError`` naming the known ones."""
+    found = get_audience(conn, key)
+    if found is None:
+        known = [f"{a.id} ({a.segment_id})" for a in list_audiences(conn)][:10]
+        hint = " Known: " + ", ".join(known) + "." if known else " No audience is activated yet."
+        raise InputError(f"No audience {key!r}.{hint}")
+    return found
+
+
+def set_status(conn: sqlite3.Connection, audience_id: int, status: str) -> None:
+    """Mark an audience active or inactive (members are kept, so it can be refreshed later)."""
+    if status not in ("active", "inactive"):
+        raise InputError(f"Status must be active or inactive, not {status!r}.")
+    try:
+        with write_transaction(conn):
+            cursor = conn.execute("UPDATE audiences SET status = ? WHERE id = ?", (status, audience_id))
+            if cursor.rowcount == 0:
+                raise InputError(f"No audience {audience_id}.")
+    except sqlite3.DatabaseError as exc:
+        raise store_error(conn, exc) from exc
+
+
+def history(conn: sqlite3.Connection, audience_id: int, limit: int | None = None) -> list[ActivationRecord]:
+    """An audience's activations, oldest first (the last ``limit`` of them when given)."""
+    sql = ("SELECT id, audience_id, activated_at, as_of, count, added, removed, kept, changed,"
+           " duration_ms, fingerprint FROM activations WHERE audience_id = ? ORDER BY id DESC")
+    params: tuple[Any, ...] = (audience_id,)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params += (limit,)
+    rows = [ActivationRecord(*row) for row in conn.execute(sql, params)]
+    rows.reverse()
+    return rows
+
+
+def size_history(conn: sqlite3.Connection, limit: int = 30) -> dict[int, list[int]]:
+    """For every audience, the sizes of its last ``limit`` activations, oldest first."""
+    if not _has_table(conn, "activations"):
+        return {}
+    sizes: dict[int, list[int]] = {}
+    for audience_id, count in conn.execute(
+        "SELECT audience_id, count FROM (SELECT audience_id, count, id, row_number() OVER"
+        " (PARTITION BY audience_id ORDER BY id DESC) AS n FROM activations) WHERE n <= ?"
+        " ORDER BY audience_id, id", (limit,)
+    ):
+        sizes.setdefault(int(audience_id), []).append(int(count))
+    return sizes
+
+
+# ------------------------------------------------------------------ members
+
+
+def _member(profile_id: str, fields: str | None) -> Member:
+    return Member(profile_id, json.loads(fields) if fields else {})
+
+
+def member_page(conn: sqlite3.Connection, audience_id: int, after: str | None = None,
+                limit: int = 100, *, before: str | None = None) -> list[Member]:
+    """One page of members in profile-id order: the ``limit`` after ``after`` (keyset paging).
+
+    With ``before`` instead, the ``limit`` members just before it (for paging back),
+    still returned in ascending order.
+    """
+    if before is not None:
+        rows = conn.execute(
+            "SELECT profile_id, fields FROM audience_members WHERE audience_id = ? AND profile_id < ?"
+            " ORDER BY profile_id DESC LIMIT ?", (audience_id, before, limit)).fetchall()
+        rows.reverse()
+    elif after is None:
+        rows = conn.execute(
+            "SELECT profile_id, fields FROM audience_members WHERE audience_id = ?"
+            " ORDER BY profile_id LIMIT ?", (audience_id, limit)).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT profile_id, fields FROM audience_members WHERE audience_id = ? AND profile_id > ?"
+            " ORDER BY profile_id LIMIT ?", (audience_id, after, limit)).fetchall()
+    return [_member(*row) for row in rows]
+
+
+def member_count(conn: sqlite3.Connection, audience_id: int) -> int:
+    """The number of member rows (the audience row's ``member_count`` says the same)."""
+    row = conn.execute("SELECT count(*) FROM audience_members WHERE audience_id = ?",
+                       (audience_id,)).fetchone()
+    return int(row[0])
+
+
+def iter_members(conn: sqlite3.Connection, audience_id: int, batch: int = 10_000) -> Iterator[Member]:
+    """Every member in profile-id order, read in keyset batches (memory stays flat)."""
+    after: str | None = None
+    while True:
+        page = member_page(conn, audience_id, after, batch)
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].profile_id
+
+
+def member_ids(conn: sqlite3.Connection, audience_id: int) -> set[str]:
+    """The profile ids of an audience, as a set (for tests and small audiences)."""
+    return {row[0] for row in conn.execute(
+        "SELECT profile_id FROM audience_members WHERE audience_id = ?", (audience_id,))}
+
+
+def export_csv(conn: sqlite3.Connection, audience: Audience, out: TextIO) -> int:
+    """Write the members as CSV (``profile_id`` then one column per field); returns the row count.
+
+    Read inside one read transaction, so an activation committing meanwhile
+    cannot mix two versions of the audience into the file.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["profile_id", *audience.fields])
+    written = 0
+    conn.execute("BEGIN")
+    try:
+        for member in iter_members(conn, audience.id):
+            writer.writerow([member.profile_id,
+                             *(_csv_value(member.fields.get(name)) for name in audience.fields)])
+            written += 1
+    finally:
+        conn.execute("COMMIT")
+    return written
+
+
+def export_csv_file(conn: sqlite3.Connection, audience: Audience, output: str | Path) -> int:
+    """``export_csv`` into a file, through a temporary name so a failure leaves no partial file."""
+    output = Path(output)
+    temp = output.with_name(f".{output.name}.partial")
+    try:
+        with temp.open("w", encoding="utf-8", newline="") as handle:
+            written = export_csv(conn, audience, handle)
+        temp.replace(output)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise StoreError(f"Cannot write {output}: {exc.strerror or exc}") from exc
+    return written
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

@@ -1,0 +1,108 @@
+"""Cancelling a running query from another thread.
+
+A ``Cancel`` is handed to a query function (``cancel=``); calling
+``cancel()`` from any thread stops the query and makes the function raise
+``QueryCancelled``. Two mechanisms work together so there is no window in
+which a cancellation is lost:
+
+- ``Connection.interrupt()`` on every connection the token is watching stops
+  a statement that is running right now;
+- a progress handler, installed while the token watches a connection, checks
+  the flag every few thousand SQLite VM steps, so a statement that starts
+  just after ``cancel()`` (when an interrupt would be a no-op) stops too.
+
+Before each statement the flag is checked as well. A token stays cancelled:
+make a new one for the next query (the app makes one per count worker).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from store.db import describe_sqlite_error
+from store.errors import InputError, QueryCancelled, StoreError
+
+PROGRESS_STEPS = 20_000  # VM instructions between two looks at the flag (well under 1 ms)
+
+
+class Cancel:
+    """A cancellation token for queries on one or more connections."""
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[sqlite3.Connection, int]] = {}
+
+    @property
+    def cancelled(self) -> bool:
+        return self._flag.is_set()
+
+    def cancel(self) -> None:
+        """Stop the watched queries now (callable from any thread, any number of times)."""
+        self._flag.set()
+        with self._lock:
+            connections = [conn for conn, _ in self._watched.values()]
+        for conn in connections:
+            try:
+                conn.interrupt()
+            except sqlite3.ProgrammingError:  # closed meanwhile: nothing left to stop
+                pass
+
+    def check(self) -> None:
+        """Raise ``QueryCancelled`` if the token has been cancelled."""
+        if self._flag.is_set():
+            raise QueryCancelled("The query was cancelled.")
+
+    def _progress(self) -> int:
+        return 1 if self._flag.is_set() else 0
+
+    @contextmanager
+    def watching(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """While inside, ``cancel()`` reaches ``conn``; SQLite errors are translated."""
+        self.check()
+        key = id(conn)
+        with self._lock:
+            _, depth = self._watched.get(key, (conn, 0))
+            self._watched[key] = (conn, depth + 1)
+            if depth == 0:
+                conn.set_progress_handler(self._progress, PROGRESS_STEPS)
+        try:
+            with translated_errors(self):
+                yield conn
+        finally:
+            with self._lock:
+                _, depth = self._watched[key]
+                if depth <= 1:
+                    del self._watched[key]
+                    conn.set_progress_handler(None, 0)
+                else:
+                    self._watched[key] = (conn, depth - 1)
+
+
+@contextmanager
+def watching(cancel: Cancel | None, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``cancel.watching(conn)``, or just the error translation when there is no token."""
+    if cancel is None:
+        with translated_errors(None):
+            yield conn
+    else:
+        with cancel.watching(conn):
+            yield conn
+
+
+@contextmanager
+def translated_errors(cancel: Cancel | None) -> Iterator[None]:
+    """SQLite errors as the engine's errors: interrupted -> QueryCancelled, limits -> InputError."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc).lower()
+        if (cancel is not None and cancel.cancelled) or "interrupt" in text:
+            raise QueryCancelled("The query was cancelled.") from exc
+        if any(word in text for word in ("too large", "too many", "too complex", "too deep")):
+            raise InputError(f"The segment is too large for the database to evaluate ({exc}).") \
+                from exc
+        raise StoreError(describe_sqlite_error("The store", exc)) from exc

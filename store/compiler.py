@@ -1,0 +1,505 @@
+"""The segment compiler: a validated rule tree becomes one SQL query with bound values.
+
+Each node compiles to a *fragment* that denotes a set of profiles:
+
+- ``Pred``: a two-valued condition on a ``profiles`` row (attribute
+  conditions, and everything built from them with and/or/not);
+- ``PkSet``: a query that returns the profile pks of the set by itself, e.g.
+  ``SELECT profile_pk FROM events WHERE type_id = ? AND ts >= ? ... GROUP BY
+  profile_pk HAVING count(*) >= ?``, cheap because it reads only the events
+  index range it needs.
+
+``all`` joins its parts with AND, turning a set into ``pk IN (set)`` (SQLite
+reads such a set once and looks the profiles up by rowid, so a rare event
+drives the whole query); ``any`` of sets is a UNION; ``not`` is ``NOT (...)``
+and a condition that holds for profiles without events (``at_most 0``) is
+``pk NOT IN (profiles whose events break it)``. The result is always
+``SELECT pk FROM profiles WHERE <predicate>``, which callers reshape for
+counts, keyset pages, samples and breakdowns. No correlated subquery is ever
+used: they were 10-50x slower on a million profiles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from store import sqlbuild as sb
+from store.catalog import Catalog, Entity
+from store.errors import InputError
+from store.model import (
+    AggregateRule,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Node,
+    NotOf,
+    Segment,
+    SegmentRef,
+    Window,
+    child_path,
+)
+from store.predicates import Predicates, Target, next_day, window_or_open
+from store.timeutil import as_of_date, last_window, resolve
+from store.validate import ResolvedSegment
+from store.values import UTC, day_start_epoch, to_epoch_seconds
+
+PROFILES = "profiles"
+EVENTS = "events"
+EVENTS_ALIAS = "ev"
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """SQL selecting the distinct pks of the members (one column ``pk``), with its values.
+
+    ``params`` match the ``?`` markers of ``sql`` in order; ``values`` are the
+    values of the placeholders ``:p1``, ``:p2``, ... of ``expression`` (used to
+    derive other queries from this one, and by ``pretty_sql``).
+    """
+
+    sql: str
+    params: tuple[Any, ...]
+    expression: exp.Expression
+    values: tuple[Any, ...] = ()
+    dialect: str = "sqlite"
+
+
+# ---------------------------------------------------------------------- fragments
+
+
+@dataclass(frozen=True)
+class Pred:
+    """A two-valued condition on a profiles row (column names unqualified)."""
+
+    expr: exp.Expression
+
+
+@dataclass(frozen=True)
+class PkSet:
+    """A query whose rows are the pks of the set (duplicates allowed).
+
+    ``where`` is set when the query is ``SELECT pk FROM profiles WHERE where``,
+    so it can be merged into an enclosing profiles scan instead of nested.
+    """
+
+    query: exp.Query
+    where: exp.Expression | None = None
+
+
+Fragment = Pred | PkSet
+
+
+def pk_column() -> exp.Column:
+    return sb.column("pk")
+
+
+def as_predicate(fragment: Fragment) -> exp.Expression:
+    if isinstance(fragment, Pred):
+        return fragment.expr
+    if fragment.where is not None:
+        return fragment.where
+    return pk_column().isin(query=fragment.query)
+
+
+def profiles_select(where: exp.Expression, *columns: exp.Expression) -> exp.Select:
+    """``SELECT pk FROM profiles [WHERE where]`` (the WHERE is left out when always true)."""
+    query = exp.select(*(columns or (pk_column(),))).from_(sb.table(PROFILES))
+    return query if sb.is_true(where) else query.where(where)
+
+
+# ---------------------------------------------------------------------- compiler
+
+
+@dataclass
+class _Compiler:
+    catalog: Catalog
+    refs: dict[str, Segment]
+    as_of: dt.datetime
+    dialect: str = "sqlite"
+    binder: sb.Binder = field(default_factory=sb.Binder)
+    stack: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.as_of.tzinfo is None:
+            self.as_of = self.as_of.replace(tzinfo=UTC)
+        self.today = as_of_date(self.as_of)
+        self.as_of_epoch = to_epoch_seconds(self.as_of)
+        self.predicates = Predicates(self.binder, self.today, self.dialect)
+
+    # -- nodes ---------------------------------------------------------------------
+    def node(self, node: Node, path: str) -> Fragment:
+        if isinstance(node, AllOf):
+            return self.all_of([self.node(c, child_path(path, node, i))
+                                for i, c in enumerate(node.children)])
+        if isinstance(node, AnyOf):
+            return self.any_of([self.node(c, child_path(path, node, i))
+                                for i, c in enumerate(node.children)])
+        if isinstance(node, NotOf):
+            return Pred(sb.negate(as_predicate(self.node(node.child, f"{path}.not"))))
+        if isinstance(node, AttributeCondition):
+            return Pred(self.predicates.condition(node, self.attribute(node.attribute, path), path))
+        if isinstance(node, EventCondition):
+            return self.event(node, path)
+        if isinstance(node, SegmentRef):
+            return self.reference(node, path)
+        raise TypeError(f"not a rule node: {node!r}")
+
+    def all_of(self, parts: list[Fragment]) -> Fragment:
+        """AND: a lone set stays a set; sets with conditions become ``pk IN (set)`` terms."""
+        if len(parts) == 1:
+            return parts[0]
+        sets = [p for p in parts if isinstance(p, PkSet)]
+        if not sets:
+            return Pred(sb.conjunction([as_predicate(p) for p in parts]))
+        # Sets first: SQLite drives the scan from the first `pk IN (...)` it can use.
+        where = sb.conjunction([as_predicate(p) for p in sets]
+                               + [as_predicate(p) for p in parts if isinstance(p, Pred)])
+        if sb.is_false(where):
+            return Pred(where)
+        return PkSet(profiles_select(where), where)
+
+    def any_of(self, parts: list[Fragment]) -> Fragment:
+        """OR: sets alone are a UNION; with conditions, one profiles scan with ``pk IN`` terms."""
+        if len(parts) == 1:
+            return parts[0]
+        if parts and all(isinstance(p, PkSet) for p in parts):
+            return PkSet(sb.union([p.query for p in parts if isinstance(p, PkSet)]))
+        return Pred(sb.disjunction([as_predicate(p) for p in parts]))
+
+    def reference(self, node: SegmentRef, path: str) -> Fragment:
+        """A saved segment, inlined: its rule compiled at the same as-of instant."""
+        segment = self.refs.get(node.segment)
+        if segment is None:
+            raise InputError(f"{path}: segment {node.segment!r} was not resolved")
+        if node.segment in self.stack:
+            raise InputError(f"{path}: segment references form a cycle: "
+                             + " -> ".join((*self.stack, node.segment)))
+        self.stack = (*self.stack, node.segment)
+        try:
+            return self.node(segment.rule, path)
+        finally:
+            self.stack = self.stack[:-1]
+
+    def attribute(self, name: str, path: str) -> Target:
+        attribute = self.catalog.attributes.get(name)
+        if attribute is None:
+            raise InputError(f"{path}.attribute: unknown attribute {name!r}")
+        if attribute.derived_from:
+            kind, _, source_name = attribute.derived_from.partition(":")
+            source = self.catalog.attributes.get(source_name)
+            if kind != "age" or source is None or source.type not in ("date", "datetime"):
+                raise InputError(f"{path}.attribute: cannot compute {name!r} from"
+                                 f" {attribute.derived_from!r}")
+            return Target(sb.column(source.column), "integer", age=True)
+        return Target(sb.column(attribute.column), attribute.type)
+
+    # -- events --------------------------------------------------------------------
+    def event(self, node: EventCondition, path: str) -> Fragment:
+        """Profiles whose events E (type, time, where) satisfy count and aggregate."""
+        source = _EventSource(self.catalog, path)
+        filters = self.event_filters(node, source, path)
+        count = node.effective_count
+        aggregate = node.aggregate
+        distinct = source.target(count.distinct, "count.distinct") if count.distinct else None
+        measured = (source.target(aggregate.attribute, "aggregate.attribute")
+                    if aggregate is not None else None)
+        smallest = 1  # the least |E| (or distinct count) of a profile with events in E
+        if distinct is not None and aggregate is None:
+            # COUNT(DISTINCT) ignores missing values: keep only events that have one.
+            filters.append(sb.not_null(distinct.expr))
+        elif distinct is not None:
+            smallest = 0
+        always = aggregate is None and count_always(count, smallest)
+        never = count_never(count, smallest)
+        at_zero = holds_at_zero(count, aggregate)
+        events = source.select(sb.conjunction(filters))
+        if at_zero:
+            if always:
+                return Pred(sb.TRUE.copy())
+            if never:
+                return Pred(sb.negate(pk_column().isin(query=events)))
+            failing = self.grouped(events, sb.negate(self.having(count, aggregate, distinct,
+                                                                 measured)))
+            return Pred(sb.negate(pk_column().isin(query=failing)))
+        if never:
+            return Pred(sb.FALSE.copy())
+        if always:
+            return PkSet(events)
+        return PkSet(self.grouped(events, self.having(count, aggregate, distinct, measured)))
+
+    def event_filters(self, node: EventCondition, source: _EventSource,
+                      path: str) -> list[exp.Expression]:
+        """Type, time window (never after A) and ``where`` conditions of E."""
+        low, high = self.window_epochs(node.within, path)
+        upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
+        filters = [self.type_filter(node.types, path, windowed=low is not None)]
+        ts = sb.column("ts", EVENTS_ALIAS)
+        if low is not None:
+            filters.append(exp.GTE(this=ts.copy(), expression=self.binder.bind(low)))
+        filters.append(exp.LTE(this=ts.copy(), expression=self.binder.bind(upper)))
+        for index, cond in enumerate(node.where):
+            where_path = f"{path}.where[{index}]"
+            target = source.target(cond.attribute, f"where[{index}].attribute")
+            filters.append(self.predicates.condition(cond, target, where_path))
+        return filters
+
+    def type_filter(self, types: tuple[str, ...] | None, path: str,
+                    windowed: bool) -> exp.Expression:
+        """``type_id IN (...)``; for "*" every type is listed when a window bounds the time
+        (so the (type_id, ts) index serves it) and nothing is filtered otherwise."""
+        if types is not None:
+            unknown = [t for t in types if t not in self.catalog.event_types]
+            if unknown:
+                raise InputError(f"{path}.event: unknown event type {unknown[0]!r}")
+        ids = self.catalog.event_type_ids(types)
+        if not ids:
+            return sb.FALSE.copy()
+        if types is None and not windowed:
+            return sb.TRUE.copy()
+        type_id = sb.column("type_id", EVENTS_ALIAS)
+        if len(ids) == 1:
+            return type_id.eq(self.binder.bind(ids[0]))
+        return type_id.isin(*(self.binder.bind(i) for i in ids))
+
+    def window_epochs(self, within: Window | None, path: str) -> tuple[int | None, int | None]:
+        """The inclusive epoch-second bounds of ``within`` (None: open)."""
+        if within is None:
+            return None, None
+        if within.last is not None:
+            first, _ = window_or_open(last_window, self.today, within.last)
+            return (None if first is None else day_start_epoch(first)), None
+        assert within.between is not None
+        try:
+            low, high = resolve(within.between, self.today)  # type: ignore[misc]
+        except (ValueError, OverflowError):
+            raise InputError(f"{path}.within.between: a relative date falls outside the"
+                             f" calendar (as of {self.today.isoformat()})") from None
+        return start_epoch(low), end_epoch(high)
+
+    def grouped(self, events: exp.Select, having: exp.Expression) -> exp.Select:
+        key = sb.column("profile_pk", EVENTS_ALIAS)
+        return events.group_by(key).having(having)
+
+    def having(self, count: CountRule, aggregate: AggregateRule | None, distinct: Target | None,
+               measured: Target | None) -> exp.Expression:
+        """The count and aggregate conditions on one profile's group of events."""
+        counted: exp.Expression
+        if distinct is not None:
+            counted = exp.Count(this=exp.Distinct(expressions=[distinct.expr.copy()]))
+        else:
+            counted = exp.Count(this=exp.Star())
+        terms = self.count_terms(count, counted)
+        if aggregate is not None and measured is not None:
+            terms.extend(self.predicates.compare(aggregate.op, aggregate.value,
+                                                 self.aggregate_expr(aggregate.fn, measured)))
+        return sb.conjunction(terms)
+
+    def count_terms(self, count: CountRule, counted: exp.Expression) -> list[exp.Expression]:
+        bind = self.binder.bind
+        if count.op == "at_least":
+            return [exp.GTE(this=counted, expression=bind(count.value))]
+        if count.op == "at_most":
+            return [exp.LTE(this=counted, expression=bind(count.value))]
+        if count.op == "exactly":
+            return [exp.EQ(this=counted, expression=bind(count.value))]
+        low, high = count.value
+        return [exp.GTE(this=counted, expression=bind(low)),
+                exp.LTE(this=counted.copy(), expression=bind(high))]
+
+    def aggregate_expr(self, fn: str, target: Target) -> exp.Expression:
+        """sum over no value is 0 (integers summed exactly); avg/min/max over none are NULL."""
+        value = target.expr.copy()
+        if fn == "sum":
+            if target.type == "integer":
+                return exp.Coalesce(this=exp.Sum(this=value), expressions=[self.binder.bind(0)])
+            return exp.Anonymous(this="total", expressions=[value])
+        if fn == "avg":
+            return exp.Avg(this=value)
+        if fn == "min":
+            return exp.Min(this=value)
+        if fn == "max":
+            return exp.Max(this=value)
+        raise ValueError(f"aggregate fn {fn!r}")
+
+
+class _EventSource:
+    """``events AS ev`` plus a LEFT JOIN per entity whose fields a condition uses."""
+
+    def __init__(self, catalog: Catalog, path: str) -> None:
+        self.catalog = catalog
+        self.path = path
+        self.joined: dict[str, Entity] = {}
+
+    def target(self, name: str, where: str) -> Target:
+        """An event field, or ``entity.field`` through the entity's link (missing entity: NULL)."""
+        if "." in name:
+            entity_name, _, field_name = name.partition(".")
+            entity = self.catalog.entities.get(entity_name)
+            if entity is None or field_name not in entity.fields:
+                raise InputError(f"{self.path}.{where}: unknown entity field {name!r}")
+            self.joined[entity.name] = entity
+            entity_field = entity.fields[field_name]
+            return Target(sb.column(entity_field.column, entity_alias(entity)), entity_field.type)
+        event_field = self.catalog.event_fields.get(name)
+        if event_field is None:
+            raise InputError(f"{self.path}.{where}: unknown event field {name!r}")
+        return Target(sb.column(event_field.column, EVENTS_ALIAS), event_field.type)
+
+    def select(self, where: exp.Expression) -> exp.Select:
+        query = exp.select(sb.column("profile_pk", EVENTS_ALIAS)).from_(
+            sb.table(EVENTS, EVENTS_ALIAS))
+        for entity in self.joined.values():
+            link = self.catalog.event_fields.get(entity.link_field)
+            if link is None:
+                raise InputError(f"{self.path}: entity {entity.name!r} links through unknown"
+                                 f" event field {entity.link_field!r}")
+            alias = entity_alias(entity)
+            on = sb.column("key", alias).eq(sb.column(link.column, EVENTS_ALIAS))
+            query = query.join(sb.table(entity.table, alias), on=on, join_type="left")
+        return query if sb.is_true(where) else query.where(where)
+
+
+def entity_alias(entity: Entity) -> str:
+    return entity.name if entity.name.lower() != EVENTS_ALIAS else f"{entity.name}_entity"
+
+
+# ---------------------------------------------------------------------- count rules
+
+
+def count_holds(count: CountRule, n: int) -> bool:
+    if count.op == "at_least":
+        return n >= count.value
+    if count.op == "at_most":
+        return n <= count.value
+    if count.op == "exactly":
+        return n == count.value
+    low, high = count.value
+    return bool(low <= n <= high)
+
+
+def count_always(count: CountRule, smallest: int) -> bool:
+    """Whether the count rule holds for every count from ``smallest`` up."""
+    return count.op == "at_least" and count.value <= smallest
+
+
+def count_never(count: CountRule, smallest: int) -> bool:
+    """Whether the count rule holds for no count from ``smallest`` up."""
+    if count.op in ("at_most", "exactly"):
+        return bool(count.value < smallest)
+    if count.op == "between":
+        return bool(count.value[1] < smallest)
+    return False
+
+
+def holds_at_zero(count: CountRule, aggregate: AggregateRule | None) -> bool:
+    """Whether a profile with no event in E matches: count 0, sum 0, avg/min/max missing."""
+    if not count_holds(count, 0):
+        return False
+    if aggregate is None:
+        return True
+    if aggregate.fn != "sum":
+        return False
+    return compare_number(0, aggregate.op, aggregate.value)
+
+
+def compare_number(left: float, op: str, value: Any) -> bool:
+    if op == "equals":
+        return bool(left == value)
+    if op == "greater_than":
+        return bool(left > value)
+    if op == "greater_or_equal":
+        return bool(left >= value)
+    if op == "less_than":
+        return bool(left < value)
+    if op == "less_or_equal":
+        return bool(left <= value)
+    if op == "between":
+        return bool(value[0] <= left <= value[1])
+    raise ValueError(f"numeric operator {op!r}")
+
+
+def start_epoch(low: dt.date) -> int:
+    """Epoch bound for ``ts >= low``: a datetime is an instant (rounded up), a date its midnight."""
+    if isinstance(low, dt.datetime):
+        seconds = to_epoch_seconds(low)
+        return seconds + 1 if low.microsecond else seconds
+    return day_start_epoch(low)
+
+
+def end_epoch(high: dt.date) -> int | None:
+    """Epoch bound for ``ts <= high``: a datetime is an instant, a date takes its whole day."""
+    if isinstance(high, dt.datetime):
+        return to_epoch_seconds(high)
+    after = next_day(high)
+    return None if after is None else day_start_epoch(after) - 1
+
+
+# ---------------------------------------------------------------------- public API
+
+
+def compile_segment(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
+                    dialect: str = "sqlite") -> CompiledQuery:
+    """The query selecting the segment's audience at ``as_of``."""
+    return compile_node(resolved.segment.rule, resolved, catalog, as_of, dialect)
+
+
+def compile_node(node: Node, resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
+                 dialect: str = "sqlite", path: str = "rule") -> CompiledQuery:
+    """The query selecting the profiles one node of the rule tree matches at ``as_of``."""
+    compiler = _Compiler(catalog, resolved.refs, as_of, dialect)
+    try:
+        where = as_predicate(compiler.node(node, path))
+        return finish(profiles_select(where), compiler.binder.values, dialect)
+    except RecursionError:
+        raise InputError(f"{path}: the rule is nested too deeply to compile") from None
+
+
+def finish(expression: exp.Expression, values: list[Any] | tuple[Any, ...],
+           dialect: str = "sqlite") -> CompiledQuery:
+    """Render a query tree with its placeholder values."""
+    sql, params = sb.render(expression, values, dialect)
+    return CompiledQuery(sql, params, expression, tuple(values), dialect)
+
+
+def membership(compiled: CompiledQuery) -> exp.Expression:
+    """The condition on a ``profiles`` row that makes it a member (TRUE for everyone)."""
+    expression = compiled.expression
+    if isinstance(expression, exp.Select) and _selects_from_profiles(expression):
+        where = expression.args.get("where")
+        return where.this.copy() if where is not None else sb.TRUE.copy()
+    return pk_column().isin(query=expression.copy())
+
+
+def _selects_from_profiles(query: exp.Select) -> bool:
+    source = query.args.get("from_") or query.args.get("from")
+    return (source is not None and isinstance(source.this, exp.Table)
+            and source.this.name == PROFILES and not query.args.get("joins"))
+
+
+def count_query(compiled: CompiledQuery) -> CompiledQuery:
+    """``SELECT count(*)`` of the members."""
+    query = profiles_select(membership(compiled), exp.Count(this=exp.Star()))
+    return finish(query, compiled.values, compiled.dialect)
+
+
+PRETTY_HEADER = ("-- Values are bound parameters when the engine runs this query;"
+                 " here they are shown as SQL literals.\n")
+
+
+def pretty_sql(compiled: CompiledQuery) -> str:
+    """Readable multi-line SQL with every bound value substituted as a literal (runnable as is)."""
+    expression = sb.with_literals(compiled.expression, compiled.values)
+    return PRETTY_HEADER + expression.sql(dialect=compiled.dialect, pretty=True) + ";"
+
+
+def explain(conn: sqlite3.Connection, compiled: CompiledQuery) -> list[str]:
+    """SQLite's query plan for a compiled query, one line per step."""
+    rows = conn.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.params).fetchall()
+    return [str(row[-1]) for row in rows]

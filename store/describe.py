@@ -1,0 +1,255 @@
+"""Rule nodes in plain words, the way a marketer would read them aloud.
+
+``describe(node, catalog)`` gives one line per node: "Gender is male",
+"Purchase at least 2 times in the last 90 days where product category is
+Shoes", "Not in segment Unsubscribed", "Any of:". Labels come from the
+catalog when the store has them, otherwise from the names. Works on values
+straight from YAML as well as on validated (typed) ones, and never fails on
+an invalid node (an unknown name is shown as written, a missing value as "…").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Final
+
+from store.catalog import Catalog
+from store.model import (
+    AggregateRule,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Node,
+    NotOf,
+    Period,
+    RelativeDate,
+    SegmentRef,
+    Window,
+)
+from store.values import format_datetime
+
+MISSING: Final = "…"
+
+# How each operator reads after the attribute's label.
+OP_WORDS: Final[dict[str, str]] = {
+    "equals": "is",
+    "not_equals": "is not",
+    "in": "is one of",
+    "not_in": "is not one of",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "is_empty": "is empty",
+    "is_not_empty": "is not empty",
+    "greater_than": "is greater than",
+    "greater_or_equal": "is at least",
+    "less_than": "is less than",
+    "less_or_equal": "is at most",
+    "between": "is between",
+    "not_between": "is not between",
+    "is_true": "is true",
+    "is_false": "is false",
+    "on": "is on",
+    "before": "is before",
+    "after": "is after",
+    "in_last": "is in the last",
+    "not_in_last": "is not in the last",
+    "in_next": "is in the next",
+}
+# An operator and the operator that reads as its negation (``not`` around it).
+NEGATED_OP: Final[dict[str, str]] = {
+    "equals": "not_equals", "not_equals": "equals", "in": "not_in", "not_in": "in",
+    "contains": "not_contains", "not_contains": "contains", "between": "not_between",
+    "not_between": "between", "in_last": "not_in_last", "not_in_last": "in_last",
+    "is_empty": "is_not_empty", "is_not_empty": "is_empty",
+}
+AGGREGATE_WORDS: Final = {"sum": "total", "avg": "average", "min": "smallest", "max": "largest"}
+SINGULAR_UNITS: Final = {"days": "day", "weeks": "week", "months": "month", "years": "year"}
+
+
+def describe(node: Node, catalog: Catalog | None = None,
+             segment_names: Mapping[str, str] | None = None) -> str:
+    """One node in plain words; groups end with a colon (their children follow)."""
+    names = segment_names or {}
+    if isinstance(node, AllOf):
+        return "All of:"
+    if isinstance(node, AnyOf):
+        return "Any of:"
+    if isinstance(node, NotOf):
+        return _describe_not(node.child, catalog, names)
+    if isinstance(node, SegmentRef):
+        return f"In segment {names.get(node.segment) or node.segment}"
+    if isinstance(node, AttributeCondition):
+        return describe_condition(node, attribute_label(node.attribute, catalog))
+    return describe_event(node, catalog)
+
+
+def _describe_not(child: Node, catalog: Catalog | None, names: Mapping[str, str]) -> str:
+    if isinstance(child, AllOf):
+        return "Not all of:"
+    if isinstance(child, AnyOf):
+        return "None of:"
+    if isinstance(child, SegmentRef):
+        return f"Not in segment {names.get(child.segment) or child.segment}"
+    if isinstance(child, AttributeCondition) and child.op in NEGATED_OP:
+        flipped = AttributeCondition(child.attribute, NEGATED_OP[child.op], child.value)
+        return describe_condition(flipped, attribute_label(child.attribute, catalog))
+    if isinstance(child, NotOf):
+        return "Not:"
+    return "Not: " + describe(child, catalog, names)
+
+
+def describe_condition(node: AttributeCondition, label: str) -> str:
+    """``<label> <operator in words> <value>``."""
+    words = OP_WORDS.get(node.op, node.op.replace("_", " "))
+    if node.op in ("is_empty", "is_not_empty", "is_true", "is_false"):
+        return f"{label} {words}"
+    return f"{label} {words} {format_value(node.value, node.op)}"
+
+
+def describe_event(node: EventCondition, catalog: Catalog | None = None) -> str:
+    """Subject, how often, when, which events, and the aggregate, in that order."""
+    subject = event_subject(node.types, catalog)
+    count = node.effective_count
+    parts: list[str] = []
+    if count.op in ("at_most", "exactly") and count.value == 0 and count.distinct is None:
+        parts.append("No " + inline(subject))
+    else:
+        parts.append(subject)
+        parts.append(count_words(count, catalog))
+    if node.within is not None:
+        parts.append(window_words(node.within))
+    if node.where:
+        parts.append("where " + " and ".join(
+            describe_condition(c, inline(field_label(c.attribute, catalog))) for c in node.where))
+    text = " ".join(p for p in parts if p)
+    if node.aggregate is not None:
+        text += ", " + aggregate_words(node.aggregate, catalog)
+    return text
+
+
+def event_subject(types: tuple[str, ...] | None, catalog: Catalog | None) -> str:
+    if types is None:
+        return "Any event"
+    if not types:
+        return MISSING
+    labels = [event_label(name, catalog) for name in types]
+    return labels[0] + "".join(" or " + inline(label) for label in labels[1:])
+
+
+def count_words(count: CountRule, catalog: Catalog | None = None) -> str:
+    value = count.value
+    if count.op == "between" and isinstance(value, tuple | list) and len(value) == 2:
+        phrase = f"between {format_value(value[0])} and {format_value(value[1])} times"
+    else:
+        prefix = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}.get(
+            count.op, count.op.replace("_", " "))
+        phrase = f"{prefix} {times(value)}"
+    if count.distinct:
+        phrase += f" (distinct {inline(field_label(count.distinct, catalog))})"
+    return phrase
+
+
+def times(value: Any) -> str:
+    if value == 1 and not isinstance(value, bool):
+        return "once"
+    return f"{format_value(value)} times"
+
+
+def window_words(window: Window) -> str:
+    if window.last is not None:
+        return "in the " + period_words(window.last, last=True)
+    if window.between is not None:
+        low, high = window.between
+        return f"between {format_value(low)} and {format_value(high)}"
+    return ""
+
+
+def period_words(period: Period, *, last: bool = False) -> str:
+    """``30 days``; with ``last``, ``last 30 days`` / ``last day``."""
+    if period.amount == 1 and last:
+        return "last " + SINGULAR_UNITS.get(period.unit, period.unit)
+    unit = SINGULAR_UNITS.get(period.unit, period.unit) if period.amount == 1 else period.unit
+    return ("last " if last else "") + f"{period.amount} {unit}"
+
+
+def aggregate_words(aggregate: AggregateRule, catalog: Catalog | None = None) -> str:
+    fn = AGGREGATE_WORDS.get(aggregate.fn, aggregate.fn)
+    condition = AttributeCondition(aggregate.attribute, aggregate.op, aggregate.value)
+    return describe_condition(condition, f"{fn} {inline(field_label(aggregate.attribute, catalog))}")
+
+
+# ---------------------------------------------------------------------- values
+
+
+def format_value(value: Any, op: str | None = None) -> str:
+    """A rule value as a person writes it: 50, male, 2024-01-31, 30 days ago, Shoes or Boots."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        if op in ("between", "not_between") and len(value) == 2:
+            return f"{format_value(value[0])} and {format_value(value[1])}"
+        items = [format_value(v) for v in value]
+        return ", ".join(items) if items else MISSING
+    if isinstance(value, RelativeDate):
+        if value.direction == "today":
+            return "today"
+        amount = value.amount
+        unit = SINGULAR_UNITS.get(value.unit, value.unit) if amount == 1 else value.unit
+        return f"{amount} {unit} ago" if value.direction == "ago" else f"in {amount} {unit}"
+    if isinstance(value, Period):
+        return period_words(value)
+    if isinstance(value, dt.datetime):
+        return format_datetime(value) + " UTC"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# ---------------------------------------------------------------------- labels
+
+
+def attribute_label(name: str, catalog: Catalog | None) -> str:
+    attribute = catalog.attributes.get(name) if catalog else None
+    return attribute.display_label if attribute else humanize(name)
+
+
+def event_label(name: str, catalog: Catalog | None) -> str:
+    event_type = catalog.event_types.get(name) if catalog else None
+    return (event_type.label if event_type and event_type.label else humanize(name))
+
+
+def field_label(name: str, catalog: Catalog | None) -> str:
+    """An event field's label, or ``Entity field`` for ``entity.field`` (``Product category``)."""
+    if "." in name:
+        entity_name, _, field_name = name.partition(".")
+        entity = catalog.entities.get(entity_name) if catalog else None
+        entity_label = entity.label if entity and entity.label else humanize(entity_name)
+        entity_field = entity.fields.get(field_name) if entity else None
+        label = entity_field.label if entity_field and entity_field.label else humanize(field_name)
+        if label.lower().startswith(entity_label.lower()):
+            return label
+        return f"{entity_label} {inline(label)}"
+    event_field = catalog.event_fields.get(name) if catalog else None
+    return event_field.label if event_field and event_field.label else humanize(name)
+
+
+def humanize(name: str) -> str:
+    """``loyalty_tier`` -> ``Loyalty tier``."""
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else name
+
+
+def inline(label: str) -> str:
+    """A label inside a sentence: ``Product`` -> ``product``; ``SKU`` stays ``SKU``."""
+    if len(label) > 1 and label[0].isupper() and not label[1].isupper():
+        return label[0].lower() + label[1:]
+    return label

@@ -1,0 +1,633 @@
+"""The reference evaluator: spec/segments.md in plain Python, one profile at a time.
+
+It shares nothing with the SQL compiler except the calendar definitions of
+``store.timeutil``, so it can serve as the compiler's test oracle, and it is
+the engine of the app's "why" panel (``explain``).
+
+Values are typed Python values: str, int, float, bool, date, aware datetime,
+or None for missing (an empty string counts as missing too). Paths of nodes in
+a referenced segment's rule are written ``ID:rule...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.catalog import AGE_SOURCE_KIND, Catalog
+from store.db import quote_identifier
+from store.errors import StoreError
+from store.model import (
+    NEGATIVE_TWIN,
+    AggregateRule,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Node,
+    NotOf,
+    Period,
+    RelativeDate,
+    SegmentRef,
+    Window,
+    child_path,
+)
+from store.timeutil import age_on, as_of_date, last_window, next_window, resolve
+from store.validate import ResolvedSegment
+from store.values import AttrType, from_epoch_seconds, parse_date, parse_datetime
+
+UTC = dt.UTC
+_ENTITY_BATCH = 500
+
+
+# ---------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class EventData:
+    """One event: its type, its instant (whole seconds, UTC) and its field values.
+
+    ``fields`` holds the event's own fields by name and, for every entity the
+    event links to, ``ENTITY.FIELD`` values (all missing when the link is).
+    """
+
+    type: str
+    ts: dt.datetime
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    """One profile with everything a rule can look at.
+
+    ``derived`` maps a derived attribute to its definition (``age:birth_date``);
+    ``labels`` gives attributes' display labels for explanations.
+    """
+
+    pk: int
+    id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: tuple[EventData, ...] = ()
+    derived: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one node matched a profile or not: a label, what was looked at, the children."""
+
+    path: str
+    label: str
+    matched: bool
+    seen: dict[str, object] = field(default_factory=dict)
+    children: list[Explanation] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def typed_value(raw: Any, attr_type: AttrType) -> Any:
+    """A stored value as the typed Python value it stands for (None when missing)."""
+    if raw is None:
+        return None
+    if attr_type == "string":
+        text = raw if isinstance(raw, str) else str(raw)
+        return text or None
+    if attr_type == "boolean":
+        return bool(raw)
+    if attr_type == "integer":
+        return int(raw) if isinstance(raw, float) and raw.is_integer() else raw
+    if attr_type == "number":
+        return float(raw) if isinstance(raw, int) else raw
+    if not isinstance(raw, str):
+        return None
+    if attr_type == "date":
+        return parse_date(raw)
+    moment = parse_datetime(raw)
+    if moment is None:  # a bare date in a datetime column means its midnight
+        day = parse_date(raw)
+        moment = None if day is None else dt.datetime.combine(day, dt.time(), tzinfo=UTC)
+    return moment
+
+
+class _Loader:
+    """Reads profiles, their events and linked entity rows with a few queries."""
+
+    def __init__(self, conn: sqlite3.Connection, catalog: Catalog) -> None:
+        self.conn = conn
+        self.catalog = catalog
+        self.stored = [a for a in catalog.attributes.values() if not a.derived_from]
+        self.derived = {a.name: a.derived_from for a in catalog.attributes.values()
+                        if a.derived_from}
+        self.labels = {a.name: a.display_label for a in catalog.attributes.values()}
+        self.type_names = {t.id: t.name for t in catalog.event_types.values()}
+        self.fields = list(catalog.event_fields.values())
+        self.entity_rows: dict[str, dict[Any, tuple[Any, ...]]] = {}
+
+    # -- profiles
+    def profile_sql(self) -> str:
+        columns = ", ".join(["pk", *(quote_identifier(a.column) for a in self.stored)])
+        return f"SELECT {columns} FROM profiles"
+
+    def profile(self, row: tuple[Any, ...], events: list[EventData]) -> ProfileData:
+        attributes = {a.name: typed_value(raw, a.type) for a, raw in zip(self.stored, row[1:],
+                                                                          strict=True)}
+        return ProfileData(pk=int(row[0]), id=str(attributes.get("id")), attributes=attributes,
+                           events=tuple(events), derived=dict(self.derived), labels=self.labels)
+
+    # -- events
+    def event_sql(self) -> str:
+        columns = ", ".join(["profile_pk", "type_id", "ts",
+                             *(quote_identifier(f.column) for f in self.fields)])
+        return f"SELECT {columns} FROM events"
+
+    def load_entities(self, links: dict[str, set[Any]] | None) -> None:
+        """Entity rows by key: all of them, or only the keys in ``links`` (entity -> keys)."""
+        for name, entity in self.catalog.entities.items():
+            columns = list(entity.fields.values())
+            select = (f"SELECT key, {', '.join(quote_identifier(c.column) for c in columns)}"
+                      f" FROM {quote_identifier(entity.table)}")
+            rows: dict[Any, tuple[Any, ...]] = {}
+            if links is None:
+                batches: Iterable[list[Any] | None] = [None]
+            else:
+                keys = sorted(links.get(name, set()), key=repr)
+                batches = [keys[i:i + _ENTITY_BATCH] for i in range(0, len(keys), _ENTITY_BATCH)]
+            for batch in batches:
+                if batch is None:
+                    cursor = self.conn.execute(select)
+                else:
+                    marks = ", ".join("?" * len(batch))
+                    cursor = self.conn.execute(f"{select} WHERE key IN ({marks})", batch)
+                for row in cursor:
+                    rows[row[0]] = tuple(typed_value(raw, c.type)
+                                         for raw, c in zip(row[1:], columns, strict=True))
+            self.entity_rows[name] = rows
+
+    def link_keys(self, raw_rows: list[tuple[Any, ...]]) -> dict[str, set[Any]]:
+        positions = {f.name: i + 3 for i, f in enumerate(self.fields)}
+        keys: dict[str, set[Any]] = {}
+        for name, entity in self.catalog.entities.items():
+            position = positions.get(entity.link_field)
+            found = keys.setdefault(name, set())
+            if position is not None:
+                found.update(row[position] for row in raw_rows if row[position] is not None)
+        return keys
+
+    def event(self, row: tuple[Any, ...]) -> EventData:
+        raw_fields = dict(zip((f.name for f in self.fields), row[3:], strict=True))
+        values = {f.name: typed_value(raw_fields[f.name], f.type) for f in self.fields}
+        for name, entity in self.catalog.entities.items():
+            link = raw_fields.get(entity.link_field)
+            found = None if link is None else self.entity_rows.get(name, {}).get(link)
+            for index, entity_field in enumerate(entity.fields):
+                values[f"{name}.{entity_field}"] = None if found is None else found[index]
+        type_name = self.type_names.get(row[1], f"#{row[1]}")
+        return EventData(type=type_name, ts=from_epoch_seconds(int(row[2])), fields=values)
+
+
+def load_profile(conn: sqlite3.Connection, catalog: Catalog, pk: int) -> ProfileData:
+    """One profile by its pk, with its events (oldest first) and linked entity fields."""
+    loader = _Loader(conn, catalog)
+    row = conn.execute(loader.profile_sql() + " WHERE pk = ?", (pk,)).fetchone()
+    if row is None:
+        raise StoreError(f"No profile with pk {pk}.")
+    raw_events = conn.execute(loader.event_sql() + " WHERE profile_pk = ? ORDER BY ts, pk",
+                              (pk,)).fetchall()
+    loader.load_entities(loader.link_keys(raw_events))
+    return loader.profile(row, [loader.event(r) for r in raw_events])
+
+
+def load_all_profiles(conn: sqlite3.Connection, catalog: Catalog) -> Iterator[ProfileData]:
+    """Every profile in pk order; events stream alongside in one ordered pass."""
+    loader = _Loader(conn, catalog)
+    loader.load_entities(None)
+    profiles = conn.execute(loader.profile_sql() + " ORDER BY pk")
+    events = conn.execute(loader.event_sql() + " ORDER BY profile_pk, ts, pk")
+    pending = events.fetchone()
+    for row in profiles:
+        pk = row[0]
+        while pending is not None and pending[0] < pk:  # events of no profile: skip
+            pending = events.fetchone()
+        mine: list[EventData] = []
+        while pending is not None and pending[0] == pk:
+            mine.append(loader.event(pending))
+            pending = events.fetchone()
+        yield loader.profile(row, mine)
+
+
+# ---------------------------------------------------------------------- operators
+
+
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII letters only (the way SQLite's LIKE ignores case)."""
+    return text.translate(_ASCII_FOLD)
+
+
+def day_of(value: dt.date) -> dt.date:
+    """date(x): the UTC date of a datetime, or the date itself."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    return value
+
+
+def _instant(value: dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return dt.datetime.combine(value, dt.time(), tzinfo=UTC)
+
+
+def _compare_pair(x: dt.date, bound: Any) -> tuple[Any, Any]:
+    """x and a bound made comparable: instants when the bound is a datetime, else dates."""
+    if isinstance(bound, dt.datetime):
+        return _instant(x), bound
+    if isinstance(bound, dt.date):
+        return day_of(x), bound
+    raise ValueError(f"{bound!r} is not a date or datetime")
+
+
+def _date_holds(op: str, x: dt.date, value: Any, today: dt.date) -> bool:
+    if op in ("in_last", "in_next"):
+        if not isinstance(value, Period):
+            raise ValueError(f"{op!r} takes a period, not {value!r}")
+        first, last = (last_window if op == "in_last" else next_window)(today, value)
+        return first <= day_of(x) <= last
+    if op == "between":
+        low, high = value
+        left, lo = _compare_pair(x, low)
+        right, hi = _compare_pair(x, high)
+        return bool(lo <= left and right <= hi)
+    left, bound = _compare_pair(x, value)
+    if op == "on":
+        return bool(left == bound)
+    if op == "before":
+        return bool(left < bound)
+    if op == "after":
+        return bool(left > bound)
+    raise ValueError(f"operator {op!r} does not apply to dates")
+
+
+def _string_holds(op: str, x: str, value: Any) -> bool:
+    if op == "equals":
+        return x == value
+    if op == "in":
+        return x in value
+    if op == "contains":
+        return fold(value) in fold(x)
+    if op == "starts_with":
+        return fold(x).startswith(fold(value))
+    if op == "ends_with":
+        return fold(x).endswith(fold(value))
+    raise ValueError(f"operator {op!r} does not apply to text")
+
+
+def _number_holds(op: str, x: float, value: Any) -> bool:
+    if op == "equals":
+        return bool(x == value)
+    if op == "in":
+        return x in value
+    if op == "greater_than":
+        return bool(x > value)
+    if op == "greater_or_equal":
+        return bool(x >= value)
+    if op == "less_than":
+        return bool(x < value)
+    if op == "less_or_equal":
+        return bool(x <= value)
+    if op == "between":
+        return bool(value[0] <= x <= value[1])
+    raise ValueError(f"operator {op!r} does not apply to numbers")
+
+
+def value_holds(op: str, x: Any, value: Any, today: dt.date) -> bool:
+    """Whether a typed value ``x`` (None = missing) satisfies ``op value`` at date ``today``.
+
+    Positive operators never match missing; each negative operator is the exact
+    complement of its positive twin, missing included.
+    """
+    if op in NEGATIVE_TWIN:
+        return not value_holds(NEGATIVE_TWIN[op], x, value, today)
+    if op == "is_empty":
+        return x is None
+    if x is None:
+        return False
+    if op == "is_true":
+        return x is True
+    if op == "is_false":
+        return x is False
+    value = resolve(value, today)
+    if isinstance(x, bool):
+        raise ValueError(f"operator {op!r} does not apply to booleans")
+    if isinstance(x, str):
+        return _string_holds(op, x, value)
+    if isinstance(x, dt.date):
+        return _date_holds(op, x, value, today)
+    return _number_holds(op, x, value)
+
+
+def count_holds(rule: CountRule, n: int) -> bool:
+    if rule.op == "at_least":
+        return bool(n >= rule.value)
+    if rule.op == "at_most":
+        return bool(n <= rule.value)
+    if rule.op == "exactly":
+        return bool(n == rule.value)
+    if rule.op == "between":
+        return bool(rule.value[0] <= n <= rule.value[1])
+    raise ValueError(f"unknown count op {rule.op!r}")
+
+
+# ---------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What an event condition looked at for one profile."""
+
+    candidates: int  # events of the type(s), up to the as-of instant, in the window
+    matching: int  # |E|: those for which every where condition holds
+    counted: int  # |E|, or the number of distinct values when the count is distinct
+    aggregate: float | int | None  # the aggregate's value (None: missing)
+    count_ok: bool
+    aggregate_ok: bool
+
+    @property
+    def matched(self) -> bool:
+        return self.count_ok and self.aggregate_ok
+
+
+class _Evaluation:
+    """One profile, one as-of instant, the segments that references may name."""
+
+    def __init__(self, profile: ProfileData, refs: dict[str, Any], as_of: dt.datetime) -> None:
+        self.profile = profile
+        self.refs = refs
+        self.as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        self.today = as_of_date(self.as_of)
+        self.ref_results: dict[str, bool] = {}
+
+    # -- attributes
+    def attribute(self, name: str) -> Any:
+        definition = self.profile.derived.get(name)
+        if definition is None:
+            value = self.profile.attributes.get(name)
+            return None if value == "" else value
+        kind, _, source = definition.partition(":")
+        if kind != AGE_SOURCE_KIND:
+            raise ValueError(f"unknown derived attribute definition {definition!r}")
+        birth = self.profile.attributes.get(source)
+        return None if birth is None else age_on(day_of(birth), self.today)
+
+    # -- events
+    def in_window(self, event: EventData, window: Window | None) -> bool:
+        if window is None:
+            return True
+        if window.last is not None:
+            first, last = last_window(self.today, window.last)
+            return first <= day_of(event.ts) <= last
+        assert window.between is not None
+        low = resolve(window.between[0], self.today)
+        high = resolve(window.between[1], self.today)
+        left, lo = _compare_pair(event.ts, low)
+        right, hi = _compare_pair(event.ts, high)
+        return bool(lo <= left and right <= hi)
+
+    def event_facts(self, node: EventCondition) -> EventFacts:
+        types = None if node.types is None else set(node.types)
+        candidates = [
+            e for e in self.profile.events
+            if (types is None or e.type in types) and e.ts <= self.as_of
+            and self.in_window(e, node.within)
+        ]
+        chosen = [e for e in candidates
+                  if all(value_holds(c.op, e.fields.get(c.attribute), c.value, self.today)
+                         for c in node.where)]
+        rule = node.effective_count
+        if rule.distinct:
+            counted = len({v for e in chosen if (v := e.fields.get(rule.distinct)) is not None})
+        else:
+            counted = len(chosen)
+        aggregate_value: float | int | None = None
+        aggregate_ok = True
+        if node.aggregate is not None:
+            aggregate_value = aggregate_of(node.aggregate, chosen)
+            aggregate_ok = value_holds(node.aggregate.op, aggregate_value, node.aggregate.value,
+                                       self.today)
+        return EventFacts(len(candidates), len(chosen), counted, aggregate_value,
+                          count_holds(rule, counted), aggregate_ok)
+
+    # -- nodes
+    def matches(self, node: Node) -> bool:
+        if isinstance(node, AllOf):
+            return all(self.matches(child) for child in node.children)
+        if isinstance(node, AnyOf):
+            return any(self.matches(child) for child in node.children)
+        if isinstance(node, NotOf):
+            return not self.matches(node.child)
+        if isinstance(node, AttributeCondition):
+            return value_holds(node.op, self.attribute(node.attribute), node.value, self.today)
+        if isinstance(node, EventCondition):
+            return self.event_facts(node).matched
+        return self.reference(node)
+
+    def reference(self, node: SegmentRef) -> bool:
+        if node.segment not in self.ref_results:
+            self.ref_results[node.segment] = self.matches(self.referenced(node.segment).rule)
+        return self.ref_results[node.segment]
+
+    def referenced(self, segment_id: str) -> Any:
+        found = self.refs.get(segment_id)
+        if found is None:
+            raise ValueError(f"segment {segment_id!r} is referenced but was not resolved")
+        return found
+
+    # -- explanations
+    def explain(self, node: Node, path: str) -> Explanation:
+        if isinstance(node, AllOf | AnyOf | NotOf):
+            children = [self.explain(child, child_path(path, node, i))
+                        for i, child in enumerate(node.children if not isinstance(node, NotOf)
+                                                  else (node.child,))]
+            hits = sum(c.matched for c in children)
+            if isinstance(node, AllOf):
+                matched = hits == len(children)
+            elif isinstance(node, AnyOf):
+                matched = hits > 0
+            else:
+                matched = not children[0].matched
+            return Explanation(path, group_label(node), matched,
+                               {"matched": hits, "of": len(children)}, children)
+        if isinstance(node, AttributeCondition):
+            value = self.attribute(node.attribute)
+            seen: dict[str, object] = {node.attribute: value}
+            definition = self.profile.derived.get(node.attribute)
+            if definition:
+                source = definition.partition(":")[2]
+                seen[source] = self.profile.attributes.get(source)
+            label = condition_label(self.profile.labels.get(node.attribute, node.attribute), node,
+                                    self.today)
+            return Explanation(path, label, value_holds(node.op, value, node.value, self.today),
+                               seen)
+        if isinstance(node, EventCondition):
+            facts = self.event_facts(node)
+            seen = {"events": facts.matching}
+            if node.where:
+                seen["before where"] = facts.candidates
+            if node.effective_count.distinct:
+                seen[f"distinct {node.effective_count.distinct}"] = facts.counted
+            if node.aggregate is not None:
+                seen[f"{node.aggregate.fn} of {node.aggregate.attribute}"] = facts.aggregate
+            return Explanation(path, event_label(node, self.today), facts.matched, seen)
+        referenced = self.referenced(node.segment)
+        child = self.explain(referenced.rule, f"{node.segment}:rule")
+        return Explanation(path, f"In segment {node.segment}", child.matched,
+                           {"segment": referenced.name}, [child])
+
+
+def aggregate_of(rule: AggregateRule, events: list[EventData]) -> float | int | None:
+    """sum/avg/min/max over the non-missing values; the sum of none is 0, the rest missing."""
+    values = [v for e in events if (v := e.fields.get(rule.attribute)) is not None]
+    if rule.fn == "sum":
+        return sum(values)
+    if not values:
+        return None
+    if rule.fn == "avg":
+        return sum(values) / len(values)
+    if rule.fn == "min":
+        return min(values)
+    if rule.fn == "max":
+        return max(values)
+    raise ValueError(f"unknown aggregate fn {rule.fn!r}")
+
+
+def matches(profile: ProfileData, resolved: ResolvedSegment, as_of: dt.datetime) -> bool:
+    """Whether the profile is in the segment's audience at ``as_of``."""
+    return _Evaluation(profile, resolved.refs, as_of).matches(resolved.segment.rule)
+
+
+def explain(profile: ProfileData, resolved: ResolvedSegment, as_of: dt.datetime) -> Explanation:
+    """The rule tree with, for each node, whether it matched and what was looked at."""
+    return _Evaluation(profile, resolved.refs, as_of).explain(resolved.segment.rule, "rule")
+
+
+def evaluate_all(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+                 catalog: Catalog | None = None) -> set[int]:
+    """The pks of every matching profile, by brute force (for small stores and tests)."""
+    catalog = catalog or Catalog.load(conn)
+    return {p.pk for p in load_all_profiles(conn, catalog) if matches(p, resolved, as_of)}
+
+
+# ---------------------------------------------------------------------- labels
+
+
+OP_WORDS: dict[str, str] = {
+    "equals": "equals",
+    "not_equals": "does not equal",
+    "in": "is one of",
+    "not_in": "is none of",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "is_empty": "is empty",
+    "is_not_empty": "is not empty",
+    "greater_than": "is greater than",
+    "greater_or_equal": "is at least",
+    "less_than": "is less than",
+    "less_or_equal": "is at most",
+    "between": "is between",
+    "not_between": "is not between",
+    "is_true": "is true",
+    "is_false": "is false",
+    "on": "is on",
+    "before": "is before",
+    "after": "is after",
+    "in_last": "is in the last",
+    "not_in_last": "is not in the last",
+    "in_next": "is in the next",
+}
+
+
+def _amount(amount: int, unit: str) -> str:
+    return f"{amount} {unit[:-1] if amount == 1 else unit}"
+
+
+def describe_value(value: Any, today: dt.date | None = None) -> str:
+    """A rule value in plain words; relative dates show the date they mean at ``today``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, RelativeDate):
+        if value.direction == "today":
+            words = "today"
+        elif value.direction == "ago":
+            words = f"{_amount(value.amount, value.unit)} ago"
+        else:
+            words = f"{_amount(value.amount, value.unit)} from now"
+        return words if today is None else f"{words} ({resolve(value, today)})"
+    if isinstance(value, Period):
+        return _amount(value.amount, value.unit)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, tuple):
+        return ", ".join(describe_value(v, today) for v in value)
+    return str(value)
+
+
+def condition_label(subject: str, node: AttributeCondition, today: dt.date | None = None) -> str:
+    """``Gender equals male``; ``Age is between 30 and 40``."""
+    words = f"{subject} {OP_WORDS.get(node.op, node.op)}"
+    if node.value is None:
+        return words
+    if node.op in ("between", "not_between") and isinstance(node.value, tuple):
+        low, high = node.value
+        return f"{words} {describe_value(low, today)} and {describe_value(high, today)}"
+    return f"{words} {describe_value(node.value, today)}"
+
+
+def group_label(node: AllOf | AnyOf | NotOf) -> str:
+    if isinstance(node, NotOf):
+        return "Not"
+    if isinstance(node, AllOf):
+        return "All of" if node.children else "All of (empty: every profile)"
+    return "Any of" if node.children else "Any of (empty: no profile)"
+
+
+def event_label(node: EventCondition, today: dt.date | None = None) -> str:
+    """``purchase at least 2 times in the last 90 days where product.category equals Shoes``."""
+    types = "any event" if node.types is None else " or ".join(node.types)
+    rule = node.effective_count
+    if rule.op == "between":
+        low, high = rule.value
+        how_many, last_number = f"between {low} and {high}", high
+    else:
+        how_many, last_number = f"{rule.op.replace('_', ' ')} {rule.value}", rule.value
+    if rule.distinct:
+        how_many += f" distinct {rule.distinct}"
+    else:
+        how_many += " time" if last_number == 1 else " times"
+    parts = [types, how_many]
+    if node.within is not None:
+        if node.within.last is not None:
+            parts.append(f"in the last {_amount(node.within.last.amount, node.within.last.unit)}")
+        elif node.within.between is not None:
+            low, high = node.within.between
+            parts.append(f"between {describe_value(low, today)} and {describe_value(high, today)}")
+    if node.where:
+        parts.append("where " + " and ".join(condition_label(c.attribute, c, today)
+                                             for c in node.where))
+    if node.aggregate is not None:
+        agg = node.aggregate
+        parts.append("with " + condition_label(f"{agg.fn} of {agg.attribute}",
+                                               AttributeCondition(agg.attribute, agg.op,
+                                                                  agg.value), today))
+    return " ".join(parts)

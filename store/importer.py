@@ -1,0 +1,719 @@
+"""Importing profiles, events and lookup entities into a store: all of a file, or nothing.
+
+Every import reads its file twice. The first pass checks every row and infers
+every column's type without touching the store; a file with any bad row, or a
+column whose type conflicts with the store's schema, is rejected with a report
+of the first bad rows, and the store is left exactly as it was (a store that
+did not exist is not created). The second pass converts and writes every row
+inside one write transaction, so a crash or an error in the middle leaves
+nothing behind either.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import compress, filterfalse, repeat
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+
+from store.catalog import (
+    ID_ATTRIBUTE,
+    Catalog,
+    did_you_mean,
+    ensure_attribute,
+    ensure_entity,
+    ensure_entity_field,
+    ensure_event_field,
+    ensure_event_type,
+)
+from store.db import (
+    FIXED_SCHEMA,
+    create_store,
+    describe_sqlite_error,
+    open_store,
+    quote_identifier,
+    write_transaction,
+)
+from store.errors import InputError, StoreError
+from store.inference import (
+    ColumnConverter,
+    ColumnInference,
+    check_type,
+    converter,
+    id_text,
+    json_text,
+    parse_timestamps,
+    timestamp_parser,
+    timestamp_problem,
+)
+from store.readers import Chunk, ImportFile, RowProblem
+from store.values import AttrType, reconcile_types
+
+ImportKind = Literal["profiles", "events", "entity"]
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(phase, bytes_done, bytes_total)``; phase is "Checking" or "Writing"."""
+
+MAX_REPORTED = 10
+ID_LOOKUP_BATCH = 500
+# Rebuilding the event indexes after the insert beats updating them row by row
+# once an import adds at least this share of the rows already there.
+REBUILD_INDEX_RATIO = 0.5
+ENTITY_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # the rule of catalog.ensure_entity
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did, for the one-line summary and for callers."""
+
+    kind: ImportKind
+    rows: int
+    created_profiles: int
+    elapsed_s: float
+    db_path: Path
+    file_path: Path
+    updated_profiles: int = 0
+    event_types: tuple[str, ...] = ()
+    entity: str | None = None
+    columns: tuple[tuple[str, AttrType], ...] = ()
+
+    def summary(self) -> str:
+        """One line, e.g. "Imported 1,500,000 events (3 types) into shop.db in 9.8 s"."""
+        where = f"into {self.db_path} in {self.elapsed_s:.1f} s"
+        if self.kind == "profiles":
+            return (f"Imported {self.rows:,} {_plural(self.rows, 'profile')}"
+                    f" ({self.created_profiles:,} new, {self.updated_profiles:,} updated) {where}")
+        if self.kind == "events":
+            details = f"{len(self.event_types):,} {_plural(len(self.event_types), 'type')}"
+            if self.created_profiles:
+                details += (f", {self.created_profiles:,} new"
+                            f" {_plural(self.created_profiles, 'profile')}")
+            return f"Imported {self.rows:,} {_plural(self.rows, 'event')} ({details}) {where}"
+        return f"Imported {self.rows:,} {self.entity} {_plural(self.rows, 'row')} {where}"
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else word + "s"
+
+
+# ---------------------------------------------------------------- public API
+
+
+def import_profiles(db_path: str | Path, file_path: str | Path, id_column: str | None = None,
+                    *, progress: Progress | None = None) -> ImportResult:
+    """Upsert profiles by id: an existing id gets the file's columns, its other attributes stay.
+
+    ``id_column`` defaults to ``id`` if the file has it, else ``profile_id``.
+    Within one file, the last row of a repeated id wins.
+    """
+    source = ImportFile(file_path)
+    return _run(Path(db_path), source, _ProfilesJob(source, id_column), progress)
+
+
+def import_events(db_path: str | Path, file_path: str | Path, profile_column: str = "profile_id",
+                  type_column: str = "type", type_name: str | None = None,
+                  time_column: str = "timestamp", create_profiles: bool = False,
+                  time_format: str | None = None, *,
+                  progress: Progress | None = None) -> ImportResult:
+    """Append events; the other columns become typed event fields of the types they appear with.
+
+    ``type_name`` gives every row that type (the file then needs no type column).
+    A row whose profile id is not in the store is bad unless ``create_profiles``.
+    """
+    source = ImportFile(file_path)
+    job = _EventsJob(source, profile_column, type_column, type_name, time_column,
+                     create_profiles, time_format)
+    return _run(Path(db_path), source, job, progress)
+
+
+def import_entity(db_path: str | Path, name: str, file_path: str | Path, key: str, link: str,
+                  *, progress: Progress | None = None) -> ImportResult:
+    """Upsert the rows of a lookup entity (e.g. products by sku) that events link to.
+
+    ``link`` is the event field that holds the key; rules then reach the
+    entity's fields as ``NAME.field``.
+    """
+    source = ImportFile(file_path)
+    return _run(Path(db_path), source, _EntityJob(source, name, key, link), progress)
+
+
+# ---------------------------------------------------------------- the two passes
+
+
+def _run(db_path: Path, source: ImportFile, job: _Job, progress: Progress | None) -> ImportResult:
+    started = time.perf_counter()
+    with _StoreAccess(db_path) as store:
+        job.prepare(store.conn)
+        rows = _check(source, job, progress)
+        plan = job.plan()
+        conn = store.writable()
+        try:
+            with write_transaction(conn):
+                chunks = source.chunks(_phase(progress, "Writing", source.size))
+                outcome = job.write(conn, plan, (chunk for chunk in chunks if len(chunk)))
+        except sqlite3.Error as exc:
+            raise StoreError(describe_sqlite_error(db_path, exc) + " Nothing was imported.") \
+                from exc
+    return ImportResult(
+        kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started, db_path=db_path,
+        file_path=source.path, columns=tuple(plan), **outcome,
+    )
+
+
+def _check(source: ImportFile, job: _Job, progress: Progress | None) -> int:
+    """Pass 1: every row checked, every column inferred; raises with a report if any is bad."""
+    header = source.header()
+    if header is not None:
+        job.begin(tuple(header))
+    bad = _BadRows()
+    rows = 0
+    begun = header is not None
+    for chunk in source.chunks(_phase(progress, "Checking", source.size)):
+        found = list(chunk.problems)
+        if len(chunk):
+            if not begun:
+                job.begin(tuple(chunk.columns))
+                begun = True
+            found.extend(job.check(chunk))
+            rows += len(chunk)
+        bad.add(found)
+    if bad.count:
+        raise InputError(bad.report(source.path))
+    if rows == 0:
+        raise InputError(f"{source.path} has no rows to import.")
+    return rows
+
+
+def _phase(progress: Progress | None, phase: str, size: int) -> Callable[[float], None] | None:
+    """The reader's progress (a fraction of the file) as ``progress(phase, done, total)``."""
+    if progress is None:
+        return None
+    return lambda fraction: progress(phase, int(fraction * size), size)
+
+
+def describe_problem(problem: RowProblem) -> str:
+    """One line of a report: "line 4, column 'amount', value 'abc': why"."""
+    parts = [f"line {problem.line}"] if problem.line else []
+    if problem.column is not None:
+        parts.append(f"column {problem.column!r}")
+    if problem.value is not None and problem.value != "":
+        value = problem.value if isinstance(problem.value, str) else json_text(problem.value)
+        parts.append(f"value {value if len(value) <= 60 else value[:57] + '...'!r}")
+    return ", ".join(parts) + f": {problem.why}" if parts else problem.why
+
+
+class _BadRows:
+    """The first problems of a file (chunks come in line order) and how many there are."""
+
+    def __init__(self) -> None:
+        self.first: list[RowProblem] = []
+        self.count = 0
+
+    def add(self, found: list[RowProblem]) -> None:
+        if not found:
+            return
+        self.count += len(found)
+        if len(self.first) < MAX_REPORTED:
+            self.first.extend(sorted(found, key=lambda row: row.line))
+            del self.first[MAX_REPORTED:]
+
+    def report(self, path: Path) -> str:
+        found = "1 problem" if self.count == 1 else f"{self.count:,} problems"
+        head = f"{path}: {found} in the rows; nothing was imported."
+        if self.count > len(self.first):
+            head += f" The first {len(self.first)}:"
+        return "\n".join([head, *("  " + describe_problem(row) for row in self.first)])
+
+
+class _StoreAccess:
+    """The store's connection: opened if the store exists, created only when writing starts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+        self.existed = path.exists()
+
+    def __enter__(self) -> _StoreAccess:
+        if self.existed and (self.path.is_dir() or self.path.stat().st_size > 0):
+            self.conn = open_store(self.path)
+        return self
+
+    def writable(self) -> sqlite3.Connection:
+        if self.conn is None:
+            self.conn = create_store(self.path)
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        if exc_type is not None and not self.existed:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- shared job machinery
+
+Plan = list[tuple[str, AttrType]]
+
+
+class _Job:
+    """One kind of import: which columns have roles, what makes a row bad, how rows are written."""
+
+    kind: ImportKind
+
+    def __init__(self, source: ImportFile) -> None:
+        self.source = source
+        self.is_json = source.format != "csv"
+        self.catalog = Catalog({ID_ATTRIBUTE.name: ID_ATTRIBUTE}, {}, {}, {})
+        self.fields: dict[str, ColumnInference] = {}
+        self.roles: set[str] = set()
+
+    def prepare(self, conn: sqlite3.Connection | None) -> None:
+        if conn is not None:
+            self.catalog = Catalog.load(conn)
+
+    def begin(self, columns: tuple[str, ...]) -> None:
+        """Resolve the role columns from the header, or the first rows' keys (raises if missing)."""
+
+    def check(self, chunk: Chunk) -> list[RowProblem]:
+        raise NotImplementedError
+
+    def plan(self) -> Plan:
+        raise NotImplementedError
+
+    def write(self, conn: sqlite3.Connection, plan: Plan,
+              chunks: Iterator[Chunk]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # helpers
+
+    def require_column(self, columns: tuple[str, ...], name: str, option: str) -> None:
+        if name not in columns:
+            raise InputError(
+                f"{self.source.path} has no column {name!r} (name another with {option})."
+                + did_you_mean(name, list(columns))
+            )
+
+    def observe_fields(self, chunk: Chunk, bad: list[RowProblem]) -> None:
+        for name, values in chunk.columns.items():
+            if name in self.roles:
+                continue
+            inference = self.fields.get(name)
+            if inference is None:
+                inference = self.fields[name] = ColumnInference(name)
+            if self.is_json:
+                inference.observe_json(values, chunk.lines, bad)
+            else:
+                inference.observe_text(values, chunk.lines)
+
+    def plan_fields(self, schema: Callable[[str], AttrType | None], what: str) -> Plan:
+        """Each field column's type in the store; raises with a report if any conflicts."""
+        plan: Plan = []
+        conflicts: list[RowProblem] = []
+        for name, inference in self.fields.items():
+            final = check_type(name, inference, schema(name), f"{what} {name!r}")
+            if isinstance(final, RowProblem):
+                conflicts.append(final)
+            elif final is not None:
+                plan.append((name, final))
+        if conflicts:
+            raise _conflict_error(self.source.path, conflicts)
+        return plan
+
+    @staticmethod
+    def field_values(chunk: Chunk, plan: Plan,
+                     converters: list[ColumnConverter]) -> list[Sequence[Any]]:
+        """The converted values of the planned fields (missing where a JSON chunk lacks a key)."""
+        return [convert(chunk.column(name))
+                for (name, _type), convert in zip(plan, converters, strict=True)]
+
+    def ids(self, values: Sequence[Any]) -> Sequence[Any]:
+        """Ids as text: JSON numbers become their digits; unusable ones None (JSON) or ''."""
+        return list(map(id_text, values)) if self.is_json else values
+
+    def missing(self, chunk: Chunk, column: str, raw: Sequence[Any], ids: Sequence[Any],
+                what: str) -> list[RowProblem]:
+        """Rows whose id-like value is missing or not an id."""
+        if not self.is_json:
+            if "" not in ids:
+                return []
+            return [RowProblem(line, column, None, f"missing {what}")
+                    for line, value in zip(chunk.lines, ids, strict=True) if not value]
+        if None not in ids:
+            return []
+        return [
+            RowProblem(line, column, None, f"missing {what}") if value is None or value == ""
+            else RowProblem(line, column, json_text(value),
+                            f"{what} must be text or a whole number")
+            for line, value, got in zip(chunk.lines, raw, ids, strict=True) if got is None
+        ]
+
+
+def _conflict_error(path: Path, conflicts: list[RowProblem]) -> InputError:
+    count = len(conflicts)
+    head = (f"{path}: {count} {_plural(count, 'column')} {'does' if count == 1 else 'do'} not fit"
+            " the store's schema; nothing was imported.")
+    return InputError("\n".join([head, *("  " + describe_problem(row) for row in conflicts)]))
+
+
+def _upsert_sql(table: str, key: str, columns: list[str]) -> str:
+    names = [key, *columns]
+    sql = (f"INSERT INTO {quote_identifier(table)}({', '.join(map(quote_identifier, names))})"
+           f" VALUES ({', '.join('?' * len(names))}) ON CONFLICT({quote_identifier(key)}) DO ")
+    if not columns:
+        return sql + "NOTHING"
+    updates = ", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in columns)
+    return sql + "UPDATE SET " + updates
+
+
+def _count(conn: sqlite3.Connection, table: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0])
+
+
+# ---------------------------------------------------------------- profiles
+
+
+class _ProfilesJob(_Job):
+    kind: ImportKind = "profiles"
+
+    def __init__(self, source: ImportFile, id_column: str | None) -> None:
+        super().__init__(source)
+        self.id_column = id_column or ""
+        self.explicit = id_column is not None
+        self.seen_ids: set[Any] = set()
+
+    def begin(self, columns: tuple[str, ...]) -> None:
+        if not self.explicit:
+            found = next((name for name in ("id", "profile_id") if name in columns), None)
+            if found is None:
+                raise InputError(
+                    f"{self.source.path} has no 'id' or 'profile_id' column; name the id column"
+                    f" with --id-column. Columns: {', '.join(columns)}."
+                )
+            self.id_column = found
+        self.require_column(columns, self.id_column, "--id-column")
+        if self.id_column != ID_ATTRIBUTE.name and ID_ATTRIBUTE.name in columns:
+            raise InputError(
+                f"{self.source.path}: column 'id' would clash with the built-in profile id while"
+                f" the id column is {self.id_column!r}; rename it, or use --id-column id."
+            )
+        self.roles = {self.id_column}
+
+    def check(self, chunk: Chunk) -> list[RowProblem]:
+        raw = chunk.column(self.id_column)
+        ids = self.ids(raw)
+        bad = self.missing(chunk, self.id_column, raw, ids, "profile id")
+        self.seen_ids.update(ids)
+        self.observe_fields(chunk, bad)
+        return bad
+
+    def plan(self) -> Plan:
+        conflicts: list[RowProblem] = []
+        for name in self.fields:
+            attribute = self.catalog.attributes.get(name)
+            if attribute is not None and attribute.derived_from:
+                conflicts.append(RowProblem(0, name, None, f"attribute {name!r} is derived"
+                                            f" ({attribute.derived_from}) and cannot be imported"))
+        if conflicts:
+            raise _conflict_error(self.source.path, conflicts)
+
+        def schema(name: str) -> AttrType | None:
+            attribute = self.catalog.attributes.get(name)
+            return attribute.type if attribute else None
+
+        return self.plan_fields(schema, "attribute")
+
+    def write(self, conn: sqlite3.Connection, plan: Plan,
+              chunks: Iterator[Chunk]) -> dict[str, Any]:
+        attributes = [ensure_attribute(conn, name, final) for name, final in plan]
+        plan = [(name, attribute.type)
+                for (name, _), attribute in zip(plan, attributes, strict=True)]
+        converters = [converter(final, self.is_json) for _, final in plan]
+        sql = _upsert_sql("profiles", "id", [attribute.column for attribute in attributes])
+        before = _count(conn, "profiles")
+        for chunk in chunks:
+            ids = self.ids(chunk.column(self.id_column))
+            values = self.field_values(chunk, plan, converters)
+            conn.executemany(sql, zip(ids, *values, strict=True))
+        created = _count(conn, "profiles") - before
+        self.seen_ids.difference_update(("", None))
+        return {"created_profiles": created, "updated_profiles": len(self.seen_ids) - created}
+
+
+# ---------------------------------------------------------------- events
+
+
+class _EventsJob(_Job):
+    kind: ImportKind = "events"
+
+    def __init__(self, source: ImportFile, profile_column: str, type_column: str,
+                 type_name: str | None, time_column: str, create_profiles: bool,
+                 time_format: str | None) -> None:
+        super().__init__(source)
+        if type_name is not None and not type_name.strip():
+            raise InputError("--type needs an event type name.")
+        self.profile_column = profile_column
+        self.type_column = type_column
+        self.type_name = type_name
+        self.time_column = time_column
+        self.create_profiles = create_profiles
+        self.time_format = time_format
+        self.parse_time = timestamp_parser(time_format)
+        self.pks: dict[str, int] = {}
+        self.new_ids: dict[str, None] = {}
+        self.types: dict[str, None] = {} if type_name is None else {type_name: None}
+        self.field_types: dict[str, set[str]] = {}
+        self.stamps: list[np.ndarray] = []  # epoch seconds, one array per chunk
+
+    def prepare(self, conn: sqlite3.Connection | None) -> None:
+        super().prepare(conn)
+        if conn is not None:
+            self.pks = dict(conn.execute("SELECT id, pk FROM profiles"))
+
+    def begin(self, columns: tuple[str, ...]) -> None:
+        roles = {"--profile-column": self.profile_column, "--time-column": self.time_column}
+        if self.type_name is None:
+            roles["--type-column"] = self.type_column
+        for option, name in roles.items():
+            self.require_column(columns, name, option)
+        if len(set(roles.values())) < len(roles):
+            raise InputError("The profile, type and time columns must be different columns.")
+        self.roles = set(roles.values())
+
+    def check(self, chunk: Chunk) -> list[RowProblem]:
+        raw = chunk.column(self.profile_column)
+        ids = self.ids(raw)
+        bad = self.missing(chunk, self.profile_column, raw, ids, "profile id")
+        self._check_profiles(chunk, ids, bad)
+        types = self._check_types(chunk, bad)
+        self._check_times(chunk, bad)
+        self.observe_fields(chunk, bad)
+        self._register_fields(chunk, types)
+        return bad
+
+    def _check_profiles(self, chunk: Chunk, ids: Sequence[Any], bad: list[RowProblem]) -> None:
+        unknown = set(filterfalse(self.pks.__contains__, set(ids)))
+        unknown.difference_update(("", None))
+        if not unknown:
+            return
+        if self.create_profiles:
+            self.new_ids.update(dict.fromkeys(value for value in ids if value in unknown))
+            return
+        bad.extend(
+            RowProblem(line, self.profile_column, value,
+                       "unknown profile id (not in the store; --create-profiles adds it)")
+            for line, value in zip(chunk.lines, ids, strict=True) if value in unknown
+        )
+
+    def _check_types(self, chunk: Chunk, bad: list[RowProblem]) -> Sequence[Any] | None:
+        """The chunk's type names (None when ``--type`` gives every row one type)."""
+        if self.type_name is not None:
+            return None
+        raw = chunk.column(self.type_column)
+        types = self.ids(raw)
+        bad.extend(self.missing(chunk, self.type_column, raw, types, "event type"))
+        self.types.update(dict.fromkeys(types))
+        self.types.pop("", None)
+        self.types.pop(None, None)  # type: ignore[call-overload]
+        return types
+
+    def _check_times(self, chunk: Chunk, bad: list[RowProblem]) -> None:
+        raw = chunk.column(self.time_column)
+        stamps, wrong = parse_timestamps(raw, self.parse_time, self.time_format)
+        self.stamps.append(stamps)
+        bad.extend(
+            RowProblem(chunk.lines[position], self.time_column,
+                       None if raw[position] is None or raw[position] == ""
+                       else json_text(raw[position]),
+                       timestamp_problem(raw[position], self.time_format))
+            for position in wrong
+        )
+
+    def _register_fields(self, chunk: Chunk, types: Sequence[Any] | None) -> None:
+        """Remember which event types each field has a value for."""
+        chunk_types = set(self.types) if types is None else set(types)
+        for name, values in chunk.columns.items():
+            if name in self.roles:
+                continue
+            seen = self.field_types.setdefault(name, set())
+            if seen >= chunk_types:
+                continue
+            present = map(_present, values) if self.is_json else values
+            if types is None:
+                if any(present):
+                    seen.update(chunk_types)
+            else:
+                seen.update(compress(types, present))
+
+    def plan(self) -> Plan:
+        def schema(name: str) -> AttrType | None:
+            known = self.catalog.event_fields.get(name)
+            return known.type if known else None
+
+        return self.plan_fields(schema, "event field")
+
+    def write(self, conn: sqlite3.Connection, plan: Plan,
+              chunks: Iterator[Chunk]) -> dict[str, Any]:
+        created = self._create_profiles(conn)
+        type_ids = {name: ensure_event_type(conn, name) for name in self.types}
+        fields = [
+            ensure_event_field(conn, name, final,
+                               sorted(type_ids[t] for t in self.field_types.get(name, ())
+                                      if t in type_ids))
+            for name, final in plan
+        ]
+        plan = [(name, field.type) for (name, _), field in zip(plan, fields, strict=True)]
+        converters = [converter(final, self.is_json) for _, final in plan]
+        names = ["profile_pk", "type_id", "ts", *(field.column for field in fields)]
+        sql = (f"INSERT INTO events({', '.join(map(quote_identifier, names))})"
+               f" VALUES ({', '.join('?' * len(names))})")
+        rows = sum(len(stamps) for stamps in self.stamps)
+        rebuild = rows >= REBUILD_INDEX_RATIO * _count(conn, "events")
+        indexes = _drop_event_indexes(conn) if rebuild else []
+        pk = self.pks.__getitem__
+        stamps_by_chunk = iter(self.stamps)
+        for chunk in chunks:
+            size = len(chunk)
+            pks = map(pk, self.ids(chunk.column(self.profile_column)))
+            if self.type_name is not None:
+                tids: Iterator[int] = repeat(type_ids[self.type_name], size)
+            else:
+                tids = map(type_ids.__getitem__, self.ids(chunk.column(self.type_column)))
+            stamps = next(stamps_by_chunk).tolist()
+            values = self.field_values(chunk, plan, converters)
+            conn.executemany(sql, zip(pks, tids, stamps, *values, strict=True))
+        for statement in indexes:
+            conn.execute(statement)
+        return {"created_profiles": created, "event_types": tuple(self.types)}
+
+    def _create_profiles(self, conn: sqlite3.Connection) -> int:
+        """Add a bare profile for each unknown id, and learn the new profiles' pks."""
+        if not self.new_ids:
+            return 0
+        before = _count(conn, "profiles")
+        conn.executemany("INSERT INTO profiles(id) VALUES (?) ON CONFLICT(id) DO NOTHING",
+                         ((value,) for value in self.new_ids))
+        new = list(self.new_ids)
+        for start in range(0, len(new), ID_LOOKUP_BATCH):
+            batch = new[start:start + ID_LOOKUP_BATCH]
+            self.pks.update(conn.execute(
+                f"SELECT id, pk FROM profiles WHERE id IN ({', '.join('?' * len(batch))})", batch
+            ))
+        return _count(conn, "profiles") - before
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+_EVENT_INDEXES = [
+    statement.strip() for statement in FIXED_SCHEMA.split(";")
+    if "INDEX" in statement and "ON events" in statement
+]
+
+
+def _drop_event_indexes(conn: sqlite3.Connection) -> list[str]:
+    """Drop the events indexes (inside the transaction); returns the statements to rebuild them."""
+    names = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
+        " AND sql IS NOT NULL"
+    )}
+    statements = []
+    for statement in _EVENT_INDEXES:
+        name = statement.split("EXISTS", 1)[1].split()[0]
+        if name in names:
+            conn.execute(f"DROP INDEX {quote_identifier(name)}")
+            statements.append(statement)
+    return statements
+
+
+# ---------------------------------------------------------------- entities
+
+
+class _EntityJob(_Job):
+    kind: ImportKind = "entity"
+
+    def __init__(self, source: ImportFile, name: str, key: str, link: str) -> None:
+        super().__init__(source)
+        if not ENTITY_NAME_RE.match(name):
+            raise InputError(f"Entity name {name!r} must be letters, digits and underscores"
+                             " (not starting with a digit).")
+        if not link:
+            raise InputError("--link needs the name of the event field that holds the key.")
+        self.name = name
+        self.key = key
+        self.link = link
+        self.key_inference = ColumnInference(key)
+        self.key_type: AttrType = "string"
+
+    def begin(self, columns: tuple[str, ...]) -> None:
+        self.require_column(columns, self.key, "--key")
+        self.roles = {self.key}
+
+    def check(self, chunk: Chunk) -> list[RowProblem]:
+        raw = chunk.column(self.key)
+        bad: list[RowProblem] = []
+        if self.is_json:
+            self.key_inference.observe_json(raw, chunk.lines, [])  # missing() reports them
+            bad.extend(self.missing(chunk, self.key, raw, self.ids(raw), "key"))
+        else:
+            self.key_inference.observe_text(raw, chunk.lines)
+            bad.extend(self.missing(chunk, self.key, raw, raw, "key"))
+        self.observe_fields(chunk, bad)
+        return bad
+
+    def plan(self) -> Plan:
+        entity = self.catalog.entities.get(self.name)
+        if entity is not None and entity.key_field != self.key:
+            raise InputError(f"Entity {self.name!r} is keyed by {entity.key_field!r} in the"
+                             f" store, not {self.key!r}; use --key {entity.key_field}.")
+        key_type: AttrType = self.key_inference.kind or "string"
+        conflicts: list[RowProblem] = []
+        link = self.catalog.event_fields.get(self.link)
+        if link is not None:
+            found = check_type(self.key, self.key_inference, link.type,
+                               f"the link event field {self.link!r}")
+            if isinstance(found, RowProblem):
+                conflicts.append(found)
+            else:
+                key_type = found or link.type
+        if entity is not None and not conflicts:
+            existing = entity.fields[entity.key_field].type
+            widened = reconcile_types(existing, key_type)
+            if widened is None:
+                conflicts.append(RowProblem(0, self.key, None, f"the key is {key_type} here but"
+                                            f" {existing} in the store's entity {self.name!r}"))
+            else:
+                key_type = widened
+        if conflicts:
+            raise _conflict_error(self.source.path, conflicts)
+        self.key_type = key_type
+
+        def schema(name: str) -> AttrType | None:
+            known = entity.fields.get(name) if entity is not None else None
+            return known.type if known else None
+
+        return self.plan_fields(schema, f"field of entity {self.name!r}")
+
+    def write(self, conn: sqlite3.Connection, plan: Plan,
+              chunks: Iterator[Chunk]) -> dict[str, Any]:
+        entity = ensure_entity(conn, self.name, self.key, self.key_type, self.link)
+        key_type = ensure_entity_field(conn, self.name, self.key, self.key_type).type
+        ensure_event_field(conn, self.link, key_type)
+        fields = [ensure_entity_field(conn, self.name, name, final) for name, final in plan]
+        plan = [(name, field.type) for (name, _), field in zip(plan, fields, strict=True)]
+        converters = [converter(final, self.is_json) for _, final in plan]
+        convert_key = converter(key_type, self.is_json)
+        sql = _upsert_sql(entity.table, "key", [field.column for field in fields])
+        for chunk in chunks:
+            keys = convert_key(chunk.column(self.key))
+            values = self.field_values(chunk, plan, converters)
+            conn.executemany(sql, zip(keys, *values, strict=True))
+        return {"created_profiles": 0, "entity": self.name}

@@ -1,0 +1,433 @@
+"""Strict per-column type inference for imported files, and the converters that follow from it.
+
+A column's type is the join of the kinds of all its non-empty values: integer
+and number meet as number, date and datetime as datetime, anything else that
+differs as string. So a column is integer only if every value is an integer,
+and one stray word makes it a string: predictable, never a guess from a sample.
+
+Text values (CSV, and JSON strings) are classified by their spelling; JSON
+numbers and booleans keep their own kind. Converters turn a whole column of a
+chunk into stored values (see ``store.values`` for the storage rules) in one
+list comprehension, which is what keeps large imports fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from store.errors import InputError
+from store.readers import RowProblem
+from store.values import (
+    INTEGER_RE,
+    NUMBER_RE,
+    AttrType,
+    day_start_epoch,
+    format_datetime,
+    parse_date,
+    parse_datetime,
+    reconcile_types,
+    to_epoch_seconds,
+)
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_BOOLEANS = {"true": 1, "false": 0}
+
+ColumnConverter = Callable[[Sequence[Any]], Sequence[Any]]
+
+
+def join_kinds(a: AttrType | None, b: AttrType) -> AttrType:
+    """The type of a column holding values of kinds ``a`` and ``b``."""
+    if a is None or a == b:
+        return b
+    pair = {a, b}
+    if pair == {"integer", "number"}:
+        return "number"
+    if pair == {"date", "datetime"}:
+        return "datetime"
+    return "string"
+
+
+def _is_int64_text(text: str) -> bool:
+    if not INTEGER_RE.match(text):
+        return False
+    return len(text) < 19 or INT64_MIN <= int(text) <= INT64_MAX
+
+
+def text_kind(text: str) -> AttrType:
+    """The kind of one non-empty text value, by its spelling alone."""
+    if _is_int64_text(text):
+        return "integer"
+    if NUMBER_RE.match(text):
+        return "number"
+    if text.lower() in _BOOLEANS:
+        return "boolean"
+    if parse_date(text) is not None:
+        return "date"
+    if parse_datetime(text) is not None:
+        return "datetime"
+    return "string"
+
+
+def json_kind(value: Any) -> AttrType | str | None:
+    """The kind of one JSON value; None when missing; a sentence (why) when it cannot be stored."""
+    kind = type(value)
+    if kind is str:
+        return text_kind(value) if value else None
+    if value is None:
+        return None
+    if kind is bool:
+        return "boolean"
+    if kind is int:
+        return "integer" if INT64_MIN <= value <= INT64_MAX else "number"
+    if kind is float:
+        return "number" if math.isfinite(value) else "not a finite number"
+    if kind is dict:
+        return "a nested object is not a value"
+    if kind is list:
+        return "a nested array is not a value"
+    return f"unsupported JSON value ({kind.__name__})"
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as it reads in the file, for messages and for string columns."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Cheap checks that a text value keeps a column at its current type.
+_KEEPS: dict[str, Callable[[str], bool]] = {
+    "integer": lambda v: (v.isdecimal() and len(v) < 19) or _is_int64_text(v),
+    "number": lambda v: NUMBER_RE.match(v) is not None,
+    "boolean": lambda v: v.lower() in _BOOLEANS,
+    "date": lambda v: parse_date(v) is not None,
+    "datetime": lambda v: parse_datetime(v) is not None or parse_date(v) is not None,
+}
+
+
+# Whole-chunk checks: the distinct values joined by a separator and matched by one
+# regular expression (in C), ASCII spellings only; a miss falls back to the
+# value-by-value check, so they only ever speed things up.
+_SEP = "\x1f"
+_DAY = r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_CLOCK = r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9][Zz]?"
+_SHAPES: dict[str, str] = {
+    "integer": r"[+-]?[0-9]{1,18}",
+    "number": r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?",
+    "boolean": r"(?i:true|false)",
+    "date": _DAY,
+    "datetime": _DAY + f"(?:{_CLOCK})?",
+}
+_ALL = {kind: re.compile(f"(?:{shape})(?:{_SEP}(?:{shape}))*") for kind, shape in _SHAPES.items()}
+_CALENDAR_KINDS = ("date", "datetime")
+
+
+def _joined(values: Sequence[str]) -> str | None:
+    """The values joined by the separator, None if a value holds the separator itself."""
+    try:
+        joined = _SEP.join(values)
+    except TypeError:  # JSON numbers among the values
+        return None
+    return joined if joined.count(_SEP) == len(values) - 1 else None
+
+
+def _all_fit(kind: str, values: list[str]) -> bool:
+    """True when every value (non-empty, distinct) certainly keeps a column of ``kind``."""
+    pattern = _ALL.get(kind)
+    joined = _joined(values) if pattern is not None else None
+    if joined is None or pattern is None or pattern.fullmatch(joined) is None:
+        return False
+    if kind in _CALENDAR_KINDS:  # the shape is right; numpy checks the calendar (Feb 30)
+        try:
+            np.array(values).astype("U19").astype("datetime64[s]")
+        except ValueError:
+            return False
+    return True
+
+
+@dataclass
+class ColumnInference:
+    """The type of one column so far, with the first value seen of each kind (for messages)."""
+
+    name: str
+    kind: AttrType | None = None
+    examples: dict[AttrType, tuple[int, str]] = field(default_factory=dict)
+
+    def observe_text(self, values: Sequence[str], lines: Sequence[int]) -> None:
+        """Take in one chunk's text values ('' is missing)."""
+        if self.kind == "string":
+            return
+        distinct = list(dict.fromkeys(values))
+        if self.kind is not None and _all_fit(self.kind, [v for v in distinct if v]):
+            return
+        keeps = _KEEPS.get(self.kind) if self.kind else None
+        for value in distinct:
+            if not value or (keeps is not None and keeps(value)):
+                continue
+            kind = text_kind(value)
+            if kind not in self.examples:
+                self.examples[kind] = (lines[values.index(value)], value)
+            joined = join_kinds(self.kind, kind)
+            if joined != self.kind:
+                self.kind = joined
+                if joined == "string":
+                    return
+                keeps = _KEEPS.get(joined)
+
+    def observe_json(self, values: Sequence[Any], lines: Sequence[int],
+                     bad: list[RowProblem]) -> None:
+        """Take in one chunk's JSON values; values that cannot be stored go to ``bad``."""
+        for position, value in enumerate(values):
+            if value is None:
+                continue
+            kind = json_kind(value)
+            if kind is None:
+                continue
+            if kind not in _KINDS:
+                bad.append(RowProblem(lines[position], self.name, json_text(value), kind))
+                continue
+            typed: AttrType = kind  # type: ignore[assignment]
+            if typed not in self.examples:
+                self.examples[typed] = (lines[position], json_text(value))
+            self.kind = join_kinds(self.kind, typed)
+
+    def conflict(self, schema_type: AttrType, what: str) -> RowProblem | None:
+        """A report naming a value that does not fit ``schema_type``, or None if the column fits."""
+        if self.kind is None or reconcile_types(schema_type, self.kind) is not None:
+            return None
+        misfits = sorted(
+            (line, text, kind) for kind, (line, text) in self.examples.items()
+            if reconcile_types(schema_type, kind) is None
+        )
+        line, text, kind = misfits[0] if misfits else (0, "", self.kind)
+        return RowProblem(line, self.name, text,
+                      f"{_a(kind)} {kind} value, but {what} is {schema_type} in the store")
+
+
+_KINDS = frozenset({"string", "integer", "number", "boolean", "date", "datetime"})
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def check_type(name: str, inferred: ColumnInference, schema_type: AttrType | None,
+               what: str) -> AttrType | RowProblem | None:
+    """The type to store the column as, a report of the value that conflicts, or None (skip).
+
+    None means the column has no value at all and no type in the store yet, so
+    there is nothing to declare.
+    """
+    if schema_type is None:
+        return inferred.kind
+    if inferred.kind is None:
+        return schema_type
+    found = inferred.conflict(schema_type, what)
+    if found is not None:
+        return found
+    final = reconcile_types(schema_type, inferred.kind)
+    if final is None:  # pragma: no cover - conflict() found it above
+        raise InputError(f"Column {name!r} does not fit the store.")
+    return final
+
+
+# ---------------------------------------------------------------- converters
+
+
+def datetime_text(text: str) -> str:
+    """A valid date or datetime text as the stored datetime text (UTC)."""
+    size = len(text)
+    if size == 10:
+        return text + " 00:00:00"
+    if (size == 19 or (size == 20 and text[19] in "Zz")) and text[10] in "T " \
+            and text[13] == ":" and text[16] == ":":
+        return f"{text[:10]} {text[11:19]}"  # no offset, whole seconds: only the spelling changes
+    moment = parse_datetime(text)
+    if moment is None:  # pragma: no cover - inference checked every value
+        raise InputError(f"{text!r} is not a datetime.")
+    return format_datetime(moment)
+
+
+def text_converter(final: AttrType) -> ColumnConverter:
+    """Converts a column of checked text values ('' = missing) to stored values of ``final``."""
+    if final in ("string", "date"):
+        return lambda col: [v or None for v in col] if "" in col else col
+    if final == "integer":
+        return lambda col: [int(v) if v else None for v in col] if "" in col else list(map(int, col))
+    if final == "number":
+        return lambda col: ([float(v) if v else None for v in col] if "" in col
+                            else list(map(float, col)))
+    if final == "boolean":
+        return lambda col: [_BOOLEANS[v.lower()] if v else None for v in col]
+    return lambda col: [datetime_text(v) if v else None for v in col]
+
+
+def _json_value(final: AttrType) -> Callable[[Any], Any]:
+    """Converts one checked JSON value to the stored value of ``final``."""
+
+    def convert(value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        if final == "string":
+            return json_text(value)
+        if final == "integer":
+            return int(value)
+        if final == "number":
+            return float(value)
+        if final == "boolean":
+            if isinstance(value, bool):
+                return int(value)
+            return _BOOLEANS[value.lower()]
+        if final == "date":
+            return value
+        return datetime_text(value)
+
+    return convert
+
+
+def json_converter(final: AttrType) -> ColumnConverter:
+    """Converts a column of checked JSON values to stored values of ``final``."""
+    convert = _json_value(final)
+    return lambda col: [convert(v) for v in col]
+
+
+def converter(final: AttrType, is_json: bool) -> ColumnConverter:
+    return json_converter(final) if is_json else text_converter(final)
+
+
+def id_text(value: Any) -> str | None:
+    """A profile id or a key as text; None if missing or not an id (a JSON float, bool, object)."""
+    if type(value) is str:
+        return value or None
+    if type(value) is int:
+        return str(value)
+    return None
+
+
+# ---------------------------------------------------------------- event timestamps
+
+TimestampParser = Callable[[Any], int | None]
+EPOCH_FORMATS = {"epoch": 1, "epoch_ms": 1000}
+
+
+def timestamp_parser(time_format: str | None) -> TimestampParser:
+    """A function from a timestamp value to epoch seconds (UTC), None when it is not one.
+
+    Default: ISO 8601 datetimes (``T`` or space, optional offset, converted to
+    UTC) and plain dates (midnight UTC). ``epoch`` / ``epoch_ms``: numbers of
+    seconds / milliseconds since 1970. Anything else is a ``strptime`` format;
+    a parsed time without an offset is UTC.
+    """
+    if time_format is None:
+        return _iso_parser()
+    if time_format in EPOCH_FORMATS:
+        return _epoch_parser(EPOCH_FORMATS[time_format])
+    if "%" not in time_format:
+        raise InputError(f"--time-format {time_format!r} is not a strftime format (like"
+                         " '%d/%m/%Y %H:%M') nor 'epoch' or 'epoch_ms'.")
+    return _strptime_parser(time_format)
+
+
+def _iso_parser() -> TimestampParser:
+    days: dict[str, int | None] = {}
+
+    def parse(value: Any) -> int | None:
+        if type(value) is not str:
+            return None
+        size = len(value)
+        if (size == 19 or (size == 20 and value[19] in "Zz")) and value[10] in "T " \
+                and value[13] == ":" and value[16] == ":":
+            day_text = value[:10]
+            day = days.get(day_text, -1)
+            if day == -1:
+                parsed = parse_date(day_text)
+                day = None if parsed is None else day_start_epoch(parsed)
+                if len(days) > 100_000:
+                    days.clear()
+                days[day_text] = day
+            clock = value[11:13] + value[14:16] + value[17:19]
+            if day is not None and clock.isascii() and clock.isdigit():
+                hours, minutes, seconds = int(clock[:2]), int(clock[2:4]), int(clock[4:])
+                if hours < 24 and minutes < 60 and seconds < 60:
+                    return day + hours * 3600 + minutes * 60 + seconds
+        moment = parse_datetime(value)
+        if moment is not None:
+            return to_epoch_seconds(moment)
+        date = parse_date(value)
+        return None if date is None else day_start_epoch(date)
+
+    return parse
+
+
+def _epoch_parser(divisor: int) -> TimestampParser:
+    def parse(value: Any) -> int | None:
+        kind = type(value)
+        if kind is int:
+            return value // divisor
+        if kind is float:
+            return math.floor(value / divisor) if math.isfinite(value) else None
+        if kind is str:
+            if INTEGER_RE.match(value):
+                return int(value) // divisor
+            if NUMBER_RE.match(value):
+                return math.floor(float(value) / divisor)
+        return None
+
+    return parse
+
+
+def _strptime_parser(time_format: str) -> TimestampParser:
+    def parse(value: Any) -> int | None:
+        if type(value) is not str:
+            return None
+        try:
+            moment = dt.datetime.strptime(value, time_format)
+        except ValueError:
+            return None
+        return to_epoch_seconds(moment)
+
+    return parse
+
+
+def parse_timestamps(values: Sequence[Any], parse: TimestampParser,
+                     time_format: str | None) -> tuple[np.ndarray, list[int]]:
+    """A column of timestamps as epoch seconds, and the positions of the values that are not.
+
+    ISO 8601 columns in the usual spellings (``YYYY-MM-DD``, with ``T`` or a
+    space and ``HH:MM:SS``, maybe ``Z``) are parsed by numpy in one go; any
+    other column, or one with a bad value, goes value by value.
+    """
+    if time_format is None and values:
+        joined = _joined(values)
+        if joined is not None and _ALL["datetime"].fullmatch(joined):
+            try:
+                stamps = np.array(values).astype("U19").astype("datetime64[s]")
+            except ValueError:
+                pass
+            else:
+                return stamps.astype(np.int64), []
+    parsed = list(map(parse, values))
+    bad = [position for position, stamp in enumerate(parsed) if stamp is None]
+    return np.array([0 if stamp is None else stamp for stamp in parsed], dtype=np.int64), bad
+
+
+def timestamp_problem(value: Any, time_format: str | None) -> str:
+    """Why a timestamp value was refused, in words."""
+    if value is None or value == "":
+        return "missing timestamp"
+    if time_format is None:
+        if not isinstance(value, str):
+            return ("a number is not an ISO 8601 timestamp (use --time-format epoch or"
+                    " epoch_ms for seconds or milliseconds since 1970)")
+        return "not an ISO 8601 datetime or a date (YYYY-MM-DD); see --time-format"
+    if time_format in EPOCH_FORMATS:
+        return f"not a number of {'seconds' if time_format == 'epoch' else 'milliseconds'}"
+    return f"does not match --time-format {time_format!r}"

@@ -1,0 +1,255 @@
+"""Builders over sqlglot's expression tree, and rendering with bound parameters.
+
+Segment SQL is an expression tree, never text pasted together. Every value
+goes through ``Binder.bind`` and becomes a named placeholder (``:p1``,
+``:p2``, ...); ``render`` turns the tree into SQL for a dialect and, for
+SQLite, rewrites the named placeholders into positional ``?`` in the order
+they appear in the text, so the parameter tuple always matches the SQL
+whatever order the tree was built in.
+
+Long AND/OR chains are built as balanced, parenthesised trees: SQLite parses
+``a AND b AND c ...`` into a left-deep tree and refuses expressions deeper
+than 1000 levels, so a rule with thousands of conditions would otherwise fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlglot import exp
+
+from store.values import format_datetime
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+FLAT_CHAIN_LIMIT = 32  # longer AND/OR chains are balanced
+UNION_CHUNK = 64  # SQLite allows at most 500 terms in one compound SELECT
+
+
+class Binder:
+    """Collects the values of one query; each ``bind`` returns a fresh placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def bind(self, value: Any) -> exp.Placeholder:
+        self.values.append(sql_value(value))
+        return exp.Placeholder(this=f"p{len(self.values)}")
+
+
+def sql_value(value: Any) -> Any:
+    """A Python value in the form SQLite stores and compares it."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        # SQLite integers are 64-bit; a larger bound compares correctly as a float.
+        return value if INT64_MIN <= value <= INT64_MAX else float(value)
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | float):
+        return value
+    raise TypeError(f"cannot bind {value!r}")
+
+
+def sql_values(values: Sequence[Any]) -> list[Any]:
+    """``sql_value`` of each value, quickly for the common all-text lists."""
+    if all(type(v) is str for v in values):
+        return list(values)
+    return [sql_value(v) for v in values]
+
+
+# ------------------------------------------------------------------ identifiers
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def column(name: str, table: str | None = None) -> exp.Column:
+    """A quoted column, optionally qualified by a (quoted) table alias."""
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+def table(name: str, alias: str | None = None) -> exp.Table:
+    node = exp.Table(this=ident(name))
+    if alias:
+        node.set("alias", exp.TableAlias(this=ident(alias)))
+    return node
+
+
+def json_values(placeholder: exp.Expression) -> exp.Select:
+    """``SELECT value FROM json_each(?)``: a whole list in one parameter (SQLite)."""
+    source = exp.Table(this=exp.Anonymous(this="json_each", expressions=[placeholder]))
+    return exp.select(exp.column("value")).from_(source)
+
+
+# ------------------------------------------------------------------ boolean logic
+
+TRUE: exp.Expression = exp.true()
+FALSE: exp.Expression = exp.false()
+
+
+def is_true(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Boolean) and bool(node.this)
+
+
+def is_false(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Boolean) and not node.this
+
+
+def not_null(node: exp.Expression) -> exp.Expression:
+    return exp.Is(this=node.copy(), expression=exp.Not(this=exp.Null()))
+
+
+def is_null(node: exp.Expression) -> exp.Expression:
+    return exp.Is(this=node.copy(), expression=exp.Null())
+
+
+def negate(node: exp.Expression) -> exp.Expression:
+    """NOT x, folding constants and double negation."""
+    if is_true(node):
+        return exp.false()
+    if is_false(node):
+        return exp.true()
+    if isinstance(node, exp.Not) and not isinstance(node.this, exp.Null):
+        inner = node.this
+        return inner.this if isinstance(inner, exp.Paren) else inner
+    return exp.Not(this=_paren(node))
+
+
+def conjunction(terms: Sequence[exp.Expression]) -> exp.Expression:
+    """AND of the terms (TRUE when there are none), constants folded, balanced when long."""
+    kept = [t for t in terms if not is_true(t)]
+    if any(is_false(t) for t in kept):
+        return exp.false()
+    return _chain(kept, exp.And, exp.true())
+
+
+def disjunction(terms: Sequence[exp.Expression]) -> exp.Expression:
+    """OR of the terms (FALSE when there are none), constants folded, balanced when long."""
+    kept = [t for t in terms if not is_false(t)]
+    if any(is_true(t) for t in kept):
+        return exp.true()
+    return _chain(kept, exp.Or, exp.false())
+
+
+def _chain(terms: list[exp.Expression], kind: type[exp.Connector],
+           empty: exp.Expression) -> exp.Expression:
+    if not terms:
+        return empty
+    if len(terms) == 1:
+        return terms[0]
+    if len(terms) <= FLAT_CHAIN_LIMIT:
+        node = _paren(terms[0])
+        for term in terms[1:]:
+            node = kind(this=node, expression=_paren(term))
+        return node
+    middle = len(terms) // 2
+    left = exp.Paren(this=_chain(terms[:middle], kind, empty))
+    right = exp.Paren(this=_chain(terms[middle:], kind, empty))
+    return kind(this=left, expression=right)
+
+
+def _paren(node: exp.Expression) -> exp.Expression:
+    return exp.Paren(this=node) if isinstance(node, exp.Connector) else node
+
+
+# ------------------------------------------------------------------ set queries
+
+
+def union(queries: Sequence[exp.Query]) -> exp.Query:
+    """UNION (distinct) of one-column queries, nested in chunks to stay within SQLite's limits."""
+    if len(queries) == 1:
+        return queries[0]
+    if len(queries) > UNION_CHUNK:
+        size = -(-len(queries) // UNION_CHUNK)
+        parts = [union(queries[i:i + size]) for i in range(0, len(queries), size)]
+        queries = [exp.select(exp.Star()).from_(exp.Subquery(this=part)) for part in parts]
+    node: exp.Query = queries[0]
+    for query in queries[1:]:
+        node = exp.Union(this=node, expression=query, distinct=True)
+    return node
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def render(expression: exp.Expression, values: Sequence[Any],
+           dialect: str = "sqlite") -> tuple[str, tuple[Any, ...]]:
+    """SQL text and its parameters.
+
+    SQLite gets positional ``?`` markers with the values in text order; other
+    dialects keep sqlglot's named placeholders (``p1``, ``p2``, ...) and the
+    values in number order.
+    """
+    text = expression.sql(dialect=dialect)
+    if dialect != "sqlite":
+        return text, tuple(values)
+    return positional(text, values)
+
+
+def positional(text: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """Replace ``:pN`` markers outside quotes by ``?`` and order the values to match."""
+    out: list[str] = []
+    params: list[Any] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "'\"`":
+            end = _quote_end(text, i)
+            out.append(text[i:end])
+            i = end
+            continue
+        if char == ":" and text.startswith(":p", i):
+            j = i + 2
+            while j < n and text[j].isdigit():
+                j += 1
+            if j > i + 2:
+                params.append(values[int(text[i + 2:j]) - 1])
+                out.append("?")
+                i = j
+                continue
+        out.append(char)
+        i += 1
+    return "".join(out), tuple(params)
+
+
+def _quote_end(text: str, start: int) -> int:
+    """The index just after the quoted section that starts at ``start`` (doubled quotes escape)."""
+    quote = text[start]
+    i = start + 1
+    while i < len(text):
+        if text[i] == quote:
+            if i + 1 < len(text) and text[i + 1] == quote:
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    return len(text)
+
+
+def with_literals(expression: exp.Expression, values: Sequence[Any]) -> exp.Expression:
+    """A copy of the tree with every placeholder replaced by its value as a SQL literal."""
+
+    def substitute(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and isinstance(node.this, str) \
+                and node.this.startswith("p") and node.this[1:].isdigit():
+            return literal(values[int(node.this[1:]) - 1])
+        return node
+
+    return expression.copy().transform(substitute, copy=False)
+
+
+def literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, int | float):
+        number = exp.Literal.number(abs(value))
+        return exp.Neg(this=number) if value < 0 else number
+    raise TypeError(f"no literal for {value!r}")

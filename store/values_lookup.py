@@ -1,0 +1,55 @@
+"""The most common values of an attribute or event field, for pickers that offer real values.
+
+A value editor shows what the store actually holds ("male 98,112 · female
+97,440 ..."), so a marketer picks instead of guessing the spelling. Bounded
+by ``LIMIT``; column names come from the catalog only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from store.catalog import Catalog
+from store.db import quote_identifier
+from store.errors import InputError
+
+DEFAULT_LIMIT = 50
+
+
+def top_values(conn: sqlite3.Connection, catalog: Catalog, name: str, *, event_field: bool = False,
+               limit: int = DEFAULT_LIMIT) -> list[tuple[Any, int]]:
+    """The ``limit`` most frequent non-missing values of a field, most frequent first.
+
+    ``name`` is a profile attribute, or with ``event_field`` an event field or
+    ``entity.field``: event fields are counted over events, entity fields over
+    the entity's rows. Derived attributes (age) have no stored values: [].
+    """
+    table, column = _source(catalog, name, event_field)
+    if column is None:
+        return []
+    col = quote_identifier(column)
+    rows = conn.execute(
+        f"SELECT {col}, count(*) AS n FROM {quote_identifier(table)} WHERE {col} IS NOT NULL"
+        f" GROUP BY {col} ORDER BY n DESC, {col} LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [(row[0], int(row[1])) for row in rows]
+
+
+def _source(catalog: Catalog, name: str, event_field: bool) -> tuple[str, str | None]:
+    if not event_field:
+        attribute = catalog.attributes.get(name)
+        if attribute is None:
+            raise InputError(f"unknown attribute {name!r}")
+        return "profiles", None if attribute.derived_from else attribute.column
+    if "." in name:
+        entity_name, _, field_name = name.partition(".")
+        entity = catalog.entities.get(entity_name)
+        if entity is None or field_name not in entity.fields:
+            raise InputError(f"unknown entity field {name!r}")
+        return entity.table, entity.fields[field_name].column
+    field = catalog.event_fields.get(name)
+    if field is None:
+        raise InputError(f"unknown event field {name!r}")
+    return "events", field.column

@@ -1,0 +1,38 @@
+"""Shared helpers for the engine tests: a rule as plain data -> validated segment -> members."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from typing import Any
+
+import yaml
+
+from store.catalog import Catalog
+from store.compiler import CompiledQuery, compile_segment
+from store.library import make_lookup
+from store.validate import ResolvedSegment, validate_segment
+from store.yamlio import load_segment_text
+
+UTC = dt.UTC
+
+
+def resolve_rule(conn: sqlite3.Connection, rule: Any, name: str = "test") -> ResolvedSegment:
+    """A rule given as plain data (as it would be written in YAML), validated against the store."""
+    text = yaml.safe_dump({"name": name, "rule": rule}, sort_keys=False, allow_unicode=True)
+    segment, lines = load_segment_text(text)
+    return validate_segment(segment, Catalog.load(conn), lines, make_lookup(conn))
+
+
+def compiled(conn: sqlite3.Connection, rule: Any, as_of: dt.datetime) -> CompiledQuery:
+    return compile_segment(resolve_rule(conn, rule), Catalog.load(conn), as_of)
+
+
+def members(conn: sqlite3.Connection, rule: Any, as_of: dt.datetime) -> set[str]:
+    """External ids of the profiles the rule selects at ``as_of``, through the compiled SQL."""
+    query = compiled(conn, rule, as_of)
+    conn.execute("PRAGMA case_sensitive_like = OFF")
+    pks = [row[0] for row in conn.execute(query.sql, query.params)]
+    assert len(pks) == len(set(pks)), "the compiled query returned a pk twice"
+    ids = dict(conn.execute("SELECT pk, id FROM profiles"))
+    return {ids[pk] for pk in pks}

@@ -1,0 +1,511 @@
+"""Hypothesis strategies: tiny stores full of edge cases, and typed rule trees over them.
+
+The store's values cluster around the as-of instant and around every window
+edge a rule can name (month ends, Feb 29, start and end of D, A and A+1s), so
+that off-by-one mistakes in a compiled query show up as count differences.
+Rule trees are built directly as ``store.model`` nodes with typed values, the
+form ``store.validate`` produces. Strategies that depend on the as-of instant
+are cached: building and validating strategies costs more than drawing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from store.model import (
+    AGGREGATE_FNS,
+    AGGREGATE_OPS,
+    COUNT_OPS,
+    LIST_OPS,
+    NO_VALUE_OPS,
+    OPS_BY_TYPE,
+    PERIOD_OPS,
+    RANGE_OPS,
+    UNITS,
+    AggregateRule,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Node,
+    NotOf,
+    Period,
+    RelativeDate,
+    Segment,
+    SegmentRef,
+    Window,
+    referenced_segments,
+)
+from store.timeutil import as_of_date, shift
+from store.values import AttrType
+from tests.factory import EntitySpec, StoreSpec
+
+UTC = dt.UTC
+DAY = dt.timedelta(days=1)
+
+# ---------------------------------------------------------------------- schema
+
+PROFILE_ATTRIBUTES: dict[str, AttrType] = {
+    "gender": "string",
+    "city": "string",
+    "score": "integer",
+    "balance": "number",
+    "vip": "boolean",
+    "signup": "date",
+    "last_seen": "datetime",
+    "birth_date": "date",
+}
+# What rules may name: the stored attributes, the built-in id and the derived age.
+RULE_ATTRIBUTES: dict[str, AttrType] = {**PROFILE_ATTRIBUTES, "id": "string", "age": "integer"}
+EVENT_TYPES = ("purchase", "view", "refund")
+EVENT_FIELDS: dict[str, AttrType] = {
+    "amount": "number",
+    "qty": "integer",
+    "sku": "string",
+    "category": "string",
+    "order_id": "string",
+}
+PRODUCT_FIELDS: dict[str, AttrType] = {
+    "sku": "string",
+    "category": "string",
+    "price": "number",
+    "launched": "date",
+}
+WHERE_FIELDS: dict[str, AttrType] = {
+    **EVENT_FIELDS,
+    **{f"product.{name}": kind for name, kind in PRODUCT_FIELDS.items()},
+}
+NUMERIC_FIELDS = ("amount", "qty", "product.price")
+DISTINCT_FIELDS = ("order_id", "sku", "category", "amount", "product.category")
+PRODUCT_SKUS = ("sku-1", "sku-2", "SKU-3", "sku_4")
+GHOST_SKUS = ("sku-9", "sku-1 ", "Sku-1")  # linked from events, absent from the product table
+
+# Text chosen to trip LIKE wildcards, quoting, case folding and YAML scalar typing.
+STRINGS = (
+    "male", "female", "Male", "MALE", "other",
+    "Shoes", "shoes", "SHOES", "Boots", "Sho",
+    "50%", "50% off", "5_0", "a_b", "axb", "a%b", "%", "_",
+    "O'Brien", 'say "hi"', "back\\slash",
+    "Zürich", "ZÜRICH", "zürich", "straße", "İstanbul", "東京",
+    "123", "no", "true", "2024-01-01", " spaced ", "x",
+)
+FRAGMENTS = ("", "%", "_", "a", "A", "b", "o", "O", "hoe", "HOE", "ü", "Ü", "0%", "_b", "'",
+             '"', " ", "\\", "ich", "ICH")
+
+
+# ---------------------------------------------------------------------- as-of and dates
+
+
+@st.composite
+def as_of_instants(draw: st.DrawFn) -> dt.datetime:
+    """A: leap days, month ends and year ends, at the day's start, end and in between."""
+    day = draw(st.sampled_from([
+        dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2023, 3, 1), dt.date(2024, 12, 31),
+        dt.date(2025, 1, 31), dt.date(2023, 2, 28), dt.date(2024, 5, 15),
+    ]))
+    moment = draw(st.sampled_from([
+        dt.time(23, 59, 59), dt.time(23, 59, 59, 999999), dt.time(0, 0), dt.time(12, 30, 15),
+        dt.time(12, 30, 15, 500000),
+    ]))
+    return dt.datetime.combine(day, moment, tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=64)
+def edge_dates(today: dt.date) -> list[dt.date]:
+    """Every date a window or a relative date can start or end on, and its neighbours."""
+    found: set[dt.date] = set()
+    for unit in UNITS:
+        for amount in (0, 1, 2, 3, 7, 12, 13):
+            for sign in (-1, 1):
+                base = shift(today, sign * amount, unit)
+                found.update((base - DAY, base, base + DAY))
+    found.update({dt.date(2024, 2, 29), dt.date(2023, 2, 28), dt.date(2024, 3, 1),
+                  dt.date(2023, 12, 31), dt.date(2024, 1, 1), dt.date(2000, 2, 29)})
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=256)
+def dates(today: dt.date) -> st.SearchStrategy[dt.date]:
+    return st.one_of(
+        st.sampled_from(edge_dates(today)),
+        st.dates(min_value=today - 800 * DAY, max_value=today + 800 * DAY),
+    )
+
+
+TIMES = (dt.time(0, 0), dt.time(0, 0, 0, 1), dt.time(12, 0), dt.time(23, 59, 59),
+         dt.time(23, 59, 59, 999999))
+
+
+@functools.lru_cache(maxsize=256)
+def datetimes(as_of: dt.datetime) -> st.SearchStrategy[dt.datetime]:
+    """Instants at the edges of days near D, and A itself with its neighbours."""
+    today = as_of_date(as_of)
+    return st.one_of(
+        st.builds(lambda d, t: dt.datetime.combine(d, t, tzinfo=UTC), dates(today),
+                  st.sampled_from((*TIMES, as_of.timetz().replace(tzinfo=None)))),
+        st.sampled_from([as_of, as_of - dt.timedelta(seconds=1), as_of + dt.timedelta(seconds=1),
+                         as_of.replace(microsecond=0)]),
+    )
+
+
+# ---------------------------------------------------------------------- scalar values
+
+# Stored values and rule values come from the same small pools, so that equality
+# and the edges of ranges are hit often. Multiples of 1/4 add up exactly in
+# floating point in any order, so sums and averages compare exactly.
+STORED_INTEGERS = (0, 1, 2, 3, -1, -3, 5, 7, 10, 12, 42, 100, 2**40)
+STORED_NUMBERS = (0.0, 1.0, 2.5, -0.0, 0.1, 1e10, 42.0, *(i / 4 for i in range(-8, 41)))
+STORED_AMOUNTS = tuple(i / 4 for i in range(-4, 81))
+INTEGERS = st.one_of(st.sampled_from(STORED_INTEGERS), st.integers(-3, 12))
+NUMBERS = st.one_of(st.sampled_from(STORED_NUMBERS), INTEGERS)
+AMOUNTS = st.one_of(st.sampled_from(STORED_AMOUNTS), st.integers(-4, 400).map(lambda i: i / 4))
+
+
+# ---------------------------------------------------------------------- stores
+# Store contents come from one drawn byte string read through pools of values:
+# one cheap draw instead of hundreds, and shrinking the bytes toward zero
+# shrinks the store toward missing values and each pool's first entry.
+
+
+class Picker:
+    """Choices from pools, read off a byte string (past its end every choice is the first)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def index(self, size: int) -> int:
+        if size <= 1:
+            return 0
+        width = 1 if size <= 256 else 2
+        chunk = self.data[self.pos:self.pos + width].ljust(width, b"\0")
+        self.pos += width
+        return int.from_bytes(chunk, "big") % size
+
+    def pick(self, pool: Sequence[Any]) -> Any:
+        return pool[self.index(len(pool))]
+
+    def maybe(self, pool: Sequence[Any], missing_one_in: int = 4) -> Any:
+        """None one time in ``missing_one_in`` (and when the bytes are zero), else a pick."""
+        if self.index(missing_one_in) == 0:
+            return None
+        return self.pick(pool)
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The values a store draws from, built around the as-of instant."""
+
+    as_of: dt.datetime
+    dates: list[dt.date]
+    births: list[dt.date]
+    strings: list[str]
+
+    def value(self, picker: Picker, kind: AttrType) -> Any:
+        if kind == "string":
+            return picker.pick(self.strings)
+        if kind == "integer":
+            return picker.pick(STORED_INTEGERS)
+        if kind == "number":
+            return picker.pick(STORED_NUMBERS)
+        if kind == "boolean":
+            return picker.pick((False, True))
+        if kind == "date":
+            return picker.pick(self.dates)
+        return self.datetime(picker)
+
+    def datetime(self, picker: Picker) -> dt.datetime:
+        if picker.index(5) == 0:
+            return picker.pick([self.as_of, self.as_of - SECOND, self.as_of + SECOND,
+                                self.as_of.replace(microsecond=0)])
+        moment = picker.pick((*TIMES, self.as_of.timetz().replace(tzinfo=None)))
+        return dt.datetime.combine(picker.pick(self.dates), moment, tzinfo=UTC)
+
+    def event_instant(self, picker: Picker) -> dt.datetime:
+        """Whole seconds: A, A+-1s, the edges of D, window edges, anywhere near."""
+        today = as_of_date(self.as_of)
+        if picker.index(3) == 0:
+            floor = self.as_of.replace(microsecond=0)
+            return picker.pick([floor, floor - SECOND, floor + SECOND,
+                                dt.datetime.combine(today, dt.time(), tzinfo=UTC),
+                                dt.datetime.combine(today, dt.time(23, 59, 59), tzinfo=UTC),
+                                dt.datetime.combine(today + DAY, dt.time(), tzinfo=UTC)])
+        moment = picker.pick((dt.time(0, 0), dt.time(23, 59, 59), dt.time(12, 0)))
+        return dt.datetime.combine(picker.pick(self.dates), moment, tzinfo=UTC)
+
+
+SECOND = dt.timedelta(seconds=1)
+
+
+def birth_pool(today: dt.date) -> list[dt.date]:
+    """Birthdays on, just before and just after an anniversary of D, and Feb 29s."""
+    found = {shift(today, -years, "years") + offset * DAY
+             for years in range(0, 91) for offset in (-1, 0, 1)}
+    found.update({dt.date(2000, 2, 29), dt.date(1996, 2, 29), dt.date(2004, 2, 29),
+                  dt.date(1980, 3, 1), dt.date(1980, 2, 28), today + 30 * DAY})
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """An as-of instant and a store spec built around it."""
+
+    as_of: dt.datetime
+    spec: StoreSpec
+
+
+def _profiles(picker: Picker, pools: Pools, count: int) -> list[dict[str, Any]]:
+    rows = []
+    for index in range(count):
+        row: dict[str, Any] = {"id": f"{picker.pick(ID_PREFIXES)}{index}"}
+        for name, kind in PROFILE_ATTRIBUTES.items():
+            pool = pools.births if name == "birth_date" else None
+            if picker.index(4) == 0:
+                row[name] = None
+            else:
+                row[name] = picker.pick(pool) if pool else pools.value(picker, kind)
+        rows.append(row)
+    return rows
+
+
+def _events(picker: Picker, pools: Pools, profile_ids: list[str],
+            count: int) -> list[dict[str, Any]]:
+    if not profile_ids:
+        return []
+    return [{
+        "profile_id": picker.pick(profile_ids),
+        "type": picker.pick(EVENT_TYPES),
+        "timestamp": pools.event_instant(picker),
+        "amount": picker.maybe(STORED_AMOUNTS),
+        "qty": picker.maybe((0, 1, 2, 3, 4)),
+        "sku": picker.maybe(PRODUCT_SKUS + GHOST_SKUS),
+        "category": picker.maybe(STRINGS[5:12]),
+        "order_id": picker.maybe(("o1", "o2", "o3", "O1", "o_1")),
+    } for _ in range(count)]
+
+
+def _products(picker: Picker, pools: Pools) -> list[dict[str, Any]]:
+    return [{"sku": sku,
+             "category": picker.maybe(STRINGS[5:12]),
+             "price": picker.maybe(STORED_AMOUNTS),
+             "launched": picker.maybe(pools.dates)}
+            for sku in PRODUCT_SKUS if picker.index(5) != 0]
+
+
+ID_PREFIXES = ("p", "P", "user_", "a%b", "Zü")
+BYTES_PER_PROFILE = 40
+BYTES_PER_EVENT = 24
+
+
+@st.composite
+def scenes(draw: st.DrawFn, max_profiles: int = 25, max_events: int = 80) -> Scene:
+    """A tiny store of every attribute type, three event types and a product entity."""
+    as_of = draw(as_of_instants())
+    today = as_of_date(as_of)
+    extra_dates = draw(st.lists(st.dates(min_value=today - 800 * DAY,
+                                         max_value=today + 800 * DAY), max_size=3))
+    extra_strings = draw(st.lists(st.text(alphabet="aAbB%_ü '", max_size=4), max_size=2))
+    pools = Pools(as_of, [*edge_dates(today), *extra_dates], birth_pool(today),
+                  ["", *STRINGS, *extra_strings])
+    n_profiles = draw(st.integers(0, max_profiles))
+    n_events = draw(st.integers(0, max_events)) if n_profiles else 0
+    size = 64 + n_profiles * BYTES_PER_PROFILE + n_events * BYTES_PER_EVENT
+    picker = Picker(draw(st.binary(min_size=size, max_size=size)))
+    profiles = _profiles(picker, pools, n_profiles)
+    events = _events(picker, pools, [p["id"] for p in profiles], n_events)
+    products = _products(picker, pools)
+    spec = StoreSpec(
+        attributes=dict(PROFILE_ATTRIBUTES),
+        profiles=profiles,
+        event_fields=dict(EVENT_FIELDS),
+        events=events,
+        entities={"product": EntitySpec("sku", "string", "sku", dict(PRODUCT_FIELDS), products)},
+        derived_age_from="birth_date",
+        event_types=EVENT_TYPES,
+    )
+    return Scene(as_of, spec)
+
+
+# ---------------------------------------------------------------------- rule values
+
+
+@functools.lru_cache(maxsize=256)
+def relative_dates() -> st.SearchStrategy[RelativeDate]:
+    return st.one_of(
+        st.just(RelativeDate("today")),
+        st.builds(RelativeDate, st.sampled_from(["ago", "from_now"]), st.integers(0, 13),
+                  st.sampled_from(UNITS)),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def periods() -> st.SearchStrategy[Period]:
+    return st.builds(Period, st.integers(0, 13), st.sampled_from(UNITS))
+
+
+@functools.lru_cache(maxsize=256)
+def rule_scalar(kind: AttrType, op: str, as_of: dt.datetime) -> st.SearchStrategy[Any]:
+    """One typed value for ``op`` on a ``kind`` attribute."""
+    today = as_of_date(as_of)
+    if kind == "string":
+        if op in ("contains", "not_contains", "starts_with", "ends_with"):
+            return st.one_of(st.sampled_from(FRAGMENTS), st.sampled_from(STRINGS))
+        return st.one_of(st.sampled_from(STRINGS), st.sampled_from(("p1", "P0", "user_2", "a%b3",
+                                                                    "sku-1", "o1")))
+    if kind == "integer":
+        return INTEGERS
+    if kind == "number":
+        return NUMBERS
+    if kind == "date":
+        return st.one_of(dates(today), relative_dates())
+    return st.one_of(dates(today), relative_dates(), datetimes(as_of))
+
+
+def _order_key(value: Any) -> dt.datetime | float:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), tzinfo=UTC)
+    return float(value)
+
+
+@st.composite
+def ordered_pair(draw: st.DrawFn, values: st.SearchStrategy[Any]) -> tuple[Any, Any]:
+    """[low, high] with low <= high whenever both can be compared before the as-of date."""
+    low, high = draw(values), draw(values)
+    if isinstance(low, RelativeDate) or isinstance(high, RelativeDate):
+        return (low, high)
+    if _order_key(low) > _order_key(high):
+        low, high = high, low
+    return (low, high)
+
+
+@st.composite
+def condition_values(draw: st.DrawFn, kind: AttrType, op: str, as_of: dt.datetime,
+                     mixed_bounds: bool = True) -> Any:
+    """A value of the right shape for ``op``: none, a list, a pair, a period or a scalar."""
+    if op in NO_VALUE_OPS:
+        return None
+    if op in PERIOD_OPS:
+        return draw(periods())
+    scalar = rule_scalar(kind, op, as_of)
+    if op in LIST_OPS:
+        return tuple(draw(st.lists(scalar, min_size=1, max_size=3)))
+    if op in RANGE_OPS:
+        if kind == "datetime" and not mixed_bounds:
+            today = as_of_date(as_of)
+            scalar = draw(st.sampled_from([st.one_of(dates(today), relative_dates()),
+                                           st.one_of(datetimes(as_of), relative_dates())]))
+        return draw(ordered_pair(scalar))
+    return draw(scalar)
+
+
+@st.composite
+def attribute_conditions(draw: st.DrawFn, as_of: dt.datetime, fields: dict[str, AttrType],
+                         mixed_bounds: bool = True) -> AttributeCondition:
+    name = draw(st.sampled_from(sorted(fields)))
+    kind = fields[name]
+    op = draw(st.sampled_from(OPS_BY_TYPE[kind]))
+    return AttributeCondition(name, op, draw(condition_values(kind, op, as_of, mixed_bounds)))
+
+
+@st.composite
+def windows(draw: st.DrawFn, as_of: dt.datetime) -> Window:
+    if draw(st.booleans()):
+        return Window(last=draw(periods()))
+    today = as_of_date(as_of)
+    bound = st.one_of(dates(today), datetimes(as_of), relative_dates())
+    return Window(between=draw(ordered_pair(bound)))
+
+
+@st.composite
+def count_rules(draw: st.DrawFn) -> CountRule:
+    op = draw(st.sampled_from(COUNT_OPS))
+    if op == "between":
+        low = draw(st.integers(0, 3))
+        value: Any = (low, low + draw(st.integers(0, 3)))
+    elif op == "at_most":
+        value = draw(st.sampled_from([0, 0, 1, 2]))
+    else:
+        value = draw(st.integers(0, 4))
+    distinct = draw(st.one_of(st.none(), st.sampled_from(DISTINCT_FIELDS)))
+    return CountRule(op, value, distinct)
+
+
+@st.composite
+def aggregate_rules(draw: st.DrawFn) -> AggregateRule:
+    fn = draw(st.sampled_from(AGGREGATE_FNS))
+    field = draw(st.sampled_from(NUMERIC_FIELDS))
+    op = draw(st.sampled_from(AGGREGATE_OPS))
+    value_of = st.one_of(AMOUNTS, st.integers(-1, 5), st.just(0))
+    value = draw(ordered_pair(value_of)) if op == "between" else draw(value_of)
+    return AggregateRule(fn, field, op, value)
+
+
+@st.composite
+def event_conditions(draw: st.DrawFn, as_of: dt.datetime,
+                     mixed_bounds: bool = True) -> EventCondition:
+    types = draw(st.one_of(
+        st.none(),
+        st.lists(st.sampled_from(EVENT_TYPES), min_size=1, max_size=2, unique=True).map(tuple),
+    ))
+    where = tuple(draw(st.lists(attribute_conditions(as_of, WHERE_FIELDS, mixed_bounds),
+                                max_size=2)))
+    within = draw(st.one_of(st.none(), windows(as_of)))
+    count = draw(st.one_of(st.none(), count_rules()))
+    aggregate = draw(st.one_of(st.none(), st.none(), aggregate_rules()))
+    return EventCondition(types, where, within, count, aggregate)
+
+
+@functools.lru_cache(maxsize=256)
+def rule_nodes(as_of: dt.datetime, ref_ids: tuple[str, ...] = (), depth: int = 4,
+               mixed_bounds: bool = True) -> st.SearchStrategy[Node]:
+    """Rule trees up to ``depth`` levels of all/any/not over every kind of leaf."""
+    leaves: list[st.SearchStrategy[Node]] = [
+        attribute_conditions(as_of, RULE_ATTRIBUTES, mixed_bounds),
+        event_conditions(as_of, mixed_bounds),
+    ]
+    if ref_ids:
+        leaves.append(st.sampled_from(ref_ids).map(SegmentRef))
+    leaf = st.one_of(*leaves)
+    if depth <= 0:
+        return leaf
+    inner = rule_nodes(as_of, ref_ids, depth - 1, mixed_bounds)
+    children = st.lists(inner, max_size=3).map(tuple)
+    return st.one_of(
+        leaf, leaf,
+        st.builds(AllOf, children),
+        st.builds(AnyOf, children),
+        st.builds(NotOf, inner),
+    )
+
+
+@st.composite
+def libraries(draw: st.DrawFn, as_of: dt.datetime, max_segments: int = 2,
+              mixed_bounds: bool = True) -> dict[str, Segment]:
+    """Saved segments to refer to; each may refer only to earlier ones, so no cycles."""
+    found: dict[str, Segment] = {}
+    for index in range(draw(st.integers(0, max_segments))):
+        seg_id = f"lib-{index}"
+        rule = draw(rule_nodes(as_of, tuple(found), depth=2, mixed_bounds=mixed_bounds))
+        found[seg_id] = Segment(seg_id, f"Library {index}", rule)
+    return found
+
+
+def closure(rule: Node, library: dict[str, Segment]) -> dict[str, Segment]:
+    """Every segment ``rule`` refers to, directly or through others."""
+    found: dict[str, Segment] = {}
+    todo = list(referenced_segments(rule))
+    while todo:
+        seg_id = todo.pop()
+        if seg_id not in found:
+            found[seg_id] = library[seg_id]
+            todo.extend(referenced_segments(library[seg_id].rule))
+    return found

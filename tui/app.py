@@ -1,0 +1,272 @@
+"""The Audiences app: three areas (profiles, segments, audiences) over one profile store.
+
+``make_app`` is the one way to build the app, for the command line and for
+tests. Screens reach the store through the app: ``read_connection()`` for a
+new read-only connection inside one worker, ``queries`` to run cancellable
+requests, ``catalog`` for names and labels, ``open_profile`` and
+``show_error`` for the common moves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import Provider
+from textual.content import Content
+from textual.theme import Theme
+
+from store.catalog import Catalog
+from store.db import connect, open_store
+from store.profiles import profile_total
+from store.timeutil import as_of_date
+from store.values import UTC
+from tui.messages import StoreCounted
+from tui.screens.audiences import AudiencesScreen
+from tui.screens.help import HelpScreen
+from tui.screens.profile_view import ProfileViewScreen
+from tui.screens.profiles import ProfilesScreen
+from tui.screens.segments import SegmentsScreen
+from tui.widgets.commands import ScreenActionsProvider
+from tui.widgets.queries import QueryRunner, is_interrupt
+
+DARK_THEME = Theme(
+    name="audiences-dark",
+    primary="#6FA8DC",
+    secondary="#8A9BB4",
+    accent="#E3B25C",
+    warning="#E3B25C",
+    error="#E06C75",
+    success="#7CC08F",
+    foreground="#D8DEE6",
+    background="#15181D",
+    surface="#1B1F26",
+    panel="#232934",
+    dark=True,
+    variables={
+        "border": "#3A4352",
+        "border-blurred": "#2C3340",
+        "block-cursor-background": "#2F4A66",
+        "block-cursor-foreground": "#F2F5F9",
+        "block-cursor-text-style": "none",
+        "block-cursor-blurred-background": "#26313F",
+        "footer-key-foreground": "#E3B25C",
+        "footer-background": "#1B1F26",
+        "input-selection-background": "#6FA8DC 35%",
+        "scrollbar": "#2C3340",
+        "scrollbar-hover": "#3A4352",
+        "scrollbar-active": "#6FA8DC",
+    },
+)
+
+LIGHT_THEME = Theme(
+    name="audiences-light",
+    primary="#2B6CB0",
+    secondary="#5A6B82",
+    accent="#B7791F",
+    warning="#B7791F",
+    error="#C53030",
+    success="#2F855A",
+    foreground="#1F2933",
+    background="#F4F6F8",
+    surface="#FFFFFF",
+    panel="#E6EAF0",
+    dark=False,
+    variables={
+        "border": "#C5CCD6",
+        "border-blurred": "#D5DAE1",
+        "block-cursor-background": "#D3E3F5",
+        "block-cursor-foreground": "#102A43",
+        "block-cursor-text-style": "none",
+        "block-cursor-blurred-background": "#E4EBF3",
+        "footer-key-foreground": "#2B6CB0",
+        "footer-background": "#E6EAF0",
+        "input-selection-background": "#2B6CB0 25%",
+        "scrollbar": "#D5DAE1",
+        "scrollbar-hover": "#C5CCD6",
+        "scrollbar-active": "#2B6CB0",
+    },
+)
+
+AREAS = {"profiles": "Profiles", "segments": "Segments", "audiences": "Audiences"}
+
+
+class AudiencesApp(App[None]):
+    """Browse profiles, build segments, activate audiences."""
+
+    TITLE = "Audiences"
+    CSS_PATH = "app.tcss"
+    MODES: ClassVar[dict[str, Any]] = {
+        "profiles": ProfilesScreen,
+        "segments": SegmentsScreen,
+        "audiences": AudiencesScreen,
+    }
+    DEFAULT_MODE = "profiles"
+    COMMANDS: ClassVar[set[type[Provider] | Any]] = App.COMMANDS | {ScreenActionsProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f2", "area('profiles')", "Profiles", tooltip="Browse and search the profiles"),
+        Binding("f3", "area('segments')", "Segments", tooltip="Build and manage segments"),
+        Binding("f4", "area('audiences')", "Audiences", tooltip="Activated audiences"),
+        Binding("f1,question_mark", "help", "Help", tooltip="The keys that work here"),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", show=False,
+                tooltip="Switch between the light and the dark theme"),
+        Binding("q", "quit", "Quit", tooltip="Stop running queries and leave"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, db_path: Path, campaign_db_path: Path | None = None, *,
+                 as_of: dt.datetime | None = None, theme: str | None = None) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.campaign_db_path = (Path(campaign_db_path) if campaign_db_path is not None
+                                 else self.db_path.with_name("campaign.db"))
+        self.as_of = as_of
+        self.register_theme(DARK_THEME)
+        self.register_theme(LIGHT_THEME)
+        self.theme = theme or DARK_THEME.name
+        self._connections: set[sqlite3.Connection] = set()
+        self._connections_lock = threading.Lock()
+        self.queries = QueryRunner(self.read_connection)
+        self.profile_total: int | None = None
+        conn = open_store(self.db_path, readonly=True)
+        try:
+            self.catalog = Catalog.load(conn)
+        finally:
+            conn.close()
+        self.sub_title = self.db_path.name
+
+    # ------------------------------------------------------------ store access
+    def read_connection(self) -> sqlite3.Connection:
+        """A new read-only connection to the store, for use inside one worker thread."""
+        return self._track(connect(self.db_path, readonly=True))
+
+    def write_connection(self) -> sqlite3.Connection:
+        """A new read-write connection to the store (writes go through ``write_transaction``)."""
+        return self._track(connect(self.db_path))
+
+    def _track(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """Remember open connections so quitting can interrupt them (closed ones are forgotten)."""
+        with self._connections_lock:
+            for known in list(self._connections):
+                try:
+                    _ = known.in_transaction
+                except sqlite3.ProgrammingError:
+                    self._connections.discard(known)
+            self._connections.add(conn)
+        return conn
+
+    def refresh_catalog(self) -> Catalog:
+        """Read the schema catalog again (after an import or a schema change)."""
+        conn = self.read_connection()
+        try:
+            self.catalog = Catalog.load(conn)
+        finally:
+            conn.close()
+        return self.catalog
+
+    def as_of_instant(self) -> dt.datetime:
+        """The as-of instant for evaluations: fixed if given, else now (UTC)."""
+        return self.as_of or dt.datetime.now(UTC)
+
+    def today(self) -> dt.date:
+        """The as-of date (ages and "days ago" are computed at this date)."""
+        return as_of_date(self.as_of_instant())
+
+    # ------------------------------------------------------------ common moves
+    def open_profile(self, pk: int, segment_id: str | None = None) -> None:
+        """Show the 360° view of profile ``pk``; with ``segment_id``, explain that segment."""
+        self.push_screen(ProfileViewScreen(pk, segment_id))
+
+    def show_error(self, message: str) -> None:
+        """Tell the user something failed, as a toast (never a traceback)."""
+        self.notify(message, title="Something went wrong", severity="error", timeout=10)
+
+    # ------------------------------------------------------------ lifecycle
+    def on_mount(self) -> None:
+        token = self.queries.start("app:total")
+        self._count_profiles(token)
+
+    @work(thread=True, exclusive=True, group="store-total", exit_on_error=False)
+    def _count_profiles(self, token: Any) -> None:
+        try:
+            with self.queries.connection(token) as conn:
+                total = profile_total(conn)
+        except Exception as exc:
+            if not is_interrupt(exc):
+                self.call_from_thread(self.show_error, f"Could not count the profiles: {exc}")
+            return
+        self.post_message(StoreCounted(0, total))
+
+    @on(StoreCounted)
+    def _store_counted(self, message: StoreCounted) -> None:
+        self.profile_total = message.total
+        noun = "profile" if message.total == 1 else "profiles"
+        self.sub_title = f"{self.db_path.name} · {message.total:,} {noun}"
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """``Audiences — store.db · 1,000,000 profiles`` with the details muted."""
+        content = Content.styled(title, "bold")
+        if sub_title:
+            content = Content.assemble(content, ("  —  ", "dim"), (sub_title, "dim"))
+        return content
+
+    # ------------------------------------------------------------ actions
+    async def action_area(self, mode: str) -> None:
+        """Go to one of the three areas (F2, F3, F4)."""
+        if mode != self.current_mode:
+            await self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_theme(self) -> None:
+        dark = self.current_theme.dark
+        self.theme = LIGHT_THEME.name if dark else DARK_THEME.name
+
+    def get_system_commands(self, screen: Any) -> Any:
+        yield from super().get_system_commands(screen)
+        from textual.app import SystemCommand
+
+        other = "light" if self.current_theme.dark else "dark"
+        yield SystemCommand(f"Switch to the {other} theme", "Toggle light and dark (ctrl+t)",
+                            self.action_toggle_theme)
+        for mode, label in AREAS.items():
+            if mode != self.current_mode:
+                yield SystemCommand(f"Go to {label}", f"Open the {label} area",
+                                    lambda m=mode: self.run_action(f"area('{m}')"))
+
+    async def action_quit(self) -> None:
+        """Stop every running query, then leave."""
+        self.stop_queries()
+        self.exit()
+
+    def stop_queries(self) -> None:
+        """Cancel all workers and interrupt every connection still running a statement."""
+        self.queries.interrupt()
+        self.workers.cancel_all()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                conn.interrupt()
+
+
+def make_app(db_path: Path, campaign_db_path: Path | None = None, *,
+             as_of: dt.datetime | None = None, theme: str | None = None) -> AudiencesApp:
+    """The app on the store at ``db_path`` (the campaign store defaults to campaign.db beside it).
+
+    ``as_of`` fixes the evaluation instant (tests and demos); ``theme`` picks
+    ``audiences-dark`` (default) or ``audiences-light``. Raises ``StoreError``
+    if ``db_path`` is not a readable store.
+    """
+    return AudiencesApp(db_path, campaign_db_path, as_of=as_of, theme=theme)

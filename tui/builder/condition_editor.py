@@ -1,0 +1,299 @@
+"""The value editor of one attribute condition (a profile attribute or an event's field).
+
+The operator list and the value boxes follow the field's type: one box for
+a single value, two for ``between``, a period box for ``in_last``, a pick
+list of the values the store actually holds (with their counts) for
+strings and for ``in``. Every keystroke rebuilds the condition and checks
+it against the schema: a problem is shown at once in red, otherwise the
+condition in plain words. Enter applies (an invalid condition can be kept;
+the tree marks it and leaves it out of the count until it is fixed).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
+from textual.widgets.option_list import Option
+
+from store.catalog import Catalog
+from store.describe import OP_WORDS
+from store.model import (
+    LIST_OPS,
+    NO_VALUE_OPS,
+    OPS_BY_TYPE,
+    PERIOD_OPS,
+    RANGE_OPS,
+    AttributeCondition,
+)
+from store.values_lookup import top_values
+from tui.builder.modals import modal_css
+from tui.builder.value_text import DATE_HINT, PERIOD_HINT, parse_list, parse_period, parse_scalar, to_text
+
+Checker = Callable[[AttributeCondition], str | None]
+Describer = Callable[[AttributeCondition], str]
+Connector = Callable[[], sqlite3.Connection]
+
+DEFAULT_OP = {"string": "equals", "integer": "equals", "number": "equals",
+              "boolean": "is_true", "date": "in_last", "datetime": "in_last"}
+SUGGESTION_LIMIT = 200
+
+
+def op_label(op: str) -> str:
+    return OP_WORDS.get(op, op.replace("_", " "))
+
+
+class ValuesLoaded(Message):
+    def __init__(self, values: list[tuple[Any, int]]) -> None:
+        super().__init__()
+        self.values = values
+
+
+class ConditionEditor(ModalScreen[AttributeCondition | None]):
+    """Edit the operator and value of a condition on one field."""
+
+    DEFAULT_CSS = modal_css("ConditionEditor") + """
+    ConditionEditor .dialog { width: 84; }
+    ConditionEditor .row { height: auto; }
+    ConditionEditor .row Label { width: 10; padding-top: 1; color: $text-muted; }
+    ConditionEditor #op { width: 1fr; }
+    ConditionEditor #value, ConditionEditor #value-high { width: 1fr; }
+    ConditionEditor #value-and { width: 5; padding-top: 1; content-align: center top; }
+    ConditionEditor #suggestions, ConditionEditor #choices {
+        height: auto; max-height: 12; margin-left: 10; border: round $panel;
+    }
+    ConditionEditor #value-hint { margin-left: 10; color: $text-muted; }
+    ConditionEditor #verdict { margin-top: 1; height: auto; }
+    ConditionEditor .description { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply", priority=True),
+    ]
+
+    def __init__(self, condition: AttributeCondition, *, field_type: str, title: str,
+                 description: str = "", check: Checker, describe: Describer,
+                 catalog: Catalog | None = None, connect: Connector | None = None,
+                 event_field: bool = False) -> None:
+        super().__init__()
+        self.field_type = field_type
+        self.ops = OPS_BY_TYPE.get(field_type, ("equals",))
+        op = condition.op if condition.op in self.ops else DEFAULT_OP.get(field_type, self.ops[0])
+        self.condition = AttributeCondition(condition.attribute, op, condition.value)
+        self.title_text = title
+        self.description = description
+        self.check = check
+        self.describe = describe
+        self.catalog = catalog
+        self.connect = connect
+        self.event_field = event_field
+        self.known_values: list[tuple[Any, int]] = []
+        self._suggested: list[str] = []
+
+    # -- layout -------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        value = self.condition.value
+        low, high = ("", "")
+        if isinstance(value, tuple) and self.condition.op in RANGE_OPS and len(value) == 2:
+            low, high = to_text(value[0]), to_text(value[1])
+        elif self.condition.op not in LIST_OPS:
+            low = to_text(value)
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="title")
+            if self.description:
+                yield Static(self.description, classes="description", markup=False)
+            with Horizontal(classes="row"):
+                yield Label("Operator")
+                yield Select([(op_label(op), op) for op in self.ops], value=self.condition.op,
+                             allow_blank=False, id="op")
+            with Horizontal(classes="row", id="value-row"):
+                yield Label("Value")
+                yield Input(low, id="value")
+                yield Static("and", id="value-and")
+                yield Input(high, id="value-high")
+            yield Static("", id="value-hint", markup=False)
+            yield OptionList(id="suggestions")
+            yield SelectionList[str](id="choices")
+            yield Static("", id="verdict")
+            yield Static("enter: apply · tab: next field · down: values in the store ·"
+                         " escape: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        if self.condition.op in LIST_OPS and isinstance(self.condition.value, tuple):
+            self.query_one("#value", Input).value = to_text(self.condition.value)
+        self.layout_for(self.condition.op)
+        if self.condition.op in NO_VALUE_OPS:
+            self.query_one("#op", Select).focus()
+        else:
+            self.query_one("#value", Input).focus()
+        if self.connect is not None and self.catalog is not None and self.field_type == "string":
+            self.load_values()
+        self.refresh_verdict()
+
+    def layout_for(self, op: str) -> None:
+        """Show the boxes the operator needs."""
+        no_value = op in NO_VALUE_OPS
+        self.query_one("#value-row").display = not no_value
+        ranged = op in RANGE_OPS
+        self.query_one("#value-and").display = ranged
+        self.query_one("#value-high").display = ranged
+        value_input = self.query_one("#value", Input)
+        if op in LIST_OPS:
+            value_input.placeholder = "values, separated by commas"
+        elif op in PERIOD_OPS:
+            value_input.placeholder = "30 days"
+        elif self.field_type in ("date", "datetime"):
+            value_input.placeholder = DATE_HINT
+        elif ranged:
+            value_input.placeholder = "from"
+        else:
+            value_input.placeholder = f"a {self.field_type} value"
+        hint = ""
+        if op in PERIOD_OPS:
+            hint = PERIOD_HINT
+        elif self.field_type in ("date", "datetime") and not no_value:
+            hint = DATE_HINT + (", or an ISO datetime" if self.field_type == "datetime" else "")
+        self.query_one("#value-hint", Static).update(hint)
+        self.query_one("#value-hint").display = bool(hint)
+        has_values = bool(self.known_values)
+        single_string = self.field_type == "string" and op in ("equals", "not_equals",
+                                                               "starts_with", "ends_with",
+                                                               "contains", "not_contains")
+        self.query_one("#suggestions").display = has_values and single_string
+        self.query_one("#choices").display = has_values and op in LIST_OPS
+        self.fill_suggestions()
+
+    # -- values from the store --------------------------------------------------------
+    @work(thread=True, exclusive=True, group="condition-values", exit_on_error=False)
+    def load_values(self) -> None:
+        assert self.connect is not None and self.catalog is not None
+        conn = self.connect()
+        try:
+            values = top_values(conn, self.catalog, self.condition.attribute,
+                                event_field=self.event_field, limit=SUGGESTION_LIMIT)
+        finally:
+            conn.close()
+        self.post_message(ValuesLoaded(values))
+
+    @on(ValuesLoaded)
+    def values_loaded(self, message: ValuesLoaded) -> None:
+        self.known_values = message.values
+        choices = self.query_one("#choices", SelectionList)
+        chosen = set(self.condition.value) if isinstance(self.condition.value, tuple) else set()
+        for value, count in message.values:
+            text = str(value)
+            choices.add_option((self.value_prompt(text, count), text, text in chosen))
+        self.layout_for(self.current_op())
+
+    @staticmethod
+    def value_prompt(text: str, count: int) -> Text:
+        prompt = Text(no_wrap=True, overflow="ellipsis")
+        prompt.append(text[:40].ljust(40))
+        prompt.append(f"{count:>12,}", style="dim")
+        return prompt
+
+    def fill_suggestions(self) -> None:
+        suggestions = self.query_one("#suggestions", OptionList)
+        if not suggestions.display:
+            return
+        typed = self.query_one("#value", Input).value.strip().lower()
+        suggestions.clear_options()
+        matching = [(str(v), n) for v, n in self.known_values if typed in str(v).lower()]
+        suggestions.add_options(Option(self.value_prompt(text, n), id=f"v{i}")
+                                for i, (text, n) in enumerate(matching[:50]))
+        self._suggested = [text for text, _ in matching[:50]]
+
+    # -- building and checking ------------------------------------------------------
+    def current_op(self) -> str:
+        value = self.query_one("#op", Select).value
+        return value if isinstance(value, str) else self.condition.op
+
+    def build(self) -> tuple[AttributeCondition, str | None]:
+        """The condition as typed, and a problem reading the boxes (before the schema check)."""
+        op = self.current_op()
+        text = self.query_one("#value", Input).value
+        value: Any
+        problem = None
+        if op in NO_VALUE_OPS:
+            value = None
+        elif op in LIST_OPS:
+            chosen = tuple(self.query_one("#choices", SelectionList).selected)
+            typed = parse_list(text, self.field_type)
+            value = tuple(dict.fromkeys((*chosen, *typed))) or None
+        elif op in RANGE_OPS:
+            high = self.query_one("#value-high", Input).value
+            low_value = parse_scalar(text, self.field_type) if text.strip() else None
+            high_value = parse_scalar(high, self.field_type) if high.strip() else None
+            value = (low_value, high_value)
+            if low_value is None or high_value is None:
+                problem = "between needs both ends: from … and …"
+        elif op in PERIOD_OPS:
+            try:
+                value = parse_period(text)
+            except ValueError as exc:
+                value, problem = text.strip() or None, str(exc)
+        else:
+            value = parse_scalar(text, self.field_type) if text.strip() else None
+        return AttributeCondition(self.condition.attribute, op, value), problem
+
+    def refresh_verdict(self) -> None:
+        condition, problem = self.build()
+        problem = problem or self.check(condition)
+        verdict = self.query_one("#verdict", Static)
+        if problem:
+            verdict.update(Text("✗ " + problem, style="bold red"))
+        else:
+            verdict.update(Text("✓ " + self.describe(condition), style="green"))
+
+    @on(Select.Changed, "#op")
+    def op_changed(self) -> None:
+        self.layout_for(self.current_op())
+        self.refresh_verdict()
+
+    @on(Input.Changed)
+    def text_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "value":
+            self.fill_suggestions()
+        self.refresh_verdict()
+
+    @on(SelectionList.SelectedChanged)
+    def choices_changed(self) -> None:
+        self.refresh_verdict()
+
+    def on_key(self, event: Any) -> None:
+        """Down from the value box goes to the store's values."""
+        if event.key == "down" and self.focused is self.query_one("#value", Input):
+            target = "#choices" if self.current_op() in LIST_OPS else "#suggestions"
+            widget = self.query_one(target)
+            if widget.display:
+                event.stop()
+                widget.focus()
+
+    @on(OptionList.OptionSelected, "#suggestions")
+    def suggestion_picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        index = event.option_index
+        if 0 <= index < len(self._suggested):
+            self.query_one("#value", Input).value = self._suggested[index]
+            self.action_apply()
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_apply()
+
+    def action_apply(self) -> None:
+        condition, _ = self.build()
+        self.dismiss(condition)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,373 @@
+"""The editor of one event condition: which events, how often, when, which ones, and totals.
+
+Mirrors the spec's event node: event type(s); count (at least / at most /
+exactly / between, optionally of distinct values of a field); window (all
+time, the last N units, or between two dates); ``where`` conditions on the
+event's fields and linked entities (``product.category``), each edited with
+the condition editor; and an optional aggregate (sum/avg/min/max of a
+numeric field). The whole condition is checked against the schema on every
+change and read back in plain words.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from store.catalog import Catalog
+from store.describe import describe, describe_condition, field_label, inline
+from store.editing import check_condition
+from store.model import (
+    AGGREGATE_FNS,
+    AGGREGATE_OPS,
+    COUNT_OPS,
+    AggregateRule,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Window,
+)
+from tui.builder.condition_editor import ConditionEditor, op_label
+from tui.builder.modals import modal_css
+from tui.builder.pickers import ANY_EVENT, FuzzyPicker, event_field_items, event_type_items
+from tui.builder.value_text import DATE_HINT, parse_period, parse_scalar, to_text
+
+COUNT_WORDS = {"at_least": "at least", "at_most": "at most", "exactly": "exactly",
+               "between": "between"}
+WINDOW_KINDS = (("all time", "ever"), ("in the last", "last"), ("between dates", "between"))
+
+
+class WhereList(OptionList):
+    """The ``where`` conditions: a adds, enter edits, d deletes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "screen.add_where", "Add condition"),
+        Binding("enter", "screen.edit_where", "Edit condition"),
+        Binding("d,delete", "screen.delete_where", "Delete condition"),
+    ]
+
+
+class EventEditor(ModalScreen[EventCondition | None]):
+    """Edit every part of an event condition; ctrl+s (or enter in a box) applies."""
+
+    DEFAULT_CSS = modal_css("EventEditor") + """
+    EventEditor .dialog { width: 100; }
+    EventEditor .row { height: auto; }
+    EventEditor .row > Label { width: 12; padding-top: 1; color: $text-muted; }
+    EventEditor .row Input { width: 1fr; }
+    EventEditor .row Select { width: 22; }
+    EventEditor .row Button { min-width: 10; margin-left: 1; }
+    EventEditor .small { width: 12; }
+    EventEditor .sep { width: 5; padding-top: 1; content-align: center top; }
+    EventEditor #where { height: auto; max-height: 8; border: round $panel; margin-left: 12; }
+    EventEditor #where-hint { margin-left: 12; color: $text-muted; }
+    EventEditor #verdict { margin-top: 1; height: auto; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply", priority=True),
+    ]
+
+    def __init__(self, condition: EventCondition, *, catalog: Catalog,
+                 connect: Callable[[], sqlite3.Connection] | None = None) -> None:
+        super().__init__()
+        self.condition = condition
+        self.catalog = catalog
+        self.connect = connect
+        self.where: list[AttributeCondition] = list(condition.where)
+
+    # -- layout -------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        node = self.condition
+        count = node.effective_count
+        low, high = (count.value if isinstance(count.value, tuple) and len(count.value) == 2
+                     else (count.value, ""))
+        window_kind = "ever"
+        last_text, from_text, to_text_ = "30 days", "", ""
+        if node.within is not None and node.within.last is not None:
+            window_kind, last_text = "last", to_text(node.within.last)
+        elif node.within is not None and node.within.between is not None:
+            window_kind = "between"
+            from_text, to_text_ = (to_text(v) for v in node.within.between)
+        aggregate = node.aggregate
+        with Vertical(classes="dialog"):
+            yield Label("Event condition", classes="title")
+            with Horizontal(classes="row"):
+                yield Label("Event")
+                yield Input("*" if node.types is None else ", ".join(node.types), id="types",
+                            placeholder="event type(s), comma-separated, or * for any")
+                yield Button("Pick…", id="pick-type")
+            with Horizontal(classes="row"):
+                yield Label("How often")
+                yield Select([(COUNT_WORDS[op], op) for op in COUNT_OPS], value=count.op,
+                             allow_blank=False, id="count-op")
+                yield Input(to_text(low), id="count-value", classes="small")
+                yield Static("and", classes="sep", id="count-and")
+                yield Input(to_text(high), id="count-high", classes="small")
+                yield Static("times", classes="sep")
+            with Horizontal(classes="row"):
+                yield Label("Distinct")
+                yield Input(count.distinct or "", id="distinct",
+                            placeholder="optional: count distinct values of a field (order_id)")
+                yield Button("Pick…", id="pick-distinct")
+            with Horizontal(classes="row"):
+                yield Label("When")
+                yield Select(list(WINDOW_KINDS), value=window_kind, allow_blank=False,
+                             id="window-kind")
+                yield Input(last_text, id="window-last", placeholder="30 days")
+                yield Input(from_text, id="window-from", placeholder=DATE_HINT)
+                yield Static("and", classes="sep", id="window-and")
+                yield Input(to_text_, id="window-to", placeholder=DATE_HINT)
+            yield Label("Only events where (a: add · enter: edit · d: delete)",
+                        classes="field-label")
+            yield WhereList(id="where")
+            with Horizontal(classes="row"):
+                yield Label("Total")
+                yield Select([("no total", "none"), *((fn, fn) for fn in AGGREGATE_FNS)],
+                             value=aggregate.fn if aggregate else "none", allow_blank=False,
+                             id="agg-fn")
+                yield Input(aggregate.attribute if aggregate else "", id="agg-field",
+                            placeholder="numeric field (amount)")
+                yield Button("Pick…", id="pick-agg-field")
+            with Horizontal(classes="row", id="agg-row"):
+                yield Label("")
+                yield Select([(op_label(op), op) for op in AGGREGATE_OPS],
+                             value=aggregate.op if aggregate else "greater_or_equal",
+                             allow_blank=False, id="agg-op")
+                agg_low, agg_high = ("", "")
+                if aggregate is not None:
+                    if isinstance(aggregate.value, tuple) and len(aggregate.value) == 2:
+                        agg_low, agg_high = (to_text(v) for v in aggregate.value)
+                    else:
+                        agg_low = to_text(aggregate.value)
+                yield Input(agg_low, id="agg-value", classes="small")
+                yield Static("and", classes="sep", id="agg-and")
+                yield Input(agg_high, id="agg-high", classes="small")
+            yield Static("", id="verdict")
+            yield Static("ctrl+s or enter: apply · tab: next field · escape: cancel",
+                         classes="hint")
+
+    def on_mount(self) -> None:
+        self.fill_where()
+        self.relayout()
+        self.query_one("#count-value", Input).focus()
+        self.refresh_verdict()
+
+    def relayout(self) -> None:
+        between = self.select_value("count-op") == "between"
+        self.query_one("#count-and").display = between
+        self.query_one("#count-high").display = between
+        window = self.select_value("window-kind")
+        self.query_one("#window-last").display = window == "last"
+        for name in ("window-from", "window-and", "window-to"):
+            self.query_one(f"#{name}").display = window == "between"
+        has_total = self.select_value("agg-fn") != "none"
+        self.query_one("#agg-field").display = has_total
+        self.query_one("#pick-agg-field").display = has_total
+        self.query_one("#agg-row").display = has_total
+        agg_between = self.select_value("agg-op") == "between"
+        self.query_one("#agg-and").display = agg_between
+        self.query_one("#agg-high").display = agg_between
+
+    def select_value(self, widget_id: str) -> str:
+        value = self.query_one(f"#{widget_id}", Select).value
+        return value if isinstance(value, str) else ""
+
+    def input_text(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def fill_where(self, highlight: int | None = None) -> None:
+        where = self.query_one("#where", WhereList)
+        where.clear_options()
+        if not self.where:
+            where.add_option(Option(Text("no conditions: every event of the type counts",
+                                         style="dim italic"), id="where-empty", disabled=True))
+        for index, condition in enumerate(self.where):
+            label = inline(field_label(condition.attribute, self.catalog))
+            where.add_option(Option(describe_condition(condition, label), id=f"where-{index}"))
+        if self.where:
+            where.highlighted = min(highlight or 0, len(self.where) - 1)
+
+    # -- building and checking ----------------------------------------------------------
+    def types(self) -> tuple[str, ...] | None:
+        text = self.input_text("types")
+        if text == ANY_EVENT:
+            return None
+        return tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+
+    def build(self) -> tuple[EventCondition, str | None]:
+        problem = None
+        types = self.types()
+        if types == ():
+            problem = "choose an event type (Pick…), or * for any event"
+        count_op = self.select_value("count-op")
+        count_value: Any = parse_scalar(self.input_text("count-value"), "integer")
+        if count_op == "between":
+            count_value = (count_value, parse_scalar(self.input_text("count-high"), "integer"))
+        distinct = self.input_text("distinct") or None
+        count: CountRule | None = CountRule(count_op, count_value, distinct)
+        if count == CountRule():
+            count = None
+        within = None
+        window = self.select_value("window-kind")
+        if window == "last":
+            try:
+                within = Window(last=parse_period(self.input_text("window-last")))
+            except ValueError as exc:
+                problem = problem or f"window: {exc}"
+        elif window == "between":
+            low = parse_scalar(self.input_text("window-from"), "datetime")
+            high = parse_scalar(self.input_text("window-to"), "datetime")
+            within = Window(between=(low, high))
+        aggregate = None
+        fn = self.select_value("agg-fn")
+        if fn != "none":
+            agg_op = self.select_value("agg-op")
+            agg_value: Any = parse_scalar(self.input_text("agg-value"), "number")
+            if agg_op == "between":
+                agg_value = (agg_value, parse_scalar(self.input_text("agg-high"), "number"))
+            aggregate = AggregateRule(fn, self.input_text("agg-field"), agg_op, agg_value)
+        node = EventCondition(types, tuple(self.where), within, count, aggregate)
+        return node, problem
+
+    def refresh_verdict(self) -> None:
+        node, problem = self.build()
+        if problem is None:
+            found = check_condition(node, self.catalog)
+            if found is not None:
+                where = found.path.removeprefix("rule").lstrip(".")
+                problem = f"{where}: {found.message}" if where else found.message
+        verdict = self.query_one("#verdict", Static)
+        if problem:
+            verdict.update(Text("✗ " + problem, style="bold red"))
+        else:
+            verdict.update(Text("✓ " + describe(node, self.catalog), style="green"))
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def changed(self) -> None:
+        self.relayout()
+        self.refresh_verdict()
+
+    # -- pickers ------------------------------------------------------------------------
+    @on(Button.Pressed, "#pick-type")
+    def pick_type(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.query_one("#types", Input).value = value
+                self.query_one("#count-value", Input).focus()
+
+        self.app.push_screen(FuzzyPicker("Event type", event_type_items(self.catalog)), chosen)
+
+    @on(Button.Pressed, "#pick-distinct")
+    def pick_distinct(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.query_one("#distinct", Input).value = value
+
+        self.app.push_screen(FuzzyPicker("Count distinct values of",
+                                         event_field_items(self.catalog, self.types())), chosen)
+
+    @on(Button.Pressed, "#pick-agg-field")
+    def pick_aggregate_field(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.query_one("#agg-field", Input).value = value
+
+        items = event_field_items(self.catalog, self.types(), numeric_only=True)
+        self.app.push_screen(FuzzyPicker("Total of", items), chosen)
+
+    # -- where conditions ------------------------------------------------------------
+    def action_add_where(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.edit_where_condition(AttributeCondition(value, ""), None)
+
+        items = event_field_items(self.catalog, self.types())
+        self.app.push_screen(FuzzyPicker("Only events where…", items), chosen)
+
+    def action_edit_where(self) -> None:
+        index = self.query_one("#where", WhereList).highlighted
+        if index is not None and 0 <= index < len(self.where):
+            self.edit_where_condition(self.where[index], index)
+
+    def action_delete_where(self) -> None:
+        index = self.query_one("#where", WhereList).highlighted
+        if index is not None and 0 <= index < len(self.where):
+            del self.where[index]
+            self.fill_where(index)
+            self.refresh_verdict()
+
+    def edit_where_condition(self, condition: AttributeCondition, index: int | None) -> None:
+        field_type = self.field_type(condition.attribute)
+        label = field_label(condition.attribute, self.catalog)
+        types = self.types()
+
+        def check(candidate: AttributeCondition) -> str | None:
+            probe = EventCondition(types if types else None, (candidate,))
+            found = check_condition(probe, self.catalog)
+            return None if found is None else found.message
+
+        def done(result: AttributeCondition | None) -> None:
+            if result is None:
+                return
+            if index is None:
+                self.where.append(result)
+            else:
+                self.where[index] = result
+            self.fill_where(len(self.where) - 1 if index is None else index)
+            self.query_one("#where", WhereList).focus()
+            self.refresh_verdict()
+
+        editor = ConditionEditor(
+            condition, field_type=field_type, title=f"{label} · {field_type}",
+            description=self.field_description(condition.attribute), check=check,
+            describe=lambda c: describe_condition(c, label), catalog=self.catalog,
+            connect=self.connect, event_field=True)
+        self.app.push_screen(editor, done)
+
+    def field_type(self, name: str) -> str:
+        if "." in name:
+            entity_name, _, field_name = name.partition(".")
+            entity = self.catalog.entities.get(entity_name)
+            if entity and field_name in entity.fields:
+                return entity.fields[field_name].type
+            return "string"
+        field = self.catalog.event_fields.get(name)
+        return field.type if field else "string"
+
+    def field_description(self, name: str) -> str:
+        if "." in name:
+            entity_name, _, field_name = name.partition(".")
+            entity = self.catalog.entities.get(entity_name)
+            found = entity.fields.get(field_name) if entity else None
+            return found.description if found else ""
+        field = self.catalog.event_fields.get(name)
+        return field.description if field else ""
+
+    # -- applying -------------------------------------------------------------------------
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_apply()
+
+    def action_apply(self) -> None:
+        node, problem = self.build()
+        if problem:  # the boxes cannot be read as a condition yet
+            self.query_one("#verdict", Static).update(Text("✗ " + problem, style="bold red"))
+            self.app.bell()
+            return
+        self.dismiss(node)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,90 @@
+"""Results the builder's workers post back; each carries the generation of the edit it counted.
+
+A result whose generation is not the screen's current one belongs to a
+superseded edit and is dropped unseen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from store.audience import NodeCount
+from store.editing import Problem
+from store.library import SavedSegment
+from store.validate import ResolvedSegment
+from tui.messages import WorkerResult
+
+
+class ProblemsFound(WorkerResult):
+    """Every node that cannot count (schema problems and bad references), by node path."""
+
+    def __init__(self, generation: int, problems: dict[str, Problem]) -> None:
+        super().__init__(generation)
+        self.problems = problems
+
+
+class Counted(WorkerResult):
+    """The exact audience of the countable draft and how long the count took (seconds)."""
+
+    def __init__(self, generation: int, count: int, total: int, elapsed: float,
+                 resolved: ResolvedSegment) -> None:
+        super().__init__(generation)
+        self.count = count
+        self.total = total
+        self.elapsed = elapsed
+        self.resolved = resolved
+
+
+class Uncountable(WorkerResult):
+    """Nothing in the draft can be counted yet (e.g. its only condition is invalid)."""
+
+    def __init__(self, generation: int, reason: str) -> None:
+        super().__init__(generation)
+        self.reason = reason
+
+
+class NodesCounted(WorkerResult):
+    def __init__(self, generation: int, counts: Sequence[NodeCount]) -> None:
+        super().__init__(generation)
+        self.counts = {c.path: c for c in counts}
+
+
+class Sampled(WorkerResult):
+    def __init__(self, generation: int, members: list[tuple[int, str]], audience: int) -> None:
+        super().__init__(generation)
+        self.members = members
+        self.audience = audience
+
+
+class BrokenDown(WorkerResult):
+    def __init__(self, generation: int, attribute: str, rows: list[tuple[str, int]],
+                 audience: int) -> None:
+        super().__init__(generation)
+        self.attribute = attribute
+        self.rows = rows
+        self.audience = audience
+
+
+class PreviewFailed(WorkerResult):
+    def __init__(self, generation: int, message: str) -> None:
+        super().__init__(generation)
+        self.message = message
+
+
+class SavedSegmentsLoaded(WorkerResult):
+    def __init__(self, generation: int, segments: list[SavedSegment]) -> None:
+        super().__init__(generation)
+        self.segments = segments
+
+
+class SegmentSaved(WorkerResult):
+    def __init__(self, generation: int, segment_id: str, then: str | None) -> None:
+        super().__init__(generation)
+        self.segment_id = segment_id
+        self.then = then
+
+
+class SaveFailed(WorkerResult):
+    def __init__(self, generation: int, message: str) -> None:
+        super().__init__(generation)
+        self.message = message

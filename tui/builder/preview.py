@@ -1,0 +1,157 @@
+"""The live preview beside the rule tree: the exact count, a sample of members, a breakdown.
+
+Only draws what the screen hands it; the counting happens in the screen's
+worker. While a count runs the number is replaced by "counting…" (a result
+from an older edit is never left on screen as if it were current).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Digits, OptionList, Static
+from textual.widgets.option_list import Option
+
+BAR_WIDTH = 24
+BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def format_elapsed(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def share_bar(share: float, width: int = BAR_WIDTH) -> Text:
+    """A horizontal bar of ``share`` (0..1) with eighth-block precision."""
+    eighths = round(max(0.0, min(1.0, share)) * width * 8)
+    full, part = divmod(eighths, 8)
+    text = Text("█" * full, style="green")
+    if part:
+        text.append(BLOCKS[part], style="green")
+    text.append("─" * (width - full - (1 if part else 0)), style="dim")
+    return text
+
+
+def breakdown_table(rows: Sequence[tuple[str, int]], audience: int, width: int = BAR_WIDTH) -> Table:
+    """Value · bar · count · share of the audience, one line per value."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(max_width=18, no_wrap=True, overflow="ellipsis")
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column(justify="right", no_wrap=True, style="dim")
+    largest = max((n for _, n in rows), default=0)
+    for value, n in rows:
+        bar = share_bar(n / largest if largest else 0.0, width)
+        share = f"{n / audience:.1%}" if audience else ""
+        table.add_row(Text(str(value), style="italic" if value.startswith("(") else ""), bar,
+                      f"{n:,}", share)
+    return table
+
+
+class SampleList(OptionList):
+    """A few members of the audience; enter opens the profile with why it belongs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.open_member", "Open profile",
+                tooltip="Open the highlighted member and see why they are in the audience"),
+    ]
+
+
+class PreviewPanel(Vertical):
+    """Count, share of all profiles, timing; sample; breakdown."""
+
+    DEFAULT_CSS = """
+    PreviewPanel { padding: 0 1; }
+    PreviewPanel .section { color: $text-muted; text-style: bold; margin-top: 1; }
+    PreviewPanel #count-digits { color: $success; width: auto; }
+    PreviewPanel #count-digits.stale { color: $text-muted; }
+    PreviewPanel #count-share, PreviewPanel #count-status { height: auto; }
+    PreviewPanel #sample { height: auto; max-height: 12; border: none; padding: 0; }
+    PreviewPanel #breakdown { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("AUDIENCE", classes="section")
+        yield Digits("…", id="count-digits")
+        yield Static("", id="count-share")
+        yield Static("", id="count-status")
+        yield Static("SAMPLE OF MEMBERS", classes="section", id="sample-title")
+        yield SampleList(id="sample")
+        yield Static("BREAKDOWN", classes="section", id="breakdown-title")
+        yield Static(Text("press b to break the audience down by an attribute", style="dim"),
+                     id="breakdown")
+
+    # -- count --------------------------------------------------------------------
+    def show_counting(self) -> None:
+        digits = self.query_one("#count-digits", Digits)
+        digits.update("…")
+        digits.add_class("stale")
+        self.query_one("#count-share", Static).update(Text("counting…", style="italic yellow"))
+
+    def show_count(self, count: int, total: int, elapsed: float, left_out: int) -> None:
+        digits = self.query_one("#count-digits", Digits)
+        digits.update(f"{count:,}")
+        digits.remove_class("stale")
+        share = count / total if total else 0.0
+        line = Text()
+        line.append(f"{share:.1%}", style="bold")
+        line.append(f" of {total:,} profiles\n", style="")
+        line.append_text(share_bar(share))
+        self.query_one("#count-share", Static).update(line)
+        status = Text(f"counted in {format_elapsed(elapsed)}", style="dim")
+        if left_out:
+            status.append(f"\n{left_out} invalid condition{'s' if left_out > 1 else ''}"
+                          " left out of the count", style="bold red")
+        self.query_one("#count-status", Static).update(status)
+
+    def show_uncountable(self, reason: str) -> None:
+        digits = self.query_one("#count-digits", Digits)
+        digits.update("-")
+        digits.add_class("stale")
+        self.query_one("#count-share", Static).update(Text(reason, style="bold red"))
+        self.query_one("#count-status", Static).update("")
+        self.show_sample([])
+
+    def show_failure(self, message: str) -> None:
+        digits = self.query_one("#count-digits", Digits)
+        digits.update("-")
+        digits.add_class("stale")
+        self.query_one("#count-share", Static).update(Text(message, style="bold red"))
+
+    # -- sample -------------------------------------------------------------------------
+    def show_sample(self, members: Sequence[tuple[int, str]], audience: int | None = None) -> None:
+        sample = self.query_one("#sample", SampleList)
+        sample.clear_options()
+        sample.add_options(Option(Text(profile_id), id=f"member-{pk}") for pk, profile_id in members)
+        title = "SAMPLE OF MEMBERS"
+        if members and audience is not None:
+            title += f"  ({len(members)} of {audience:,} · enter opens)"
+        self.query_one("#sample-title", Static).update(title)
+
+    def member_pk(self) -> int | None:
+        sample = self.query_one("#sample", SampleList)
+        index = sample.highlighted
+        if index is None:
+            return None
+        option = sample.get_option_at_index(index)
+        return int((option.id or "member-0").removeprefix("member-"))
+
+    # -- breakdown ---------------------------------------------------------------------
+    def show_breakdown_pending(self, label: str) -> None:
+        self.query_one("#breakdown-title", Static).update(f"BY {label.upper()}  (b: change)")
+        self.query_one("#breakdown", Static).update(Text("counting…", style="italic yellow"))
+
+    def show_breakdown(self, label: str, rows: Sequence[tuple[str, int]], audience: int) -> None:
+        self.query_one("#breakdown-title", Static).update(f"BY {label.upper()}  (b: change)")
+        widget = self.query_one("#breakdown", Static)
+        if not rows:
+            widget.update(Text("nobody to break down", style="dim"))
+        else:
+            widget.update(breakdown_table(rows, audience))

@@ -1,0 +1,206 @@
+"""The rule tree: the draft's nodes in plain words, each with its own count and the waterfall.
+
+Textual's ``Tree`` has no editing API, so the tree is a view: after every
+edit ``show`` rebuilds it from the model and puts the cursor on the path the
+edit selected. A ``not`` around a single condition is shown as one row
+("Not in segment Unsubscribed"); around a group as "Not all of:" / "None
+of:" with the group's children below it.
+
+Each row's counts are drawn right-aligned in a fixed column: the node's own
+audience and, for the children of an ``all``, how many profiles are left
+after it and the conditions above it ("48,210 · 12,400 left").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from store.audience import NodeCount
+from store.catalog import Catalog
+from store.describe import describe
+from store.editing import Problem, unit_path
+from store.model import AllOf, AnyOf, Node, NotOf, child_path
+
+COUNT_WIDTH = 11
+COUNTS_COLUMN = 2 * COUNT_WIDTH + 8  # "48,210 · 12,400 left"
+
+
+@dataclass
+class Row:
+    """What one tree line shows; ``covers`` are the model paths this row stands for."""
+
+    path: str
+    node: Node
+    text: str
+    is_group: bool
+    in_all: bool
+    covers: tuple[str, ...]
+    problem: Problem | None = None
+    count: NodeCount | None = None
+    pending: bool = True
+
+
+class RuleTree(Tree[Row]):
+    """The rule tree of the builder (the screen's keys act on the highlighted row)."""
+
+    DEFAULT_CSS = """
+    RuleTree { padding: 0 1; }
+    RuleTree > .tree--guides { color: $primary 40%; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.edit", "Edit", tooltip="Edit the highlighted condition"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("space", "toggle_node", "Fold", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("All of:", id=id)
+        self.guide_depth = 3
+        self.auto_expand = False
+        self.rows: dict[str, TreeNode[Row]] = {}
+
+    # -- building -------------------------------------------------------------------
+    def show(self, rule: Node, select: str, catalog: Catalog | None,
+             names: Mapping[str, str] | None = None,
+             problems: Mapping[str, Problem] | None = None) -> None:
+        """Rebuild from the model and put the cursor on ``select`` (or the nearest row)."""
+        self.clear()
+        self.rows = {}
+        self._fill(self.root, rule, "rule", False, catalog, names or {}, problems or {})
+        self.root.expand_all()
+        self.select_path(select)
+
+    def _fill(self, tree_node: TreeNode[Row], node: Node, path: str, in_all: bool,
+              catalog: Catalog | None, names: Mapping[str, str],
+              problems: Mapping[str, Problem]) -> None:
+        covers = [path]
+        shown = node
+        while isinstance(shown, NotOf) and not isinstance(shown.child, NotOf | AllOf | AnyOf):
+            covers.append(f"{covers[-1]}.not")
+            shown = shown.child
+        group = node.child if isinstance(node, NotOf) and isinstance(node.child, AllOf | AnyOf) \
+            else node
+        is_group = isinstance(group, AllOf | AnyOf) or (
+            isinstance(node, NotOf) and isinstance(node.child, NotOf))
+        row = Row(path, node, describe(node, catalog, names), is_group, in_all, tuple(covers))
+        row.problem = next((problems[p] for p in covers if p in problems), None)
+        tree_node.data = row
+        tree_node.set_label(row.text)
+        tree_node.allow_expand = is_group
+        self.rows[path] = tree_node
+        if isinstance(group, AllOf | AnyOf):
+            base = f"{path}.not" if group is not node else path
+            for index, child in enumerate(group.children):
+                leaf = tree_node.add(describe(child, catalog, names), expand=True)
+                self._fill(leaf, child, child_path(base, group, index), isinstance(group, AllOf),
+                           catalog, names, problems)
+        elif isinstance(node, NotOf) and isinstance(node.child, NotOf):
+            leaf = tree_node.add("", expand=True)
+            self._fill(leaf, node.child, f"{path}.not", False, catalog, names, problems)
+
+    def select_path(self, path: str) -> None:
+        """Move the cursor to the row of ``path``, or of its nearest shown ancestor."""
+        probe = path
+        while probe not in self.rows and probe != "rule":
+            stripped = unit_path(probe)
+            if stripped != probe and stripped in self.rows:
+                probe = stripped
+                break
+            cut = probe.rfind(".")
+            probe = probe[:cut] if cut > 0 else "rule"
+        node = self.rows.get(probe, self.root)
+        self.move_cursor(node, animate=False)
+
+    @property
+    def selected_path(self) -> str:
+        node = self.cursor_node
+        return node.data.path if node is not None and node.data is not None else "rule"
+
+    @property
+    def selected_row(self) -> Row | None:
+        node = self.cursor_node
+        return node.data if node is not None else None
+
+    # -- counts ---------------------------------------------------------------------
+    def set_pending(self) -> None:
+        for node in self.rows.values():
+            if node.data is not None:
+                node.data.pending = True
+                node.data.count = None
+                node.refresh()
+
+    def set_counts(self, counts: Mapping[str, NodeCount]) -> None:
+        for path, node in self.rows.items():
+            if node.data is not None:
+                node.data.count = counts.get(path)
+                node.data.pending = False
+                node.refresh()
+
+    def set_problems(self, problems: Mapping[str, Problem]) -> None:
+        for node in self.rows.values():
+            row = node.data
+            if row is not None:
+                row.problem = next((problems[p] for p in row.covers if p in problems), None)
+                node.refresh()
+
+    # -- drawing ----------------------------------------------------------------------
+    def render_label(self, node: TreeNode[Row], base_style: Style, style: Style) -> Text:
+        row = node.data
+        if row is None:
+            return super().render_label(node, base_style, style)
+        depth = 0
+        parent = node.parent
+        while parent is not None:
+            depth += 1
+            parent = parent.parent
+        icon = 2 if node.allow_expand else 0
+        room = self.scrollable_content_region.width - depth * self.guide_depth - icon
+        counts = self.counts_text(row)
+        text_room = max(8, room - COUNTS_COLUMN - 1)
+        label = Text(row.text, no_wrap=True, overflow="ellipsis",
+                     style="bold" if row.is_group else "")
+        if row.problem is not None:
+            label.stylize("red")
+        if row.is_group and isinstance(row.node, AllOf | AnyOf) and not row.node.children:
+            label.append("  empty: " + ("everyone" if isinstance(row.node, AllOf) else "no one"),
+                         style="dim italic")
+        label.truncate(text_room, overflow="ellipsis")
+        label.pad_right(max(0, room - label.cell_len - counts.cell_len))
+        label.append_text(counts)
+        label.stylize(style)
+        if node.allow_expand:
+            prefix = (self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
+                      base_style + Style(bold=True))
+        else:
+            prefix = ("", base_style)
+        return Text.assemble(prefix, label)
+
+    @staticmethod
+    def counts_text(row: Row) -> Text:
+        text = Text(no_wrap=True)
+        if row.problem is not None:
+            text.append("✗ left out".rjust(COUNTS_COLUMN), style="bold red")
+            return text
+        if row.pending or row.count is None:
+            text.append("…".rjust(COUNT_WIDTH), style="dim")
+            text.append(" " * (COUNTS_COLUMN - COUNT_WIDTH))
+            return text
+        text.append(f"{row.count.own:,}".rjust(COUNT_WIDTH), style="cyan")
+        if row.in_all and row.count.remaining is not None:
+            left = f"{row.count.remaining:,}"
+            text.append(" · ", style="dim")
+            text.append(left, style="bold")
+            text.append(" left", style="dim")
+            text.append(" " * (COUNTS_COLUMN - COUNT_WIDTH - 8 - len(left)))
+        else:
+            text.append(" " * (COUNTS_COLUMN - COUNT_WIDTH))
+        return text

@@ -1,0 +1,692 @@
+"""The segment builder: the rule tree on the left, the live exact audience on the right.
+
+Every edit goes through the model (``store.editing.SegmentDraft``), then the
+tree is rebuilt from it and a count is scheduled: a 0.25 s debounce, then one
+exclusive thread worker on its own read-only connection. Starting a count
+cancels the previous one inside SQLite (``store.cancel.Cancel``) and bumps
+the generation number, so a result of a superseded edit is dropped even if
+it arrives late. The worker posts, in order: the problems it found (bad
+references), the count, a sample of members, the breakdown, the per-node
+counts and waterfall. Invalid conditions are marked in red and left out of
+the count (the rest still counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Static, Tree
+from textual.worker import get_current_worker
+
+from store import audience
+from store.cancel import Cancel
+from store.catalog import Catalog
+from store.db import open_store
+from store.describe import attribute_label, describe
+from store.editing import (
+    EditError,
+    Problem,
+    SegmentDraft,
+    leaf_problems,
+    node_at,
+    resolve_countable,
+)
+from store.errors import AudiencesError, QueryCancelled
+from store.library import SavedSegment, list_segments, resolve_segment, save_segment
+from store.model import (
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    EventCondition,
+    Node,
+    NotOf,
+    Segment,
+    SegmentRef,
+)
+from store.validate import ResolvedSegment
+from store.values import UTC
+from store.yamlio import dump_segment
+from tui.builder.commands import BindingCommands
+from tui.builder.condition_editor import ConditionEditor
+from tui.builder.event_editor import EventEditor
+from tui.builder.messages import (
+    BrokenDown,
+    Counted,
+    NodesCounted,
+    PreviewFailed,
+    ProblemsFound,
+    Sampled,
+    SavedSegmentsLoaded,
+    SaveFailed,
+    SegmentSaved,
+    Uncountable,
+)
+from tui.builder.modals import Choice, ConfirmModal, SegmentInfo, SegmentInfoModal
+from tui.builder.pickers import (
+    FuzzyPicker,
+    attribute_items,
+    event_type_items,
+    segment_items,
+)
+from tui.builder.preview import PreviewPanel, SampleList
+from tui.builder.rule_tree import RuleTree
+from tui.builder.yaml_modal import YamlModal
+
+DEBOUNCE_SECONDS = 0.25
+SAMPLE_SIZE = 10
+SAMPLE_SEED = 7
+BREAKDOWN_TOP = 8
+
+# Called by the preview worker after each stage, before its result is posted:
+# hook(stage, generation). Tests use it to make a count slow on purpose.
+PreviewHook = Callable[[str, int], None]
+
+
+class BuilderScreen(Screen[str | None]):
+    """Build or edit one segment; dismisses with the saved segment's id (None if never saved)."""
+
+    TITLE = "Segment builder"
+    COMMANDS: ClassVar[set[Any]] = {BindingCommands}
+    DEFAULT_CSS = """
+    BuilderScreen #builder-title { height: 1; padding: 0 1; background: $boost; }
+    BuilderScreen #builder-body { height: 1fr; }
+    BuilderScreen #tree-pane { width: 1fr; border: round $primary 50%; }
+    BuilderScreen #tree-pane:focus-within { border: round $primary; }
+    BuilderScreen RuleTree { height: 1fr; background: $surface; }
+    BuilderScreen #node-status { height: auto; max-height: 4; padding: 0 1; }
+    BuilderScreen PreviewPanel { width: 64; border: round $primary 50%; }
+    BuilderScreen PreviewPanel:focus-within { border: round $primary; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add_condition", "Add", tooltip="Add a condition on a profile attribute"),
+        Binding("e", "add_event", "Event", tooltip="Add a condition on events (did / did not)"),
+        Binding("g", "add_group", "Group", tooltip="Add an empty 'all of' group"),
+        Binding("r", "add_reference", "Segment", tooltip="Add a reference to a saved segment"),
+        Binding("d,delete", "delete", "Delete", tooltip="Delete the highlighted node"),
+        Binding("n", "negate", "Not", tooltip="Negate the highlighted node (or remove its not)"),
+        Binding("w", "wrap", "Wrap", show=False, tooltip="Wrap the highlighted node in a group"),
+        Binding("t", "toggle_group", "All/Any", tooltip="Switch the group between all and any"),
+        Binding("ctrl+up,K", "move(-1)", "Move up", show=False,
+                tooltip="Move the highlighted node up among its siblings"),
+        Binding("ctrl+down,J", "move(1)", "Move down", show=False,
+                tooltip="Move the highlighted node down among its siblings"),
+        Binding("c", "copy", "Copy", show=False, tooltip="Copy the highlighted node"),
+        Binding("p", "paste", "Paste", show=False, tooltip="Paste the copied node after it"),
+        Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last change"),
+        Binding("ctrl+y", "redo", "Redo", show=False, tooltip="Redo the change undone"),
+        Binding("s,ctrl+s", "save", "Save", tooltip="Save the segment in the store"),
+        Binding("y", "yaml", "YAML", tooltip="Show or edit the definition as YAML"),
+        Binding("i", "info", "Rename", show=False, tooltip="Change the name and description"),
+        Binding("b", "breakdown", "Breakdown", show=False,
+                tooltip="Break the audience down by an attribute"),
+        Binding("A", "activate", "Activate", tooltip="Activate the saved segment's audience"),
+        Binding("escape", "back", "Back", tooltip="Back to the segments (asks if unsaved)"),
+    ]
+
+    preview_hook: PreviewHook | None = None
+
+    def __init__(self, segment: Segment | None = None, *, saved: bool = False) -> None:
+        super().__init__()
+        self.draft = SegmentDraft(segment or Segment("new-segment", "New segment", AllOf()),
+                                  saved=saved)
+        self.generation = 0
+        self.problems: dict[str, Problem] = {}
+        self.saved_segments: list[SavedSegment] = []
+        self.breakdown_attribute: str | None = None
+        self.shown_count: int | None = None
+        self.resolved: ResolvedSegment | None = None
+        self._debounce: Timer | None = None
+        self._cancel: Cancel | None = None
+        self._selected = "rule"
+
+    # -- app services ------------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        return self.app.catalog  # type: ignore[attr-defined]
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.app.db_path)  # type: ignore[attr-defined]
+
+    def read_connection(self) -> sqlite3.Connection:
+        """A fresh read-only connection, for one worker run (closed by the caller)."""
+        return open_store(self.db_path, readonly=True)
+
+    def as_of(self) -> dt.datetime:
+        chosen = getattr(self.app, "as_of", None)
+        return chosen if isinstance(chosen, dt.datetime) else dt.datetime.now(UTC)
+
+    @property
+    def segment_names(self) -> dict[str, str]:
+        return {s.id: s.name for s in self.saved_segments}
+
+    # -- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="builder-title")
+        with Horizontal(id="builder-body"):
+            with Vertical(id="tree-pane") as pane:
+                pane.border_title = "Rules"
+                yield RuleTree(id="rule-tree")
+                yield Static("", id="node-status")
+            panel = PreviewPanel(id="preview")
+            panel.border_title = "Live preview"
+            yield panel
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.problems = leaf_problems(self.draft.rule, self.catalog)
+        self.rule_tree.show(self.draft.rule, "rule", self.catalog, {}, self.problems)
+        self.rule_tree.focus()
+        self.update_title()
+        self.load_saved_segments()
+        self.schedule_preview(delay=0.01)
+
+    @property
+    def rule_tree(self) -> RuleTree:
+        return self.query_one(RuleTree)
+
+    @property
+    def preview(self) -> PreviewPanel:
+        return self.query_one(PreviewPanel)
+
+    def update_title(self) -> None:
+        segment = self.draft.segment
+        title = Text()
+        title.append(segment.name, style="bold")
+        title.append(f"  {segment.id}", style="dim")
+        if not self.draft.saved:
+            title.append("  ● new, not saved yet", style="yellow")
+        elif self.draft.dirty:
+            title.append("  ● unsaved changes", style="yellow")
+        else:
+            title.append("  ✓ saved", style="green")
+        if segment.description:
+            title.append(f"  — {segment.description}", style="italic dim")
+        self.query_one("#builder-title", Static).update(title)
+        self.sub_title = segment.name
+
+    # -- after every change -----------------------------------------------------------
+    def after_edit(self, select: str) -> None:
+        """Rebuild the tree from the model, re-check it, and schedule a count."""
+        self.problems = leaf_problems(self.draft.rule, self.catalog)
+        self.rule_tree.show(self.draft.rule, select, self.catalog, self.segment_names, self.problems)
+        self.update_title()
+        self.update_status()
+        self.schedule_preview()
+
+    def schedule_preview(self, delay: float = DEBOUNCE_SECONDS) -> None:
+        """Supersede any running count; count again after a short pause in the edits."""
+        self.generation += 1
+        if self._cancel is not None:
+            self._cancel.cancel()
+            self._cancel = None
+        if self._debounce is not None:
+            self._debounce.stop()
+        self.shown_count = None
+        self.preview.show_counting()
+        self.rule_tree.set_pending()
+        self._debounce = self.set_timer(delay, self.start_preview)
+
+    def start_preview(self) -> None:
+        self._debounce = None
+        self._cancel = Cancel()
+        self.run_preview(self.generation, self.draft.segment, dict(self.problems),
+                         self.as_of(), self.breakdown_attribute, self._cancel)
+
+    # -- the preview worker -----------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-preview")
+    def run_preview(self, generation: int, segment: Segment, problems: dict[str, Problem],
+                    as_of: dt.datetime, breakdown_by: str | None, cancel: Cancel) -> None:
+        worker = get_current_worker()
+        catalog = self.catalog
+
+        def post(stage: str, message: Any) -> None:
+            if self.preview_hook is not None:
+                self.preview_hook(stage, generation)
+            if not worker.is_cancelled and not cancel.cancelled:
+                self.post_message(message)
+
+        try:
+            conn = self.read_connection()
+        except AudiencesError as exc:
+            self.post_message(PreviewFailed(generation, str(exc)))
+            return
+        try:
+            resolved, found = resolve_countable(
+                segment, catalog, lambda s: resolve_segment(conn, s, catalog=catalog), problems)
+            post("problems", ProblemsFound(generation, found))
+            if resolved is None:
+                post("count", Uncountable(generation, "nothing to count yet: fix the condition"
+                                          " marked in red"))
+                return
+            started = time.perf_counter()
+            size = audience.count(conn, resolved, as_of, catalog, cancel)
+            elapsed = time.perf_counter() - started
+            everyone = audience.total(conn, cancel)
+            post("count", Counted(generation, size, everyone, elapsed, resolved))
+            members = audience.sample(conn, resolved, as_of, SAMPLE_SIZE, SAMPLE_SEED, catalog,
+                                      cancel)
+            post("sample", Sampled(generation, members, size))
+            if breakdown_by is not None and breakdown_by in catalog.attributes:
+                rows = audience.breakdown(conn, resolved, as_of, breakdown_by, BREAKDOWN_TOP,
+                                          catalog, cancel)
+                post("breakdown", BrokenDown(generation, breakdown_by, rows, size))
+            counts = audience.node_counts(conn, resolved, as_of, catalog, cancel)
+            post("nodes", NodesCounted(generation, counts))
+        except QueryCancelled:
+            return
+        except AudiencesError as exc:
+            post("failed", PreviewFailed(generation, str(exc)))
+        finally:
+            conn.close()
+
+    def current(self, message: Any) -> bool:
+        """Whether a worker result belongs to the edit on screen (older ones are dropped)."""
+        return bool(message.generation == self.generation)
+
+    @on(ProblemsFound)
+    def problems_found(self, message: ProblemsFound) -> None:
+        if not self.current(message):
+            return
+        self.problems = message.problems
+        self.rule_tree.set_problems(self.problems)
+        self.update_status()
+
+    @on(Counted)
+    def counted(self, message: Counted) -> None:
+        if not self.current(message):
+            return
+        self.shown_count = message.count
+        self.resolved = message.resolved
+        self.preview.show_count(message.count, message.total, message.elapsed, len(self.problems))
+        if self.breakdown_attribute is not None:
+            self.preview.show_breakdown_pending(self.attribute_text(self.breakdown_attribute))
+
+    @on(Uncountable)
+    def uncountable(self, message: Uncountable) -> None:
+        if self.current(message):
+            self.preview.show_uncountable(message.reason)
+            self.rule_tree.set_counts({})
+
+    @on(Sampled)
+    def sampled(self, message: Sampled) -> None:
+        if self.current(message):
+            self.preview.show_sample(message.members, message.audience)
+
+    @on(BrokenDown)
+    def broken_down(self, message: BrokenDown) -> None:
+        if self.current(message):
+            self.preview.show_breakdown(self.attribute_text(message.attribute), message.rows,
+                                        message.audience)
+
+    @on(NodesCounted)
+    def nodes_counted(self, message: NodesCounted) -> None:
+        if self.current(message):
+            self.rule_tree.set_counts(message.counts)
+
+    @on(PreviewFailed)
+    def preview_failed(self, message: PreviewFailed) -> None:
+        if self.current(message):
+            self.preview.show_failure(message.message)
+
+    def attribute_text(self, name: str) -> str:
+        return attribute_label(name, self.catalog)
+
+    # -- saved segments (for references and names) ---------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-segments")
+    def load_saved_segments(self) -> None:
+        try:
+            conn = self.read_connection()
+        except AudiencesError:
+            return
+        try:
+            self.post_message(SavedSegmentsLoaded(0, list_segments(conn)))
+        finally:
+            conn.close()
+
+    @on(SavedSegmentsLoaded)
+    def saved_segments_loaded(self, message: SavedSegmentsLoaded) -> None:
+        self.saved_segments = message.segments
+        self.rule_tree.show(self.draft.rule, self.rule_tree.selected_path, self.catalog, self.segment_names,
+                       self.problems)
+
+    # -- status line under the tree -----------------------------------------------------
+    @on(Tree.NodeHighlighted)
+    def highlighted(self) -> None:
+        self.update_status()
+
+    def update_status(self) -> None:
+        row = self.rule_tree.selected_row
+        status = self.query_one("#node-status", Static)
+        if row is None:
+            status.update("")
+            return
+        if row.problem is not None:
+            status.update(Text(f"✗ {row.problem.path}: {row.problem.message}", style="bold red"))
+            return
+        hint = Text(row.text)
+        if row.is_group:
+            hint.append("   a: add inside · t: all/any · n: not · d: delete", style="dim")
+        else:
+            hint.append("   enter: edit · n: not · d: delete · K/J: move", style="dim")
+        status.update(hint)
+
+    # -- edits ----------------------------------------------------------------------------
+    def edit(self, operation: Callable[[str], str]) -> None:
+        """Run one model operation on the selection; refusals become a message."""
+        try:
+            select = operation(self.rule_tree.selected_path)
+        except EditError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.after_edit(select)
+
+    def insert(self, node: Node) -> None:
+        self.edit(lambda path: self.draft.insert(path, node))
+
+    def action_add_condition(self) -> None:
+        def picked(name: str | None) -> None:
+            if name is not None:
+                self.edit_attribute_condition(AttributeCondition(name, ""), self.insert)
+
+        self.app.push_screen(FuzzyPicker("Add a condition on…", attribute_items(self.catalog)),
+                             picked)
+
+    def action_add_event(self) -> None:
+        def picked(name: str | None) -> None:
+            if name is not None:
+                types = None if name == "*" else (name,)
+                self.edit_event_condition(EventCondition(types), self.insert)
+
+        self.app.push_screen(FuzzyPicker("Add a condition on events of type…",
+                                         event_type_items(self.catalog)), picked)
+
+    def action_add_group(self) -> None:
+        self.insert(AllOf())
+
+    def action_add_reference(self) -> None:
+        def picked(segment_id: str | None) -> None:
+            if segment_id is not None:
+                self.insert(SegmentRef(segment_id))
+
+        self.app.push_screen(self.segment_picker("Add a reference to the saved segment…"), picked)
+
+    def segment_picker(self, title: str) -> FuzzyPicker:
+        others = [(s.id, s.name, s.description) for s in self.saved_segments
+                  if s.id != self.draft.segment.id]
+        return FuzzyPicker(title, segment_items(others), empty_text="No other saved segment.")
+
+    def action_edit(self) -> None:
+        """Edit the highlighted condition (a group: show what can be done with it)."""
+        row = self.rule_tree.selected_row
+        if row is None:
+            return
+        target = row.covers[-1]
+        node = node_at(self.draft.rule, target)
+
+        def replace(new: Node) -> None:
+            self.edit(lambda _path: self.draft.replace(target, new))
+
+        if isinstance(node, AttributeCondition):
+            self.edit_attribute_condition(node, replace)
+        elif isinstance(node, EventCondition):
+            self.edit_event_condition(node, replace)
+        elif isinstance(node, SegmentRef):
+            def picked(segment_id: str | None) -> None:
+                if segment_id is not None:
+                    replace(SegmentRef(segment_id))
+
+            self.app.push_screen(self.segment_picker("Refer to the saved segment…"), picked)
+        elif isinstance(node, AllOf | AnyOf | NotOf):
+            self.notify("A group: a adds inside it, t switches all/any, n negates it.",
+                        title=describe(node, self.catalog))
+
+    def edit_attribute_condition(self, condition: AttributeCondition,
+                                 done: Callable[[Node], None]) -> None:
+        attribute = self.catalog.attributes.get(condition.attribute)
+        if attribute is None:
+            self.notify(f"Unknown attribute {condition.attribute!r}; fix it in the YAML (y).",
+                        severity="error")
+            return
+        label = attribute.display_label
+
+        def check(candidate: AttributeCondition) -> str | None:
+            from store.editing import check_condition
+
+            found = check_condition(candidate, self.catalog)
+            return None if found is None else found.message
+
+        def finished(result: AttributeCondition | None) -> None:
+            if result is not None:
+                done(result)
+
+        title = f"{label} · {attribute.type}" + (f" · {attribute.group}" if attribute.group else "")
+        editor = ConditionEditor(condition, field_type=attribute.type, title=title,
+                                 description=attribute.description, check=check,
+                                 describe=lambda c: describe(c, self.catalog),
+                                 catalog=self.catalog, connect=self.read_connection)
+        self.app.push_screen(editor, finished)
+
+    def edit_event_condition(self, condition: EventCondition,
+                             done: Callable[[Node], None]) -> None:
+        def finished(result: EventCondition | None) -> None:
+            if result is not None:
+                done(result)
+
+        self.app.push_screen(EventEditor(condition, catalog=self.catalog,
+                                         connect=self.read_connection), finished)
+
+    def action_delete(self) -> None:
+        self.edit(self.draft.delete)
+
+    def action_negate(self) -> None:
+        self.edit(self.draft.negate)
+
+    def action_wrap(self) -> None:
+        self.edit(self.draft.wrap)
+
+    def action_toggle_group(self) -> None:
+        self.edit(self.draft.toggle_group)
+
+    def action_move(self, delta: int) -> None:
+        self.edit(lambda path: self.draft.move(path, delta))
+
+    def action_copy(self) -> None:
+        node = self.draft.copy(self.rule_tree.selected_path)
+        self.notify(f"Copied: {describe(node, self.catalog, self.segment_names)}  (p pastes)")
+
+    def action_paste(self) -> None:
+        self.edit(self.draft.paste)
+
+    def action_undo(self) -> None:
+        select = self.draft.undo()
+        if select is None:
+            self.notify("Nothing to undo.")
+            return
+        self.after_edit(select)
+
+    def action_redo(self) -> None:
+        select = self.draft.redo()
+        if select is None:
+            self.notify("Nothing to redo.")
+            return
+        self.after_edit(select)
+
+    # -- YAML, name, breakdown -----------------------------------------------------------
+    def action_yaml(self) -> None:
+        def applied(segment: Segment | None) -> None:
+            if segment is not None:
+                self.after_edit(self.draft.set_segment(segment))
+
+        known = {s.id for s in self.saved_segments}
+        self.app.push_screen(YamlModal(dump_segment(self.draft.segment), catalog=self.catalog,
+                                       known_segments=known,
+                                       locked_id=self.draft.segment.id if self.draft.saved
+                                       else None), applied)
+
+    def info_modal(self, title: str) -> SegmentInfoModal:
+        segment = self.draft.segment
+        taken = {s.id for s in self.saved_segments}
+        name = "" if not self.draft.saved and segment.name == "New segment" else segment.name
+        seg_id = "" if not name else segment.id
+        return SegmentInfoModal(title, SegmentInfo(name, seg_id, segment.description),
+                                id_locked=self.draft.saved, taken=taken)
+
+    def action_info(self) -> None:
+        self.ask_info(save=False, then=None)
+
+    def ask_info(self, *, save: bool, then: str | None) -> None:
+        """Ask for the name (and id, the first time); then save if asked to."""
+        def chosen(info: SegmentInfo | None) -> None:
+            if info is None:
+                return
+            self.after_edit(self.draft.set_info(info.name, info.description, info.id,
+                                                self.rule_tree.selected_path))
+            if save:
+                self.save(then)
+
+        self.app.push_screen(self.info_modal("Name the segment" if not self.draft.saved
+                                             else "Rename the segment"), chosen)
+
+    def action_breakdown(self) -> None:
+        def picked(name: str | None) -> None:
+            if name is None:
+                return
+            self.breakdown_attribute = name
+            if self.resolved is not None and self.shown_count is not None:
+                self.preview.show_breakdown_pending(self.attribute_text(name))
+                self.run_breakdown(self.generation, self.resolved, self.as_of(), name,
+                                   self.shown_count)
+
+        self.app.push_screen(FuzzyPicker("Break the audience down by…",
+                                         attribute_items(self.catalog)), picked)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-breakdown")
+    def run_breakdown(self, generation: int, resolved: ResolvedSegment, as_of: dt.datetime,
+                      attribute: str, size: int) -> None:
+        try:
+            conn = self.read_connection()
+        except AudiencesError as exc:
+            self.post_message(PreviewFailed(generation, str(exc)))
+            return
+        try:
+            rows = audience.breakdown(conn, resolved, as_of, attribute, BREAKDOWN_TOP, self.catalog)
+            self.post_message(BrokenDown(generation, attribute, rows, size))
+        except AudiencesError as exc:
+            self.post_message(PreviewFailed(generation, str(exc)))
+        finally:
+            conn.close()
+
+    # -- saving, activating, leaving --------------------------------------------------------
+    def action_save(self, then: str | None = None) -> None:
+        if not self.draft.saved:
+            self.ask_info(save=True, then=then)
+            return
+        self.save(then)
+
+    def save(self, then: str | None) -> None:
+        if self.problems:
+            count = len(self.problems)
+            self.notify(f"{count} condition{'s' if count > 1 else ''} marked in red must be fixed"
+                        " before saving.", severity="error", title="Not saved")
+            return
+        self.save_segment(self.draft.segment, then)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-save")
+    def save_segment(self, segment: Segment, then: str | None) -> None:
+        try:
+            conn = open_store(self.db_path)
+        except AudiencesError as exc:
+            self.post_message(SaveFailed(0, str(exc)))
+            return
+        try:
+            save_segment(conn, resolve_segment(conn, segment, catalog=self.catalog))
+            self.post_message(SegmentSaved(0, segment.id, then))
+        except AudiencesError as exc:
+            self.post_message(SaveFailed(0, str(exc)))
+        finally:
+            conn.close()
+
+    @on(SegmentSaved)
+    def segment_saved(self, message: SegmentSaved) -> None:
+        if message.segment_id == self.draft.segment.id:
+            self.draft.mark_saved()
+        self.update_title()
+        self.notify(f"Saved {self.draft.segment.name!r} ({message.segment_id}).")
+        self.load_saved_segments()
+        if message.then == "close":
+            self.dismiss(message.segment_id)
+        elif message.then == "activate":
+            self.action_activate()
+
+    @on(SaveFailed)
+    def save_failed(self, message: SaveFailed) -> None:
+        self.notify(message.message, severity="error", title="Not saved")
+
+    def action_activate(self) -> None:
+        if not self.draft.saved or self.draft.dirty:
+            self.notify("Save the segment first (s); activation uses the saved definition.",
+                        severity="warning")
+            return
+        activate = getattr(self.app, "action_activate_segment", None)
+        if activate is None:
+            self.notify("Activation is not available in this build.", severity="warning")
+            return
+        activate(self.draft.segment.id)
+
+    def action_open_member(self) -> None:
+        pk = self.preview.member_pk()
+        if pk is None:
+            return
+        opener = getattr(self.app, "open_profile", None)
+        if opener is None:
+            self.notify("The profile view is not available here.", severity="warning")
+            return
+        target: str | Segment = (self.draft.segment.id
+                                 if self.draft.saved and not self.draft.dirty
+                                 else self.draft.segment)
+        opener(pk, target)
+
+    @on(SampleList.OptionSelected)
+    def member_selected(self, event: SampleList.OptionSelected) -> None:
+        event.stop()
+        self.action_open_member()
+
+    def action_back(self) -> None:
+        if not self.draft.dirty:
+            self.leave()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "s":
+                self.action_save("close")
+            elif choice == "d":
+                self.leave()
+
+        name = self.draft.segment.name
+        self.app.push_screen(ConfirmModal(
+            "Unsaved changes",
+            f"{name!r} has changes that are not saved. Save them before leaving?",
+            [Choice("s", "Save", "primary"), Choice("d", "Discard", "error"),
+             Choice("escape", "Keep editing")]), answered)
+
+    def leave(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+        if self._debounce is not None:
+            self._debounce.stop()
+        self.generation += 1
+        self.dismiss(self.draft.segment.id if self.draft.saved else None)

@@ -1,0 +1,119 @@
+"""What a person types in a value box, turned into rule values, and back.
+
+Typed text is forgiving where the meaning is clear ("30 days ago", "in 2
+weeks", "today", "90d", "1, 2, 3") and otherwise left as the text it is, so
+the schema validator can say precisely what is wrong with it. ``ValueError``
+carries a hint for the editor when the shape itself cannot be read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Final
+
+from store.model import UNITS, Period, RelativeDate
+from store.values import format_datetime
+
+_UNIT_WORDS: Final[dict[str, str]] = {
+    "d": "days", "day": "days", "days": "days",
+    "w": "weeks", "wk": "weeks", "week": "weeks", "weeks": "weeks",
+    "m": "months", "mo": "months", "month": "months", "months": "months",
+    "y": "years", "yr": "years", "year": "years", "years": "years",
+}
+_AMOUNT_UNIT = r"(\d+)\s*([a-z]+)"
+_AGO = re.compile(_AMOUNT_UNIT + r"\s+ago\Z")
+_FROM_NOW = re.compile(r"(?:in\s+)?" + _AMOUNT_UNIT + r"(?:\s+from\s+now)?\Z")
+_PERIOD = re.compile(r"(?:(?:the\s+)?(?:last|next)\s+)?(\d+)\s*([a-z]*)\Z")
+_INT = re.compile(r"[+-]?\d+\Z")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
+
+DATE_HINT: Final = "YYYY-MM-DD, today, 30 days ago, in 2 weeks"
+PERIOD_HINT: Final = "a length such as 30 days, 2 weeks, 6 months, 1 year"
+
+
+def unit_of(word: str) -> str | None:
+    return _UNIT_WORDS.get(word.lower())
+
+
+def parse_period(text: str) -> Period:
+    """``30 days``, ``30d``, ``last 2 weeks``, ``90`` (days) -> Period; ValueError otherwise."""
+    cleaned = " ".join(text.lower().split())
+    match = _PERIOD.match(cleaned)
+    if not match:
+        raise ValueError(f"expected {PERIOD_HINT}")
+    unit = unit_of(match.group(2)) if match.group(2) else "days"
+    if unit is None:
+        raise ValueError(f"unknown unit {match.group(2)!r}; use {', '.join(UNITS)}")
+    return Period(int(match.group(1)), unit)  # type: ignore[arg-type]
+
+
+def parse_relative_date(text: str) -> RelativeDate | None:
+    """``today``, ``yesterday``, ``30 days ago``, ``in 2 weeks``, ``2 weeks from now``."""
+    cleaned = " ".join(text.lower().split())
+    if cleaned in ("today", "now"):
+        return RelativeDate("today")
+    if cleaned == "yesterday":
+        return RelativeDate("ago", 1, "days")
+    if cleaned == "tomorrow":
+        return RelativeDate("from_now", 1, "days")
+    match = _AGO.match(cleaned)
+    direction = "ago"
+    if not match and (cleaned.startswith("in ") or cleaned.endswith(" from now")):
+        match = _FROM_NOW.match(cleaned)
+        direction = "from_now"
+    if not match:
+        return None
+    unit = unit_of(match.group(2))
+    if unit is None:
+        return None
+    return RelativeDate(direction, int(match.group(1)), unit)  # type: ignore[arg-type]
+
+
+def parse_scalar(text: str, attr_type: str) -> Any:
+    """One value of ``attr_type``; text that does not fit is returned as is for the validator."""
+    cleaned = text.strip()
+    if attr_type == "integer" and _INT.match(cleaned):
+        return int(cleaned)
+    if attr_type == "number":
+        if _INT.match(cleaned):
+            return int(cleaned)
+        if _FLOAT.match(cleaned):
+            return float(cleaned)
+    if attr_type in ("date", "datetime"):
+        relative = parse_relative_date(cleaned)
+        if relative is not None:
+            return relative
+    if attr_type == "boolean" and cleaned.lower() in ("true", "false"):
+        return cleaned.lower() == "true"
+    return cleaned
+
+
+def parse_list(text: str, attr_type: str) -> tuple[Any, ...]:
+    """Comma-separated values (``Shoes, Boots``); empty items are dropped."""
+    return tuple(parse_scalar(item, attr_type) for item in text.split(",") if item.strip())
+
+
+def to_text(value: Any) -> str:
+    """A rule value as the text that parses back to it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, RelativeDate):
+        if value.direction == "today":
+            return "today"
+        unit = value.unit[:-1] if value.amount == 1 else value.unit
+        if value.direction == "ago":
+            return f"{value.amount} {unit} ago"
+        return f"in {value.amount} {unit}"
+    if isinstance(value, Period):
+        unit = value.unit[:-1] if value.amount == 1 else value.unit
+        return f"{value.amount} {unit}"
+    if isinstance(value, tuple | list):
+        return ", ".join(to_text(v) for v in value)
+    if isinstance(value, dt.datetime):
+        return format_datetime(value).replace(" ", "T") + "Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)

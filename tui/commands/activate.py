@@ -1,0 +1,369 @@
+"""``activate``, ``audiences ...`` and ``deliveries ...``: the campaign store from the command line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from store.errors import InputError
+from store.validate import ResolvedSegment
+from tui.commands.common import db_option, parse_when
+
+
+def campaign_option() -> Any:
+    return click.option(
+        "--campaign-db", "campaign_db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="The campaign store (default: campaign.db beside the profile store).")
+
+
+def campaign_path(db_path: Path | None, campaign_db: Path | None) -> Path:
+    """``--campaign-db``, else ``campaign.db`` beside ``--db`` (or beside the default store)."""
+    from store.campaign import default_campaign_path
+
+    if campaign_db is not None:
+        return campaign_db
+    if db_path is None:
+        from tui.cli import default_store_path
+
+        db_path = default_store_path()
+    return default_campaign_path(db_path)
+
+
+@contextmanager
+def campaign_reader(db_path: Path | None, campaign_db: Path | None) -> Iterator[sqlite3.Connection | None]:
+    """A read-only connection to the campaign store, or None when there is none yet."""
+    from store.campaign import open_campaign
+
+    path = campaign_path(db_path, campaign_db)
+    if not path.exists():
+        yield None
+        return
+    conn = open_campaign(path, readonly=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def resolve_segment_arg(conn: sqlite3.Connection, source: str | None,
+                        segment_id: str | None) -> ResolvedSegment:
+    """A segment file, or the id of a segment saved in the store."""
+    from store import library
+
+    if segment_id is not None:
+        if source is not None:
+            raise InputError("Give a segment file or --segment ID, not both.")
+        return library.resolve_saved(conn, segment_id)
+    if source is None:
+        raise InputError("Give a segment file (SEGMENT.yaml) or --segment ID.")
+    path = Path(source)
+    if path.is_file():
+        return library.resolve_file(conn, path)
+    if library.saved_definition(conn, source) is not None:
+        return library.resolve_saved(conn, source)
+    raise InputError(f"{source}: no such segment file (and no saved segment with that id).")
+
+
+class _StderrProgress:
+    """One self-overwriting line on stderr while a big activation runs (only on a terminal)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, step: str, fraction: float) -> None:
+        if not self.enabled:
+            return
+        click.echo(f"\r{step}: {fraction:.0%}\x1b[K", err=True, nl=False)
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", err=True, nl=False)
+
+
+# ------------------------------------------------------------------ activate
+
+
+@click.command("activate")
+@click.argument("segment", required=False)
+@db_option()
+@campaign_option()
+@click.option("--segment", "segment_id", metavar="ID", help="Activate a segment saved in the store.")
+@click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
+@click.option("--field", "fields", multiple=True, metavar="NAME",
+              help="A profile attribute to capture with each member (repeatable, up to 20;"
+                   " default: email and first_name when the store has them).")
+@click.option("--name", default=None, help="Name of the audience (default: the segment's name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def activate_command(segment: str | None, db_path: Path, campaign_db: Path | None, segment_id: str | None,
+                     as_of: str | None, fields: tuple[str, ...], name: str | None, as_json: bool) -> None:
+    """Materialise SEGMENT's audience (a YAML file or a saved id) into the campaign store."""
+    from store.activation import activate
+    from store.campaign import open_campaign
+    from store.catalog import Catalog
+    from store.db import open_store
+
+    when = parse_when(as_of)
+    conn = open_store(db_path, readonly=True)
+    try:
+        resolved = resolve_segment_arg(conn, segment, segment_id)
+        catalog = Catalog.load(conn)
+        from store.activation import personalisation_fields
+
+        personalisation_fields(catalog, fields)  # bad --field: exit 2 before touching the campaign file
+        campaign = open_campaign(campaign_path(db_path, campaign_db))
+        progress = _StderrProgress()
+        try:
+            result = activate(conn, campaign, resolved, when, fields, catalog=catalog, name=name,
+                              progress=progress)
+        finally:
+            progress.close()
+            campaign.close()
+    finally:
+        conn.close()
+    if as_json:
+        payload = result.to_json()
+        payload["campaign_db"] = str(campaign_path(db_path, campaign_db))
+        click.echo(json.dumps(payload))
+        return
+    click.echo(
+        f"Activated {result.name!r} as audience {result.audience_id} ({result.segment_id}):"
+        f" {result.count:,} members, {result.added:,} added, {result.removed:,} removed,"
+        f" {result.kept:,} kept in {result.duration_ms:,.0f} ms"
+    )
+
+
+# ------------------------------------------------------------------ audiences
+
+
+@click.group("audiences")
+def audiences_group() -> None:
+    """Activated audiences in the campaign store."""
+
+
+def _audience_json(audience: Any) -> dict[str, Any]:
+    return {
+        "id": audience.id, "name": audience.name, "segment_id": audience.segment_id,
+        "status": audience.status, "members": audience.member_count, "fields": list(audience.fields),
+        "activated_at": audience.activated_at, "as_of": audience.as_of,
+        "created_at": audience.created_at, "fingerprint": audience.fingerprint,
+    }
+
+
+@audiences_group.command("list")
+@db_option(required=False)
+@campaign_option()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def audiences_list(db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
+    """List the activated audiences with their sizes."""
+    from store.campaign import list_audiences
+
+    with campaign_reader(db_path, campaign_db) as conn:
+        audiences = list_audiences(conn) if conn is not None else []
+    if as_json:
+        click.echo(json.dumps([_audience_json(a) for a in audiences]))
+        return
+    if not audiences:
+        click.echo("No audience activated yet.")
+        return
+    click.echo(f"{'id':>4}  {'segment':<28} {'status':<8} {'members':>10}  last activation")
+    for a in audiences:
+        click.echo(f"{a.id:>4}  {a.segment_id:<28} {a.status:<8} {a.member_count:>10,}  {a.activated_at}")
+
+
+@audiences_group.command("show")
+@click.argument("audience")
+@db_option(required=False)
+@campaign_option()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
+    """Show one audience (by number or segment id) and its activation history."""
+    from store.campaign import find_audience, history
+
+    with campaign_reader(db_path, campaign_db) as conn:
+        if conn is None:
+            raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
+        found = find_audience(conn, audience)
+        records = history(conn, found.id)
+    if as_json:
+        payload = _audience_json(found)
+        payload["definition"] = found.definition
+        payload["history"] = [
+            {"activated_at": r.activated_at, "as_of": r.as_of, "count": r.count, "added": r.added,
+             "removed": r.removed, "kept": r.kept, "changed": r.changed, "duration_ms": r.duration_ms}
+            for r in records]
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"Audience {found.id}: {found.name} (segment {found.segment_id}, {found.status})")
+    click.echo(f"Members: {found.member_count:,}   fields: {', '.join(found.fields) or '-'}")
+    click.echo(f"Last activation: {found.activated_at} (as of {found.as_of})")
+    click.echo("")
+    click.echo(f"{'activated at':<20} {'as of':<27} {'count':>10} {'added':>9} {'removed':>9}")
+    for r in records:
+        click.echo(f"{r.activated_at:<20} {r.as_of:<27} {r.count:>10,} {r.added:>+9,} {-r.removed:>+9,}")
+
+
+@audiences_group.command("export")
+@click.argument("audience")
+@db_option(required=False)
+@campaign_option()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the CSV here (default: standard output).")
+def audiences_export(audience: str, db_path: Path | None, campaign_db: Path | None,
+                     output: Path | None) -> None:
+    """Export an audience's members with their fields as CSV."""
+    from store.campaign import export_csv, export_csv_file, find_audience
+
+    with campaign_reader(db_path, campaign_db) as conn:
+        if conn is None:
+            raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
+        found = find_audience(conn, audience)
+        if output is None:
+            export_csv(conn, found, sys.stdout)
+            return
+        written = export_csv_file(conn, found, output)
+    click.echo(f"Wrote {written:,} members to {output}", err=True)
+
+
+@audiences_group.command("deactivate")
+@click.argument("audience")
+@db_option(required=False)
+@campaign_option()
+def audiences_deactivate(audience: str, db_path: Path | None, campaign_db: Path | None) -> None:
+    """Mark an audience inactive (its members are kept; activating again re-activates it)."""
+    from store.campaign import find_audience, open_campaign, set_status
+
+    path = campaign_path(db_path, campaign_db)
+    if not path.exists():
+        raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
+    conn = open_campaign(path)
+    try:
+        found = find_audience(conn, audience)
+        set_status(conn, found.id, "inactive")
+    finally:
+        conn.close()
+    click.echo(f"Audience {found.id} ({found.segment_id}) is now inactive.")
+
+
+# ------------------------------------------------------------------ deliveries
+
+
+@click.group("deliveries")
+def deliveries_group() -> None:
+    """Message drafts for audiences, with previews rendered for members."""
+
+
+@deliveries_group.command("create")
+@click.argument("audience")
+@db_option(required=False)
+@campaign_option()
+@click.option("--name", required=True, help="Name of the delivery.")
+@click.option("--channel", type=click.Choice(["email", "sms", "push"]), default="email", show_default=True)
+@click.option("--subject", default="", help='Subject template, e.g. "Hello {{ first_name }}".')
+@click.option("--body", default=None, help="Body template.")
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Read the body template from a file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def deliveries_create(audience: str, db_path: Path | None, campaign_db: Path | None, name: str,
+                      channel: str, subject: str, body: str | None, body_file: Path | None,
+                      as_json: bool) -> None:
+    """Create a draft delivery for AUDIENCE (templates use {{ field }} placeholders)."""
+    from store.campaign import open_campaign
+    from store.delivery import create_delivery
+
+    if (body is None) == (body_file is None):
+        raise InputError("Give the body with --body TEXT or --body-file FILE (one of them).")
+    text = body if body is not None else _read_text(body_file)
+    path = campaign_path(db_path, campaign_db)
+    if not path.exists():
+        raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
+    conn = open_campaign(path)
+    try:
+        delivery = create_delivery(conn, audience, name, text, subject, channel)
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps({"id": delivery.id, "name": delivery.name, "channel": delivery.channel,
+                               "audience_id": delivery.audience_id, "status": delivery.status}))
+    else:
+        click.echo(f"Created delivery {delivery.id} ({delivery.channel})"
+                   f" for audience {delivery.audience_id}.")
+
+
+def _read_text(path: Path | None) -> str:
+    assert path is not None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"Cannot read {path}: {exc}") from exc
+
+
+@deliveries_group.command("list")
+@db_option(required=False)
+@campaign_option()
+@click.option("--audience", default=None, help="Only this audience's deliveries.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def deliveries_list(db_path: Path | None, campaign_db: Path | None, audience: str | None,
+                    as_json: bool) -> None:
+    """List deliveries, newest first."""
+    from store.campaign import find_audience
+    from store.delivery import list_deliveries
+
+    with campaign_reader(db_path, campaign_db) as conn:
+        if conn is None:
+            items = []
+        else:
+            audience_id = find_audience(conn, audience).id if audience else None
+            items = list_deliveries(conn, audience_id)
+    if as_json:
+        click.echo(json.dumps([{"id": d.id, "name": d.name, "channel": d.channel,
+                                "audience_id": d.audience_id, "status": d.status,
+                                "created_at": d.created_at} for d in items]))
+        return
+    if not items:
+        click.echo("No deliveries.")
+        return
+    for d in items:
+        click.echo(f"{d.id:>4}  {d.name:<30} {d.channel:<6} audience {d.audience_id:<5} {d.status}")
+
+
+@deliveries_group.command("preview")
+@click.argument("delivery")
+@db_option(required=False)
+@campaign_option()
+@click.option("--limit", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="How many members to render.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def deliveries_preview(delivery: str, db_path: Path | None, campaign_db: Path | None, limit: int,
+                       as_json: bool) -> None:
+    """Render DELIVERY for sample members and count members lacking a field it uses."""
+    from store.delivery import get_delivery, preview, preview_json
+
+    with campaign_reader(db_path, campaign_db) as conn:
+        if conn is None:
+            raise InputError(f"No delivery {delivery!r}: nothing has been activated yet.")
+        result = preview(conn, get_delivery(conn, delivery), limit)
+    if as_json:
+        click.echo(json.dumps(preview_json(result)))
+        return
+    click.echo(f"Delivery {result.delivery.id}: {result.delivery.name} ({result.delivery.channel}),"
+               f" audience {result.audience.id} with {result.members:,} members")
+    for name, missing in result.missing.items():
+        note = "" if name in result.needed else " (has a default)"
+        click.echo(f"  {missing:,} members lack {name}{note}")
+    for message in result.messages:
+        click.echo(f"\n--- {message.profile_id}")
+        if message.subject:
+            click.echo(f"Subject: {message.subject}")
+        click.echo(message.body)
+
+
+commands = [activate_command, audiences_group, deliveries_group]

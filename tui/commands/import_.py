@@ -1,0 +1,151 @@
+"""``audiences-tui import profiles|events|entity``: load files into a store, all or nothing.
+
+The commands mirror ``store.importer`` one to one; this module only parses
+options, shows progress on stderr and prints the one-line summary on stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from store.importer import (
+    ImportResult,
+    Progress,
+    import_entity,
+    import_events,
+    import_profiles,
+)
+
+# Files at least this big show a progress bar even when stderr is not a terminal.
+PROGRESS_MIN_BYTES = 50 * 1024 * 1024
+
+FILE_ARGUMENT = click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+)
+
+
+def _db_option() -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="The profile store (an SQLite file; created if missing)."
+             " Default: the top-level --db, else $AUDIENCES_DB.",
+    )
+
+
+def _store_path(db_path: Path | None) -> Path:
+    """``--db`` here, else the top-level ``--db``, else ``$AUDIENCES_DB``."""
+    if db_path is not None:
+        return db_path
+    root = click.get_current_context().find_root()
+    parent = root.params.get("db_path")
+    if isinstance(parent, Path):
+        return parent
+    env = os.environ.get("AUDIENCES_DB")
+    if env:
+        return Path(env)
+    raise click.UsageError("Missing option '--db': the store to import into.")
+
+
+@contextmanager
+def _progress(file: Path) -> Iterator[Progress | None]:
+    """A rich progress bar on stderr for a terminal or a big file; nothing otherwise."""
+    size = file.stat().st_size
+    if not (sys.stderr.isatty() or size >= PROGRESS_MIN_BYTES):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=console, transient=console.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = int(bar.add_task(f"{phase} {file.name}", total=total or None))
+            bar.update(tasks[phase], completed=done)  # type: ignore[arg-type]
+
+        yield report
+
+
+def _finish(result: ImportResult) -> None:
+    click.echo(result.summary())
+
+
+@click.group("import")
+def import_group() -> None:
+    """Load profiles, events or a lookup entity from CSV, JSON or NDJSON (gzip allowed).
+
+    Column types are inferred strictly; a file with any bad row is rejected
+    with a report (line, column, value, why) and the store is left as it was.
+    """
+
+
+@import_group.command("profiles")
+@FILE_ARGUMENT
+@_db_option()
+@click.option("--id-column", default=None, metavar="COL",
+              help="The column holding the profile id (default: id, else profile_id).")
+def profiles_command(file: Path, db_path: Path | None, id_column: str | None) -> None:
+    """Add or update profiles; an existing id keeps the attributes the file does not have."""
+    store = _store_path(db_path)
+    with _progress(file) as progress:
+        result = import_profiles(store, file, id_column, progress=progress)
+    _finish(result)
+
+
+@import_group.command("events")
+@FILE_ARGUMENT
+@_db_option()
+@click.option("--profile-column", default="profile_id", show_default=True, metavar="COL",
+              help="The column holding the profile id.")
+@click.option("--type-column", default=None, metavar="COL",
+              help="The column holding the event type.  [default: type]")
+@click.option("--type", "type_name", default=None, metavar="NAME",
+              help="Give every row this event type (instead of a type column).")
+@click.option("--time-column", default="timestamp", show_default=True, metavar="COL",
+              help="The column holding the event time.")
+@click.option("--time-format", default=None, metavar="STRFTIME",
+              help="How the times are written, e.g. '%d/%m/%Y %H:%M', or epoch / epoch_ms"
+                   " (default: ISO 8601; no offset means UTC).")
+@click.option("--create-profiles", is_flag=True,
+              help="Add a bare profile for an unknown profile id instead of refusing the file.")
+def events_command(file: Path, db_path: Path | None, profile_column: str,
+                   type_column: str | None, type_name: str | None, time_column: str,
+                   time_format: str | None, create_profiles: bool) -> None:
+    """Append events; other columns become typed event fields."""
+    if type_column is not None and type_name is not None:
+        raise click.UsageError("Use --type-column or --type, not both.")
+    store = _store_path(db_path)
+    with _progress(file) as progress:
+        result = import_events(
+            store, file, profile_column=profile_column, type_column=type_column or "type",
+            type_name=type_name, time_column=time_column, create_profiles=create_profiles,
+            time_format=time_format, progress=progress,
+        )
+    _finish(result)
+
+
+@import_group.command("entity")
+@click.argument("name")
+@FILE_ARGUMENT
+@_db_option()
+@click.option("--key", required=True, metavar="COL", help="The column that identifies a row.")
+@click.option("--link", required=True, metavar="EVENT_FIELD",
+              help="The event field that holds the key (e.g. sku).")
+def entity_command(name: str, file: Path, db_path: Path | None, key: str, link: str) -> None:
+    """Add or update a lookup entity (e.g. products by sku) that events link to."""
+    store = _store_path(db_path)
+    with _progress(file) as progress:
+        result = import_entity(store, name, file, key, link, progress=progress)
+    _finish(result)
+
+
+commands = [import_group]

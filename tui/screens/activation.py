@@ -1,0 +1,376 @@
+"""Review, then activate: the modal that materialises a segment's audience.
+
+The review (how many members, who would be added, removed or kept) runs in
+a thread worker as soon as the modal opens; "Activate" stays disabled until
+it is ready. Activating runs in another worker with a progress bar. Workers
+open their own connections and only post messages; the handlers here update
+the widgets. Escape cancels whatever is running (the campaign store is left
+as it was) or closes the modal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, ProgressBar, Static
+
+from store.activation import ActivationResult, Review, activate, resolve_audience, review
+from store.campaign import Audience, Member, default_campaign_path, open_campaign
+from store.catalog import Catalog
+from store.db import open_store
+from store.errors import AudiencesError, QueryCancelled
+from store.validate import ResolvedSegment
+from store.values import UTC
+
+SAMPLE_SHOWN = 5
+
+
+# ------------------------------------------------------------------ app helpers
+
+
+def campaign_path_of(app: App[Any]) -> Path:
+    """The app's campaign store path (``campaign.db`` beside the profile store by default)."""
+    path = getattr(app, "campaign_db_path", None)
+    return Path(path) if path else default_campaign_path(Path(app.db_path))  # type: ignore[attr-defined]
+
+
+def profile_reader(app: App[Any]) -> sqlite3.Connection:
+    """A fresh read-only connection to the app's profile store, for one worker."""
+    return open_store(Path(app.db_path), readonly=True)  # type: ignore[attr-defined]
+
+
+def app_catalog(app: App[Any], conn: sqlite3.Connection) -> Catalog:
+    """The app's catalog when it keeps one, else read from the store."""
+    catalog = getattr(app, "catalog", None)
+    return catalog if isinstance(catalog, Catalog) else Catalog.load(conn)
+
+
+def error_text(exc: BaseException) -> str:
+    """A message for a person: engine errors as they are, anything else with its type."""
+    if isinstance(exc, AudiencesError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ------------------------------------------------------------------ messages
+
+
+class ReviewReady(Message):
+    def __init__(self, result: Review) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ActivationProgress(Message):
+    def __init__(self, step: str, fraction: float) -> None:
+        super().__init__()
+        self.step = step
+        self.fraction = fraction
+
+
+class ActivationDone(Message):
+    def __init__(self, result: ActivationResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ActivationFailed(Message):
+    def __init__(self, stage: str, message: str, cancelled: bool = False) -> None:
+        super().__init__()
+        self.stage = stage
+        self.message = message
+        self.cancelled = cancelled
+
+
+# ------------------------------------------------------------------ the modal
+
+
+def _samples(label: str, members: Sequence[Member], total: int) -> Text:
+    text = Text()
+    text.append(f"{label} ({total:,}): ", style="bold")
+    if not members:
+        text.append("none", style="dim")
+        return text
+    shown = []
+    for member in members[:SAMPLE_SHOWN]:
+        extra = next((str(v) for v in member.fields.values() if v not in (None, "")), "")
+        shown.append(f"{member.profile_id}" + (f" ({extra})" if extra else ""))
+    text.append(", ".join(shown))
+    if total > len(shown):
+        text.append(", …", style="dim")
+    return text
+
+
+class ActivationScreen(ModalScreen[ActivationResult | None]):
+    """Review a segment's audience against its last activation, then activate it.
+
+    ``segment`` is a saved segment's id, a resolved segment (from the builder),
+    or an activated ``Audience`` to refresh from the definition it was
+    activated with. Dismissed with the ``ActivationResult``, or None.
+    """
+
+    DEFAULT_CSS = """
+    ActivationScreen { align: center middle; }
+    #activation-dialog {
+        width: 90; max-width: 95%; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    #activation-title { text-style: bold; margin-bottom: 1; }
+    #activation-status { margin-bottom: 1; }
+    #activation-summary { margin-bottom: 1; }
+    #activation-error { color: $error; margin-bottom: 1; }
+    #activation-progress { margin-bottom: 1; }
+    #activation-buttons { height: auto; align-horizontal: right; }
+    #activation-buttons Button { margin-left: 2; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "activate", "Activate", id="activation.activate"),
+        Binding("ctrl+s", "activate", "Activate", show=False, id="activation.activate_alt"),
+        Binding("escape", "close", "Cancel / close", id="activation.close"),
+    ]
+
+    def __init__(self, segment: str | ResolvedSegment | Audience, *, fields: Sequence[str] | None = None,
+                 as_of: dt.datetime | None = None, name: str | None = None) -> None:
+        super().__init__()
+        self.segment = segment
+        self.fields = tuple(fields) if fields else None
+        self.as_of = as_of
+        self.audience_name = name
+        self.review_result: Review | None = None
+        self.result: ActivationResult | None = None
+        self.state = "reviewing"  # reviewing | ready | activating | done | failed
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+
+    # -- layout
+    def compose(self) -> ComposeResult:
+        if isinstance(self.segment, Audience):
+            title = f"{self.segment.name} (refresh of audience {self.segment.id})"
+        elif isinstance(self.segment, ResolvedSegment):
+            title = self.segment.segment.name
+        else:
+            title = self.segment
+        with Vertical(id="activation-dialog"):
+            yield Label(Text(f"Activate {title}"), id="activation-title")
+            yield Static("Reviewing: finding the members…", id="activation-status")
+            yield ProgressBar(total=None, show_eta=False, id="activation-progress")
+            yield Static("", id="activation-summary")
+            yield Static("", id="activation-error")
+            with Horizontal(id="activation-buttons"):
+                yield Button("Activate", id="activate", variant="primary", disabled=True)
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#activation-error", Static).display = False
+        self.run_review()
+
+    # -- connections the workers use (so escape can interrupt them)
+    def _open(self, opener: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+        conn = opener()
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _close_all(self) -> None:
+        with self._lock:
+            conns, self._connections = self._connections, []
+        for conn in conns:
+            conn.close()
+
+    def _interrupt_all(self) -> None:
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                conn.interrupt()
+
+    def _resolve(self, conn: sqlite3.Connection, catalog: Catalog) -> ResolvedSegment:
+        if isinstance(self.segment, ResolvedSegment):
+            return self.segment
+        if isinstance(self.segment, Audience):
+            return resolve_audience(conn, self.segment, catalog)
+        from store.library import resolve_saved
+
+        return resolve_saved(conn, self.segment)
+
+    # -- workers
+    @work(thread=True, exclusive=True, exit_on_error=False, group="activation-review")
+    def run_review(self) -> None:
+        as_of = self.as_of or dt.datetime.now(UTC)
+        try:
+            conn = self._open(lambda: profile_reader(self.app))
+            campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
+            catalog = app_catalog(self.app, conn)
+            resolved = self._resolve(conn, catalog)
+            self.segment = resolved
+            result = review(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
+                            progress=self._post_progress, cancel=self._cancel)
+        except QueryCancelled:
+            self.post_message(ActivationFailed("review", "Review cancelled.", cancelled=True))
+        except Exception as exc:
+            self.post_message(ActivationFailed("review", error_text(exc)))
+        else:
+            self.post_message(ReviewReady(result))
+        finally:
+            self._close_all()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="activation-write")
+    def run_activation(self) -> None:
+        assert isinstance(self.segment, ResolvedSegment)
+        resolved = self.segment
+        reviewed = self.review_result
+        as_of = reviewed.as_of if reviewed else (self.as_of or dt.datetime.now(UTC))
+        try:
+            conn = self._open(lambda: profile_reader(self.app))
+            campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
+            catalog = app_catalog(self.app, conn)
+            result = activate(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
+                              name=self.audience_name, progress=self._post_progress,
+                              cancel=self._cancel)
+        except QueryCancelled:
+            self.post_message(ActivationFailed("activation", "Activation cancelled; nothing was changed.",
+                                               cancelled=True))
+        except Exception as exc:
+            self.post_message(ActivationFailed("activation", error_text(exc)))
+        else:
+            self.post_message(ActivationDone(result))
+        finally:
+            self._close_all()
+
+    def _post_progress(self, step: str, fraction: float) -> None:
+        self.post_message(ActivationProgress(step, fraction))
+
+    # -- message handlers
+    @on(ActivationProgress)
+    def show_progress(self, message: ActivationProgress) -> None:
+        if self.state not in ("reviewing", "activating"):
+            return  # a late report of a finished or cancelled run
+        self.query_one("#activation-progress", ProgressBar).update(total=100, progress=100 * message.fraction)
+        prefix = "Reviewing" if self.state == "reviewing" else "Activating"
+        self.query_one("#activation-status", Static).update(f"{prefix}: {message.step}…")
+
+    @on(ReviewReady)
+    def show_review(self, message: ReviewReady) -> None:
+        result = message.result
+        self.review_result = result
+        self.state = "ready"
+        self.query_one("#activation-progress", ProgressBar).update(total=100, progress=0)
+        if result.previous is None:
+            status = f"New audience: {result.count:,} members will be activated."
+        else:
+            status = (f"Refresh of an audience of {result.previous:,}: {result.count:,} members after"
+                      " activation.")
+        if result.definition_changed:
+            status += " The segment's definition changed since the last activation."
+        self.query_one("#activation-status", Static).update(status)
+        summary = Text()
+        summary.append(f"As of {result.as_of.strftime('%Y-%m-%d %H:%M:%S')} UTC · fields: "
+                       f"{', '.join(result.fields) or 'none'}\n")
+        summary.append(f"+{result.added:,} added   −{result.removed:,} removed   {result.kept:,} kept",
+                       style="bold")
+        if result.changed:
+            summary.append(f"   ({result.changed:,} kept with changed fields)")
+        summary.append("\n")
+        summary.append_text(_samples("Added", result.samples_added, result.added))
+        summary.append("\n")
+        summary.append_text(_samples("Removed", result.samples_removed, result.removed))
+        summary.append("\n")
+        summary.append_text(_samples("Kept", result.samples_kept, result.kept))
+        self.query_one("#activation-summary", Static).update(summary)
+        button = self.query_one("#activate", Button)
+        button.disabled = False
+        button.focus()
+
+    @on(ActivationDone)
+    def show_done(self, message: ActivationDone) -> None:
+        result = message.result
+        self.result = result
+        self.state = "done"
+        self.query_one("#activation-progress", ProgressBar).update(total=100, progress=100)
+        self.query_one("#activation-status", Static).update(Text(
+            f"Activated audience {result.audience_id}: {result.count:,} members"
+            f" (+{result.added:,} / −{result.removed:,}) in {result.duration_ms:,.0f} ms.",
+            style="bold green"))
+        self.query_one("#activate", Button).display = False
+        close = self.query_one("#cancel", Button)
+        close.label = "Close"
+        close.focus()
+
+    @on(ActivationFailed)
+    def show_failure(self, message: ActivationFailed) -> None:
+        if message.cancelled and self._cancel.is_set():
+            self.dismiss(None)
+            return
+        self.state = "failed" if message.stage == "review" else "ready"
+        error = self.query_one("#activation-error", Static)
+        error.update(Text(f"{message.stage.capitalize()} failed: {message.message}"))
+        error.display = True
+        self.query_one("#activation-status", Static).update(
+            "Nothing was changed in the campaign store.")
+        self.query_one("#activate", Button).disabled = message.stage == "review"
+        self.query_one("#cancel", Button).focus()
+        show_error = getattr(self.app, "show_error", None)
+        if callable(show_error):
+            show_error(message.message)
+
+    # -- actions
+    @on(Button.Pressed, "#activate")
+    def pressed_activate(self) -> None:
+        self.action_activate()
+
+    @on(Button.Pressed, "#cancel")
+    def pressed_cancel(self) -> None:
+        self.action_close()
+
+    def action_activate(self) -> None:
+        if self.state != "ready" or self.review_result is None:
+            return
+        self.state = "activating"
+        self.query_one("#activation-error", Static).display = False
+        self.query_one("#activate", Button).disabled = True
+        self.query_one("#activation-status", Static).update("Activating…")
+        self.run_activation()
+
+    def action_close(self) -> None:
+        if self.state in ("reviewing", "activating"):
+            self._cancel.set()
+            self._interrupt_all()
+            self.query_one("#activation-status", Static).update("Cancelling…")
+            if self.state == "reviewing":
+                self.dismiss(None)
+            return
+        self.dismiss(self.result)
+
+
+def open_activation(app: App[Any], segment: str | ResolvedSegment | Audience, *,
+                    fields: Sequence[str] | None = None,
+                    on_done: Callable[[ActivationResult | None], None] | None = None) -> None:
+    """Push the activation modal for a saved segment id (or a resolved segment).
+
+    When it closes after a successful activation, a notification says what
+    was done; ``on_done`` (if given) receives the result (None if cancelled).
+    """
+
+    def finished(result: ActivationResult | None) -> None:
+        if result is not None:
+            app.notify(f"Audience {result.audience_id} activated: {result.count:,} members"
+                       f" (+{result.added:,} / −{result.removed:,}).", title="Activated")
+        if on_done is not None:
+            on_done(result)
+
+    app.push_screen(ActivationScreen(segment, fields=fields), finished)

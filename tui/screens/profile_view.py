@@ -1,0 +1,450 @@
+"""The 360° view of one profile: attributes, activity summary, timeline, segments and "why".
+
+Everything is read in thread workers: the attributes and summary, the
+timeline (keyset pages, newest first), and which saved segments the profile
+belongs to (the plain-Python evaluator on the profile's own data). Picking a
+segment in the list explains it: each condition matched (✓) or not (✗), with
+the values the evaluator looked at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static, Tree
+from textual.widgets.option_list import Option
+from textual.widgets.tree import TreeNode
+
+from store.cancel import Cancel
+from store.catalog import Catalog
+from store.profiles import (
+    AttributeValue,
+    ProfileSummary,
+    TimelineEvent,
+    TimelineSource,
+    load_attributes,
+    profile_summary,
+)
+from tui.messages import Explained, MembershipLoaded, ProfileLoaded, QueryFailed
+from tui.widgets.format import MISSING, format_money, format_ts, plain_value, relative_day
+from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
+from tui.widgets.queries import is_interrupt
+
+if TYPE_CHECKING:
+    from tui.app import AudiencesApp
+
+_NAME_PARTS = (("first_name", "last_name"), ("given_name", "family_name"), ("full_name",), ("name",))
+_PLACE_PARTS = ("city", "country")
+
+
+def display_name(attributes: Sequence[AttributeValue]) -> str:
+    """The profile's name from its name attributes, else its id."""
+    values = {a.name: a.value for a in attributes}
+    for parts in _NAME_PARTS:
+        found = [str(values[p]) for p in parts if values.get(p)]
+        if found:
+            return " ".join(found)
+    return str(values.get("id") or "Profile")
+
+
+def attribute_table(attributes: Sequence[AttributeValue]) -> RenderableType:
+    """Attributes grouped as the catalog says, label and value side by side."""
+    groups: dict[str, list[AttributeValue]] = {}
+    for attribute in attributes:
+        groups.setdefault(attribute.group or "Other", []).append(attribute)
+    parts: list[RenderableType] = []
+    for group, members in groups.items():
+        table = Table.grid(padding=(0, 2), expand=True)
+        table.add_column(style="dim", no_wrap=True, ratio=2)
+        table.add_column(ratio=3, overflow="fold")
+        for attribute in members:
+            shown = plain_value(attribute.value, attribute.type)
+            value = Text(shown, style="dim" if shown == MISSING else "")
+            if attribute.derived and attribute.value is not None:
+                value.append("  derived", style="dim italic")
+            table.add_row(attribute.label, value)
+        if parts:
+            parts.append(Text(""))
+        parts.append(Text(group.upper(), style="bold"))
+        parts.append(table)
+    return Group(*parts)
+
+
+def summary_table(summary: ProfileSummary, today: dt.date) -> RenderableType:
+    """Orders, spend, first and last activity, and the channels seen."""
+    grid = Table.grid(padding=(0, 3))
+    for _ in range(4):
+        grid.add_column(no_wrap=True)
+
+    def fact(label: str, value: str, note: str = "") -> Text:
+        text = Text(f"{label}  ", style="dim")
+        text.append(value, style="bold")
+        if note:
+            text.append(f"  {note}", style="dim")
+        return text
+
+    grid.add_row(
+        fact("Orders", MISSING if summary.orders is None else f"{summary.orders:,}"),
+        fact("Total spend", format_money(summary.spend)),
+        fact("Events", f"{summary.events:,}"),
+        Text(""),
+    )
+    grid.add_row(
+        fact("First activity", format_ts(summary.first_ts, with_time=False),
+             relative_day(summary.first_ts, today)),
+        fact("Last activity", format_ts(summary.last_ts, with_time=False),
+             relative_day(summary.last_ts, today)),
+        Text(""),
+        Text(""),
+    )
+    channels = Text("Channels  ", style="dim")
+    if summary.activity:
+        for index, activity in enumerate(summary.activity):
+            if index:
+                channels.append(" · ", style="dim")
+            channels.append(activity.label)
+            channels.append(f" {activity.count:,}", style="bold")
+    else:
+        channels.append("no events yet", style="dim italic")
+    return Group(grid, channels)
+
+
+def event_details(event: TimelineEvent) -> Text:
+    """``Product Trail runner · Category Shoes · Amount 89.00`` for one timeline line."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for index, detail in enumerate(event.details):
+        if index:
+            text.append("  ·  ", style="dim")
+        text.append(f"{detail.label} ", style="dim")
+        text.append(plain_value(detail.value, detail.type))
+    return text
+
+
+def describe_seen(value: Any, today: dt.date) -> str:
+    """A value the evaluator looked at, in plain words."""
+    from store.evaluator import describe_value
+
+    if value is None:
+        return "missing"
+    if isinstance(value, list | set | frozenset):
+        items = sorted(value, key=str)
+        shown = ", ".join(describe_value(v, today) for v in items[:5])
+        return shown + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+    return describe_value(value, today)
+
+
+def explanation_label(explanation: Any, today: dt.date) -> Text:
+    """``✓ Age is greater than 50   age: 62`` for one node of the why tree."""
+    mark, style = ("✓", "green") if explanation.matched else ("✗", "red")
+    text = Text(f"{mark} ", style=f"bold {style}")
+    text.append(str(explanation.label))
+    if explanation.seen:
+        seen = "  ".join(f"{key}: {describe_seen(value, today)}"
+                         for key, value in explanation.seen.items())
+        text.append(f"   {seen}", style="dim")
+    return text
+
+
+class TimelineTable(KeysetTable):
+    """A profile's events, newest first, paged as the cursor moves."""
+
+    HELP_TITLE = "Timeline"
+
+
+class ProfileViewScreen(Screen[None]):
+    """One profile, all of it; escape goes back."""
+
+    HELP_TITLE = "Profile"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", tooltip="Back to where you came from"),
+        Binding("t", "focus_panel('pv-timeline')", "Timeline", tooltip="Move to the event timeline"),
+        Binding("w", "focus_panel('pv-segments')", "Why",
+                tooltip="Pick a saved segment to see why the profile is in it or not"),
+        Binding("a", "focus_panel('pv-attributes')", "Attributes", show=False,
+                tooltip="Move to the attributes"),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the profile again"),
+    ]
+
+    def __init__(self, pk: int, segment_id: str | None = None) -> None:
+        super().__init__()
+        self.pk = pk
+        self.segment_id = segment_id
+        self.attributes: list[AttributeValue] | None = None
+        self.summary: ProfileSummary | None = None
+        self.member_of: list[tuple[str, str]] = []
+        self.segments: list[tuple[str, str]] = []
+        self.explanation: Any = None
+        self._profile_data: Any = None
+        self._resolved: dict[str, Any] = {}
+        self._generations = {"profile": 0, "membership": 0, "explain": 0}
+
+    @property
+    def audiences(self) -> AudiencesApp:
+        return cast("AudiencesApp", self.app)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.audiences.catalog
+
+    def _next(self, what: str) -> int:
+        self._generations[what] += 1
+        return self._generations[what]
+
+    # ------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="pv-heading", classes="toolbar"):
+            yield Static("Profile", id="pv-name", classes="area-title")
+            yield Static("", id="pv-meta", classes="chip muted")
+        with Horizontal(id="pv-body"):
+            with VerticalScroll(id="pv-attributes", classes="panel") as attributes:
+                attributes.border_title = "Attributes"
+                attributes.can_focus = True
+                yield Static(Text("loading…", style="dim italic"), id="pv-attribute-list")
+            with Vertical(id="pv-main"):
+                summary = Static(Text("loading…", style="dim italic"), id="pv-summary",
+                                 classes="panel")
+                summary.border_title = "Activity"
+                yield summary
+                timeline = TimelineTable(id="pv-timeline", classes="panel", page_size=100,
+                                         max_rows=500, keep_rows=300, edge=20)
+                timeline.border_title = "Timeline · newest first"
+                yield timeline
+                with Horizontal(id="pv-explain"):
+                    segments = OptionList(id="pv-segments", classes="panel")
+                    segments.border_title = "Saved segments"
+                    yield segments
+                    why: Tree[Any] = Tree("Why", id="pv-why", classes="panel")
+                    why.border_title = "Why"
+                    why.show_root = True
+                    yield why
+        yield Footer()
+
+    def on_mount(self) -> None:
+        timeline = self.query_one(TimelineTable)
+        timeline.runner = self.audiences.queries
+        width = max(self.size.width - 48 - 40, 40)
+        timeline.set_columns([ColumnSpec("when", "When (UTC)", 16), ColumnSpec("type", "Event", 14),
+                              ColumnSpec("details", "Details", width)])
+        timeline.show(TimelineSource(self.catalog, self.pk), self._render_event)
+        self.query_one("#pv-segments", OptionList).add_option(
+            Option(Text("checking…", style="dim italic"), disabled=True))
+        self.query_one("#pv-why", Tree).root.set_label(Text("Pick a segment to see why",
+                                                             style="dim italic"))
+        self._start_loading()
+        timeline.focus()
+
+    def _start_loading(self) -> None:
+        queries = self.audiences.queries
+        self._load_profile(self._next("profile"), queries.start(f"profile-{id(self)}:profile"))
+        self._load_membership(self._next("membership"),
+                              queries.start(f"profile-{id(self)}:membership"))
+
+    def on_unmount(self) -> None:
+        self.audiences.queries.interrupt_prefix(f"profile-{id(self)}:")
+
+    def _render_event(self, event: TimelineEvent) -> list[Text]:
+        return [Text(format_ts(event.ts)), Text(event.label, style="bold"), event_details(event)]
+
+    # ------------------------------------------------------------ actions
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_focus_panel(self, panel_id: str) -> None:
+        self.query_one(f"#{panel_id}").focus()
+
+    def action_reload(self) -> None:
+        self.query_one(TimelineTable).reload()
+        self._start_loading()
+
+    # ------------------------------------------------------------ workers
+    @work(thread=True, exclusive=True, group="profile", exit_on_error=False)
+    def _load_profile(self, generation: int, token: Cancel) -> None:
+        try:
+            with self.audiences.queries.connection(token) as conn:
+                attributes = load_attributes(conn, self.catalog, self.pk, self.audiences.today())
+                summary = profile_summary(conn, self.catalog, self.pk) if attributes else None
+        except Exception as exc:
+            if not is_interrupt(exc):
+                self.post_message(QueryFailed(generation, "profile", describe_error(exc)))
+            return
+        self.post_message(ProfileLoaded(generation, attributes, summary))
+
+    @work(thread=True, exclusive=True, group="membership", exit_on_error=False)
+    def _load_membership(self, generation: int, token: Cancel) -> None:
+        from store.evaluator import load_profile, matches
+        from store.library import list_segments, resolve_saved
+
+        as_of = self.audiences.as_of_instant()
+        member_of: list[tuple[str, str]] = []
+        segments: list[tuple[str, str]] = []
+        failed: list[tuple[str, str]] = []
+        resolved_by_id: dict[str, Any] = {}
+        try:
+            with self.audiences.queries.connection(token) as conn:
+                saved = list_segments(conn)
+                if not saved:
+                    self.post_message(MembershipLoaded(generation, [], [], []))
+                    return
+                profile = load_profile(conn, self.catalog, self.pk)
+                for segment in saved:
+                    token.check()
+                    segments.append((segment.id, segment.name))
+                    try:
+                        resolved = resolve_saved(conn, segment.id)
+                    except Exception as exc:  # one broken segment must not hide the others
+                        if is_interrupt(exc):
+                            raise
+                        failed.append((segment.id, str(exc)))
+                        continue
+                    resolved_by_id[segment.id] = resolved
+                    if matches(profile, resolved, as_of):
+                        member_of.append((segment.id, segment.name))
+        except Exception as exc:
+            if not is_interrupt(exc):
+                self.post_message(QueryFailed(generation, "membership", describe_error(exc)))
+            return
+        self.post_message(MembershipLoaded(generation, member_of, segments, failed, profile,
+                                           resolved_by_id))
+
+    @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
+    def _explain(self, generation: int, segment_id: str, name: str, profile: Any,
+                 resolved: Any) -> None:
+        from store.evaluator import explain
+
+        try:
+            explanation = explain(profile, resolved, self.audiences.as_of_instant())
+        except Exception as exc:
+            self.post_message(QueryFailed(generation, "explain", describe_error(exc)))
+            return
+        self.post_message(Explained(generation, segment_id, name, explanation))
+
+    # ------------------------------------------------------------ results
+    @on(ProfileLoaded)
+    def _profile_loaded(self, message: ProfileLoaded) -> None:
+        if message.generation != self._generations["profile"]:
+            return
+        if message.attributes is None:
+            self.audiences.show_error(f"Profile {self.pk} no longer exists.")
+            self.dismiss(None)
+            return
+        self.attributes = message.attributes
+        self.summary = message.summary
+        values = {a.name: a for a in message.attributes}
+        self.query_one("#pv-name", Static).update(Text(display_name(message.attributes),
+                                                       style="bold"))
+        meta = [str(values["id"].value)] if "id" in values else []
+        for name in ("email",):
+            if name in values and values[name].value:
+                meta.append(str(values[name].value))
+        place = [str(values[p].value) for p in _PLACE_PARTS if p in values and values[p].value]
+        if place:
+            meta.append(", ".join(place))
+        self.query_one("#pv-meta", Static).update(Text("  ·  ".join(meta)))
+        self.query_one("#pv-attribute-list", Static).update(attribute_table(message.attributes))
+        if message.summary is not None:
+            self.query_one("#pv-summary", Static).update(
+                summary_table(message.summary, self.audiences.today()))
+
+    @on(MembershipLoaded)
+    def _membership_loaded(self, message: MembershipLoaded) -> None:
+        if message.generation != self._generations["membership"]:
+            return
+        self.member_of = message.member_of
+        self.segments = message.segments
+        self._profile_data = message.profile
+        self._resolved = message.resolved
+        options = self.query_one("#pv-segments", OptionList)
+        options.clear_options()
+        members = {segment_id for segment_id, _ in message.member_of}
+        broken = dict(message.failed)
+        if not message.segments:
+            options.add_option(Option(Text("No saved segments yet", style="dim italic"),
+                                      disabled=True))
+            self.query_one("#pv-why", Tree).root.set_label(
+                Text("Save a segment to see why a profile is in it", style="dim italic"))
+            return
+        for segment_id, name in message.segments:
+            if segment_id in broken:
+                prompt = Text("! ", style="bold yellow")
+                prompt.append(name, style="dim")
+            elif segment_id in members:
+                prompt = Text("✓ ", style="bold green")
+                prompt.append(name, style="bold")
+            else:
+                prompt = Text("✗ ", style="red")
+                prompt.append(name)
+            options.add_option(Option(prompt, id=segment_id))
+        count = len(message.member_of)
+        options.border_title = f"Saved segments · in {count} of {len(message.segments)}"
+        wanted = self.segment_id or (message.member_of[0][0] if message.member_of else None)
+        ids = [segment_id for segment_id, _ in message.segments]
+        index = ids.index(wanted) if wanted in ids else 0
+        options.highlighted = index
+        self._show_why(ids[index])
+
+    @on(OptionList.OptionHighlighted, "#pv-segments")
+    def _segment_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if event.option.id:
+            self._show_why(event.option.id)
+
+    def _show_why(self, segment_id: str) -> None:
+        resolved = self._resolved.get(segment_id)
+        tree = self.query_one("#pv-why", Tree)
+        if resolved is None or self._profile_data is None:
+            tree.clear()
+            tree.root.set_label(Text(f"'{segment_id}' cannot be evaluated (see the error).",
+                                     style="dim italic"))
+            return
+        self.segment_id = segment_id
+        self._explain(self._next("explain"), segment_id, resolved.segment.name,
+                      self._profile_data, resolved)
+
+    @on(Explained)
+    def _explained(self, message: Explained) -> None:
+        if message.generation != self._generations["explain"]:
+            return
+        self.explanation = message.explanation
+        tree = self.query_one("#pv-why", Tree)
+        tree.clear()
+        today = self.audiences.today()
+        verdict = "in the audience" if message.explanation.matched else "not in the audience"
+        tree.border_title = f"Why · {message.segment_name} · {verdict}"
+        tree.root.set_label(explanation_label(message.explanation, today))
+        self._grow_why(tree.root, message.explanation, today)
+        tree.root.expand_all()
+
+    def _grow_why(self, node: TreeNode[Any], explanation: Any, today: dt.date) -> None:
+        for child in explanation.children:
+            if child.children:
+                branch = node.add(explanation_label(child, today), expand=True)
+                self._grow_why(branch, child, today)
+            else:
+                node.add_leaf(explanation_label(child, today))
+
+    @on(QueryFailed)
+    def _failed(self, message: QueryFailed) -> None:
+        if message.generation != self._generations.get(message.what):
+            return
+        self.audiences.show_error(message.message)
+
+    @on(KeysetTable.Failed)
+    def _timeline_failed(self, message: KeysetTable.Failed) -> None:
+        self.audiences.show_error(message.message)
+
+    @on(KeysetTable.Loaded)
+    def _timeline_loaded(self, message: KeysetTable.Loaded) -> None:
+        table = message.table
+        if message.kind in ("first", "last") and not table.window:
+            table.border_title = "Timeline · no events"

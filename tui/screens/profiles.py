@@ -1,0 +1,484 @@
+"""The Profiles area: a table of every profile that scrolls through millions without lag.
+
+Rows come in keyset pages (``store.profiles``) through the sliding-window
+``KeysetTable``; the count line is a separate query. A quick search, a sort
+and a saved-segment filter each restart the listing (older requests are
+cancelled and their results dropped).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from store.cancel import Cancel
+from store.catalog import Attribute, Catalog
+from store.profiles import (
+    Listing,
+    ProfileRow,
+    default_columns,
+    listing_source,
+    search_terms,
+    searchable_attributes,
+    segment_members,
+)
+from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
+from tui.widgets.format import cell, plural
+from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
+from tui.widgets.pickers import (
+    ALL_PROFILES,
+    ColumnPicker,
+    SegmentOption,
+    SegmentPicker,
+    SortChoice,
+    SortPicker,
+    describe_sort,
+)
+from tui.widgets.queries import is_interrupt
+
+if TYPE_CHECKING:
+    from tui.app import AudiencesApp
+
+SEARCH_DEBOUNCE_S = 0.3
+
+_TYPE_WIDTHS = {"integer": 7, "number": 12, "boolean": 5, "date": 10, "datetime": 16}
+
+
+def column_width(attribute: Attribute) -> int:
+    """A fixed width that fits the attribute's usual values (and its label)."""
+    name = attribute.name.lower()
+    if attribute.type in _TYPE_WIDTHS:
+        width = _TYPE_WIDTHS[attribute.type]
+    elif "mail" in name:
+        width = 30
+    elif name == "id" or name.endswith("_id"):
+        width = 10
+    elif "name" in name:
+        width = 14
+    elif name in ("country", "gender") or len(name) <= 3:
+        width = 8
+    else:
+        width = 14
+    return max(width, min(len(attribute.display_label), 18))
+
+
+class ProfileTable(KeysetTable):
+    """The profile list: enter opens the profile under the cursor."""
+
+    HELP_TITLE = "Profile list"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open", tooltip="Open the profile's 360° view"),
+    ]
+
+
+class MembersLoaded(WorkerResult):
+    """A saved segment's members, evaluated once for the filter."""
+
+    def __init__(self, generation: int, segment_id: str, name: str, members: Sequence[int],
+                 elapsed: float) -> None:
+        super().__init__(generation)
+        self.segment_id = segment_id
+        self.name = name
+        self.members = members
+        self.elapsed = elapsed
+
+
+class ProfilesScreen(Screen[None]):
+    """Browse, search, sort and filter the profiles; enter opens one."""
+
+    HELP_TITLE = "Profiles"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search", tooltip="Find profiles by name, email or id"),
+        Binding("f", "filter_segment", "Segment", tooltip="Show only the members of a saved segment"),
+        Binding("c", "columns", "Columns", tooltip="Choose the columns to show"),
+        Binding("s", "sort", "Sort", tooltip="Sort the profiles by a column"),
+        Binding("r", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
+        Binding("escape", "clear", "Clear", show=False,
+                tooltip="Clear the search and the segment filter"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the profiles again"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.columns: list[str] = []
+        self.sort = SortChoice(None, False)
+        self.search = ""
+        self.segment_id: str | None = None
+        self.segment_name = ""
+        self.members: Sequence[int] | None = None
+        self._generations = {"count": 0, "segments": 0, "members": 0}
+        self._count_text = ""
+        self._count_busy = False
+        self._table_busy = False
+        self._note = ""
+        self._search_timer: Timer | None = None
+
+    # ------------------------------------------------------------ layout
+    @property
+    def audiences(self) -> AudiencesApp:
+        return cast("AudiencesApp", self.app)
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.audiences.catalog
+
+    @property
+    def table(self) -> ProfileTable:
+        return self.query_one(ProfileTable)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="toolbar", classes="toolbar"):
+            yield Static("Profiles", classes="area-title")
+            yield Static("", id="filter-chip", classes="chip")
+            yield Static("", id="sort-chip", classes="chip muted")
+        with Horizontal(id="search-bar", classes="search-bar"):
+            yield Static("Search", classes="search-label")
+            yield Input(placeholder="name, email or id — every word must match", id="search")
+        yield ProfileTable(id="profiles")
+        with Horizontal(classes="status-bar"):
+            yield Static("", id="count", classes="status-count")
+            yield Static("", id="timing", classes="status-timing")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.runner = self.audiences.queries
+        self.columns = default_columns(self.catalog)
+        self.query_one("#search-bar").display = False
+        self._restart(columns_changed=True)
+
+    def _next(self, what: str) -> int:
+        """A new generation for requests of kind ``what``; older results are dropped."""
+        self._generations[what] += 1
+        return self._generations[what]
+
+    # ------------------------------------------------------------ listing
+    def _listing(self) -> Listing:
+        return Listing(tuple(self.columns), self.sort.column, self.sort.descending, self.search)
+
+    def _render_row(self, row: ProfileRow) -> list[Text]:
+        attributes = self.catalog.attributes
+        return [cell(value, attributes[name].type) for name, value in zip(self.columns, row.values,
+                                                                           strict=True)]
+
+    def _column_specs(self) -> list[ColumnSpec]:
+        specs = []
+        for name in self.columns:
+            attribute = self.catalog.attributes[name]
+            label = attribute.display_label
+            if self.sort.column == name:
+                label += " ▼" if self.sort.descending else " ▲"
+            specs.append(ColumnSpec(name, label, column_width(attribute)))
+        return specs
+
+    def _restart(self, *, columns_changed: bool = False, keep_position: bool = False) -> None:
+        """Show the current listing from the top (or from the cursor) and count it."""
+        for name in list(self.columns):
+            if name not in self.catalog.attributes:
+                self.columns.remove(name)
+        if self.sort.column and self.sort.column not in self.columns:
+            self.sort = SortChoice(None, False)
+        source = listing_source(self.catalog, self._listing(), self.audiences.today(), self.members)
+        table = self.table
+        if columns_changed:
+            anchor = None
+            if keep_position and table.current is not None and table.cursor_row > 0:
+                anchor = table.window[table.cursor_row - 1].key
+            table.set_columns(self._column_specs())
+            table.show(source, self._render_row, after=anchor)
+        else:
+            table.show(source, self._render_row)
+        self._update_chips()
+        self._start_count(source)
+
+    def _start_count(self, source: Any) -> None:
+        self._count_busy = True
+        self._count_text = ""
+        self._update_status()
+        token = self.audiences.queries.start("profiles:count")
+        self._count(self._next("count"), source, token)
+
+    @work(thread=True, exclusive=True, group="count", exit_on_error=False)
+    def _count(self, generation: int, source: Any, token: Cancel) -> None:
+        started = time.perf_counter()
+        try:
+            with self.audiences.queries.connection(token) as conn:
+                count, capped = source.count(conn)
+        except Exception as exc:
+            if not is_interrupt(exc) and not get_current_worker().is_cancelled:
+                self.post_message(QueryFailed(generation, "count", describe_error(exc)))
+            return
+        self.post_message(ListingCounted(generation, count, capped, time.perf_counter() - started))
+
+    @on(ListingCounted)
+    def _counted(self, message: ListingCounted) -> None:
+        if message.generation != self._generations["count"]:
+            return
+        self._count_busy = False
+        self._count_text = self._describe_count(message.count, message.capped)
+        self._update_status()
+
+    @on(QueryFailed)
+    def _failed(self, message: QueryFailed) -> None:
+        if message.generation != self._generations.get(message.what):
+            return
+        if message.what == "count":
+            self._count_busy = False
+            self._count_text = "count unavailable"
+            self._update_status()
+        elif message.what == "members":
+            self._note = ""
+            self.table.loading = False
+            self._update_status()
+        self.audiences.show_error(message.message)
+
+    def _describe_count(self, count: int, capped: bool) -> str:
+        number = f"{count:,}+" if capped else f"{count:,}"
+        terms = search_terms(self.search)
+        if terms:
+            text = f"{number} matching '{' '.join(terms)}'"
+            if self.segment_id:
+                text += f" in '{self.segment_name}'"
+            return text
+        if self.segment_id:
+            return f"{number} in '{self.segment_name}'"
+        return f"{number} profile" + ("" if count == 1 and not capped else "s")
+
+    def _update_chips(self) -> None:
+        chip = self.query_one("#filter-chip", Static)
+        parts = []
+        if self.segment_id:
+            parts.append(f"Segment: {self.segment_name}")
+        if search_terms(self.search):
+            parts.append(f"Search: {self.search.strip()}")
+        chip.update(Text("  ·  ".join(parts) + "   esc clears", style="") if parts else "")
+        chip.display = bool(parts)
+        sort_chip = self.query_one("#sort-chip", Static)
+        sort_chip.update(f"Sorted by {describe_sort(self.catalog, self.sort)}")
+
+    def _update_status(self) -> None:
+        count = self.query_one("#count", Static)
+        if self._note:
+            count.update(Text(self._note, style="italic"))
+        elif self._count_busy:
+            count.update(Text("counting…", style="dim italic"))
+        else:
+            count.update(Text(self._count_text, style="bold"))
+        timing = self.query_one("#timing", Static)
+        table = self.table
+        if self._table_busy:
+            timing.update(Text("loading…", style="dim italic"))
+        elif table.last_elapsed is not None:
+            shown = len(table.window)
+            timing.update(Text(f"{plural(shown, 'row')} loaded · last page "
+                               f"{table.last_elapsed * 1000:.0f} ms", style="dim"))
+        else:
+            timing.update("")
+
+    @on(KeysetTable.Busy)
+    def _table_busy_changed(self, message: KeysetTable.Busy) -> None:
+        self._table_busy = message.busy
+        message.table.loading = message.busy and not message.table.window
+        self._update_status()
+
+    @on(KeysetTable.Loaded)
+    def _table_loaded(self, message: KeysetTable.Loaded) -> None:
+        message.table.loading = False
+        if message.kind in ("first", "last") and not message.table.window:
+            self._count_busy = False
+            self._count_text = self._empty_text()
+        self._update_status()
+
+    def _empty_text(self) -> str:
+        terms = search_terms(self.search)
+        if terms:
+            return f"No profile matches '{' '.join(terms)}'" + (
+                f" in '{self.segment_name}'" if self.segment_id else "")
+        if self.segment_id:
+            return f"'{self.segment_name}' has no members"
+        return "The store has no profiles yet"
+
+    @on(KeysetTable.Failed)
+    def _table_failed(self, message: KeysetTable.Failed) -> None:
+        message.table.loading = False
+        self.audiences.show_error(message.message)
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        row = self.table.current
+        if row is not None:
+            self.audiences.open_profile(row.pk, self.segment_id)
+
+    # ------------------------------------------------------------ search
+    def action_search(self) -> None:
+        bar = self.query_one("#search-bar")
+        bar.display = True
+        self.query_one("#search", Input).focus()
+
+    @on(Input.Changed, "#search")
+    def _search_typed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DEBOUNCE_S, self._apply_search)
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._apply_search()
+        self.table.focus()
+
+    def _apply_search(self) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        text = self.query_one("#search", Input).value
+        if text.strip() == self.search.strip():
+            return
+        self.search = text
+        self._restart()
+
+    def search_fields(self) -> list[str]:
+        """The labels of the attributes a search looks in (for the hint)."""
+        return [a.display_label for a in searchable_attributes(self.catalog)]
+
+    # ------------------------------------------------------------ clear / refresh
+    def action_clear(self) -> None:
+        search = self.query_one("#search", Input)
+        bar = self.query_one("#search-bar")
+        changed = False
+        if search.has_focus and search.value:
+            search.value = ""
+        if self.search:
+            self.search = ""
+            changed = True
+        search.value = ""
+        bar.display = False
+        if self.segment_id and not search.has_focus:
+            self.segment_id = None
+            self.segment_name = ""
+            self.members = None
+            changed = True
+        self.table.focus()
+        if changed:
+            self._restart()
+
+    def action_refresh(self) -> None:
+        self.audiences.refresh_catalog()
+        if self.segment_id:
+            self._load_members(self.segment_id)
+        else:
+            self._restart(columns_changed=True, keep_position=True)
+
+    # ------------------------------------------------------------ columns and sort
+    def action_columns(self) -> None:
+        def chosen(columns: object) -> None:
+            if isinstance(columns, list) and columns != self.columns:
+                self.columns = [str(c) for c in columns]
+                self._restart(columns_changed=True, keep_position=True)
+
+        self.app.push_screen(ColumnPicker(self.catalog, self.columns), chosen)
+
+    def action_sort(self) -> None:
+        def chosen(choice: object) -> None:
+            if isinstance(choice, SortChoice) and choice != self.sort:
+                self.sort = choice
+                self._restart(columns_changed=True)
+
+        self.app.push_screen(SortPicker(self.catalog, self.columns, self.sort), chosen)
+
+    def action_reverse(self) -> None:
+        self.sort = SortChoice(self.sort.column, not self.sort.descending)
+        self._restart(columns_changed=True)
+
+    # ------------------------------------------------------------ segment filter
+    def action_filter_segment(self) -> None:
+        token = self.audiences.queries.start("profiles:segments")
+        self._list_segments(self._next("segments"), token)
+
+    @work(thread=True, exclusive=True, group="segments", exit_on_error=False)
+    def _list_segments(self, generation: int, token: Cancel) -> None:
+        from store.library import list_segments
+
+        try:
+            with self.audiences.queries.connection(token) as conn:
+                found = [SegmentOption(s.id, s.name, s.description) for s in list_segments(conn)]
+        except Exception as exc:
+            if not is_interrupt(exc):
+                self.post_message(QueryFailed(generation, "segments", describe_error(exc)))
+            return
+        self.post_message(SegmentsListed(generation, found))
+
+    @on(SegmentsListed)
+    def _segments_listed(self, message: SegmentsListed) -> None:
+        if message.generation != self._generations["segments"]:
+            return
+        if not message.segments:
+            self.notify("No saved segments yet: build one in Segments (F3) and save it.",
+                        title="Segment filter")
+            return
+
+        def chosen(segment_id: object) -> None:
+            if segment_id is None:
+                return
+            if segment_id == ALL_PROFILES:
+                if self.segment_id is not None:
+                    self.segment_id = None
+                    self.segment_name = ""
+                    self.members = None
+                    self._restart()
+                return
+            self._load_members(str(segment_id))
+
+        self.app.push_screen(SegmentPicker(message.segments, self.segment_id), chosen)
+
+    def _load_members(self, segment_id: str) -> None:
+        generation = self._next("members")
+        self._note = f"Finding the members of '{segment_id}'…"
+        self._update_status()
+        self.table.loading = True
+        token = self.audiences.queries.start("profiles:members")
+        self._members(generation, segment_id, token)
+
+    def filter_by_segment(self, segment_id: str) -> None:
+        """Show only the members of the saved segment ``segment_id`` (also used by other areas)."""
+        self._load_members(segment_id)
+
+    @work(thread=True, exclusive=True, group="members", exit_on_error=False)
+    def _members(self, generation: int, segment_id: str, token: Cancel) -> None:
+        from store.library import resolve_saved
+
+        started = time.perf_counter()
+        try:
+            with self.audiences.queries.connection(token) as conn:
+                resolved = resolve_saved(conn, segment_id)
+                members = segment_members(conn, self.catalog, resolved, self.audiences.as_of_instant())
+        except Exception as exc:
+            if not is_interrupt(exc):
+                self.post_message(QueryFailed(generation, "members", describe_error(exc)))
+            return
+        self.post_message(MembersLoaded(generation, segment_id, resolved.segment.name, members,
+                                        time.perf_counter() - started))
+
+    @on(MembersLoaded)
+    def _members_loaded(self, message: MembersLoaded) -> None:
+        if message.generation != self._generations["members"]:
+            return
+        self._note = ""
+        self.segment_id = message.segment_id
+        self.segment_name = message.name
+        self.members = message.members
+        self.table.loading = False
+        self._restart()

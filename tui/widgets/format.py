@@ -1,0 +1,81 @@
+"""How stored values look on screen: one place, so every table and panel agrees.
+
+Cells are always ``rich.text.Text`` (never markup strings), so a profile
+whose name contains brackets is shown as typed, not interpreted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.console import JustifyMethod
+from rich.text import Text
+
+from store.values import from_epoch_seconds
+
+MISSING = "—"
+NUMERIC_TYPES = frozenset({"integer", "number"})
+
+
+def plain_value(value: Any, attr_type: str) -> str:
+    """The display text of a stored value of ``attr_type`` (missing shown as a dash)."""
+    if value is None or value == "":
+        return MISSING
+    if attr_type == "boolean":
+        return "Yes" if value in (1, True, "1", "true") else "No"
+    if attr_type == "integer" and isinstance(value, int | float):
+        return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))
+    if attr_type == "number" and isinstance(value, int | float):
+        return f"{value:,.2f}"
+    if attr_type == "datetime":
+        return str(value)[:16]
+    return str(value)
+
+
+def cell(value: Any, attr_type: str) -> Text:
+    """A table cell: numbers right-aligned, missing values dimmed."""
+    text = plain_value(value, attr_type)
+    justify: JustifyMethod = "right" if attr_type in NUMERIC_TYPES else "left"
+    if value is None or value == "":
+        return Text(text, style="dim", justify=justify)
+    return Text(text, justify=justify, no_wrap=True, overflow="ellipsis")
+
+
+def format_ts(ts: int | None, with_time: bool = True) -> str:
+    """An event timestamp (epoch seconds, UTC) as ``YYYY-MM-DD HH:MM``."""
+    if ts is None:
+        return MISSING
+    moment = from_epoch_seconds(ts)
+    return moment.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def format_money(amount: float | None) -> str:
+    return MISSING if amount is None else f"{amount:,.2f}"
+
+
+def format_count(n: int) -> str:
+    return f"{n:,}"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 profile`` / ``2 profiles`` with thousands separators."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def relative_day(ts: int | None, today: dt.date) -> str:
+    """How long ago an instant was, in words a marketer uses (``3 days ago``)."""
+    if ts is None:
+        return ""
+    days = (today - from_epoch_seconds(ts).date()).days
+    if days < 0:
+        return "in the future"
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days < 60:
+        return f"{days} days ago"
+    if days < 730:
+        return f"{days // 30} months ago"
+    return f"{days // 365} years ago"
