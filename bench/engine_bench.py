@@ -15,20 +15,22 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store import audience  # noqa: E402
-from store.catalog import Catalog  # noqa: E402
-from store.compiler import compile_segment, explain  # noqa: E402
-from store.db import open_store  # noqa: E402
-from store.validate import validate_segment  # noqa: E402
-from store.yamlio import load_segment_text  # noqa: E402
+from store import audience
+from store.catalog import Catalog
+from store.compiler import compile_segment, explain
+from store.db import open_store
+from store.validate import validate_segment
+from store.yamlio import load_segment_text
 
+T = TypeVar("T")
 AS_OF = dt.datetime(2026, 3, 1, 23, 59, 59, tzinfo=dt.UTC)
 
 SEGMENTS: dict[str, Any] = {
@@ -67,9 +69,10 @@ SEGMENTS: dict[str, Any] = {
 }
 
 
-def best_ms(action: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
+def best_ms(action: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
+    times: list[float] = []
+    result = action()
+    for _ in range(repeat - 1):
         started = time.perf_counter()
         result = action()
         times.append((time.perf_counter() - started) * 1000)
@@ -91,14 +94,14 @@ def main() -> None:
             continue
         segment, lines = load_segment_text(yaml.safe_dump({"name": "bench", "rule": rule}))
         resolved = validate_segment(segment, catalog, lines)
-        count_ms, size = best_ms(lambda r=resolved: audience.count(conn, r, AS_OF, catalog))
-        page_ms, page = best_ms(lambda r=resolved: audience.member_page(conn, r, AS_OF,
-                                                                         catalog=catalog))
-        deep_after = page[-1][0] * 50 if page else None  # type: ignore[index]
-        deep_ms, _ = best_ms(lambda r=resolved: audience.member_page(
-            conn, r, AS_OF, after_pk=deep_after, catalog=catalog))
-        sample_ms, _ = best_ms(lambda r=resolved: audience.sample(conn, r, AS_OF, n=10, seed=1,
-                                                                  catalog=catalog))
+        count_ms, size = best_ms(partial(audience.count, conn, resolved, AS_OF, catalog))
+        page_ms, page = best_ms(partial(audience.member_page, conn, resolved, AS_OF,
+                                        catalog=catalog))
+        deep_after = page[-1][0] * 50 if page else None
+        deep_ms, _ = best_ms(partial(audience.member_page, conn, resolved, AS_OF,
+                                     after_pk=deep_after, catalog=catalog))
+        sample_ms, _ = best_ms(partial(audience.sample, conn, resolved, AS_OF, n=10, seed=1,
+                                       catalog=catalog))
         rows.append((name, size, count_ms, page_ms, deep_ms, sample_ms))
         print(f"{name:<52} {size:>9,}  count {count_ms:8.1f} ms  page {page_ms:7.1f} ms"
               f"  deep page {deep_ms:7.1f} ms  sample {sample_ms:7.1f} ms", flush=True)

@@ -14,14 +14,16 @@ import argparse
 import datetime as dt
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store import catalog as cat  # noqa: E402
-from store.db import create_store, write_transaction  # noqa: E402
+from store import catalog as cat
+from store.db import create_store, write_transaction
+from store.values import AttrType
 
 END = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 TYPES = ("page_view", "email_open", "add_to_cart", "purchase", "email_click")
@@ -38,10 +40,11 @@ def build(path: Path, profiles: int, events: int, seed: int = 7) -> None:
     conn.execute("PRAGMA synchronous = OFF")
     started = time.perf_counter()
     with write_transaction(conn):
-        columns = {name: cat.ensure_attribute(conn, name, kind).column for name, kind in (
+        attributes: tuple[tuple[str, AttrType], ...] = (
             ("gender", "string"), ("country", "string"), ("email", "string"),
             ("birth_date", "date"), ("signup", "datetime"), ("vip", "boolean"),
-            ("loyalty_points", "integer"), ("ltv", "number"))}
+            ("loyalty_points", "integer"), ("ltv", "number"))
+        columns = {name: cat.ensure_attribute(conn, name, kind).column for name, kind in attributes}
         cat.declare_derived_age(conn, "age", "birth_date")
         genders = rng.choice(np.array(["male", "female", "other", ""], dtype=object), profiles,
                              p=[0.47, 0.47, 0.01, 0.05])
@@ -55,7 +58,7 @@ def build(path: Path, profiles: int, events: int, seed: int = 7) -> None:
         points = rng.integers(0, 10_000, profiles)
         ltv = np.round(rng.gamma(2.0, 150.0, profiles), 2)
 
-        def profile_rows():  # type: ignore[no-untyped-def]
+        def profile_rows() -> Iterator[tuple[object, ...]]:
             for i in range(profiles):
                 yield (
                     f"P{i + 1:08d}", genders[i] or None, countries[i], f"user{i + 1}@example.com",
@@ -69,9 +72,10 @@ def build(path: Path, profiles: int, events: int, seed: int = 7) -> None:
         conn.executemany(f"INSERT INTO profiles(id, {names}) VALUES (?,?,?,?,?,?,?,?,?)",
                          profile_rows())
         type_ids = [cat.ensure_event_type(conn, name) for name in TYPES]
+        event_fields: tuple[tuple[str, AttrType], ...] = (
+            ("amount", "number"), ("order_id", "string"), ("channel", "string"))
         fields = {name: cat.ensure_event_field(conn, name, kind, type_ids).column
-                  for name, kind in (("amount", "number"), ("order_id", "string"),
-                                     ("channel", "string"))}
+                  for name, kind in event_fields}
         cat.ensure_entity(conn, "product", "sku", "string", "sku")
         fields["sku"] = cat.Catalog.load(conn).event_fields["sku"].column
         category = cat.ensure_entity_field(conn, "product", "category", "string").column
@@ -95,7 +99,7 @@ def build(path: Path, profiles: int, events: int, seed: int = 7) -> None:
         orders = rng.integers(0, events // 3 + 1, events)
         channels = np.array(["web", "app", "store"], dtype=object)[rng.integers(0, 3, events)]
 
-        def event_rows():  # type: ignore[no-untyped-def]
+        def event_rows() -> Iterator[tuple[object, ...]]:
             for i in range(events):
                 kind = int(kinds[i])
                 buying = kind in (2, 3)

@@ -2,16 +2,20 @@
 
 Steps (docs/activation.md tells the same story with figures):
 
-1. *Stage*: run the compiled segment on the profile store and stream each
-   member's external id and personalisation fields (a JSON object built by
-   SQLite) into a temporary table of the campaign connection. Nothing in the
-   campaign file is touched yet, so a kill here costs nothing.
-2. *Diff*: compare the staged set with the audience's current members in SQL
-   (kept = the join, added = staged - kept, removed = previous - kept).
-3. *Apply*: in ONE ``BEGIN IMMEDIATE`` transaction: delete the removed,
-   insert the added, update changed fields, upsert the audience row, append a
-   history row. SQLite's WAL makes it all-or-nothing, so a crash or kill at
-   any moment leaves either the old members or the new ones, never a mix.
+1. *Stage*: attach the profile store to the campaign connection and copy, in
+   one ``INSERT ... SELECT``, each member's external id and personalisation
+   fields (a JSON object built by SQLite) into a temporary table keyed by
+   profile id. Nothing in the campaign file is touched yet, so a kill here
+   costs nothing.
+2. *Diff*: ``EXCEPT`` both ways between the staged rows and the audience's
+   current members; both are read in key order, so each is a merge. The
+   differences land in two small temporary tables (new or changed rows, gone
+   or changed rows).
+3. *Apply*: in ONE ``BEGIN IMMEDIATE`` transaction (which also runs step 2,
+   so it compares with what is committed): delete the gone or changed rows,
+   insert the new or changed ones, upsert the audience row, append a history
+   row. SQLite's WAL makes it all-or-nothing, so a crash or kill at any moment
+   leaves either the old members or the new ones, never a mix.
 
 ``review`` does steps 1 and 2 without writing, for the "review, then
 activate" flow of the app.
@@ -42,13 +46,14 @@ from store.yamlio import dump_segment, load_segment_text
 
 MAX_FIELDS = 20
 DEFAULT_FIELDS = ("email", "first_name")
-STAGE_BATCH = 20_000
 SAMPLE_SIZE = 5
 
 # progress(step, fraction): a short phrase and the share of the whole operation done (0..1).
 Progress = Callable[[str, float], None]
 
 STAGED = "temp.activation_staged"
+DELTA_NEW = "temp.activation_delta_new"
+DELTA_OLD = "temp.activation_delta_old"
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,9 @@ class ActivationResult:
 def personalisation_fields(catalog: Catalog, requested: Sequence[str] | None = None) -> tuple[str, ...]:
     """The fields to capture with each member: the requested ones, else email and first_name.
 
+    (``review`` and ``activate`` given no fields keep those of the existing
+    audience, so a refresh does not change them.)
+
     Unknown names are an ``InputError`` naming the nearest attributes.
     """
     if not requested:
@@ -126,6 +134,23 @@ def personalisation_fields(catalog: Catalog, requested: Sequence[str] | None = N
     if len(chosen) > MAX_FIELDS:
         raise InputError(f"at most {MAX_FIELDS} personalisation fields (got {len(chosen)}).")
     return tuple(chosen)
+
+
+def _fields_for(campaign_conn: sqlite3.Connection, catalog: Catalog, segment_id: str,
+                requested: Sequence[str] | None) -> tuple[str, ...]:
+    """The requested fields; when none are named, those the audience had (a refresh keeps them)."""
+    if requested:
+        return personalisation_fields(catalog, requested)
+    try:
+        row = campaign_conn.execute("SELECT fields FROM audiences WHERE segment_id = ?",
+                                    (segment_id,)).fetchone()
+    except sqlite3.OperationalError:  # a campaign store without tables yet (read-only, empty)
+        row = None
+    if row is not None:
+        kept = [name for name in json.loads(row[0] or "[]") if name in catalog.attributes]
+        if kept:
+            return personalisation_fields(catalog, kept)
+    return personalisation_fields(catalog)
 
 
 def _field_sql(catalog: Catalog, name: str, today: dt.date) -> str:
@@ -265,8 +290,11 @@ def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
     profile_path = database_path(conn)
     if profile_path in ("", ":memory:"):
         raise StoreError("Activation needs a profile store file (not an in-memory database).")
+    from store.audience import prepare
+
     sql, params = source_query(resolved, catalog, as_of, fields)
     report = progress or (lambda step, fraction: None)
+    prepare(campaign_conn)  # the settings the compiled SQL relies on (as for a count)
     campaign_conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGED} (profile_id TEXT PRIMARY KEY, fields TEXT)"
                           " WITHOUT ROWID")
     campaign_conn.execute(f"DELETE FROM {STAGED}")
@@ -297,30 +325,69 @@ def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
 
 
 def clear_staged(campaign_conn: sqlite3.Connection) -> None:
-    """Free the staged rows (they can be large)."""
-    campaign_conn.execute(f"DROP TABLE IF EXISTS {STAGED}")
+    """Free the staged rows and the differences (they can be large)."""
+    for table in (STAGED, DELTA_NEW, DELTA_OLD):
+        campaign_conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 @dataclass(frozen=True)
 class _Diff:
+    """How the staged members differ from an audience's current ones.
+
+    ``DELTA_NEW`` then holds the staged rows not among the members as they
+    are (added, or kept with other fields); ``DELTA_OLD`` the member rows not
+    staged as they are (removed, or kept with other fields).
+    """
+
     previous: int
-    kept: int
+    count: int
+    new_rows: int
+    old_rows: int
     changed: int
 
+    @property
+    def added(self) -> int:
+        return self.new_rows - self.changed
 
-def _diff(campaign_conn: sqlite3.Connection, audience_id: int | None) -> _Diff:
-    """Previous size, kept (in both) and changed (kept with other field values)."""
-    if audience_id is None:
-        return _Diff(0, 0, 0)
-    previous = campaign_conn.execute(
-        "SELECT count(*) FROM audience_members WHERE audience_id = ?", (audience_id,)).fetchone()[0]
+    @property
+    def removed(self) -> int:
+        return self.old_rows - self.changed
+
+    @property
+    def kept(self) -> int:
+        return self.count - self.added
+
+
+def _diff(campaign_conn: sqlite3.Connection, audience_id: int | None, count: int) -> _Diff:
+    """Compare the staged rows with the audience's members by merging the two sorted sets.
+
+    Both sides are read in profile-id order (the staged table's key and the
+    members' key after the audience id), so ``EXCEPT ... ORDER BY`` is a
+    merge with no sort and no lookup per row. The second pass is skipped when
+    the sizes already prove it empty.
+    """
+    for table in (DELTA_NEW, DELTA_OLD):
+        campaign_conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (profile_id TEXT PRIMARY KEY,"
+                              " fields TEXT) WITHOUT ROWID")
+        campaign_conn.execute(f"DELETE FROM {table}")
+    previous = 0 if audience_id is None else int(campaign_conn.execute(
+        "SELECT count(*) FROM audience_members WHERE audience_id = ?", (audience_id,)).fetchone()[0])
     if previous == 0:
-        return _Diff(0, 0, 0)
-    kept, changed = campaign_conn.execute(
-        f"SELECT count(*), coalesce(sum(m.fields IS NOT s.fields), 0) FROM {STAGED} AS s"
-        " JOIN audience_members AS m ON m.audience_id = ? AND m.profile_id = s.profile_id",
-        (audience_id,)).fetchone()
-    return _Diff(int(previous), int(kept), int(changed))
+        return _Diff(0, count, count, 0, 0)
+    new_rows = campaign_conn.execute(
+        f"INSERT INTO {DELTA_NEW} SELECT profile_id, fields FROM {STAGED} EXCEPT"
+        " SELECT profile_id, fields FROM audience_members WHERE audience_id = ? ORDER BY 1, 2",
+        (audience_id,)).rowcount
+    old_rows = previous - count + new_rows  # |members| - |rows in both|
+    if old_rows:
+        campaign_conn.execute(
+            f"INSERT INTO {DELTA_OLD} SELECT profile_id, fields FROM audience_members"
+            f" WHERE audience_id = ? EXCEPT SELECT profile_id, fields FROM {STAGED} ORDER BY 1, 2",
+            (audience_id,))
+    changed = 0 if not (new_rows and old_rows) else int(campaign_conn.execute(
+        f"SELECT count(*) FROM {DELTA_NEW} AS n JOIN {DELTA_OLD} AS o ON o.profile_id = n.profile_id"
+    ).fetchone()[0])
+    return _Diff(previous, count, new_rows, old_rows, changed)
 
 
 def _existing(campaign_conn: sqlite3.Connection, segment_id: str) -> tuple[int, str, int] | None:
@@ -352,7 +419,7 @@ def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved
     """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file."""
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
-    chosen = personalisation_fields(catalog, fields)
+    chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     segment = resolved.segment
     _, _, fingerprint = definition_of(resolved)
     try:
@@ -364,21 +431,21 @@ def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved
         try:
             existing = _existing(campaign_conn, segment.id) if _has_audiences(campaign_conn) else None
             audience_id = existing[0] if existing else None
-            diff = _diff(campaign_conn, audience_id)
-            not_member = ("NOT EXISTS (SELECT 1 FROM audience_members AS m WHERE m.audience_id = ?"
-                          " AND m.profile_id = s.profile_id)")
-            aid = audience_id if audience_id is not None else -1
-            # A sample query scans until it finds its rows, so skip the empty kinds.
-            added = () if count == diff.kept else _samples(
-                campaign_conn, f"SELECT s.profile_id, s.fields FROM {STAGED} AS s"
-                f" WHERE {not_member} ORDER BY s.profile_id", (aid,), samples)
+            diff = _diff(campaign_conn, audience_id, count)
+            only = ("SELECT d.profile_id, d.fields FROM {this} AS d WHERE NOT EXISTS"
+                    " (SELECT 1 FROM {other} AS x WHERE x.profile_id = d.profile_id) ORDER BY d.profile_id")
+            if diff.previous == 0:
+                added = _samples(campaign_conn, f"SELECT profile_id, fields FROM {STAGED}"
+                                 " ORDER BY profile_id", (), samples)
+            else:
+                added = _samples(campaign_conn, only.format(this=DELTA_NEW, other=DELTA_OLD), (),
+                                 samples)
+            removed = _samples(campaign_conn, only.format(this=DELTA_OLD, other=DELTA_NEW), (), samples)
+            # kept: scans from the first id until it meets members, so skip it when there are none
             kept = () if diff.kept == 0 else _samples(
-                campaign_conn, f"SELECT s.profile_id, s.fields FROM {STAGED} AS s"
-                f" WHERE NOT {not_member} ORDER BY s.profile_id", (aid,), samples)
-            removed = () if diff.previous == diff.kept else _samples(
-                campaign_conn, "SELECT m.profile_id, m.fields FROM audience_members AS m"
-                f" WHERE m.audience_id = ? AND NOT EXISTS (SELECT 1 FROM {STAGED} AS s"
-                " WHERE s.profile_id = m.profile_id) ORDER BY m.profile_id", (aid,), samples)
+                campaign_conn, f"SELECT s.profile_id, s.fields FROM {STAGED} AS s WHERE EXISTS"
+                " (SELECT 1 FROM audience_members AS m WHERE m.audience_id = ?"
+                " AND m.profile_id = s.profile_id) ORDER BY s.profile_id", (audience_id,), samples)
         finally:
             campaign_conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
@@ -389,8 +456,8 @@ def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved
         progress("Reviewed", 1.0)
     return Review(
         segment_id=segment.id, name=segment.name, as_of=as_of, fields=chosen, count=count,
-        added=count - diff.kept, removed=diff.previous - diff.kept, kept=diff.kept,
-        changed=diff.changed, previous=diff.previous if existing else None, fingerprint=fingerprint,
+        added=diff.added, removed=diff.removed, kept=diff.kept, changed=diff.changed,
+        previous=diff.previous if existing else None, fingerprint=fingerprint,
         definition_changed=existing is not None and existing[1] != fingerprint,
         samples_added=added, samples_removed=removed, samples_kept=kept,
         elapsed_ms=(time.perf_counter() - started) * 1000,
@@ -420,7 +487,7 @@ def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolv
     """
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
-    chosen = personalisation_fields(catalog, fields)
+    chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     segment = resolved.segment
     definition, refs, fingerprint = definition_of(resolved)
     report = progress or (lambda step, fraction: None)
@@ -465,25 +532,23 @@ def _apply(campaign_conn: sqlite3.Connection, segment_id: str, name: str, defini
         ).lastrowid or 0)
     else:
         audience_id = existing[0]
-    diff = _diff(campaign_conn, audience_id)
-    added = count - diff.kept
-    removed = diff.previous - diff.kept
-    report("Removing members who left", 0.65)
-    if removed:
-        campaign_conn.execute(
-            "DELETE FROM audience_members WHERE audience_id = ? AND profile_id NOT IN"
-            f" (SELECT profile_id FROM {STAGED})", (audience_id,))
-    report("Adding new members", 0.75)
+    diff = _diff(campaign_conn, audience_id, count)
+    report("Writing the members", 0.7)
     if diff.previous == 0:
         campaign_conn.execute(
             "INSERT INTO audience_members(audience_id, profile_id, fields)"
             f" SELECT ?, profile_id, fields FROM {STAGED} ORDER BY profile_id", (audience_id,))
-    elif added or diff.changed:
-        campaign_conn.execute(
-            "INSERT INTO audience_members(audience_id, profile_id, fields)"
-            f" SELECT ?, profile_id, fields FROM {STAGED} WHERE true ORDER BY profile_id"
-            " ON CONFLICT(audience_id, profile_id) DO UPDATE SET fields = excluded.fields"
-            " WHERE audience_members.fields IS NOT excluded.fields", (audience_id,))
+    else:
+        # changed members are replaced: their old row goes with the removed, the new one comes
+        # with the added
+        if diff.old_rows:
+            campaign_conn.execute(
+                "DELETE FROM audience_members WHERE audience_id = ? AND profile_id IN"
+                f" (SELECT profile_id FROM {DELTA_OLD})", (audience_id,))
+        if diff.new_rows:
+            campaign_conn.execute(
+                "INSERT INTO audience_members(audience_id, profile_id, fields)"
+                f" SELECT ?, profile_id, fields FROM {DELTA_NEW} ORDER BY profile_id", (audience_id,))
     report("Recording the activation", 0.95)
     duration_ms = (time.perf_counter() - started) * 1000
     campaign_conn.execute(
@@ -494,10 +559,10 @@ def _apply(campaign_conn: sqlite3.Connection, segment_id: str, name: str, defini
     campaign_conn.execute(
         "INSERT INTO activations(audience_id, activated_at, as_of, count, added, removed, kept, changed,"
         " duration_ms, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (audience_id, now, as_of_text, count, added, removed, diff.kept, diff.changed,
+        (audience_id, now, as_of_text, count, diff.added, diff.removed, diff.kept, diff.changed,
          round(duration_ms, 3), fingerprint))
-    return ActivationResult(audience_id, segment_id, name, as_of, count, added, removed, diff.kept,
-                            diff.changed, duration_ms, fields)
+    return ActivationResult(audience_id, segment_id, name, as_of, count, diff.added, diff.removed,
+                            diff.kept, diff.changed, duration_ms, fields)
 
 
 def require_writable(campaign_conn: sqlite3.Connection) -> None:

@@ -11,6 +11,10 @@ plain attribute segment stops after ``limit`` rows. Each accepts ``cancel=``
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
+import math
+import operator
 import random
 import sqlite3
 from collections.abc import Iterator
@@ -148,48 +152,47 @@ def member_ids(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.da
 def sample(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime, n: int = 10,
            seed: int | None = None, catalog: Catalog | None = None,
            cancel: Cancel | None = None) -> list[tuple[int, str]]:
-    """``n`` random members as (pk, external id), in one pass; the same seed, the same sample.
+    """``n`` random members as (pk, external id), sorted by pk; the same seed, the same sample.
 
-    Members are ordered by a seeded integer hash of their pk and the first
-    ``n`` kept (SQLite keeps only the best ``n`` while scanning).
+    One pass over the members' pks (reservoir sampling, Li's algorithm L: the
+    rows skipped between two picks are consumed in C), then one lookup of the
+    ``n`` ids.
     """
     compiled, _ = _compiled(conn, resolved, as_of, catalog)
-    if seed is None:
-        seed = random.randrange(2**31)
-    query, binder = _members_query(compiled, [pk_column(), sb.column("id")])
-    order = [exp.Ordered(this=_mix(binder, seed), nulls_first=True),
-             exp.Ordered(this=pk_column(), nulls_first=True)]
-    query = query.order_by(*order).limit(binder.bind(max(0, int(n))))
-    final = finish(query, binder.values, compiled.dialect)
+    query, _binder = _members_query(compiled, [pk_column()])
+    query = query.order_by(exp.Ordered(this=pk_column(), nulls_first=True))
+    final = finish(query, compiled.values, compiled.dialect)
+    rng = random.Random(seed)
     with watching(cancel, conn):
         prepare(conn)
-        rows = [(int(pk), str(pid)) for pk, pid in conn.execute(final.sql, final.params)]
-    return sorted(rows)
+        cursor = conn.execute(final.sql, final.params)
+        try:
+            chosen = reservoir(map(operator.itemgetter(0), cursor), max(0, int(n)), rng)
+        finally:
+            cursor.close()
+        if not chosen:
+            return []
+        rows = conn.execute(
+            "SELECT pk, id FROM profiles WHERE pk IN (SELECT value FROM json_each(?)) ORDER BY pk",
+            (json.dumps(sorted(chosen)),)).fetchall()
+    return [(int(pk), str(pid)) for pk, pid in rows]
 
 
-MASK31 = 2**31 - 1
-
-
-def _mix(binder: sb.Binder, seed: int) -> exp.Expression:
-    """A seeded 31-bit hash of pk: two multiply-xorshift rounds in SQLite integer arithmetic."""
-
-    def number(value: int) -> exp.Expression:
-        return exp.Literal.number(value)
-
-    def masked(node: exp.Expression) -> exp.Expression:
-        return exp.Paren(this=exp.BitwiseAnd(this=exp.Paren(this=node), expression=number(MASK31)))
-
-    def xorshift(node: exp.Expression, bits: int) -> exp.Expression:
-        shifted = exp.Paren(this=exp.BitwiseRightShift(this=node.copy(), expression=number(bits)))
-        either = exp.Paren(this=exp.BitwiseOr(this=node.copy(), expression=shifted.copy()))
-        both = exp.Paren(this=exp.BitwiseAnd(this=node.copy(), expression=shifted))
-        return exp.Paren(this=exp.Sub(this=either, expression=both))  # a XOR b
-
-    start = masked(exp.Add(this=pk_column(), expression=binder.bind(seed % (MASK31 + 1))))
-    first = masked(exp.Add(this=exp.Mul(this=start, expression=number(1103515245)),
-                           expression=number(12345)))
-    second = masked(exp.Mul(this=xorshift(first, 13), expression=number(1597334677)))
-    return masked(xorshift(second, 16))
+def reservoir(items: Iterator[int], n: int, rng: random.Random) -> list[int]:
+    """A uniform random sample of ``n`` items in one pass (algorithm L, Li 1994)."""
+    if n <= 0:
+        return []
+    picked = list(itertools.islice(items, n))
+    if len(picked) < n:
+        return picked
+    weight = math.exp(math.log(rng.random() or 1e-300) / n)
+    while True:
+        skip = int(math.log(rng.random() or 1e-300) / math.log1p(-weight)) if weight < 1 else 0
+        following = next(itertools.islice(items, skip, None), None)
+        if following is None:
+            return picked
+        picked[rng.randrange(n)] = following
+        weight *= math.exp(math.log(rng.random() or 1e-300) / n)
 
 
 def node_counts(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
@@ -227,12 +230,11 @@ def breakdown(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.dat
     binder = sb.Binder()
     binder.values.extend(compiled.values)
     value = _breakdown_value(catalog, attribute, binder, as_of)
-    groups = (profiles_select(membership(compiled), exp.alias_(value, "v", quoted=True),
-                              exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+    groups = (profiles_select(membership(compiled), named(value, "v"),
+                              named(exp.Count(this=exp.Star()), "n"))
               .group_by(sb.column("v")))
     v, n = sb.column("v"), sb.column("n")
-    ranked = (exp.select(v, n, exp.alias_(exp.Window(this=exp.Sum(this=n.copy())), "total",
-                                          quoted=True))
+    ranked = (exp.select(v, n, named(exp.Window(this=exp.Sum(this=n.copy())), "total"))
               .from_(exp.Subquery(this=groups, alias=exp.TableAlias(this=sb.ident("g"))))
               .order_by(exp.Ordered(this=sb.is_null(v), desc=True, nulls_first=True),
                         exp.Ordered(this=n.copy(), desc=True, nulls_first=True),
@@ -258,6 +260,10 @@ def breakdown(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.dat
     if missing > 0:
         result.append((MISSING, missing))
     return result
+
+
+def named(node: exp.Expression, alias: str) -> exp.Expression:
+    return exp.Alias(this=node, alias=sb.ident(alias))
 
 
 def _breakdown_value(catalog: Catalog, name: str, binder: sb.Binder,

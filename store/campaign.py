@@ -23,6 +23,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -324,6 +325,25 @@ def size_history(conn: sqlite3.Connection, limit: int = 30) -> dict[int, list[in
     return sizes
 
 
+def overview(conn: sqlite3.Connection, limit: int = 30) -> tuple[list[Audience], dict[int, list[int]]]:
+    """Every audience and its recent sizes, read in one snapshot (for the Audiences area)."""
+    with _snapshot(conn):
+        return list_audiences(conn), size_history(conn, limit)
+
+
+@contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction, so that several reads see the same committed state."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
 # ------------------------------------------------------------------ members
 
 
@@ -352,6 +372,23 @@ def member_page(conn: sqlite3.Connection, audience_id: int, after: str | None = 
             "SELECT profile_id, fields FROM audience_members WHERE audience_id = ? AND profile_id > ?"
             " ORDER BY profile_id LIMIT ?", (audience_id, after, limit)).fetchall()
     return [_member(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    """A keyset page of members and the audience's size at the same moment."""
+
+    members: list[Member]
+    total: int
+
+
+def read_member_page(conn: sqlite3.Connection, audience_id: int, *, after: str | None = None,
+                     before: str | None = None, limit: int = 100) -> MembersPage:
+    """``member_page`` and the audience's member count, read in one snapshot."""
+    with _snapshot(conn):
+        members = member_page(conn, audience_id, after, limit, before=before)
+        row = conn.execute("SELECT member_count FROM audiences WHERE id = ?", (audience_id,)).fetchone()
+    return MembersPage(members, int(row[0]) if row else 0)
 
 
 def member_count(conn: sqlite3.Connection, audience_id: int) -> int:
@@ -387,14 +424,11 @@ def export_csv(conn: sqlite3.Connection, audience: Audience, out: TextIO) -> int
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["profile_id", *audience.fields])
     written = 0
-    conn.execute("BEGIN")
-    try:
+    with _snapshot(conn):
         for member in iter_members(conn, audience.id):
             writer.writerow([member.profile_id,
                              *(_csv_value(member.fields.get(name)) for name in audience.fields)])
             written += 1
-    finally:
-        conn.execute("COMMIT")
     return written
 
 

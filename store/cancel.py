@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from store.db import describe_sqlite_error
 from store.errors import InputError, QueryCancelled, StoreError
@@ -46,10 +46,8 @@ class Cancel:
         with self._lock:
             connections = [conn for conn, _ in self._watched.values()]
         for conn in connections:
-            try:
+            with suppress(sqlite3.ProgrammingError):  # closed meanwhile: nothing to stop
                 conn.interrupt()
-            except sqlite3.ProgrammingError:  # closed meanwhile: nothing left to stop
-                pass
 
     def check(self) -> None:
         """Raise ``QueryCancelled`` if the token has been cancelled."""

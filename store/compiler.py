@@ -53,6 +53,8 @@ from store.values import UTC, day_start_epoch, to_epoch_seconds
 PROFILES = "profiles"
 EVENTS = "events"
 EVENTS_ALIAS = "ev"
+TYPE_TIME_INDEX = "events_type_ts_profile"  # created with every store (store/db.py)
+SHORT_WINDOW_SECONDS = 31 * 86400
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class CompiledQuery:
     expression: exp.Expression
     values: tuple[Any, ...] = ()
     dialect: str = "sqlite"
+    count_expression: exp.Expression | None = None
 
 
 # ---------------------------------------------------------------------- fragments
@@ -76,9 +79,15 @@ class CompiledQuery:
 
 @dataclass(frozen=True)
 class Pred:
-    """A two-valued condition on a profiles row (column names unqualified)."""
+    """A two-valued condition on a profiles row (column names unqualified).
+
+    ``complement`` is set when the condition is ``NOT pk IN (complement)``: the
+    set is then counted as ``total - |complement|`` instead of by a scan, and
+    negating it gives the set back.
+    """
 
     expr: exp.Expression
+    complement: exp.Query | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +114,45 @@ def as_predicate(fragment: Fragment) -> exp.Expression:
         return fragment.expr
     if fragment.where is not None:
         return fragment.where
-    return pk_column().isin(query=fragment.query)
+    return pk_column().isin(query=fragment.query, copy=False)
+
+
+def outside(query: exp.Query) -> Pred:
+    """The profiles not in a set."""
+    return Pred(sb.negate(pk_column().isin(query=query.copy(), copy=False)), query)
+
+
+def negated(fragment: Fragment) -> Fragment:
+    if isinstance(fragment, Pred) and fragment.complement is not None:
+        return PkSet(fragment.complement)
+    if isinstance(fragment, PkSet) and fragment.where is None:
+        return outside(fragment.query)
+    return Pred(sb.negate(as_predicate(fragment)))
+
+
+def count_expression(fragment: Fragment) -> exp.Select:
+    """The cheapest exact count of a fragment's profiles.
+
+    A set counts its own (distinct) rows, a complement is ``total - |set|``;
+    both rely on events only pointing at existing profiles (the store's rule).
+    """
+    counted = exp.Count(this=exp.Star())
+    if isinstance(fragment, PkSet) and fragment.where is None:
+        return exp.select(counted).from_(exp.Subquery(this=fragment.query.copy(),
+                                                      alias=exp.TableAlias(this=sb.ident("s"))),
+                                         copy=False)
+    if isinstance(fragment, Pred) and fragment.complement is not None:
+        everyone = exp.Subquery(this=exp.select(counted.copy()).from_(sb.table(PROFILES),
+                                                                       copy=False))
+        inside = exp.Subquery(this=count_expression(PkSet(fragment.complement)))
+        return exp.select(exp.Sub(this=everyone, expression=inside))
+    return profiles_select(as_predicate(fragment).copy(), counted)
 
 
 def profiles_select(where: exp.Expression, *columns: exp.Expression) -> exp.Select:
     """``SELECT pk FROM profiles [WHERE where]`` (the WHERE is left out when always true)."""
-    query = exp.select(*(columns or (pk_column(),))).from_(sb.table(PROFILES))
-    return query if sb.is_true(where) else query.where(where)
+    query = exp.select(*(columns or (pk_column(),))).from_(sb.table(PROFILES), copy=False)
+    return query if sb.is_true(where) else query.where(where, copy=False)
 
 
 # ---------------------------------------------------------------------- compiler
@@ -142,7 +183,7 @@ class _Compiler:
             return self.any_of([self.node(c, child_path(path, node, i))
                                 for i, c in enumerate(node.children)])
         if isinstance(node, NotOf):
-            return Pred(sb.negate(as_predicate(self.node(node.child, f"{path}.not"))))
+            return negated(self.node(node.child, f"{path}.not"))
         if isinstance(node, AttributeCondition):
             return Pred(self.predicates.condition(node, self.attribute(node.attribute, path), path))
         if isinstance(node, EventCondition):
@@ -152,9 +193,16 @@ class _Compiler:
         raise TypeError(f"not a rule node: {node!r}")
 
     def all_of(self, parts: list[Fragment]) -> Fragment:
-        """AND: a lone set stays a set; sets with conditions become ``pk IN (set)`` terms."""
+        """AND: a lone set stays a set; sets with conditions become ``pk IN (set)`` terms;
+        profiles outside several sets are the profiles outside their union."""
         if len(parts) == 1:
             return parts[0]
+        parts = [p for p in parts if not (isinstance(p, Pred) and sb.is_true(p.expr))]
+        if len(parts) == 1:
+            return parts[0]
+        excluded = [p.complement for p in parts if isinstance(p, Pred) and p.complement is not None]
+        if parts and len(excluded) == len(parts):
+            return outside(sb.union(excluded))
         sets = [p for p in parts if isinstance(p, PkSet)]
         if not sets:
             return Pred(sb.conjunction([as_predicate(p) for p in parts]))
@@ -219,20 +267,19 @@ class _Compiler:
         always = aggregate is None and count_always(count, smallest)
         never = count_never(count, smallest)
         at_zero = holds_at_zero(count, aggregate)
-        events = source.select(sb.conjunction(filters))
-        if at_zero:
-            if always:
-                return Pred(sb.TRUE.copy())
-            if never:
-                return Pred(sb.negate(pk_column().isin(query=events)))
-            failing = self.grouped(events, sb.negate(self.having(count, aggregate, distinct,
-                                                                 measured)))
-            return Pred(sb.negate(pk_column().isin(query=failing)))
-        if never:
+        if at_zero and always:
+            return Pred(sb.TRUE.copy())
+        if not at_zero and never:
             return Pred(sb.FALSE.copy())
-        if always:
-            return PkSet(events)
-        return PkSet(self.grouped(events, self.having(count, aggregate, distinct, measured)))
+        events = source.select(sb.conjunction(filters), self.index_hint(node, source, path))
+        if always or never:  # every profile with events in E matches / fails
+            # DISTINCT dedupes as it goes; GROUP BY would sort every event first.
+            group = events.distinct(copy=False)
+        else:
+            having = self.having(count, aggregate, distinct, measured)
+            group = self.grouped(events, sb.negate(having) if at_zero else having)
+        # Profiles without events match when the zero state does: complement of the failing.
+        return outside(group) if at_zero else PkSet(group)
 
     def event_filters(self, node: EventCondition, source: _EventSource,
                       path: str) -> list[exp.Expression]:
@@ -266,7 +313,7 @@ class _Compiler:
         type_id = sb.column("type_id", EVENTS_ALIAS)
         if len(ids) == 1:
             return type_id.eq(self.binder.bind(ids[0]))
-        return type_id.isin(*(self.binder.bind(i) for i in ids))
+        return type_id.isin(*(self.binder.bind(i) for i in ids), copy=False)
 
     def window_epochs(self, within: Window | None, path: str) -> tuple[int | None, int | None]:
         """The inclusive epoch-second bounds of ``within`` (None: open)."""
@@ -277,15 +324,34 @@ class _Compiler:
             return (None if first is None else day_start_epoch(first)), None
         assert within.between is not None
         try:
-            low, high = resolve(within.between, self.today)  # type: ignore[misc]
+            bounds: Any = resolve(within.between, self.today)
         except (ValueError, OverflowError):
             raise InputError(f"{path}.within.between: a relative date falls outside the"
                              f" calendar (as of {self.today.isoformat()})") from None
+        low, high = bounds
         return start_epoch(low), end_epoch(high)
 
     def grouped(self, events: exp.Select, having: exp.Expression) -> exp.Select:
-        key = sb.column("profile_pk", EVENTS_ALIAS)
-        return events.group_by(key).having(having)
+        """One row per profile whose events pass ``having``."""
+        grouped = events.group_by(sb.column("profile_pk", EVENTS_ALIAS), copy=False)
+        return grouped.having(having, copy=False)
+
+    def index_hint(self, node: EventCondition, source: _EventSource, path: str) -> str | None:
+        """Which events index to read, when the planner (which has no statistics) would guess
+        wrong: the (type_id, ts) range is best for a short window, and whenever other
+        columns are read (rows then come in time order, which is storage order). Otherwise
+        the planner is left to choose, e.g. a (type_id, profile_pk) index that groups
+        without sorting."""
+        if self.dialect != "sqlite":
+            return None
+        low, high = self.window_epochs(node.within, path)
+        if node.types is None and low is None:
+            return None  # no type filter: the (type_id, ts) index cannot narrow anything
+        upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
+        short = low is not None and upper - low <= SHORT_WINDOW_SECONDS
+        if short or source.reads_rows:
+            return TYPE_TIME_INDEX
+        return None
 
     def having(self, count: CountRule, aggregate: AggregateRule | None, distinct: Target | None,
                measured: Target | None) -> exp.Expression:
@@ -336,9 +402,11 @@ class _EventSource:
         self.catalog = catalog
         self.path = path
         self.joined: dict[str, Entity] = {}
+        self.used_fields = False
 
     def target(self, name: str, where: str) -> Target:
         """An event field, or ``entity.field`` through the entity's link (missing entity: NULL)."""
+        self.used_fields = True
         if "." in name:
             entity_name, _, field_name = name.partition(".")
             entity = self.catalog.entities.get(entity_name)
@@ -352,9 +420,16 @@ class _EventSource:
             raise InputError(f"{self.path}.{where}: unknown event field {name!r}")
         return Target(sb.column(event_field.column, EVENTS_ALIAS), event_field.type)
 
-    def select(self, where: exp.Expression) -> exp.Select:
-        query = exp.select(sb.column("profile_pk", EVENTS_ALIAS)).from_(
-            sb.table(EVENTS, EVENTS_ALIAS))
+    @property
+    def reads_rows(self) -> bool:
+        """Whether a condition reads event columns beyond the (type_id, ts, profile_pk) index."""
+        return self.used_fields
+
+    def select(self, where: exp.Expression, index: str | None = None) -> exp.Select:
+        events = sb.table(EVENTS, EVENTS_ALIAS)
+        if index:
+            events.set("indexed", sb.ident(index))
+        query = exp.select(sb.column("profile_pk", EVENTS_ALIAS)).from_(events, copy=False)
         for entity in self.joined.values():
             link = self.catalog.event_fields.get(entity.link_field)
             if link is None:
@@ -362,8 +437,8 @@ class _EventSource:
                                  f" event field {entity.link_field!r}")
             alias = entity_alias(entity)
             on = sb.column("key", alias).eq(sb.column(link.column, EVENTS_ALIAS))
-            query = query.join(sb.table(entity.table, alias), on=on, join_type="left")
-        return query if sb.is_true(where) else query.where(where)
+            query = query.join(sb.table(entity.table, alias), on=on, join_type="left", copy=False)
+        return query if sb.is_true(where) else query.where(where, copy=False)
 
 
 def entity_alias(entity: Entity) -> str:
@@ -455,17 +530,20 @@ def compile_node(node: Node, resolved: ResolvedSegment, catalog: Catalog, as_of:
     """The query selecting the profiles one node of the rule tree matches at ``as_of``."""
     compiler = _Compiler(catalog, resolved.refs, as_of, dialect)
     try:
-        where = as_predicate(compiler.node(node, path))
-        return finish(profiles_select(where), compiler.binder.values, dialect)
+        fragment = compiler.node(node, path)
+        counting = count_expression(fragment)
+        query = profiles_select(as_predicate(fragment))
+        return finish(query, compiler.binder.values, dialect, counting)
     except RecursionError:
         raise InputError(f"{path}: the rule is nested too deeply to compile") from None
 
 
 def finish(expression: exp.Expression, values: list[Any] | tuple[Any, ...],
-           dialect: str = "sqlite") -> CompiledQuery:
+           dialect: str = "sqlite", count_expression: exp.Expression | None = None
+           ) -> CompiledQuery:
     """Render a query tree with its placeholder values."""
     sql, params = sb.render(expression, values, dialect)
-    return CompiledQuery(sql, params, expression, tuple(values), dialect)
+    return CompiledQuery(sql, params, expression, tuple(values), dialect, count_expression)
 
 
 def membership(compiled: CompiledQuery) -> exp.Expression:
@@ -474,7 +552,7 @@ def membership(compiled: CompiledQuery) -> exp.Expression:
     if isinstance(expression, exp.Select) and _selects_from_profiles(expression):
         where = expression.args.get("where")
         return where.this.copy() if where is not None else sb.TRUE.copy()
-    return pk_column().isin(query=expression.copy())
+    return pk_column().isin(query=expression.copy(), copy=False)
 
 
 def _selects_from_profiles(query: exp.Select) -> bool:
@@ -484,7 +562,9 @@ def _selects_from_profiles(query: exp.Select) -> bool:
 
 
 def count_query(compiled: CompiledQuery) -> CompiledQuery:
-    """``SELECT count(*)`` of the members."""
+    """A query whose one value is the number of members (``SELECT count(*) ...``)."""
+    if compiled.count_expression is not None:
+        return finish(compiled.count_expression, compiled.values, compiled.dialect)
     query = profiles_select(membership(compiled), exp.Count(this=exp.Star()))
     return finish(query, compiled.values, compiled.dialect)
 

@@ -32,8 +32,8 @@ MAX_TEMPLATE_CHARS = 100_000
 _OPEN = "{{"
 _CLOSE = "}}"
 _PLACEHOLDER = re.compile(
-    r"\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*"
-    r"(?:\|\s*default\s*\(\s*(?:\"(?P<dq>(?:[^\"\\]|\\.)*)\"|'(?P<sq>(?:[^'\\]|\\.)*)')\s*\)\s*)?\Z",
+    r"\{\{\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*"
+    r"(?:\|\s*default\s*\(\s*(?:\"(?P<dq>(?:[^\"\\]|\\.)*)\"|'(?P<sq>(?:[^'\\]|\\.)*)')\s*\)\s*)?\}\}",
     re.DOTALL,
 )
 
@@ -112,21 +112,21 @@ def parse_template(text: str, what: str = "template") -> Template:
             if position < len(text):
                 parts.append(text[position:])
             break
-        end = text.find(_CLOSE, start + len(_OPEN))
-        if end < 0:
-            raise InputError(f"{what}, {_where(text, start)}: '{{{{' is never closed by '}}}}'.")
-        if start > position:
-            parts.append(text[position:start])
-        inner = text[start + len(_OPEN):end]
-        match = _PLACEHOLDER.match(inner)
+        match = _PLACEHOLDER.match(text, start)
         if match is None:
+            end = text.find(_CLOSE, start + len(_OPEN))
+            if end < 0:
+                raise InputError(f"{what}, {_where(text, start)}: '{{{{' is never closed by '}}}}'.")
+            inner = text[start + len(_OPEN):end]
             raise InputError(
                 f"{what}, {_where(text, start)}: {{{{{inner}}}}} is not a placeholder; write"
                 ' {{ field }} or {{ field | default("text") }}.')
+        if start > position:
+            parts.append(text[position:start])
         raw_default = match.group("dq") if match.group("dq") is not None else match.group("sq")
         parts.append(Placeholder(match.group("name"),
                                  None if raw_default is None else _unescape(raw_default)))
-        position = end + len(_CLOSE)
+        position = match.end()
     return Template(text, tuple(parts))
 
 

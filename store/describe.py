@@ -108,6 +108,8 @@ def describe_condition(node: AttributeCondition, label: str) -> str:
     words = OP_WORDS.get(node.op, node.op.replace("_", " "))
     if node.op in ("is_empty", "is_not_empty", "is_true", "is_false"):
         return f"{label} {words}"
+    if isinstance(node.value, Period) and node.value.amount == 1:  # "in the last month"
+        return f"{label} {words} {SINGULAR_UNITS.get(node.value.unit, node.value.unit)}"
     return f"{label} {words} {format_value(node.value, node.op)}"
 
 

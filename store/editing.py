@@ -434,17 +434,39 @@ def owner_of(rule: Node, error_path: str) -> str:
     return best
 
 
+def left_out(rule: Node, bad: set[str] | dict[str, Problem]) -> set[str]:
+    """The paths left out of the count: each bad node (with the ``not`` around it) and
+    every group all of whose children are left out (so a group of bad conditions
+    does not turn into "no one"). The root is included when nothing can count."""
+    out = {unit_path(path) for path in bad}
+    changed = True
+    while changed:
+        changed = False
+        for path, node in walk(rule):
+            if path in out or not isinstance(node, AllOf | AnyOf) or not node.children:
+                continue
+            kind = group_kind(node)
+            if all(f"{path}.{kind}[{i}]" in out or _inside(f"{path}.{kind}[{i}]", out)
+                   for i in range(len(node.children))):
+                out.add(unit_path(path))
+                changed = True
+    return out
+
+
+def _inside(path: str, paths: set[str]) -> bool:
+    return any(path.startswith((p + ".", p + "[")) for p in paths)
+
+
 def countable(rule: Node, bad: set[str] | dict[str, Problem]) -> Node | None:
     """The rule with the bad nodes left out; None when nothing countable is left.
 
-    A bad node is replaced by the group that changes nothing in its parent
-    (an empty ``all`` under an ``all``, an empty ``any`` under an ``any``);
-    a bad node under a ``not`` takes the ``not`` with it. Paths of the other
-    nodes do not move, so per-node counts still line up with the tree.
+    A left-out node (``left_out``) is replaced by the group that changes
+    nothing in its parent (an empty ``all`` under an ``all``, an empty
+    ``any`` under an ``any``). Paths of the other nodes do not move, so
+    per-node counts still line up with the tree.
     """
     result = rule
-    for path in sorted(bad, key=len):
-        unit = unit_path(path)
+    for unit in sorted(left_out(rule, bad), key=len):
         found = parent_of(unit)
         if found is None:
             return None

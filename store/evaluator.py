@@ -32,9 +32,11 @@ from store.model import (
     NotOf,
     Period,
     RelativeDate,
+    Segment,
     SegmentRef,
     Window,
     child_path,
+    children_of,
 )
 from store.timeutil import age_on, as_of_date, last_window, next_window, resolve
 from store.validate import ResolvedSegment
@@ -366,7 +368,7 @@ class EventFacts:
 class _Evaluation:
     """One profile, one as-of instant, the segments that references may name."""
 
-    def __init__(self, profile: ProfileData, refs: dict[str, Any], as_of: dt.datetime) -> None:
+    def __init__(self, profile: ProfileData, refs: dict[str, Segment], as_of: dt.datetime) -> None:
         self.profile = profile
         self.refs = refs
         self.as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
@@ -442,7 +444,7 @@ class _Evaluation:
             self.ref_results[node.segment] = self.matches(self.referenced(node.segment).rule)
         return self.ref_results[node.segment]
 
-    def referenced(self, segment_id: str) -> Any:
+    def referenced(self, segment_id: str) -> Segment:
         found = self.refs.get(segment_id)
         if found is None:
             raise ValueError(f"segment {segment_id!r} is referenced but was not resolved")
@@ -452,8 +454,7 @@ class _Evaluation:
     def explain(self, node: Node, path: str) -> Explanation:
         if isinstance(node, AllOf | AnyOf | NotOf):
             children = [self.explain(child, child_path(path, node, i))
-                        for i, child in enumerate(node.children if not isinstance(node, NotOf)
-                                                  else (node.child,))]
+                        for i, child in enumerate(children_of(node))]
             hits = sum(c.matched for c in children)
             if isinstance(node, AllOf):
                 matched = hits == len(children)

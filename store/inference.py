@@ -126,7 +126,7 @@ _SHAPES: dict[str, str] = {
     "date": _DAY,
     "datetime": _DAY + f"(?:{_CLOCK})?",
 }
-_ALL = {kind: re.compile(f"(?:{shape})(?:{_SEP}(?:{shape}))*") for kind, shape in _SHAPES.items()}
+_ALL = {kind: re.compile(f"(?:{shape})?(?:{_SEP}(?:{shape})?)*") for kind, shape in _SHAPES.items()}
 _CALENDAR_KINDS = ("date", "datetime")
 
 
@@ -139,8 +139,8 @@ def _joined(values: Sequence[str]) -> str | None:
     return joined if joined.count(_SEP) == len(values) - 1 else None
 
 
-def _all_fit(kind: str, values: list[str]) -> bool:
-    """True when every value (non-empty, distinct) certainly keeps a column of ``kind``."""
+def _all_fit(kind: str, values: Sequence[str]) -> bool:
+    """True when every value ('' = missing) certainly keeps a column of ``kind``."""
     pattern = _ALL.get(kind)
     joined = _joined(values) if pattern is not None else None
     if joined is None or pattern is None or pattern.fullmatch(joined) is None:
@@ -165,11 +165,10 @@ class ColumnInference:
         """Take in one chunk's text values ('' is missing)."""
         if self.kind == "string":
             return
-        distinct = list(dict.fromkeys(values))
-        if self.kind is not None and _all_fit(self.kind, [v for v in distinct if v]):
+        if self.kind is not None and _all_fit(self.kind, values):
             return
         keeps = _KEEPS.get(self.kind) if self.kind else None
-        for value in distinct:
+        for value in dict.fromkeys(values):
             if not value or (keeps is not None and keeps(value)):
                 continue
             kind = text_kind(value)
@@ -405,7 +404,7 @@ def parse_timestamps(values: Sequence[Any], parse: TimestampParser,
     space and ``HH:MM:SS``, maybe ``Z``) are parsed by numpy in one go; any
     other column, or one with a bad value, goes value by value.
     """
-    if time_format is None and values:
+    if time_format is None and values and "" not in values:  # the shapes allow '' (missing)
         joined = _joined(values)
         if joined is not None and _ALL["datetime"].fullmatch(joined):
             try:

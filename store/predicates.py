@@ -124,8 +124,8 @@ class Predicates:
         unique = list(dict.fromkeys(sb.sql_values(values)))
         if len(unique) > LONG_LIST and self.dialect == "sqlite":
             payload = json.dumps(unique, ensure_ascii=False, allow_nan=False)
-            return column.copy().isin(query=sb.json_values(self.bind(payload)))
-        return column.copy().isin(*(self.bind(v) for v in unique))
+            return column.copy().isin(query=sb.json_values(self.bind(payload)), copy=False)
+        return column.copy().isin(*(self.bind(v) for v in unique), copy=False)
 
     # ------------------------------------------------------------------ numbers
     def number(self, op: str, value: Any, column: exp.Expression) -> exp.Expression:

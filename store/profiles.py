@@ -18,13 +18,15 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from store.catalog import Attribute, Catalog
 from store.db import quote_identifier
 from store.timeutil import age_on
-from store.validate import ResolvedSegment
 from store.values import parse_date
+
+if TYPE_CHECKING:
+    from store.validate import ResolvedSegment
 
 PAGE_SIZE = 200
 COUNT_CAP = 10_000
@@ -300,11 +302,18 @@ def segment_members(conn: sqlite3.Connection, catalog: Catalog, resolved: Resolv
     Evaluated once per filter; the browser then pages through the array
     instead of evaluating the segment again for every page.
     """
-    from store.compiler import compile_segment
+    from sqlglot import exp
+
+    from store.audience import prepare
+    from store.compiler import compile_segment, finish, membership, pk_column, profiles_select
 
     compiled = compile_segment(resolved, catalog, as_of)
+    query = profiles_select(membership(compiled), pk_column()).order_by(
+        exp.Ordered(this=pk_column(), nulls_first=True))
+    final = finish(query, compiled.values, compiled.dialect)
+    prepare(conn)
     members: array[int] = array("q")
-    cursor = conn.execute(f"SELECT pk FROM ({compiled.sql}) ORDER BY pk", compiled.params)
+    cursor = conn.execute(final.sql, final.params)
     while chunk := cursor.fetchmany(20_000):
         members.extend(row[0] for row in chunk)
     return members
@@ -571,12 +580,11 @@ def timeline_page(conn: sqlite3.Connection, catalog: Catalog, pk: int, *,
     result = []
     for row in conn.execute(sql, params):
         event_type = by_id.get(row[2])
-        allowed = set(event_type.fields) if event_type else {f.name for f in fields}
         details: list[EventDetail] = []
         offset = 3
         own = {}
         for f, value in zip(fields, row[offset:offset + len(fields)], strict=True):
-            if value is not None and f.name in allowed:
+            if value is not None:  # a field another event type uses is missing here
                 own[f.name] = EventDetail(f.name, f.label or f.name.replace("_", " ").capitalize(),
                                           f.type, value)
         offset += len(fields)
@@ -585,7 +593,10 @@ def timeline_page(conn: sqlite3.Connection, catalog: Catalog, pk: int, *,
             if value is None or link not in own:
                 continue
             ef = catalog.entities[entity].fields[name]
-            label = ef.label or name.replace("_", " ").capitalize()
+            if name in ("name", "title"):  # a product's name reads best as "Product ..."
+                label = catalog.entities[entity].label or entity.replace("_", " ").capitalize()
+            else:
+                label = ef.label or name.replace("_", " ").capitalize()
             linked.append(EventDetail(f"{entity}.{name}", label, ef.type, value))
         details.extend(linked)
         details.extend(own.values())

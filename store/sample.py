@@ -13,6 +13,7 @@ per country to draw small name pools (``store.sample_pools``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -36,7 +37,13 @@ from store.catalog import (
     ensure_event_type,
     set_labels,
 )
-from store.db import create_store, describe_sqlite_error, open_store, write_transaction
+from store.db import (
+    create_store,
+    describe_sqlite_error,
+    open_store,
+    quote_identifier,
+    write_transaction,
+)
 from store.errors import InputError, StoreError
 from store.values import UTC, AttrType, day_start_epoch
 
@@ -49,11 +56,15 @@ MAX_PROFILES = 20_000_000
 HISTORY_YEARS = 2
 SIGNUP_YEARS = 5
 CHUNK_ROWS = 100_000
+# Sign-ups reach five years back and birth dates 91: keep every date well inside the calendar.
+EARLIEST_UNTIL = dt.date(1980, 1, 1)
+LATEST_UNTIL = dt.date(9000, 12, 31)
 
 PROFILE_ATTRIBUTES: tuple[tuple[str, AttrType], ...] = (
     ("first_name", "string"), ("last_name", "string"), ("email", "string"),
     ("gender", "string"), ("birth_date", "date"), ("country", "string"), ("city", "string"),
-    ("loyalty_tier", "string"), ("lifetime_value", "number"), ("signup_date", "datetime"),
+    ("loyalty_tier", "string"), ("tier_renewal_date", "date"), ("lifetime_value", "number"),
+    ("signup_date", "datetime"),
     ("email_opt_in", "boolean"), ("sms_opt_in", "boolean"), ("preferred_channel", "string"),
 )
 EVENT_TYPES: tuple[str, ...] = (
@@ -80,12 +91,12 @@ GENERAL_PAGES = ("/", "/sale", "/new-arrivals", "/stores", "/account", "/help/re
 class SampleResult:
     """What a run produced, for the CLI's summary line and the app's first-run screen."""
 
-    path: Path
     profiles: int
     events: int
+    elapsed_s: float
     products: int
     segments_kept: int
-    elapsed_s: float
+    path: Path
 
 
 def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed: int = DEFAULT_SEED,
@@ -103,6 +114,9 @@ def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed:
     if seed < 0:
         raise InputError(f"--seed must be zero or positive (got {seed}).")
     until = until or dt.datetime.now(UTC).date()
+    if not EARLIEST_UNTIL <= until <= LATEST_UNTIL:
+        raise InputError(f"--until must be between {EARLIEST_UNTIL} and {LATEST_UNTIL}"
+                         f" (got {until}).")
     report = progress or (lambda phase, fraction: None)
     path = Path(db_path)
     report("Reading the existing store", 0.0)
@@ -111,15 +125,18 @@ def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed:
     labels = load_schema_labels()
     temp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(4)}")
     try:
-        counts = _build_store(temp, profiles, seed, until, labels, kept, report)
+        events, products = _build_store(temp, profiles, seed, until, labels, kept, report)
         _fsync(temp)
         os.replace(temp, path)
         _fsync_directory(path.parent)
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise StoreError(f"Cannot write the sample store {path}: {exc}") from exc
     except BaseException:
         _remove_quietly(temp)
         raise
-    return SampleResult(path, profiles, counts[0], counts[1], len(kept[1]),
-                        time.perf_counter() - started)
+    return SampleResult(profiles, events, time.perf_counter() - started, products, len(kept[1]),
+                        path)
 
 
 # ------------------------------------------------------------------ the file
@@ -182,7 +199,7 @@ def _build_store(temp: Path, profiles: int, seed: int, until: dt.date,
         report("Generating events", 0.0)
         events = make_events(people, products, event_rng, until)
         report("Generating events", 1.0)
-        people.finish_loyalty(events, products, profile_rng, until)
+        people.finish_loyalty(events, profile_rng, until)
         with write_transaction(conn):
             _write_profiles(conn, columns, people, report)
             _write_products(conn, columns, products)
@@ -216,7 +233,7 @@ def _drop_event_indexes(conn: sqlite3.Connection) -> list[str]:
         " AND sql IS NOT NULL ORDER BY name"
     ).fetchall()
     for name, _sql in rows:
-        conn.execute(f'DROP INDEX "{name}"')
+        conn.execute(f"DROP INDEX {quote_identifier(name)}")
     return [sql for _name, sql in rows]
 
 
@@ -230,26 +247,20 @@ def _fsync(path: Path) -> None:
 
 
 def _fsync_directory(directory: Path) -> None:
-    try:
+    """Make the rename durable too (where the platform lets a folder be synced)."""
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _remove_quietly(temp: Path) -> None:
+    """Delete an unfinished temporary store and its side files."""
     for suffix in ("", "-journal", "-wal", "-shm"):
-        try:
+        with contextlib.suppress(OSError):
             Path(str(temp) + suffix).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass
 
 
 # ------------------------------------------------------------------ catalog and labels
@@ -330,8 +341,7 @@ class Profiles:
     emailable: np.ndarray
     age: np.ndarray  # years at the end of the history, NaN when unknown
 
-    def finish_loyalty(self, events: Events, products: pools.Products,
-                       rng: np.random.Generator, until: dt.date) -> None:
+    def finish_loyalty(self, events: Events, rng: np.random.Generator, until: dt.date) -> None:
         """Lifetime value from the generated purchases plus earlier spend; tiers by value rank."""
         buys = events.type_code == PURCHASE
         spend = np.bincount(events.profile[buys], weights=events.amount[buys],
@@ -361,6 +371,12 @@ class Profiles:
         tier = np.searchsorted(np.array(pools.LOYALTY_TIER_CUTS), ranks, side="right")
         names = np.array([*pools.LOYALTY_TIERS, None], dtype=object)
         self.values["loyalty_tier"] = names[np.where(member, tier, len(pools.LOYALTY_TIERS))].tolist()
+        # Tiers are reviewed yearly on the membership anniversary: within the next 365 days.
+        until_day = (until - dt.date(1970, 1, 1)).days
+        ahead = (self.signup_ts // 86400 - until_day) % 365
+        renewal = np.datetime_as_string((until_day + ahead).astype("datetime64[D]"), unit="D")
+        self.values["tier_renewal_date"] = [day if is_member else None for day, is_member
+                                            in zip(renewal.tolist(), member.tolist(), strict=True)]
 
 
 def history_first_day(until: dt.date) -> dt.date:
@@ -498,7 +514,10 @@ def _signup_times(count: int, rng: np.random.Generator, until: dt.date) -> np.nd
 
 @dataclass
 class Events:
-    """All events as parallel arrays, ordered by profile then time (that order gives the pk)."""
+    """All events as parallel arrays, grouped by type, then by profile and time (the pk order).
+
+    Grouping by type lets each type be inserted with only the columns it uses.
+    """
 
     profile: np.ndarray  # 0-based profile index
     type_code: np.ndarray  # index into EVENT_TYPES
@@ -518,7 +537,7 @@ def make_events(people: Profiles, products: pools.Products, rng: np.random.Gener
     """Browsing sessions (views, carts, orders) and email campaigns, with a realistic skew.
 
     Most customers are light and a few are heavy (lognormal intensity); some
-    stopped coming months ago (lapse); about one in eleven has no events at all.
+    stopped coming months ago (lapse); about one in eight has no events at all.
     """
     n = people.count
     first_ts = day_start_epoch(history_first_day(until))
@@ -542,7 +561,7 @@ def make_events(people: Profiles, products: pools.Products, rng: np.random.Gener
     campaign = np.concatenate([np.full(len(web[0]), -1), mail[8]])
     # Stored grouped by type, then profile, then time: one integer key, stable sort.
     span = last_ts - first_ts + 1
-    key = (type_code * n + profile) * span + (ts - first_ts)
+    key = (type_code * span + (ts - first_ts)) * n + profile
     order_by = np.argsort(key, kind="stable")
     pages = list(GENERAL_PAGES) + [f"/c/{c.name.lower()}" for c in pools.CATEGORIES]
     return Events(profile[order_by], type_code[order_by], ts[order_by], page[order_by],
@@ -652,7 +671,9 @@ def _emails_sent(people: Profiles, active: np.ndarray, start: np.ndarray, last_t
     target = low + rng.random(len(to)) * (weight[-1] - low)
     which = np.clip(np.searchsorted(weight, target, side="right") - 1, 0, len(calendar) - 1)
     pairs = np.sort(to * len(calendar) + which)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # one send per campaign
+    first_of_pair = np.ones(len(pairs), dtype=bool)
+    first_of_pair[1:] = pairs[1:] != pairs[:-1]
+    pairs = pairs[first_of_pair]  # one send per customer and campaign
     to, which = pairs // len(calendar), pairs % len(calendar)
     sent_ts = np.minimum(send_at[which] + rng.integers(0, 5400, len(to)), last_ts)
 
@@ -688,7 +709,7 @@ def _chunks(total: int) -> Iterator[tuple[int, int]]:
 def _write_profiles(conn: sqlite3.Connection, columns: Columns, people: Profiles,
                     report: ProgressCallback) -> None:
     names = [name for name, _ in PROFILE_ATTRIBUTES]
-    target = ", ".join(["pk", "id", *(f'"{columns.profile[n]}"' for n in names)])
+    target = ", ".join(["pk", "id", *(quote_identifier(columns.profile[n]) for n in names)])
     sql = f"INSERT INTO profiles({target}) VALUES ({', '.join('?' * (len(names) + 2))})"
     width = max(7, len(str(people.count)))
     for low, high in _chunks(people.count):
@@ -700,9 +721,9 @@ def _write_profiles(conn: sqlite3.Connection, columns: Columns, people: Profiles
 
 
 def _write_products(conn: sqlite3.Connection, columns: Columns, products: pools.Products) -> None:
-    target = ", ".join(["key", *(f'"{columns.product[n]}"' for n, _ in PRODUCT_FIELDS)])
+    target = ", ".join(["key", *(quote_identifier(columns.product[n]) for n, _ in PRODUCT_FIELDS)])
     conn.executemany(
-        f'INSERT INTO "{columns.product_table}"({target}) VALUES (?, ?, ?, ?, ?)',
+        f"INSERT INTO {quote_identifier(columns.product_table)}({target}) VALUES (?, ?, ?, ?, ?)",
         zip(products.sku, products.name, products.category, products.brand,
             products.price.tolist(), strict=True),
     )
@@ -727,7 +748,7 @@ def _write_events(conn: sqlite3.Connection, columns: Columns, events: Events,
     for code, name in enumerate(EVENT_TYPES):
         fields = [f for f, _, used_by in EVENT_FIELDS if name in used_by]
         target = ", ".join(["profile_pk", "type_id", "ts",
-                            *(f'"{columns.event[f]}"' for f in fields)])
+                            *(quote_identifier(columns.event[f]) for f in fields)])
         sql = (f"INSERT INTO events({target}) VALUES (?, {columns.type_ids[name]:d}, ?"
                f"{', ?' * len(fields)})")
         for low in range(int(bounds[code]), int(bounds[code + 1]), CHUNK_ROWS):
@@ -746,7 +767,7 @@ def _write_segments(conn: sqlite3.Connection, kept: SavedRows) -> None:
         return
     current = {row[1] for row in conn.execute("PRAGMA table_info(segments)")}
     keep = [i for i, name in enumerate(old_columns) if name in current]
-    target = ", ".join(f'"{old_columns[i]}"' for i in keep)
+    target = ", ".join(quote_identifier(old_columns[i]) for i in keep)
     conn.executemany(
         f"INSERT INTO segments({target}) VALUES ({', '.join('?' * len(keep))})",
         [tuple(row[i] for i in keep) for row in rows],

@@ -10,6 +10,7 @@ profile or per event is then sampled from these pools with numpy.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -268,25 +269,29 @@ def marketing_calendar(first: dt.date, last: dt.date) -> list[Campaign]:
 class NamePool:
     """Names for one country: female and male first names, last names, and their email slugs."""
 
-    female: list[str]
-    male: list[str]
-    last: list[str]
+    female: tuple[str, ...]
+    male: tuple[str, ...]
+    last: tuple[str, ...]
 
 
-def name_pools(seed: int, size: int = 240) -> list[NamePool]:
-    """Draw names once per country from Faker (seeded), so names follow each locale's frequencies."""
+@functools.lru_cache(maxsize=4)
+def name_pools(seed: int, size: int = 240) -> tuple[NamePool, ...]:
+    """Draw names once per country from Faker (seeded), so names follow each locale's frequencies.
+
+    Only Faker's person provider is loaded (loading them all takes a second).
+    """
     from faker import Faker
 
     pools: list[NamePool] = []
     for index, country in enumerate(COUNTRIES):
-        fake = Faker(country.locale)
+        fake = Faker(country.locale, providers=["faker.providers.person"])
         fake.seed_instance(seed * 1009 + index)
         pools.append(NamePool(
-            female=[fake.first_name_female() for _ in range(size)],
-            male=[fake.first_name_male() for _ in range(size)],
-            last=[fake.last_name() for _ in range(size + size // 2)],
+            female=tuple(fake.first_name_female() for _ in range(size)),
+            male=tuple(fake.first_name_male() for _ in range(size)),
+            last=tuple(fake.last_name() for _ in range(size + size // 2)),
         ))
-    return pools
+    return tuple(pools)
 
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")

@@ -84,7 +84,7 @@ def table(name: str, alias: str | None = None) -> exp.Table:
 def json_values(placeholder: exp.Expression) -> exp.Select:
     """``SELECT value FROM json_each(?)``: a whole list in one parameter (SQLite)."""
     source = exp.Table(this=exp.Anonymous(this="json_each", expressions=[placeholder]))
-    return exp.select(exp.column("value")).from_(source)
+    return exp.select(exp.column("value")).from_(source, copy=False)
 
 
 # ------------------------------------------------------------------ boolean logic
@@ -137,21 +137,22 @@ def disjunction(terms: Sequence[exp.Expression]) -> exp.Expression:
     return _chain(kept, exp.Or, exp.false())
 
 
-def _chain(terms: list[exp.Expression], kind: type[exp.Connector],
+def _chain(terms: list[exp.Expression], kind: type[exp.And] | type[exp.Or],
            empty: exp.Expression) -> exp.Expression:
     if not terms:
         return empty
     if len(terms) == 1:
         return terms[0]
     if len(terms) <= FLAT_CHAIN_LIMIT:
-        node = _paren(terms[0])
+        node: exp.Expression = _paren(terms[0])
         for term in terms[1:]:
             node = kind(this=node, expression=_paren(term))
         return node
     middle = len(terms) // 2
     left = exp.Paren(this=_chain(terms[:middle], kind, empty))
     right = exp.Paren(this=_chain(terms[middle:], kind, empty))
-    return kind(this=left, expression=right)
+    balanced: exp.Expression = kind(this=left, expression=right)
+    return balanced
 
 
 def _paren(node: exp.Expression) -> exp.Expression:
@@ -168,7 +169,7 @@ def union(queries: Sequence[exp.Query]) -> exp.Query:
     if len(queries) > UNION_CHUNK:
         size = -(-len(queries) // UNION_CHUNK)
         parts = [union(queries[i:i + size]) for i in range(0, len(queries), size)]
-        queries = [exp.select(exp.Star()).from_(exp.Subquery(this=part)) for part in parts]
+        queries = [exp.select(exp.Star()).from_(exp.Subquery(this=part), copy=False) for part in parts]
     node: exp.Query = queries[0]
     for query in queries[1:]:
         node = exp.Union(this=node, expression=query, distinct=True)

@@ -144,8 +144,9 @@ class _Validator:
                                 did_you_mean(entity_name, known), f"{path}.{what}")
             entity_field = entity.fields.get(field_name)
             if entity_field is None:
-                raise self.fail(f"entity {entity_name!r} has no field {field_name!r}." +
-                                did_you_mean(field_name, set(entity.fields)), f"{path}.{what}")
+                raise self.fail(f"unknown field {name!r}: entity {entity_name!r} has no field"
+                                f" {field_name!r}." + did_you_mean(field_name, set(entity.fields)),
+                                f"{path}.{what}")
             return FieldInfo(name, entity_field.type)
         event_field = self.catalog.event_fields.get(name)
         if event_field is None:

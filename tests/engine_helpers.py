@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 
 from store.catalog import Catalog
-from store.compiler import CompiledQuery, compile_segment
+from store.compiler import CompiledQuery, compile_segment, count_query
 from store.library import make_lookup
+from store.model import Segment, slugify
 from store.validate import ResolvedSegment, validate_segment
 from store.yamlio import load_segment_text
 
@@ -18,9 +19,13 @@ UTC = dt.UTC
 
 
 def resolve_rule(conn: sqlite3.Connection, rule: Any, name: str = "test") -> ResolvedSegment:
-    """A rule given as plain data (as it would be written in YAML), validated against the store."""
-    text = yaml.safe_dump({"name": name, "rule": rule}, sort_keys=False, allow_unicode=True)
-    segment, lines = load_segment_text(text)
+    """A rule validated against the store: plain data goes through YAML as a user would write
+    it; a model node (for very large rules) is validated directly."""
+    if isinstance(rule, dict):
+        text = yaml.safe_dump({"name": name, "rule": rule}, sort_keys=False, allow_unicode=True)
+        segment, lines = load_segment_text(text)
+    else:
+        segment, lines = Segment(id=slugify(name), name=name, rule=rule), {}
     return validate_segment(segment, Catalog.load(conn), lines, make_lookup(conn))
 
 
@@ -34,5 +39,7 @@ def members(conn: sqlite3.Connection, rule: Any, as_of: dt.datetime) -> set[str]
     conn.execute("PRAGMA case_sensitive_like = OFF")
     pks = [row[0] for row in conn.execute(query.sql, query.params)]
     assert len(pks) == len(set(pks)), "the compiled query returned a pk twice"
+    counted = count_query(query)
+    assert conn.execute(counted.sql, counted.params).fetchone()[0] == len(pks)
     ids = dict(conn.execute("SELECT pk, id FROM profiles"))
     return {ids[pk] for pk in pks}

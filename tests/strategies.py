@@ -87,17 +87,25 @@ DISTINCT_FIELDS = ("order_id", "sku", "category", "amount", "product.category")
 PRODUCT_SKUS = ("sku-1", "sku-2", "SKU-3", "sku_4")
 GHOST_SKUS = ("sku-9", "sku-1 ", "Sku-1")  # linked from events, absent from the product table
 
-# Text chosen to trip LIKE wildcards, quoting, case folding and YAML scalar typing.
-STRINGS = (
-    "male", "female", "Male", "MALE", "other",
-    "Shoes", "shoes", "SHOES", "Boots", "Sho",
-    "50%", "50% off", "5_0", "a_b", "axb", "a%b", "%", "_",
-    "O'Brien", 'say "hi"', "back\\slash",
-    "Zürich", "ZÜRICH", "zürich", "straße", "İstanbul", "東京",
-    "123", "no", "true", "2024-01-01", " spaced ", "x",
-)
-FRAGMENTS = ("", "%", "_", "a", "A", "b", "o", "O", "hoe", "HOE", "ü", "Ü", "0%", "_b", "'",
-             '"', " ", "\\", "ich", "ICH")
+# Text by field, chosen to trip LIKE wildcards, quoting, case folding (ASCII-only in
+# SQLite, so "ZÜRICH" does not contain "ü") and YAML scalar typing. Each field
+# has its own small pool, shared by stored values and rule values, so they meet.
+TEXT_POOLS: dict[str, tuple[str, ...]] = {
+    "gender": ("male", "female", "Male", "MALE", "other", "", "true", "no", "123", "2024-01-01"),
+    "city": ("Zürich", "ZÜRICH", "zürich", "50%", "50% off", "5_0", "a_b", "axb", "a%b",
+             "O'Brien", 'say "hi"', "back\\slash", "straße", "STRASSE", "İstanbul", "istanbul",
+             "東京", " spaced ", "x", ""),
+    "id": ("p1", "P1", "p0", "user_2", "a%b3", "Zü4", "p"),
+    "category": ("Shoes", "shoes", "SHOES", "Boots", "Sho", "50%", "50% off"),
+    "order_id": ("o1", "o2", "o3", "O1", "o_1"),
+    "sku": PRODUCT_SKUS + GHOST_SKUS,
+}
+TEXT_POOLS["product.category"] = TEXT_POOLS["category"]
+TEXT_POOLS["product.sku"] = TEXT_POOLS["sku"]
+LIKE_FRAGMENTS = ("", "%", "_", "a", "A", "ü", "Ü", "zür", "ZÜR", "ICH", "İ", "i", "ist", "IST",
+                  "0%", "_b", "'", '"', " ", "\\", "x", "o", "O", "sho", "SKU", "-1", "_1")
+STRINGS = tuple(sorted({text for pool in TEXT_POOLS.values() for text in pool}))
+LIKE_OPS = frozenset({"contains", "not_contains", "starts_with", "ends_with"})
 
 
 # ---------------------------------------------------------------------- as-of and dates
@@ -117,12 +125,15 @@ def as_of_instants(draw: st.DrawFn) -> dt.datetime:
     return dt.datetime.combine(day, moment, tzinfo=UTC)
 
 
+EDGE_AMOUNTS = (0, 1, 2, 12)  # the amounts of most periods and relative dates in rules
+
+
 @functools.lru_cache(maxsize=64)
 def edge_dates(today: dt.date) -> list[dt.date]:
     """Every date a window or a relative date can start or end on, and its neighbours."""
     found: set[dt.date] = set()
     for unit in UNITS:
-        for amount in (0, 1, 2, 3, 7, 12, 13):
+        for amount in EDGE_AMOUNTS:
             for sign in (-1, 1):
                 base = shift(today, sign * amount, unit)
                 found.update((base - DAY, base, base + DAY))
@@ -206,11 +217,12 @@ class Pools:
     as_of: dt.datetime
     dates: list[dt.date]
     births: list[dt.date]
-    strings: list[str]
+    strings: list[str]  # extra random text, mixed into the city pool
 
-    def value(self, picker: Picker, kind: AttrType) -> Any:
+    def value(self, picker: Picker, name: str, kind: AttrType) -> Any:
         if kind == "string":
-            return picker.pick(self.strings)
+            pool = TEXT_POOLS[name]
+            return picker.pick([*pool, *self.strings] if name == "city" else pool)
         if kind == "integer":
             return picker.pick(STORED_INTEGERS)
         if kind == "number":
@@ -270,7 +282,7 @@ def _profiles(picker: Picker, pools: Pools, count: int) -> list[dict[str, Any]]:
             if picker.index(4) == 0:
                 row[name] = None
             else:
-                row[name] = picker.pick(pool) if pool else pools.value(picker, kind)
+                row[name] = picker.pick(pool) if pool else pools.value(picker, name, kind)
         rows.append(row)
     return rows
 
@@ -285,15 +297,15 @@ def _events(picker: Picker, pools: Pools, profile_ids: list[str],
         "timestamp": pools.event_instant(picker),
         "amount": picker.maybe(STORED_AMOUNTS),
         "qty": picker.maybe((0, 1, 2, 3, 4)),
-        "sku": picker.maybe(PRODUCT_SKUS + GHOST_SKUS),
-        "category": picker.maybe(STRINGS[5:12]),
-        "order_id": picker.maybe(("o1", "o2", "o3", "O1", "o_1")),
+        "sku": picker.maybe(TEXT_POOLS["sku"]),
+        "category": picker.maybe(TEXT_POOLS["category"]),
+        "order_id": picker.maybe(TEXT_POOLS["order_id"]),
     } for _ in range(count)]
 
 
 def _products(picker: Picker, pools: Pools) -> list[dict[str, Any]]:
     return [{"sku": sku,
-             "category": picker.maybe(STRINGS[5:12]),
+             "category": picker.maybe(TEXT_POOLS["category"]),
              "price": picker.maybe(STORED_AMOUNTS),
              "launched": picker.maybe(pools.dates)}
             for sku in PRODUCT_SKUS if picker.index(5) != 0]
@@ -312,8 +324,7 @@ def scenes(draw: st.DrawFn, max_profiles: int = 25, max_events: int = 80) -> Sce
     extra_dates = draw(st.lists(st.dates(min_value=today - 800 * DAY,
                                          max_value=today + 800 * DAY), max_size=3))
     extra_strings = draw(st.lists(st.text(alphabet="aAbB%_ü '", max_size=4), max_size=2))
-    pools = Pools(as_of, [*edge_dates(today), *extra_dates], birth_pool(today),
-                  ["", *STRINGS, *extra_strings])
+    pools = Pools(as_of, [*edge_dates(today), *extra_dates], birth_pool(today), extra_strings)
     n_profiles = draw(st.integers(0, max_profiles))
     n_events = draw(st.integers(0, max_events)) if n_profiles else 0
     size = 64 + n_profiles * BYTES_PER_PROFILE + n_events * BYTES_PER_EVENT
@@ -336,29 +347,30 @@ def scenes(draw: st.DrawFn, max_profiles: int = 25, max_events: int = 80) -> Sce
 # ---------------------------------------------------------------------- rule values
 
 
+AMOUNTS_OF_UNITS = st.one_of(st.sampled_from(EDGE_AMOUNTS), st.integers(0, 13))
+
+
 @functools.lru_cache(maxsize=256)
 def relative_dates() -> st.SearchStrategy[RelativeDate]:
     return st.one_of(
         st.just(RelativeDate("today")),
-        st.builds(RelativeDate, st.sampled_from(["ago", "from_now"]), st.integers(0, 13),
+        st.builds(RelativeDate, st.sampled_from(["ago", "from_now"]), AMOUNTS_OF_UNITS,
                   st.sampled_from(UNITS)),
     )
 
 
 @functools.lru_cache(maxsize=256)
 def periods() -> st.SearchStrategy[Period]:
-    return st.builds(Period, st.integers(0, 13), st.sampled_from(UNITS))
+    return st.builds(Period, AMOUNTS_OF_UNITS, st.sampled_from(UNITS))
 
 
 @functools.lru_cache(maxsize=256)
-def rule_scalar(kind: AttrType, op: str, as_of: dt.datetime) -> st.SearchStrategy[Any]:
-    """One typed value for ``op`` on a ``kind`` attribute."""
+def rule_scalar(name: str, kind: AttrType, op: str, as_of: dt.datetime) -> st.SearchStrategy[Any]:
+    """One typed value for ``op`` on the ``kind`` attribute or field ``name``."""
     today = as_of_date(as_of)
     if kind == "string":
-        if op in ("contains", "not_contains", "starts_with", "ends_with"):
-            return st.one_of(st.sampled_from(FRAGMENTS), st.sampled_from(STRINGS))
-        return st.one_of(st.sampled_from(STRINGS), st.sampled_from(("p1", "P0", "user_2", "a%b3",
-                                                                    "sku-1", "o1")))
+        pool = st.sampled_from(TEXT_POOLS[name])
+        return st.one_of(pool, st.sampled_from(LIKE_FRAGMENTS)) if op in LIKE_OPS else pool
     if kind == "integer":
         return INTEGERS
     if kind == "number":
@@ -368,7 +380,13 @@ def rule_scalar(kind: AttrType, op: str, as_of: dt.datetime) -> st.SearchStrateg
     return st.one_of(dates(today), relative_dates(), datetimes(as_of))
 
 
-def _order_key(value: Any) -> dt.datetime | float:
+@functools.lru_cache(maxsize=1024)
+def ordered_pair(values: st.SearchStrategy[Any]) -> st.SearchStrategy[tuple[Any, Any]]:
+    """[low, high] with low <= high whenever both can be compared before the as-of date."""
+    return _ordered_pair(values)
+
+
+def _order_key(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value
     if isinstance(value, dt.date):
@@ -377,7 +395,7 @@ def _order_key(value: Any) -> dt.datetime | float:
 
 
 @st.composite
-def ordered_pair(draw: st.DrawFn, values: st.SearchStrategy[Any]) -> tuple[Any, Any]:
+def _ordered_pair(draw: st.DrawFn, values: st.SearchStrategy[Any]) -> tuple[Any, Any]:
     """[low, high] with low <= high whenever both can be compared before the as-of date."""
     low, high = draw(values), draw(values)
     if isinstance(low, RelativeDate) or isinstance(high, RelativeDate):
@@ -388,41 +406,76 @@ def ordered_pair(draw: st.DrawFn, values: st.SearchStrategy[Any]) -> tuple[Any, 
 
 
 @st.composite
-def condition_values(draw: st.DrawFn, kind: AttrType, op: str, as_of: dt.datetime,
-                     mixed_bounds: bool = True) -> Any:
-    """A value of the right shape for ``op``: none, a list, a pair, a period or a scalar."""
+def _condition_values(draw: st.DrawFn, name: str, kind: AttrType, op: str, as_of: dt.datetime,
+                      mixed_bounds: bool) -> Any:
     if op in NO_VALUE_OPS:
         return None
     if op in PERIOD_OPS:
         return draw(periods())
-    scalar = rule_scalar(kind, op, as_of)
+    scalar = rule_scalar(name, kind, op, as_of)
     if op in LIST_OPS:
         return tuple(draw(st.lists(scalar, min_size=1, max_size=3)))
     if op in RANGE_OPS:
         if kind == "datetime" and not mixed_bounds:
-            today = as_of_date(as_of)
-            scalar = draw(st.sampled_from([st.one_of(dates(today), relative_dates()),
-                                           st.one_of(datetimes(as_of), relative_dates())]))
+            scalar = draw(st.sampled_from(unmixed_bounds(as_of)))
         return draw(ordered_pair(scalar))
     return draw(scalar)
 
 
+@functools.lru_cache(maxsize=256)
+def unmixed_bounds(as_of: dt.datetime) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
+    """Bounds that are both dates or both datetimes (relative dates go with either)."""
+    today = as_of_date(as_of)
+    return (st.one_of(dates(today), relative_dates()),
+            st.one_of(datetimes(as_of), relative_dates()))
+
+
+@functools.lru_cache(maxsize=2048)
+def condition_values(name: str, kind: AttrType, op: str, as_of: dt.datetime,
+                     mixed_bounds: bool = True) -> st.SearchStrategy[Any]:
+    """A value of the right shape for ``op``: none, a list, a pair, a period or a scalar."""
+    return _condition_values(name, kind, op, as_of, mixed_bounds)
+
+
+# Which attributes or fields conditions of each scope may name.
+SCOPES: dict[str, dict[str, AttrType]] = {
+    "profile": RULE_ATTRIBUTES,
+    "where": WHERE_FIELDS,
+    "text": {n: k for n, k in RULE_ATTRIBUTES.items() if k == "string"},
+    "dates": {n: k for n, k in RULE_ATTRIBUTES.items() if k in ("date", "datetime", "integer")
+              and n not in ("score",)},
+}
+
+
 @st.composite
-def attribute_conditions(draw: st.DrawFn, as_of: dt.datetime, fields: dict[str, AttrType],
-                         mixed_bounds: bool = True) -> AttributeCondition:
-    name = draw(st.sampled_from(sorted(fields)))
-    kind = fields[name]
+def _attribute_conditions(draw: st.DrawFn, scope: str, as_of: dt.datetime,
+                          mixed_bounds: bool) -> AttributeCondition:
+    fields = SCOPES[scope]
+    kind = draw(st.sampled_from(sorted({k for k in fields.values()})))
+    name = draw(st.sampled_from(sorted(n for n, k in fields.items() if k == kind)))
     op = draw(st.sampled_from(OPS_BY_TYPE[kind]))
-    return AttributeCondition(name, op, draw(condition_values(kind, op, as_of, mixed_bounds)))
+    return AttributeCondition(name, op, draw(condition_values(name, kind, op, as_of, mixed_bounds)))
+
+
+@functools.lru_cache(maxsize=256)
+def attribute_conditions(scope: str, as_of: dt.datetime,
+                         mixed_bounds: bool = True) -> st.SearchStrategy[AttributeCondition]:
+    """A condition on an attribute (or event field) of ``SCOPES[scope]``: type, then name, op."""
+    return _attribute_conditions(scope, as_of, mixed_bounds)
 
 
 @st.composite
-def windows(draw: st.DrawFn, as_of: dt.datetime) -> Window:
+def _windows(draw: st.DrawFn, as_of: dt.datetime) -> Window:
     if draw(st.booleans()):
         return Window(last=draw(periods()))
     today = as_of_date(as_of)
     bound = st.one_of(dates(today), datetimes(as_of), relative_dates())
     return Window(between=draw(ordered_pair(bound)))
+
+
+@functools.lru_cache(maxsize=256)
+def windows(as_of: dt.datetime) -> st.SearchStrategy[Window]:
+    return _windows(as_of)
 
 
 @st.composite
@@ -432,7 +485,7 @@ def count_rules(draw: st.DrawFn) -> CountRule:
         low = draw(st.integers(0, 3))
         value: Any = (low, low + draw(st.integers(0, 3)))
     elif op == "at_most":
-        value = draw(st.sampled_from([0, 0, 1, 2]))
+        value = draw(st.sampled_from([0, 1, 2]))
     else:
         value = draw(st.integers(0, 4))
     distinct = draw(st.one_of(st.none(), st.sampled_from(DISTINCT_FIELDS)))
@@ -444,24 +497,40 @@ def aggregate_rules(draw: st.DrawFn) -> AggregateRule:
     fn = draw(st.sampled_from(AGGREGATE_FNS))
     field = draw(st.sampled_from(NUMERIC_FIELDS))
     op = draw(st.sampled_from(AGGREGATE_OPS))
-    value_of = st.one_of(AMOUNTS, st.integers(-1, 5), st.just(0))
-    value = draw(ordered_pair(value_of)) if op == "between" else draw(value_of)
+    value = draw(ordered_pair(AGGREGATE_VALUES)) if op == "between" else draw(AGGREGATE_VALUES)
     return AggregateRule(fn, field, op, value)
 
 
+AGGREGATE_VALUES = st.one_of(AMOUNTS, st.integers(-1, 5))
+COUNT_RULES = st.one_of(st.none(), count_rules())
+AGGREGATE_RULES = st.one_of(st.none(), st.none(), aggregate_rules())
+TYPE_LISTS = st.one_of(
+    st.none(),
+    st.lists(st.sampled_from(EVENT_TYPES), min_size=1, max_size=2, unique=True).map(tuple),
+)
+
+
 @st.composite
-def event_conditions(draw: st.DrawFn, as_of: dt.datetime,
-                     mixed_bounds: bool = True) -> EventCondition:
-    types = draw(st.one_of(
-        st.none(),
-        st.lists(st.sampled_from(EVENT_TYPES), min_size=1, max_size=2, unique=True).map(tuple),
-    ))
-    where = tuple(draw(st.lists(attribute_conditions(as_of, WHERE_FIELDS, mixed_bounds),
-                                max_size=2)))
+def _event_conditions(draw: st.DrawFn, as_of: dt.datetime, mixed_bounds: bool) -> EventCondition:
+    types = draw(TYPE_LISTS)
+    where = tuple(draw(st.lists(attribute_conditions("where", as_of, mixed_bounds), max_size=2)))
     within = draw(st.one_of(st.none(), windows(as_of)))
-    count = draw(st.one_of(st.none(), count_rules()))
-    aggregate = draw(st.one_of(st.none(), st.none(), aggregate_rules()))
-    return EventCondition(types, where, within, count, aggregate)
+    return EventCondition(types, where, within, draw(COUNT_RULES), draw(AGGREGATE_RULES))
+
+
+@functools.lru_cache(maxsize=256)
+def event_conditions(as_of: dt.datetime,
+                     mixed_bounds: bool = True) -> st.SearchStrategy[EventCondition]:
+    """An event condition with every option: types or "*", where, within, count, aggregate."""
+    return _event_conditions(as_of, mixed_bounds)
+
+
+@functools.lru_cache(maxsize=256)
+def leaf_nodes(as_of: dt.datetime, mixed_bounds: bool = True,
+               scope: str = "profile") -> st.SearchStrategy[Node]:
+    """One condition: mostly on a profile attribute, else on events."""
+    attribute = attribute_conditions(scope, as_of, mixed_bounds)
+    return st.one_of(attribute, attribute, event_conditions(as_of, mixed_bounds))
 
 
 @functools.lru_cache(maxsize=256)
@@ -469,7 +538,7 @@ def rule_nodes(as_of: dt.datetime, ref_ids: tuple[str, ...] = (), depth: int = 4
                mixed_bounds: bool = True) -> st.SearchStrategy[Node]:
     """Rule trees up to ``depth`` levels of all/any/not over every kind of leaf."""
     leaves: list[st.SearchStrategy[Node]] = [
-        attribute_conditions(as_of, RULE_ATTRIBUTES, mixed_bounds),
+        attribute_conditions("profile", as_of, mixed_bounds),
         event_conditions(as_of, mixed_bounds),
     ]
     if ref_ids:

@@ -108,6 +108,28 @@ def test_first_activation_materialises_exactly_the_audience(stores: Any) -> None
     assert [(h.count, h.added, h.removed) for h in history(campaign, audience.id)] == [(99, 99, 0)]
 
 
+@pytest.mark.parametrize("rule", [
+    {"attribute": "email", "op": "contains", "value": "USER1"},
+    {"attribute": "first_name", "op": "is_empty"},
+    {"not": {"attribute": "vip", "op": "is_true"}},
+    {"event": "purchase", "count": {"op": "at_most", "value": 0}},
+    {"event": "purchase", "aggregate": {"fn": "sum", "attribute": "amount", "op": "greater_than",
+                                        "value": 100}},
+    {"any": [{"attribute": "age", "op": "less_than", "value": 30}, {"attribute": "n", "op": "in",
+                                                                     "value": [1, 2, 3]}]},
+])
+def test_members_agree_with_the_count_and_the_compiled_query(stores: Any, rule: Any) -> None:
+    from store import audience
+    from tests.engine_helpers import members
+
+    conn, campaign, _ = stores
+    resolved = resolve_rule(conn, rule, "Agree")
+    result = activate(conn, campaign, resolved, AS_OF)
+    assert result.count == audience.count(conn, resolved, AS_OF)
+    assert member_ids(campaign, result.audience_id) == members(conn, rule, AS_OF)
+    assert result.count > 0
+
+
 def test_fields_are_captured_with_their_types(stores: Any) -> None:
     conn, campaign, profiles = stores
     resolved = resolve_rule(conn, below(50), "Fields")
@@ -121,7 +143,7 @@ def test_fields_are_captured_with_their_types(stores: Any) -> None:
         assert fields["vip"] is p["vip"]
         assert fields["n"] == p["n"]
         birth = p["birth_date"]
-        assert fields["age"] == 2026 - birth.year - ((6, 30) < (birth.month, birth.day))
+        assert fields["age"] == 2026 - birth.year - ((birth.month, birth.day) > (6, 30))
 
 
 def test_activating_again_with_the_same_data_changes_no_member(stores: Any) -> None:
@@ -156,7 +178,7 @@ def test_refresh_reports_the_difference_and_replaces_members(stores: Any) -> Non
 
 
 def test_review_predicts_activation_and_writes_nothing(stores: Any) -> None:
-    conn, campaign, profiles = stores
+    conn, campaign, _ = stores
     activate(conn, campaign, resolve_rule(conn, below(100), "Reviewed"), AS_OF)
     moved = resolve_rule(conn, {"attribute": "n", "op": "between", "value": [90, 150]}, "Reviewed")
     before = member_rows(campaign)
@@ -203,6 +225,15 @@ def test_changed_fields_are_updated_and_counted(stores: Any, tmp_path: Path) -> 
     third = activate(conn, campaign, resolved, AS_OF, ["email", "first_name"])
     assert third.changed == 29  # every kept member now has one more field
     assert find_audience(campaign, first.audience_id).fields == ("email", "first_name")
+
+
+def test_a_refresh_without_fields_keeps_the_audience_fields(stores: Any) -> None:
+    conn, campaign, _ = stores
+    resolved = resolve_rule(conn, below(20), "Kept fields")
+    activate(conn, campaign, resolved, AS_OF, ["vip", "n"])
+    again = activate(conn, campaign, resolved, AS_OF)
+    assert again.fields == ("vip", "n") and again.changed == 0
+    assert review(conn, campaign, resolved, AS_OF).fields == ("vip", "n")
 
 
 def test_the_as_of_instant_decides_event_rules(stores: Any) -> None:

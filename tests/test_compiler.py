@@ -18,7 +18,8 @@ from store.catalog import Catalog
 from store.compiler import compile_node, compile_segment, count_query, pretty_sql
 from store.errors import InputError
 from store.library import save_segment
-from store.model import AllOf
+from store.model import AllOf, AnyOf, AttributeCondition, EventCondition, Node, NotOf, Segment
+from store.validate import ResolvedSegment
 from tests.engine_helpers import compiled, members, resolve_rule
 from tests.factory import EntitySpec, StoreSpec, build_store
 
@@ -96,11 +97,12 @@ def cond(attribute: str, op: str, value: Any = None) -> dict[str, Any]:
     return node
 
 
-def check(conn: sqlite3.Connection, rule: Any, expected: set[str],
+def check(conn: sqlite3.Connection, rule: dict[str, Any] | Node, expected: set[str],
           as_of: dt.datetime = A) -> None:
     assert members(conn, rule, as_of) == expected
     # A negative twin (or `not`) is the exact complement over all profiles.
-    assert members(conn, {"not": rule}, as_of) == ALL - expected
+    negated = {"not": rule} if isinstance(rule, dict) else NotOf(rule)
+    assert members(conn, negated, as_of) == ALL - expected
 
 
 # ------------------------------------------------------------------ strings
@@ -160,13 +162,15 @@ def test_case_sensitive_like_is_switched_off(conn: sqlite3.Connection) -> None:
 
 
 def test_long_in_list_travels_as_one_json_parameter(conn: sqlite3.Connection) -> None:
-    names = [f"name-{i}" for i in range(50_000)] + ["bob"]
-    query = compiled(conn, cond("name", "in", names), A)
+    names = AttributeCondition("name", "in", (*(f"name-{i}" for i in range(50_000)), "bob"))
+    query = compiled(conn, names, A)
     assert "json_each" in query.sql.lower() and len(query.params) < 10
-    check(conn, cond("name", "in", names), {"p2"})
-    numbers = list(range(1000, 60_000)) + [7, 100]
-    check(conn, cond("points", "in", numbers), {"p1", "p6"})
-    check(conn, cond("points", "not_in", numbers), {"p2", "p3", "p4", "p5"})
+    check(conn, names, {"p2"})
+    numbers = (*range(1000, 60_000), 7, 100)
+    check(conn, AttributeCondition("points", "in", numbers), {"p1", "p6"})
+    check(conn, AttributeCondition("points", "not_in", numbers), {"p2", "p3", "p4", "p5"})
+    check(conn, AttributeCondition("score", "in", (*(i / 4 for i in range(4000)), -2.25)),
+          {"p1", "p2", "p3"})  # 10.5 = 42 / 4
 
 
 def test_long_pattern_falls_back_from_like(conn: sqlite3.Connection) -> None:
@@ -235,7 +239,6 @@ def test_number_and_boolean_operators(conn: sqlite3.Connection, rule: dict[str, 
     (cond("signup", "between", ["2026-03-14", "2026-03-15"]), {"p1", "p2", "p3"}),
     (cond("signup", "between", ["2026-03-14T23:59:59Z", "2026-03-15T14:30:00Z"]),
      {"p1", "p2", "p3"}),
-    (cond("signup", "between", ["2026-03-15", "2026-03-15T10:00:00Z"]), {"p1"}),
     (cond("signup", "in_last", {"amount": 1, "unit": "days"}), {"p1", "p3"}),
     (cond("signup", "in_next", {"amount": 2, "unit": "days"}), {"p1", "p3", "p6"}),
     (cond("signup", "in_last", {"amount": 1, "unit": "years"}), {"p1", "p2", "p3"}),
@@ -244,6 +247,21 @@ def test_number_and_boolean_operators(conn: sqlite3.Connection, rule: dict[str, 
 def test_date_operators(conn: sqlite3.Connection, rule: dict[str, Any],
                         expected: set[str]) -> None:
     check(conn, rule, expected)
+
+
+def test_between_a_date_and_a_datetime(conn: sqlite3.Connection) -> None:
+    """A date bound takes in its whole day, a datetime bound is an instant (typed directly)."""
+    cases = [((dt.date(2026, 3, 15), at("2026-03-15 10:00:00")), {"p1"}),
+             ((at("2026-03-14 23:59:59"), dt.date(2026, 3, 15)), {"p1", "p2", "p3"}),
+             ((at("2026-03-15 09:00:01"), dt.date(2026, 3, 16)), {"p3", "p6"})]
+    catalog = Catalog.load(conn)
+    for bounds, expected in cases:
+        for node, wanted in ((AttributeCondition("signup", "between", bounds), expected),
+                             (AttributeCondition("signup", "not_between", bounds), ALL - expected)):
+            resolved = ResolvedSegment(Segment("t", "t", node), {})
+            query = compile_segment(resolved, catalog, A)
+            pks = {row[0] for row in conn.execute(query.sql, query.params)}
+            assert {f"p{pk}" for pk in pks} == wanted
 
 
 def test_month_end_is_clamped(conn: sqlite3.Connection) -> None:
@@ -353,9 +371,18 @@ def aggregate(fn: str, attribute: str, op: str, value: Any) -> dict[str, Any]:
     (event(count=count("at_least", 2, "product.category")), {"p1"}),
     (event(count=count("exactly", 0, "product.category")), {"p2", "p3", "p4", "p5", "p6"}),
     (event(aggregate=aggregate("sum", "amount", "greater_or_equal", 150)), {"p1"}),
-    (event(aggregate=aggregate("sum", "amount", "less_than", 10)),
-     {"p2", "p3", "p4", "p5", "p6"}),  # the sum over no (non-missing) value is 0
-    (event(aggregate=aggregate("sum", "amount", "equals", 0)), {"p2", "p3", "p4", "p5", "p6"}),
+    # Without a count the default count (at_least 1) still applies ...
+    (event(aggregate=aggregate("sum", "amount", "less_than", 10)), {"p3"}),
+    (event(aggregate=aggregate("sum", "amount", "equals", 0)), {"p3"}),
+    # ... with at_least 0, the sum over no (non-missing) value is 0.
+    (event(count=count("at_least", 0), aggregate=aggregate("sum", "amount", "less_than", 10)),
+     {"p2", "p3", "p4", "p5", "p6"}),
+    (event(count=count("at_least", 0), aggregate=aggregate("sum", "qty", "less_or_equal", 0)),
+     {"p2", "p4", "p5", "p6"}),
+    (event(count=count("at_least", 0), aggregate=aggregate("avg", "amount", "less_than", 1000)),
+     {"p1"}),  # avg over no value is missing
+    (event(count=count("at_least", 0), aggregate=aggregate("min", "amount", "greater_than", 0)),
+     {"p1"}),
     (event(aggregate=aggregate("sum", "amount", "between", [169.5, 170])), {"p1"}),
     (event(aggregate=aggregate("avg", "amount", "less_than", 1000)), {"p1"}),
     (event(aggregate=aggregate("avg", "amount", "equals", 170 / 3)), {"p1"}),
@@ -364,7 +391,7 @@ def aggregate(fn: str, attribute: str, op: str, value: Any) -> dict[str, Any]:
     (event(aggregate=aggregate("max", "amount", "equals", 100)), {"p1"}),
     (event(aggregate=aggregate("max", "amount", "less_than", 1)), set()),
     (event(aggregate=aggregate("sum", "qty", "equals", 3)), {"p1", "p3"}),
-    (event(aggregate=aggregate("sum", "qty", "less_or_equal", 0)), {"p2", "p4", "p5", "p6"}),
+    (event(aggregate=aggregate("sum", "qty", "less_or_equal", 0)), set()),
     (event(count=count("at_least", 2), aggregate=aggregate("sum", "amount", "greater_than", 100)),
      {"p1"}),
     (event(count=count("at_least", 2), aggregate=aggregate("sum", "amount", "greater_than", 500)),
@@ -414,10 +441,12 @@ def test_groups_and_nesting(conn: sqlite3.Connection, rule: dict[str, Any],
 
 
 def test_many_conditions_and_many_event_branches(conn: sqlite3.Connection) -> None:
-    wide_all = {"all": [cond("points", "not_equals", -1000 - i) for i in range(3000)]}
+    wide_all = AllOf(tuple(AttributeCondition("points", "not_equals", -1000 - i)
+                           for i in range(1100)))
     check(conn, wide_all, ALL)  # not_equals also matches p5's missing value
-    wide_any = {"any": [event(where=[cond("amount", "equals", 1000 + i)]) for i in range(600)]
-                + [event("email")]}
+    wide_any = AnyOf((*(EventCondition(("purchase",), (AttributeCondition("amount", "equals",
+                                                                          1000 + i),))
+                        for i in range(520)), EventCondition(("email",))))
     check(conn, wide_any, {"p3", "p4"})
 
 

@@ -231,8 +231,10 @@ def test_countable_leaves_bad_nodes_out_without_moving_paths() -> None:
     assert ed.countable(NotOf(bad), {"rule.not"}) is None
     assert ed.countable(rule, set()) == rule
     # A bad node inside a bad node is already gone.
-    nested = AllOf((AnyOf((bad,)),))
-    assert ed.countable(nested, {"rule.all[0]", "rule.all[0].any[0]"}) == AllOf((AllOf(),))
+    nested = AllOf((MALE, AnyOf((bad,)),))
+    assert ed.countable(nested, {"rule.all[1]", "rule.all[1].any[0]"}) == AllOf((MALE, AllOf()))
+    # Nothing valid left at all: nothing to count.
+    assert ed.countable(AllOf((AnyOf((bad,)),)), {"rule.all[0].any[0]"}) is None
 
 
 def test_owner_of_maps_an_error_path_to_its_tree_node() -> None:
@@ -339,3 +341,14 @@ def test_negate_twice_and_move_back_restore_the_rule(rule: Node, data: st.DataOb
     except ed.EditError:
         return
     assert ed.move(moved.rule, moved.select, -1) == ed.Edit(rule, path)
+
+
+def test_a_group_of_only_bad_conditions_is_left_out_whole() -> None:
+    bad = AttributeCondition("age", "greater_than", "abc")
+    rule = AllOf((MALE, AnyOf((bad, NotOf(bad))), AnyOf()))
+    out = ed.left_out(rule, {"rule.all[1].any[0]", "rule.all[1].any[1].not"})
+    assert out == {"rule.all[1].any[0]", "rule.all[1].any[1]", "rule.all[1]"}
+    # Left out, the group no longer turns the audience into "no one"; a group
+    # that is empty by definition still counts as the spec says.
+    assert ed.countable(rule, out) == AllOf((MALE, AllOf(), AnyOf()))
+    assert ed.countable(AnyOf((bad,)), {"rule.any[0]"}) is None

@@ -33,21 +33,31 @@ from store.evaluator import (
 from store.evaluator import (
     evaluate_all as evaluator_all,
 )
-from store.model import Node, Segment, walk
+from store.model import AllOf, Node, Segment, walk
 from store.segment_errors import SegmentError
 from store.validate import ResolvedSegment, validate_segment
 from store.yamlio import dump_node, dump_segment, load_segment_text
 from tests.factory import StoreSpec, build_store
-from tests.strategies import Scene, closure, libraries, rule_nodes, scenes
+from tests.strategies import (
+    Scene,
+    attribute_conditions,
+    closure,
+    leaf_nodes,
+    libraries,
+    rule_nodes,
+    scenes,
+)
 
 CountFn = Callable[..., int]
+compiled_count: CountFn | None
+node_counts: Callable[..., list[Any]] | None
 try:
-    from store.audience import count as _compiled_count
+    from store.audience import count as compiled_count
+    from store.audience import node_counts
 except ModuleNotFoundError as missing:  # only while the compiler is being written
     if missing.name not in ("store.audience", "store.compiler"):
         raise
-    _compiled_count = None
-compiled_count: CountFn | None = _compiled_count
+    compiled_count = node_counts = None
 needs_compiler = pytest.mark.skipif(compiled_count is None, reason="store.audience not present")
 
 PROPERTY = settings(max_examples=500, deadline=None, print_blob=True,
@@ -71,13 +81,22 @@ def built(spec: StoreSpec) -> Iterator[sqlite3.Connection]:
 
 
 @st.composite
-def cases(draw: st.DrawFn, rules: int = 3,
-          mixed_bounds: bool = True) -> tuple[Scene, dict[str, Segment], list[Node]]:
-    """A store, a library of segments to refer to, and a few rule trees over both."""
+def cases(draw: st.DrawFn, rules: int = 3, leaves: int = 0, mixed_bounds: bool = True,
+          scope: str | None = None) -> tuple[Scene, dict[str, Segment], list[Node]]:
+    """A store, a library of segments to refer to, and a few rule trees over both.
+
+    ``leaves`` more single conditions (only on ``SCOPES[scope]`` when a scope is
+    given) put many operators to the test on each store.
+    """
     scene = draw(scenes())
     library = draw(libraries(scene.as_of, mixed_bounds=mixed_bounds))
-    trees = draw(st.lists(rule_nodes(scene.as_of, tuple(library), mixed_bounds=mixed_bounds),
-                          min_size=1, max_size=rules))
+    trees: list[Node] = []
+    if rules:
+        trees += draw(st.lists(rule_nodes(scene.as_of, tuple(library), mixed_bounds=mixed_bounds),
+                               min_size=1, max_size=rules))
+    leaf = (leaf_nodes(scene.as_of, mixed_bounds) if scope is None
+            else attribute_conditions(scope, scene.as_of, mixed_bounds))
+    trees += draw(st.lists(leaf, min_size=leaves // 2, max_size=leaves))
     return scene, library, trees
 
 
@@ -106,8 +125,30 @@ def assert_counts_agree(conn: sqlite3.Connection, catalog: Catalog, profiles: li
 
 @needs_compiler
 @PROPERTY
-@given(cases())
+@given(cases(leaves=8))
 def test_compiled_counts_equal_evaluator(case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    check_all(case, with_evaluate_all=True)
+
+
+@needs_compiler
+@SMALLER
+@given(cases(rules=0, leaves=16, scope="text"))
+def test_text_operators_agree(case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """Many text conditions per store: LIKE wildcards, ASCII-only case folding, quotes."""
+    check_all(case)
+
+
+@needs_compiler
+@SMALLER
+@given(cases(rules=0, leaves=16, scope="dates"))
+def test_date_operators_agree(case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """Many date, datetime and age conditions per store, at every calendar edge."""
+    check_all(case)
+
+
+def check_all(case: tuple[Scene, dict[str, Segment], list[Node]],
+              with_evaluate_all: bool = False) -> None:
+    """Build the store once; check every node of every tree (and evaluate_all on the first)."""
     scene, library, trees = case
     with built(scene.spec) as conn:
         catalog = Catalog.load(conn)
@@ -115,10 +156,54 @@ def test_compiled_counts_equal_evaluator(case: tuple[Scene, dict[str, Segment], 
         checked: set[Node] = set()
         for rule in trees:
             assert_counts_agree(conn, catalog, profiles, scene.as_of, rule, library, checked)
-        root = ResolvedSegment(Segment("probe", "Probe", trees[0]), closure(trees[0], library))
-        assert compiled_count is not None
-        assert len(evaluator_all(conn, root, scene.as_of, catalog)) == compiled_count(
-            conn, root, scene.as_of, catalog)
+        if with_evaluate_all and trees:
+            assert compiled_count is not None
+            root = ResolvedSegment(Segment("probe", "Probe", trees[0]), closure(trees[0], library))
+            assert len(evaluator_all(conn, root, scene.as_of, catalog)) == compiled_count(
+                conn, root, scene.as_of, catalog)
+
+
+@needs_compiler
+@settings(PROPERTY, max_examples=100)
+@given(cases(rules=2))
+def test_node_counts_and_waterfall_equal_evaluator(
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """node_counts: each node's own count, and for the i-th child of an ``all`` the number
+    matching children 0..i, as the evaluator counts them."""
+    assert node_counts is not None
+    scene, library, trees = case
+    with built(scene.spec) as conn:
+        catalog = Catalog.load(conn)
+        profiles = list(load_all_profiles(conn, catalog))
+        for rule in trees:
+            refs = closure(rule, library)
+            resolved = ResolvedSegment(Segment("probe", "Probe", rule), refs)
+
+            def size(node: Node, refs: dict[str, Segment] = refs) -> int:
+                probe = ResolvedSegment(Segment("probe", "Probe", node), refs)
+                return sum(matches(p, probe, scene.as_of) for p in profiles)
+
+            wanted: dict[str, tuple[int, int | None]] = {
+                path: (size(node), None) for path, node in walk(rule)}
+            for path, node in walk(rule):
+                if isinstance(node, AllOf):
+                    for index in range(len(node.children)):
+                        wanted[f"{path}.all[{index}]"] = (
+                            wanted[f"{path}.all[{index}]"][0],
+                            size(AllOf(node.children[:index + 1])))
+            got = {n.path: (n.own, n.remaining)
+                   for n in node_counts(conn, resolved, scene.as_of, catalog)}
+            assert got == wanted, describe(rule, refs, scene.as_of)
+
+
+@needs_compiler
+@pytest.mark.slow
+@settings(PROPERTY, max_examples=10_000)
+@given(cases(leaves=8))
+def test_compiled_counts_equal_evaluator_long_run(
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """The main property, twenty times longer (``--run-slow``)."""
+    check_all(case, with_evaluate_all=True)
 
 
 def through_yaml(segment: Segment, library: dict[str, Segment],
@@ -135,7 +220,7 @@ def through_yaml(segment: Segment, library: dict[str, Segment],
 
 
 @SMALLER
-@given(cases(rules=2, mixed_bounds=False))
+@given(cases(rules=2, leaves=4, mixed_bounds=False))
 def test_yaml_route_gives_back_the_typed_tree(
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """dump -> load -> validate returns the typed tree, and (with the compiler) the same counts."""

@@ -21,19 +21,17 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.content import Content
+from textual.screen import Screen
 from textual.theme import Theme
 
 from store.catalog import Catalog
 from store.db import connect, open_store
+from store.model import Segment
 from store.profiles import profile_total
 from store.timeutil import as_of_date
 from store.values import UTC
 from tui.messages import StoreCounted
-from tui.screens.audiences import AudiencesScreen
-from tui.screens.help import HelpScreen
-from tui.screens.profile_view import ProfileViewScreen
 from tui.screens.profiles import ProfilesScreen
-from tui.screens.segments import SegmentsScreen
 from tui.widgets.commands import ScreenActionsProvider
 from tui.widgets.queries import QueryRunner, is_interrupt
 
@@ -60,9 +58,13 @@ DARK_THEME = Theme(
         "footer-key-foreground": "#E3B25C",
         "footer-background": "#1B1F26",
         "input-selection-background": "#6FA8DC 35%",
-        "scrollbar": "#2C3340",
-        "scrollbar-hover": "#3A4352",
+        "scrollbar": "#333B48",
+        "scrollbar-hover": "#435066",
         "scrollbar-active": "#6FA8DC",
+        "scrollbar-background": "#1B1F26",
+        "scrollbar-background-hover": "#1B1F26",
+        "scrollbar-background-active": "#1B1F26",
+        "scrollbar-corner-color": "#1B1F26",
     },
 )
 
@@ -89,13 +91,32 @@ LIGHT_THEME = Theme(
         "footer-key-foreground": "#2B6CB0",
         "footer-background": "#E6EAF0",
         "input-selection-background": "#2B6CB0 25%",
-        "scrollbar": "#D5DAE1",
-        "scrollbar-hover": "#C5CCD6",
+        "scrollbar": "#C9D0DA",
+        "scrollbar-hover": "#AEB8C6",
         "scrollbar-active": "#2B6CB0",
+        "scrollbar-background": "#FFFFFF",
+        "scrollbar-background-hover": "#FFFFFF",
+        "scrollbar-background-active": "#FFFFFF",
+        "scrollbar-corner-color": "#FFFFFF",
     },
 )
 
+THEME_ALIASES = {"dark": DARK_THEME.name, "light": LIGHT_THEME.name}
 AREAS = {"profiles": "Profiles", "segments": "Segments", "audiences": "Audiences"}
+
+
+def segments_screen() -> Screen[Any]:
+    """The Segments area, imported when first opened (the builder is large; start-up stays quick)."""
+    from tui.screens.segments import SegmentsScreen
+
+    return SegmentsScreen()
+
+
+def audiences_screen() -> Screen[Any]:
+    """The Audiences area, imported when first opened."""
+    from tui.screens.audiences import AudiencesScreen
+
+    return AudiencesScreen()
 
 
 class AudiencesApp(App[None]):
@@ -105,8 +126,8 @@ class AudiencesApp(App[None]):
     CSS_PATH = "app.tcss"
     MODES: ClassVar[dict[str, Any]] = {
         "profiles": ProfilesScreen,
-        "segments": SegmentsScreen,
-        "audiences": AudiencesScreen,
+        "segments": segments_screen,
+        "audiences": audiences_screen,
     }
     DEFAULT_MODE = "profiles"
     COMMANDS: ClassVar[set[type[Provider] | Any]] = App.COMMANDS | {ScreenActionsProvider}
@@ -130,7 +151,7 @@ class AudiencesApp(App[None]):
         self.as_of = as_of
         self.register_theme(DARK_THEME)
         self.register_theme(LIGHT_THEME)
-        self.theme = theme or DARK_THEME.name
+        self.theme = THEME_ALIASES.get(theme or "dark", theme or DARK_THEME.name)
         self._connections: set[sqlite3.Connection] = set()
         self._connections_lock = threading.Lock()
         self.queries = QueryRunner(self.read_connection)
@@ -180,9 +201,21 @@ class AudiencesApp(App[None]):
         return as_of_date(self.as_of_instant())
 
     # ------------------------------------------------------------ common moves
-    def open_profile(self, pk: int, segment_id: str | None = None) -> None:
-        """Show the 360° view of profile ``pk``; with ``segment_id``, explain that segment."""
+    def open_profile(self, pk: int, segment_id: str | Segment | None = None) -> None:
+        """Show the 360° view of profile ``pk``; with a segment, explain that segment.
+
+        ``segment_id`` is a saved segment's id, or an unsaved ``Segment`` (the
+        builder's draft), which the view validates and explains as well.
+        """
+        from tui.screens.profile_view import ProfileViewScreen
+
         self.push_screen(ProfileViewScreen(pk, segment_id))
+
+    def action_activate_segment(self, segment_id: str) -> None:
+        """Review and activate a saved segment's audience (from Segments or the builder)."""
+        from tui.screens.activation import ActivationScreen
+
+        self.push_screen(ActivationScreen(segment_id))
 
     def show_error(self, message: str) -> None:
         """Tell the user something failed, as a toast (never a traceback)."""
@@ -224,6 +257,8 @@ class AudiencesApp(App[None]):
             await self.switch_mode(mode)
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
             return
@@ -266,7 +301,7 @@ def make_app(db_path: Path, campaign_db_path: Path | None = None, *,
     """The app on the store at ``db_path`` (the campaign store defaults to campaign.db beside it).
 
     ``as_of`` fixes the evaluation instant (tests and demos); ``theme`` picks
-    ``audiences-dark`` (default) or ``audiences-light``. Raises ``StoreError``
+    ``dark`` (default), ``light`` or any registered Textual theme by name. Raises ``StoreError``
     if ``db_path`` is not a readable store.
     """
     return AudiencesApp(db_path, campaign_db_path, as_of=as_of, theme=theme)

@@ -29,12 +29,14 @@ def check_store(path: Path) -> None:
 
 
 def create_sample_store(path: Path, console: Console | None = None,
-                        profiles: int = SAMPLE_PROFILES, seed: int = SAMPLE_SEED) -> None:
+                        profiles: int | None = None, seed: int | None = None) -> None:
     """Fill a new store at ``path`` with the sample data, showing progress on the terminal."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from store.sample import generate_sample
 
+    profiles = profiles or SAMPLE_PROFILES
+    seed = SAMPLE_SEED if seed is None else seed
     console = console or Console(stderr=True)
     console.print(f"[bold]First run:[/] creating a sample store with {profiles:,} profiles at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)

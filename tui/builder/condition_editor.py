@@ -21,7 +21,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
@@ -36,7 +35,7 @@ from store.model import (
     AttributeCondition,
 )
 from store.values_lookup import top_values
-from tui.builder.modals import modal_css
+from tui.builder.modals import Dialog, modal_css
 from tui.builder.value_text import DATE_HINT, PERIOD_HINT, parse_list, parse_period, parse_scalar, to_text
 
 Checker = Callable[[AttributeCondition], str | None]
@@ -46,6 +45,23 @@ Connector = Callable[[], sqlite3.Connection]
 DEFAULT_OP = {"string": "equals", "integer": "equals", "number": "equals",
               "boolean": "is_true", "date": "in_last", "datetime": "in_last"}
 SUGGESTION_LIMIT = 200
+
+
+class FormSelect(Select[str]):
+    """A select in an editor form: enter applies the form; space, up or down open the list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.apply", "Apply", show=False),
+        Binding("space,down,up", "show_overlay", "Choose", show=False),
+    ]
+
+
+class ValueChoices(SelectionList[str]):
+    """The store's values to tick (space); enter applies the form."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.apply", "Apply", show=False),
+    ]
 
 
 def op_label(op: str) -> str:
@@ -58,22 +74,23 @@ class ValuesLoaded(Message):
         self.values = values
 
 
-class ConditionEditor(ModalScreen[AttributeCondition | None]):
+class ConditionEditor(Dialog[AttributeCondition | None]):
     """Edit the operator and value of a condition on one field."""
 
     DEFAULT_CSS = modal_css("ConditionEditor") + """
     ConditionEditor .dialog { width: 84; }
-    ConditionEditor .row { height: auto; }
-    ConditionEditor .row Label { width: 10; padding-top: 1; color: $text-muted; }
+    ConditionEditor .row { height: 1; margin-bottom: 1; }
+    ConditionEditor .row Label { width: 10; color: $text-muted; }
     ConditionEditor #op { width: 1fr; }
     ConditionEditor #value, ConditionEditor #value-high { width: 1fr; }
-    ConditionEditor #value-and { width: 5; padding-top: 1; content-align: center top; }
+    ConditionEditor #value-and { width: auto; padding: 0 1; color: $text-muted; }
     ConditionEditor #suggestions, ConditionEditor #choices {
         height: auto; max-height: 12; margin-left: 10; border: round $panel;
     }
-    ConditionEditor #value-hint { margin-left: 10; color: $text-muted; }
+    ConditionEditor #suggestions:focus, ConditionEditor #choices:focus { border: round $primary; }
+    ConditionEditor #value-hint { margin-left: 10; color: $text-muted; margin-bottom: 1; }
     ConditionEditor #verdict { margin-top: 1; height: auto; }
-    ConditionEditor .description { color: $text-muted; }
+    ConditionEditor .description { color: $text-muted; margin-bottom: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -113,8 +130,8 @@ class ConditionEditor(ModalScreen[AttributeCondition | None]):
                 yield Static(self.description, classes="description", markup=False)
             with Horizontal(classes="row"):
                 yield Label("Operator")
-                yield Select([(op_label(op), op) for op in self.ops], value=self.condition.op,
-                             allow_blank=False, id="op")
+                yield FormSelect([(op_label(op), op) for op in self.ops],
+                                 value=self.condition.op, allow_blank=False, id="op")
             with Horizontal(classes="row", id="value-row"):
                 yield Label("Value")
                 yield Input(low, id="value")
@@ -122,19 +139,21 @@ class ConditionEditor(ModalScreen[AttributeCondition | None]):
                 yield Input(high, id="value-high")
             yield Static("", id="value-hint", markup=False)
             yield OptionList(id="suggestions")
-            yield SelectionList[str](id="choices")
+            yield ValueChoices(id="choices")
             yield Static("", id="verdict")
-            yield Static("enter: apply · tab: next field · down: values in the store ·"
-                         " escape: cancel", classes="hint")
+            yield Static("enter: apply · space: operators · down: values in the store ·"
+                         " esc: cancel", classes="hint")
 
     def on_mount(self) -> None:
+        super().on_mount()
+        for box in self.query(Input):
+            box.compact = True
+        self.query_one("#op", Select).compact = True
         if self.condition.op in LIST_OPS and isinstance(self.condition.value, tuple):
             self.query_one("#value", Input).value = to_text(self.condition.value)
         self.layout_for(self.condition.op)
-        if self.condition.op in NO_VALUE_OPS:
-            self.query_one("#op", Select).focus()
-        else:
-            self.query_one("#value", Input).focus()
+        # Focus now (not deferred): the value box, or the operator when there is nothing to type.
+        self.set_focus(self.query_one("#op" if self.condition.op in NO_VALUE_OPS else "#value"))
         if self.connect is not None and self.catalog is not None and self.field_type == "string":
             self.load_values()
         self.refresh_verdict()
@@ -156,7 +175,8 @@ class ConditionEditor(ModalScreen[AttributeCondition | None]):
         elif ranged:
             value_input.placeholder = "from"
         else:
-            value_input.placeholder = f"a {self.field_type} value"
+            value_input.placeholder = {"integer": "a whole number", "number": "a number"}.get(
+                self.field_type, "a value")
         hint = ""
         if op in PERIOD_OPS:
             hint = PERIOD_HINT
@@ -247,8 +267,13 @@ class ConditionEditor(ModalScreen[AttributeCondition | None]):
 
     def refresh_verdict(self) -> None:
         condition, problem = self.build()
-        problem = problem or self.check(condition)
         verdict = self.query_one("#verdict", Static)
+        if problem is None and condition.value is None and condition.op not in NO_VALUE_OPS:
+            wanted = ("tick values (space) or type them, separated by commas"
+                      if condition.op in LIST_OPS else "type a value")
+            verdict.update(Text(wanted, style="italic yellow"))
+            return
+        problem = problem or self.check(condition)
         if problem:
             verdict.update(Text("✗ " + problem, style="bold red"))
         else:
@@ -273,10 +298,12 @@ class ConditionEditor(ModalScreen[AttributeCondition | None]):
         """Down from the value box goes to the store's values."""
         if event.key == "down" and self.focused is self.query_one("#value", Input):
             target = "#choices" if self.current_op() in LIST_OPS else "#suggestions"
-            widget = self.query_one(target)
-            if widget.display:
+            widget = self.query_one(target, OptionList)
+            if widget.display and widget.option_count:
                 event.stop()
                 widget.focus()
+                if widget.highlighted is None:
+                    widget.highlighted = 0
 
     @on(OptionList.OptionSelected, "#suggestions")
     def suggestion_picked(self, event: OptionList.OptionSelected) -> None:

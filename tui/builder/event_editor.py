@@ -20,7 +20,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
@@ -37,8 +36,8 @@ from store.model import (
     EventCondition,
     Window,
 )
-from tui.builder.condition_editor import ConditionEditor, op_label
-from tui.builder.modals import modal_css
+from tui.builder.condition_editor import ConditionEditor, FormSelect, op_label
+from tui.builder.modals import Dialog, modal_css
 from tui.builder.pickers import ANY_EVENT, FuzzyPicker, event_field_items, event_type_items
 from tui.builder.value_text import DATE_HINT, parse_period, parse_scalar, to_text
 
@@ -57,26 +56,28 @@ class WhereList(OptionList):
     ]
 
 
-class EventEditor(ModalScreen[EventCondition | None]):
+class EventEditor(Dialog[EventCondition | None]):
     """Edit every part of an event condition; ctrl+s (or enter in a box) applies."""
 
     DEFAULT_CSS = modal_css("EventEditor") + """
     EventEditor .dialog { width: 100; }
-    EventEditor .row { height: auto; }
-    EventEditor .row > Label { width: 12; padding-top: 1; color: $text-muted; }
+    EventEditor .row { height: 1; margin-bottom: 1; }
+    EventEditor .row > Label { width: 12; color: $text-muted; }
     EventEditor .row Input { width: 1fr; }
-    EventEditor .row Select { width: 22; }
-    EventEditor .row Button { min-width: 10; margin-left: 1; }
-    EventEditor .small { width: 12; }
-    EventEditor .sep { width: 5; padding-top: 1; content-align: center top; }
+    EventEditor .row Input.small { width: 10; }
+    EventEditor .row Select { width: 20; margin-right: 1; }
+    EventEditor .row Button { height: 1; min-width: 9; border: none; margin-left: 1; }
+    EventEditor .sep { width: auto; padding: 0 1; color: $text-muted; }
     EventEditor #where { height: auto; max-height: 8; border: round $panel; margin-left: 12; }
-    EventEditor #where-hint { margin-left: 12; color: $text-muted; }
+    EventEditor #where:focus { border: round $primary; }
     EventEditor #verdict { margin-top: 1; height: auto; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "apply", "Apply", priority=True),
     ]
+
+    AUTO_FOCUS = "#count-value"
 
     def __init__(self, condition: EventCondition, *, catalog: Catalog,
                  connect: Callable[[], sqlite3.Connection] | None = None) -> None:
@@ -109,7 +110,7 @@ class EventEditor(ModalScreen[EventCondition | None]):
                 yield Button("Pick…", id="pick-type")
             with Horizontal(classes="row"):
                 yield Label("How often")
-                yield Select([(COUNT_WORDS[op], op) for op in COUNT_OPS], value=count.op,
+                yield FormSelect([(COUNT_WORDS[op], op) for op in COUNT_OPS], value=count.op,
                              allow_blank=False, id="count-op")
                 yield Input(to_text(low), id="count-value", classes="small")
                 yield Static("and", classes="sep", id="count-and")
@@ -122,7 +123,7 @@ class EventEditor(ModalScreen[EventCondition | None]):
                 yield Button("Pick…", id="pick-distinct")
             with Horizontal(classes="row"):
                 yield Label("When")
-                yield Select(list(WINDOW_KINDS), value=window_kind, allow_blank=False,
+                yield FormSelect(list(WINDOW_KINDS), value=window_kind, allow_blank=False,
                              id="window-kind")
                 yield Input(last_text, id="window-last", placeholder="30 days")
                 yield Input(from_text, id="window-from", placeholder=DATE_HINT)
@@ -133,7 +134,7 @@ class EventEditor(ModalScreen[EventCondition | None]):
             yield WhereList(id="where")
             with Horizontal(classes="row"):
                 yield Label("Total")
-                yield Select([("no total", "none"), *((fn, fn) for fn in AGGREGATE_FNS)],
+                yield FormSelect([("no total", "none"), *((fn, fn) for fn in AGGREGATE_FNS)],
                              value=aggregate.fn if aggregate else "none", allow_blank=False,
                              id="agg-fn")
                 yield Input(aggregate.attribute if aggregate else "", id="agg-field",
@@ -141,7 +142,7 @@ class EventEditor(ModalScreen[EventCondition | None]):
                 yield Button("Pick…", id="pick-agg-field")
             with Horizontal(classes="row", id="agg-row"):
                 yield Label("")
-                yield Select([(op_label(op), op) for op in AGGREGATE_OPS],
+                yield FormSelect([(op_label(op), op) for op in AGGREGATE_OPS],
                              value=aggregate.op if aggregate else "greater_or_equal",
                              allow_blank=False, id="agg-op")
                 agg_low, agg_high = ("", "")
@@ -154,13 +155,17 @@ class EventEditor(ModalScreen[EventCondition | None]):
                 yield Static("and", classes="sep", id="agg-and")
                 yield Input(agg_high, id="agg-high", classes="small")
             yield Static("", id="verdict")
-            yield Static("ctrl+s or enter: apply · tab: next field · escape: cancel",
-                         classes="hint")
+            yield Static("enter or ctrl+s: apply · space: open a list · tab: next field ·"
+                         " escape: cancel", classes="hint")
 
     def on_mount(self) -> None:
+        super().on_mount()
+        for box in self.query(Input):
+            box.compact = True
+        for select in self.query(Select):
+            select.compact = True
         self.fill_where()
         self.relayout()
-        self.query_one("#count-value", Input).focus()
         self.refresh_verdict()
 
     def relayout(self) -> None:

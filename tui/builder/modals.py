@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.color import Color
 from textual.containers import Horizontal, Vertical
 from textual.events import Key
 from textual.screen import ModalScreen
@@ -67,6 +68,22 @@ def modal_css(screen_class: str) -> str:
     return f"{screen_class} {{ align: center middle; background: $background 60%; }}\n" + DIALOG_CSS
 
 
+ResultType = TypeVar("ResultType")
+
+
+class Dialog(ModalScreen[ResultType]):
+    """A modal centred over the dimmed screen below it.
+
+    The dimmed background is set inline: an app style sheet that gives every
+    ``Screen`` an opaque background would otherwise hide the screen below.
+    """
+
+    def on_mount(self) -> None:
+        background = self.app.get_css_variables().get("background", "#000000")
+        self.styles.background = Color.parse(background).with_alpha(0.6)
+        self.styles.align = ("center", "middle")
+
+
 @dataclass(frozen=True)
 class Choice:
     """A button of a confirmation: the key that picks it, its label, its variant."""
@@ -76,9 +93,10 @@ class Choice:
     variant: str = "default"
 
 
-class ConfirmModal(ModalScreen[str | None]):
+class ConfirmModal(Dialog[str | None]):
     """A question with a few answers, each on a key; returns the answer's key (None: escape)."""
 
+    AUTO_FOCUS = "Button"
     DEFAULT_CSS = modal_css("ConfirmModal")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
@@ -99,7 +117,7 @@ class ConfirmModal(ModalScreen[str | None]):
             yield Static("escape: cancel", classes="hint")
 
     def on_mount(self) -> None:
-        self.query(Button).first().focus()
+        super().on_mount()
 
     def on_key(self, event: Key) -> None:
         for choice in self.choices:
@@ -117,9 +135,10 @@ class ConfirmModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class TextPrompt(ModalScreen[str | None]):
+class TextPrompt(Dialog[str | None]):
     """One line of text (a file path, a name), checked as it is typed; enter submits."""
 
+    AUTO_FOCUS = "#prompt-input"
     DEFAULT_CSS = modal_css("TextPrompt")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
@@ -138,9 +157,6 @@ class TextPrompt(ModalScreen[str | None]):
             yield Input(self.initial, placeholder=self.placeholder, id="prompt-input")
             yield Static("", classes="error", id="prompt-error", markup=False)
             yield Static(self.hint or "enter: OK · escape: cancel", classes="hint", markup=False)
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
 
     @on(Input.Changed)
     def changed(self, event: Input.Changed) -> None:
@@ -170,7 +186,7 @@ class SegmentInfo:
     description: str
 
 
-class SegmentInfoModal(ModalScreen[SegmentInfo | None]):
+class SegmentInfoModal(Dialog[SegmentInfo | None]):
     """Name, id and description of a segment; the id follows the name until edited.
 
     ``id_locked``: a saved segment keeps its id (references use it).
@@ -207,7 +223,7 @@ class SegmentInfoModal(ModalScreen[SegmentInfo | None]):
                          classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#info-name", Input).focus()
+        super().on_mount()
 
     @on(Input.Changed, "#info-name")
     def name_changed(self, event: Input.Changed) -> None:

@@ -18,13 +18,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from store.catalog import Catalog
 from store.describe import field_label, humanize
-from tui.builder.modals import modal_css
+from tui.builder.modals import Dialog, modal_css
 
 ANY_EVENT = "*"
 NO_FIELD = ""
@@ -69,9 +68,10 @@ def rank(query: str, items: Sequence[PickItem], cutoff: float = 60.0) -> list[Pi
             if value >= cutoff]
 
 
-class FuzzyPicker(ModalScreen[str | None]):
+class FuzzyPicker(Dialog[str | None]):
     """Pick one item by typing part of its name or label; returns its value."""
 
+    AUTO_FOCUS = "#picker-query"
     DEFAULT_CSS = modal_css("FuzzyPicker") + """
     FuzzyPicker .dialog { width: 96; height: 32; }
     FuzzyPicker OptionList { height: 1fr; border: none; padding: 0; }
@@ -104,7 +104,7 @@ class FuzzyPicker(ModalScreen[str | None]):
                          classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        super().on_mount()
         self.refilter(self.initial_query)
 
     @on(Input.Changed, "#picker-query")

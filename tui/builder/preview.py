@@ -130,6 +130,8 @@ class PreviewPanel(Vertical):
         sample = self.query_one("#sample", SampleList)
         sample.clear_options()
         sample.add_options(Option(Text(profile_id), id=f"member-{pk}") for pk, profile_id in members)
+        if members:
+            sample.highlighted = 0
         title = "SAMPLE OF MEMBERS"
         if members and audience is not None:
             title += f"  ({len(members)} of {audience:,} · enter opens)"

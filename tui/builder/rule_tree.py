@@ -26,7 +26,7 @@ from textual.widgets.tree import TreeNode
 from store.audience import NodeCount
 from store.catalog import Catalog
 from store.describe import describe
-from store.editing import Problem, unit_path
+from store.editing import Problem, left_out, unit_path
 from store.model import AllOf, AnyOf, Node, NotOf, child_path
 
 COUNT_WIDTH = 11
@@ -44,6 +44,7 @@ class Row:
     in_all: bool
     covers: tuple[str, ...]
     problem: Problem | None = None
+    left_out: bool = False
     count: NodeCount | None = None
     pending: bool = True
 
@@ -67,6 +68,7 @@ class RuleTree(Tree[Row]):
         self.guide_depth = 3
         self.auto_expand = False
         self.rows: dict[str, TreeNode[Row]] = {}
+        self.rule: Node = AllOf()
 
     # -- building -------------------------------------------------------------------
     def show(self, rule: Node, select: str, catalog: Catalog | None,
@@ -75,7 +77,9 @@ class RuleTree(Tree[Row]):
         """Rebuild from the model and put the cursor on ``select`` (or the nearest row)."""
         self.clear()
         self.rows = {}
+        self.rule = rule
         self._fill(self.root, rule, "rule", False, catalog, names or {}, problems or {})
+        self.mark_left_out(problems or {})
         self.root.expand_all()
         self.select_path(select)
 
@@ -118,6 +122,7 @@ class RuleTree(Tree[Row]):
             cut = probe.rfind(".")
             probe = probe[:cut] if cut > 0 else "rule"
         node = self.rows.get(probe, self.root)
+        _ = self._tree_lines  # lay the lines out now, so the node has its line number
         self.move_cursor(node, animate=False)
 
     @property
@@ -150,6 +155,17 @@ class RuleTree(Tree[Row]):
             row = node.data
             if row is not None:
                 row.problem = next((problems[p] for p in row.covers if p in problems), None)
+                node.refresh()
+        self.mark_left_out(problems)
+
+    def mark_left_out(self, problems: Mapping[str, Problem]) -> None:
+        """Flag the rows the count leaves out (bad ones, and groups of nothing but bad ones)."""
+        out = left_out(self.rule, set(problems))
+        for node in self.rows.values():
+            row = node.data
+            if row is not None:
+                row.left_out = any(p in out for p in row.covers) or any(
+                    row.path.startswith((p + ".", p + "[")) for p in out)
                 node.refresh()
 
     # -- drawing ----------------------------------------------------------------------
@@ -188,7 +204,10 @@ class RuleTree(Tree[Row]):
     def counts_text(row: Row) -> Text:
         text = Text(no_wrap=True)
         if row.problem is not None:
-            text.append("✗ left out".rjust(COUNTS_COLUMN), style="bold red")
+            text.append("✗ invalid, left out".rjust(COUNTS_COLUMN), style="bold red")
+            return text
+        if row.left_out:
+            text.append("left out".rjust(COUNTS_COLUMN), style="dim italic")
             return text
         if row.pending or row.count is None:
             text.append("…".rjust(COUNT_WIDTH), style="dim")

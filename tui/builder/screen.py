@@ -58,7 +58,6 @@ from store.model import (
 from store.validate import ResolvedSegment
 from store.values import UTC
 from store.yamlio import dump_segment
-from tui.builder.commands import BindingCommands
 from tui.builder.condition_editor import ConditionEditor
 from tui.builder.event_editor import EventEditor
 from tui.builder.messages import (
@@ -98,16 +97,20 @@ class BuilderScreen(Screen[str | None]):
     """Build or edit one segment; dismisses with the saved segment's id (None if never saved)."""
 
     TITLE = "Segment builder"
-    COMMANDS: ClassVar[set[Any]] = {BindingCommands}
+    AUTO_FOCUS = "RuleTree"
+    HELP_TITLE = "Segment builder"
     DEFAULT_CSS = """
-    BuilderScreen #builder-title { height: 1; padding: 0 1; background: $boost; }
+    BuilderScreen #builder-toolbar { height: 1; padding: 0 1; margin: 1 0 0 0; }
+    BuilderScreen #builder-toolbar .area-title { width: auto; text-style: bold; color: $primary;
+                                                 padding: 0 2 0 0; }
+    BuilderScreen #builder-title { width: 1fr; }
     BuilderScreen #builder-body { height: 1fr; }
-    BuilderScreen #tree-pane { width: 1fr; border: round $primary 50%; }
-    BuilderScreen #tree-pane:focus-within { border: round $primary; }
+    BuilderScreen .panel { border: round $primary 40%; }
+    BuilderScreen .panel:focus-within { border: round $primary; }
+    BuilderScreen #tree-pane { width: 1fr; }
     BuilderScreen RuleTree { height: 1fr; background: $surface; }
     BuilderScreen #node-status { height: auto; max-height: 4; padding: 0 1; }
-    BuilderScreen PreviewPanel { width: 64; border: round $primary 50%; }
-    BuilderScreen PreviewPanel:focus-within { border: round $primary; }
+    BuilderScreen PreviewPanel { width: 56; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add_condition", "Add", tooltip="Add a condition on a profile attribute"),
@@ -131,11 +134,13 @@ class BuilderScreen(Screen[str | None]):
         Binding("i", "info", "Rename", show=False, tooltip="Change the name and description"),
         Binding("b", "breakdown", "Breakdown", show=False,
                 tooltip="Break the audience down by an attribute"),
-        Binding("A", "activate", "Activate", tooltip="Activate the saved segment's audience"),
-        Binding("escape", "back", "Back", tooltip="Back to the segments (asks if unsaved)"),
+        Binding("A", "activate", "Activate", show=False, tooltip="Activate the saved segment's audience"),
+        Binding("escape", "back", "Back", show=False, tooltip="Back to the segments (asks if unsaved)"),
     ]
 
     preview_hook: PreviewHook | None = None
+    # How a count is timed; snapshot tests swap it for a constant clock.
+    clock: ClassVar[Callable[[], float]] = time.perf_counter
 
     def __init__(self, segment: Segment | None = None, *, saved: bool = False) -> None:
         super().__init__()
@@ -165,7 +170,9 @@ class BuilderScreen(Screen[str | None]):
         return open_store(self.db_path, readonly=True)
 
     def as_of(self) -> dt.datetime:
-        chosen = getattr(self.app, "as_of", None)
+        """The app's as-of instant (fixed for demos and tests), else now."""
+        instant = getattr(self.app, "as_of_instant", None)
+        chosen = instant() if callable(instant) else getattr(self.app, "as_of", None)
         return chosen if isinstance(chosen, dt.datetime) else dt.datetime.now(UTC)
 
     @property
@@ -175,13 +182,15 @@ class BuilderScreen(Screen[str | None]):
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="builder-title")
+        with Horizontal(id="builder-toolbar", classes="toolbar"):
+            yield Static("Segment builder", classes="area-title")
+            yield Static("", id="builder-title")
         with Horizontal(id="builder-body"):
-            with Vertical(id="tree-pane") as pane:
+            with Vertical(id="tree-pane", classes="panel") as pane:
                 pane.border_title = "Rules"
                 yield RuleTree(id="rule-tree")
                 yield Static("", id="node-status")
-            panel = PreviewPanel(id="preview")
+            panel = PreviewPanel(id="preview", classes="panel")
             panel.border_title = "Live preview"
             yield panel
         yield Footer()
@@ -189,7 +198,6 @@ class BuilderScreen(Screen[str | None]):
     def on_mount(self) -> None:
         self.problems = leaf_problems(self.draft.rule, self.catalog)
         self.rule_tree.show(self.draft.rule, "rule", self.catalog, {}, self.problems)
-        self.rule_tree.focus()
         self.update_title()
         self.load_saved_segments()
         self.schedule_preview(delay=0.01)
@@ -272,9 +280,10 @@ class BuilderScreen(Screen[str | None]):
                 post("count", Uncountable(generation, "nothing to count yet: fix the condition"
                                           " marked in red"))
                 return
-            started = time.perf_counter()
+            clock = type(self).clock
+            started = clock()
             size = audience.count(conn, resolved, as_of, catalog, cancel)
-            elapsed = time.perf_counter() - started
+            elapsed = clock() - started
             everyone = audience.total(conn, cancel)
             post("count", Counted(generation, size, everyone, elapsed, resolved))
             members = audience.sample(conn, resolved, as_of, SAMPLE_SIZE, SAMPLE_SEED, catalog,

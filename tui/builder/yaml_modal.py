@@ -15,7 +15,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static, TextArea
 
 from store.catalog import Catalog
@@ -23,7 +22,7 @@ from store.editing import leaf_problems
 from store.model import Segment, SegmentRef, walk
 from store.segment_errors import SegmentError
 from store.yamlio import load_segment_text
-from tui.builder.modals import modal_css
+from tui.builder.modals import Dialog, modal_css
 
 SOURCE = "YAML"
 
@@ -62,9 +61,10 @@ def check_yaml(text: str, catalog: Catalog, known_segments: set[str],
     return (None if problems else segment), problems
 
 
-class YamlModal(ModalScreen[Segment | None]):
+class YamlModal(Dialog[Segment | None]):
     """View and edit the definition as YAML; ctrl+s checks and applies, escape closes."""
 
+    AUTO_FOCUS = "#yaml-text"
     DEFAULT_CSS = modal_css("YamlModal") + """
     YamlModal .dialog { width: 110; height: 90%; }
     YamlModal TextArea { height: 1fr; }
@@ -86,13 +86,10 @@ class YamlModal(ModalScreen[Segment | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Segment definition (YAML)", classes="title")
-            yield TextArea(self.text, id="yaml-text", show_line_numbers=True, tab_behavior="indent",
+            yield TextArea(self.text, id="yaml-text", show_line_numbers=True, tab_behavior="focus",
                            soft_wrap=False)
             yield Static("", id="yaml-problems")
             yield Static("ctrl+s: check and apply · escape: close without applying", classes="hint")
-
-    def on_mount(self) -> None:
-        self.query_one(TextArea).focus()
 
     def action_apply(self) -> None:
         area = self.query_one(TextArea)

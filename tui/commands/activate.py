@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -23,17 +24,30 @@ def campaign_option() -> Any:
         help="The campaign store (default: campaign.db beside the profile store).")
 
 
+def profile_store_path(db_path: Path | None) -> Path | None:
+    """``--db`` here, else the top-level ``--db``, else ``$AUDIENCES_DB``; None if none is given."""
+    if db_path is not None:
+        return db_path
+    context = click.get_current_context(silent=True)
+    parent = context.find_root().params.get("db_path") if context is not None else None
+    if isinstance(parent, Path):
+        return parent
+    env = os.environ.get("AUDIENCES_DB")
+    return Path(env) if env else None
+
+
 def campaign_path(db_path: Path | None, campaign_db: Path | None) -> Path:
-    """``--campaign-db``, else ``campaign.db`` beside ``--db`` (or beside the default store)."""
+    """``--campaign-db``, else ``campaign.db`` beside the profile store (or the default store)."""
     from store.campaign import default_campaign_path
 
     if campaign_db is not None:
         return campaign_db
-    if db_path is None:
+    store = profile_store_path(db_path)
+    if store is None:
         from tui.cli import default_store_path
 
-        db_path = default_store_path()
-    return default_campaign_path(db_path)
+        store = default_store_path()
+    return default_campaign_path(store)
 
 
 @contextmanager
@@ -94,17 +108,18 @@ class _StderrProgress:
 
 @click.command("activate")
 @click.argument("segment", required=False)
-@db_option()
+@db_option(required=False)
 @campaign_option()
 @click.option("--segment", "segment_id", metavar="ID", help="Activate a segment saved in the store.")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--field", "fields", multiple=True, metavar="NAME",
               help="A profile attribute to capture with each member (repeatable, up to 20;"
-                   " default: email and first_name when the store has them).")
+                   " default: the audience's current fields, else email and first_name).")
 @click.option("--name", default=None, help="Name of the audience (default: the segment's name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def activate_command(segment: str | None, db_path: Path, campaign_db: Path | None, segment_id: str | None,
-                     as_of: str | None, fields: tuple[str, ...], name: str | None, as_json: bool) -> None:
+def activate_command(segment: str | None, db_path: Path | None, campaign_db: Path | None,
+                     segment_id: str | None, as_of: str | None, fields: tuple[str, ...],
+                     name: str | None, as_json: bool) -> None:
     """Materialise SEGMENT's audience (a YAML file or a saved id) into the campaign store."""
     from store.activation import activate
     from store.campaign import open_campaign
@@ -112,14 +127,17 @@ def activate_command(segment: str | None, db_path: Path, campaign_db: Path | Non
     from store.db import open_store
 
     when = parse_when(as_of)
-    conn = open_store(db_path, readonly=True)
+    store = profile_store_path(db_path)
+    if store is None:
+        raise click.UsageError("Missing option '--db': the profile store to activate from.")
+    conn = open_store(store, readonly=True)
     try:
         resolved = resolve_segment_arg(conn, segment, segment_id)
         catalog = Catalog.load(conn)
         from store.activation import personalisation_fields
 
         personalisation_fields(catalog, fields)  # bad --field: exit 2 before touching the campaign file
-        campaign = open_campaign(campaign_path(db_path, campaign_db))
+        campaign = open_campaign(campaign_path(store, campaign_db))
         progress = _StderrProgress()
         try:
             result = activate(conn, campaign, resolved, when, fields, catalog=catalog, name=name,
@@ -131,13 +149,14 @@ def activate_command(segment: str | None, db_path: Path, campaign_db: Path | Non
         conn.close()
     if as_json:
         payload = result.to_json()
-        payload["campaign_db"] = str(campaign_path(db_path, campaign_db))
+        payload["campaign_db"] = str(campaign_path(store, campaign_db))
         click.echo(json.dumps(payload))
         return
+    changed = f" ({result.changed:,} with new field values)" if result.changed else ""
     click.echo(
         f"Activated {result.name!r} as audience {result.audience_id} ({result.segment_id}):"
         f" {result.count:,} members, {result.added:,} added, {result.removed:,} removed,"
-        f" {result.kept:,} kept in {result.duration_ms:,.0f} ms"
+        f" {result.kept:,} kept{changed} in {result.duration_ms:,.0f} ms"
     )
 
 
@@ -208,7 +227,8 @@ def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None
     click.echo("")
     click.echo(f"{'activated at':<20} {'as of':<27} {'count':>10} {'added':>9} {'removed':>9}")
     for r in records:
-        click.echo(f"{r.activated_at:<20} {r.as_of:<27} {r.count:>10,} {r.added:>+9,} {-r.removed:>+9,}")
+        added, removed = f"+{r.added:,}", f"-{r.removed:,}"
+        click.echo(f"{r.activated_at:<20} {r.as_of:<27} {r.count:>10,} {added:>9} {removed:>9}")
 
 
 @audiences_group.command("export")
@@ -227,7 +247,11 @@ def audiences_export(audience: str, db_path: Path | None, campaign_db: Path | No
             raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
         found = find_audience(conn, audience)
         if output is None:
-            export_csv(conn, found, sys.stdout)
+            try:
+                export_csv(conn, found, sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader (e.g. `head`) has had enough
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
         written = export_csv_file(conn, found, output)
     click.echo(f"Wrote {written:,} members to {output}", err=True)

@@ -25,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, ProgressBar, Static
+from textual.widgets import Button, Footer, Label, ProgressBar, Static
 
 from store.activation import ActivationResult, Review, activate, resolve_audience, review
 from store.campaign import Audience, Member, default_campaign_path, open_campaign
@@ -56,6 +56,16 @@ def app_catalog(app: App[Any], conn: sqlite3.Connection) -> Catalog:
     """The app's catalog when it keeps one, else read from the store."""
     catalog = getattr(app, "catalog", None)
     return catalog if isinstance(catalog, Catalog) else Catalog.load(conn)
+
+
+def app_as_of(app: App[Any]) -> dt.datetime:
+    """The app's as-of instant when it fixes one (tests, demos), else now (UTC)."""
+    instant = getattr(app, "as_of_instant", None)
+    if callable(instant):
+        moment = instant()
+        if isinstance(moment, dt.datetime):
+            return moment
+    return dt.datetime.now(UTC)
 
 
 def error_text(exc: BaseException) -> str:
@@ -174,6 +184,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             with Horizontal(id="activation-buttons"):
                 yield Button("Activate", id="activate", variant="primary", disabled=True)
                 yield Button("Cancel", id="cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#activation-error", Static).display = False
@@ -211,7 +222,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     # -- workers
     @work(thread=True, exclusive=True, exit_on_error=False, group="activation-review")
     def run_review(self) -> None:
-        as_of = self.as_of or dt.datetime.now(UTC)
+        as_of = self.as_of or app_as_of(self.app)
         try:
             conn = self._open(lambda: profile_reader(self.app))
             campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
@@ -234,7 +245,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         assert isinstance(self.segment, ResolvedSegment)
         resolved = self.segment
         reviewed = self.review_result
-        as_of = reviewed.as_of if reviewed else (self.as_of or dt.datetime.now(UTC))
+        as_of = reviewed.as_of if reviewed else (self.as_of or app_as_of(self.app))
         try:
             conn = self._open(lambda: profile_reader(self.app))
             campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
@@ -277,7 +288,10 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
                       " activation.")
         if result.definition_changed:
             status += " The segment's definition changed since the last activation."
-        self.query_one("#activation-status", Static).update(status)
+        if result.count == 0 and result.previous:
+            status += " This empties the audience."
+        self.query_one("#activation-status", Static).update(
+            Text(status, style="bold yellow" if result.count == 0 and result.previous else ""))
         summary = Text()
         summary.append(f"As of {result.as_of.strftime('%Y-%m-%d %H:%M:%S')} UTC · fields: "
                        f"{', '.join(result.fields) or 'none'}\n")

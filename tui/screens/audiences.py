@@ -32,11 +32,10 @@ from store.campaign import (
     export_csv_file,
     find_audience,
     history,
-    list_audiences,
-    member_page,
     open_campaign,
+    overview,
+    read_member_page,
     set_status,
-    size_history,
 )
 from tui.screens.activation import ActivationScreen, campaign_path_of, error_text, profile_reader
 
@@ -270,10 +269,7 @@ class AudiencesScreen(Screen[None]):
                 self.post_message(AudiencesLoaded([], {}))
                 return
             try:
-                conn.execute("BEGIN")
-                audiences = list_audiences(conn)
-                sizes = size_history(conn)
-                conn.execute("COMMIT")
+                audiences, sizes = overview(conn)
             finally:
                 conn.close()
         except Exception as exc:
@@ -496,20 +492,16 @@ class AudienceMembersScreen(Screen[None]):
         try:
             conn = open_campaign(campaign_path_of(self.app), readonly=True)
             try:
-                conn.execute("BEGIN")
                 if direction == "previous":
-                    page = member_page(conn, self.audience.id, limit=self.page_size, before=key)
+                    page = read_member_page(conn, self.audience.id, before=key, limit=self.page_size)
                 else:
-                    page = member_page(conn, self.audience.id, key, self.page_size)
-                total = int(conn.execute("SELECT member_count FROM audiences WHERE id = ?",
-                                         (self.audience.id,)).fetchone()[0])
-                conn.execute("COMMIT")
+                    page = read_member_page(conn, self.audience.id, after=key, limit=self.page_size)
             finally:
                 conn.close()
         except Exception as exc:
             self.post_message(CampaignFailed("members", error_text(exc)))
         else:
-            self.post_message(MembersLoaded(page, direction, total))
+            self.post_message(MembersLoaded(page.members, direction, page.total))
 
     @on(MembersLoaded)
     def show_page(self, message: MembersLoaded) -> None:

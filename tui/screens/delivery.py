@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static, TextArea
 
 from store.campaign import Audience, open_campaign
 from store.delivery import (
@@ -111,7 +111,7 @@ class DeliveryScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save delivery", id="delivery.save"),
         Binding("ctrl+n", "new", "New", id="delivery.new"),
-        Binding("ctrl+t", "next_sample", "Next members", id="delivery.next_sample"),
+        Binding("ctrl+g", "next_sample", "Next members", id="delivery.next_sample"),
         Binding("escape", "close", "Close", id="delivery.close"),
     ]
 
@@ -142,6 +142,7 @@ class DeliveryScreen(ModalScreen[None]):
                                 id="delivery-hint")
                 with VerticalScroll(id="delivery-preview-box"):
                     yield Static("", id="delivery-preview")
+        yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#deliveries-table", DataTable)

@@ -27,6 +27,7 @@ from textual.widgets.tree import TreeNode
 
 from store.cancel import Cancel
 from store.catalog import Catalog
+from store.model import Segment
 from store.profiles import (
     AttributeValue,
     ProfileSummary,
@@ -43,6 +44,7 @@ from tui.widgets.queries import is_interrupt
 if TYPE_CHECKING:
     from tui.app import AudiencesApp
 
+DRAFT_ID = "\0draft"  # the option id of an unsaved segment handed over by the builder
 _NAME_PARTS = (("first_name", "last_name"), ("given_name", "family_name"), ("full_name",), ("name",))
 _PLACE_PARTS = ("city", "country")
 
@@ -60,13 +62,14 @@ def display_name(attributes: Sequence[AttributeValue]) -> str:
 def attribute_table(attributes: Sequence[AttributeValue]) -> RenderableType:
     """Attributes grouped as the catalog says, label and value side by side."""
     groups: dict[str, list[AttributeValue]] = {}
+    label_width = min(max((len(a.label) for a in attributes), default=8), 24)
     for attribute in attributes:
         groups.setdefault(attribute.group or "Other", []).append(attribute)
     parts: list[RenderableType] = []
     for group, members in groups.items():
         table = Table.grid(padding=(0, 2), expand=True)
-        table.add_column(style="dim", no_wrap=True, ratio=2)
-        table.add_column(ratio=3, overflow="fold")
+        table.add_column(style="dim", no_wrap=True, width=label_width, overflow="ellipsis")
+        table.add_column(ratio=1, overflow="fold")
         for attribute in members:
             shown = plain_value(attribute.value, attribute.type)
             value = Text(shown, style="dim" if shown == MISSING else "")
@@ -81,33 +84,27 @@ def attribute_table(attributes: Sequence[AttributeValue]) -> RenderableType:
 
 
 def summary_table(summary: ProfileSummary, today: dt.date) -> RenderableType:
-    """Orders, spend, first and last activity, and the channels seen."""
-    grid = Table.grid(padding=(0, 3))
-    for _ in range(4):
-        grid.add_column(no_wrap=True)
+    """Orders, spend, first and last activity, and the channels seen, one line each."""
 
-    def fact(label: str, value: str, note: str = "") -> Text:
-        text = Text(f"{label}  ", style="dim")
-        text.append(value, style="bold")
-        if note:
-            text.append(f"  {note}", style="dim")
-        return text
+    def facts(*items: tuple[str, str, str]) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for index, (label, value, note) in enumerate(items):
+            if index:
+                line.append("     ")
+            line.append(f"{label}  ", style="dim")
+            line.append(value, style="bold")
+            if note:
+                line.append(f" ({note})", style="dim")
+        return line
 
-    grid.add_row(
-        fact("Orders", MISSING if summary.orders is None else f"{summary.orders:,}"),
-        fact("Total spend", format_money(summary.spend)),
-        fact("Events", f"{summary.events:,}"),
-        Text(""),
-    )
-    grid.add_row(
-        fact("First activity", format_ts(summary.first_ts, with_time=False),
-             relative_day(summary.first_ts, today)),
-        fact("Last activity", format_ts(summary.last_ts, with_time=False),
-             relative_day(summary.last_ts, today)),
-        Text(""),
-        Text(""),
-    )
-    channels = Text("Channels  ", style="dim")
+    orders = MISSING if summary.orders is None else f"{summary.orders:,}"
+    totals = facts(("Orders", orders, ""), ("Total spend", format_money(summary.spend), ""),
+                   ("Events", f"{summary.events:,}", ""))
+    when = facts(("First activity", format_ts(summary.first_ts, with_time=False),
+                  relative_day(summary.first_ts, today)),
+                 ("Last activity", format_ts(summary.last_ts, with_time=False),
+                  relative_day(summary.last_ts, today)))
+    channels = Text.assemble(("Channels  ", "dim"))
     if summary.activity:
         for index, activity in enumerate(summary.activity):
             if index:
@@ -116,7 +113,7 @@ def summary_table(summary: ProfileSummary, today: dt.date) -> RenderableType:
             channels.append(f" {activity.count:,}", style="bold")
     else:
         channels.append("no events yet", style="dim italic")
-    return Group(grid, channels)
+    return Group(totals, when, channels)
 
 
 def event_details(event: TimelineEvent) -> Text:
@@ -146,12 +143,13 @@ def describe_seen(value: Any, today: dt.date) -> str:
 def explanation_label(explanation: Any, today: dt.date) -> Text:
     """``✓ Age is greater than 50   age: 62`` for one node of the why tree."""
     mark, style = ("✓", "green") if explanation.matched else ("✗", "red")
-    text = Text(f"{mark} ", style=f"bold {style}")
-    text.append(str(explanation.label))
-    if explanation.seen:
-        seen = "  ".join(f"{key}: {describe_seen(value, today)}"
-                         for key, value in explanation.seen.items())
-        text.append(f"   {seen}", style="dim")
+    text = Text.assemble((f"{mark} ", f"bold {style}"), str(explanation.label))
+    seen = dict(explanation.seen)
+    if "matched" in seen and "of" in seen:
+        text.append(f"   {seen.pop('matched')} of {seen.pop('of')} matched", style="dim")
+    if seen:
+        shown = " · ".join(f"{key} {describe_seen(value, today)}" for key, value in seen.items())
+        text.append(f"   {shown}", style="dim")
     return text
 
 
@@ -159,6 +157,10 @@ class TimelineTable(KeysetTable):
     """A profile's events, newest first, paged as the cursor moves."""
 
     HELP_TITLE = "Timeline"
+    PAGE_SIZE = 100
+    MAX_ROWS = 500
+    KEEP_ROWS = 300
+    EDGE = 20
 
 
 class ProfileViewScreen(Screen[None]):
@@ -175,10 +177,11 @@ class ProfileViewScreen(Screen[None]):
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the profile again"),
     ]
 
-    def __init__(self, pk: int, segment_id: str | None = None) -> None:
+    def __init__(self, pk: int, segment: str | Segment | None = None) -> None:
         super().__init__()
         self.pk = pk
-        self.segment_id = segment_id
+        self.draft = segment if isinstance(segment, Segment) else None
+        self.segment_id = DRAFT_ID if self.draft is not None else segment
         self.attributes: list[AttributeValue] | None = None
         self.summary: ProfileSummary | None = None
         self.member_of: list[tuple[str, str]] = []
@@ -216,8 +219,7 @@ class ProfileViewScreen(Screen[None]):
                                  classes="panel")
                 summary.border_title = "Activity"
                 yield summary
-                timeline = TimelineTable(id="pv-timeline", classes="panel", page_size=100,
-                                         max_rows=500, keep_rows=300, edge=20)
+                timeline = TimelineTable(id="pv-timeline", classes="panel")
                 timeline.border_title = "Timeline · newest first"
                 yield timeline
                 with Horizontal(id="pv-explain"):
@@ -233,7 +235,7 @@ class ProfileViewScreen(Screen[None]):
     def on_mount(self) -> None:
         timeline = self.query_one(TimelineTable)
         timeline.runner = self.audiences.queries
-        width = max(self.size.width - 48 - 40, 40)
+        width = max(self.size.width - 92, 30)  # what is left beside the attributes panel
         timeline.set_columns([ColumnSpec("when", "When (UTC)", 16), ColumnSpec("type", "Event", 14),
                               ColumnSpec("details", "Details", width)])
         timeline.show(TimelineSource(self.catalog, self.pk), self._render_event)
@@ -283,7 +285,7 @@ class ProfileViewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="membership", exit_on_error=False)
     def _load_membership(self, generation: int, token: Cancel) -> None:
         from store.evaluator import load_profile, matches
-        from store.library import list_segments, resolve_saved
+        from store.library import list_segments, resolve_saved, resolve_segment
 
         as_of = self.audiences.as_of_instant()
         member_of: list[tuple[str, str]] = []
@@ -292,24 +294,30 @@ class ProfileViewScreen(Screen[None]):
         resolved_by_id: dict[str, Any] = {}
         try:
             with self.audiences.queries.connection(token) as conn:
-                saved = list_segments(conn)
-                if not saved:
+                candidates: list[tuple[str, str, Any]] = []
+                if self.draft is not None:
+                    candidates.append((DRAFT_ID, f"{self.draft.name} (unsaved)",
+                                       lambda: resolve_segment(conn, self.draft, None, self.catalog)))
+                for saved in list_segments(conn):
+                    candidates.append((saved.id, saved.name,
+                                       lambda sid=saved.id: resolve_saved(conn, sid)))
+                if not candidates:
                     self.post_message(MembershipLoaded(generation, [], [], []))
                     return
                 profile = load_profile(conn, self.catalog, self.pk)
-                for segment in saved:
+                for segment_id, name, resolve in candidates:
                     token.check()
-                    segments.append((segment.id, segment.name))
+                    segments.append((segment_id, name))
                     try:
-                        resolved = resolve_saved(conn, segment.id)
+                        resolved = resolve()
                     except Exception as exc:  # one broken segment must not hide the others
                         if is_interrupt(exc):
                             raise
-                        failed.append((segment.id, str(exc)))
+                        failed.append((segment_id, str(exc)))
                         continue
-                    resolved_by_id[segment.id] = resolved
+                    resolved_by_id[segment_id] = resolved
                     if matches(profile, resolved, as_of):
-                        member_of.append((segment.id, segment.name))
+                        member_of.append((segment_id, name))
         except Exception as exc:
             if not is_interrupt(exc):
                 self.post_message(QueryFailed(generation, "membership", describe_error(exc)))
@@ -376,14 +384,11 @@ class ProfileViewScreen(Screen[None]):
             return
         for segment_id, name in message.segments:
             if segment_id in broken:
-                prompt = Text("! ", style="bold yellow")
-                prompt.append(name, style="dim")
+                prompt = Text.assemble(("! ", "bold yellow"), (name, "dim"))
             elif segment_id in members:
-                prompt = Text("✓ ", style="bold green")
-                prompt.append(name, style="bold")
+                prompt = Text.assemble(("✓ ", "bold green"), (name, "bold"))
             else:
-                prompt = Text("✗ ", style="red")
-                prompt.append(name)
+                prompt = Text.assemble(("✗ ", "red"), name)
             options.add_option(Option(prompt, id=segment_id))
         count = len(message.member_of)
         options.border_title = f"Saved segments · in {count} of {len(message.segments)}"
@@ -404,11 +409,13 @@ class ProfileViewScreen(Screen[None]):
         tree = self.query_one("#pv-why", Tree)
         if resolved is None or self._profile_data is None:
             tree.clear()
-            tree.root.set_label(Text(f"'{segment_id}' cannot be evaluated (see the error).",
+            name = dict(self.segments).get(segment_id, segment_id)
+            tree.root.set_label(Text(f"'{name}' cannot be evaluated (see the error).",
                                      style="dim italic"))
             return
         self.segment_id = segment_id
-        self._explain(self._next("explain"), segment_id, resolved.segment.name,
+        self._explain(self._next("explain"), segment_id,
+                      dict(self.segments).get(segment_id, resolved.segment.name),
                       self._profile_data, resolved)
 
     @on(Explained)

@@ -34,7 +34,7 @@ from store.profiles import (
     segment_members,
 )
 from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
-from tui.widgets.format import cell, plural
+from tui.widgets.format import cell
 from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
 from tui.widgets.pickers import (
     ALL_PROFILES,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from tui.app import AudiencesApp
 
 SEARCH_DEBOUNCE_S = 0.3
+SLOW_PAGE_S = 0.25  # pages slower than this say so (a sort on a column without an index)
 
 _TYPE_WIDTHS = {"integer": 7, "number": 12, "boolean": 5, "date": 10, "datetime": 16}
 
@@ -155,8 +156,8 @@ class ProfilesScreen(Screen[None]):
     def on_mount(self) -> None:
         self.table.runner = self.audiences.queries
         self.columns = default_columns(self.catalog)
-        self.query_one("#search-bar").display = False
         self._restart(columns_changed=True)
+        self.table.focus()
 
     def _next(self, what: str) -> int:
         """A new generation for requests of kind ``what``; older results are dropped."""
@@ -276,13 +277,11 @@ class ProfilesScreen(Screen[None]):
         else:
             count.update(Text(self._count_text, style="bold"))
         timing = self.query_one("#timing", Static)
-        table = self.table
+        elapsed = self.table.last_elapsed
         if self._table_busy:
             timing.update(Text("loading…", style="dim italic"))
-        elif table.last_elapsed is not None:
-            shown = len(table.window)
-            timing.update(Text(f"{plural(shown, 'row')} loaded · last page "
-                               f"{table.last_elapsed * 1000:.0f} ms", style="dim"))
+        elif elapsed is not None and elapsed >= SLOW_PAGE_S:
+            timing.update(Text(f"last page took {elapsed:.1f} s", style="dim"))
         else:
             timing.update("")
 
@@ -323,8 +322,7 @@ class ProfilesScreen(Screen[None]):
 
     # ------------------------------------------------------------ search
     def action_search(self) -> None:
-        bar = self.query_one("#search-bar")
-        bar.display = True
+        self.query_one("#search-bar").add_class("-active")
         self.query_one("#search", Input).focus()
 
     @on(Input.Changed, "#search")
@@ -365,7 +363,7 @@ class ProfilesScreen(Screen[None]):
             self.search = ""
             changed = True
         search.value = ""
-        bar.display = False
+        bar.remove_class("-active")
         if self.segment_id and not search.has_focus:
             self.segment_id = None
             self.segment_name = ""

@@ -20,7 +20,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
@@ -43,7 +43,6 @@ from store.library import (
 from store.model import Segment, slugify
 from store.values import UTC
 from store.yamlio import dump_segment, load_segment_file
-from tui.builder.commands import BindingCommands
 from tui.builder.modals import Choice, ConfirmModal, TextPrompt
 from tui.builder.screen import BuilderScreen
 from tui.messages import WorkerResult
@@ -120,13 +119,18 @@ class SegmentsScreen(Screen[None]):
     """Saved segments with their audience sizes; opens the builder."""
 
     TITLE = "Segments"
-    COMMANDS: ClassVar[set[Any]] = {BindingCommands}
+    AUTO_FOCUS = "DataTable"
+    HELP_TITLE = "Segments"
     DEFAULT_CSS = """
-    SegmentsScreen #segments-title { height: 1; padding: 0 1; background: $boost; }
+    SegmentsScreen #segments-toolbar { height: 1; padding: 0 1; margin: 1 0 0 0; }
+    SegmentsScreen #segments-toolbar .area-title { width: auto; text-style: bold; color: $primary;
+                                                   padding: 0 2 0 0; }
+    SegmentsScreen #segments-title { width: 1fr; }
     SegmentsScreen #segments-filter { display: none; margin: 0 1; }
     SegmentsScreen #segments-filter.shown { display: block; }
-    SegmentsScreen #segments-box { height: 1fr; border: round $primary 50%; }
-    SegmentsScreen #segments-box:focus-within { border: round $primary; }
+    SegmentsScreen #segments-box { height: 1fr; }
+    SegmentsScreen .panel { border: round $primary 40%; }
+    SegmentsScreen .panel:focus-within { border: round $primary; }
     SegmentsScreen DataTable { height: 1fr; }
     SegmentsScreen #segments-detail { height: auto; max-height: 4; padding: 0 1; }
     SegmentsScreen #segments-empty { padding: 2 4; color: $text-muted; display: none; }
@@ -175,15 +179,19 @@ class SegmentsScreen(Screen[None]):
         return open_store(self.db_path)
 
     def as_of(self) -> dt.datetime:
-        chosen = getattr(self.app, "as_of", None)
+        """The app's as-of instant (fixed for demos and tests), else now."""
+        instant = getattr(self.app, "as_of_instant", None)
+        chosen = instant() if callable(instant) else getattr(self.app, "as_of", None)
         return chosen if isinstance(chosen, dt.datetime) else dt.datetime.now(UTC)
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="segments-title")
+        with Horizontal(id="segments-toolbar", classes="toolbar"):
+            yield Static("Segments", classes="area-title")
+            yield Static("", id="segments-title")
         yield Input(placeholder="filter by name or id (escape clears)", id="segments-filter")
-        with Vertical(id="segments-box") as box:
+        with Vertical(id="segments-box", classes="panel") as box:
             box.border_title = "Saved segments"
             table: DataTable[Any] = DataTable(id="segments-table", cursor_type="row",
                                               zebra_stripes=True)
@@ -201,7 +209,6 @@ class SegmentsScreen(Screen[None]):
         table.add_column(Text("Audience", justify="right"), key="audience", width=12)
         table.add_column(Text("Share", justify="right"), key="share", width=7)
         table.add_column("Changed", key="changed", width=17)
-        table.focus()
         self.reload()
 
     def on_screen_resume(self) -> None:

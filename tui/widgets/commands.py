@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 from tui.widgets.keys import KeyLine, key_lines
 
@@ -24,8 +25,8 @@ class ScreenActionsProvider(Provider):
         return f"{line.section}: {line.description}"
 
     def _help(self, line: KeyLine) -> str:
-        keys = f"[{line.key_text}]"
-        return f"{line.tooltip}  {keys}" if line.tooltip else keys
+        keys = f"key {line.key_text}"
+        return escape(f"{line.tooltip} · {keys}" if line.tooltip else keys)
 
     def _runner(self, line: KeyLine) -> partial[Any]:
         return partial(self.app.run_action, line.action, line.node)
@@ -38,6 +39,6 @@ class ScreenActionsProvider(Provider):
         matcher = self.matcher(query)
         for line in self._lines():
             title = self._title(line)
-            score = matcher.match(title)
+            score = max(matcher.match(title), matcher.match(line.tooltip) * 0.9)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), self._runner(line), help=self._help(line))

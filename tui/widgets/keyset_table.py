@@ -150,14 +150,24 @@ class KeysetTable(DataTable[Text]):
             self.elapsed = elapsed
             self.error = error
 
-    def __init__(self, *, page_size: int = 200, max_rows: int = 800, keep_rows: int = 600,
-                 edge: int = 40, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    PAGE_SIZE: ClassVar[int] = 200
+    """Rows per page."""
+    MAX_ROWS: ClassVar[int] = 800
+    """The most rows held at once; beyond it the far side of the window is dropped..."""
+    KEEP_ROWS: ClassVar[int] = 600
+    """...down to this many rows."""
+    EDGE: ClassVar[int] = 40
+    """Load the next page when the cursor is this close to the edge of the window."""
+
+    def __init__(self, *, page_size: int | None = None, max_rows: int | None = None,
+                 keep_rows: int | None = None, edge: int | None = None, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
-        self.page_size = page_size
-        self.max_rows = max(max_rows, 2 * page_size)
-        self.keep_rows = min(max(keep_rows, page_size), self.max_rows - page_size)
-        self.edge = edge
+        self.page_size = page_size or self.PAGE_SIZE
+        self.max_rows = max(max_rows or self.MAX_ROWS, 2 * self.page_size)
+        self.keep_rows = min(max(keep_rows or self.KEEP_ROWS, self.page_size),
+                             self.max_rows - self.page_size)
+        self.edge = edge or self.EDGE
         self.runner: QueryRunner | None = None
         self._source: PageSource | None = None
         self._row_cells: Callable[[Any], Sequence[Text]] = lambda row: ()

@@ -186,8 +186,7 @@ class SegmentPicker(PickerScreen):
             haystack = f"{segment.name} {segment.id} {segment.description}".lower()
             if needle and needle not in haystack:
                 continue
-            prompt = Text(segment.name, style="bold")
-            prompt.append(f"  {segment.id}", style="dim")
+            prompt = Text.assemble((segment.name, "bold"), (f"  {segment.id}", "dim"))
             if segment.description:
                 prompt.append("\n" + segment.description, style="dim italic")
             if segment.id == self.current:

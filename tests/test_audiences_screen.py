@@ -1,0 +1,294 @@
+"""The Audiences area, the review-and-activate modal and the delivery screen, driven by Pilot."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Button, DataTable, Input, Sparkline, Static
+
+from store.activation import activate
+from store.campaign import find_audience, history, member_ids, open_campaign
+from store.db import open_store
+from store.delivery import list_deliveries
+from store.library import save_segment
+from tests.app_store import settle
+from tests.engine_helpers import resolve_rule
+from tests.test_activation import AS_OF, below, make_profile_store
+from tui.app import make_app
+from tui.screens.activation import ActivationScreen, open_activation
+from tui.screens.audiences import (
+    AudienceMembersScreen,
+    AudiencesScreen,
+    ConfirmScreen,
+    ExportScreen,
+    trend,
+)
+from tui.screens.delivery import DeliveryScreen
+
+SIZE = (130, 40)
+
+
+@pytest.fixture()
+def shop(tmp_path: Path) -> Path:
+    """A profile store with saved segment 'vips', and audience 'pages' (3 activations) and 'small'."""
+    make_profile_store(tmp_path / "shop.db")
+    conn = open_store(tmp_path / "shop.db")
+    save_segment(conn, resolve_rule(conn, {"attribute": "vip", "op": "is_true"}, "VIPs"))
+    save_segment(conn, resolve_rule(conn, below(240), "Pages"))
+    campaign = open_campaign(tmp_path / "campaign.db")
+    for limit in (100, 240, 240):
+        activate(conn, campaign, resolve_rule(conn, below(limit), "Pages"), AS_OF)
+    activate(conn, campaign, resolve_rule(conn, below(4), "Small"), AS_OF)
+    campaign.close()
+    conn.close()
+    return tmp_path
+
+
+def text_of(widget: Static) -> str:
+    return str(widget.render())
+
+
+def campaign_reader(shop: Path) -> sqlite3.Connection:
+    return open_campaign(shop / "campaign.db", readonly=True)
+
+
+async def open_area(pilot: Any, app: Any) -> AudiencesScreen:
+    await pilot.press("f4")
+    await settle(pilot, lambda: isinstance(app.screen, AudiencesScreen) and app.screen.loaded)
+    screen = app.screen
+    assert isinstance(screen, AudiencesScreen)
+    return screen
+
+
+async def highlight(pilot: Any, screen: AudiencesScreen, segment_id: str) -> None:
+    table = screen.query_one("#audiences-table", DataTable)
+    target = next(a.id for a in screen.audiences.values() if a.segment_id == segment_id)
+    table.move_cursor(row=table.get_row_index(str(target)))
+    await settle(pilot, lambda: screen.query_one("#history-table", DataTable).row_count
+                 == len(screen.sizes[target]))
+
+
+def test_trend_text() -> None:
+    assert trend([]) == ""
+    assert trend([5, 5]) == "▄▄"
+    assert trend([0, 50, 100]) == "▁▅█"
+    assert len(trend(list(range(40)))) == 12
+
+
+async def test_the_area_lists_audiences_with_sizes_trend_and_history(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        table = screen.query_one("#audiences-table", DataTable)
+        assert table.row_count == 2
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(2)]
+        assert [r[2] for r in rows] == ["small", "pages"]
+        assert rows[1][4] == "239" and rows[1][3] == "active"
+        assert rows[1][6] == trend([99, 239, 239])
+        await highlight(pilot, screen, "pages")
+        assert screen.query_one("#sizes", Sparkline).data == [99.0, 239.0, 239.0]
+        history_rows = screen.query_one("#history-table", DataTable)
+        newest_first = [[str(c) for c in history_rows.get_row_at(i)] for i in range(3)]
+        assert [(r[1], r[2], r[3]) for r in newest_first] == [
+            ("239", "+0", "−0"), ("239", "+140", "−0"), ("99", "+99", "−0")]
+        assert "Pages · 239 members · active" in text_of(screen.query_one("#detail-title", Static))
+
+
+async def test_an_empty_campaign_store_says_how_to_start(tmp_path: Path) -> None:
+    make_profile_store(tmp_path / "shop.db", 5)
+    app = make_app(tmp_path / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        assert "No audience activated yet" in text_of(screen.query_one("#audiences-hint", Static))
+        await pilot.press("enter", "r", "e", "x", "m")  # nothing to act on: nothing happens
+        assert app.screen is screen
+    assert not (tmp_path / "campaign.db").exists()
+
+
+async def test_members_are_paged_with_their_fields(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        await highlight(pilot, screen, "pages")
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, AudienceMembersScreen) and app.screen.members)
+        members = app.screen
+        assert isinstance(members, AudienceMembersScreen)
+        title = members.query_one("#members-title", Static)
+        table = members.query_one("#members-table", DataTable)
+        assert text_of(title) == "Pages: members 1–100 of 239"
+        assert [str(c) for c in table.get_row_at(2)] == ["p0003", "user3@example.com", "Dmitri"]
+        assert [str(c) for c in table.get_row_at(4)] == ["p0005", "user5@example.com", "—"]
+        for expected in ("101–200", "201–239", "201–239"):
+            await pilot.press("n")
+            await settle(pilot, lambda e=expected: e in text_of(title))
+        assert table.row_count == 39
+        await pilot.press("p")
+        await settle(pilot, lambda: "101–200" in text_of(title))
+        assert str(table.get_row_at(0)[0]) == "p0101"
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is screen)
+
+
+async def test_export_writes_the_members_to_the_chosen_file(shop: Path) -> None:
+    target = shop / "exported.csv"
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        await highlight(pilot, screen, "small")
+        await pilot.press("e")
+        await settle(pilot, lambda: isinstance(app.screen, ExportScreen))
+        app.screen.query_one("#export-path", Input).value = str(target)
+        await pilot.press("enter")
+        await settle(pilot, target.exists)
+    assert target.read_text().splitlines() == [
+        "profile_id,email,first_name", "p0001,user1@example.com,Bob",
+        "p0002,user2@example.com,Chloé", "p0003,user3@example.com,Dmitri"]
+
+
+async def test_deactivate_asks_first(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        await highlight(pilot, screen, "small")
+        await pilot.press("x")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await settle(pilot, lambda: app.screen is screen)
+        reader = campaign_reader(shop)
+        assert find_audience(reader, "small").status == "active"
+        await pilot.press("x")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await settle(pilot, lambda: find_audience(reader, "small").status == "inactive")
+        await settle(pilot, lambda: any(a.status == "inactive" for a in screen.audiences.values()))
+        reader.close()
+
+
+async def test_refresh_reviews_then_activates(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        await highlight(pilot, screen, "small")
+        await pilot.press("r")
+        await settle(pilot, lambda: isinstance(app.screen, ActivationScreen)
+                     and app.screen.state == "ready")
+        modal = app.screen
+        assert isinstance(modal, ActivationScreen)
+        summary = text_of(modal.query_one("#activation-summary", Static))
+        assert "+0 added   −0 removed   3 kept" in summary
+        assert "Kept (3): p0001 (user1@example.com), p0002" in summary
+        assert "Refresh of an audience of 3" in text_of(modal.query_one("#activation-status", Static))
+        await pilot.press("a")
+        await settle(pilot, lambda: modal.state == "done")
+        assert "Activated audience" in text_of(modal.query_one("#activation-status", Static))
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is screen)
+        reader = campaign_reader(shop)
+        small = find_audience(reader, "small")
+        assert len(history(reader, small.id)) == 2
+        reader.close()
+        await settle(pilot, lambda: screen.sizes.get(small.id) == [3, 3])
+
+
+async def test_activation_modal_for_a_saved_segment(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    results: list[Any] = []
+    async with app.run_test(size=SIZE) as pilot:
+        open_activation(app, "vips", on_done=results.append)
+        await settle(pilot, lambda: isinstance(app.screen, ActivationScreen)
+                     and app.screen.state == "ready")
+        modal = app.screen
+        assert isinstance(modal, ActivationScreen)
+        assert modal.query_one("#activate", Button).disabled is False
+        assert "New audience: 80 members will be activated." in text_of(
+            modal.query_one("#activation-status", Static))
+        assert "Added (80): p0003 (user3@example.com), p0006" in text_of(
+            modal.query_one("#activation-summary", Static))
+        await pilot.press("a")
+        await settle(pilot, lambda: modal.state == "done")
+        await pilot.press("escape")
+        await settle(pilot, lambda: bool(results))
+    assert results[0] is not None and results[0].count == 80
+    reader = campaign_reader(shop)
+    assert member_ids(reader, results[0].audience_id) == {f"p{i:04d}" for i in range(3, 241, 3)}
+    reader.close()
+
+
+async def test_escape_during_review_cancels_without_writing(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    results: list[Any] = []
+    async with app.run_test(size=SIZE) as pilot:
+        open_activation(app, "vips", on_done=results.append)
+        await pilot.press("escape")
+        await settle(pilot, lambda: bool(results))
+        await app.workers.wait_for_complete()
+    assert results == [None]
+    reader = campaign_reader(shop)
+    assert [a for a in ("vips",) if reader.execute(
+        "SELECT 1 FROM audiences WHERE segment_id = ?", (a,)).fetchone()] == []
+    reader.close()
+
+
+async def test_activation_errors_are_shown_clearly(shop: Path) -> None:
+    (shop / "campaign.db").chmod(0o444)
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.push_screen(ActivationScreen("pages"))
+            await settle(pilot, lambda: isinstance(app.screen, ActivationScreen)
+                         and app.screen.state == "ready")
+            modal = app.screen
+            assert isinstance(modal, ActivationScreen)
+            await pilot.press("a")
+            error = modal.query_one("#activation-error", Static)
+            await settle(pilot, lambda: error.display)
+            assert "Activation failed:" in text_of(error) and "read-only" in text_of(error)
+            assert "Nothing was changed" in text_of(modal.query_one("#activation-status", Static))
+            assert app.screen is modal  # still open, the user can read and close it
+    finally:
+        (shop / "campaign.db").chmod(0o644)
+
+
+async def test_an_unknown_saved_segment_fails_the_review(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(ActivationScreen("nope"))
+        await settle(pilot, lambda: isinstance(app.screen, ActivationScreen)
+                     and app.screen.state == "failed")
+        modal = app.screen
+        assert "No saved segment 'nope'" in text_of(modal.query_one("#activation-error", Static))
+        assert modal.query_one("#activate", Button).disabled
+
+
+async def test_deliveries_preview_live_and_save(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        await highlight(pilot, screen, "small")
+        await pilot.press("m")
+        await settle(pilot, lambda: isinstance(app.screen, DeliveryScreen))
+        delivery = app.screen
+        assert isinstance(delivery, DeliveryScreen)
+        preview = delivery.query_one("#delivery-preview", Static)
+        await settle(pilot, lambda: "p0001" in text_of(preview))
+        assert "Subject: Hello Bob" in text_of(preview)
+        assert "0 of 3 members lack first_name (has a default)" in text_of(preview)
+        delivery.query_one("#delivery-subject", Input).value = "Hi {{ last_name }}"
+        await settle(pilot, lambda: "no such field" in text_of(preview))
+        delivery.query_one("#delivery-subject", Input).value = "Hi {{ email }}"
+        await settle(pilot, lambda: "Subject: Hi user2@example.com" in text_of(preview))
+        await pilot.click("#delivery-name")
+        await pilot.press(*"Welcome")
+        await pilot.press("ctrl+s")
+        table = delivery.query_one("#deliveries-table", DataTable)
+        await settle(pilot, lambda: table.row_count == 1)
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is screen)
+    reader = campaign_reader(shop)
+    saved = list_deliveries(reader)
+    assert [(d.name, d.subject) for d in saved] == [("Welcome", "Hi {{ email }}")]
+    reader.close()

@@ -1,0 +1,160 @@
+"""Plain-words labels of rule nodes, with and without catalog labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from store.catalog import (
+    Attribute,
+    Catalog,
+    Entity,
+    EntityField,
+    EventField,
+    EventType,
+)
+from store.describe import describe, field_label, format_value, inline
+from store.model import (
+    AggregateRule,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    NotOf,
+    Period,
+    RelativeDate,
+    SegmentRef,
+    Window,
+)
+from store.values_lookup import top_values
+from tests.factory import EntitySpec, StoreSpec, build_store
+
+CATALOG = Catalog(
+    attributes={
+        "gender": Attribute("gender", "string", "gender", label="Gender"),
+        "age": Attribute("age", "integer", "derived:age", label="Age", derived_from="age:birth_date"),
+        "loyalty_tier": Attribute("loyalty_tier", "string", "loyalty_tier"),
+        "email_opt_in": Attribute("email_opt_in", "boolean", "email_opt_in",
+                                  label="Email marketing consent"),
+        "signup_date": Attribute("signup_date", "datetime", "signup_date", label="Signed up"),
+    },
+    event_types={"purchase": EventType(1, "purchase", "Purchase"),
+                 "add_to_cart": EventType(2, "add_to_cart", "Added to cart")},
+    event_fields={"amount": EventField("amount", "number", "amount", "Amount"),
+                  "order_id": EventField("order_id", "string", "order_id", "Order id"),
+                  "sku": EventField("sku", "string", "sku", "SKU")},
+    entities={"product": Entity("product", "entity_product", "sku", "sku", {
+        "category": EntityField("category", "string", "category", "Category"),
+        "name": EntityField("name", "string", "name", "Product name")}, label="Product")},
+)
+
+
+@pytest.mark.parametrize(("node", "words"), [
+    (AttributeCondition("gender", "equals", "male"), "Gender is male"),
+    (AttributeCondition("age", "greater_than", 50), "Age is greater than 50"),
+    (AttributeCondition("age", "between", (18, 30)), "Age is between 18 and 30"),
+    (AttributeCondition("loyalty_tier", "in", ("gold", "platinum")),
+     "Loyalty tier is one of gold, platinum"),
+    (AttributeCondition("email_opt_in", "is_true"), "Email marketing consent is true"),
+    (AttributeCondition("gender", "is_empty"), "Gender is empty"),
+    (AttributeCondition("signup_date", "in_last", Period(30, "days")),
+     "Signed up is in the last 30 days"),
+    (AttributeCondition("signup_date", "in_last", Period(1, "months")),
+     "Signed up is in the last month"),
+    (AttributeCondition("signup_date", "after", RelativeDate("ago", 2, "weeks")),
+     "Signed up is after 2 weeks ago"),
+    (AttributeCondition("signup_date", "before", dt.date(2024, 1, 31)),
+     "Signed up is before 2024-01-31"),
+    (AttributeCondition("signup_date", "on", RelativeDate("today")), "Signed up is on today"),
+    (AttributeCondition("age", "greater_than", None), "Age is greater than …"),
+    (AttributeCondition("no_such", "equals", "x"), "No such is x"),
+    (EventCondition(("purchase",), where=(AttributeCondition("product.category", "equals",
+                                                             "Shoes"),),
+                    within=Window(last=Period(90, "days")), count=CountRule("at_least", 2)),
+     "Purchase at least 2 times in the last 90 days where product category is Shoes"),
+    (EventCondition(("purchase",)), "Purchase at least once"),
+    (EventCondition(("purchase",), count=CountRule("at_most", 0),
+                    within=Window(last=Period(1, "years"))), "No purchase in the last year"),
+    (EventCondition(None, within=Window(between=(dt.date(2025, 1, 1), dt.date(2025, 3, 31)))),
+     "Any event at least once between 2025-01-01 and 2025-03-31"),
+    (EventCondition(("purchase", "add_to_cart"), count=CountRule("between", (2, 5))),
+     "Purchase or added to cart between 2 and 5 times"),
+    (EventCondition(("purchase",), count=CountRule("at_least", 3, "order_id")),
+     "Purchase at least 3 times (distinct order id)"),
+    (EventCondition(("purchase",), aggregate=AggregateRule("sum", "amount", "greater_or_equal",
+                                                           500)),
+     "Purchase at least once, total amount is at least 500"),
+    (EventCondition(("purchase",), where=(AttributeCondition("sku", "starts_with", "BOO"),)),
+     "Purchase at least once where SKU starts with BOO"),
+    (SegmentRef("unsubscribed"), "In segment Unsubscribed"),
+    (NotOf(SegmentRef("unsubscribed")), "Not in segment Unsubscribed"),
+    (NotOf(SegmentRef("gone")), "Not in segment gone"),
+    (NotOf(AttributeCondition("gender", "equals", "male")), "Gender is not male"),
+    (NotOf(AttributeCondition("gender", "not_in", ("a", "b"))), "Gender is one of a, b"),
+    (NotOf(AttributeCondition("age", "greater_than", 50)), "Not: Age is greater than 50"),
+    (NotOf(EventCondition(("purchase",))), "Not: Purchase at least once"),
+    (AllOf(), "All of:"),
+    (AnyOf(), "Any of:"),
+    (NotOf(AllOf()), "Not all of:"),
+    (NotOf(AnyOf()), "None of:"),
+    (NotOf(NotOf(SegmentRef("x"))), "Not:"),
+])
+def test_describe(node: object, words: str) -> None:
+    assert describe(node, CATALOG, {"unsubscribed": "Unsubscribed"}) == words  # type: ignore[arg-type]
+
+
+def test_describe_without_a_catalog_uses_names() -> None:
+    node = EventCondition(("add_to_cart",), where=(AttributeCondition("product.category", "in",
+                                                                      ("Shoes",)),))
+    assert describe(node) == "Add to cart at least once where product category is one of Shoes"
+    assert describe(AttributeCondition("loyalty_tier", "equals", "gold")) == "Loyalty tier is gold"
+
+
+def test_field_labels_and_inline_words() -> None:
+    assert field_label("product.category", CATALOG) == "Product category"
+    assert field_label("product.name", CATALOG) == "Product name"
+    assert field_label("order_id", CATALOG) == "Order id"
+    assert inline("Product category") == "product category"
+    assert inline("SKU") == "SKU"
+
+
+def test_format_value() -> None:
+    assert format_value(2.0) == "2"
+    assert format_value(2.5) == "2.5"
+    assert format_value(True) == "true"
+    assert format_value(RelativeDate("from_now", 1, "weeks")) == "in 1 week"
+    assert format_value(dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)) == "2025-01-02 03:04:05 UTC"
+    assert format_value(()) == "…"
+
+
+def test_top_values_counts_profiles_events_and_entities(tmp_path: Path) -> None:
+    spec = StoreSpec(
+        attributes={"gender": "string", "birth_date": "date"},
+        profiles=[{"id": "a", "gender": "male"}, {"id": "b", "gender": "female"},
+                  {"id": "c", "gender": "male"}, {"id": "d"}],
+        event_fields={"sku": "string"},
+        events=[{"profile_id": "a", "type": "purchase", "sku": "S1",
+                 "timestamp": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}] * 3
+        + [{"profile_id": "b", "type": "purchase", "sku": "S2",
+            "timestamp": dt.datetime(2025, 1, 1, tzinfo=dt.UTC)}],
+        entities={"product": EntitySpec("sku", "string", "sku", {"category": "string"},
+                                        [{"sku": "S1", "category": "Shoes"},
+                                         {"sku": "S2", "category": "Shoes"},
+                                         {"sku": "S3", "category": "Bags"}])},
+        derived_age_from="birth_date",
+    )
+    conn: sqlite3.Connection = build_store(tmp_path / "s.db", spec)
+    catalog = Catalog.load(conn)
+    assert top_values(conn, catalog, "gender") == [("male", 2), ("female", 1)]
+    assert top_values(conn, catalog, "gender", limit=1) == [("male", 2)]
+    assert top_values(conn, catalog, "age") == []
+    assert top_values(conn, catalog, "sku", event_field=True) == [("S1", 3), ("S2", 1)]
+    assert top_values(conn, catalog, "product.category", event_field=True) == [
+        ("Shoes", 2), ("Bags", 1)]
+    with pytest.raises(Exception, match="unknown"):
+        top_values(conn, catalog, "nope")
+    conn.close()

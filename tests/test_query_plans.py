@@ -1,0 +1,138 @@
+"""The main event shapes read the events through an index, never by scanning the table.
+
+Plans come from EXPLAIN QUERY PLAN on a store with a few thousand events, with
+and without the optional (type_id, profile_pk, ts) index of store/indexes.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from store.catalog import Catalog
+from store.compiler import CompiledQuery, compile_segment, count_query, explain
+from store.db import open_store
+from store.indexes import ensure_indexes, missing_indexes
+from tests.engine_helpers import resolve_rule
+from tests.factory import EntitySpec, StoreSpec, build_store
+
+UTC = dt.UTC
+A = dt.datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(3)
+    profiles = [{"id": f"p{i}", "gender": rng.choice(["male", "female", None])}
+                for i in range(400)]
+    events = [{"profile_id": f"p{rng.randrange(400)}",
+               "type": rng.choice(["purchase", "view", "email"]),
+               "timestamp": A - dt.timedelta(minutes=rng.randrange(0, 400 * 24 * 60)),
+               "amount": round(rng.uniform(1, 200), 2), "order_id": f"o{rng.randrange(2000)}",
+               "sku": f"s{rng.randrange(60)}"}
+              for _ in range(5000)]
+    spec = StoreSpec(attributes={"gender": "string"}, profiles=profiles,
+                     event_fields={"amount": "number", "order_id": "string"}, events=events,
+                     entities={"product": EntitySpec("sku", "string", "sku",
+                                                     {"sku": "string", "category": "string"},
+                                                     [{"sku": f"s{i}", "category": f"c{i % 5}"}
+                                                      for i in range(50)])})
+    path: Path = tmp_path_factory.mktemp("plans") / "store.db"
+    build_store(path, spec).close()
+    return path
+
+
+@pytest.fixture(params=["base", "extra-index"])
+def conn(request: pytest.FixtureRequest, store_path: Path,
+         tmp_path: Path) -> sqlite3.Connection:
+    path = tmp_path / "store.db"
+    shutil.copy(store_path, path)
+    connection = open_store(path)
+    if request.param == "extra-index":
+        assert ensure_indexes(connection) == ["events_type_profile_ts"]
+        assert missing_indexes(connection) == []
+    return connection
+
+
+PURCHASE = "purchase"
+SHAPES: dict[str, Any] = {
+    "2 purchases in 30 days": {"event": PURCHASE, "within": {"last": 30, "unit": "days"},
+                               "count": {"op": "at_least", "value": 2}},
+    "purchased ever": {"event": PURCHASE},
+    "3 purchases in a year": {"event": PURCHASE, "within": {"last": 1, "unit": "years"},
+                              "count": {"op": "at_least", "value": 3}},
+    "no purchase in 90 days": {"event": PURCHASE, "within": {"last": 90, "unit": "days"},
+                               "count": {"op": "at_most", "value": 0}},
+    "any event in 7 days": {"event": "*", "within": {"last": 7, "unit": "days"}},
+    "two types between dates": {"event": [PURCHASE, "view"],
+                                "within": {"between": ["2026-01-01", "2026-01-31"]}},
+    "where on a field": {"event": PURCHASE, "where": [
+        {"attribute": "amount", "op": "greater_than", "value": 100}]},
+    "where on an entity": {"event": PURCHASE, "within": {"last": 60, "unit": "days"}, "where": [
+        {"attribute": "product.category", "op": "equals", "value": "c1"}]},
+    "distinct orders": {"event": PURCHASE, "count": {"op": "at_least", "value": 2,
+                                                     "distinct": "order_id"}},
+    "sum of amounts": {"event": PURCHASE, "within": {"last": 180, "unit": "days"},
+                       "aggregate": {"fn": "sum", "attribute": "amount",
+                                     "op": "greater_or_equal", "value": 300}},
+    "gender and purchases": {"all": [
+        {"attribute": "gender", "op": "equals", "value": "male"},
+        {"event": PURCHASE, "within": {"last": 30, "unit": "days"},
+         "count": {"op": "at_least", "value": 2}}]},
+    "purchases but no email": {"all": [
+        {"event": PURCHASE, "within": {"last": 30, "unit": "days"}},
+        {"not": {"event": "email", "within": {"last": 30, "unit": "days"}}}]},
+}
+
+
+def plan(conn: sqlite3.Connection, rule: Any) -> tuple[list[str], list[str]]:
+    compiled: CompiledQuery = compile_segment(resolve_rule(conn, rule), Catalog.load(conn), A)
+    return explain(conn, compiled), explain(conn, count_query(compiled))
+
+
+def events_steps(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.split(" ")[1:2] in (["ev"], ["events"])]
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_event_shapes_search_the_events_index(conn: sqlite3.Connection, name: str) -> None:
+    for lines in plan(conn, SHAPES[name]):
+        steps = events_steps(lines)
+        assert steps, lines
+        for step in steps:
+            assert step.startswith("SEARCH ") and " INDEX events_" in step, lines
+
+
+def test_short_windows_read_the_time_range(conn: sqlite3.Connection) -> None:
+    lines, _ = plan(conn, SHAPES["2 purchases in 30 days"])
+    assert any("events_type_ts_profile (type_id=? AND ts>? AND ts<?)" in line for line in lines)
+
+
+def test_wide_index_only_conditions_group_without_sorting(conn: sqlite3.Connection) -> None:
+    lines, _ = plan(conn, SHAPES["3 purchases in a year"])
+    has_extra = not missing_indexes(conn)
+    uses_extra = any("events_type_profile_ts" in line for line in lines)
+    assert uses_extra == has_extra, lines
+    if has_extra:
+        assert not any("TEMP B-TREE FOR GROUP BY" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("name", ["2 purchases in 30 days", "gender and purchases",
+                                  "purchases but no email"])
+def test_an_event_set_drives_the_profile_lookups(conn: sqlite3.Connection, name: str) -> None:
+    lines, _ = plan(conn, SHAPES[name])
+    assert any(line.startswith("SEARCH profiles USING INTEGER PRIMARY KEY") for line in lines), lines
+    assert not any(line.startswith("SCAN profiles") for line in lines), lines
+
+
+def test_complements_are_counted_without_probing_every_profile(conn: sqlite3.Connection) -> None:
+    members, counting = plan(conn, SHAPES["no purchase in 90 days"])
+    assert any(line.startswith("LIST SUBQUERY") for line in members), members
+    # total - |profiles with a purchase|: no membership test per profile.
+    assert not any(line.startswith("LIST SUBQUERY") for line in counting), counting

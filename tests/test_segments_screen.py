@@ -1,0 +1,183 @@
+"""The Segments area driven from the keyboard: list with counts, open, duplicate, rename,
+delete (refused while referenced), import and export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable
+
+from store import audience
+from store.db import open_store
+from store.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
+from store.yamlio import load_segment_file, load_segment_text
+from tests.test_builder import AS_OF, BuilderApp, make_store, type_text, wait_for
+from tui.builder.screen import BuilderScreen
+from tui.screens.segments import SegmentsScreen, changed_text, unique_id
+
+MEN = "id: men\nname: Men\nrule:\n  all:\n    - attribute: gender\n      op: equals\n" \
+      "      value: male\n    - not:\n        segment: unsubscribed\n"
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = make_store(tmp_path / "store.db")
+    conn = open_store(path)
+    segment, lines = load_segment_text(MEN)
+    save_segment(conn, resolve_segment(conn, segment, lines))
+    conn.close()
+    return path
+
+
+def saved_ids(path: Path) -> list[str]:
+    conn = open_store(path, readonly=True)
+    try:
+        return [s.id for s in list_segments(conn)]
+    finally:
+        conn.close()
+
+
+def screen_of(app: BuilderApp) -> SegmentsScreen:
+    assert isinstance(app.screen, SegmentsScreen)
+    return app.screen
+
+
+async def test_list_shows_every_segment_with_its_exact_count(store_path: Path) -> None:
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: len(screen.counts) == 2)
+        conn = open_store(store_path, readonly=True)
+        for segment_id in ("men", "unsubscribed"):
+            truth = audience.count(conn, resolve_saved(conn, segment_id), AS_OF)
+            assert screen.counts[segment_id][0] == truth
+            assert str(screen.table.get_cell(segment_id, "audience")) == f"{truth:,}"
+        conn.close()
+        assert [str(screen.table.get_cell_at((r, 0))) for r in range(2)] == ["Men", "Unsubscribed"]
+
+
+async def test_deleting_a_referenced_segment_is_refused_with_the_reason(store_path: Path) -> None:
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        await pilot.press("j", "d")  # Unsubscribed
+        assert type(app.screen).__name__ == "ConfirmModal"
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("used by" in note for note in app.notes))
+        note = next(note for note in app.notes if "used by" in note)
+        assert "'men'" in note
+        assert saved_ids(store_path) == ["men", "unsubscribed"]
+        # The referring segment itself can go, then the other one too.
+        await pilot.press("k", "d", "y")
+        await wait_for(pilot, lambda: saved_ids(store_path) == ["unsubscribed"])
+        await wait_for(pilot, lambda: screen.table.row_count == 1)
+        await pilot.press("d", "n")  # "n" keeps it
+        await pilot.pause(0.2)
+        assert saved_ids(store_path) == ["unsubscribed"]
+        await pilot.press("d", "y")
+        await wait_for(pilot, lambda: saved_ids(store_path) == [])
+        await wait_for(pilot, lambda: screen.query_one("#segments-empty").display)
+
+
+async def test_rename_and_duplicate(store_path: Path) -> None:
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        await pilot.press("r", "ctrl+u")
+        await type_text(pilot, "Male customers")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("Renamed" in n for n in app.notes))
+        conn = open_store(store_path, readonly=True)
+        found = get_segment(conn, "men")
+        conn.close()
+        assert found is not None and found[0].name == "Male customers"
+        await wait_for(pilot, lambda: screen.selected_id() == "men")
+        await pilot.press("c", "enter")  # "Copy of Male customers"
+        await wait_for(pilot, lambda: "copy-of-male-customers" in saved_ids(store_path))
+        conn = open_store(store_path, readonly=True)
+        copy = get_segment(conn, "copy-of-male-customers")
+        original = get_segment(conn, "men")
+        conn.close()
+        assert copy is not None and original is not None
+        assert copy[0].rule == original[0].rule
+        assert copy[0].name == "Copy of Male customers"
+
+
+async def test_import_and_export(store_path: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # short relative paths to type
+    source = tmp_path / "women.yaml"
+    source.write_text("name: Women\nrule:\n  attribute: gender\n  op: equals\n  value: female\n")
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        await pilot.press("i")
+        await type_text(pilot, "missing.yaml")
+        assert "does not exist" in str(app.screen.query_one("#prompt-error").render())
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "women.yaml")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "women" in saved_ids(store_path))
+        await wait_for(pilot, lambda: screen.selected_id() == "women")
+        target = tmp_path / "out.yaml"
+        await pilot.press("x", "ctrl+u")
+        await type_text(pilot, "out.yaml")
+        await pilot.press("enter")
+        await wait_for(pilot, target.exists)
+        exported, _ = load_segment_file(target)
+        imported, _ = load_segment_file(source)
+        assert exported == imported
+        # Importing the same id again asks before replacing.
+        await pilot.press("i")
+        await type_text(pilot, "women.yaml")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmModal")
+        await pilot.press("n")
+
+
+async def test_a_broken_import_is_reported_not_saved(store_path: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "bad.yaml"
+    source.write_text("name: Bad\nrule:\n  attribute: gendr\n  op: equals\n  value: x\n")
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("i")
+        await type_text(pilot, "bad.yaml")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("gendr" in n for n in app.notes))
+        note = next(n for n in app.notes if "gendr" in n)
+        assert "line 3" in note or ":3:" in note
+        assert saved_ids(store_path) == ["men", "unsubscribed"]
+
+
+async def test_open_edits_and_returns_to_the_list(store_path: Path) -> None:
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BuilderScreen))
+        builder = app.screen
+        assert isinstance(builder, BuilderScreen)
+        assert builder.draft.saved and builder.draft.segment.id == "men"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.press("A")
+        assert app.activated == ["men"]
+
+
+def test_helpers() -> None:
+    assert unique_id("men", {"men", "men-2"}) == "men-3"
+    assert unique_id("women", {"men"}) == "women"
+    import datetime as dt
+
+    now = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)
+    assert changed_text("2025-06-30 09:15:00", now) == "today 09:15"
+    assert changed_text("2025-06-29 09:15:00", now) == "yesterday 09:15"
+    assert changed_text("2025-06-20 09:15:00", now) == "10 days ago"
+    assert changed_text("2024-06-20 09:15:00", now) == "2024-06-20"
