@@ -514,9 +514,11 @@ def _signup_times(count: int, rng: np.random.Generator, until: dt.date) -> np.nd
 
 @dataclass
 class Events:
-    """All events as parallel arrays, grouped by type, then by profile and time (the pk order).
+    """All events as parallel arrays, grouped by type, then by time and profile (the pk order).
 
-    Grouping by type lets each type be inserted with only the columns it uses.
+    Grouping by type lets each type be inserted with only the columns it uses;
+    time order within a type keeps the rows of a recent window together, which
+    makes event conditions with ``where`` two to three times faster to count.
     """
 
     profile: np.ndarray  # 0-based profile index
@@ -559,7 +561,7 @@ def make_events(people: Profiles, products: pools.Products, rng: np.random.Gener
     columns = [np.concatenate([p[k] for p in parts]) for k in range(8)]
     profile, type_code, ts, page, sku, quantity, amount, order = columns[:8]
     campaign = np.concatenate([np.full(len(web[0]), -1), mail[8]])
-    # Stored grouped by type, then profile, then time: one integer key, stable sort.
+    # Stored grouped by type, then time, then profile: one integer key, stable sort.
     span = last_ts - first_ts + 1
     key = (type_code * span + (ts - first_ts)) * n + profile
     order_by = np.argsort(key, kind="stable")

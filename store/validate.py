@@ -183,7 +183,7 @@ class _Validator:
                 raise self.fail(f"{op!r} takes [low, high]", value_path)
             low = self.scalar(value[0], info, f"{value_path}[0]")
             high = self.scalar(value[1], info, f"{value_path}[1]")
-            if comparable(low, high) and low > high:
+            if not bounds_ordered(low, high):
                 raise self.fail(f"{op!r} needs low <= high, got [{value[0]}, {value[1]}]",
                                 value_path)
             typed = (low, high)
@@ -267,7 +267,7 @@ class _Validator:
         info = FieldInfo("within", "datetime")
         low = self.scalar(window.between[0], info, f"{path}.between[0]")
         high = self.scalar(window.between[1], info, f"{path}.between[1]")
-        if comparable(low, high) and as_instant(low) > as_instant(high):
+        if not bounds_ordered(low, high):
             raise self.fail("'between' needs start <= end", f"{path}.between")
         return Window(between=(low, high))
 
@@ -319,15 +319,29 @@ def is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def comparable(low: Any, high: Any) -> bool:
-    """Whether two typed bounds can be ordered now (relative dates wait for the as-of date)."""
-    return not isinstance(low, RelativeDate) and not isinstance(high, RelativeDate)
+def bounds_ordered(low: Any, high: Any) -> bool:
+    """Whether ``[low, high]`` is a real range; relative dates wait for the as-of date.
+
+    Dates and datetimes mix: a date as the low bound means the start of that day,
+    as the high bound the end of it.
+    """
+    if isinstance(low, RelativeDate) or isinstance(high, RelativeDate):
+        return True
+    if isinstance(low, dt.date) and isinstance(high, dt.date):
+        return range_start(low) <= range_end(high)
+    return bool(low <= high)
 
 
-def as_instant(value: dt.date | dt.datetime) -> dt.datetime:
+def range_start(value: dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
     return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+
+
+def range_end(value: dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.combine(value, dt.time.max, tzinfo=dt.UTC)
 
 
 def validate_segment(segment: Segment, catalog: Catalog, lines: dict[str, int] | None = None,

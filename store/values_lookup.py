@@ -53,3 +53,29 @@ def _source(catalog: Catalog, name: str, event_field: bool) -> tuple[str, str | 
     if field is None:
         raise InputError(f"unknown event field {name!r}")
     return "events", field.column
+
+
+def has_few_values(conn: sqlite3.Connection, catalog: Catalog, name: str, *, at_most: int = 12,
+                   scan: int = 50_000) -> bool:
+    """Whether a profile attribute takes between 2 and ``at_most`` distinct values (among the
+    first ``scan`` profiles): a good attribute to break an audience down by. Cheap: it stops
+    as soon as it has seen one value too many."""
+    _, column = _source(catalog, name, False)
+    if column is None:
+        return False
+    col = quote_identifier(column)
+    found = conn.execute(
+        f"SELECT count(*) FROM (SELECT DISTINCT v FROM (SELECT {col} AS v FROM profiles"
+        f" WHERE {col} IS NOT NULL LIMIT ?) LIMIT ?)",
+        (scan, at_most + 1),
+    ).fetchone()[0]
+    return 2 <= int(found) <= at_most
+
+
+def breakdown_candidate(conn: sqlite3.Connection, catalog: Catalog) -> str | None:
+    """The first string or boolean attribute (in catalog order) with a handful of values."""
+    for attribute in catalog.attributes.values():
+        if attribute.type in ("string", "boolean") and attribute.name != "id" \
+                and has_few_values(conn, catalog, attribute.name):
+            return attribute.name
+    return None

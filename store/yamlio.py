@@ -412,11 +412,28 @@ def segment_to_data(segment: Segment) -> dict[str, Any]:
     return data
 
 
+class _Dumper(yaml.SafeDumper):
+    """Quotes every string that this module's reader would not read back as that string."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    plain = yaml.ScalarNode("tag:yaml.org,2002:str", text, style="")
+    needs_quotes = _Reader.scalar(plain) != text or text == "today"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="'" if needs_quotes else None)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
+def _dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100)
+
+
 def dump_segment(segment: Segment) -> str:
     """The segment as YAML; loading it again gives an equal segment."""
-    return yaml.safe_dump(segment_to_data(segment), sort_keys=False, allow_unicode=True,
-                          default_flow_style=False, width=100)
+    return _dump(segment_to_data(segment))
 
 
 def dump_node(node: Node) -> str:
-    return yaml.safe_dump(node_to_data(node), sort_keys=False, allow_unicode=True, width=100)
+    return _dump(node_to_data(node))

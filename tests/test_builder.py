@@ -423,7 +423,7 @@ async def test_sample_opens_the_profile_with_the_draft(store_path: Path) -> None
         await wait_for(pilot, lambda: sample.option_count > 0)
         await pilot.press("tab", "enter")
         assert len(app.opened) == 1
-        pk, target = app.opened[0]
+        _pk, target = app.opened[0]
         assert isinstance(target, Segment) and target.rule == screen.draft.rule
 
 

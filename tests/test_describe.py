@@ -30,7 +30,7 @@ from store.model import (
     SegmentRef,
     Window,
 )
-from store.values_lookup import top_values
+from store.values_lookup import breakdown_candidate, has_few_values, top_values
 from tests.factory import EntitySpec, StoreSpec, build_store
 
 CATALOG = Catalog(
@@ -157,4 +157,8 @@ def test_top_values_counts_profiles_events_and_entities(tmp_path: Path) -> None:
         ("Shoes", 2), ("Bags", 1)]
     with pytest.raises(Exception, match="unknown"):
         top_values(conn, catalog, "nope")
+    assert has_few_values(conn, catalog, "gender")
+    assert not has_few_values(conn, catalog, "gender", at_most=1)
+    assert not has_few_values(conn, catalog, "age")
+    assert breakdown_candidate(conn, catalog) == "gender"
     conn.close()

@@ -19,6 +19,7 @@ from textual.widgets import Digits, OptionList, Static
 from textual.widgets.option_list import Option
 
 BAR_WIDTH = 24
+BREAKDOWN_LABEL = 16
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
@@ -26,6 +27,18 @@ def format_elapsed(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s"
+
+
+def format_share(part: int, whole: int) -> str:
+    """``part`` of ``whole`` as a percentage that never shows a non-empty audience as 0%."""
+    if not whole:
+        return ""
+    share = part / whole
+    if share == 0 or share >= 0.01:
+        return f"{share:.1%}"
+    if share >= 0.0001:
+        return f"{share:.2%}"
+    return "<0.01%"
 
 
 def share_bar(share: float, width: int = BAR_WIDTH) -> Text:
@@ -42,14 +55,14 @@ def share_bar(share: float, width: int = BAR_WIDTH) -> Text:
 def breakdown_table(rows: Sequence[tuple[str, int]], audience: int, width: int = BAR_WIDTH) -> Table:
     """Value · bar · count · share of the audience, one line per value."""
     table = Table.grid(padding=(0, 1))
-    table.add_column(max_width=18, no_wrap=True, overflow="ellipsis")
+    table.add_column(max_width=BREAKDOWN_LABEL, no_wrap=True, overflow="ellipsis")
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
     table.add_column(justify="right", no_wrap=True, style="dim")
     largest = max((n for _, n in rows), default=0)
     for value, n in rows:
         bar = share_bar(n / largest if largest else 0.0, width)
-        share = f"{n / audience:.1%}" if audience else ""
+        share = format_share(n, audience)
         table.add_row(Text(str(value), style="italic" if value.startswith("(") else ""), bar,
                       f"{n:,}", share)
     return table
@@ -101,7 +114,7 @@ class PreviewPanel(Vertical):
         digits.remove_class("stale")
         share = count / total if total else 0.0
         line = Text()
-        line.append(f"{share:.1%}", style="bold")
+        line.append(format_share(count, total), style="bold")
         line.append(f" of {total:,} profiles\n", style="")
         line.append_text(share_bar(share))
         self.query_one("#count-share", Static).update(line)
@@ -156,4 +169,6 @@ class PreviewPanel(Vertical):
         if not rows:
             widget.update(Text("nobody to break down", style="dim"))
         else:
-            widget.update(breakdown_table(rows, audience))
+            room = self.content_region.width or 50
+            bar = max(8, room - BREAKDOWN_LABEL - 20)
+            widget.update(breakdown_table(rows, audience, bar))

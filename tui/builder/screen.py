@@ -57,6 +57,7 @@ from store.model import (
 )
 from store.validate import ResolvedSegment
 from store.values import UTC
+from store.values_lookup import breakdown_candidate
 from store.yamlio import dump_segment
 from tui.builder.condition_editor import ConditionEditor
 from tui.builder.event_editor import EventEditor
@@ -212,7 +213,7 @@ class BuilderScreen(Screen[str | None]):
 
     def update_title(self) -> None:
         segment = self.draft.segment
-        title = Text()
+        title = Text(no_wrap=True, overflow="ellipsis")
         title.append(segment.name, style="bold")
         title.append(f"  {segment.id}", style="dim")
         if not self.draft.saved:
@@ -289,6 +290,8 @@ class BuilderScreen(Screen[str | None]):
             members = audience.sample(conn, resolved, as_of, SAMPLE_SIZE, SAMPLE_SEED, catalog,
                                       cancel)
             post("sample", Sampled(generation, members, size))
+            if breakdown_by is None:
+                breakdown_by = breakdown_candidate(conn, catalog)
             if breakdown_by is not None and breakdown_by in catalog.attributes:
                 rows = audience.breakdown(conn, resolved, as_of, breakdown_by, BREAKDOWN_TOP,
                                           catalog, cancel)
@@ -338,6 +341,7 @@ class BuilderScreen(Screen[str | None]):
     @on(BrokenDown)
     def broken_down(self, message: BrokenDown) -> None:
         if self.current(message):
+            self.breakdown_attribute = self.breakdown_attribute or message.attribute
             self.preview.show_breakdown(self.attribute_text(message.attribute), message.rows,
                                         message.audience)
 

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from store.cancel import Cancel
@@ -36,6 +36,7 @@ from store.profiles import (
 from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
 from tui.widgets.format import cell
 from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
+from tui.widgets.paged_table import PagedTable
 from tui.widgets.pickers import (
     ALL_PROFILES,
     ColumnPicker,
@@ -196,6 +197,7 @@ class ProfilesScreen(Screen[None]):
             anchor = None
             if keep_position and table.current is not None and table.cursor_row > 0:
                 anchor = table.window[table.cursor_row - 1].key
+            table.clear()  # the rows shown were made for the old columns
             table.set_columns(self._column_specs())
             table.show(source, self._render_row, after=anchor)
         else:
@@ -313,8 +315,8 @@ class ProfilesScreen(Screen[None]):
         message.table.loading = False
         self.audiences.show_error(message.message)
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
+    @on(PagedTable.RowSelected)
+    def _open(self, event: PagedTable.RowSelected) -> None:
         event.stop()
         row = self.table.current
         if row is not None:

@@ -44,6 +44,7 @@ from store.model import Segment, slugify
 from store.values import UTC
 from store.yamlio import dump_segment, load_segment_file
 from tui.builder.modals import Choice, ConfirmModal, TextPrompt
+from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
 from tui.messages import WorkerResult
 
@@ -113,6 +114,14 @@ def changed_text(stamp: str, now: dt.datetime) -> str:
     if days < 30:
         return f"{days} days ago"
     return f"{moment:%Y-%m-%d}"
+
+
+class SegmentTable(DataTable[Any]):
+    """The saved segments; enter opens the highlighted one in the builder."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.open", "Open", tooltip="Open the segment in the builder"),
+    ]
 
 
 class SegmentsScreen(Screen[None]):
@@ -193,9 +202,7 @@ class SegmentsScreen(Screen[None]):
         yield Input(placeholder="filter by name or id (escape clears)", id="segments-filter")
         with Vertical(id="segments-box", classes="panel") as box:
             box.border_title = "Saved segments"
-            table: DataTable[Any] = DataTable(id="segments-table", cursor_type="row",
-                                              zebra_stripes=True)
-            yield table
+            yield SegmentTable(id="segments-table", cursor_type="row", zebra_stripes=True)
             yield Static("No saved segments yet. Press n to build one, or i to import a YAML"
                          " file.", id="segments-empty")
         yield Static("", id="segments-detail")
@@ -225,7 +232,8 @@ class SegmentsScreen(Screen[None]):
         if self._cancel is not None:
             self._cancel.cancel()
         self._cancel = Cancel()
-        self._select_after_load = select or self.selected_id()
+        # A segment asked for earlier (the one the builder just saved) wins over the cursor.
+        self._select_after_load = select or self._select_after_load or self.selected_id()
         self.load(self.generation, self.as_of(), self._cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-list")
@@ -309,7 +317,7 @@ class SegmentsScreen(Screen[None]):
             return Text("error", style="bold red", justify="right"), Text("")
         if size is None:
             return Text("counting…", style="dim italic", justify="right"), Text("")
-        share = f"{size / everyone:.1%}" if everyone else ""
+        share = format_share(size, everyone)
         return (Text(f"{size:,}", style="cyan", justify="right"),
                 Text(share, style="dim", justify="right"))
 

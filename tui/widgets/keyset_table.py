@@ -1,17 +1,15 @@
-"""A DataTable that shows a window of a very long keyset-paged list.
+"""A table that shows a window of a very long keyset-paged list.
 
-The table never holds more than ``max_rows`` rows. As the cursor nears either
-edge of what is loaded, a thread worker fetches the next page before or after
-the edge key (``source.after(conn, key, n)`` / ``source.before(conn, key, n)``)
-and the window slides: rows that fall far behind are dropped, and the cursor
-and scroll position are carried over so the screen does not jump.
+The table never holds more than ``MAX_ROWS`` rows. As the cursor (or the
+view) nears either edge of what is loaded, a thread worker fetches the next
+page before or after the edge key (``source.after(conn, key, n)`` /
+``source.before(conn, key, n)``) and the window slides: rows that fall far
+behind are dropped, and the cursor and scroll position are carried over so
+the screen does not jump.
 
-Every result says which edge key it was fetched for; a result whose edge has
-moved on (a reset, a trim) is dropped, so pages never overlap or leave gaps.
-Starting a request interrupts the query of the request it replaces.
-
-Columns have fixed widths, so the table skips DataTable's per-cell width
-measurement (the dominant cost of adding rows) and stays fast at any size.
+Every result says which edge key it was fetched for; a result whose edge
+has moved on (a reset, a trim) is dropped, so pages never overlap or leave
+gaps. Starting a request cancels the query of the request it replaces.
 """
 
 from __future__ import annotations
@@ -24,17 +22,17 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from rich.text import Text
 from textual import on, work
-from textual.binding import Binding, BindingType
-from textual.geometry import Size
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from store.cancel import Cancel
 from store.db import describe_sqlite_error
 from store.errors import AudiencesError
+from tui.widgets.paged_table import ColumnSpec, PagedTable
 from tui.widgets.queries import QueryRunner, is_interrupt
+
+__all__ = ["ColumnSpec", "KeysetTable", "PageSource", "PagedRow", "describe_error"]
 
 Kind = Literal["first", "last", "after", "before"]
 
@@ -69,15 +67,6 @@ class _Request:
     token: Cancel
 
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    """A column: its key, header label and fixed width in cells."""
-
-    key: str
-    label: str
-    width: int
-
-
 def describe_error(exc: BaseException) -> str:
     """One sentence for a failed query (engine errors carry their own)."""
     if isinstance(exc, AudiencesError):
@@ -87,17 +76,17 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class KeysetTable(DataTable[Text]):
-    """A row-cursor DataTable over a keyset-paged source, holding a sliding window of rows."""
+class KeysetTable(PagedTable):
+    """A cursor table over a keyset-paged source, holding a sliding window of its rows."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("home,g", "first", "First", tooltip="Jump to the first row", show=False),
-        Binding("end,G", "last", "Last", tooltip="Jump to the last row", show=False),
-        Binding("ctrl+home", "first", "First", show=False),
-        Binding("ctrl+end", "last", "Last", show=False),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    PAGE_SIZE: ClassVar[int] = 200
+    """Rows per page."""
+    MAX_ROWS: ClassVar[int] = 1000
+    """The most rows held at once; beyond it the far side of the window is dropped..."""
+    KEEP_ROWS: ClassVar[int] = 600
+    """...down to this many rows."""
+    EDGE: ClassVar[int] = 60
+    """Load the next page when the cursor or the view is this close to the edge of the window."""
 
     class Busy(Message):
         """Loading started or finished (for a status line or spinner)."""
@@ -150,28 +139,16 @@ class KeysetTable(DataTable[Text]):
             self.elapsed = elapsed
             self.error = error
 
-    PAGE_SIZE: ClassVar[int] = 200
-    """Rows per page."""
-    MAX_ROWS: ClassVar[int] = 800
-    """The most rows held at once; beyond it the far side of the window is dropped..."""
-    KEEP_ROWS: ClassVar[int] = 600
-    """...down to this many rows."""
-    EDGE: ClassVar[int] = 40
-    """Load the next page when the cursor is this close to the edge of the window."""
-
-    def __init__(self, *, page_size: int | None = None, max_rows: int | None = None,
-                 keep_rows: int | None = None, edge: int | None = None, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
-        self.page_size = page_size or self.PAGE_SIZE
-        self.max_rows = max(max_rows or self.MAX_ROWS, 2 * self.page_size)
-        self.keep_rows = min(max(keep_rows or self.KEEP_ROWS, self.page_size),
-                             self.max_rows - self.page_size)
-        self.edge = edge or self.EDGE
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.page_size = self.PAGE_SIZE
+        self.max_rows = max(self.MAX_ROWS, 2 * self.page_size)
+        self.keep_rows = min(max(self.KEEP_ROWS, self.page_size), self.max_rows - self.page_size)
+        self.edge = self.EDGE
         self.runner: QueryRunner | None = None
         self._source: PageSource | None = None
         self._row_cells: Callable[[Any], Sequence[Text]] = lambda row: ()
-        self._window: list[Any] = []
         self._more_before = False
         self._more_after = False
         self._generation = 0
@@ -183,14 +160,13 @@ class KeysetTable(DataTable[Text]):
     @property
     def window(self) -> list[Any]:
         """The rows loaded now, in display order."""
-        return list(self._window)
+        return list(self.rows)
 
     @property
     def current(self) -> Any | None:
         """The row under the cursor, if any."""
-        if 0 <= self.cursor_row < len(self._window):
-            return self._window[self.cursor_row]
-        return None
+        rows = self.rows
+        return rows[self.cursor_row] if 0 <= self.cursor_row < len(rows) else None
 
     @property
     def more_before(self) -> bool:
@@ -208,17 +184,13 @@ class KeysetTable(DataTable[Text]):
     def generation(self) -> int:
         return self._generation
 
-    def set_columns(self, columns: Sequence[ColumnSpec]) -> None:
-        """Replace the columns (the rows go too; call ``show`` next)."""
-        self.clear(columns=True)
-        self._window = []
-        for spec in columns:
-            self.add_column(Text(spec.label, no_wrap=True, overflow="ellipsis"), width=spec.width,
-                            key=spec.key)
-
     def show(self, source: PageSource, render: Callable[[Any], Sequence[Text]], *,
              at: Literal["first", "last"] = "first", after: Any = None) -> None:
-        """Start listing ``source``: at its first rows, its last rows, or just after key ``after``."""
+        """Start listing ``source``: at its first rows, its last rows, or just after key ``after``.
+
+        The rows shown stay until the new ones arrive (no flicker); their
+        results, and those of every older request, are dropped.
+        """
         self._generation += 1
         self._cancel_all()
         self._source = source
@@ -234,9 +206,8 @@ class KeysetTable(DataTable[Text]):
         if self._source is None:
             return
         index = self.cursor_row
-        anchor = self._window[index - 1].key if 0 < index <= len(self._window) else None
-        if index == 0 and self._more_before and self._window:
-            anchor = None  # the first row of the list may have changed; start from the top
+        rows = self.rows
+        anchor = rows[index - 1].key if 0 < index <= len(rows) else None
         self.show(self._source, self._row_cells, after=anchor)
 
     def action_first(self) -> None:
@@ -252,8 +223,8 @@ class KeysetTable(DataTable[Text]):
             return
         if self._more_after or self.busy:
             self.show(self._source, self._row_cells, at="last")
-        elif self._window:
-            self.move_cursor(row=len(self._window) - 1)
+        else:
+            self.move_cursor(row=self.row_count - 1)
 
     def stop(self) -> None:
         """Cancel every running request (moving on, quitting)."""
@@ -292,8 +263,6 @@ class KeysetTable(DataTable[Text]):
 
     def _load(self, request: _Request) -> None:
         """Worker body: read one page and post it back (never touches the widget's state)."""
-        generation, kind, source, key, limit = (request.generation, request.kind, request.source,
-                                                request.key, request.limit)
         worker = get_current_worker()
         started = time.perf_counter()
         assert self.runner is not None
@@ -301,17 +270,16 @@ class KeysetTable(DataTable[Text]):
             with self.runner.connection(request.token) as conn:
                 if worker.is_cancelled:
                     return
-                if kind in ("first", "after"):
-                    rows = source.after(conn, key, limit)
+                if request.kind in ("first", "after"):
+                    rows = request.source.after(conn, request.key, request.limit)
                 else:
-                    rows = source.before(conn, key, limit)
+                    rows = request.source.before(conn, request.key, request.limit)
         except Exception as exc:
-            if worker.is_cancelled or is_interrupt(exc):
-                self.post_message(self._Page(generation, kind, key, None, 0.0))
-                return
-            self.post_message(self._Page(generation, kind, key, None, 0.0, describe_error(exc)))
+            error = None if worker.is_cancelled or is_interrupt(exc) else describe_error(exc)
+            self.post_message(self._Page(request.generation, request.kind, request.key, None,
+                                         0.0, error))
             return
-        self.post_message(self._Page(generation, kind, key, list(rows),
+        self.post_message(self._Page(request.generation, request.kind, request.key, list(rows),
                                      time.perf_counter() - started))
 
     @work(thread=True, exclusive=True, group="first", exit_on_error=False)
@@ -333,7 +301,6 @@ class KeysetTable(DataTable[Text]):
     # ------------------------------------------------------------ results
     @on(_Page)
     def _apply_page(self, message: _Page) -> None:
-        message.stop()
         if message.generation != self._generation:
             return
         self._pending.discard(message.kind)
@@ -346,84 +313,80 @@ class KeysetTable(DataTable[Text]):
             return
         kind = message.kind
         page = self.page_size
+        more = len(rows) > page
         if kind == "first":
-            more = len(rows) > page
-            self._window = list(rows[:page])
             self._more_after = more
             self._more_before = message.key is not None
-            self._rebuild(0, 0)
+            self.set_rows(rows[:page], self._row_cells, cursor=0, scroll_y=0)
         elif kind == "last":
-            more = len(rows) > page
-            self._window = list(rows[-page:]) if more else list(rows)
+            shown = list(rows[-page:]) if more else list(rows)
             self._more_before = more
             self._more_after = False
-            last = len(self._window) - 1
-            self._rebuild(max(last, 0), max(last, 0))
+            last = len(shown) - 1
+            self.set_rows(shown, self._row_cells, cursor=last, scroll_y=last)
         elif kind == "after":
-            if not self._window or self._window[-1].key != message.key:
+            if not self.rows or self.rows[-1].key != message.key:
                 self._check_edges()
                 return  # the window moved on since this page was asked for
-            self._append(list(rows[:page]), len(rows) > page)
+            self._append(list(rows[:page]), more)
         else:
-            if not self._window or self._window[0].key != message.key:
+            if not self.rows or self.rows[0].key != message.key:
                 self._check_edges()
                 return
-            more = len(rows) > page
             self._prepend(list(rows[-page:]) if more else list(rows), more)
         self.last_elapsed = message.elapsed
         self.post_message(self.Loaded(self, kind, len(rows), message.elapsed))
         self._check_edges()
 
+    def _limits(self) -> tuple[int, int]:
+        """(most rows, rows kept after a trim): a kept window always covers the view and its edges."""
+        keep = max(self.keep_rows, self._body_height() + 2 * self.edge + 1)
+        return max(self.max_rows, keep + self.page_size), keep
+
     def _append(self, rows: list[Any], more: bool) -> None:
         self._more_after = more
-        if len(self._window) + len(rows) <= self.max_rows:
-            self._window.extend(rows)
-            for row in rows:
-                self.add_row(*self._row_cells(row), key=str(row.pk))
-            self._update_dimensions(())
+        most, keep = self._limits()
+        if self.row_count + len(rows) <= most:
+            self.append_rows(rows)
             return
-        window = self._window + rows
-        drop = len(window) - self.keep_rows
-        self._window = window[drop:]
+        window = self.rows + rows
+        drop = len(window) - keep
         self._more_before = True
-        self._rebuild(self.cursor_row - drop, round(self.scroll_y) - drop)
+        self.set_rows(window[drop:], cursor=self.cursor_row - drop,
+                      scroll_y=round(self.scroll_y) - drop, dropped_before=drop)
 
     def _prepend(self, rows: list[Any], more: bool) -> None:
         self._more_before = more
-        window = rows + self._window
-        if len(window) > self.max_rows:
-            window = window[: self.keep_rows]
+        window = rows + self.rows
+        most, keep = self._limits()
+        if len(window) > most:
+            window = window[:keep]
             self._more_after = True
-        self._window = window
-        self._rebuild(self.cursor_row + len(rows), round(self.scroll_y) + len(rows))
+        self.set_rows(window, cursor=self.cursor_row + len(rows),
+                      scroll_y=round(self.scroll_y) + len(rows), dropped_before=-len(rows))
 
-    def _rebuild(self, cursor: int, scroll_y: int) -> None:
-        """Show ``self._window`` again, cursor on row ``cursor`` with the view at ``scroll_y``."""
-        with self.app.batch_update():
-            self.clear()
-            for row in self._window:
-                self.add_row(*self._row_cells(row), key=str(row.pk))
-            self._update_dimensions(())
-            if self._window:
-                cursor = min(max(cursor, 0), len(self._window) - 1)
-                self.scroll_to(y=max(scroll_y, 0), animate=False, immediate=True, force=True)
-                self.move_cursor(row=cursor, animate=False)
-
-    @on(DataTable.RowHighlighted)
-    def _row_highlighted(self, _: DataTable.RowHighlighted) -> None:
+    @on(PagedTable.RowHighlighted)
+    def _row_highlighted(self, _: PagedTable.RowHighlighted) -> None:
         self._check_edges()
 
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if round(old) != round(new):
+            self._check_edges()
+
     def _check_edges(self) -> None:
-        """Ask for the next page when the cursor nears either edge of the window."""
-        if not self._window or self._source is None:
+        """Ask for the next page when the cursor or the view nears either edge of the window."""
+        rows = self.rows
+        if not rows or self._source is None:
             return
         if "first" in self._pending or "last" in self._pending:
             return
-        row = self.cursor_row
-        if self._more_after and row >= len(self._window) - self.edge:
-            self._request("after", self._window[-1].key)
-        if self._more_before and row < self.edge:
-            self._request("before", self._window[0].key)
+        top = round(self.scroll_y)
+        bottom = max(self.cursor_row, top + self._body_height())
+        if self._more_after and bottom >= len(rows) - self.edge:
+            self._request("after", rows[-1].key)
+        if self._more_before and min(self.cursor_row, top) < self.edge:
+            self._request("before", rows[0].key)
 
     def _set_busy(self) -> None:
         """Tell the parents about loading, but only once it has lasted long enough to notice."""
@@ -440,17 +403,3 @@ class KeysetTable(DataTable[Text]):
         self._busy_timer = None
         if self._pending:
             self.post_message(self.Busy(self, True))
-
-    # ------------------------------------------------------------ geometry
-    def _update_dimensions(self, new_rows: Any) -> None:
-        """Columns have fixed widths and rows one line: the virtual size is arithmetic.
-
-        (DataTable measures every new cell here, which costs far more than
-        adding the rows; with fixed geometry there is nothing to measure.)
-        """
-        if any(column.auto_width for column in self.columns.values()):
-            super()._update_dimensions(new_rows)
-            return
-        width = sum(column.get_render_width(self) for column in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width, len(self.rows) + header)
