@@ -235,16 +235,18 @@ def build_store(path: Path, profiles: int) -> dict[str, Any]:
             "generator": generator_fingerprint()}
 
 
-def ensure_store(profiles: int, rebuild: bool) -> StoreInfo:
-    """The cached sample store, built in a child process when missing or out of date."""
+def ensure_store(profiles: int, rebuild: bool, keep: bool = False) -> StoreInfo:
+    """The cached sample store, built in a child process when missing or out of date
+    (``keep``: reuse it even if the generator changed since)."""
     path = store_path(profiles)
     sidecar = path.with_suffix(".json")
     build: dict[str, Any] = {}
     if sidecar.exists() and path.exists():
         build = json.loads(sidecar.read_text())
-    fresh = bool(build) and build.get("generator") == generator_fingerprint()
+    fresh = bool(build) and (keep or build.get("generator") == generator_fingerprint())
     if build and not fresh:
-        print("  the sample generator changed since the cached store was built: rebuilding")
+        print("  the sample generator changed since the cached store was built: rebuilding"
+              " (--keep-store reuses it)")
     built_now = False
     if rebuild or not fresh:
         DATA.mkdir(parents=True, exist_ok=True)
@@ -787,6 +789,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a section (" + ", ".join(SECTIONS) + ") or a segment name; repeatable")
     parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB comparison")
     parser.add_argument("--rebuild", action="store_true", help="build the sample store again")
+    parser.add_argument("--keep-store", action="store_true",
+                        help="reuse the cached store even if the sample generator changed")
     parser.add_argument("--output", type=Path, default=None,
                         help="where to write the report (default bench/RESULTS.md for a full run)")
     parser.add_argument("--build-store", type=Path, default=None, help=argparse.SUPPRESS)
@@ -812,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {report.machine.cpu}, {report.machine.cores} cores,"
           f" load average {report.machine.load_start}")
     print("store:", flush=True)
-    report.store = ensure_store(options.profiles, options.rebuild)
+    report.store = ensure_store(options.profiles, options.rebuild, options.keep_store)
     print(f"  {report.store.path.name}: {report.store.profiles:,} profiles,"
           f" {report.store.events:,} events", flush=True)
     store = report.store.path

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from dateutil.relativedelta import relativedelta
 
+from sample_data import SCHEMA_FILE
 from store import sample_pools as pools
 from store.catalog import (
     declare_derived_age,
@@ -49,7 +50,6 @@ from store.values import UTC, AttrType, day_start_epoch
 
 ProgressCallback = Callable[[str, float], None]
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "schema.yaml"
 DEFAULT_PROFILES = 50_000
 DEFAULT_SEED = 42
 MAX_PROFILES = 20_000_000

@@ -267,7 +267,7 @@ def marketing_calendar(first: dt.date, last: dt.date) -> list[Campaign]:
 
 @dataclass(frozen=True)
 class NamePool:
-    """Names for one country: female and male first names, last names, and their email slugs."""
+    """Names for one country: female and male first names, and last names, with repeats."""
 
     female: tuple[str, ...]
     male: tuple[str, ...]

@@ -381,3 +381,28 @@ async def test_a_failing_query_becomes_a_toast_not_a_crash(store: Path, tmp_path
 def test_today_is_the_as_of_date(store: Path) -> None:
     app = make_app(store, as_of=dt.datetime(2024, 2, 29, 23, 0, tzinfo=dt.UTC))
     assert app.today() == dt.date(2024, 2, 29)
+
+
+async def test_clicking_a_header_sorts_by_that_column(store: Path, conn: sqlite3.Connection) -> None:
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        await settle(pilot, table_ready(screen.table))
+        await pilot.click(ProfileTable, offset=(6, 1))  # the header row, inside the border
+        await settle(pilot, lambda: screen.sort == SortChoice("id", False))
+        await pilot.click(ProfileTable, offset=(6, 1))
+        await settle(pilot, lambda: screen.sort == SortChoice("id", True))
+        await settle(pilot, lambda: screen.table.current is not None
+                     and screen.table.current.pk == PROFILE_COUNT and not screen.table.busy)
+
+
+async def test_clicking_a_row_moves_the_cursor_and_a_second_click_opens_it(store: Path) -> None:
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        await settle(pilot, table_ready(screen.table))
+        await pilot.click(ProfileTable, offset=(6, 4))  # border, header, then rows 0, 1, 2
+        await settle(pilot, lambda: screen.table.cursor_row == 2)
+        await pilot.click(ProfileTable, offset=(6, 4))
+        await settle(pilot, lambda: isinstance(app.screen, ProfileViewScreen))
+        assert app.screen.pk == 3  # type: ignore[attr-defined]

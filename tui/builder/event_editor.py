@@ -49,6 +49,8 @@ WINDOW_KINDS = (("all time", "ever"), ("in the last", "last"), ("between dates",
 class WhereList(OptionList):
     """The ``where`` conditions: a adds, enter edits, d deletes."""
 
+    HELP_TITLE = "Event conditions"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "screen.add_where", "Add condition"),
         Binding("enter", "screen.edit_where", "Edit condition"),

@@ -6,6 +6,7 @@ superseded edit and is dropped unseen.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from store.audience import NodeCount
@@ -27,12 +28,13 @@ class Counted(WorkerResult):
     """The exact audience of the countable draft and how long the count took (seconds)."""
 
     def __init__(self, generation: int, count: int, total: int, elapsed: float,
-                 resolved: ResolvedSegment) -> None:
+                 resolved: ResolvedSegment, as_of: dt.datetime) -> None:
         super().__init__(generation)
         self.count = count
         self.total = total
         self.elapsed = elapsed
         self.resolved = resolved
+        self.as_of = as_of
 
 
 class Uncountable(WorkerResult):

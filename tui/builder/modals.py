@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -112,9 +113,11 @@ class ConfirmModal(Dialog[str | None]):
             yield Static(self.message, classes="message", markup=False)
             with Horizontal(classes="buttons"):
                 for choice in self.choices:
-                    yield Button(f"{choice.label} [{choice.key}]", id=f"choice-{choice.key}",
+                    key = "esc" if choice.key == "escape" else choice.key
+                    yield Button(Text(f"{choice.label} ({key})"), id=f"choice-{choice.key}",
                                  variant=choice.variant)  # type: ignore[arg-type]
-            yield Static("escape: cancel", classes="hint")
+            if not any(choice.key == "escape" for choice in self.choices):
+                yield Static("escape: cancel", classes="hint")
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -71,6 +71,8 @@ def breakdown_table(rows: Sequence[tuple[str, int]], audience: int, width: int =
 class SampleList(OptionList):
     """A few members of the audience; enter opens the profile with why it belongs."""
 
+    HELP_TITLE = "Member sample"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "screen.open_member", "Open profile",
                 tooltip="Open the highlighted member and see why they are in the audience"),
@@ -88,6 +90,7 @@ class PreviewPanel(Vertical):
     PreviewPanel #count-share, PreviewPanel #count-status { height: auto; }
     PreviewPanel #sample { height: auto; max-height: 12; border: none; padding: 0; }
     PreviewPanel #breakdown { height: auto; }
+    PreviewPanel .stale { text-opacity: 35%; }
     """
 
     def compose(self) -> ComposeResult:
@@ -103,9 +106,13 @@ class PreviewPanel(Vertical):
 
     # -- count --------------------------------------------------------------------
     def show_counting(self) -> None:
+        """The count of the edit on screen is not known yet: no number; older lists dimmed."""
         digits = self.query_one("#count-digits", Digits)
         digits.update("…")
         digits.add_class("stale")
+        self.query_one("#sample").add_class("stale")
+        self.query_one("#breakdown").add_class("stale")
+        self.query_one("#count-status", Static).update("")
         self.query_one("#count-share", Static).update(Text("counting…", style="italic yellow"))
 
     def show_count(self, count: int, total: int, elapsed: float, left_out: int) -> None:
@@ -131,6 +138,8 @@ class PreviewPanel(Vertical):
         self.query_one("#count-share", Static).update(Text(reason, style="bold red"))
         self.query_one("#count-status", Static).update("")
         self.show_sample([])
+        self.query_one("#breakdown", Static).update("")
+        self.query_one("#breakdown").remove_class("stale")
 
     def show_failure(self, message: str) -> None:
         digits = self.query_one("#count-digits", Digits)
@@ -141,6 +150,7 @@ class PreviewPanel(Vertical):
     # -- sample -------------------------------------------------------------------------
     def show_sample(self, members: Sequence[tuple[int, str]], audience: int | None = None) -> None:
         sample = self.query_one("#sample", SampleList)
+        sample.remove_class("stale")
         sample.clear_options()
         sample.add_options(Option(Text(profile_id), id=f"member-{pk}") for pk, profile_id in members)
         if members:
@@ -166,9 +176,10 @@ class PreviewPanel(Vertical):
     def show_breakdown(self, label: str, rows: Sequence[tuple[str, int]], audience: int) -> None:
         self.query_one("#breakdown-title", Static).update(f"BY {label.upper()}  (b: change)")
         widget = self.query_one("#breakdown", Static)
+        widget.remove_class("stale")
         if not rows:
             widget.update(Text("nobody to break down", style="dim"))
         else:
             room = self.content_region.width or 50
-            bar = max(8, room - BREAKDOWN_LABEL - 20)
+            bar = max(8, room - BREAKDOWN_LABEL - 18)
             widget.update(breakdown_table(rows, audience, bar))

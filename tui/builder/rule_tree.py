@@ -52,12 +52,15 @@ class Row:
 class RuleTree(Tree[Row]):
     """The rule tree of the builder (the screen's keys act on the highlighted row)."""
 
+    HELP_TITLE = "Rule tree"
+
     DEFAULT_CSS = """
     RuleTree { padding: 0 1; }
     RuleTree > .tree--guides { color: $primary 40%; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.edit", "Edit", tooltip="Edit the highlighted condition"),
+        Binding("enter", "screen.edit", "Edit", show=False,
+                tooltip="Edit the highlighted condition"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("space", "toggle_node", "Fold", show=False),

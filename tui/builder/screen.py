@@ -154,7 +154,7 @@ class BuilderScreen(Screen[str | None]):
         self.shown_count: int | None = None
         self.resolved: ResolvedSegment | None = None
         self._debounce: Timer | None = None
-        self._cancel: Cancel | None = None
+        self._cancels: list[Cancel] = []
         self._selected = "rule"
 
     # -- app services ------------------------------------------------------------------
@@ -239,9 +239,7 @@ class BuilderScreen(Screen[str | None]):
     def schedule_preview(self, delay: float = DEBOUNCE_SECONDS) -> None:
         """Supersede any running count; count again after a short pause in the edits."""
         self.generation += 1
-        if self._cancel is not None:
-            self._cancel.cancel()
-            self._cancel = None
+        self.cancel_running()
         if self._debounce is not None:
             self._debounce.stop()
         self.shown_count = None
@@ -249,18 +247,22 @@ class BuilderScreen(Screen[str | None]):
         self.rule_tree.set_pending()
         self._debounce = self.set_timer(delay, self.start_preview)
 
-    def start_preview(self) -> None:
-        self._debounce = None
-        self._cancel = Cancel()
-        self.run_preview(self.generation, self.draft.segment, dict(self.problems),
-                         self.as_of(), self.breakdown_attribute, self._cancel)
+    def cancel_running(self) -> None:
+        """Stop the counts of the previous edit inside SQLite."""
+        for cancel in self._cancels:
+            cancel.cancel()
+        self._cancels = []
 
-    # -- the preview worker -----------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-preview")
-    def run_preview(self, generation: int, segment: Segment, problems: dict[str, Problem],
-                    as_of: dt.datetime, breakdown_by: str | None, cancel: Cancel) -> None:
+    def start_preview(self) -> None:
+        """Count first; once the count is on screen the tree's counts start beside the rest."""
+        self._debounce = None
+        self._cancels = [Cancel()]
+        self.run_preview(self.generation, self.draft.segment, dict(self.problems), self.as_of(),
+                         self.breakdown_attribute, self._cancels[0])
+
+    def poster(self, generation: int, cancel: Cancel) -> Callable[[str, Any], None]:
+        """Posts a worker's result unless the worker was superseded (test hook first)."""
         worker = get_current_worker()
-        catalog = self.catalog
 
         def post(stage: str, message: Any) -> None:
             if self.preview_hook is not None:
@@ -268,6 +270,14 @@ class BuilderScreen(Screen[str | None]):
             if not worker.is_cancelled and not cancel.cancelled:
                 self.post_message(message)
 
+        return post
+
+    # -- the preview workers ----------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-preview")
+    def run_preview(self, generation: int, segment: Segment, problems: dict[str, Problem],
+                    as_of: dt.datetime, breakdown_by: str | None, cancel: Cancel) -> None:
+        catalog = self.catalog
+        post = self.poster(generation, cancel)
         try:
             conn = self.read_connection()
         except AudiencesError as exc:
@@ -286,7 +296,7 @@ class BuilderScreen(Screen[str | None]):
             size = audience.count(conn, resolved, as_of, catalog, cancel)
             elapsed = clock() - started
             everyone = audience.total(conn, cancel)
-            post("count", Counted(generation, size, everyone, elapsed, resolved))
+            post("count", Counted(generation, size, everyone, elapsed, resolved, as_of))
             members = audience.sample(conn, resolved, as_of, SAMPLE_SIZE, SAMPLE_SEED, catalog,
                                       cancel)
             post("sample", Sampled(generation, members, size))
@@ -296,12 +306,27 @@ class BuilderScreen(Screen[str | None]):
                 rows = audience.breakdown(conn, resolved, as_of, breakdown_by, BREAKDOWN_TOP,
                                           catalog, cancel)
                 post("breakdown", BrokenDown(generation, breakdown_by, rows, size))
-            counts = audience.node_counts(conn, resolved, as_of, catalog, cancel)
-            post("nodes", NodesCounted(generation, counts))
         except QueryCancelled:
             return
         except AudiencesError as exc:
             post("failed", PreviewFailed(generation, str(exc)))
+        finally:
+            conn.close()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-nodes")
+    def run_node_counts(self, generation: int, resolved: ResolvedSegment, as_of: dt.datetime,
+                        cancel: Cancel) -> None:
+        """Every node's own count and the waterfall (on a second connection)."""
+        post = self.poster(generation, cancel)
+        try:
+            conn = self.read_connection()
+        except AudiencesError:
+            return  # the main worker reports the store's problem
+        try:
+            post("nodes", NodesCounted(generation, audience.node_counts(
+                conn, resolved, as_of, self.catalog, cancel)))
+        except (QueryCancelled, AudiencesError):
+            return
         finally:
             conn.close()
 
@@ -323,6 +348,9 @@ class BuilderScreen(Screen[str | None]):
             return
         self.shown_count = message.count
         self.resolved = message.resolved
+        cancel = Cancel()
+        self._cancels.append(cancel)
+        self.run_node_counts(message.generation, message.resolved, message.as_of, cancel)
         self.preview.show_count(message.count, message.total, message.elapsed, len(self.problems))
         if self.breakdown_attribute is not None:
             self.preview.show_breakdown_pending(self.attribute_text(self.breakdown_attribute))
@@ -697,8 +725,7 @@ class BuilderScreen(Screen[str | None]):
              Choice("escape", "Keep editing")]), answered)
 
     def leave(self) -> None:
-        if self._cancel is not None:
-            self._cancel.cancel()
+        self.cancel_running()
         if self._debounce is not None:
             self._debounce.stop()
         self.generation += 1

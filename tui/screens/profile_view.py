@@ -38,7 +38,7 @@ from store.profiles import (
 )
 from tui.messages import Explained, MembershipLoaded, ProfileLoaded, QueryFailed
 from tui.widgets.format import MISSING, format_money, format_ts, plain_value, relative_day
-from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
+from tui.widgets.keyset_table import GROW_ALL, ColumnSpec, KeysetTable, describe_error
 from tui.widgets.queries import is_interrupt
 
 if TYPE_CHECKING:
@@ -235,9 +235,8 @@ class ProfileViewScreen(Screen[None]):
     def on_mount(self) -> None:
         timeline = self.query_one(TimelineTable)
         timeline.runner = self.audiences.queries
-        width = max(self.size.width - 92, 30)  # what is left beside the attributes panel
         timeline.set_columns([ColumnSpec("when", "When (UTC)", 16), ColumnSpec("type", "Event", 14),
-                              ColumnSpec("details", "Details", width)])
+                              ColumnSpec("details", "Details", 30, grow=GROW_ALL)])
         timeline.show(TimelineSource(self.catalog, self.pk), self._render_event)
         self.query_one("#pv-segments", OptionList).add_option(
             Option(Text("checking…", style="dim italic"), disabled=True))

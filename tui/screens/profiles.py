@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from tui.app import AudiencesApp
 
 SEARCH_DEBOUNCE_S = 0.3
+SORTED_PAGE_SIZE = 500
 SLOW_PAGE_S = 0.25  # pages slower than this say so (a sort on a column without an index)
 
 _TYPE_WIDTHS = {"integer": 7, "number": 12, "boolean": 5, "date": 10, "datetime": 16}
@@ -106,8 +107,7 @@ class ProfilesScreen(Screen[None]):
         Binding("c", "columns", "Columns", tooltip="Choose the columns to show"),
         Binding("s", "sort", "Sort", tooltip="Sort the profiles by a column"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
-        Binding("escape", "clear", "Clear", show=False,
-                tooltip="Clear the search and the segment filter"),
+        Binding("escape", "clear", "Clear", tooltip="Clear the search and the segment filter"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the profiles again"),
     ]
 
@@ -181,7 +181,9 @@ class ProfilesScreen(Screen[None]):
             label = attribute.display_label
             if self.sort.column == name:
                 label += " ▼" if self.sort.descending else " ▲"
-            specs.append(ColumnSpec(name, label, column_width(attribute)))
+            width = column_width(attribute)
+            grow = width if attribute.type == "string" else 0  # strings may double when there is room
+            specs.append(ColumnSpec(name, label, width, grow))
         return specs
 
     def _restart(self, *, columns_changed: bool = False, keep_position: bool = False) -> None:
@@ -193,6 +195,8 @@ class ProfilesScreen(Screen[None]):
             self.sort = SortChoice(None, False)
         source = listing_source(self.catalog, self._listing(), self.audiences.today(), self.members)
         table = self.table
+        # A sort by a column reads the whole table for every page: fewer, larger pages.
+        table.page_size = SORTED_PAGE_SIZE if self.sort.column else table.PAGE_SIZE
         if columns_changed:
             anchor = None
             if keep_position and table.current is not None and table.cursor_row > 0:
@@ -242,7 +246,6 @@ class ProfilesScreen(Screen[None]):
             self._update_status()
         elif message.what == "members":
             self._note = ""
-            self.table.loading = False
             self._update_status()
         self.audiences.show_error(message.message)
 
@@ -259,16 +262,19 @@ class ProfilesScreen(Screen[None]):
         return f"{number} profile" + ("" if count == 1 and not capped else "s")
 
     def _update_chips(self) -> None:
+        self.refresh_bindings()
         chip = self.query_one("#filter-chip", Static)
         parts = []
         if self.segment_id:
             parts.append(f"Segment: {self.segment_name}")
         if search_terms(self.search):
             parts.append(f"Search: {self.search.strip()}")
-        chip.update(Text("  ·  ".join(parts) + "   esc clears", style="") if parts else "")
+        chip.update(Text("  ·  ".join(parts)) if parts else "")
         chip.display = bool(parts)
         sort_chip = self.query_one("#sort-chip", Static)
-        sort_chip.update(f"Sorted by {describe_sort(self.catalog, self.sort)}")
+        sort_chip.update(f"Sorted by {describe_sort(self.catalog, self.sort).lower()}"
+                         if self.sort.column is None else
+                         f"Sorted by {describe_sort(self.catalog, self.sort)}")
 
     def _update_status(self) -> None:
         count = self.query_one("#count", Static)
@@ -290,12 +296,10 @@ class ProfilesScreen(Screen[None]):
     @on(KeysetTable.Busy)
     def _table_busy_changed(self, message: KeysetTable.Busy) -> None:
         self._table_busy = message.busy
-        message.table.loading = message.busy and not message.table.window
         self._update_status()
 
     @on(KeysetTable.Loaded)
     def _table_loaded(self, message: KeysetTable.Loaded) -> None:
-        message.table.loading = False
         if message.kind in ("first", "last") and not message.table.window:
             self._count_busy = False
             self._count_text = self._empty_text()
@@ -312,7 +316,6 @@ class ProfilesScreen(Screen[None]):
 
     @on(KeysetTable.Failed)
     def _table_failed(self, message: KeysetTable.Failed) -> None:
-        message.table.loading = False
         self.audiences.show_error(message.message)
 
     @on(PagedTable.RowSelected)
@@ -322,10 +325,19 @@ class ProfilesScreen(Screen[None]):
         if row is not None:
             self.audiences.open_profile(row.pk, self.segment_id)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape is only offered when there is something to clear."""
+        if action == "clear":
+            bar = self.query("#search-bar")
+            searching = bool(bar) and bar.first().has_class("-active")
+            return bool(self.search or self.segment_id or searching)
+        return True
+
     # ------------------------------------------------------------ search
     def action_search(self) -> None:
         self.query_one("#search-bar").add_class("-active")
         self.query_one("#search", Input).focus()
+        self.refresh_bindings()
 
     @on(Input.Changed, "#search")
     def _search_typed(self, event: Input.Changed) -> None:
@@ -372,6 +384,7 @@ class ProfilesScreen(Screen[None]):
             self.members = None
             changed = True
         self.table.focus()
+        self.refresh_bindings()
         if changed:
             self._restart()
 
@@ -398,6 +411,14 @@ class ProfilesScreen(Screen[None]):
                 self._restart(columns_changed=True)
 
         self.app.push_screen(SortPicker(self.catalog, self.columns, self.sort), chosen)
+
+    @on(PagedTable.HeaderSelected)
+    def _header_clicked(self, event: PagedTable.HeaderSelected) -> None:
+        """A click on a column header sorts by it; a second click reverses the order."""
+        event.stop()
+        descending = self.sort.column == event.column_key and not self.sort.descending
+        self.sort = SortChoice(event.column_key, descending)
+        self._restart(columns_changed=True)
 
     def action_reverse(self) -> None:
         self.sort = SortChoice(self.sort.column, not self.sort.descending)
@@ -448,7 +469,6 @@ class ProfilesScreen(Screen[None]):
         generation = self._next("members")
         self._note = f"Finding the members of '{segment_id}'…"
         self._update_status()
-        self.table.loading = True
         token = self.audiences.queries.start("profiles:members")
         self._members(generation, segment_id, token)
 
@@ -480,5 +500,4 @@ class ProfilesScreen(Screen[None]):
         self.segment_id = message.segment_id
         self.segment_name = message.name
         self.members = message.members
-        self.table.loading = False
         self._restart()

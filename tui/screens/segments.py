@@ -119,6 +119,8 @@ def changed_text(stamp: str, now: dt.datetime) -> str:
 class SegmentTable(DataTable[Any]):
     """The saved segments; enter opens the highlighted one in the builder."""
 
+    HELP_TITLE = "Segment list"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "screen.open", "Open", tooltip="Open the segment in the builder"),
     ]
@@ -211,8 +213,8 @@ class SegmentsScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_column("Name", key="name", width=34)
-        table.add_column("Id", key="id", width=26)
-        table.add_column("Description", key="description", width=44)
+        table.add_column("Id", key="id", width=30)
+        table.add_column("Description", key="description", width=40)
         table.add_column(Text("Audience", justify="right"), key="audience", width=12)
         table.add_column(Text("Share", justify="right"), key="share", width=7)
         table.add_column("Changed", key="changed", width=17)

@@ -29,10 +29,10 @@ from textual.worker import get_current_worker
 from store.cancel import Cancel
 from store.db import describe_sqlite_error
 from store.errors import AudiencesError
-from tui.widgets.paged_table import ColumnSpec, PagedTable
+from tui.widgets.paged_table import GROW_ALL, ColumnSpec, PagedTable
 from tui.widgets.queries import QueryRunner, is_interrupt
 
-__all__ = ["ColumnSpec", "KeysetTable", "PageSource", "PagedRow", "describe_error"]
+__all__ = ["GROW_ALL", "ColumnSpec", "KeysetTable", "PageSource", "PagedRow", "describe_error"]
 
 Kind = Literal["first", "last", "after", "before"]
 

@@ -34,11 +34,20 @@ STRIP_CACHE_ROWS = 400
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """A column: its key, header label and fixed width in cells."""
+    """A column: its key, header label and width in cells.
+
+    A column with ``grow`` above zero takes a share of the room the table
+    has beyond the columns' widths, up to ``grow`` more cells (``GROW_ALL``:
+    as much as there is).
+    """
 
     key: str
     label: str
     width: int
+    grow: int = 0
+
+
+GROW_ALL = 10_000
 
 
 class PagedTable(ScrollView, can_focus=True):
@@ -130,6 +139,7 @@ class PagedTable(ScrollView, can_focus=True):
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns: list[ColumnSpec] = []
+        self._widths: list[int] = []
         self._rows: list[Any] = []
         self._cells: Callable[[Any], Sequence[Text]] = lambda row: ()
         self._key: Callable[[Any], Hashable] = id_of
@@ -149,7 +159,27 @@ class PagedTable(ScrollView, can_focus=True):
     def set_columns(self, columns: Sequence[ColumnSpec]) -> None:
         """Replace the columns (rows stay; they are painted again)."""
         self.columns = list(columns)
-        self._forget_strips()
+        self._layout_columns()
+
+    def _layout_columns(self) -> None:
+        """Share the room beyond the columns' widths among the columns that grow."""
+        widths = [c.width for c in self.columns]
+        room = self.scrollable_content_region.width - self._table_width(widths)
+        growing = [i for i, c in enumerate(self.columns) if c.grow > 0]
+        while room > 0 and growing:
+            share = max(room // len(growing), 1)
+            for i in list(growing):
+                extra = min(share, self.columns[i].width + self.columns[i].grow - widths[i], room)
+                widths[i] += extra
+                room -= extra
+                if widths[i] >= self.columns[i].width + self.columns[i].grow:
+                    growing.remove(i)
+                if room <= 0:
+                    break
+        if widths != self._widths:
+            self._widths = widths
+            self._forget_strips()
+            self.refresh()
         self._update_size()
 
     def set_rows(self, rows: Sequence[Any], cells: Callable[[Any], Sequence[Text]] | None = None,
@@ -197,8 +227,9 @@ class PagedTable(ScrollView, can_focus=True):
         self.cursor_row = min(max(row, 0), len(self._rows) - 1)
 
     # ------------------------------------------------------------ geometry
-    def _table_width(self) -> int:
-        return sum(c.width + 2 * CELL_PADDING for c in self.columns)
+    def _table_width(self, widths: Sequence[int] | None = None) -> int:
+        widths = self._widths if widths is None else widths
+        return sum(w + 2 * CELL_PADDING for w in widths)
 
     def _update_size(self) -> None:
         self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
@@ -247,23 +278,26 @@ class PagedTable(ScrollView, can_focus=True):
         self._refresh_row(self.cursor_row)
 
     def on_resize(self) -> None:
+        self._layout_columns()
         self._scroll_cursor_into_view()
 
     def _line(self, texts: Sequence[Text], style: Style) -> Strip:
         console = self.app.console
         segments: list[Segment] = []
         pad = " " * CELL_PADDING
-        for column, text in zip(self.columns, texts, strict=False):
+        for width, text in zip(self._widths, texts, strict=False):
             shown = text.copy()
             shown.no_wrap = True
             shown.end = ""
             if shown.justify == "right":
-                shown.truncate(column.width, overflow="ellipsis")
-                shown.pad_left(column.width - shown.cell_len)
+                shown.truncate(width, overflow="ellipsis")
+                shown.pad_left(width - shown.cell_len)
             else:
-                shown.truncate(column.width, overflow="ellipsis", pad=True)
+                shown.truncate(width, overflow="ellipsis", pad=True)
             segments.append(Segment(pad))
-            segments.extend(shown.render(console))
+            rendered = shown.render(console)  # (spans only: the text's own style goes under them)
+            segments.extend(Segment.apply_style(rendered, console.get_style(shown.style))
+                            if shown.style else rendered)
             segments.append(Segment(pad))
         return Strip(Segment.apply_style(segments, style), self._table_width())
 
@@ -338,8 +372,8 @@ class PagedTable(ScrollView, can_focus=True):
             return
         if offset.y == 0:
             x = offset.x + round(self.scroll_x)
-            for column in self.columns:
-                x -= column.width + 2 * CELL_PADDING
+            for column, width in zip(self.columns, self._widths, strict=False):
+                x -= width + 2 * CELL_PADDING
                 if x < 0:
                     self.post_message(self.HeaderSelected(self, column.key))
                     break

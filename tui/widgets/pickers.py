@@ -100,7 +100,7 @@ _DIRECTION_WORDS = {
 def describe_sort(catalog: Catalog, choice: SortChoice) -> str:
     """``Last name, A → Z`` / ``store order`` for the status line and the picker."""
     if choice.column is None:
-        return "store order" if not choice.descending else "store order, newest first"
+        return "Store order" if not choice.descending else "Store order, newest first"
     attribute = catalog.attributes[choice.column]
     words = _DIRECTION_WORDS.get(attribute.type, ("ascending", "descending"))
     return f"{attribute.display_label}, {words[1] if choice.descending else words[0]}"

@@ -1,0 +1,185 @@
+"""How fast the builder answers an edit: edit -> exact count on screen, edit -> per-node counts.
+
+    .venv/bin/python bench/bench_builder.py STORE.db [--runs 3] [--as-of 2026-01-31]
+
+Runs the real app headless on STORE (made by ``audiences-tui sample``: the
+segments below use its schema), opens the builder and builds three realistic
+segments one edit at a time, the way the keys do (``SegmentDraft`` operations
+followed by the screen's rebuild). For every edit it measures, from the edit:
+
+- ``count``: until the exact count is on screen (includes the 0.25 s debounce);
+- ``nodes``: until every node of the tree shows its own count and waterfall.
+
+It also times the engine calls the preview makes for each finished segment
+(count, per-node counts, sample, breakdown), without the app around them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from store import audience
+from store.catalog import Catalog
+from store.db import open_store
+from store.library import resolve_segment
+from store.model import (
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    CountRule,
+    EventCondition,
+    Node,
+    NotOf,
+    Period,
+    Segment,
+    Window,
+)
+from tui.app import make_app
+from tui.builder.screen import DEBOUNCE_SECONDS, BuilderScreen
+
+Edit = Callable[[BuilderScreen], str]
+
+
+def add(node: Node, at: str | None = None) -> Edit:
+    return lambda screen: screen.draft.insert(at or screen.rule_tree.selected_path, node)
+
+
+SEGMENTS: dict[str, list[Edit]] = {
+    "lapsed VIPs": [
+        add(AttributeCondition("loyalty_tier", "in", ("gold", "platinum")), "rule"),
+        add(EventCondition(("purchase",), within=Window(last=Period(6, "months")),
+                           count=CountRule("at_most", 0)), "rule"),
+        add(AttributeCondition("email_opt_in", "is_true"), "rule"),
+    ],
+    "young shoe buyers, DE/FR": [
+        add(AttributeCondition("country", "in", ("DE", "FR")), "rule"),
+        add(EventCondition(("purchase",), where=(AttributeCondition(
+            "product.category", "in", ("Shoes", "Sneakers", "Boots")),),
+            within=Window(last=Period(1, "years")), count=CountRule("at_least", 2, "order_id")),
+            "rule"),
+        add(AnyOf((AttributeCondition("age", "less_than", 30),
+                   EventCondition(("product_view",), within=Window(last=Period(30, "days")),
+                                  count=CountRule("at_least", 5)))), "rule"),
+        add(NotOf(AttributeCondition("loyalty_tier", "equals", "platinum")), "rule"),
+    ],
+    "cart abandoners": [
+        add(EventCondition(("add_to_cart",), within=Window(last=Period(7, "days"))), "rule"),
+        add(EventCondition(("purchase",), within=Window(last=Period(7, "days")),
+                           count=CountRule("at_most", 0)), "rule"),
+        add(AttributeCondition("email_opt_in", "is_true"), "rule"),
+        lambda screen: screen.draft.negate("rule.all[2]"),
+        lambda screen: screen.draft.undo() or "rule",
+    ],
+}
+
+
+async def time_edits(path: Path, as_of: dt.datetime, runs: int) -> list[tuple[str, int, float,
+                                                                              float]]:
+    """(segment, edit number, seconds to the count, seconds to all node counts) per edit."""
+    results = []
+    app = make_app(path, as_of=as_of)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(runs):
+            for name, edits in SEGMENTS.items():
+                screen = BuilderScreen(Segment("bench", name, AllOf()))
+                await app.push_screen(screen)
+                await until(pilot, lambda s=screen: s.shown_count is not None)  # type: ignore[misc]
+                for number, edit in enumerate(edits, 1):
+                    started = time.perf_counter()
+                    screen.after_edit(edit(screen))
+                    await until(pilot, lambda s=screen: s.shown_count is not None)  # type: ignore[misc]
+                    counted = time.perf_counter() - started
+                    await until(pilot, lambda s=screen: all(  # type: ignore[misc]
+                        n.data is not None and (not n.data.pending or n.data.left_out)
+                        for n in s.rule_tree.rows.values()))
+                    results.append((name, number, counted, time.perf_counter() - started))
+                screen.leave()
+                await pilot.pause(0.05)
+    return results
+
+
+async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the builder did not answer in time")
+        await pilot.pause(0.005)
+
+
+def engine_times(path: Path, as_of: dt.datetime) -> None:
+    """The preview's engine calls on each finished segment, best of three, in ms."""
+    conn = open_store(path, readonly=True)
+    catalog = Catalog.load(conn)
+    for name, edits in SEGMENTS.items():
+        probe = _Probe()
+        for edit in edits:
+            edit(probe)  # type: ignore[arg-type]
+        resolved = resolve_segment(conn, Segment("bench", name, probe.draft.rule), catalog=catalog)
+        timings = {}
+        for label, call in {
+            "count": lambda r=resolved: audience.count(conn, r, as_of, catalog),
+            "nodes": lambda r=resolved: audience.node_counts(conn, r, as_of, catalog),
+            "sample": lambda r=resolved: audience.sample(conn, r, as_of, 10, 7, catalog),
+            "breakdown": lambda r=resolved: audience.breakdown(conn, r, as_of, "gender", 8,
+                                                                 catalog),
+        }.items():
+            best = float("inf")
+            for _ in range(3):
+                started = time.perf_counter()
+                call()
+                best = min(best, time.perf_counter() - started)
+            timings[label] = best * 1000
+        size = audience.count(conn, resolved, as_of, catalog)
+        print(f"  {name:<26} {size:>9,} members  " + "  ".join(
+            f"{label} {ms:7.1f} ms" for label, ms in timings.items()))
+    conn.close()
+
+
+class _Probe:
+    """Just enough of the screen for an edit to run against a bare draft."""
+
+    def __init__(self) -> None:
+        from store.editing import SegmentDraft
+
+        self.draft = SegmentDraft(Segment("bench", "bench", AllOf()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("store", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: now)")
+    args = parser.parse_args()
+    as_of = (dt.datetime.combine(dt.date.fromisoformat(args.as_of), dt.time(23, 59, 59),
+                                 tzinfo=dt.UTC) if args.as_of else dt.datetime.now(dt.UTC))
+    conn = open_store(args.store, readonly=True)
+    total = audience.total(conn)
+    conn.close()
+    print(f"store {args.store} · {total:,} profiles · as of {as_of:%Y-%m-%d %H:%M} UTC")
+    print(f"debounce {DEBOUNCE_SECONDS * 1000:.0f} ms (included in the edit timings)")
+    results = asyncio.run(time_edits(args.store, as_of, args.runs))
+    print("\nedit -> on screen (median of runs, ms):")
+    for name, edits in SEGMENTS.items():
+        for number in range(1, len(edits) + 1):
+            rows = [r for r in results if r[0] == name and r[1] == number]
+            print(f"  {name:<26} edit {number}:  count {statistics.median(r[2] for r in rows) * 1000:7.0f}"
+                  f"   all node counts {statistics.median(r[3] for r in rows) * 1000:7.0f}")
+    counts = [r[2] for r in results]
+    nodes = [r[3] for r in results]
+    print(f"\nall edits: count median {statistics.median(counts) * 1000:.0f} ms,"
+          f" max {max(counts) * 1000:.0f} ms; node counts median"
+          f" {statistics.median(nodes) * 1000:.0f} ms, max {max(nodes) * 1000:.0f} ms")
+    print("\nengine calls per finished segment (best of 3):")
+    engine_times(args.store, as_of)
+
+
+if __name__ == "__main__":
+    main()
