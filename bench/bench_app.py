@@ -222,7 +222,9 @@ def main() -> None:
     conn = connect(db, readonly=True)
     total = conn.execute("SELECT count(*) FROM profiles").fetchone()[0]
     conn.close()
-    print(f"store: {db} ({total:,} profiles)")
+    load = os.getloadavg()[0]
+    print(f"store: {db} ({total:,} profiles); {os.cpu_count()} cores, load average {load:.1f}"
+          " (timings grow with the load of the machine)")
 
     starts = startup(db, args.runs)
     frame = statistics.median(s[0] for s in starts)

@@ -149,8 +149,10 @@ def optional_module(name: str) -> ModuleType | None:
 
 
 def run_script(args: list[str], timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    """Run a Python script from the repository root, the project importable as from there."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run([PYTHON, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env={**os.environ, "PYTHONPATH": path})
 
 
 # ============================================================================ machine
@@ -423,14 +425,16 @@ def run_builder(store: Path, runs: int) -> BuilderResult:
             per_node.append((item.path, item.own, item.remaining, own_ms))
     return BuilderResult(BUILDER_SEGMENT, edit, count_before, int(count_after),
                          statistics.median(totals), totals[0], statistics.median(nodes_times),
-                         nodes_times[0], per_node, external_builder_figures())
+                         nodes_times[0], per_node, external_builder_figures(store))
 
 
-def external_builder_figures() -> str:
-    """bench/bench_builder.py's own report, when that script exists."""
+def external_builder_figures(store: Path) -> str:
+    """bench/bench_builder.py's report (the real app, headless, edits made as the keys make
+    them), when that script exists; run as a script so the app's memory stays out of ours."""
     if not (BENCH / "bench_builder.py").exists():
         return ""
-    done = run_script([str(BENCH / "bench_builder.py")], timeout=1800)
+    done = run_script([str(BENCH / "bench_builder.py"), str(store), "--runs", "1",
+                       "--as-of", UNTIL.isoformat()], timeout=3600)
     return (done.stdout + ("\n" + done.stderr if done.returncode else "")).strip()
 
 
@@ -534,51 +538,24 @@ def run_import() -> ImportResult:
     return ImportResult(rows, output)
 
 
-FIRST_PAINT_PROBE = """
-import asyncio, datetime as dt, sys, time
-from pathlib import Path
-sys.path.insert(0, {root!r})
-from tui.app import make_app
-as_of = dt.datetime.fromisoformat({as_of!r})
-app = make_app(Path({store!r}), Path({campaign!r}), as_of=as_of)
-async def main():
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        print("PAINTED", time.time(), flush=True)
-        await pilot.press("ctrl+q")
-asyncio.run(main())
-"""
-
-
 @dataclass
 class AppResult:
     seconds: float | None
     how: str
-    raw: str = ""
 
 
 def run_first_paint(store: Path, runs: int) -> AppResult:
-    """The app's start-up from bench/bench_app.py (``startup``: a pseudo-terminal launch of
-    ``audiences-tui --db``, timed to the first frame); a headless launch when it is missing."""
+    """The app's start-up from bench/bench_app.py (``startup``: ``audiences-tui --db`` launched
+    in a pseudo-terminal, timed from the command's start to the first frame)."""
     module = optional_module("bench_app")
-    if module is not None and hasattr(module, "startup"):
-        starts = module.startup(store, max(1, runs))
-        frame = statistics.median(s[0] for s in starts)
-        rows = statistics.median(s[1] for s in starts)
-        return AppResult(frame, f"bench/bench_app.py `startup`: `audiences-tui --db` in a"
-                         f" pseudo-terminal, command start to first frame (median of {len(starts)});"
-                         f" first profile rows shown at {rows:.2f} s")
-    with tempfile.TemporaryDirectory(dir=DATA) as folder:
-        code = FIRST_PAINT_PROBE.format(root=str(ROOT), as_of=AS_OF.isoformat(), store=str(store),
-                                        campaign=str(Path(folder) / "campaign.db"))
-        started = time.time()
-        done = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                              timeout=300, check=False)
-    found = re.search(r"PAINTED ([\d.]+)", done.stdout)
-    if not found:
-        return AppResult(None, "headless launch failed", (done.stdout + done.stderr).strip())
-    return AppResult(float(found[1]) - started, "headless launch (run_test), interpreter start"
-                     " to the first screen painted")
+    if module is None or not hasattr(module, "startup"):
+        return AppResult(None, "not measured: bench/bench_app.py (with `startup`) is missing")
+    starts = module.startup(store, max(1, runs))
+    frame = statistics.median(s[0] for s in starts)
+    rows = statistics.median(s[1] for s in starts)
+    return AppResult(frame, f"bench/bench_app.py `startup`: `audiences-tui --db` in a pseudo-terminal,"
+                     f" command start to the first frame (median of {len(starts)}); the first"
+                     f" profile rows were on screen at {rows:.2f} s")
 
 
 # ============================================================================ the report
@@ -708,8 +685,6 @@ def render(report: Report) -> str:
         a = report.app
         out += ["## First paint", "",
                 f"- {'—' if a.seconds is None else f'{a.seconds:.2f} s'}: {a.how}", ""]
-        if a.seconds is None and a.raw:
-            out += ["```", a.raw[-2000:], "```", ""]
     duck_peak = report.duck.get("peak_kb")
     out += ["## Peak memory", "",
             f"- This run (ru_maxrss of the benchmark process: counts, paging, builder, activation):"
@@ -773,7 +748,9 @@ def builder_section(b: BuilderResult) -> list[str]:
             for path, own, rem, ms in b.nodes]
     out.append("")
     if b.external:
-        out += ["bench/bench_builder.py reports:", "", "```", b.external[-3000:], "```", ""]
+        out += ["bench/bench_builder.py (the app itself, headless; edit to count and to all node"
+                " counts on screen, 0.25 s debounce included) reports:", "", "```",
+                b.external[-4000:], "```", ""]
     return out
 
 

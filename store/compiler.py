@@ -252,7 +252,7 @@ class _Compiler:
     def event(self, node: EventCondition, path: str) -> Fragment:
         """Profiles whose events E (type, time, where) satisfy count and aggregate."""
         source = _EventSource(self.catalog, path)
-        filters = self.event_filters(node, source, path)
+        filters, hint = self.event_filters(node, source, path)
         count = node.effective_count
         aggregate = node.aggregate
         distinct = source.target(count.distinct, "count.distinct") if count.distinct else None
@@ -271,7 +271,7 @@ class _Compiler:
             return Pred(sb.TRUE.copy())
         if not at_zero and never:
             return Pred(sb.FALSE.copy())
-        events = source.select(sb.conjunction(filters), self.index_hint(node, source, path))
+        events = source.select(sb.conjunction(filters), hint)
         if always or never:  # every profile with events in E matches / fails
             # DISTINCT dedupes as it goes; GROUP BY would sort every event first.
             group = events.distinct(copy=False)
@@ -282,11 +282,16 @@ class _Compiler:
         return outside(group) if at_zero else PkSet(group)
 
     def event_filters(self, node: EventCondition, source: _EventSource,
-                      path: str) -> list[exp.Expression]:
-        """Type, time window (never after A) and ``where`` conditions of E."""
+                      path: str) -> tuple[list[exp.Expression], str | bool | None]:
+        """Type, time window (never after A) and ``where`` conditions of E, and the index
+        hint for reading them (see ``index_hint``)."""
         low, high = self.window_epochs(node.within, path)
         upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
-        filters = [self.type_filter(node.types, path, windowed=low is not None)]
+        short = low is not None and upper - low <= SHORT_WINDOW_SECONDS
+        reads_rows = bool(node.where or node.aggregate or (node.count and node.count.distinct))
+        hint = index_hint(node.types is not None, low is not None, short, reads_rows)
+        every_type = node.types is None and hint != TYPE_TIME_INDEX
+        filters = [self.type_filter(node.types, path, every_type)]
         ts = sb.column("ts", EVENTS_ALIAS)
         if low is not None:
             filters.append(exp.GTE(this=ts.copy(), expression=self.binder.bind(low)))
@@ -295,12 +300,12 @@ class _Compiler:
             where_path = f"{path}.where[{index}]"
             target = source.target(cond.attribute, f"where[{index}].attribute")
             filters.append(self.predicates.condition(cond, target, where_path))
-        return filters
+        return filters, (hint if self.dialect == "sqlite" else None)
 
     def type_filter(self, types: tuple[str, ...] | None, path: str,
-                    windowed: bool) -> exp.Expression:
-        """``type_id IN (...)``; for "*" every type is listed when a window bounds the time
-        (so the (type_id, ts) index serves it) and nothing is filtered otherwise."""
+                    unfiltered: bool) -> exp.Expression:
+        """``type_id IN (...)``; "*" lists every type only when the (type_id, ts) index is
+        to be read, and is no condition at all otherwise."""
         if types is not None:
             unknown = [t for t in types if t not in self.catalog.event_types]
             if unknown:
@@ -308,7 +313,7 @@ class _Compiler:
         ids = self.catalog.event_type_ids(types)
         if not ids:
             return sb.FALSE.copy()
-        if types is None and not windowed:
+        if unfiltered:
             return sb.TRUE.copy()
         type_id = sb.column("type_id", EVENTS_ALIAS)
         if len(ids) == 1:
@@ -335,23 +340,6 @@ class _Compiler:
         """One row per profile whose events pass ``having``."""
         grouped = events.group_by(sb.column("profile_pk", EVENTS_ALIAS), copy=False)
         return grouped.having(having, copy=False)
-
-    def index_hint(self, node: EventCondition, source: _EventSource, path: str) -> str | None:
-        """Which events index to read, when the planner (which has no statistics) would guess
-        wrong: the (type_id, ts) range is best for a short window, and whenever other
-        columns are read (rows then come in time order, which is storage order). Otherwise
-        the planner is left to choose, e.g. a (type_id, profile_pk) index that groups
-        without sorting."""
-        if self.dialect != "sqlite":
-            return None
-        low, high = self.window_epochs(node.within, path)
-        if node.types is None and low is None:
-            return None  # no type filter: the (type_id, ts) index cannot narrow anything
-        upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
-        short = low is not None and upper - low <= SHORT_WINDOW_SECONDS
-        if short or source.reads_rows:
-            return TYPE_TIME_INDEX
-        return None
 
     def having(self, count: CountRule, aggregate: AggregateRule | None, distinct: Target | None,
                measured: Target | None) -> exp.Expression:
@@ -402,11 +390,9 @@ class _EventSource:
         self.catalog = catalog
         self.path = path
         self.joined: dict[str, Entity] = {}
-        self.used_fields = False
 
     def target(self, name: str, where: str) -> Target:
         """An event field, or ``entity.field`` through the entity's link (missing entity: NULL)."""
-        self.used_fields = True
         if "." in name:
             entity_name, _, field_name = name.partition(".")
             entity = self.catalog.entities.get(entity_name)
@@ -420,15 +406,13 @@ class _EventSource:
             raise InputError(f"{self.path}.{where}: unknown event field {name!r}")
         return Target(sb.column(event_field.column, EVENTS_ALIAS), event_field.type)
 
-    @property
-    def reads_rows(self) -> bool:
-        """Whether a condition reads event columns beyond the (type_id, ts, profile_pk) index."""
-        return self.used_fields
-
-    def select(self, where: exp.Expression, index: str | None = None) -> exp.Select:
+    def select(self, where: exp.Expression, index: str | bool | None = None) -> exp.Select:
+        """``SELECT ev.profile_pk FROM events ev [INDEXED BY index | NOT INDEXED] ...``."""
         events = sb.table(EVENTS, EVENTS_ALIAS)
-        if index:
+        if isinstance(index, str):
             events.set("indexed", sb.ident(index))
+        elif index is False:
+            events.set("indexed", False)
         query = exp.select(sb.column("profile_pk", EVENTS_ALIAS)).from_(events, copy=False)
         for entity in self.joined.values():
             link = self.catalog.event_fields.get(entity.link_field)
@@ -439,6 +423,24 @@ class _EventSource:
             on = sb.column("key", alias).eq(sb.column(link.column, EVENTS_ALIAS))
             query = query.join(sb.table(entity.table, alias), on=on, join_type="left", copy=False)
         return query if sb.is_true(where) else query.where(where, copy=False)
+
+
+def index_hint(typed: bool, windowed: bool, short: bool, reads_rows: bool) -> str | bool | None:
+    """How to read the events, where the planner (without statistics) may guess wrong.
+
+    The (type_id, ts) index reads exactly a window's events, best for a short
+    window and whenever other columns are read (rows then come in time order,
+    which is storage order). A wide window that needs only the index is left to
+    the planner: it groups without sorting through (type_id, profile_pk, ts) if
+    the store has it, or (profile_pk, ts) for every type. Reading other columns
+    of every event of every type is one pass over the table (``False``: NOT
+    INDEXED), not a walk in profile order.
+    """
+    if (typed or windowed) and (short or reads_rows):
+        return TYPE_TIME_INDEX
+    if not typed and not windowed and reads_rows:
+        return False
+    return None
 
 
 def entity_alias(entity: Entity) -> str:

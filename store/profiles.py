@@ -91,7 +91,7 @@ SortKey = tuple[Any, int]
 
 @dataclass(frozen=True)
 class Listing:
-    """What the browser shows: which columns, in which order, narrowed by a search or members."""
+    """What the browser shows: which columns, in which order, narrowed by a quick search."""
 
     columns: tuple[str, ...]
     sort: str | None = None

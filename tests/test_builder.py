@@ -38,6 +38,7 @@ from tui.screens.segments import SegmentsScreen
 
 AS_OF = dt.datetime(2025, 6, 30, 23, 59, 59, tzinfo=dt.UTC)
 ROOT = Path(__file__).resolve().parent.parent
+SIZE = (120, 36)  # small enough to draw fast, large enough for the builder's two panes
 
 SPEC_EXAMPLE = """\
 id: men-over-50-shoes
@@ -200,7 +201,7 @@ def expected_count(db: Path, segment: Segment) -> int:
 
 async def test_build_the_spec_example_from_keystrokes(store_path: Path, tmp_path: Path) -> None:
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("n")
         screen = builder(app)
@@ -262,7 +263,7 @@ async def test_build_the_spec_example_from_keystrokes(store_path: Path, tmp_path
 async def test_tree_shows_counts_and_waterfall(store_path: Path) -> None:
     expected, _ = load_segment_text(SPEC_EXAMPLE)
     app = BuilderApp(store_path, lambda: BuilderScreen(expected))
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = builder(app)
         await settled(pilot, screen)
         tree = screen.rule_tree
@@ -284,7 +285,7 @@ async def test_tree_shows_counts_and_waterfall(store_path: Path) -> None:
 
 async def test_undo_and_redo_restore_tree_and_count(store_path: Path) -> None:
     app = BuilderApp(store_path, BuilderScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = builder(app)
         everyone = await settled(pilot, screen)
         assert everyone == 60
@@ -309,7 +310,7 @@ async def test_undo_and_redo_restore_tree_and_count(store_path: Path) -> None:
 
 async def test_invalid_value_is_marked_and_left_out(store_path: Path) -> None:
     app = BuilderApp(store_path, BuilderScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = builder(app)
         await settled(pilot, screen)
         await add_condition(pilot, "gender", "male")
@@ -339,7 +340,7 @@ async def test_invalid_value_is_marked_and_left_out(store_path: Path) -> None:
 
 async def test_value_editor_reports_problems_as_you_type(store_path: Path) -> None:
     app = BuilderApp(store_path, BuilderScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("a")
         await type_text(pilot, "birth")
         await pilot.press("enter")
@@ -358,7 +359,7 @@ async def test_superseded_count_is_never_shown(store_path: Path) -> None:
     release = threading.Event()
     shown: list[int | None] = []
     app = BuilderApp(store_path, BuilderScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = builder(app)
         await settled(pilot, screen)
         slow_generation: list[int] = []
@@ -388,7 +389,7 @@ DEBOUNCE = 0.25
 
 async def test_reference_problems_and_yaml_editing(store_path: Path) -> None:
     app = BuilderApp(store_path, BuilderScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = builder(app)
         await settled(pilot, screen)
         await pilot.press("y")
@@ -415,7 +416,7 @@ async def test_reference_problems_and_yaml_editing(store_path: Path) -> None:
 
 async def test_sample_opens_the_profile_with_the_draft(store_path: Path) -> None:
     app = BuilderApp(store_path, BuilderScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = builder(app)
         await add_condition(pilot, "gender", "male")
         await settled(pilot, screen)
@@ -429,7 +430,7 @@ async def test_sample_opens_the_profile_with_the_draft(store_path: Path) -> None
 
 async def test_escape_with_unsaved_changes_asks_first(store_path: Path) -> None:
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("n")
         screen = builder(app)
@@ -448,9 +449,113 @@ async def test_activation_needs_a_saved_segment(store_path: Path) -> None:
     resolved = resolve_saved(conn, "unsubscribed")
     conn.close()
     app = BuilderApp(store_path, lambda: BuilderScreen(resolved.segment, saved=True))
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("A")
         assert app.activated == ["unsubscribed"]
         await add_condition(pilot, "gender", "male")
         await pilot.press("A")
         assert app.activated == ["unsubscribed"]  # unsaved changes: not activated
+
+
+# ------------------------------------------------------------- typed values, ranking
+
+
+def test_value_text_parses_what_people_type() -> None:
+    from store.model import Period, RelativeDate
+    from tui.builder.value_text import (
+        parse_list,
+        parse_period,
+        parse_relative_date,
+        parse_scalar,
+        to_text,
+    )
+
+    assert parse_period("30 days") == Period(30, "days")
+    assert parse_period("90d") == Period(90, "days")
+    assert parse_period("last 2 weeks") == Period(2, "weeks")
+    assert parse_period("1 year") == Period(1, "years")
+    assert parse_period("45") == Period(45, "days")
+    with pytest.raises(ValueError, match="unknown unit"):
+        parse_period("30 dayz")
+    with pytest.raises(ValueError):
+        parse_period("soon")
+    assert parse_relative_date("today") == RelativeDate("today")
+    assert parse_relative_date("yesterday") == RelativeDate("ago", 1, "days")
+    assert parse_relative_date("30 days ago") == RelativeDate("ago", 30, "days")
+    assert parse_relative_date("in 2 weeks") == RelativeDate("from_now", 2, "weeks")
+    assert parse_relative_date("3 months from now") == RelativeDate("from_now", 3, "months")
+    assert parse_relative_date("2024-01-31") is None
+    assert parse_scalar(" 50 ", "integer") == 50
+    assert parse_scalar("fifty", "integer") == "fifty"  # left for the validator to explain
+    assert parse_scalar("2.5", "number") == 2.5
+    assert parse_scalar("2 weeks ago", "date") == RelativeDate("ago", 2, "weeks")
+    assert parse_scalar("2024-01-31", "date") == "2024-01-31"
+    assert parse_list("Shoes, Boots,, ", "string") == ("Shoes", "Boots")
+    assert parse_list("1, 2", "integer") == (1, 2)
+    for value in (RelativeDate("ago", 1, "weeks"), RelativeDate("from_now", 3, "days"),
+                  RelativeDate("today"), Period(1, "months"), Period(6, "months")):
+        text = to_text(value)
+        parsed = parse_period(text) if isinstance(value, Period) else parse_relative_date(text)
+        assert parsed == value, text
+    assert to_text(dt.date(2025, 1, 31)) == "2025-01-31"
+    assert to_text(("a", "b")) == "a, b"
+
+
+def test_picker_ranks_exact_and_prefix_matches_first(store_path: Path) -> None:
+    from tui.builder.pickers import attribute_items, event_field_items, rank
+
+    conn = open_store(store_path, readonly=True)
+    catalog = Catalog.load(conn)
+    conn.close()
+    assert rank("age", attribute_items(catalog))[0].value == "age"
+    assert rank("gend", attribute_items(catalog))[0].value == "gender"
+    fields = event_field_items(catalog, ("purchase",))
+    assert rank("cat", fields)[0].value == "product.category"
+    assert {item.value for item in event_field_items(catalog, numeric_only=True)} == {"amount"}
+    assert rank("zzzz", attribute_items(catalog)) == []
+    assert len(rank("", attribute_items(catalog))) == len(catalog.attributes)
+
+
+ROUND_TRIP = """\
+name: Every editor
+rule:
+  all:
+    - attribute: age
+      op: between
+      value: [18, 30]
+    - attribute: country
+      op: in
+      value: [US, GB]
+    - attribute: birth_date
+      op: after
+      value: {ago: 40, unit: years}
+    - attribute: birth_date
+      op: in_next
+      value: {amount: 2, unit: weeks}
+    - attribute: email_opt_in
+      op: is_true
+    - event: [purchase, page_view]
+      within: {between: ['2025-01-01', '2025-06-30']}
+      count: {op: between, value: [1, 3], distinct: order_id}
+      aggregate: {fn: avg, attribute: amount, op: between, value: [10, 99.5]}
+    - event: '*'
+      within: {last: 1, unit: months}
+      count: {op: at_most, value: 0}
+"""
+
+
+async def test_every_editor_gives_back_what_it_was_given(store_path: Path) -> None:
+    """Opening each condition's editor and applying it unchanged changes nothing."""
+    segment, _ = load_segment_text(ROUND_TRIP)
+    app = BuilderApp(store_path, lambda: BuilderScreen(segment, saved=True))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = builder(app)
+        await settled(pilot, screen)
+        assert screen.problems == {}
+        for _ in segment.rule.children:  # type: ignore[union-attr]
+            await pilot.press("down", "enter")
+            await wait_for(pilot, lambda: app.screen is not screen)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: app.screen is screen)
+        assert screen.draft.segment == segment
+        assert not screen.draft.dirty and screen.draft.undo_stack == []

@@ -126,9 +126,9 @@ async def test_view_shows_name_attributes_and_summary(store: Path) -> None:
     async with app.run_test(size=(140, 44)) as pilot:
         view = await open_view(app, pilot, 1)
         row = profile_row(1)
-        assert view.query_one("#pv-name", Static).visual.plain == (  # type: ignore[union-attr]
+        assert str(view.query_one("#pv-name", Static).content) == (
             f"{row['first_name']} {row['last_name']}")
-        assert "P0001" in view.query_one("#pv-meta", Static).visual.plain  # type: ignore[union-attr]
+        assert "P0001" in str(view.query_one("#pv-meta", Static).content)
         assert view.summary is not None and view.summary.events == 250
         groups = [a.group for a in view.attributes or []]
         assert groups.index("Identity") < groups.index("Loyalty")

@@ -246,7 +246,8 @@ async def test_home_and_end_jump_to_the_first_and_last_profile(store: Path,
         assert table.cursor_row == len(table.window) - 1
         assert table.more_before and not table.more_after
         await pilot.press("up", "up")
-        await settle(pilot, lambda: table.current.pk == PROFILE_COUNT - 2)
+        await settle(pilot, lambda: table.current is not None
+                     and table.current.pk == PROFILE_COUNT - 2)
         await pilot.press("home")
         await settle(pilot, lambda: table.current is not None and table.current.pk == 1)
         assert not table.more_before

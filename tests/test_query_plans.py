@@ -123,6 +123,15 @@ def test_wide_index_only_conditions_group_without_sorting(conn: sqlite3.Connecti
         assert not any("TEMP B-TREE FOR GROUP BY" in line for line in lines), lines
 
 
+def test_every_type_over_a_wide_window_walks_the_profile_index(conn: sqlite3.Connection) -> None:
+    rule = {"event": "*", "within": {"last": 6, "unit": "months"},
+            "count": {"op": "at_most", "value": 0}}
+    for lines in plan(conn, rule):
+        steps = events_steps(lines)
+        assert steps and all("COVERING INDEX events_profile_ts" in step for step in steps), lines
+        assert not any("TEMP B-TREE" in line for line in lines), lines
+
+
 @pytest.mark.parametrize("name", ["2 purchases in 30 days", "gender and purchases",
                                   "purchases but no email"])
 def test_an_event_set_drives_the_profile_lookups(conn: sqlite3.Connection, name: str) -> None:

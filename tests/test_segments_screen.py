@@ -11,7 +11,7 @@ from store import audience
 from store.db import open_store
 from store.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
 from store.yamlio import load_segment_file, load_segment_text
-from tests.test_builder import AS_OF, BuilderApp, make_store, type_text, wait_for
+from tests.test_builder import AS_OF, SIZE, BuilderApp, make_store, type_text, wait_for
 from tui.builder.screen import BuilderScreen
 from tui.screens.segments import SegmentsScreen, changed_text, unique_id
 
@@ -44,7 +44,7 @@ def screen_of(app: BuilderApp) -> SegmentsScreen:
 
 async def test_list_shows_every_segment_with_its_exact_count(store_path: Path) -> None:
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
         await wait_for(pilot, lambda: len(screen.counts) == 2)
         conn = open_store(store_path, readonly=True)
@@ -58,7 +58,7 @@ async def test_list_shows_every_segment_with_its_exact_count(store_path: Path) -
 
 async def test_deleting_a_referenced_segment_is_refused_with_the_reason(store_path: Path) -> None:
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
         await wait_for(pilot, lambda: screen.table.row_count == 2)
         await pilot.press("j", "d")  # Unsubscribed
@@ -82,7 +82,7 @@ async def test_deleting_a_referenced_segment_is_refused_with_the_reason(store_pa
 
 async def test_rename_and_duplicate(store_path: Path) -> None:
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
         await wait_for(pilot, lambda: screen.table.row_count == 2)
         await pilot.press("r", "ctrl+u")
@@ -111,7 +111,7 @@ async def test_import_and_export(store_path: Path, tmp_path: Path,
     source = tmp_path / "women.yaml"
     source.write_text("name: Women\nrule:\n  attribute: gender\n  op: equals\n  value: female\n")
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
         await wait_for(pilot, lambda: screen.table.row_count == 2)
         await pilot.press("i")
@@ -144,7 +144,7 @@ async def test_a_broken_import_is_reported_not_saved(store_path: Path, tmp_path:
     source = tmp_path / "bad.yaml"
     source.write_text("name: Bad\nrule:\n  attribute: gendr\n  op: equals\n  value: x\n")
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         await pilot.press("i")
         await type_text(pilot, "bad.yaml")
         await pilot.press("enter")
@@ -156,7 +156,7 @@ async def test_a_broken_import_is_reported_not_saved(store_path: Path, tmp_path:
 
 async def test_open_edits_and_returns_to_the_list(store_path: Path) -> None:
     app = BuilderApp(store_path, SegmentsScreen)
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
         await wait_for(pilot, lambda: screen.table.row_count == 2)
         await pilot.press("enter")

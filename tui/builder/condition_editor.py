@@ -208,11 +208,37 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     def values_loaded(self, message: ValuesLoaded) -> None:
         self.known_values = message.values
         choices = self.query_one("#choices", SelectionList)
-        chosen = set(self.condition.value) if isinstance(self.condition.value, tuple) else set()
+        chosen = set(self.box_items())
         for value, count in message.values:
             text = str(value)
             choices.add_option((self.value_prompt(text, count), text, text in chosen))
         self.layout_for(self.current_op())
+
+    def box_items(self) -> list[str]:
+        """The values typed in the box, in their order (the box is what a list condition holds)."""
+        text = self.query_one("#value", Input).value
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+    @on(SelectionList.SelectionToggled, "#choices")
+    def choice_toggled(self, event: SelectionList.SelectionToggled[str]) -> None:
+        """A value ticked or unticked in the list is added to or removed from the box."""
+        value = str(event.selection.value)
+        items = [item for item in self.box_items() if item != value]
+        if value in event.selection_list.selected:
+            items.append(value)
+        self.query_one("#value", Input).value = ", ".join(items)
+
+    def tick_box_items(self) -> None:
+        """Keep the ticks in the list in step with what is typed in the box."""
+        choices = self.query_one("#choices", SelectionList)
+        wanted = set(self.box_items())
+        for value, _ in self.known_values:
+            text = str(value)
+            if (text in wanted) != (text in choices.selected):
+                if text in wanted:
+                    choices.select(text)
+                else:
+                    choices.deselect(text)
 
     @staticmethod
     def value_prompt(text: str, count: int) -> Text:
@@ -246,9 +272,7 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
         if op in NO_VALUE_OPS:
             value = None
         elif op in LIST_OPS:
-            chosen = tuple(self.query_one("#choices", SelectionList).selected)
-            typed = parse_list(text, self.field_type)
-            value = tuple(dict.fromkeys((*chosen, *typed))) or None
+            value = tuple(dict.fromkeys(parse_list(text, self.field_type))) or None
         elif op in RANGE_OPS:
             high = self.query_one("#value-high", Input).value
             low_value = parse_scalar(text, self.field_type) if text.strip() else None
@@ -288,6 +312,8 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     def text_changed(self, event: Input.Changed) -> None:
         if event.input.id == "value":
             self.fill_suggestions()
+            if self.current_op() in LIST_OPS:
+                self.tick_box_items()
         self.refresh_verdict()
 
     @on(SelectionList.SelectedChanged)

@@ -156,6 +156,8 @@ class ProfilesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.table.runner = self.audiences.queries
+        fields = ", ".join(self.search_fields())
+        self.query_one("#search", Input).placeholder = f"{fields} · every word must match"
         self.columns = default_columns(self.catalog)
         self._restart(columns_changed=True)
         self.table.focus()
@@ -250,6 +252,8 @@ class ProfilesScreen(Screen[None]):
         self.audiences.show_error(message.message)
 
     def _describe_count(self, count: int, capped: bool) -> str:
+        if count == 0:
+            return self._empty_text()
         number = f"{count:,}+" if capped else f"{count:,}"
         terms = search_terms(self.search)
         if terms:
@@ -363,7 +367,7 @@ class ProfilesScreen(Screen[None]):
         self._restart()
 
     def search_fields(self) -> list[str]:
-        """The labels of the attributes a search looks in (for the hint)."""
+        """The labels of the attributes a search looks in (for the placeholder)."""
         return [a.display_label for a in searchable_attributes(self.catalog)]
 
     # ------------------------------------------------------------ clear / refresh
