@@ -13,10 +13,12 @@ Each node compiles to a *fragment* that denotes a set of profiles:
 reads such a set once and looks the profiles up by rowid, so a rare event
 drives the whole query); ``any`` of sets is a UNION; ``not`` is ``NOT (...)``
 and a condition that holds for profiles without events (``at_most 0``) is
-``pk NOT IN (profiles whose events break it)``. The result is always
-``SELECT pk FROM profiles WHERE <predicate>``, which callers reshape for
-counts, keyset pages, samples and breakdowns. No correlated subquery is ever
-used: they were 10-50x slower on a million profiles.
+``pk NOT IN (profiles whose events break it)``, a complement counted as
+``total - |set|``. The result is always ``SELECT pk FROM profiles WHERE
+<predicate>``, which callers reshape for keyset pages, samples and
+breakdowns; ``count_query`` uses the cheapest count found while compiling.
+No correlated subquery is ever used: they were 10-50x slower on a million
+profiles. See docs/engine.md.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class Pred:
 
 @dataclass(frozen=True)
 class PkSet:
-    """A query whose rows are the pks of the set (duplicates allowed).
+    """A query whose rows are the pks of the set, each once (DISTINCT, GROUP BY or UNION).
 
     ``where`` is set when the query is ``SELECT pk FROM profiles WHERE where``,
     so it can be merged into an enclosing profiles scan instead of nested.

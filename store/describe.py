@@ -144,16 +144,21 @@ def event_subject(types: tuple[str, ...] | None, catalog: Catalog | None) -> str
 
 
 def count_words(count: CountRule, catalog: Catalog | None = None) -> str:
+    """``at least 2 times``, ``between 1 and 3 times``; with ``distinct``, counts its values:
+    ``at least 2 distinct order id values``."""
     value = count.value
-    if count.op == "between" and isinstance(value, tuple | list) and len(value) == 2:
-        phrase = f"between {format_value(value[0])} and {format_value(value[1])} times"
-    else:
-        prefix = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}.get(
-            count.op, count.op.replace("_", " "))
-        phrase = f"{prefix} {times(value)}"
+    prefix = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}.get(
+        count.op, count.op.replace("_", " "))
+    ranged = count.op == "between" and isinstance(value, tuple | list) and len(value) == 2
     if count.distinct:
-        phrase += f" (distinct {inline(field_label(count.distinct, catalog))})"
-    return phrase
+        field = inline(field_label(count.distinct, catalog))
+        amount = (f"between {format_value(value[0])} and {format_value(value[1])}" if ranged
+                  else f"{prefix} {format_value(value)}")
+        plural = "" if not ranged and value == 1 else "s"
+        return f"{amount} distinct {field} value{plural}"
+    if ranged:
+        return f"between {format_value(value[0])} and {format_value(value[1])} times"
+    return f"{prefix} {times(value)}"
 
 
 def times(value: Any) -> str:
