@@ -24,7 +24,10 @@ profiles. See docs/engine.md.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,8 +182,14 @@ class _Compiler:
     # -- nodes ---------------------------------------------------------------------
     def node(self, node: Node, path: str) -> Fragment:
         if isinstance(node, AllOf):
-            return self.all_of([self.node(c, child_path(path, node, i))
-                                for i, c in enumerate(node.children)])
+            shared = self.shared_events(node, path)
+            parts: list[Fragment] = []
+            for i, child in enumerate(node.children):
+                if i not in shared:
+                    parts.append(self.node(child, child_path(path, node, i)))
+                elif (merged := shared[i]) is not None:
+                    parts.append(merged)
+            return self.all_of(parts)
         if isinstance(node, AnyOf):
             return self.any_of([self.node(c, child_path(path, node, i))
                                 for i, c in enumerate(node.children)])
@@ -216,11 +225,18 @@ class _Compiler:
         return PkSet(profiles_select(where), where)
 
     def any_of(self, parts: list[Fragment]) -> Fragment:
-        """OR: sets alone are a UNION; with conditions, one profiles scan with ``pk IN`` terms."""
+        """OR: sets alone are a UNION; profiles outside any of several sets are the profiles
+        outside their intersection; otherwise one profiles scan with ``pk IN`` terms."""
+        if len(parts) == 1:
+            return parts[0]
+        parts = [p for p in parts if not (isinstance(p, Pred) and sb.is_false(p.expr))]
         if len(parts) == 1:
             return parts[0]
         if parts and all(isinstance(p, PkSet) for p in parts):
             return PkSet(sb.union([p.query for p in parts if isinstance(p, PkSet)]))
+        excluded = [p.complement for p in parts if isinstance(p, Pred) and p.complement is not None]
+        if parts and len(excluded) == len(parts):
+            return outside(sb.intersect(excluded))
         return Pred(sb.disjunction([as_predicate(p) for p in parts]))
 
     def reference(self, node: SegmentRef, path: str) -> Fragment:
@@ -283,14 +299,55 @@ class _Compiler:
         # Profiles without events match when the zero state does: complement of the failing.
         return outside(group) if at_zero else PkSet(group)
 
-    def event_filters(self, node: EventCondition, source: _EventSource,
-                      path: str) -> tuple[list[exp.Expression], str | bool | None]:
+    def shared_events(self, node: AllOf, path: str) -> dict[int, Fragment | None]:
+        """Children of an ``all`` that are event conditions on the same events E, at least
+        one of them needing an event: one grouping of E checks them all (their HAVING
+        conditions joined by AND). Returns the merged fragment at the first such child's
+        index and None at the others'."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for index, child in enumerate(node.children):
+            if isinstance(child, EventCondition):
+                groups.setdefault((child.types, child.where, child.within), []).append(index)
+        shared: dict[int, Fragment | None] = {}
+        for indexes in groups.values():
+            members = [node.children[i] for i in indexes]
+            events = [m for m in members if isinstance(m, EventCondition)]
+            if len(events) < 2 or all(holds_at_zero(e.effective_count, e.aggregate)
+                                      for e in events):
+                continue
+            shared[indexes[0]] = self.event_group(
+                [(e, child_path(path, node, i)) for e, i in zip(events, indexes, strict=True)])
+            shared.update(dict.fromkeys(indexes[1:]))
+        return shared
+
+    def event_group(self, members: list[tuple[EventCondition, str]]) -> Fragment:
+        """Profiles with events in the members' common E whose group passes every member's
+        count and aggregate (a profile without events fails the member that needs one)."""
+        first, path = members[0]
+        source = _EventSource(self.catalog, path)
+        reads_rows = any(reads_event_rows(node) for node, _ in members)
+        filters, hint = self.event_filters(first, source, path, reads_rows)
+        terms = []
+        for node, member_path in members:
+            source.path = member_path
+            count, aggregate = node.effective_count, node.aggregate
+            distinct = source.target(count.distinct, "count.distinct") if count.distinct else None
+            measured = (source.target(aggregate.attribute, "aggregate.attribute")
+                        if aggregate is not None else None)
+            terms.append(self.having(count, aggregate, distinct, measured))
+        events = source.select(sb.conjunction(filters), hint)
+        return PkSet(self.grouped(events, sb.conjunction(terms)))
+
+    def event_filters(self, node: EventCondition, source: _EventSource, path: str,
+                      reads_rows: bool | None = None
+                      ) -> tuple[list[exp.Expression], str | bool | None]:
         """Type, time window (never after A) and ``where`` conditions of E, and the index
         hint for reading them (see ``index_hint``)."""
         low, high = self.window_epochs(node.within, path)
         upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
         short = low is not None and upper - low <= SHORT_WINDOW_SECONDS
-        reads_rows = bool(node.where or node.aggregate or (node.count and node.count.distinct))
+        if reads_rows is None:
+            reads_rows = reads_event_rows(node)
         hint = index_hint(node.types is not None, low is not None, short, reads_rows)
         every_type = node.types is None and hint != TYPE_TIME_INDEX
         filters = [self.type_filter(node.types, path, every_type)]
@@ -427,6 +484,11 @@ class _EventSource:
         return query if sb.is_true(where) else query.where(where, copy=False)
 
 
+def reads_event_rows(node: EventCondition) -> bool:
+    """Whether a condition reads event columns beyond the (type_id, ts, profile_pk) index."""
+    return bool(node.where or node.aggregate or (node.count and node.count.distinct))
+
+
 def index_hint(typed: bool, windowed: bool, short: bool, reads_rows: bool) -> str | bool | None:
     """How to read the events, where the planner (without statistics) may guess wrong.
 
@@ -534,12 +596,27 @@ def compile_node(node: Node, resolved: ResolvedSegment, catalog: Catalog, as_of:
     """The query selecting the profiles one node of the rule tree matches at ``as_of``."""
     compiler = _Compiler(catalog, resolved.refs, as_of, dialect)
     try:
-        fragment = compiler.node(node, path)
-        counting = count_expression(fragment)
-        query = profiles_select(as_predicate(fragment))
-        return finish(query, compiler.binder.values, dialect, counting)
+        with paused_gc():
+            fragment = compiler.node(node, path)
+            counting = count_expression(fragment)
+            query = profiles_select(as_predicate(fragment))
+            return finish(query, compiler.binder.values, dialect, counting)
     except RecursionError:
         raise InputError(f"{path}: the rule is nested too deeply to compile") from None
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a tree is built: the collections that the many
+    new sqlglot nodes trigger made large rules 2-3x slower to compile. Discarded nodes
+    (which point at their parents) wait for the collector to resume."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def finish(expression: exp.Expression, values: list[Any] | tuple[Any, ...],

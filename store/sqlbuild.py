@@ -164,15 +164,26 @@ def _paren(node: exp.Expression) -> exp.Expression:
 
 def union(queries: Sequence[exp.Query]) -> exp.Query:
     """UNION (distinct) of one-column queries, nested in chunks to stay within SQLite's limits."""
+    return _compound(queries, exp.Union)
+
+
+def intersect(queries: Sequence[exp.Query]) -> exp.Query:
+    """INTERSECT of one-column queries, nested in chunks like ``union``."""
+    return _compound(queries, exp.Intersect)
+
+
+def _compound(queries: Sequence[exp.Query],
+              kind: type[exp.Union] | type[exp.Intersect]) -> exp.Query:
     if len(queries) == 1:
         return queries[0]
     if len(queries) > UNION_CHUNK:
         size = -(-len(queries) // UNION_CHUNK)
-        parts = [union(queries[i:i + size]) for i in range(0, len(queries), size)]
-        queries = [exp.select(exp.Star()).from_(exp.Subquery(this=part), copy=False) for part in parts]
+        parts = [_compound(queries[i:i + size], kind) for i in range(0, len(queries), size)]
+        queries = [exp.select(exp.Star()).from_(exp.Subquery(this=part), copy=False)
+                   for part in parts]
     node: exp.Query = queries[0]
     for query in queries[1:]:
-        node = exp.Union(this=node, expression=query, distinct=True)
+        node = kind(this=node, expression=query, distinct=True)
     return node
 
 

@@ -434,10 +434,41 @@ def test_as_of_boundary_is_inclusive(conn: sqlite3.Connection) -> None:
     ({"all": [{"any": []}, event()]}, set()),
     ({"any": [{"all": []}, event()]}, ALL),
     ({"all": [event(count=count("at_most", 0)), cond("vip", "is_not_empty")]}, {"p2", "p4", "p6"}),
+    # "did not" conditions: complements of a union / an intersection.
+    ({"all": [event(count=count("at_most", 0)), {"not": event("email")}]}, {"p2", "p5", "p6"}),
+    ({"any": [event(count=count("at_most", 0)), {"not": event("email")}]},
+     {"p1", "p2", "p4", "p5", "p6"}),
+    ({"any": [{"not": event()}, {"not": event("view")}, {"not": event("email")}]}, ALL),
+    ({"not": {"any": [{"not": event()}, {"not": event("email")}]}}, {"p3"}),
+    ({"any": [{"any": []}, event("email")]}, {"p3", "p4"}),
+    # Conditions on the same events inside an `all` share one grouping.
+    ({"all": [event(count=count("at_least", 2)),
+              event(aggregate=aggregate("sum", "amount", "greater_or_equal", 150))]}, {"p1"}),
+    ({"all": [event(), event(count=count("at_most", 2))]}, {"p3"}),
+    ({"all": [event(), event(count=count("at_most", 0))]}, set()),
+    ({"all": [event(count=count("at_least", 2, "order_id")),
+              event(aggregate=aggregate("max", "amount", "equals", 100)),
+              cond("vip", "is_true")]}, {"p1"}),
+    ({"all": [event(count=count("at_least", 0), aggregate=aggregate("sum", "amount", "less_than",
+                                                                     10)),
+              event()]}, {"p3"}),
+    ({"all": [event(count=count("at_most", 1)), event(count=count("at_most", 2))]},
+     {"p2", "p3", "p4", "p5", "p6"}),
+    ({"all": [{"all": []}, event("email"), event(count=count("at_least", 0))]}, {"p3", "p4"}),
 ])
 def test_groups_and_nesting(conn: sqlite3.Connection, rule: dict[str, Any],
                             expected: set[str]) -> None:
     check(conn, rule, expected)
+
+
+def test_conditions_on_the_same_events_share_one_grouping(conn: sqlite3.Connection) -> None:
+    rule = {"all": [event(within={"last": 1, "unit": "years"}, count=count("at_least", 2)),
+                    event(within={"last": 1, "unit": "years"},
+                          aggregate=aggregate("avg", "amount", "greater_than", 10)),
+                    event(within={"last": 2, "unit": "years"}, count=count("at_least", 2))]}
+    query = compiled(conn, rule, A)
+    assert query.sql.count("GROUP BY") == 2
+    check(conn, rule, {"p1"})
 
 
 def test_many_conditions_and_many_event_branches(conn: sqlite3.Connection) -> None:
@@ -448,6 +479,9 @@ def test_many_conditions_and_many_event_branches(conn: sqlite3.Connection) -> No
                                                                           1000 + i),))
                         for i in range(520)), EventCondition(("email",))))
     check(conn, wide_any, {"p3", "p4"})
+    wide_none = AnyOf(tuple(NotOf(EventCondition(("purchase",), (AttributeCondition(
+        "amount", "less_than", 1000 + i),))) for i in range(130)))
+    check(conn, wide_none, {"p2", "p3", "p4", "p5", "p6"})
 
 
 def test_segment_references_are_inlined_at_the_same_as_of(conn: sqlite3.Connection) -> None:
