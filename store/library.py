@@ -154,3 +154,20 @@ def rename_segment(conn: sqlite3.Connection, segment_id: str, new_name: str) -> 
 
     with write_transaction(conn):
         _upsert(conn, replace(segment, name=new_name))
+
+
+def save_segment_files(conn: sqlite3.Connection, directory: str | Path) -> list[str]:
+    """Validate and save every ``*.yaml`` segment of a folder (e.g. the examples), in one go.
+
+    Segments already saved under the same id are left as they are. Returns the
+    ids saved.
+    """
+    saved: list[str] = []
+    catalog = Catalog.load(conn)
+    for path in sorted(Path(directory).glob("*.yaml")):
+        segment, lines = load_segment_file(path)
+        if saved_definition(conn, segment.id) is not None:
+            continue
+        save_segment(conn, validate_segment(segment, catalog, lines, make_lookup(conn)))
+        saved.append(segment.id)
+    return saved

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import click
@@ -32,6 +33,9 @@ class AudiencesGroup(click.Group):
             ctx.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+            sys.stderr.close()
+            ctx.exit(0)
         except sqlite3.Error as exc:
             click.echo(f"Error: {describe_sqlite_error(ctx.params.get('db_path') or 'the store', exc)}",
                        err=True)

@@ -49,9 +49,24 @@ def create_sample_store(path: Path, console: Console | None = None,
             progress.update(task, description=phase, completed=max(0.0, min(fraction, 1.0)))
 
         result = generate_sample(path, profiles=profiles, seed=seed, progress=report)
+        progress.update(task, description="Saving the example segments", completed=1.0)
+        save_example_segments(path)
         progress.update(task, description="Done", completed=1.0)
     console.print(f"Sample store ready: {result.profiles:,} profiles, {result.events:,} events"
                   f" ({result.elapsed_s:.1f} s).")
+
+
+def save_example_segments(path: Path) -> None:
+    """Give a first-run store the example segments, so the Segments area has something to open."""
+    from sample_data import SEGMENTS_DIR
+    from store.db import open_store
+    from store.library import save_segment_files
+
+    conn = open_store(path)
+    try:
+        save_segment_files(conn, SEGMENTS_DIR)
+    finally:
+        conn.close()
 
 
 def resolve_store(db_path: Path | None, console: Console | None = None) -> Path:
