@@ -1,9 +1,9 @@
 """The benchmark suite's audience counts in plain SQL for DuckDB, and the DuckDB copy they run on.
 
-The queries are written by hand from docs of the segment format
-(/work/shared/spec/segments.md semantics), one per file in bench/segments/,
-and share nothing with ``store.compiler``: the two engines must agree on
-every count, so a mismatch points at a bug in one of them.
+The queries are written by hand from the segment format's semantics, one
+per file in bench/segments/, and share nothing with ``store.compiler``: the
+two engines must agree on every count, so a mismatch points at a bug in
+one of them.
 
 The DuckDB copy is made once from a profile store (cached beside it and
 rebuilt when the store file changes) with plain, typed tables:

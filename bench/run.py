@@ -590,6 +590,9 @@ def targets(report: Report) -> list[tuple[str, str, str]]:
         return "n/a" if ok is None else ("met" if ok else "**missed**")
 
     shapes = [s for s in report.shapes if not s.error]
+    failed = [s.name for s in report.shapes if s.error]
+    if failed:
+        rows.append(("every suite segment counts", "FAILED: " + ", ".join(failed), verdict(False)))
     if shapes:
         slow = [s for s in shapes if s.warm_ms > WARM_TARGET_MS]
         rows.append((f"every suite segment: warm exact count ≤ {WARM_TARGET_MS:.0f} ms (median)",
@@ -692,7 +695,7 @@ def render(report: Report) -> str:
             "- Measured in their own processes, not included above: the sample generator"
             + (f" ({report.store.build.get('peak_mb', 0):,.0f} MB)" if report.store else "")
             + (f", DuckDB ({duck_peak / 1024:,.0f} MB)" if duck_peak else "")
-            + ", the import and the app probe.", ""]
+            + ", and the scripts bench_import.py, bench_app.py and bench_builder.py.", ""]
     return "\n".join(out)
 
 
@@ -834,8 +837,10 @@ def main(argv: list[str] | None = None) -> int:
     mismatched = [s.name for s in report.shapes if s.equal is False]
     if mismatched:
         print(f"COUNT MISMATCH with DuckDB: {', '.join(mismatched)}", file=sys.stderr)
-        return 1
-    return 0
+    failed = [s.name for s in report.shapes if s.error]
+    if failed:
+        print(f"segments that failed to count: {', '.join(failed)}", file=sys.stderr)
+    return 1 if mismatched or failed else 0
 
 
 if __name__ == "__main__":
