@@ -175,6 +175,14 @@ def open_campaign(path: str | Path, *, readonly: bool = False) -> sqlite3.Connec
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the folder for {path}: {exc}") from exc
+    if exists:  # checked read-only first: a writable connection would switch a foreign file to WAL
+        probe = connect(path, readonly=True)
+        try:
+            _check_format(probe, path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(describe_sqlite_error(path, exc)) from exc
+        finally:
+            probe.close()
     conn = connect(path)
     try:
         if exists:

@@ -408,7 +408,9 @@ class _Compiler:
             counted = exp.Count(this=exp.Distinct(expressions=[distinct.expr.copy()]))
         else:
             counted = exp.Count(this=exp.Star())
-        terms = self.count_terms(count, counted)
+        # A count every group with an event satisfies (at_least 1) needs no test.
+        redundant = distinct is None and count_always(count, 1)
+        terms = [] if redundant else self.count_terms(count, counted)
         if aggregate is not None and measured is not None:
             terms.extend(self.predicates.compare(aggregate.op, aggregate.value,
                                                  self.aggregate_expr(aggregate.fn, measured)))

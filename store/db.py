@@ -9,7 +9,9 @@ external profile id looks like; events point at ``profiles.pk``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -178,12 +180,23 @@ def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connectio
                          " or an import.")
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a store file.")
+    if not readonly:
+        # Check on a read-only connection first: a writable one switches the file to WAL,
+        # which would change a file that turns out not to be a store (or one we cannot read).
+        open_store(path, readonly=True).close()
+        if is_read_only_file(path):
+            raise StoreError(f"{path} is read-only; nothing was written.")
     conn = connect(path, readonly=readonly)
     try:
         fmt = _store_format(conn)
         if fmt is None:
             raise StoreError(f"{path} is not an Audiences store.")
-        version = int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            version = int(row[0])
+        except (TypeError, ValueError):
+            raise StoreError(f"{path} is an Audiences store of an unknown version"
+                             f" ({None if row is None else row[0]!r}).") from None
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{path} was written by a newer version of Audiences TUI (store version {version},"
@@ -196,6 +209,19 @@ def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connectio
         conn.close()
         raise
     return conn
+
+
+def is_read_only_file(path: str | Path) -> bool:
+    """Whether the file's permission bits forbid writing.
+
+    Checked from the bits rather than by trying, so a file marked read-only
+    stays untouched even for a user (root) whom the system would let write.
+    """
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return False
+    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK)
 
 
 def open_or_create_store(path: str | Path) -> sqlite3.Connection:

@@ -120,6 +120,8 @@ def describe_event(node: EventCondition, catalog: Catalog | None = None) -> str:
     parts: list[str] = []
     if count.op in ("at_most", "exactly") and count.value == 0 and count.distinct is None:
         parts.append("No " + inline(subject))
+    elif count.op == "at_least" and count.value == 0 and count.distinct is None:
+        parts.append(subject)  # no count in force (an aggregate stands alone)
     else:
         parts.append(subject)
         parts.append(count_words(count, catalog))

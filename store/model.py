@@ -118,8 +118,15 @@ class EventCondition:
 
     @property
     def effective_count(self) -> CountRule:
-        """The count rule in force: the default is ``at_least 1``."""
-        return self.count or CountRule()
+        """The count rule in force.
+
+        Without ``count`` the rule is ``at_least 1`` ("did it"), except beside an
+        ``aggregate``, which then stands alone: the spec's "the sum over no event
+        is 0" makes "spent less than 100" include those who bought nothing.
+        """
+        if self.count is not None:
+            return self.count
+        return CountRule("at_least", 0) if self.aggregate is not None else CountRule()
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ CHUNK_ROWS: Final = 4_096  # rows per chunk: small enough to stay in the CPU cac
 GZIP_MAGIC: Final = b"\x1f\x8b"
 _JSON_WS = re.compile(r"[ \t\n\r]*")
 _SNIFF_BYTES: Final = 65_536
+# Text with a NUL character is refused: SQLite's text functions (LIKE, instr, lower)
+# stop at a NUL, so such a value could not be matched the way the spec says.
+NUL: Final = "\x00"
+_JSON_NUL: Final = "\\u0000"
+NUL_WHY: Final = "holds a NUL character (\\x00), which text cannot hold"
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,8 @@ class ImportFile:
         for position, name in enumerate(names, 1):
             if not name:
                 raise InputError(f"{self.path}, line {line}: column {position} has no name.")
+            if NUL in name:
+                raise InputError(f"{self.path}, line {line}: the name of column {position} {NUL_WHY}.")
         seen: set[str] = set()
         for name in names:
             if name in seen:
@@ -291,13 +298,17 @@ class ImportFile:
                 numbered.append(line)
                 line += 1 + sum(f.count("\n") + f.count("\r") - f.count("\r\n") for f in row)
             lines = numbered
-        if set(map(len, rows)) == {width}:
+        nul = NUL in "".join(chain.from_iterable(rows))
+        if not nul and set(map(len, rows)) == {width}:
             return Chunk(lines, dict(zip(header, zip(*rows, strict=True), strict=True)), text_only=True)
         good: list[list[str]] = []
         good_lines: list[int] = []
         problems: list[RowProblem] = []
         for line, row in zip(lines, rows, strict=True):
-            if len(row) == width:
+            held = _nul_cell(header, row) if nul else None
+            if held is not None:
+                problems.append(RowProblem(line, held, None, NUL_WHY))
+            elif len(row) == width:
                 good.append(row)
                 good_lines.append(line)
             elif row:  # an empty list is a blank line: skipped
@@ -315,12 +326,18 @@ class ImportFile:
             text = stream.read()
         position = [0]
         elements = self._json_elements(text, position)
+        suspect = _JSON_NUL in text  # a NUL can only be written as this escape in JSON
         while True:
             with _gc_paused():
                 batch = list(islice(elements, self.chunk_rows))
                 if not batch:
                     break
-                chunk = _object_chunk([value for _, value in batch], [line for line, _ in batch])
+                held = [RowProblem(line, None, None, NUL_WHY)
+                        for line, value in batch if suspect and _holds_nul(value)]
+                if held:
+                    batch = [(line, value) for line, value in batch if not _holds_nul(value)]
+                chunk = _object_chunk([value for _, value in batch], [line for line, _ in batch],
+                                      held)
                 del batch
             yield chunk
             if progress:
@@ -406,10 +423,33 @@ class ImportFile:
             if not stripped:
                 continue
             try:
-                yield number, loads(stripped)
+                value = loads(stripped)
+                if _JSON_NUL in stripped and _holds_nul(value):
+                    yield number, RowProblem(number, None, None, NUL_WHY)
+                    continue
+                yield number, value
             except json.JSONDecodeError as exc:
                 yield number, RowProblem(number, None, stripped[:60],
                                          f"not valid JSON ({exc.msg}, column {exc.colno})")
+
+
+def _nul_cell(header: list[str], row: list[str]) -> str | None:
+    """The name of the first column whose value holds a NUL character (None if none does)."""
+    for position, cell in enumerate(row):
+        if NUL in cell:
+            return header[position] if position < len(header) else f"#{position + 1}"
+    return None
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a JSON value (or a key or value inside it) holds a NUL character."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(NUL in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(map(_holds_nul, value))
+    return False
 
 
 @contextmanager

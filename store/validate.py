@@ -11,6 +11,7 @@ segment it refers to, ready for the compiler and the evaluator.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,6 +49,15 @@ from store.values import AttrType, parse_date, parse_datetime
 SegmentLookup = Callable[[str, str | None], tuple[Segment, dict[str, int]] | None]
 
 MAX_LIST_VALUES = 100_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def short(value: Any) -> str:
+    """A value for a message: its repr, cut to a readable length (one line)."""
+    if isinstance(value, int) and abs(value) >= 10**60:
+        return f"a whole number of about {int(value.bit_length() * 0.30103)} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True)
@@ -208,20 +218,26 @@ class _Validator:
                 return "today"
             if isinstance(value, bool):
                 return "true" if value else "false"
-            if isinstance(value, int | float | str):
-                return str(value)
-        elif kind == "integer":
-            if isinstance(value, int) and not isinstance(value, bool):
+            if isinstance(value, int | float):  # as written: `007` stays "007"
+                return str(getattr(value, "text", value))
+            if isinstance(value, str):
+                if "\x00" in value:  # the import refuses such text too (store/readers.py)
+                    raise self.fail("text cannot hold a NUL character (\\x00)", path)
                 return value
+        elif kind == "integer":
             if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise self.fail(f"{info.name!r} is an integer attribute; {value!r} is not a whole"
+                value = int(value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return self.in_range(int(value), path)
+            self.too_long(value, path)
+            raise self.fail(f"{info.name!r} is an integer attribute; {short(value)} is not a whole"
                             " number", path)
         elif kind == "number":
             if isinstance(value, int | float) and not isinstance(value, bool):
                 if value != value or value in (float("inf"), float("-inf")):
                     raise self.fail("expected a finite number", path)
-                return value
+                return self.in_range(int(value), path) if isinstance(value, int) else float(value)
+            self.too_long(value, path)
             raise self.fail(f"{info.name!r} is a number attribute; {value!r} is not a number",
                             path)
         elif kind in ("date", "datetime"):
@@ -241,6 +257,19 @@ class _Validator:
                             f" relative date ({{ago: N, unit: U}}, {{from_now: N, unit: U}}) or"
                             f" 'today', got {value!r}", path)
         raise self.fail(f"{info.name!r} is a {kind} attribute; {value!r} does not fit", path)
+
+    def in_range(self, value: int, path: str) -> int:
+        """A whole number the database can compare with (beyond 64 bits, as a float), else a
+        clear error instead of an overflow deep in the query."""
+        if not bindable(value):
+            raise self.fail(f"{short(value)} is out of range", path)
+        return value
+
+    def too_long(self, value: Any, path: str) -> None:
+        """Digits too many to read as a number (the reader keeps them as text): say so."""
+        if isinstance(value, str) and value.lstrip("+-").isdigit():
+            raise self.fail(f"a whole number of {len(value.lstrip('+-'))} digits is out of range",
+                            path)
 
     # -- events ----------------------------------------------------------------------
     def event(self, node: EventCondition, path: str) -> EventCondition:
@@ -289,7 +318,8 @@ class _Validator:
                             f"{path}.value")
         if count.distinct is not None:
             self.event_field(count.distinct, path, "distinct")
-        return count
+        plain = tuple(map(int, value)) if isinstance(value, tuple) else int(value)
+        return replace(count, value=plain)
 
     def aggregate(self, aggregate: AggregateRule, path: str) -> AggregateRule:
         if aggregate.fn not in AGGREGATE_FNS:
@@ -316,7 +346,17 @@ class _Validator:
 
 
 def is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0 and bindable(value)
+
+
+def bindable(value: int) -> bool:
+    """Whether SQLite can take the number: a 64-bit integer, or else a finite float."""
+    if INT64_MIN <= value <= INT64_MAX:
+        return True
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def bounds_ordered(low: Any, high: Any) -> bool:

@@ -38,10 +38,44 @@ from store.segment_errors import SegmentError
 from store.values import format_datetime
 
 MAX_DOCUMENT_BYTES = 5_000_000
+# libyaml's composer is several times faster than the pure-Python one (a rule of
+# 10,000 conditions composes in well under a second) and refuses nesting deeper
+# than its limit with an error instead of exhausting the Python stack.
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 200_000
+# Conditions (attribute, event, segment reference and each event's `where` item) in
+# one rule. A rule this big still compiles and counts in seconds; much bigger ones
+# take minutes and hundreds of megabytes, which looks like a hang in the app.
+MAX_CONDITIONS = 10_000
 NODE_KINDS = ("all", "any", "not", "attribute", "event", "segment")
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+
+
+class IntText(int):
+    """A whole number read from YAML that remembers how it was written.
+
+    ``value: 007`` is the number 7 for an integer attribute but the text "007"
+    for a string attribute (a zip code, a phone number); the validator picks.
+    """
+
+    text: str
+
+    def __new__(cls, value: Any, text: str | None = None) -> IntText:
+        number = super().__new__(cls, value)
+        number.text = str(value) if text is None else text
+        return number
+
+
+class FloatText(float):
+    """A number read from YAML that remembers how it was written (``1.50``, ``1e3``)."""
+
+    text: str
+
+    def __new__(cls, value: Any, text: str | None = None) -> FloatText:
+        number = super().__new__(cls, value)
+        number.text = str(value) if text is None else text
+        return number
 
 
 class _Reader:
@@ -51,11 +85,19 @@ class _Reader:
         self.source = source
         self.lines: dict[str, int] = {}
         self.visited = 0
+        self.conditions = 0
 
     # -- errors and plain values -------------------------------------------------
     def fail(self, message: str, node: yaml.Node | None, path: str) -> SegmentError:
         line = node.start_mark.line + 1 if node is not None else None
         return SegmentError(message, source=self.source, line=line, path=path)
+
+    def condition(self, node: yaml.Node, path: str) -> None:
+        """Count one condition; a rule with too many is refused before it reaches the database."""
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise self.fail(f"the rule has more than {MAX_CONDITIONS:,} conditions; split it into"
+                            " smaller segments", node, path)
 
     def note(self, node: yaml.Node, path: str) -> None:
         self.visited += 1
@@ -86,9 +128,12 @@ class _Reader:
         if text.lower() in ("true", "false"):
             return text.lower() == "true"
         if _INT.match(text):
-            return int(text)
+            try:
+                return IntText(text, text)
+            except ValueError:  # more digits than Python converts: kept as the text it is
+                return text
         if _FLOAT.match(text) and any(c.isdigit() for c in text):
-            return float(text)
+            return FloatText(text, text)
         return text
 
     def mapping(self, node: yaml.Node, path: str) -> dict[str, yaml.Node]:
@@ -115,7 +160,7 @@ class _Reader:
         value = self.plain(node, path)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(f"expected a whole number, got {value!r}", node, path)
-        return value
+        return int(value)
 
     def check_keys(self, fields: dict[str, yaml.Node], allowed: tuple[str, ...], node: yaml.Node,
                    path: str, what: str) -> None:
@@ -165,6 +210,8 @@ class _Reader:
         if len(kinds) > 1:
             raise self.fail(f"a node has exactly one kind, found {' and '.join(kinds)}", node, path)
         kind = kinds[0]
+        if kind in ("attribute", "event", "segment"):
+            self.condition(node, path)
         if kind in ("all", "any"):
             self.check_keys(fields, (kind,), node, path, f"an '{kind}' group")
             items = fields[kind]
@@ -220,7 +267,7 @@ class _Reader:
     def whole(self, raw: Any, node: yaml.Node, path: str) -> int:
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
             raise self.fail(f"expected a whole number of units (0 or more), got {raw!r}", node, path)
-        return raw
+        return int(raw)
 
     def unit(self, raw: Any, node: yaml.Node, path: str) -> Any:
         if raw not in UNITS:
@@ -252,6 +299,7 @@ class _Reader:
                 item_path = f"{path}.where[{i}]"
                 self.note(item, item_path)
                 item_fields = self.mapping(item, item_path)
+                self.condition(item, item_path)
                 if "attribute" not in item_fields:
                     raise self.fail("a 'where' condition needs 'attribute', 'op' and 'value'",
                                     item, item_path)
@@ -316,13 +364,18 @@ def load_segment_text(text: str, source: str = "<segment>",
         raise SegmentError("the file is not text (it contains NUL bytes)", source=source)
     reader = _Reader(source)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise SegmentError(f"not valid YAML: {exc.problem or exc}", source=source,
                            line=line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (one line, not two)
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise SegmentError(f"not valid YAML: character {exc.character!r} is not allowed in YAML",
+                           source=source, line=line) from None
     except yaml.YAMLError as exc:
-        raise SegmentError(f"not valid YAML: {exc}", source=source) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SegmentError(f"not valid YAML: {first}", source=source) from None
     except RecursionError:
         raise SegmentError("the YAML is nested too deeply", source=source) from None
     if root is None:
@@ -423,6 +476,10 @@ def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _represent_text)
+_Dumper.add_representer(  # as written, so that `007` survives a dump before validation
+    IntText, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:int", value.text))
+_Dumper.add_representer(
+    FloatText, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float", value.text))
 
 
 def _dump(data: Any) -> str:

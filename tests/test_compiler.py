@@ -371,10 +371,13 @@ def aggregate(fn: str, attribute: str, op: str, value: Any) -> dict[str, Any]:
     (event(count=count("at_least", 2, "product.category")), {"p1"}),
     (event(count=count("exactly", 0, "product.category")), {"p2", "p3", "p4", "p5", "p6"}),
     (event(aggregate=aggregate("sum", "amount", "greater_or_equal", 150)), {"p1"}),
-    # Without a count the default count (at_least 1) still applies ...
-    (event(aggregate=aggregate("sum", "amount", "less_than", 10)), {"p3"}),
-    (event(aggregate=aggregate("sum", "amount", "equals", 0)), {"p3"}),
-    # ... with at_least 0, the sum over no (non-missing) value is 0.
+    # An aggregate without a count stands alone: the sum over no event is 0 ...
+    (event(aggregate=aggregate("sum", "amount", "less_than", 10)), {"p2", "p3", "p4", "p5", "p6"}),
+    (event(aggregate=aggregate("sum", "amount", "equals", 0)), {"p2", "p3", "p4", "p5", "p6"}),
+    # ... while "did it" (at_least 1) with the sum keeps only those with events.
+    (event(count=count("at_least", 1), aggregate=aggregate("sum", "amount", "less_than", 10)),
+     {"p3"}),
+    # With at_least 0 spelled out, the same as no count.
     (event(count=count("at_least", 0), aggregate=aggregate("sum", "amount", "less_than", 10)),
      {"p2", "p3", "p4", "p5", "p6"}),
     (event(count=count("at_least", 0), aggregate=aggregate("sum", "qty", "less_or_equal", 0)),
@@ -391,7 +394,7 @@ def aggregate(fn: str, attribute: str, op: str, value: Any) -> dict[str, Any]:
     (event(aggregate=aggregate("max", "amount", "equals", 100)), {"p1"}),
     (event(aggregate=aggregate("max", "amount", "less_than", 1)), set()),
     (event(aggregate=aggregate("sum", "qty", "equals", 3)), {"p1", "p3"}),
-    (event(aggregate=aggregate("sum", "qty", "less_or_equal", 0)), set()),
+    (event(aggregate=aggregate("sum", "qty", "less_or_equal", 0)), {"p2", "p4", "p5", "p6"}),
     (event(count=count("at_least", 2), aggregate=aggregate("sum", "amount", "greater_than", 100)),
      {"p1"}),
     (event(count=count("at_least", 2), aggregate=aggregate("sum", "amount", "greater_than", 500)),

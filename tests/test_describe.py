@@ -89,7 +89,7 @@ CATALOG = Catalog(
      "Purchase between 1 and 2 distinct order id values"),
     (EventCondition(("purchase",), aggregate=AggregateRule("sum", "amount", "greater_or_equal",
                                                            500)),
-     "Purchase at least once, total amount is at least 500"),
+     "Purchase, total amount is at least 500"),
     (EventCondition(("purchase",), where=(AttributeCondition("sku", "starts_with", "BOO"),)),
      "Purchase at least once where SKU starts with BOO"),
     (SegmentRef("unsubscribed"), "In segment Unsubscribed"),

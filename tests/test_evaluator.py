@@ -244,7 +244,8 @@ def test_aggregates_over_present_values_and_over_no_event() -> None:
     assert holds(profile, agg("max", "between", (10, 10)))
     none = CountRule("at_least", 0)
     assert holds(profile, agg("sum", "equals", 0, ("refund",), none))
-    assert not holds(profile, agg("sum", "equals", 0, ("refund",)))  # the count defaults to >= 1
+    assert holds(profile, agg("sum", "equals", 0, ("refund",)))  # an aggregate alone: sum of none is 0
+    assert not holds(profile, agg("sum", "equals", 0, ("refund",), CountRule()))  # did it, and sum 0
     for fn in ("avg", "min", "max"):
         assert not holds(profile, agg(fn, "less_than", 10**9, ("refund",), none))
         assert not holds(profile, agg(fn, "greater_than", -(10**9), ("refund",), none))

@@ -223,8 +223,6 @@ class EventEditor(Dialog[EventCondition | None]):
             count_value = (count_value, parse_scalar(self.input_text("count-high"), "integer"))
         distinct = self.input_text("distinct") or None
         count: CountRule | None = CountRule(count_op, count_value, distinct)
-        if count == CountRule():
-            count = None
         within = None
         window = self.select_value("window-kind")
         if window == "last":
@@ -244,6 +242,8 @@ class EventEditor(Dialog[EventCondition | None]):
             if agg_op == "between":
                 agg_value = (agg_value, parse_scalar(self.input_text("agg-high"), "number"))
             aggregate = AggregateRule(fn, self.input_text("agg-field"), agg_op, agg_value)
+        if count == EventCondition(types, (), None, None, aggregate).effective_count:
+            count = None  # the default in force: keep the YAML short
         node = EventCondition(types, tuple(self.where), within, count, aggregate)
         return node, problem
 
