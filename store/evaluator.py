@@ -19,6 +19,7 @@ from typing import Any
 
 from store.catalog import AGE_SOURCE_KIND, Catalog
 from store.db import quote_identifier
+from store.describe import describe
 from store.errors import StoreError
 from store.model import (
     NEGATIVE_TWIN,
@@ -31,7 +32,6 @@ from store.model import (
     Node,
     NotOf,
     Period,
-    RelativeDate,
     Segment,
     SegmentRef,
     Window,
@@ -374,6 +374,7 @@ class _Evaluation:
         self.as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
         self.today = as_of_date(self.as_of)
         self.ref_results: dict[str, bool] = {}
+        self.catalog: Catalog | None = None  # only for the labels of explain()
 
     # -- attributes
     def attribute(self, name: str) -> Any:
@@ -462,7 +463,7 @@ class _Evaluation:
                 matched = hits > 0
             else:
                 matched = not children[0].matched
-            return Explanation(path, group_label(node), matched,
+            return Explanation(path, self.label(node), matched,
                                {"matched": hits, "of": len(children)}, children)
         if isinstance(node, AttributeCondition):
             value = self.attribute(node.attribute)
@@ -471,10 +472,8 @@ class _Evaluation:
             if definition:
                 source = definition.partition(":")[2]
                 seen[source] = self.profile.attributes.get(source)
-            label = condition_label(self.profile.labels.get(node.attribute, node.attribute), node,
-                                    self.today)
-            return Explanation(path, label, value_holds(node.op, value, node.value, self.today),
-                               seen)
+            return Explanation(path, self.label(node),
+                               value_holds(node.op, value, node.value, self.today), seen)
         if isinstance(node, EventCondition):
             facts = self.event_facts(node)
             seen = {"events": facts.matching}
@@ -484,11 +483,16 @@ class _Evaluation:
                 seen[f"distinct {node.effective_count.distinct}"] = facts.counted
             if node.aggregate is not None:
                 seen[f"{node.aggregate.fn} of {node.aggregate.attribute}"] = facts.aggregate
-            return Explanation(path, event_label(node, self.today), facts.matched, seen)
+            return Explanation(path, self.label(node), facts.matched, seen)
         referenced = self.referenced(node.segment)
         child = self.explain(referenced.rule, f"{node.segment}:rule")
-        return Explanation(path, f"In segment {node.segment}", child.matched,
+        return Explanation(path, self.label(node), child.matched,
                            {"segment": referenced.name}, [child])
+
+    def label(self, node: Node) -> str:
+        """The node in the same plain words as the builder (``store.describe``)."""
+        names = {ref_id: ref.name for ref_id, ref in self.refs.items()}
+        return describe(node, self.catalog, names).removesuffix(":")
 
 
 def aggregate_of(rule: AggregateRule, events: list[EventData]) -> float | int | None:
@@ -512,9 +516,15 @@ def matches(profile: ProfileData, resolved: ResolvedSegment, as_of: dt.datetime)
     return _Evaluation(profile, resolved.refs, as_of).matches(resolved.segment.rule)
 
 
-def explain(profile: ProfileData, resolved: ResolvedSegment, as_of: dt.datetime) -> Explanation:
-    """The rule tree with, for each node, whether it matched and what was looked at."""
-    return _Evaluation(profile, resolved.refs, as_of).explain(resolved.segment.rule, "rule")
+def explain(profile: ProfileData, resolved: ResolvedSegment, as_of: dt.datetime,
+            catalog: Catalog | None = None) -> Explanation:
+    """The rule tree with, for each node, whether it matched and what was looked at.
+
+    Labels use the catalog's attribute and event labels when one is given.
+    """
+    evaluation = _Evaluation(profile, resolved.refs, as_of)
+    evaluation.catalog = catalog
+    return evaluation.explain(resolved.segment.rule, "rule")
 
 
 def evaluate_all(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
@@ -522,113 +532,3 @@ def evaluate_all(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.
     """The pks of every matching profile, by brute force (for small stores and tests)."""
     catalog = catalog or Catalog.load(conn)
     return {p.pk for p in load_all_profiles(conn, catalog) if matches(p, resolved, as_of)}
-
-
-# ---------------------------------------------------------------------- labels
-
-
-OP_WORDS: dict[str, str] = {
-    "equals": "equals",
-    "not_equals": "does not equal",
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "starts_with": "starts with",
-    "ends_with": "ends with",
-    "is_empty": "is empty",
-    "is_not_empty": "is not empty",
-    "greater_than": "is greater than",
-    "greater_or_equal": "is at least",
-    "less_than": "is less than",
-    "less_or_equal": "is at most",
-    "between": "is between",
-    "not_between": "is not between",
-    "is_true": "is true",
-    "is_false": "is false",
-    "on": "is on",
-    "before": "is before",
-    "after": "is after",
-    "in_last": "is in the last",
-    "not_in_last": "is not in the last",
-    "in_next": "is in the next",
-}
-
-
-def _amount(amount: int, unit: str) -> str:
-    return f"{amount} {unit[:-1] if amount == 1 else unit}"
-
-
-def describe_value(value: Any, today: dt.date | None = None) -> str:
-    """A rule value in plain words; relative dates show the date they mean at ``today``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, RelativeDate):
-        if value.direction == "today":
-            words = "today"
-        elif value.direction == "ago":
-            words = f"{_amount(value.amount, value.unit)} ago"
-        else:
-            words = f"{_amount(value.amount, value.unit)} from now"
-        return words if today is None else f"{words} ({resolve(value, today)})"
-    if isinstance(value, Period):
-        return _amount(value.amount, value.unit)
-    if isinstance(value, dt.datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, tuple):
-        return ", ".join(describe_value(v, today) for v in value)
-    return str(value)
-
-
-def condition_label(subject: str, node: AttributeCondition, today: dt.date | None = None) -> str:
-    """``Gender equals male``; ``Age is between 30 and 40``."""
-    words = f"{subject} {OP_WORDS.get(node.op, node.op)}"
-    if node.value is None:
-        return words
-    if node.op in ("between", "not_between") and isinstance(node.value, tuple):
-        low, high = node.value
-        return f"{words} {describe_value(low, today)} and {describe_value(high, today)}"
-    return f"{words} {describe_value(node.value, today)}"
-
-
-def group_label(node: AllOf | AnyOf | NotOf) -> str:
-    if isinstance(node, NotOf):
-        return "Not"
-    if isinstance(node, AllOf):
-        return "All of" if node.children else "All of (empty: every profile)"
-    return "Any of" if node.children else "Any of (empty: no profile)"
-
-
-def event_label(node: EventCondition, today: dt.date | None = None) -> str:
-    """``purchase at least 2 times in the last 90 days where product.category equals Shoes``."""
-    types = "any event" if node.types is None else " or ".join(node.types)
-    rule = node.effective_count
-    if rule.op == "between":
-        low, high = rule.value
-        how_many, last_number = f"between {low} and {high}", high
-    else:
-        how_many, last_number = f"{rule.op.replace('_', ' ')} {rule.value}", rule.value
-    if rule.distinct:
-        how_many += f" distinct {rule.distinct}"
-    else:
-        how_many += " time" if last_number == 1 else " times"
-    parts = [types, how_many]
-    if node.within is not None:
-        if node.within.last is not None:
-            parts.append(f"in the last {_amount(node.within.last.amount, node.within.last.unit)}")
-        elif node.within.between is not None:
-            low, high = node.within.between
-            parts.append(f"between {describe_value(low, today)} and {describe_value(high, today)}")
-    if node.where:
-        parts.append("where " + " and ".join(condition_label(c.attribute, c, today)
-                                             for c in node.where))
-    if node.aggregate is not None:
-        agg = node.aggregate
-        parts.append("with " + condition_label(f"{agg.fn} of {agg.attribute}",
-                                               AttributeCondition(agg.attribute, agg.op,
-                                                                  agg.value), today))
-    return " ".join(parts)

@@ -205,6 +205,6 @@ async def test_an_unsaved_segment_from_the_builder_is_explained_too(store: Path)
     async with app.run_test(size=(140, 44)) as pilot:
         view = await open_view(app, pilot, 4, segment)
         tree: Tree[Any] = view.query_one("#pv-why", Tree)
-        assert str(tree.root.label).startswith("✓ Country equals NL")
+        assert str(tree.root.label).startswith("✓ Country is NL")
         assert "Draft X (unsaved)" in str(tree.border_title)
         assert ("\0draft", "Draft X (unsaved)") in view.member_of

@@ -129,15 +129,15 @@ def event_details(event: TimelineEvent) -> Text:
 
 def describe_seen(value: Any, today: dt.date) -> str:
     """A value the evaluator looked at, in plain words."""
-    from store.evaluator import describe_value
+    from store.describe import format_value
 
     if value is None:
         return "missing"
     if isinstance(value, list | set | frozenset):
         items = sorted(value, key=str)
-        shown = ", ".join(describe_value(v, today) for v in items[:5])
+        shown = ", ".join(format_value(v) for v in items[:5])
         return shown + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
-    return describe_value(value, today)
+    return format_value(value)
 
 
 def explanation_label(explanation: Any, today: dt.date) -> Text:
@@ -330,7 +330,7 @@ class ProfileViewScreen(Screen[None]):
         from store.evaluator import explain
 
         try:
-            explanation = explain(profile, resolved, self.audiences.as_of_instant())
+            explanation = explain(profile, resolved, self.audiences.as_of_instant(), self.audiences.catalog)
         except Exception as exc:
             self.post_message(QueryFailed(generation, "explain", describe_error(exc)))
             return
