@@ -42,6 +42,7 @@ from store.db import (
     write_transaction,
 )
 from store.errors import InputError, StoreError
+from store.indexes import ensure_indexes
 from store.inference import (
     ColumnConverter,
     ColumnInference,
@@ -170,6 +171,7 @@ def _run(db_path: Path, source: ImportFile, job: _Job, progress: Progress | None
         except sqlite3.Error as exc:
             raise StoreError(describe_sqlite_error(db_path, exc) + " Nothing was imported.") \
                 from exc
+        ensure_indexes(conn)  # indexes of new attribute columns (store/indexes.py)
     return ImportResult(
         kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started, db_path=db_path,
         file_path=source.path, columns=tuple(plan), **outcome,

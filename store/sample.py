@@ -46,6 +46,7 @@ from store.db import (
     write_transaction,
 )
 from store.errors import InputError, StoreError
+from store.indexes import ensure_indexes
 from store.values import UTC, AttrType, day_start_epoch
 
 ProgressCallback = Callable[[str, float], None]
@@ -216,6 +217,7 @@ def _build_store(temp: Path, profiles: int, seed: int, until: dt.date,
             report("Building indexes", (number + 1) / (len(dropped) + 1))
         conn.execute("PRAGMA analysis_limit = 1000")
         conn.execute("ANALYZE")
+        ensure_indexes(conn)  # after ANALYZE: attribute indexes get no misleading statistics
         report("Building indexes", 1.0)
         conn.execute("PRAGMA locking_mode = NORMAL")
         conn.execute("PRAGMA journal_mode = DELETE")
