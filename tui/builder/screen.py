@@ -45,6 +45,7 @@ from store.editing import (
 )
 from store.errors import AudiencesError, QueryCancelled
 from store.library import SavedSegment, list_segments, resolve_segment, save_segment
+from store.membersets import MemberSetCache
 from store.model import (
     AllOf,
     AnyOf,
@@ -156,6 +157,11 @@ class BuilderScreen(Screen[str | None]):
         self._debounce: Timer | None = None
         self._cancels: list[Cancel] = []
         self._selected = "rule"
+        self._as_of: dt.datetime | None = None
+        # Per-node counts reuse the member sets of unchanged conditions between edits;
+        # the cache belongs to one connection, kept for this screen's node-count worker.
+        self._members_cache = MemberSetCache()
+        self._nodes_conn: sqlite3.Connection | None = None
 
     # -- app services ------------------------------------------------------------------
     @property
@@ -171,10 +177,14 @@ class BuilderScreen(Screen[str | None]):
         return open_store(self.db_path, readonly=True)
 
     def as_of(self) -> dt.datetime:
-        """The app's as-of instant (fixed for demos and tests), else now."""
-        instant = getattr(self.app, "as_of_instant", None)
-        chosen = instant() if callable(instant) else getattr(self.app, "as_of", None)
-        return chosen if isinstance(chosen, dt.datetime) else dt.datetime.now(UTC)
+        """The app's as-of instant (fixed for demos and tests), else the moment the builder
+        opened: every count of one editing session is taken at the same instant, so the
+        member sets of unchanged conditions stay valid between edits."""
+        if self._as_of is None:
+            instant = getattr(self.app, "as_of_instant", None)
+            chosen = instant() if callable(instant) else getattr(self.app, "as_of", None)
+            self._as_of = chosen if isinstance(chosen, dt.datetime) else dt.datetime.now(UTC)
+        return self._as_of
 
     @property
     def segment_names(self) -> dict[str, str]:
@@ -195,6 +205,13 @@ class BuilderScreen(Screen[str | None]):
             panel.border_title = "Live preview"
             yield panel
         yield Footer()
+
+    def on_unmount(self) -> None:
+        for cancel in self._cancels:
+            cancel.cancel()
+        if self._nodes_conn is not None:
+            self._nodes_conn.close()
+            self._nodes_conn = None
 
     def on_mount(self) -> None:
         self.problems = leaf_problems(self.draft.rule, self.catalog)
@@ -319,16 +336,13 @@ class BuilderScreen(Screen[str | None]):
         """Every node's own count and the waterfall (on a second connection)."""
         post = self.poster(generation, cancel)
         try:
-            conn = self.read_connection()
-        except AudiencesError:
-            return  # the main worker reports the store's problem
-        try:
+            if self._nodes_conn is None:
+                self._nodes_conn = self.read_connection()
             post("nodes", NodesCounted(generation, audience.node_counts(
-                conn, resolved, as_of, self.catalog, cancel)))
+                self._nodes_conn, resolved, as_of, self.catalog, cancel,
+                cache=self._members_cache)))
         except (QueryCancelled, AudiencesError):
             return
-        finally:
-            conn.close()
 
     def current(self, message: Any) -> bool:
         """Whether a worker result belongs to the edit on screen (older ones are dropped)."""
