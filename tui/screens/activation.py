@@ -328,7 +328,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     @on(ActivationFailed)
     def show_failure(self, message: ActivationFailed) -> None:
         if message.cancelled and self._cancel.is_set():
-            self.dismiss(None)
+            if self.is_current:  # escape during the review has already closed it
+                self.dismiss(None)
             return
         self.state = "failed" if message.stage == "review" else "ready"
         error = self.query_one("#activation-error", Static)
