@@ -180,6 +180,7 @@ def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connectio
                          " or an import.")
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a store file.")
+    _roll_back_hot_journal(path)
     if not readonly:
         # Check on a read-only connection first: a writable one switches the file to WAL,
         # which would change a file that turns out not to be a store (or one we cannot read).
@@ -209,6 +210,29 @@ def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connectio
         conn.close()
         raise
     return conn
+
+
+def _roll_back_hot_journal(path: Path) -> None:
+    """Undo a write that a crash left half done in rollback-journal mode (a "hot" journal).
+
+    SQLite does this on the first read of any writable connection; a read-only
+    connection cannot, and fails with "attempt to write a readonly database".
+    So before a store is opened, a plain writable connection reads it once
+    (which rolls the journal back, or waits while another program is still
+    writing). Not for a file marked read-only: that is reported as it is.
+    """
+    if not Path(f"{path}-journal").exists() or is_read_only_file(path):
+        return
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error:
+        return
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        pass  # a damaged or foreign file is reported by the caller's checks
+    finally:
+        conn.close()
 
 
 def is_read_only_file(path: str | Path) -> bool:

@@ -39,6 +39,7 @@ from store.catalog import (
     set_labels,
 )
 from store.db import (
+    BUSY_TIMEOUT_MS,
     create_store,
     describe_sqlite_error,
     open_store,
@@ -121,14 +122,16 @@ def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed:
     report = progress or (lambda phase, fraction: None)
     path = Path(db_path)
     report("Reading the existing store", 0.0)
-    kept = saved_segments(path)
+    kept, guard = _lock_and_read(path)
     report("Reading the existing store", 1.0)
-    labels = load_schema_labels()
     temp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(4)}")
+    replaced = False
     try:
+        labels = load_schema_labels()
         events, products = _build_store(temp, profiles, seed, until, labels, kept, report)
         _fsync(temp)
         os.replace(temp, path)
+        replaced = True
         _fsync_directory(path.parent)
     except OSError as exc:
         _remove_quietly(temp)
@@ -136,6 +139,9 @@ def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed:
     except BaseException:
         _remove_quietly(temp)
         raise
+    finally:
+        if guard is not None:
+            guard.release(replaced)
     return SampleResult(profiles, events, time.perf_counter() - started, products, len(kept[1]),
                         path)
 
@@ -172,6 +178,62 @@ def saved_segments(path: Path) -> SavedRows:
     if busy:
         raise StoreError(f"{path} is open in another program; close it and run the sample again.")
     return columns, rows
+
+
+def _lock_and_read(path: Path) -> tuple[SavedRows, _OldStore | None]:
+    """The saved segments of the old store, read while holding it exclusively.
+
+    The new store replaces the old file by a rename. A connection that another
+    program opened on the old file would go on writing into the replaced file,
+    and whatever it saved would be silently lost. So the old store is switched
+    out of WAL mode first, which only succeeds when no other program has it
+    open (otherwise: refused, "close it and run the sample again"), and is then
+    held with an exclusive lock until the rename; any program that opened it
+    meanwhile waits, then finds it marked replaced and fails with an error.
+    """
+    kept = saved_segments(path)  # refuses a non-store, a newer store, one being written to
+    if not kept[0]:
+        return kept, None
+    conn = open_store(path)
+    try:
+        conn.execute("PRAGMA busy_timeout = 0")  # an open app stays open: no use waiting
+        try:
+            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        except sqlite3.OperationalError:
+            mode = "wal"
+        if str(mode).lower() != "delete":
+            raise StoreError(f"{path} is open in another program; close it and run the sample again.")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("BEGIN EXCLUSIVE")
+        cursor = conn.execute("SELECT * FROM segments ORDER BY id")
+        rows = ([d[0] for d in cursor.description], cursor.fetchall())
+        fd = os.open(path, os.O_RDWR)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(describe_sqlite_error(path, exc) + " The sample was not written.") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return rows, _OldStore(conn, fd)
+
+
+class _OldStore:
+    """The old store's connection (holding its exclusive lock) and a handle on its file."""
+
+    def __init__(self, conn: sqlite3.Connection, fd: int) -> None:
+        self.conn = conn
+        self.fd = fd
+
+    def release(self, replaced: bool) -> None:
+        """Let go of the old file; once replaced, mark it so that no late reader trusts it."""
+        try:
+            if replaced:  # SQLite checks this header before each transaction: "not a database"
+                os.pwrite(self.fd, b"replaced by a new sample store".ljust(32, b"\0"), 0)
+        finally:
+            os.close(self.fd)
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.rollback()
+            self.conn.close()
 
 
 def _build_store(temp: Path, profiles: int, seed: int, until: dt.date,

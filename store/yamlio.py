@@ -47,6 +47,9 @@ MAX_NODES = 200_000
 # one rule. A rule this big still compiles and counts in seconds; much bigger ones
 # take minutes and hundreds of megabytes, which looks like a hang in the app.
 MAX_CONDITIONS = 10_000
+# Levels of all/any/not. Saving, activating, explaining and the builder's tree walk the
+# rule recursively; 300 levels already strain Python's stack, and nobody writes 100.
+MAX_DEPTH = 100
 NODE_KINDS = ("all", "any", "not", "attribute", "event", "segment")
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
@@ -197,8 +200,10 @@ class _Reader:
         return Segment(id=seg_id, name=name or seg_id, rule=rule, description=description,
                        source=self.source)
 
-    def node(self, node: yaml.Node, path: str) -> Node:
+    def node(self, node: yaml.Node, path: str, depth: int = 0) -> Node:
         self.note(node, path)
+        if depth > MAX_DEPTH:
+            raise self.fail(f"the rule is nested more than {MAX_DEPTH} levels deep", node, path)
         fields = self.mapping(node, path)
         kinds = [k for k in NODE_KINDS if k in fields]
         if not kinds:
@@ -217,12 +222,12 @@ class _Reader:
             items = fields[kind]
             if not isinstance(items, yaml.SequenceNode):
                 raise self.fail(f"'{kind}' takes a list of nodes", items, f"{path}.{kind}")
-            children = tuple(self.node(item, f"{path}.{kind}[{i}]")
+            children = tuple(self.node(item, f"{path}.{kind}[{i}]", depth + 1)
                              for i, item in enumerate(items.value))
             return AllOf(children) if kind == "all" else AnyOf(children)
         if kind == "not":
             self.check_keys(fields, ("not",), node, path, "a 'not' node")
-            return NotOf(self.node(fields["not"], f"{path}.not"))
+            return NotOf(self.node(fields["not"], f"{path}.not", depth + 1))
         if kind == "segment":
             self.check_keys(fields, ("segment",), node, path, "a segment reference")
             return SegmentRef(self.text(fields["segment"], f"{path}.segment"))
@@ -476,10 +481,16 @@ def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _represent_text)
-_Dumper.add_representer(  # as written, so that `007` survives a dump before validation
-    IntText, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:int", value.text))
-_Dumper.add_representer(
-    FloatText, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float", value.text))
+
+
+def _represent_as_written(dumper: yaml.SafeDumper, value: IntText | FloatText) -> yaml.ScalarNode:
+    """A number as it was written (`007`, `1e3`), plain, so that reading it again gives it back."""
+    tag = dumper.resolve(yaml.ScalarNode, value.text, (True, False))
+    return dumper.represent_scalar(tag, value.text)
+
+
+_Dumper.add_representer(IntText, _represent_as_written)
+_Dumper.add_representer(FloatText, _represent_as_written)
 
 
 def _dump(data: Any) -> str:

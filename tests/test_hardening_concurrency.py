@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable
 
 from store import audience
 from store.campaign import find_audience, history, member_ids, open_campaign
@@ -109,7 +110,7 @@ def test_concurrent_imports_into_one_store_both_land_or_one_says_locked(store: P
     pair = [cli("import", "profiles", file, "--db", store) for file in files]
     codes = []
     for process in pair:
-        out, err = process.communicate(timeout=SECONDS)
+        _, err = process.communicate(timeout=SECONDS)
         assert "Traceback" not in err
         assert process.returncode == 0 or (process.returncode == 1 and "locked" in err), err
         codes.append(process.returncode)
@@ -153,7 +154,7 @@ async def test_the_app_stays_responsive_while_other_processes_write(store: Path,
                 await pilot.press("ctrl+r")
                 await pilot.pause(0.05)
         for process in running:
-            out, err = process.communicate(timeout=SECONDS)
+            _, err = process.communicate(timeout=SECONDS)
             assert "Traceback" not in err
             assert process.returncode == 0 or (process.returncode == 1 and "locked" in err), err
         assert slowest < 5.0
@@ -161,11 +162,76 @@ async def test_the_app_stays_responsive_while_other_processes_write(store: Path,
         await _responsive(pilot, app, "f4", AudiencesScreen)
         await pilot.press("ctrl+r")
         await asyncio.sleep(0.2)
-        await settle(pilot, lambda: "buyers" in str(app.screen.query_one("DataTable").get_row_at(0))
-                     if app.screen.query("DataTable") and app.screen.query_one("DataTable").row_count
-                     else False, timeout=10)
+        def listed() -> bool:
+            tables = app.screen.query(DataTable)
+            return bool(tables) and tables.first().row_count > 0 and "buyers" in str(
+                tables.first().get_row_at(0))
+
+        await settle(pilot, listed, timeout=10)
     conn = open_store(store, readonly=True)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+REFILL = """
+import datetime as dt, sys
+from store.sample import generate_sample
+
+def progress(phase, fraction):
+    if phase == "Generating profiles" and fraction == 0.0:
+        print("building", flush=True)
+
+generate_sample(sys.argv[1], profiles=40_000, seed=5, until=dt.date(2026, 6, 30), progress=progress)
+print("refilled", flush=True)
+"""
+
+
+def test_a_segment_saved_during_a_sample_refill_is_kept_or_refused(tmp_path: Path) -> None:
+    """The refill copies the saved segments, builds a new file, then renames it over the old one:
+    a segment saved in between must not be silently lost."""
+    from store.sample import generate_sample
+
+    db = tmp_path / "shop.db"
+    generate_sample(db, profiles=500, seed=5, until=dt.date(2026, 6, 30))
+    segment = tmp_path / "late.yaml"
+    segment.write_text("id: late\nname: Saved late\nrule: {attribute: loyalty_tier, op: equals,"
+                       " value: gold}\n")
+    refill = subprocess.Popen([sys.executable, "-c", REFILL, str(db)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert refill.stdout is not None and refill.stdout.readline().strip() == "building"
+    save = cli("segments", "save", segment, "--db", db)
+    _, save_err = save.communicate(timeout=SECONDS)
+    out, err = refill.communicate(timeout=SECONDS)
+    assert refill.returncode == 0 and "refilled" in out, err
+    conn = open_store(db, readonly=True)
+    try:
+        saved = {row[0] for row in conn.execute("SELECT id FROM segments")}
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM profiles").fetchone()[0] == 40_000
+    finally:
+        conn.close()
+    if save.returncode == 0:
+        assert "late" in saved, "the save reported success but the refill dropped the segment"
+    else:  # it waited for the refill, then found the old store locked or replaced
+        assert save.returncode == 1 and save_err.startswith("Error: "), save_err
+        assert "Traceback" not in save_err and ("locked" in save_err or "damaged" in save_err)
+        assert "late" not in saved
+
+
+def test_a_sample_refill_is_refused_while_another_program_has_the_store_open(tmp_path: Path) -> None:
+    from store.errors import StoreError
+    from store.sample import generate_sample
+
+    db = tmp_path / "shop.db"
+    generate_sample(db, profiles=200, seed=5, until=dt.date(2026, 6, 30))
+    other = open_store(db)  # the app, or any program, holding a connection
+    try:
+        with pytest.raises(StoreError, match="open in another program"):
+            generate_sample(db, profiles=300, seed=6, until=dt.date(2026, 6, 30))
+        assert other.execute("SELECT count(*) FROM profiles").fetchone()[0] == 200
+    finally:
+        other.close()
+    assert generate_sample(db, profiles=300, seed=6, until=dt.date(2026, 6, 30)).profiles == 300

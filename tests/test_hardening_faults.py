@@ -286,3 +286,50 @@ def test_killed_sample_refills_keep_a_whole_store_and_its_segments(tmp_path: Pat
 def test_many_killed_imports(tmp_path: Path) -> None:
     landed = run_import_kills(tmp_path, kills=60, seed=99)
     assert landed["writing"] >= 20, dict(landed)
+
+
+HALF_WRITE = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode = DELETE")
+conn.execute("PRAGMA cache_size = 1")  # spill changed pages into the file before the commit
+conn.execute("BEGIN")
+conn.execute("UPDATE profiles SET score = score + 1000")
+print("spilled", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("first", ["count", "import"])
+def test_a_write_killed_in_rollback_journal_mode_is_rolled_back_on_the_next_open(
+        tmp_path: Path, first: str) -> None:
+    """A store in rollback-journal mode (as the sample generator leaves it) killed mid-write keeps
+    a "hot" journal: the next command, even a read-only one, must undo it, not fail."""
+    from click.testing import CliRunner
+
+    from tui.cli import cli
+
+    db = tmp_path / "shop.db"
+    from store.importer import import_profiles
+
+    (tmp_path / "p.csv").write_text("id,score\n" + "".join(f"h{i},{i % 10}\n" for i in range(5000)))
+    import_profiles(db, tmp_path / "p.csv")
+    process = subprocess.Popen([sys.executable, "-c", HALF_WRITE, str(db)], stdout=subprocess.PIPE,
+                               text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "spilled"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert Path(f"{db}-journal").exists()
+    (tmp_path / "s.yaml").write_text("rule: {attribute: score, op: less_than, value: 10}\n")
+    (tmp_path / "q.csv").write_text("id,score\nnew,1\n")
+    commands = {"count": ["count", str(tmp_path / "s.yaml"), "--db", str(db), "--json"],
+                "import": ["import", "profiles", str(tmp_path / "q.csv"), "--db", str(db)]}
+    result = CliRunner().invoke(cli, commands[first])
+    assert result.exit_code == 0, result.output
+    conn = _integrity(db)
+    try:
+        assert conn.execute("SELECT max(score) FROM profiles").fetchone()[0] == 9
+    finally:
+        conn.close()
+    if first == "count":
+        assert '"count": 5000' in result.output

@@ -12,6 +12,7 @@ single ``Error: ...`` line (exit 2), and never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -37,7 +38,7 @@ from store.library import make_lookup
 from store.sample import generate_sample
 from store.segment_errors import SegmentError
 from store.validate import validate_segment
-from store.yamlio import MAX_CONDITIONS, load_segment_text
+from store.yamlio import MAX_CONDITIONS, MAX_DEPTH, load_segment_text
 from tui.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,8 +153,8 @@ def mutate(data: dict[str, Any], rng: random.Random) -> dict[str, Any]:
             rule = {"not": rule}
         data["rule"] = rule
     elif kind == "repeat" and lists:
-        target = rng.choice(lists)
-        target.extend(copy.deepcopy(target[:1]) * rng.randint(1, 300))
+        chosen: list[Any] = rng.choice(lists)
+        chosen.extend(copy.deepcopy(chosen[:1]) * rng.randint(1, 300))
     elif kind == "swap_kind" and mappings:
         target = rng.choice(mappings)
         key = rng.choice(list(target))
@@ -223,9 +224,9 @@ def _run_mutations(env: tuple[Path, Path], runs: int, seed: int) -> dict[int, in
 
 
 def test_mutated_examples_count_or_fail_cleanly(env: tuple[Path, Path]) -> None:
-    outcomes = _run_mutations(env, runs=150, seed=2026)
+    outcomes = _run_mutations(env, runs=100, seed=2026)
     # not vacuous: some mutants are still valid segments, most are not
-    assert outcomes[0] >= 5 and outcomes[2] >= 50, outcomes
+    assert outcomes[0] >= 3 and outcomes[2] >= 40, outcomes
 
 
 @pytest.mark.slow
@@ -341,10 +342,8 @@ def test_alias_bombs_are_refused_quickly_in_bounded_memory(env: tuple[Path, Path
     tracemalloc.start()
     try:
         started = time.monotonic()
-        try:
+        with contextlib.suppress(SegmentError):
             load_segment_text(text, "bomb.yaml")
-        except SegmentError:
-            pass
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -496,3 +495,30 @@ def test_the_real_command_refuses_a_deep_rule_without_a_traceback(env: tuple[Pat
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: ")
     assert "Traceback" not in done.stderr
+
+
+def test_a_rule_at_the_depth_limit_counts_saves_and_activates(env: tuple[Path, Path],
+                                                             tmp_path: Path) -> None:
+    """Every command that walks the rule (count, save, activate, export) copes with MAX_DEPTH;
+    one level more is refused with the node's path (900 levels used to count, then crash
+    `segments save` and `activate` with a RecursionError)."""
+    db, files = env
+    copy_db = tmp_path / "shop.db"
+    shutil.copyfile(db, copy_db)
+    condition = "{attribute: loyalty_tier, op: equals, value: gold}"
+    for depth, code in ((MAX_DEPTH, 0), (MAX_DEPTH + 1, 2)):
+        text = (f"id: deep-{depth}\nname: Deep\nrule: " + "{all: [{not: " * (depth // 2)
+                + ("{not: " if depth % 2 else "") + condition + ("}" if depth % 2 else "")
+                + "}]}" * (depth // 2) + "\n")
+        file = _write(files, f"zz-limit-{depth}.yaml", text)
+        for args in (["count", str(file), "--as-of", AS_OF], ["segments", "save", str(file)],
+                     ["activate", str(file), "--as-of", AS_OF,
+                      "--campaign-db", str(tmp_path / "campaign.db")],
+                     ["sql", str(file)]):
+            result = CliRunner().invoke(cli, [*args, "--db", str(copy_db)])
+            assert result.exit_code == code, f"{args[0]}: {result.output[-300:]}"
+            assert result.exception is None or isinstance(result.exception, SystemExit)
+            if code:
+                assert "nested more than" in result.output
+    exported = CliRunner().invoke(cli, ["segments", "export", f"deep-{MAX_DEPTH}", "--db", str(copy_db)])
+    assert exported.exit_code == 0 and exported.output.count("not:") == MAX_DEPTH // 2

@@ -54,9 +54,9 @@ def _bad_store(kind: str, folder: Path, good: Path) -> Path:
     elif kind == "header-only":
         path.write_bytes(good.read_bytes()[:100])
     elif kind == "zeroed-pages":
-        data = bytearray(good.read_bytes())
-        data[4096 * 2: 4096 * 40] = bytes(4096 * 38)
-        path.write_bytes(bytes(data))
+        damaged = bytearray(good.read_bytes())
+        damaged[4096 * 2: 4096 * 40] = bytes(4096 * 38)
+        path.write_bytes(bytes(damaged))
     elif kind == "foreign-sqlite":
         conn = sqlite3.connect(path)
         conn.execute("CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL)")
@@ -320,6 +320,11 @@ def test_a_full_disk_fails_cleanly_and_loses_nothing(small_disk: Path, tmp_path:
     segment = tmp_path / "named.yaml"
     segment.write_text("id: named\nname: Named\nrule: {attribute: name, op: is_not_empty}\n")
     assert run(["segments", "save", str(segment), "--db", str(db)]).exit_code == 0
+    campaign = small_disk / "campaign.db"
+    few = tmp_path / "few.yaml"
+    few.write_text("id: named\nname: Named\nrule: {attribute: name, op: in, value: [N1, N2]}\n")
+    activate = ["activate", str(few), "--db", str(db), "--campaign-db", str(campaign)]
+    assert run(activate).exit_code == 0
     more = tmp_path / "more.csv"
     more.write_text("id,name,bio\n" + "".join(f"b{i},M{i},{'x' * 200}\n" for i in range(20_000)))
     filler = _fill(small_disk)
@@ -332,8 +337,23 @@ def test_a_full_disk_fails_cleanly_and_loses_nothing(small_disk: Path, tmp_path:
     result = run(["segments", "save", str(big_segment), "--db", str(db)])
     assert_failed_cleanly(result, 1)
     assert "full" in result.output or "disk" in result.output, result.output
+    campaign_before = sha(campaign)
+    result = run(["activate", str(segment), "--db", str(db), "--campaign-db", str(campaign),
+                  "--field", "name", "--field", "id"])
+    assert result.exit_code == 1, result.output  # the new members do not fit
+    if result.exit_code != 0:  # refused, and the old members are kept
+        assert_failed_cleanly(result, 1)
+        assert "full" in result.output or "disk" in result.output, result.output
+        assert sha(campaign) == campaign_before
     filler.unlink()
     assert sha(db) == before
+    conn = sqlite3.connect(campaign)
+    try:
+        members = conn.execute("SELECT count(*) FROM audience_members").fetchone()[0]
+        assert members == (2 if result.exit_code else 200)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
     conn = sqlite3.connect(db)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

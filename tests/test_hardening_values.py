@@ -58,7 +58,8 @@ STRING_OPS = ["equals", "not_equals", "contains", "not_contains", "starts_with",
 def _store(path: Path, values: list[str] = TRICKY) -> Path:
     """Each tricky value as a profile attribute, an event field and an entity field."""
     products = [{"sku": f"S{i}", "title": value} for i, value in enumerate(values)]
-    profiles = [{"id": f"p{i:03d}", "label": value} for i, value in enumerate(values)]
+    profiles: list[dict[str, Any]] = [{"id": f"p{i:03d}", "label": value}
+                                      for i, value in enumerate(values)]
     profiles.append({"id": "p-missing", "label": None})
     events = []
     for i, value in enumerate(values):
@@ -381,3 +382,23 @@ def test_a_segment_id_is_a_slug_never_a_path_or_sql() -> None:
             load_segment_text(yaml.safe_dump({"id": bad, "rule": {"all": []}}))
         assert type(raised.value).__name__ == "SegmentError"
     assert slugify("x'; DROP TABLE segments; --")
+
+
+def test_numbers_written_plainly_match_text_attributes_as_written(built: Path) -> None:
+    """`value: 007` on a text attribute is the text "007" (a zip code), not the number 7."""
+    conn = open_store(built, readonly=True)
+    try:
+        stored = dict(conn.execute("SELECT pk, label FROM profiles"))
+        catalog = Catalog.load(conn)
+        for written in ("007", "1.50", "1e3", "-0"):
+            for text in (f"rule: {{attribute: label, op: equals, value: {written}}}\n",
+                         f"rule: {{attribute: label, op: in, value: [{written}, x]}}\n"):
+                segment, lines = load_segment_text(text, "plain.yaml")
+                resolved = validate_segment(segment, catalog, lines)
+                assert compiled_members(conn, resolved) == {
+                    pk for pk, x in stored.items() if x == written}, text
+                assert compiled_members(conn, resolved) == evaluate_all(conn, resolved, AS_OF)
+                again, _ = load_segment_text(dump_segment(segment))
+                assert validate_segment(again, catalog).segment.rule == resolved.segment.rule
+    finally:
+        conn.close()
