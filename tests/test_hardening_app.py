@@ -203,8 +203,7 @@ async def test_junk_in_every_box_the_segments_area_opens(store: Path, worker_err
         await settle(pilot, lambda: isinstance(app.screen, SegmentsScreen))
         await pilot.pause(0.3)
         for key in ("slash", "r", "c", "i", "x"):
-            # (names too long for a file name are left to the xfail test below: a duplicate
-            # named so would crash the export prompt, which offers "<id>.yaml")
+            # (names too long for a file name have their own test below)
             texts = (JUNK[0], JUNK[4], JUNK[8]) if key == "slash" else (JUNK[0], JUNK[4], JUNK[20])
             for text in texts:
                 await pilot.press(key)
@@ -264,16 +263,9 @@ async def test_spamming_edits_while_counts_run_shows_the_count_of_what_is_on_scr
     assert worker_errors == []
 
 
-LONG_NAME_REASON = (
-    "tui/screens/segments.py check_readable/check_writable call Path.exists()/is_dir() on the"
-    " typed path; a name longer than the system allows (ENAMETOOLONG, e.g. 300 characters)"
-    " raises OSError from inside the prompt's Input.Changed handler, which crashes the app;"
-    " the export prompt (x) crashes the same way when a segment's id is that long, because it is"
-    " prefilled with '<id>.yaml'"
-)
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason=LONG_NAME_REASON)
+
 async def test_a_too_long_file_name_in_the_segment_import_prompt_is_refused(store: Path) -> None:
     app = make_app(store, as_of=AS_OF)
     async with app.run_test(size=(120, 34)) as pilot:

@@ -639,10 +639,13 @@ def check_readable(text: str) -> str | None:
     if not text.strip():
         return None
     path = Path(text.strip()).expanduser()
-    if not path.exists():
-        return f"{path} does not exist"
-    if path.is_dir():
-        return f"{path} is a folder"
+    try:
+        if not path.exists():
+            return f"{path} does not exist"
+        if path.is_dir():
+            return f"{path} is a folder"
+    except OSError as exc:  # e.g. a name longer than the system allows
+        return f"{path.name[:40]}…: {exc.strerror or exc}"
     return None
 
 
@@ -650,8 +653,14 @@ def check_writable(text: str) -> str | None:
     if not text.strip():
         return "Give a file name."
     path = Path(text.strip()).expanduser()
-    if path.is_dir():
-        return f"{path} is a folder"
-    if not path.parent.exists():
-        return f"the folder {path.parent} does not exist"
+    try:
+        if path.is_dir():
+            return f"{path} is a folder"
+        if not path.parent.exists():
+            return f"the folder {path.parent} does not exist"
+        path.exists()
+    except OSError as exc:  # e.g. a name longer than the system allows
+        return f"{path.name[:40]}…: {exc.strerror or exc}"
+    if len(path.name.encode()) > 255:
+        return "the file name is longer than the system allows"
     return None
