@@ -17,11 +17,6 @@ COMMAND_MODULES = (
 
 def register(group: click.Group) -> None:
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # a command family that is not part of this build
-            raise
+        module = importlib.import_module(module_name)
         for command in module.commands:
             group.add_command(command)
