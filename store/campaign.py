@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from store.db import connect, describe_sqlite_error, write_transaction
+from store.db import connect, describe_sqlite_error, install_schema, write_transaction
 from store.errors import InputError, StoreError
 
 CAMPAIGN_FORMAT = "audiences-tui-campaign"
@@ -188,15 +188,7 @@ def open_campaign(path: str | Path, *, readonly: bool = False) -> sqlite3.Connec
         if exists:
             _check_format(conn, path)
         if _format(conn) is None or not _has_table(conn, "deliveries"):
-            with write_transaction(conn):
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?),"
-                    " ('schema_version', ?), ('created_at', datetime('now'))",
-                    (CAMPAIGN_FORMAT, str(CAMPAIGN_SCHEMA_VERSION)),
-                )
+            install_schema(conn, SCHEMA, CAMPAIGN_FORMAT, CAMPAIGN_SCHEMA_VERSION)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(describe_sqlite_error(path, exc)) from exc

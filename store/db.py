@@ -144,6 +144,20 @@ def describe_sqlite_error(path: str | Path, exc: BaseException) -> str:
     return f"{path}: {exc}"
 
 
+def install_schema(conn: sqlite3.Connection, schema: str, file_format: str, version: int) -> None:
+    """Create the tables of ``schema`` (idempotent) and stamp the file's format and version,
+    in one transaction (shared by the profile store and the campaign store)."""
+    with write_transaction(conn):
+        for statement in schema.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?), ('schema_version', ?),"
+            " ('created_at', datetime('now'))",
+            (file_format, str(version)),
+        )
+
+
 def create_store(path: str | Path) -> sqlite3.Connection:
     """Create an empty store (or finish creating one) and return a connection."""
     path = Path(path)
@@ -154,15 +168,7 @@ def create_store(path: str | Path) -> sqlite3.Connection:
         existing = _store_format(conn)
         if existing is None and _has_user_tables(conn):
             raise StoreError(f"{path} is an SQLite file but not an Audiences store.")
-        with write_transaction(conn):
-            for statement in FIXED_SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?), ('schema_version', ?),"
-                " ('created_at', datetime('now'))",
-                (STORE_FORMAT, str(SCHEMA_VERSION)),
-            )
+        install_schema(conn, FIXED_SCHEMA, STORE_FORMAT, SCHEMA_VERSION)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(describe_sqlite_error(path, exc)) from exc
