@@ -16,6 +16,30 @@ from store import catalog as cat
 from store.db import create_store, quote_identifier, write_transaction
 from store.values import AttrType, format_datetime, to_epoch_seconds
 
+# The example segment of spec/segments.md, as its YAML (the builder and CLI tests build it).
+SPEC_EXAMPLE_YAML = """\
+id: men-over-50-shoes
+name: Men over 50 who bought shoes
+description: Optional free text.
+rule:
+  all:
+    - attribute: gender
+      op: equals
+      value: male
+    - attribute: age
+      op: greater_than
+      value: 50
+    - event: purchase
+      where:
+        - attribute: product.category
+          op: equals
+          value: Shoes
+      within: {last: 90, unit: days}
+      count: {op: at_least, value: 2}
+    - not:
+        segment: unsubscribed
+"""
+
 
 def to_storage(value: Any, attr_type: AttrType) -> Any:
     """A Python value in the form the store keeps it."""

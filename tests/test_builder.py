@@ -31,6 +31,7 @@ from store.db import open_store
 from store.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
 from store.model import AllOf, AttributeCondition, NotOf, Segment, SegmentRef
 from store.yamlio import load_segment_text
+from tests.factory import SPEC_EXAMPLE_YAML as SPEC_EXAMPLE
 from tests.factory import EntitySpec, StoreSpec, build_store
 from tui.builder.screen import BuilderScreen
 from tui.builder.yaml_modal import YamlModal
@@ -40,28 +41,6 @@ AS_OF = dt.datetime(2025, 6, 30, 23, 59, 59, tzinfo=dt.UTC)
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (120, 36)  # small enough to draw fast, large enough for the builder's two panes
 
-SPEC_EXAMPLE = """\
-id: men-over-50-shoes
-name: Men over 50 who bought shoes
-description: Optional free text.
-rule:
-  all:
-    - attribute: gender
-      op: equals
-      value: male
-    - attribute: age
-      op: greater_than
-      value: 50
-    - event: purchase
-      where:
-        - attribute: product.category
-          op: equals
-          value: Shoes
-      within: {last: 90, unit: days}
-      count: {op: at_least, value: 2}
-    - not:
-        segment: unsubscribed
-"""
 
 
 # ------------------------------------------------------------------------ the store

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.factory import EntitySpec, StoreSpec, build_store
+from tests.factory import SPEC_EXAMPLE_YAML, EntitySpec, StoreSpec, build_store
 from tui.cli import cli
 
 AS_OF = "2026-06-30"
@@ -61,27 +61,6 @@ rule:
   op: is_false
 """
 
-MEN_OVER_50 = """\
-id: men-over-50-shoes
-name: Men over 50 who bought shoes
-rule:
-  all:
-    - attribute: gender
-      op: equals
-      value: male
-    - attribute: age
-      op: greater_than
-      value: 50
-    - event: purchase
-      where:
-        - attribute: product.category
-          op: equals
-          value: Shoes
-      within: {last: 90, unit: days}
-      count: {op: at_least, value: 2}
-    - not:
-        segment: unsubscribed
-"""
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -95,7 +74,7 @@ def digest(path: Path) -> str:
 
 def test_count_spec_example_with_reference_beside_file(store: Path, tmp_path: Path) -> None:
     write(tmp_path / "unsubscribed.yaml", UNSUBSCRIBED)
-    segment = write(tmp_path / "men.yaml", MEN_OVER_50)
+    segment = write(tmp_path / "men.yaml", SPEC_EXAMPLE_YAML)
     code, out, err = invoke("count", str(segment), "--db", str(store), "--as-of", AS_OF, "--json")
     assert code == 0, err
     payload = json.loads(out)
@@ -106,7 +85,7 @@ def test_count_spec_example_with_reference_beside_file(store: Path, tmp_path: Pa
 
 def test_save_list_show_export_delete(store: Path, tmp_path: Path) -> None:
     write(tmp_path / "unsubscribed.yaml", UNSUBSCRIBED)
-    segment = write(tmp_path / "men.yaml", MEN_OVER_50)
+    segment = write(tmp_path / "men.yaml", SPEC_EXAMPLE_YAML)
     code, out, err = invoke("segments", "save", str(segment), "--db", str(store))
     assert code == 0, err
     code, out, _ = invoke("segments", "list", "--db", str(store))

@@ -99,41 +99,37 @@ class PagedTable(ScrollView, can_focus=True):
 
     cursor_row: reactive[int] = reactive(0, always_update=False)
 
-    class RowHighlighted(Message):
+    class _TableMessage(Message):
+        """A message about this table (``control`` lets handlers filter by the table)."""
+
+        def __init__(self, table: PagedTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> PagedTable:
+            return self.table
+
+    class RowHighlighted(_TableMessage):
         """The cursor moved to row ``cursor_row``."""
 
         def __init__(self, table: PagedTable, cursor_row: int) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.cursor_row = cursor_row
 
-        @property
-        def control(self) -> PagedTable:
-            return self.table
-
-    class RowSelected(Message):
+    class RowSelected(_TableMessage):
         """Enter (or a second click) on row ``cursor_row``."""
 
         def __init__(self, table: PagedTable, cursor_row: int) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.cursor_row = cursor_row
 
-        @property
-        def control(self) -> PagedTable:
-            return self.table
-
-    class HeaderSelected(Message):
+    class HeaderSelected(_TableMessage):
         """A click on the header of column ``column_key``."""
 
         def __init__(self, table: PagedTable, column_key: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.column_key = column_key
-
-        @property
-        def control(self) -> PagedTable:
-            return self.table
 
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
