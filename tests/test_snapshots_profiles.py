@@ -1,7 +1,9 @@
 """Snapshots of the profile browser and the profile view on a fixed store, size and as-of date.
 
 Update after an intended change with ``pytest tests/test_snapshots_profiles.py --snapshot-update``
-and look at the SVGs in ``tests/__snapshots__/`` before committing them.
+and look at the SVGs in ``tests/__snapshots__/`` before committing them. A page
+that happens to load slowly on a busy machine must not change the picture, so
+the "last page took" note is switched off.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ import pytest
 
 from tests.app_store import AS_OF, build, settle, table_ready
 from tui.app import make_app
+from tui.screens import profiles
 from tui.screens.profile_view import ProfileViewScreen
 from tui.screens.profiles import ProfilesScreen
 
 SIZE = (130, 36)
+
+
+@pytest.fixture(autouse=True)
+def no_slow_page_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(profiles, "SLOW_PAGE_S", float("inf"))
 
 
 @pytest.fixture(scope="module")

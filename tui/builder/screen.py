@@ -84,6 +84,7 @@ from tui.builder.pickers import (
 from tui.builder.preview import PreviewPanel, SampleList
 from tui.builder.rule_tree import RuleTree
 from tui.builder.yaml_modal import YamlModal
+from tui.widgets.queries import SerialConnection
 
 DEBOUNCE_SECONDS = 0.25
 SAMPLE_SIZE = 10
@@ -161,7 +162,7 @@ class BuilderScreen(Screen[str | None]):
         # Per-node counts reuse the member sets of unchanged conditions between edits;
         # the cache belongs to one connection, kept for this screen's node-count worker.
         self._members_cache = MemberSetCache()
-        self._nodes_conn: sqlite3.Connection | None = None
+        self._nodes_conn = SerialConnection(self.read_connection)
 
     # -- app services ------------------------------------------------------------------
     @property
@@ -209,9 +210,7 @@ class BuilderScreen(Screen[str | None]):
     def on_unmount(self) -> None:
         for cancel in self._cancels:
             cancel.cancel()
-        if self._nodes_conn is not None:
-            self._nodes_conn.close()
-            self._nodes_conn = None
+        self._nodes_conn.close()
 
     def on_mount(self) -> None:
         self.problems = leaf_problems(self.draft.rule, self.catalog)
@@ -336,11 +335,10 @@ class BuilderScreen(Screen[str | None]):
         """Every node's own count and the waterfall (on a second connection)."""
         post = self.poster(generation, cancel)
         try:
-            if self._nodes_conn is None:
-                self._nodes_conn = self.read_connection()
-            post("nodes", NodesCounted(generation, audience.node_counts(
-                self._nodes_conn, resolved, as_of, self.catalog, cancel,
-                cache=self._members_cache)))
+            with self._nodes_conn.use() as conn:
+                counts = audience.node_counts(conn, resolved, as_of, self.catalog, cancel,
+                                              cache=self._members_cache)
+            post("nodes", NodesCounted(generation, counts))
         except (QueryCancelled, AudiencesError):
             return
 

@@ -77,3 +77,58 @@ class QueryRunner:
             tokens = [self._tokens.pop(name) for name in names]
         for token in tokens:
             token.cancel()
+
+
+class SerialConnection:
+    """One connection kept across worker runs, used by one thread at a time.
+
+    SQLite's own mutex serialises statements, but Python's ``sqlite3`` frees a
+    connection's callbacks (the progress handler a ``Cancel`` installs) on
+    ``close()`` and on every ``set_progress_handler``. Doing either while
+    another thread runs a statement on that connection crashes the process.
+    So a worker takes the connection for the whole of its run (a superseded
+    worker, already cancelled, finishes within milliseconds), and ``close()``
+    never waits: if a worker holds the connection, that worker closes it as it
+    lets go.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._use = threading.Lock()  # held for a whole worker run
+        self._state = threading.Lock()  # guards the three fields below
+        self._conn: sqlite3.Connection | None = None
+        self._in_use = False
+        self._closed = False
+
+    @contextmanager
+    def use(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for this thread alone until the block ends.
+
+        Raises ``QueryCancelled`` once ``close()`` has been called.
+        """
+        with self._use:
+            with self._state:
+                if self._closed:
+                    raise QueryCancelled("The connection was closed.")
+                self._in_use = True
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                yield self._conn
+            finally:
+                with self._state:
+                    self._in_use = False
+                    if self._closed:
+                        self._close_now()
+
+    def close(self) -> None:
+        """Close now, or as soon as the worker holding the connection lets go (never blocks)."""
+        with self._state:
+            self._closed = True
+            if not self._in_use:
+                self._close_now()
+
+    def _close_now(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
