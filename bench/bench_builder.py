@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textual import events
+
 from store import audience
 from store.catalog import Catalog
 from store.db import open_store
@@ -98,10 +100,7 @@ async def time_edits(path: Path, as_of: dt.datetime, runs: int) -> list[tuple[st
                     # While the count runs in its worker, keys must still be handled at once.
                     await pilot.pause(DEBOUNCE_SECONDS + 0.01)
                     if screen.shown_count is None:
-                        for key in ("down", "up"):
-                            pressed = time.perf_counter()
-                            await pilot.press(key)
-                            KEY_LATENCIES.append(time.perf_counter() - pressed)
+                        await time_cursor_keys(app, screen)
                     await until(pilot, lambda s=screen: s.shown_count is not None)  # type: ignore[misc]
                     counted = time.perf_counter() - started
                     await until(pilot, lambda s=screen: all(  # type: ignore[misc]
@@ -111,6 +110,28 @@ async def time_edits(path: Path, as_of: dt.datetime, runs: int) -> list[tuple[st
                 screen.leave()
                 await pilot.pause(0.05)
     return results
+
+
+async def time_cursor_keys(app: Any, screen: BuilderScreen, keys: int = 4) -> None:
+    """Send cursor keys the way the terminal driver does and time each one until the tree's
+    cursor has moved (the key was handled), while the count runs in its worker.
+
+    ``Pilot.press`` cannot be used for this: it waits until the whole process is idle
+    (CPU time of every thread), so with a count running it measures the count, not the key.
+    """
+    tree = screen.rule_tree
+    for _ in range(keys):
+        if screen.shown_count is not None or tree.last_line < 1:
+            return
+        before = tree.cursor_line
+        key = "up" if before > 0 else "down"
+        pressed = time.perf_counter()
+        app._driver.send_message(events.Key(key, None))
+        while tree.cursor_line == before:
+            if time.perf_counter() - pressed > 10:
+                raise TimeoutError("a key was not handled within 10 s")
+            await asyncio.sleep(0.0005)
+        KEY_LATENCIES.append(time.perf_counter() - pressed)
 
 
 async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 120.0) -> None:

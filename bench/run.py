@@ -378,10 +378,10 @@ class BuilderResult:
     edit: str
     count_before: int
     count_after: int
-    total_ms: float
+    total_ms: float  # the builder's recount: every node's count (the root's is the total)
     total_first_ms: float
-    nodes_ms: float
-    nodes_first_ms: float
+    sql_count_ms: float  # one SQL count of the whole edited segment, for comparison
+    sql_count_first_ms: float
     nodes: list[tuple[str, int, int | None, float]]  # path, own, remaining, ms of its own count
     external: str = ""
 
@@ -409,19 +409,27 @@ def run_builder(store: Path, runs: int) -> BuilderResult:
         segment, edit = edited_segment(before.segment)
         after = resolve_segment(conn, segment, catalog=catalog)
         totals: list[float] = []
-        nodes_times: list[float] = []
+        sql_counts: list[float] = []
         count_after: int = 0
         counts: list[audience.NodeCount] = []
+
+        def recount(cache: MemberSetCache) -> list[audience.NodeCount]:
+            """What the builder's preview worker does after an edit: every node's count
+            (the root's is the new total) from the cached member sets, and the profile total."""
+            found = audience.node_counts(conn, after, AS_OF, catalog, cache=cache)
+            audience.total(conn)
+            return found
+
         for _ in range(max(1, runs)):
             # As in the builder: the segment was shown before the edit, so the member sets
             # of its conditions are cached; after the edit only the changed one is read.
             cache = MemberSetCache()
             audience.node_counts(conn, before, AS_OF, catalog, cache=cache)
-            count_after, total_ms = timed(partial(audience.count, conn, after, AS_OF, catalog))
-            counts, nodes_ms = timed(partial(audience.node_counts, conn, after, AS_OF, catalog,
-                                             cache=cache))
+            counts, total_ms = timed(partial(recount, cache))
+            count_after, sql_ms = timed(partial(audience.count, conn, after, AS_OF, catalog))
             totals.append(total_ms)
-            nodes_times.append(nodes_ms)
+            sql_counts.append(sql_ms)
+        assert next(c.own for c in counts if c.path == "rule") == count_after
         per_node = []
         for item in counts:
             node = dict(walk(after.segment.rule))[item.path]
@@ -429,8 +437,8 @@ def run_builder(store: Path, runs: int) -> BuilderResult:
             _, own_ms = timed(partial(audience.run_count, conn, compiled))
             per_node.append((item.path, item.own, item.remaining, own_ms))
     return BuilderResult(BUILDER_SEGMENT, edit, count_before, int(count_after),
-                         statistics.median(totals), totals[0], statistics.median(nodes_times),
-                         nodes_times[0], per_node, external_builder_figures(store))
+                         statistics.median(totals), totals[0], statistics.median(sql_counts),
+                         sql_counts[0], per_node, external_builder_figures(store))
 
 
 def external_builder_figures(store: Path) -> str:
@@ -625,9 +633,8 @@ def targets(report: Report) -> list[tuple[str, str, str]]:
                      f"{b.total_ms:,.0f} ms (first {b.total_first_ms:,.0f} ms)",
                      verdict(b.total_ms <= EDIT_TARGET_MS)))
         rows.append((f"after one edit: every per-node count ≤ {EDIT_TARGET_MS:.0f} ms",
-                     f"all {len(b.nodes)} nodes in {b.nodes_ms:,.0f} ms"
-                     f" (slowest node {max(n[3] for n in b.nodes):,.0f} ms)",
-                     verdict(b.nodes_ms <= EDIT_TARGET_MS)))
+                     f"all {len(b.nodes)} nodes with the total in {b.total_ms:,.0f} ms",
+                     verdict(b.total_ms <= EDIT_TARGET_MS)))
     if report.app is not None:
         seconds = report.app.seconds
         rows.append((f"first paint < {FIRST_PAINT_TARGET_S:.0f} s",
@@ -747,10 +754,12 @@ def builder_section(b: BuilderResult) -> list[str]:
     out = ["## The builder's case: one edit, then the new total and every per-node count", "",
            f"Segment `{b.segment}` ({b.count_before:,} members); edit `{b.edit}` ->"
            f" {b.count_after:,} members.", "",
-           f"- New total (`audience.count`): {b.total_ms:,.1f} ms median (first {b.total_first_ms:,.1f} ms)",
-           f"- Every per-node count (`audience.node_counts`, {len(b.nodes)} nodes plus the"
-           f" waterfall): {b.nodes_ms:,.1f} ms median (first {b.nodes_first_ms:,.1f} ms)",
-           f"- Edit to last per-node count (total, then node counts): {b.total_ms + b.nodes_ms:,.1f} ms",
+           f"- New total and every per-node count, as the builder gets them"
+           f" (`audience.node_counts` with the member sets cached before the edit, {len(b.nodes)}"
+           f" nodes plus the waterfall; the root's count is the total; then `audience.total`):"
+           f" {b.total_ms:,.1f} ms median (first {b.total_first_ms:,.1f} ms)",
+           f"- For comparison, one SQL count of the whole edited segment (`audience.count`):"
+           f" {b.sql_count_ms:,.1f} ms median (first {b.sql_count_first_ms:,.1f} ms)",
            "", "| node | own | waterfall | own count ms |", "|---|---:|---:|---:|"]
     out += [f"| `{path}` | {own:,} | {'—' if rem is None else f'{rem:,}'} | {ms:,.1f} |"
             for path, own, rem, ms in b.nodes]
@@ -813,7 +822,8 @@ def main(argv: list[str] | None = None) -> int:
     if "builder" in sections:
         print("builder:", flush=True)
         report.builder = run_builder(store, options.runs)
-        print(f"  total {report.builder.total_ms:.1f} ms, node counts {report.builder.nodes_ms:.1f} ms")
+        print(f"  total and node counts {report.builder.total_ms:.1f} ms,"
+              f" one SQL count {report.builder.sql_count_ms:.1f} ms")
     if "paging" in sections:
         print("paging:", flush=True)
         report.paging = run_paging(store, options.runs)

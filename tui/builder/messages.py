@@ -25,16 +25,18 @@ class ProblemsFound(WorkerResult):
 
 
 class Counted(WorkerResult):
-    """The exact audience of the countable draft and how long the count took (seconds)."""
+    """The exact audience of the countable draft, every node's own count and waterfall
+    (by path), and how long counting took (seconds)."""
 
     def __init__(self, generation: int, count: int, total: int, elapsed: float,
-                 resolved: ResolvedSegment, as_of: dt.datetime) -> None:
+                 resolved: ResolvedSegment, as_of: dt.datetime, nodes: Sequence[NodeCount]) -> None:
         super().__init__(generation)
         self.count = count
         self.total = total
         self.elapsed = elapsed
         self.resolved = resolved
         self.as_of = as_of
+        self.nodes = {c.path: c for c in nodes}
 
 
 class Uncountable(WorkerResult):
@@ -43,12 +45,6 @@ class Uncountable(WorkerResult):
     def __init__(self, generation: int, reason: str) -> None:
         super().__init__(generation)
         self.reason = reason
-
-
-class NodesCounted(WorkerResult):
-    def __init__(self, generation: int, counts: Sequence[NodeCount]) -> None:
-        super().__init__(generation)
-        self.counts = {c.path: c for c in counts}
 
 
 class Sampled(WorkerResult):

@@ -65,7 +65,6 @@ from tui.builder.event_editor import EventEditor
 from tui.builder.messages import (
     BrokenDown,
     Counted,
-    NodesCounted,
     PreviewFailed,
     ProblemsFound,
     Sampled,
@@ -292,27 +291,47 @@ class BuilderScreen(Screen[str | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="builder-preview")
     def run_preview(self, generation: int, segment: Segment, problems: dict[str, Problem],
                     as_of: dt.datetime, breakdown_by: str | None, cancel: Cancel) -> None:
+        """Count (the total and every node's count in one pass), then sample and break down.
+
+        The counts come from the member sets of the leaf conditions, kept between edits
+        on this screen's own connection (``store.membersets``): after an edit only the
+        changed condition is read again, so the new total and the tree's counts arrive
+        together, sooner than one SQL count of the whole segment would.
+        """
         catalog = self.catalog
         post = self.poster(generation, cancel)
+        clock = type(self).clock
         try:
-            conn = self.read_connection()
-        except AudiencesError as exc:
-            self.post_message(PreviewFailed(generation, str(exc)))
+            with self._nodes_conn.use() as conn:
+                resolved, found = resolve_countable(
+                    segment, catalog, lambda s: resolve_segment(conn, s, catalog=catalog), problems)
+                post("problems", ProblemsFound(generation, found))
+                if resolved is None:
+                    post("count", Uncountable(generation, "nothing to count yet: fix the condition"
+                                              " marked in red"))
+                    return
+                started = clock()
+                nodes = audience.node_counts(conn, resolved, as_of, catalog, cancel,
+                                             cache=self._members_cache)
+                elapsed = clock() - started
+                everyone = audience.total(conn, cancel)
+            size = next(node.own for node in nodes if node.path == "rule")
+            post("count", Counted(generation, size, everyone, elapsed, resolved, as_of, nodes))
+            self.sample_and_break_down(post, generation, resolved, size, as_of, breakdown_by,
+                                       cancel)
+        except QueryCancelled:
             return
+        except AudiencesError as exc:
+            post("failed", PreviewFailed(generation, str(exc)))
+
+    def sample_and_break_down(self, post: Callable[[str, Any], None], generation: int,
+                              resolved: ResolvedSegment, size: int, as_of: dt.datetime,
+                              breakdown_by: str | None, cancel: Cancel) -> None:
+        """The preview's sample of members and its breakdown (a fresh connection, in the
+        preview worker; errors reach the worker)."""
+        catalog = self.catalog
+        conn = self.read_connection()
         try:
-            resolved, found = resolve_countable(
-                segment, catalog, lambda s: resolve_segment(conn, s, catalog=catalog), problems)
-            post("problems", ProblemsFound(generation, found))
-            if resolved is None:
-                post("count", Uncountable(generation, "nothing to count yet: fix the condition"
-                                          " marked in red"))
-                return
-            clock = type(self).clock
-            started = clock()
-            size = audience.count(conn, resolved, as_of, catalog, cancel)
-            elapsed = clock() - started
-            everyone = audience.total(conn, cancel)
-            post("count", Counted(generation, size, everyone, elapsed, resolved, as_of))
             members = audience.sample(conn, resolved, as_of, SAMPLE_SIZE, SAMPLE_SEED, catalog,
                                       cancel)
             post("sample", Sampled(generation, members, size))
@@ -322,25 +341,8 @@ class BuilderScreen(Screen[str | None]):
                 rows = audience.breakdown(conn, resolved, as_of, breakdown_by, BREAKDOWN_TOP,
                                           catalog, cancel)
                 post("breakdown", BrokenDown(generation, breakdown_by, rows, size))
-        except QueryCancelled:
-            return
-        except AudiencesError as exc:
-            post("failed", PreviewFailed(generation, str(exc)))
         finally:
             conn.close()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-nodes")
-    def run_node_counts(self, generation: int, resolved: ResolvedSegment, as_of: dt.datetime,
-                        cancel: Cancel) -> None:
-        """Every node's own count and the waterfall (on a second connection)."""
-        post = self.poster(generation, cancel)
-        try:
-            with self._nodes_conn.use() as conn:
-                counts = audience.node_counts(conn, resolved, as_of, self.catalog, cancel,
-                                              cache=self._members_cache)
-            post("nodes", NodesCounted(generation, counts))
-        except (QueryCancelled, AudiencesError):
-            return
 
     def current(self, message: Any) -> bool:
         """Whether a worker result belongs to the edit on screen (older ones are dropped)."""
@@ -360,9 +362,7 @@ class BuilderScreen(Screen[str | None]):
             return
         self.shown_count = message.count
         self.resolved = message.resolved
-        cancel = Cancel()
-        self._cancels.append(cancel)
-        self.run_node_counts(message.generation, message.resolved, message.as_of, cancel)
+        self.rule_tree.set_counts(message.nodes)
         self.preview.show_count(message.count, message.total, message.elapsed, len(self.problems))
         if self.breakdown_attribute is not None:
             self.preview.show_breakdown_pending(self.attribute_text(self.breakdown_attribute))
@@ -384,11 +384,6 @@ class BuilderScreen(Screen[str | None]):
             self.breakdown_attribute = self.breakdown_attribute or message.attribute
             self.preview.show_breakdown(self.attribute_text(message.attribute), message.rows,
                                         message.audience)
-
-    @on(NodesCounted)
-    def nodes_counted(self, message: NodesCounted) -> None:
-        if self.current(message):
-            self.rule_tree.set_counts(message.counts)
 
     @on(PreviewFailed)
     def preview_failed(self, message: PreviewFailed) -> None:
