@@ -141,8 +141,8 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
             yield OptionList(id="suggestions")
             yield ValueChoices(id="choices")
             yield Static("", id="verdict")
-            yield Static("enter: apply · space: operators · down: values in the store ·"
-                         " esc: cancel", classes="hint")
+            yield Static("enter: apply · shift+tab: operator (space opens it) · down: values in"
+                         " the store · esc: cancel", classes="hint")
 
     def on_mount(self) -> None:
         super().on_mount()
