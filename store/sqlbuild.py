@@ -176,15 +176,23 @@ def _compound(queries: Sequence[exp.Query],
               kind: type[exp.Union] | type[exp.Intersect]) -> exp.Query:
     if len(queries) == 1:
         return queries[0]
+    # SQLite has no parentheses in compounds and reads them left to right: a UNION inside an
+    # INTERSECT (or the reverse) would regroup, so such a part becomes a subquery.
+    queries = [_subquery(q) if isinstance(q, exp.SetOperation) and not isinstance(q, kind) else q
+               for q in queries]
     if len(queries) > UNION_CHUNK:
         size = -(-len(queries) // UNION_CHUNK)
         parts = [_compound(queries[i:i + size], kind) for i in range(0, len(queries), size)]
-        queries = [exp.select(exp.Star()).from_(exp.Subquery(this=part), copy=False)
-                   for part in parts]
+        queries = [_subquery(part) for part in parts]
     node: exp.Query = queries[0]
     for query in queries[1:]:
         node = kind(this=node, expression=query, distinct=True)
     return node
+
+
+def _subquery(query: exp.Query) -> exp.Select:
+    """``SELECT * FROM (query)``."""
+    return exp.select(exp.Star()).from_(exp.Subquery(this=query), copy=False)
 
 
 # ------------------------------------------------------------------ rendering
