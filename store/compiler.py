@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 from sqlglot import exp
@@ -36,6 +37,7 @@ from sqlglot import exp
 from store import sqlbuild as sb
 from store.catalog import Catalog, Entity
 from store.errors import InputError
+from store.indexes import FieldIndex, field_indexes
 from store.model import (
     AggregateRule,
     AllOf,
@@ -286,6 +288,14 @@ class _Compiler:
         excluded = [p.complement for p in parts if isinstance(p, Pred) and p.complement is not None]
         if parts and len(excluded) == len(parts):
             return outside(sb.union(excluded))
+        alone = [p for p in parts if isinstance(p, PkSet) and p.where is None]
+        if len(alone) >= 2:
+            # One INTERSECT of the sets: only profiles in all of them are looked up (every
+            # member of the first set was, 60,000 instead of 8,500 on the builder's segment).
+            common = PkSet(sb.intersect([p.query for p in alone]))
+            parts = [common, *(p for p in parts if not (isinstance(p, PkSet) and p.where is None))]
+            if len(parts) == 1:
+                return common
         sets = [p for p in parts if isinstance(p, PkSet)]
         if not sets:
             return Pred(sb.conjunction([as_predicate(p) for p in parts]))
@@ -361,6 +371,8 @@ class _Compiler:
             return Pred(sb.TRUE.copy())
         if not at_zero and never:
             return Pred(sb.FALSE.copy())
+        if not (always or never):
+            hint = self.grouped_hint(node, source, hint, path)
         events = source.select(sb.conjunction(filters), hint)
         if always or never:  # every profile with events in E matches / fails
             # DISTINCT dedupes as it goes; GROUP BY would sort every event first.
@@ -407,7 +419,7 @@ class _Compiler:
             measured = (source.target(aggregate.attribute, "aggregate.attribute")
                         if aggregate is not None else None)
             terms.append(self.having(count, aggregate, distinct, measured))
-        events = source.select(sb.conjunction(filters), hint)
+        events = source.select(sb.conjunction(filters), self.grouped_hint(first, source, hint, path))
         return PkSet(self.grouped(events, sb.conjunction(terms)))
 
     def event_filters(self, node: EventCondition, source: _EventSource, path: str,
@@ -415,9 +427,7 @@ class _Compiler:
                       ) -> tuple[list[exp.Expression], str | bool | None]:
         """Type, time window (never after A) and ``where`` conditions of E, and the index
         hint for reading them (see ``index_hint``)."""
-        low, high = self.window_epochs(node.within, path)
-        upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
-        short = low is not None and upper - low <= SHORT_WINDOW_SECONDS
+        low, upper, short = self.window_span(node, path)
         if reads_rows is None:
             reads_rows = reads_event_rows(node)
         hint = index_hint(node.types is not None, low is not None, short, reads_rows)
@@ -432,6 +442,38 @@ class _Compiler:
             target = source.target(cond.attribute, f"where[{index}].attribute")
             filters.append(self.predicates.condition(cond, target, where_path))
         return filters, (hint if self.dialect == "sqlite" else None)
+
+    def window_span(self, node: EventCondition, path: str) -> tuple[int | None, int, bool]:
+        """The window's epoch bounds (never after A) and whether it is short."""
+        low, high = self.window_epochs(node.within, path)
+        upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
+        return low, upper, low is not None and upper - low <= SHORT_WINDOW_SECONDS
+
+    @cached_property
+    def field_indexes(self) -> dict[int, FieldIndex]:
+        """The event types' covering indexes the catalog recommends (store/indexes.py)."""
+        return field_indexes(self.catalog)
+
+    def grouped_hint(self, node: EventCondition, source: _EventSource, hint: str | bool | None,
+                     path: str) -> str | bool | None:
+        """The hint for events grouped per profile (a count or aggregate to test).
+
+        A wide window of one type that reads only fields of that type's covering index
+        (``events_type_<id>_fields``) is left to the planner: it reads that index, in profile
+        order and without table rows, when the store has it (405 -> 90 ms for a distinct
+        count of a year's orders on 1M profiles), and groups through (type_id, profile_pk,
+        ts) otherwise, as fast as the (type_id, ts) index plus a sort of the year's events.
+        SQLite only uses a partial index whose WHERE the query implies; with the type id a
+        bound value it prepares the statement again once the value is bound, and does.
+        """
+        if hint != TYPE_TIME_INDEX or node.types is None or len(node.types) != 1:
+            return hint
+        if self.window_span(node, path)[2]:
+            return hint
+        index = self.field_indexes.get(self.catalog.event_types[node.types[0]].id)
+        if index is None or not source.fields <= set(index.fields):
+            return hint
+        return None
 
     def type_filter(self, types: tuple[str, ...] | None, path: str,
                     unfiltered: bool) -> exp.Expression:
@@ -523,6 +565,7 @@ class _EventSource:
         self.catalog = catalog
         self.path = path
         self.joined: dict[str, Entity] = {}
+        self.fields: set[str] = set()  # the event fields read, entity links included
 
     def target(self, name: str, where: str) -> Target:
         """An event field, or ``entity.field`` through the entity's link (missing entity: NULL)."""
@@ -532,11 +575,13 @@ class _EventSource:
             if entity is None or field_name not in entity.fields:
                 raise InputError(f"{self.path}.{where}: unknown entity field {name!r}")
             self.joined[entity.name] = entity
+            self.fields.add(entity.link_field)
             entity_field = entity.fields[field_name]
             return Target(sb.column(entity_field.column, entity_alias(entity)), entity_field.type)
         event_field = self.catalog.event_fields.get(name)
         if event_field is None:
             raise InputError(f"{self.path}.{where}: unknown event field {name!r}")
+        self.fields.add(name)
         return Target(sb.column(event_field.column, EVENTS_ALIAS), event_field.type)
 
     def select(self, where: exp.Expression, index: str | bool | None = None) -> exp.Select:

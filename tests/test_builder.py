@@ -363,6 +363,30 @@ async def test_superseded_count_is_never_shown(store_path: Path) -> None:
         assert expected_count(store_path, men_only) != final
 
 
+async def test_keys_are_handled_while_a_count_runs(store_path: Path) -> None:
+    """A count held inside its worker does not hold the keys: the cursor moves, the tree
+    and the preview say the count is pending, and the count arrives once let go."""
+    release = threading.Event()
+    app = BuilderApp(store_path, BuilderScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = builder(app)
+        await settled(pilot, screen)
+        await add_condition(pilot, "gender", "male")
+        await settled(pilot, screen)
+        screen.preview_hook = lambda stage, generation: release.wait(10) if stage == "count" else None
+        await add_condition(pilot, "country", "US")
+        await pilot.pause(DEBOUNCE + 0.2)  # the count has started and is held
+        tree = screen.rule_tree
+        for key in ("up", "up", "down"):
+            before = tree.cursor_line
+            await pilot.press(key)
+            assert tree.cursor_line != before
+        assert screen.shown_count is None
+        assert "counting" in str(screen.preview.query_one("#count-share").render())
+        release.set()
+        assert await settled(pilot, screen) == expected_count(store_path, screen.draft.segment)
+
+
 DEBOUNCE = 0.25
 
 
