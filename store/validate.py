@@ -42,6 +42,7 @@ from store.model import (
     child_path,
 )
 from store.segment_errors import SegmentError
+from store.timeutil import resolve
 from store.values import AttrType, parse_date, parse_datetime
 
 # Looks a referenced segment up by id, given the file that refers to it: returns
@@ -242,7 +243,7 @@ class _Validator:
                             path)
         elif kind in ("date", "datetime"):
             if isinstance(value, RelativeDate):
-                return value
+                return self.within_calendar(value, path)
             if isinstance(value, str):
                 day = parse_date(value)
                 if day is not None:
@@ -257,6 +258,18 @@ class _Validator:
                             f" relative date ({{ago: N, unit: U}}, {{from_now: N, unit: U}}) or"
                             f" 'today', got {value!r}", path)
         raise self.fail(f"{info.name!r} is a {kind} attribute; {value!r} does not fit", path)
+
+    def within_calendar(self, value: RelativeDate, path: str) -> RelativeDate:
+        """A relative date that lands inside the calendar (years 1-9999) today; one that
+        cannot is refused here, where the error can name the file and line, rather than
+        when a count resolves it at its as-of date."""
+        try:
+            resolve(value, dt.date.today())
+        except (ValueError, OverflowError):
+            raise self.fail(f"{value.amount:,} {value.unit} "
+                            f"{'ago' if value.direction == 'ago' else 'from now'} falls outside"
+                            " the calendar (years 1 to 9999)", path) from None
+        return value
 
     def in_range(self, value: int, path: str) -> int:
         """A whole number the database can compare with (beyond 64 bits, as a float), else a

@@ -118,6 +118,8 @@ def test_save_list_show_export_delete(store: Path, tmp_path: Path) -> None:
          "product.colour"),
         ("rule: {segment: nowhere}", "nowhere"),
         ("rule: {attribute: age, op: between, value: [60, 50]}", "low <= high"),
+        ("rule: {attribute: birth_date, op: before, value: {ago: 99999, unit: years}}",
+         "bad.yaml:1: rule.value: 99,999 years ago falls outside the calendar"),
         ("rule: [unclosed", "not valid YAML"),
         ("name: x", "missing required key 'rule'"),
         ("rule: {attribute: gender, op: equals, value: x, extra: 1}", "unknown key 'extra'"),
