@@ -113,6 +113,40 @@ class PkSet:
 Fragment = Pred | PkSet
 
 
+def common_set(queries: list[exp.Query]) -> PkSet | None:
+    """The profiles in every set: the first set's rows filtered by the others,
+    ``SELECT * FROM (first) WHERE c IN (second) AND c IN (third) ...``.
+
+    Then only the profiles in all the sets are looked up in the profiles table, instead of
+    every member of the first set (8,500 instead of 60,000 rows on the builder's segment,
+    118 -> 60 ms). The first set streams as it did when it drove the lookups, so this costs
+    no more when the sets mostly overlap (an INTERSECT would store the first set too: slower
+    then). None when the first set's column cannot be named.
+    """
+    name = output_column(queries[0])
+    if name is None:
+        return None
+    where = sb.conjunction([sb.column(name).isin(query=q, copy=False) for q in queries[1:]])
+    source = exp.Subquery(this=queries[0], alias=exp.TableAlias(this=sb.ident("s")))
+    return PkSet(exp.select(exp.Star()).from_(source, copy=False).where(where, copy=False))
+
+
+def output_column(query: exp.Query) -> str | None:
+    """The name of a one-column query's column (its left-most SELECT's), if it has one."""
+    while isinstance(query, exp.SetOperation):
+        query = query.this
+    if not isinstance(query, exp.Select):
+        return None
+    names = query.named_selects
+    if len(names) != 1:
+        return None
+    if names[0] != "*":
+        return str(names[0])
+    source = query.args.get("from_") or query.args.get("from")
+    inner = source.this if source is not None else None
+    return output_column(inner.this) if isinstance(inner, exp.Subquery) else None
+
+
 def pk_column() -> exp.Column:
     return sb.column("pk")
 
@@ -289,10 +323,7 @@ class _Compiler:
         if parts and len(excluded) == len(parts):
             return outside(sb.union(excluded))
         alone = [p for p in parts if isinstance(p, PkSet) and p.where is None]
-        if len(alone) >= 2:
-            # One INTERSECT of the sets: only profiles in all of them are looked up (every
-            # member of the first set was, 60,000 instead of 8,500 on the builder's segment).
-            common = PkSet(sb.intersect([p.query for p in alone]))
+        if len(alone) >= 2 and (common := common_set([p.query for p in alone])) is not None:
             parts = [common, *(p for p in parts if not (isinstance(p, PkSet) and p.where is None))]
             if len(parts) == 1:
                 return common

@@ -124,7 +124,8 @@ def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed:
     report("Reading the existing store", 0.0)
     kept, guard = _lock_and_read(path)
     report("Reading the existing store", 1.0)
-    temp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(4)}")
+    _remove_stale_temps(path)
+    temp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     replaced = False
     try:
         labels = load_schema_labels()
@@ -318,6 +319,31 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete the unfinished stores that killed runs left beside ``path``.
+
+    A temporary store is named ``<store>.tmp-<pid>-<random>``; one whose process
+    no longer runs can never be finished (a live one may be another run's).
+    """
+    prefix = f"{path.name}.tmp-"
+    for candidate in path.parent.glob(f"{prefix}*"):
+        pid_text = candidate.name[len(prefix):].partition("-")[0]
+        if not pid_text.isdigit() or _process_runs(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; an absurd number
+        return True
+    return True
 
 
 def _remove_quietly(temp: Path) -> None:

@@ -318,6 +318,20 @@ def test_a_failed_refill_leaves_the_old_store(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]
 
 
+def test_a_killed_run_leaves_nothing_behind_after_the_next(tmp_path: Path) -> None:
+    """A run killed with SIGKILL cannot delete its unfinished store; the next run does,
+    and leaves a temporary store of a process that still runs alone."""
+    path = tmp_path / "store.db"
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = [tmp_path / f"store.db.tmp-{ended.pid}-0a1b2c3d{suffix}" for suffix in ("", "-wal")]
+    live = tmp_path / f"store.db.tmp-{os.getpid()}-feedbeef"
+    for file in (*stale, live):
+        file.write_bytes(b"unfinished")
+    sample.generate_sample(path, profiles=50, seed=1, until=UNTIL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db", live.name]
+
+
 def test_refuses_to_overwrite_other_files(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("not a database, just notes")
