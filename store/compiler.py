@@ -39,6 +39,7 @@ from store.catalog import Catalog, Entity
 from store.errors import InputError
 from store.indexes import FieldIndex, field_indexes
 from store.model import (
+    NEGATIVE_TWIN,
     AggregateRule,
     AllOf,
     AnyOf,
@@ -404,7 +405,7 @@ class _Compiler:
             return Pred(sb.FALSE.copy())
         if not (always or never):
             hint = self.grouped_hint(node, source, hint, path)
-        events = source.select(sb.conjunction(filters), hint)
+        events = source.select(filters, hint)
         if always or never:  # every profile with events in E matches / fails
             # DISTINCT dedupes as it goes; GROUP BY would sort every event first.
             group = events.distinct(copy=False)
@@ -450,7 +451,7 @@ class _Compiler:
             measured = (source.target(aggregate.attribute, "aggregate.attribute")
                         if aggregate is not None else None)
             terms.append(self.having(count, aggregate, distinct, measured))
-        events = source.select(sb.conjunction(filters), self.grouped_hint(first, source, hint, path))
+        events = source.select(filters, self.grouped_hint(first, source, hint, path))
         return PkSet(self.grouped(events, sb.conjunction(terms)))
 
     def event_filters(self, node: EventCondition, source: _EventSource, path: str,
@@ -471,7 +472,12 @@ class _Compiler:
         for index, cond in enumerate(node.where):
             where_path = f"{path}.where[{index}]"
             target = source.target(cond.attribute, f"where[{index}].attribute")
-            filters.append(self.predicates.condition(cond, target, where_path))
+            predicate = self.predicates.condition(cond, target, where_path)
+            entity = source.entity_of(cond.attribute)
+            if entity is not None and false_when_missing(cond.op):
+                source.restrict(entity, predicate)
+            else:
+                filters.append(predicate)
         return filters, (hint if self.dialect == "sqlite" else None)
 
     def window_span(self, node: EventCondition, path: str) -> tuple[int | None, int, bool]:
@@ -596,7 +602,17 @@ class _EventSource:
         self.catalog = catalog
         self.path = path
         self.joined: dict[str, Entity] = {}
+        self.uses: dict[str, int] = {}  # entity -> how many targets read its fields
+        self.restrictions: dict[str, list[exp.Expression]] = {}  # see ``restrict``
         self.fields: set[str] = set()  # the event fields read, entity links included
+
+    def entity_of(self, name: str) -> Entity | None:
+        """The entity of an ``entity.field`` name (None for an event field)."""
+        return self.catalog.entities.get(name.partition(".")[0]) if "." in name else None
+
+    def restrict(self, entity: Entity, predicate: exp.Expression) -> None:
+        """A ``where`` condition on an entity's fields that is false without the entity."""
+        self.restrictions.setdefault(entity.name, []).append(predicate)
 
     def target(self, name: str, where: str) -> Target:
         """An event field, or ``entity.field`` through the entity's link (missing entity: NULL)."""
@@ -606,6 +622,7 @@ class _EventSource:
             if entity is None or field_name not in entity.fields:
                 raise InputError(f"{self.path}.{where}: unknown entity field {name!r}")
             self.joined[entity.name] = entity
+            self.uses[entity.name] = self.uses.get(entity.name, 0) + 1
             self.fields.add(entity.link_field)
             entity_field = entity.fields[field_name]
             return Target(sb.column(entity_field.column, entity_alias(entity)), entity_field.type)
@@ -615,28 +632,51 @@ class _EventSource:
         self.fields.add(name)
         return Target(sb.column(event_field.column, EVENTS_ALIAS), event_field.type)
 
-    def select(self, where: exp.Expression, index: str | bool | None = None) -> exp.Select:
-        """``SELECT ev.profile_pk FROM events ev [INDEXED BY index | NOT INDEXED] ...``."""
+    def select(self, filters: list[exp.Expression],
+               index: str | bool | None = None) -> exp.Select:
+        """``SELECT ev.profile_pk FROM events ev [INDEXED BY index | NOT INDEXED] ...``.
+
+        An entity read only by ``restrict``-ed conditions becomes ``ev.link IN (SELECT key
+        FROM entity WHERE ...)`` instead of a LEFT JOIN: the matching keys are listed once
+        instead of one entity lookup per event (50 -> 30 ms for a category over 90 days of
+        purchases). Both agree because those conditions fail when the entity is missing.
+        """
         events = sb.table(EVENTS, EVENTS_ALIAS)
         if isinstance(index, str):
             events.set("indexed", sb.ident(index))
         elif index is False:
             events.set("indexed", False)
         query = exp.select(sb.column("profile_pk", EVENTS_ALIAS)).from_(events, copy=False)
+        terms = list(filters)
         for entity in self.joined.values():
             link = self.catalog.event_fields.get(entity.link_field)
             if link is None:
                 raise InputError(f"{self.path}: entity {entity.name!r} links through unknown"
                                  f" event field {entity.link_field!r}")
             alias = entity_alias(entity)
+            restrictions = self.restrictions.get(entity.name, [])
+            if restrictions and len(restrictions) == self.uses.get(entity.name):
+                keys = exp.select(sb.column("key", alias)).from_(
+                    sb.table(entity.table, alias), copy=False).where(
+                    sb.conjunction(restrictions), copy=False)
+                terms.append(sb.column(link.column, EVENTS_ALIAS).isin(query=keys, copy=False))
+                continue
+            terms.extend(restrictions)
             on = sb.column("key", alias).eq(sb.column(link.column, EVENTS_ALIAS))
             query = query.join(sb.table(entity.table, alias), on=on, join_type="left", copy=False)
+        where = sb.conjunction(terms)
         return query if sb.is_true(where) else query.where(where, copy=False)
 
 
 def reads_event_rows(node: EventCondition) -> bool:
     """Whether a condition reads event columns beyond the (type_id, ts, profile_pk) index."""
     return bool(node.where or node.aggregate or (node.count and node.count.distinct))
+
+
+def false_when_missing(op: str) -> bool:
+    """Whether a condition is false on a missing value: every positive operator is
+    (store/predicates.py); a negative one or ``is_empty`` holds on it."""
+    return op not in NEGATIVE_TWIN and op != "is_empty"
 
 
 def index_hint(typed: bool, windowed: bool, short: bool, reads_rows: bool) -> str | bool | None:
