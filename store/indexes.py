@@ -13,14 +13,14 @@ ts)`` (store/db.py). Three kinds of index are added here:
 - ``events(type_id, profile_pk, ts)`` hands the events of a type over already
   grouped by profile, so wide windows ("bought in the last year", "ever
   bought 3 times") group without sorting every event; the compiler keeps
-  short windows and row-reading conditions on the (type_id, ts) index.
+  short windows and most row-reading conditions on the (type_id, ts) index.
 - ``events_type_<id>_fields``, one per event type that has a numeric field
   (the types whose events are summed and counted by value: orders, carts),
   partial (``WHERE type_id = <id>``) and covering: ``(type_id, profile_pk,
   <the type's fields>, ts)``. A sum, an average or a distinct count over a
   wide window then reads the type's events in profile order from the index
   alone, without a table row per event and without a sort (see
-  ``compiler.Reading``). The first text field that links to no entity (an
+  ``compiler._Compiler.grouped_hint``). The first text field that links to no entity (an
   order id) comes right after ``profile_pk``: ``COUNT(DISTINCT`` of it then
   needs no temp B-tree per profile either. The field list comes from the
   catalog, so an import that adds a field to the type rebuilds the index.
@@ -98,20 +98,24 @@ def attribute_indexes(conn: sqlite3.Connection) -> dict[str, str]:
     return statements
 
 
+def covering_indexes(conn: sqlite3.Connection) -> dict[str, str]:
+    """``events_type_<id>_fields`` -> its CREATE INDEX, for this store's catalog."""
+    return {index.name: index.statement for index in field_indexes(Catalog.load(conn)).values()}
+
+
 def wanted_indexes(conn: sqlite3.Connection) -> dict[str, str]:
     """Every recommended index of this store, by name."""
-    fields = {index.name: index.statement for index in field_indexes(Catalog.load(conn)).values()}
-    return {**attribute_indexes(conn), **EXTRA_INDEXES, **fields}
+    return {**attribute_indexes(conn), **EXTRA_INDEXES, **covering_indexes(conn)}
 
 
 def missing_indexes(conn: sqlite3.Connection) -> list[str]:
     """Names of the recommended indexes the store does not have yet, and of the event types'
     covering indexes whose fields changed since they were built."""
     present = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
-    covering = {index.name for index in field_indexes(Catalog.load(conn)).values()}
-    return [name for name, statement in wanted_indexes(conn).items()
+    covering = covering_indexes(conn)
+    return [name for name in wanted_indexes(conn)
             if name not in present
-            or (name in covering and _normal(present[name]) != _normal(statement))]
+            or (name in covering and _normal(present[name]) != _normal(covering[name]))]
 
 
 def ensure_indexes(conn: sqlite3.Connection) -> list[str]:

@@ -1,7 +1,8 @@
 """The main event shapes read the events through an index, never by scanning the table.
 
 Plans come from EXPLAIN QUERY PLAN on a store with a few thousand events, with
-and without the optional (type_id, profile_pk, ts) index of store/indexes.py.
+and without the optional indexes of store/indexes.py ((type_id, profile_pk, ts)
+and the event types' covering indexes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from store.compiler import (
 )
 from store.db import open_store
 from store.importer import import_events, import_profiles
-from store.indexes import attribute_indexes, ensure_indexes, missing_indexes
+from store.indexes import attribute_indexes, ensure_indexes, field_indexes, missing_indexes
 from tests.engine_helpers import resolve_rule
 from tests.factory import EntitySpec, StoreSpec, build_store
 
@@ -69,8 +70,9 @@ def conn(request: pytest.FixtureRequest, store_path: Path,
     if request.param == "analyzed-extra-index":
         connection.execute("ANALYZE")
     if request.param != "base":
+        covering = sorted(index.name for index in field_indexes(Catalog.load(connection)).values())
         assert ensure_indexes(connection) == ["profiles_attr_gender", "profiles_attr_tier",
-                                              "events_type_profile_ts"]
+                                              "events_type_profile_ts", *covering]
         assert missing_indexes(connection) == []
         assert ensure_indexes(connection) == []
     return connection
@@ -97,6 +99,13 @@ SHAPES: dict[str, Any] = {
     "sum of amounts": {"event": PURCHASE, "within": {"last": 180, "unit": "days"},
                        "aggregate": {"fn": "sum", "attribute": "amount",
                                      "op": "greater_or_equal", "value": 300}},
+    "distinct orders in a year": {"event": PURCHASE, "within": {"last": 1, "unit": "years"},
+                                  "count": {"op": "at_least", "value": 2,
+                                            "distinct": "order_id"}},
+    "average over an entity's category": {
+        "event": PURCHASE, "within": {"last": 200, "unit": "days"},
+        "where": [{"attribute": "product.category", "op": "in", "value": ["c1", "c2"]}],
+        "aggregate": {"fn": "avg", "attribute": "amount", "op": "greater_than", "value": 50}},
     "gender and purchases": {"all": [
         {"attribute": "gender", "op": "equals", "value": "male"},
         {"event": PURCHASE, "within": {"last": 30, "unit": "days"},
@@ -241,3 +250,120 @@ def test_imports_index_every_attribute(tmp_path: Path) -> None:
         assert {"profiles_attr_country", "profiles_attr_spend"} <= set(attribute_indexes(connection))
     finally:
         connection.close()
+
+
+# ------------------------------------------------------------------ the types' covering indexes
+
+
+def covering_index(conn: sqlite3.Connection, event_type: str = PURCHASE) -> str:
+    catalog = Catalog.load(conn)
+    return field_indexes(catalog)[catalog.event_types[event_type].id].name
+
+
+def has_covering_index(conn: sqlite3.Connection) -> bool:
+    return covering_index(conn) not in missing_indexes(conn)
+
+
+def test_types_with_a_number_get_a_covering_index(conn: sqlite3.Connection) -> None:
+    """A field that identifies (order_id) first, then the others; ts last."""
+    catalog = Catalog.load(conn)
+    indexes = field_indexes(catalog)
+    assert set(indexes) == {t.id for t in catalog.event_types.values()}  # every type has amount
+    index = indexes[catalog.event_types[PURCHASE].id]
+    assert index.fields == ("order_id", "amount")
+    assert index.statement.endswith(f'(type_id, profile_pk, "order_id", "amount", ts)'
+                                    f" WHERE type_id = {catalog.event_types[PURCHASE].id}")
+
+
+GROUPED_WIDE = ["distinct orders", "sum of amounts", "distinct orders in a year"]
+
+
+@pytest.mark.parametrize("name", GROUPED_WIDE)
+def test_grouped_wide_conditions_read_the_covering_index(conn: sqlite3.Connection,
+                                                         name: str) -> None:
+    """With the index: no table row, no sort, no temp B-tree per profile for a distinct count
+    of the field that comes first. Without it: today's indexes, never a scan of the table."""
+    index = covering_index(conn)
+    for lines in plan(conn, SHAPES[name]):
+        steps = events_steps(lines)
+        if has_covering_index(conn):
+            assert steps and all(f"COVERING INDEX {index} (type_id=?)" in s for s in steps), lines
+            assert not any("TEMP B-TREE" in line for line in lines), lines
+        else:
+            assert steps and all(s.startswith("SEARCH ") and " INDEX events_" in s
+                                 for s in steps), lines
+            assert not any(index in line for line in lines), lines
+
+
+def test_the_hint_stays_where_the_covering_index_does_not_serve(conn: sqlite3.Connection) -> None:
+    """A short window, a field the index lacks, two types, or a bare "did" keep the
+    (type_id, ts) index."""
+    rules = [
+        {"event": PURCHASE, "within": {"last": 7, "unit": "days"},
+         "aggregate": {"fn": "sum", "attribute": "amount", "op": "greater_than", "value": 10}},
+        {"event": [PURCHASE, "view"], "within": {"last": 1, "unit": "years"},
+         "aggregate": {"fn": "sum", "attribute": "amount", "op": "greater_than", "value": 10}},
+        {"event": PURCHASE, "within": {"last": 1, "unit": "years"},
+         "where": [{"attribute": "amount", "op": "greater_than", "value": 100}]},
+    ]
+    for rule in rules:
+        compiled: CompiledQuery = compile_segment(resolve_rule(conn, rule), Catalog.load(conn), A)
+        assert 'INDEXED BY "events_type_ts_profile"' in compiled.sql, compiled.sql
+
+
+def test_a_field_the_covering_index_lacks_keeps_the_hint(tmp_path: Path) -> None:
+    """order_id is not a field of `view` in this store: its index cannot cover it."""
+    path = tmp_path / "store.db"
+    spec = StoreSpec(attributes={}, profiles=[{"id": "p1"}],
+                     event_fields={"amount": "number", "order_id": "string"},
+                     events=[{"profile_id": "p1", "type": "purchase", "timestamp": A,
+                              "amount": 3.0, "order_id": "o1"},
+                             {"profile_id": "p1", "type": "view", "timestamp": A,
+                              "amount": 1.0}])
+    connection = build_store(path, spec)
+    try:
+        ensure_indexes(connection)
+        rule = {"event": "view", "within": {"last": 1, "unit": "years"},
+                "count": {"op": "at_least", "value": 1, "distinct": "order_id"}}
+        compiled = compile_segment(resolve_rule(connection, rule), Catalog.load(connection), A)
+        assert 'INDEXED BY "events_type_ts_profile"' in compiled.sql, compiled.sql
+    finally:
+        connection.close()
+
+
+def test_event_sets_are_intersected_before_the_profile_lookups(conn: sqlite3.Connection) -> None:
+    """Only profiles in every set are looked up: the first set, filtered by the others."""
+    rule = {"all": [{"attribute": "gender", "op": "equals", "value": "male"},
+                    {"event": PURCHASE, "within": {"last": 90, "unit": "days"}},
+                    {"event": "email", "within": {"last": 30, "unit": "days"}}]}
+    members, counting = plan(conn, rule)
+    for lines in (members, counting):
+        assert sum(line.startswith("LIST SUBQUERY") for line in lines) == 2, lines
+        assert sum(line.startswith("SEARCH profiles USING INTEGER PRIMARY KEY") for line in lines) \
+            == 1, lines
+
+
+def test_narrow_sets_are_read_for_the_members_of_the_streamed_set(
+        conn: sqlite3.Connection) -> None:
+    """A short window (or a ``where``) is pushed into the wide set's events query; two wide
+    sets filter one another without seeks per member."""
+    catalog = Catalog.load(conn)
+    wide = {"event": PURCHASE, "within": {"last": 1, "unit": "years"}}
+    narrow = {"event": "email", "within": {"last": 7, "unit": "days"}}
+    pushed = compile_segment(resolve_rule(conn, {"all": [narrow, wide]}), catalog, A)
+    assert '"ev"."profile_pk" IN (SELECT' in pushed.sql and "SELECT * FROM (" not in pushed.sql
+    other = {"event": "view", "within": {"last": 200, "unit": "days"}}
+    chained = compile_segment(resolve_rule(conn, {"all": [wide, other]}), catalog, A)
+    assert '"ev"."profile_pk" IN' not in chained.sql, chained.sql
+    assert 'SELECT * FROM (SELECT DISTINCT "ev"."profile_pk"' in chained.sql, chained.sql
+
+
+def test_positive_entity_conditions_list_the_keys_once(conn: sqlite3.Connection) -> None:
+    """A condition false without the entity: ``sku IN (keys)``; a negative one keeps the join."""
+    rule = SHAPES["where on an entity"]
+    compiled = compile_segment(resolve_rule(conn, rule), Catalog.load(conn), A)
+    assert "JOIN" not in compiled.sql and '"ev"."sku" IN (SELECT' in compiled.sql, compiled.sql
+    negative = {**rule, "where": [{"attribute": "product.category", "op": "not_equals",
+                                   "value": "c1"}]}
+    compiled = compile_segment(resolve_rule(conn, negative), Catalog.load(conn), A)
+    assert "LEFT JOIN" in compiled.sql, compiled.sql
