@@ -33,6 +33,7 @@ from store.model import AllOf, AttributeCondition, NotOf, Segment, SegmentRef
 from store.yamlio import load_segment_text
 from tests.factory import SPEC_EXAMPLE_YAML as SPEC_EXAMPLE
 from tests.factory import EntitySpec, StoreSpec, build_store
+from tui.builder.messages import SavedSegmentsLoaded
 from tui.builder.screen import BuilderScreen
 from tui.builder.yaml_modal import YamlModal
 from tui.screens.segments import SegmentsScreen
@@ -256,10 +257,16 @@ async def test_tree_shows_counts_and_waterfall(store_path: Path) -> None:
             assert node.data is not None and node.data.count == truth[path]
         # The last child's waterfall is the whole audience.
         assert truth["rule.all[3]"].remaining == screen.shown_count
+        await wait_for(pilot, lambda: bool(screen.saved_segments))  # names come from a worker
         labels = [node.data.text for node in tree.rows.values() if node.data is not None]
         assert labels == ["All of:", "Gender is male", "Age is greater than 50",
                           "Purchase at least 2 times in the last 90 days where product category"
                           " is Shoes", "Not in segment Unsubscribed"]
+        # Names that arrive after the counts change the words, not the counts.
+        screen.saved_segments_loaded(SavedSegmentsLoaded(0, list(screen.saved_segments)))
+        for path, node in tree.rows.items():
+            assert node.data is not None and node.data.count == truth[path]
+            assert not node.data.pending
 
 
 async def test_undo_and_redo_restore_tree_and_count(store_path: Path) -> None:

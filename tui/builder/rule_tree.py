@@ -139,6 +139,15 @@ class RuleTree(Tree[Row]):
         return node.data if node is not None else None
 
     # -- counts ---------------------------------------------------------------------
+    def relabel(self, catalog: Catalog | None, names: Mapping[str, str]) -> None:
+        """Describe every row again (once the saved segments' names are known), keeping
+        its counts: the rule is the same, only the words change."""
+        for node in self.rows.values():
+            row = node.data
+            if row is not None:
+                row.text = describe(row.node, catalog, names)
+                node.set_label(row.text)
+
     def set_pending(self) -> None:
         for node in self.rows.values():
             if node.data is not None:

@@ -408,8 +408,7 @@ class BuilderScreen(Screen[str | None]):
     @on(SavedSegmentsLoaded)
     def saved_segments_loaded(self, message: SavedSegmentsLoaded) -> None:
         self.saved_segments = message.segments
-        self.rule_tree.show(self.draft.rule, self.rule_tree.selected_path, self.catalog, self.segment_names,
-                       self.problems)
+        self.rule_tree.relabel(self.catalog, self.segment_names)
 
     # -- status line under the tree -----------------------------------------------------
     @on(Tree.NodeHighlighted)
