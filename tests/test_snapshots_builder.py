@@ -37,9 +37,10 @@ def example_app(tmp_path: Path) -> BuilderApp:
 async def everything_counted(pilot: Pilot[Any]) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, BuilderScreen)
-    await wait_for(pilot, lambda: screen.shown_count is not None and all(
-        node.data is not None and not node.data.pending
-        for node in screen.rule_tree.rows.values()))
+    await wait_for(pilot, lambda: screen.previewed == screen.generation
+                   and bool(screen.saved_segments) and all(
+                       node.data is not None and not node.data.pending
+                       for node in screen.rule_tree.rows.values()))
     await pilot.pause(0.1)
 
 

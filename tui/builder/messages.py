@@ -63,6 +63,11 @@ class BrokenDown(WorkerResult):
         self.audience = audience
 
 
+class PreviewDone(WorkerResult):
+    """The preview worker of this edit has posted everything it will (tests and the
+    benchmark wait for it; the screen shows nothing new)."""
+
+
 class PreviewFailed(WorkerResult):
     def __init__(self, generation: int, message: str) -> None:
         super().__init__(generation)

@@ -65,6 +65,7 @@ from tui.builder.event_editor import EventEditor
 from tui.builder.messages import (
     BrokenDown,
     Counted,
+    PreviewDone,
     PreviewFailed,
     ProblemsFound,
     Sampled,
@@ -153,6 +154,7 @@ class BuilderScreen(Screen[str | None]):
         self.saved_segments: list[SavedSegment] = []
         self.breakdown_attribute: str | None = None
         self.shown_count: int | None = None
+        self.previewed = -1  # the last edit whose preview is complete on screen
         self.resolved: ResolvedSegment | None = None
         self._debounce: Timer | None = None
         self._cancels: list[Cancel] = []
@@ -323,6 +325,8 @@ class BuilderScreen(Screen[str | None]):
             return
         except AudiencesError as exc:
             post("failed", PreviewFailed(generation, str(exc)))
+        finally:
+            post("done", PreviewDone(generation))  # dropped when cancelled, like every result
 
     def sample_and_break_down(self, post: Callable[[str, Any], None], generation: int,
                               resolved: ResolvedSegment, size: int, as_of: dt.datetime,
@@ -384,6 +388,11 @@ class BuilderScreen(Screen[str | None]):
             self.breakdown_attribute = self.breakdown_attribute or message.attribute
             self.preview.show_breakdown(self.attribute_text(message.attribute), message.rows,
                                         message.audience)
+
+    @on(PreviewDone)
+    def preview_done(self, message: PreviewDone) -> None:
+        if self.current(message):
+            self.previewed = message.generation
 
     @on(PreviewFailed)
     def preview_failed(self, message: PreviewFailed) -> None:
