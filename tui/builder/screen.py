@@ -160,10 +160,10 @@ class BuilderScreen(Screen[str | None]):
         self._cancels: list[Cancel] = []
         self._selected = "rule"
         self._as_of: dt.datetime | None = None
-        # Per-node counts reuse the member sets of unchanged conditions between edits;
-        # the cache belongs to one connection, kept for this screen's node-count worker.
+        # Counts reuse the member sets of unchanged conditions between edits; the cache
+        # belongs to one connection, kept for this screen's preview workers (one at a time).
         self._members_cache = MemberSetCache()
-        self._nodes_conn = SerialConnection(self.read_connection)
+        self._count_conn = SerialConnection(self.read_connection)
 
     # -- app services ------------------------------------------------------------------
     @property
@@ -211,7 +211,7 @@ class BuilderScreen(Screen[str | None]):
     def on_unmount(self) -> None:
         for cancel in self._cancels:
             cancel.cancel()
-        self._nodes_conn.close()
+        self._count_conn.close()
 
     def on_mount(self) -> None:
         self.problems = leaf_problems(self.draft.rule, self.catalog)
@@ -304,7 +304,7 @@ class BuilderScreen(Screen[str | None]):
         post = self.poster(generation, cancel)
         clock = type(self).clock
         try:
-            with self._nodes_conn.use() as conn:
+            with self._count_conn.use() as conn:
                 resolved, found = resolve_countable(
                     segment, catalog, lambda s: resolve_segment(conn, s, catalog=catalog), problems)
                 post("problems", ProblemsFound(generation, found))
