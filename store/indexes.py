@@ -17,7 +17,7 @@ ts)`` (store/db.py). Three kinds of index are added here:
 - ``events_type_<id>_fields``, one per event type that has a numeric field
   (the types whose events are summed and counted by value: orders, carts),
   partial (``WHERE type_id = <id>``) and covering: ``(type_id, profile_pk,
-  <the type's fields>, ts)``. A sum, an average or a distinct count over a
+  <the type's fields, at most six: covered_fields>, ts)``. A sum, an average or a distinct count over a
   wide window then reads the type's events in profile order from the index
   alone, without a table row per event and without a sort (see
   ``compiler._Compiler.grouped_hint``). The first text field that links to no entity (an
@@ -37,11 +37,12 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from store.catalog import Catalog
+from store.catalog import Catalog, EventField
 from store.db import quote_identifier, write_transaction
 
 ATTRIBUTE_INDEX_PREFIX = "profiles_attr_"
 NUMERIC_TYPES = ("integer", "number")
+MAX_COVERED_FIELDS = 6
 
 EXTRA_INDEXES: dict[str, str] = {
     "events_type_profile_ts": "CREATE INDEX IF NOT EXISTS events_type_profile_ts"
@@ -75,11 +76,34 @@ def field_indexes(catalog: Catalog) -> dict[int, FieldIndex]:
         if not any(f.type in NUMERIC_TYPES for f in fields):
             continue
         # Identifiers first (what distinct counts count), then the rest; by column within each.
-        ordered = sorted(fields, key=lambda f: (f.type != "string" or f.name in links, f.column))
+        ordered = sorted(covered_fields(fields, links),
+                         key=lambda f: (f.type != "string" or f.name in links, f.column))
         indexes[event_type.id] = FieldIndex(f"events_type_{event_type.id}_fields", event_type.id,
                                             tuple(f.name for f in ordered),
                                             tuple(f.column for f in ordered))
     return indexes
+
+
+def covered_fields(fields: list[EventField], links: set[str]) -> list[EventField]:
+    """The fields a type's covering index holds: at most ``MAX_COVERED_FIELDS``.
+
+    An imported type can carry many or long text fields (descriptions, URLs); covering them
+    all would make the index about as large as the events themselves. Kept, in this order:
+    the first text field that links to no entity (the identifier distinct counts count),
+    the numeric fields (what is summed), the link fields (what entity conditions read),
+    then the other fields by column. A condition on a field left out still counts right:
+    the compiler leaves such a condition on the (type_id, ts) index (``grouped_hint``).
+    """
+    def is_identifier(field: EventField) -> bool:
+        return field.type == "string" and field.name not in links
+
+    def rank(field: EventField) -> tuple[int, str]:
+        kind = 0 if field.type in NUMERIC_TYPES else 1 if field.name in links else 2
+        return kind, field.column
+
+    identifiers = sorted((f for f in fields if is_identifier(f)), key=lambda f: f.column)[:1]
+    others = sorted((f for f in fields if f not in identifiers), key=rank)
+    return identifiers + others[:MAX_COVERED_FIELDS - len(identifiers)]
 
 
 def attribute_indexes(conn: sqlite3.Connection) -> dict[str, str]:

@@ -134,6 +134,59 @@ def test_a_new_field_rebuilds_the_types_covering_index(tmp_path: Path) -> None:
         conn.close()
 
 
+def wide_store(path: Path) -> sqlite3.Connection:
+    """Purchases with ten fields: long texts, several numbers, a link."""
+    rng = random.Random(5)
+    texts = {name: "string" for name in ("description", "landing_url", "order_ref", "note")}
+    numbers = {name: "number" for name in ("amount", "discount", "tax", "weight")}
+    events = [{"profile_id": f"p{rng.randrange(80)}", "type": "purchase",
+               "timestamp": A - dt.timedelta(hours=rng.randrange(0, 400 * 24)),
+               **{name: rng.choice([None, f"{name}-{rng.randrange(5)}" * 8]) for name in texts},
+               **{name: rng.choice([None, round(rng.uniform(0, 50), 1)]) for name in numbers},
+               "paid": rng.choice([True, False, None]),
+               "sku": rng.choice(["s1", "s2", None])}
+              for _ in range(1500)]
+    spec = StoreSpec(profiles=[{"id": f"p{i}"} for i in range(80)],
+                     event_fields={**texts, **numbers, "paid": "boolean", "sku": "string"},
+                     events=events,
+                     entities={"product": EntitySpec("sku", "string", "sku",
+                                                     {"sku": "string", "category": "string"},
+                                                     [{"sku": "s1", "category": "c1"}])})
+    return build_store(path, spec)
+
+
+def test_a_wide_types_covering_index_holds_a_bounded_choice_of_fields(tmp_path: Path) -> None:
+    """The first identifier, the numbers and the link are covered; long texts beyond the
+    first are not, and conditions on them still count right (the evaluator agrees)."""
+    conn = wide_store(tmp_path / "store.db")
+    try:
+        ensure_indexes(conn)
+        index = field_indexes(Catalog.load(conn))[Catalog.load(conn).event_types["purchase"].id]
+        assert index.fields == ("description", "amount", "discount", "sku", "tax", "weight")
+        columns = [row[2] for row in
+                   conn.execute("SELECT * FROM pragma_index_info(?)", (index.name,))]
+        assert len(columns) == 2 + 6 + 1
+        catalog = Catalog.load(conn)
+        profiles = list(load_all_profiles(conn, catalog))
+        for rule in (
+            {"event": "purchase", "within": {"last": 1, "unit": "years"},
+             "where": [{"attribute": "note", "op": "contains", "value": "note-1"}],
+             "aggregate": {"fn": "sum", "attribute": "tax", "op": "greater_than", "value": 40}},
+            {"event": "purchase", "count": {"op": "at_least", "value": 2,
+                                            "distinct": "order_ref"}},
+            {"event": "purchase", "where": [{"attribute": "paid", "op": "is_true"}],
+             "aggregate": {"fn": "max", "attribute": "weight", "op": "greater_than",
+                           "value": 45}},
+            {"event": "purchase", "within": {"last": 1, "unit": "years"},
+             "aggregate": {"fn": "avg", "attribute": "amount", "op": "less_than", "value": 20}},
+        ):
+            resolved = resolve_rule(conn, rule)
+            expected = sum(matches(p, resolved, A) for p in profiles)
+            assert count(conn, resolved, A) == expected, rule
+    finally:
+        conn.close()
+
+
 def test_types_without_a_number_get_no_covering_index(tmp_path: Path) -> None:
     spec = StoreSpec(profiles=[{"id": "p1"}], event_fields={"campaign": "string"},
                      events=[{"profile_id": "p1", "type": "email", "timestamp": A,
