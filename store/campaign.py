@@ -28,7 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from store.db import connect, describe_sqlite_error, install_schema, write_transaction
+from store.db import (
+    closed_on_failure,
+    connect,
+    describe_sqlite_error,
+    install_schema,
+    write_transaction,
+)
 from store.errors import InputError, StoreError
 
 CAMPAIGN_FORMAT = "audiences-tui-campaign"
@@ -184,17 +190,11 @@ def open_campaign(path: str | Path, *, readonly: bool = False) -> sqlite3.Connec
         finally:
             probe.close()
     conn = connect(path)
-    try:
+    with closed_on_failure(conn, path):
         if exists:
             _check_format(conn, path)
         if _format(conn) is None or not _has_table(conn, "deliveries"):
             install_schema(conn, SCHEMA, CAMPAIGN_FORMAT, CAMPAIGN_SCHEMA_VERSION)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(describe_sqlite_error(path, exc)) from exc
-    except StoreError:
-        conn.close()
-        raise
     return conn
 
 

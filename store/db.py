@@ -158,23 +158,31 @@ def install_schema(conn: sqlite3.Connection, schema: str, file_format: str, vers
         )
 
 
-def create_store(path: str | Path) -> sqlite3.Connection:
-    """Create an empty store (or finish creating one) and return a connection."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
+@contextmanager
+def closed_on_failure(conn: sqlite3.Connection, path: str | Path) -> Iterator[None]:
+    """Close a just-opened connection if checking or preparing it fails, turning SQLite's
+    errors into a StoreError that names the file (so no caller leaks the connection)."""
     try:
-        existing = _store_format(conn)
-        if existing is None and _has_user_tables(conn):
-            raise StoreError(f"{path} is an SQLite file but not an Audiences store.")
-        install_schema(conn, FIXED_SCHEMA, STORE_FORMAT, SCHEMA_VERSION)
+        yield
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(describe_sqlite_error(path, exc)) from exc
     except StoreError:
         conn.close()
         raise
+
+
+def create_store(path: str | Path) -> sqlite3.Connection:
+    """Create an empty store (or finish creating one) and return a connection."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    with closed_on_failure(conn, path):
+        existing = _store_format(conn)
+        if existing is None and _has_user_tables(conn):
+            raise StoreError(f"{path} is an SQLite file but not an Audiences store.")
+        install_schema(conn, FIXED_SCHEMA, STORE_FORMAT, SCHEMA_VERSION)
     return conn
 
 
@@ -194,7 +202,7 @@ def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connectio
         if is_read_only_file(path):
             raise StoreError(f"{path} is read-only; nothing was written.")
     conn = connect(path, readonly=readonly)
-    try:
+    with closed_on_failure(conn, path):
         fmt = _store_format(conn)
         if fmt is None:
             raise StoreError(f"{path} is not an Audiences store.")
@@ -209,12 +217,6 @@ def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connectio
                 f"{path} was written by a newer version of Audiences TUI (store version {version},"
                 f" this program reads up to {SCHEMA_VERSION}). Upgrade the program."
             )
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(describe_sqlite_error(path, exc)) from exc
-    except StoreError:
-        conn.close()
-        raise
     return conn
 
 
