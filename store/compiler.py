@@ -58,7 +58,7 @@ from store.model import (
 from store.predicates import Predicates, Target, next_day, window_or_open
 from store.timeutil import as_of_date, last_window, resolve
 from store.validate import ResolvedSegment
-from store.values import UTC, day_start_epoch, to_epoch_seconds
+from store.values import UTC, day_start_epoch, epoch_from_micros, to_epoch_seconds
 
 PROFILES = "profiles"
 EVENTS = "events"
@@ -516,7 +516,7 @@ class _Compiler:
                 filters.append(predicate)
         return filters, (hint if self.dialect == "sqlite" else None)
 
-    def window_span(self, node: EventCondition, path: str) -> tuple[int | None, int, bool]:
+    def window_span(self, node: EventCondition, path: str) -> tuple[float | None, float, bool]:
         """The window's epoch bounds (never after A) and whether it is short."""
         low, high = self.window_epochs(node.within, path)
         upper = self.as_of_epoch if high is None else min(high, self.as_of_epoch)
@@ -572,7 +572,7 @@ class _Compiler:
             return type_id.eq(self.binder.bind(ids[0]))
         return type_id.isin(*(self.binder.bind(i) for i in ids), copy=False)
 
-    def window_epochs(self, within: Window | None, path: str) -> tuple[int | None, int | None]:
+    def window_epochs(self, within: Window | None, path: str) -> tuple[float | None, float | None]:
         """The inclusive epoch-second bounds of ``within`` (None: open)."""
         if within is None:
             return None, None
@@ -802,20 +802,20 @@ def compare_number(left: float, op: str, value: Any) -> bool:
     raise ValueError(f"numeric operator {op!r}")
 
 
-def start_epoch(low: dt.date) -> int:
-    """Epoch bound for ``ts >= low``: a datetime is an instant (rounded up), a date its midnight."""
+def start_epoch(low: dt.date) -> float:
+    """Epoch bound for ``ts >= low``: a datetime is an instant, a date its midnight."""
     if isinstance(low, dt.datetime):
-        seconds = to_epoch_seconds(low)
-        return seconds + 1 if low.microsecond else seconds
+        return to_epoch_seconds(low)
     return day_start_epoch(low)
 
 
-def end_epoch(high: dt.date) -> int | None:
-    """Epoch bound for ``ts <= high``: a datetime is an instant, a date takes its whole day."""
+def end_epoch(high: dt.date) -> float | None:
+    """Epoch bound for ``ts <= high``: a datetime is an instant, a date takes its whole day
+    (up to its last microsecond: stored times keep their fractions)."""
     if isinstance(high, dt.datetime):
         return to_epoch_seconds(high)
     after = next_day(high)
-    return None if after is None else day_start_epoch(after) - 1
+    return None if after is None else epoch_from_micros(day_start_epoch(after) * 1_000_000 - 1)
 
 
 # ---------------------------------------------------------------------- public API

@@ -189,7 +189,7 @@ class _Loader:
             for index, entity_field in enumerate(entity.fields):
                 values[f"{name}.{entity_field}"] = None if found is None else found[index]
         type_name = self.type_names.get(row[1], f"#{row[1]}")
-        return EventData(type=type_name, ts=from_epoch_seconds(int(row[2])), fields=values)
+        return EventData(type=type_name, ts=from_epoch_seconds(row[2]), fields=values)
 
 
 def load_profile(conn: sqlite3.Connection, catalog: Catalog, pk: int) -> ProfileData:

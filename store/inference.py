@@ -30,6 +30,7 @@ from store.values import (
     NUMBER_RE,
     AttrType,
     day_start_epoch,
+    epoch_from_micros,
     format_datetime,
     parse_date,
     parse_datetime,
@@ -313,12 +314,13 @@ def id_text(value: Any) -> str | None:
 
 # ---------------------------------------------------------------- event timestamps
 
-TimestampParser = Callable[[Any], int | None]
+TimestampParser = Callable[[Any], float | None]
 EPOCH_FORMATS = {"epoch": 1, "epoch_ms": 1000}
 
 
 def timestamp_parser(time_format: str | None) -> TimestampParser:
-    """A function from a timestamp value to epoch seconds (UTC), None when it is not one.
+    """A function from a timestamp value to epoch seconds (UTC; an int for a whole second,
+    else a float keeping the fraction: ``values.epoch_from_micros``), None when it is not one.
 
     Default: ISO 8601 datetimes (``T`` or space, optional offset, converted to
     UTC) and plain dates (midnight UTC). ``epoch`` / ``epoch_ms``: numbers of
@@ -338,7 +340,7 @@ def timestamp_parser(time_format: str | None) -> TimestampParser:
 def _iso_parser() -> TimestampParser:
     days: dict[str, int | None] = {}
 
-    def parse(value: Any) -> int | None:
+    def parse(value: Any) -> float | None:
         if type(value) is not str:
             return None
         size = len(value)
@@ -367,24 +369,31 @@ def _iso_parser() -> TimestampParser:
 
 
 def _epoch_parser(divisor: int) -> TimestampParser:
-    def parse(value: Any) -> int | None:
+    """Seconds (divisor 1) or milliseconds (1000) since 1970; fractions below a
+    microsecond are dropped."""
+    micros_per_unit = 1_000_000 // divisor
+
+    def parse(value: Any) -> float | None:
         kind = type(value)
         if kind is int:
-            return value // divisor
+            return epoch_from_micros(value * micros_per_unit)
         if kind is float:
-            return math.floor(value / divisor) if math.isfinite(value) else None
+            return (epoch_from_micros(math.floor(value * micros_per_unit))
+                    if math.isfinite(value) else None)
         if kind is str:
             if INTEGER_RE.match(value):
-                return int(value) // divisor
+                return epoch_from_micros(int(value) * micros_per_unit)
             if NUMBER_RE.match(value):
-                return math.floor(float(value) / divisor)
+                number = float(value)
+                return (epoch_from_micros(math.floor(number * micros_per_unit))
+                        if math.isfinite(number) else None)
         return None
 
     return parse
 
 
 def _strptime_parser(time_format: str) -> TimestampParser:
-    def parse(value: Any) -> int | None:
+    def parse(value: Any) -> float | None:
         if type(value) is not str:
             return None
         try:
@@ -400,6 +409,9 @@ def parse_timestamps(values: Sequence[Any], parse: TimestampParser,
                      time_format: str | None) -> tuple[np.ndarray, list[int]]:
     """A column of timestamps as epoch seconds, and the positions of the values that are not.
 
+    The array is of integers, or of floats when a time has a fraction of a second (the
+    whole seconds among them become integers again as SQLite stores them in ``ts``).
+
     ISO 8601 columns in the usual spellings (``YYYY-MM-DD``, with ``T`` or a
     space and ``HH:MM:SS``, maybe ``Z``) are parsed by numpy in one go; any
     other column, or one with a bad value, goes value by value.
@@ -408,14 +420,16 @@ def parse_timestamps(values: Sequence[Any], parse: TimestampParser,
         joined = _joined(values)
         if joined is not None and _ALL["datetime"].fullmatch(joined):
             try:
-                stamps = np.array(values).astype("U19").astype("datetime64[s]")
+                seconds = np.array(values).astype("U19").astype("datetime64[s]")
             except ValueError:
                 pass
             else:
-                return stamps.astype(np.int64), []
+                return seconds.astype(np.int64), []
     parsed = list(map(parse, values))
     bad = [position for position, stamp in enumerate(parsed) if stamp is None]
-    return np.array([0 if stamp is None else stamp for stamp in parsed], dtype=np.int64), bad
+    stamps = [0 if stamp is None else stamp for stamp in parsed]
+    exact = all(type(stamp) is int for stamp in stamps)
+    return np.array(stamps, dtype=np.int64 if exact else np.float64), bad
 
 
 def timestamp_problem(value: Any, time_format: str | None) -> str:

@@ -508,13 +508,13 @@ class TimelineEvent:
     """One event of a profile, with its fields and the fields of the entities it links to."""
 
     pk: int
-    ts: int
+    ts: float
     type: str
     label: str
     details: tuple[EventDetail, ...]
 
     @property
-    def key(self) -> tuple[int, int]:
+    def key(self) -> tuple[float, int]:
         return (self.ts, self.pk)
 
 
@@ -537,8 +537,8 @@ def _entity_fields_shown(catalog: Catalog) -> list[tuple[str, str, str, str, str
 
 
 def timeline_page(conn: sqlite3.Connection, catalog: Catalog, pk: int, *,
-                  older_than: tuple[int, int] | None = None,
-                  newer_than: tuple[int, int] | None = None, oldest: bool = False,
+                  older_than: tuple[float, int] | None = None,
+                  newer_than: tuple[float, int] | None = None, oldest: bool = False,
                   limit: int = PAGE_SIZE, types: Sequence[str] | None = None) -> list[TimelineEvent]:
     """A page of the events of ``pk``, always returned newest first.
 
@@ -614,7 +614,7 @@ class TimelineSource:
         self.pk = pk
         self.types = types
 
-    def after(self, conn: sqlite3.Connection, key: tuple[int, int] | None,
+    def after(self, conn: sqlite3.Connection, key: tuple[float, int] | None,
               limit: int) -> list[TimelineEvent]:
         return timeline_page(conn, self.catalog, self.pk, older_than=key, limit=limit,
                              types=self.types)

@@ -8,8 +8,10 @@ and the reference evaluator):
 - date: TEXT ``YYYY-MM-DD``.
 - datetime: TEXT ``YYYY-MM-DD HH:MM:SS`` in UTC, with ``.ffffff`` only when the
   fraction is not zero, so that text order is time order.
-- event timestamps (the ``ts`` column of events): INTEGER seconds since the
-  Unix epoch, UTC (fractions of a second are dropped).
+- event timestamps (the ``ts`` column of events): seconds since the Unix
+  epoch, UTC: an INTEGER for a whole second, else a REAL that keeps the
+  microseconds (``epoch_from_micros``), so ``ts <= A`` holds exactly as the
+  times read in the file.
 """
 
 from __future__ import annotations
@@ -98,15 +100,28 @@ def format_datetime(value: dt.datetime) -> str:
     return text
 
 
-def to_epoch_seconds(value: dt.datetime) -> int:
-    """Seconds since the epoch (floor), the stored form of event timestamps."""
+def epoch_from_micros(micros: int) -> int | float:
+    """Seconds since the epoch from microseconds: an int for a whole second, else a float.
+
+    Every stored timestamp and every bound compared with one is made here, by the same
+    arithmetic, so equal instants give equal numbers; a float64 near today's epoch
+    seconds is exact to a quarter of a microsecond, so distinct microseconds stay apart
+    and in order.
+    """
+    whole, fraction = divmod(micros, 1_000_000)
+    return whole if not fraction else whole + fraction / 1_000_000
+
+
+def to_epoch_seconds(value: dt.datetime) -> int | float:
+    """Seconds since the epoch, the stored form of event timestamps (see the module)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     delta = value - EPOCH
-    return delta.days * 86400 + delta.seconds
+    return epoch_from_micros((delta.days * 86400 + delta.seconds) * 1_000_000
+                             + delta.microseconds)
 
 
-def from_epoch_seconds(seconds: int) -> dt.datetime:
+def from_epoch_seconds(seconds: float) -> dt.datetime:
     return EPOCH + dt.timedelta(seconds=seconds)
 
 

@@ -241,19 +241,25 @@ class Pools:
         return dt.datetime.combine(picker.pick(self.dates), moment, tzinfo=UTC)
 
     def event_instant(self, picker: Picker) -> dt.datetime:
-        """Whole seconds: A, A+-1s, the edges of D, window edges, anywhere near."""
+        """A, A+-1s, A+-1us, the edges of D (to the microsecond), window edges, anywhere near."""
         today = as_of_date(self.as_of)
         if picker.index(3) == 0:
             floor = self.as_of.replace(microsecond=0)
             return picker.pick([floor, floor - SECOND, floor + SECOND,
+                                self.as_of, self.as_of - MICROSECOND, self.as_of + MICROSECOND,
+                                floor + dt.timedelta(microseconds=700_000),
                                 dt.datetime.combine(today, dt.time(), tzinfo=UTC),
                                 dt.datetime.combine(today, dt.time(23, 59, 59), tzinfo=UTC),
+                                dt.datetime.combine(today, dt.time(23, 59, 59, 999_999),
+                                                    tzinfo=UTC),
                                 dt.datetime.combine(today + DAY, dt.time(), tzinfo=UTC)])
-        moment = picker.pick((dt.time(0, 0), dt.time(23, 59, 59), dt.time(12, 0)))
+        moment = picker.pick((dt.time(0, 0), dt.time(23, 59, 59), dt.time(12, 0),
+                              dt.time(23, 59, 59, 500_000)))
         return dt.datetime.combine(picker.pick(self.dates), moment, tzinfo=UTC)
 
 
 SECOND = dt.timedelta(seconds=1)
+MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def birth_pool(today: dt.date) -> list[dt.date]:

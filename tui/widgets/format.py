@@ -42,7 +42,7 @@ def cell(value: Any, attr_type: str) -> Text:
     return Text(text, justify=justify, no_wrap=True, overflow="ellipsis")
 
 
-def format_ts(ts: int | None, with_time: bool = True) -> str:
+def format_ts(ts: float | None, with_time: bool = True) -> str:
     """An event timestamp (epoch seconds, UTC) as ``YYYY-MM-DD HH:MM``."""
     if ts is None:
         return MISSING
@@ -63,7 +63,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
-def relative_day(ts: int | None, today: dt.date) -> str:
+def relative_day(ts: float | None, today: dt.date) -> str:
     """How long ago an instant was, in words a marketer uses (``3 days ago``)."""
     if ts is None:
         return ""
