@@ -266,6 +266,33 @@ def source_query(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime
     return sql, qualified.params
 
 
+class ScanProgress:
+    """The share of the members found so far, from the members whose pk is a multiple of
+    ``TICK_MASK + 1`` (the only rows that call back into Python).
+
+    With the audience's size known (``expected``: a review counted it), the number of such
+    members seen against the number expected (one in 4096 of the audience). Otherwise the
+    furthest pk reached against the largest pk, never going back: members come in pk order
+    only when the profiles table drives the query; an attribute index (sign-up date order)
+    or the parts of an `any` can hand them over in another order.
+    """
+
+    def __init__(self, top: int, expected: int | None) -> None:
+        self.top = top
+        self.expected_ticks = None if not expected else expected / (TICK_MASK + 1)
+        self.ticks = 0
+        self.done = 0.0
+
+    def after(self, pk: int) -> float:
+        self.ticks += 1
+        if self.expected_ticks:
+            reached = min(self.ticks / self.expected_ticks, 0.99)
+        else:
+            reached = min(pk / self.top, 1.0)
+        self.done = max(self.done, reached)
+        return self.done
+
+
 @contextmanager
 def _attached(campaign_conn: sqlite3.Connection, profile_path: str) -> Iterator[None]:
     """The profile store attached to the campaign connection (read side only) for one staging."""
@@ -279,13 +306,15 @@ def _attached(campaign_conn: sqlite3.Connection, profile_path: str) -> Iterator[
 def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
                   resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
                   catalog: Catalog, *, progress: Progress | None = None,
-                  cancel: threading.Event | None = None, share: float = 1.0) -> int:
+                  cancel: threading.Event | None = None, share: float = 1.0,
+                  expected: int | None = None) -> int:
     """Fill the campaign connection's temp table with the audience at ``as_of``; returns its size.
 
     The profile store (``conn``'s file) is attached to the campaign connection
     so the members go from one file to the other inside SQLite, without a
     round trip through Python per row. ``progress`` receives the share of the
-    profile scan done, scaled to ``share``; ``cancel`` stops the query.
+    profile scan done, scaled to ``share`` (``expected``: the audience's size if known, which
+    makes it exact; see ``ScanProgress``); ``cancel`` stops the query.
     """
     profile_path = database_path(conn)
     if profile_path in ("", ":memory:"):
@@ -301,9 +330,10 @@ def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
     report("Finding members", 0.0)
     with _attached(campaign_conn, profile_path):
         top = campaign_conn.execute(f"SELECT max(pk) FROM {SOURCE}.profiles").fetchone()[0] or 1
+        done = ScanProgress(top, expected)
 
         def tick(pk: int) -> int:
-            report("Finding members", share * min(pk / top, 1.0))
+            report("Finding members", share * done.after(pk))
             return 1
 
         campaign_conn.create_function("activation_tick", 1, tick)
@@ -415,7 +445,7 @@ def _translate(campaign_conn: sqlite3.Connection, exc: sqlite3.DatabaseError) ->
 def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved: ResolvedSegment,
            as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
            samples: int = SAMPLE_SIZE, progress: Progress | None = None,
-           cancel: threading.Event | None = None) -> Review:
+           cancel: threading.Event | None = None, expected: int | None = None) -> Review:
     """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file."""
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
@@ -424,7 +454,7 @@ def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved
     _, _, fingerprint = definition_of(resolved)
     try:
         count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
-                              progress=progress, cancel=cancel, share=0.8)
+                              progress=progress, cancel=cancel, share=0.8, expected=expected)
         if progress:
             progress("Comparing with the current members", 0.8)
         campaign_conn.execute("BEGIN")
@@ -475,7 +505,7 @@ def _has_audiences(campaign_conn: sqlite3.Connection) -> bool:
 def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved: ResolvedSegment,
              as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
              name: str | None = None, progress: Progress | None = None,
-             cancel: threading.Event | None = None) -> ActivationResult:
+             cancel: threading.Event | None = None, expected: int | None = None) -> ActivationResult:
     """Replace the segment's audience in the campaign store by its members at ``as_of``.
 
     One transaction on the campaign store; activating again with the same
@@ -483,7 +513,8 @@ def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolv
     history row still records the refresh).
     Raises ``StoreError`` when the campaign store cannot be written (read-only,
     full, locked), ``QueryCancelled`` when ``cancel`` is set or the query is
-    interrupted; in every failure the campaign store is left as it was.
+    interrupted; in every failure the campaign store is left as it was. ``expected``, the
+    audience's size when a review just counted it, makes the progress exact.
     """
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
@@ -494,7 +525,7 @@ def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolv
     require_writable(campaign_conn)
     try:
         count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
-                              progress=progress, cancel=cancel, share=0.5)
+                              progress=progress, cancel=cancel, share=0.5, expected=expected)
         report("Comparing with the current members", 0.5)
         campaign_conn.execute("BEGIN IMMEDIATE")
         try:

@@ -14,6 +14,7 @@ import pytest
 from store.activation import (
     DEFAULT_FIELDS,
     MAX_FIELDS,
+    ScanProgress,
     activate,
     definition_of,
     personalisation_fields,
@@ -381,6 +382,40 @@ def test_progress_goes_forward_to_the_end(stores: Any) -> None:
     assert fractions == sorted(fractions)
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
     assert seen[-1][0] == "Done"
+
+
+def test_scan_progress_never_goes_back_when_members_come_out_of_pk_order() -> None:
+    """Members in an attribute index's order (or an `any`'s parts one after the other)
+    reach the pks out of order: without a known size the bar shows the furthest pk."""
+    done = ScanProgress(top=40_960, expected=None)
+    shown = [done.after(pk) for pk in (16_384, 4_096, 36_864, 8_192, 12_288)]
+    assert shown == [0.4, 0.4, 0.9, 0.9, 0.9]
+
+
+def test_scan_progress_counts_the_sampled_members_when_the_size_is_known() -> None:
+    done = ScanProgress(top=1_000_000, expected=4 * 4096)
+    shown = [done.after(pk) for pk in (4096 * 200, 4096, 4096 * 3, 4096 * 100, 4096 * 7)]
+    assert shown == [0.25, 0.5, 0.75, 0.99, 0.99]
+
+
+def test_activation_progress_with_the_reviewed_size_goes_forward(tmp_path: Path) -> None:
+    make_profile_store(tmp_path / "big.db", count=30_000)
+    conn = open_store(tmp_path / "big.db", readonly=True)
+    campaign = open_campaign(tmp_path / "campaign.db")
+    try:
+        rule = {"any": [{"event": "purchase"}, {"attribute": "n", "op": "greater_than",
+                                                 "value": 10_000}]}
+        resolved = resolve_rule(conn, rule, "Passes")
+        size = review(conn, campaign, resolved, AS_OF).count
+        seen: list[float] = []
+        activate(conn, campaign, resolved, AS_OF, expected=size,
+                 progress=lambda step, fraction: seen.append(fraction))
+        assert len(set(seen)) > 5
+        assert seen == sorted(seen)
+        assert seen[-1] == 1.0
+    finally:
+        conn.close()
+        campaign.close()
 
 
 def test_a_reader_keeps_its_snapshot_while_an_activation_commits(stores: Any, tmp_path: Path) -> None:
