@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from store.campaign import Audience, Member, database_path, store_error
@@ -449,6 +450,7 @@ def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved
     """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file."""
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
+    check_same_source(campaign_conn, resolved.segment.id, database_path(conn))
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     segment = resolved.segment
     _, _, fingerprint = definition_of(resolved)
@@ -494,6 +496,29 @@ def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved
     )
 
 
+def check_same_source(campaign_conn: sqlite3.Connection, segment_id: str, profile_path: str) -> None:
+    """Refuse to review or refresh an audience that another profile store activated.
+
+    Two profile stores in one folder share the default ``campaign.db``; refreshing one's
+    audience from the other would count members of the wrong store as removed and added.
+    A recorded store file that no longer exists (the folder was moved, the store renamed)
+    gives the audience over to this store.
+    """
+    if not _has_audiences(campaign_conn):
+        return
+    row = campaign_conn.execute("SELECT source_db FROM audiences WHERE segment_id = ?",
+                                (segment_id,)).fetchone()
+    recorded = None if row is None else row[0]
+    if not recorded or recorded == profile_path or not Path(recorded).exists():
+        return
+    if Path(recorded).resolve() == Path(profile_path).resolve():
+        return
+    raise StoreError(
+        f"{database_path(campaign_conn)} already holds the audience of segment '{segment_id}',"
+        f" activated from the profile store {recorded}, not {profile_path}. Activate it from"
+        " that store, or give this store a campaign store of its own (--campaign-db).")
+
+
 def _has_audiences(campaign_conn: sqlite3.Connection) -> bool:
     return campaign_conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='audiences'").fetchone() is not None
@@ -523,6 +548,7 @@ def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolv
     definition, refs, fingerprint = definition_of(resolved)
     report = progress or (lambda step, fraction: None)
     require_writable(campaign_conn)
+    check_same_source(campaign_conn, segment.id, database_path(conn))
     try:
         count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
                               progress=progress, cancel=cancel, share=0.5, expected=expected)

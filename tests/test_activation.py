@@ -418,6 +418,47 @@ def test_activation_progress_with_the_reviewed_size_goes_forward(tmp_path: Path)
         campaign.close()
 
 
+def test_another_store_cannot_refresh_an_audience_it_did_not_activate(tmp_path: Path) -> None:
+    """Two profile stores in one folder share the default campaign.db: the second one's
+    review and activation of the same segment are refused, and the members stay."""
+    make_profile_store(tmp_path / "shop.db")
+    make_profile_store(tmp_path / "other.db", count=50)
+    shop = open_store(tmp_path / "shop.db", readonly=True)
+    other = open_store(tmp_path / "other.db", readonly=True)
+    campaign = open_campaign(tmp_path / "campaign.db")
+    try:
+        first = activate(shop, campaign, resolve_rule(shop, below(100), "Shared"), AS_OF)
+        before = member_rows(campaign)
+        theirs = resolve_rule(other, below(100), "Shared")
+        for attempt in (review, activate):
+            with pytest.raises(StoreError, match="activated from the profile store .*shop.db"):
+                attempt(other, campaign, theirs, AS_OF)
+        assert member_rows(campaign) == before
+        assert len(history(campaign, first.audience_id)) == 1
+        again = activate(shop, campaign, resolve_rule(shop, below(100), "Shared"), AS_OF)
+        assert (again.audience_id, again.added, again.removed) == (first.audience_id, 0, 0)
+    finally:
+        for conn in (shop, other, campaign):
+            conn.close()
+
+
+def test_a_moved_store_takes_its_audience_over(tmp_path: Path) -> None:
+    make_profile_store(tmp_path / "shop.db")
+    shop = open_store(tmp_path / "shop.db", readonly=True)
+    campaign = open_campaign(tmp_path / "campaign.db")
+    try:
+        first = activate(shop, campaign, resolve_rule(shop, below(100), "Moved"), AS_OF)
+        shop.close()
+        (tmp_path / "shop.db").rename(tmp_path / "renamed.db")
+        shop = open_store(tmp_path / "renamed.db", readonly=True)
+        again = activate(shop, campaign, resolve_rule(shop, below(100), "Moved"), AS_OF)
+        assert (again.audience_id, again.added, again.removed) == (first.audience_id, 0, 0)
+        assert find_audience(campaign, "moved").source_db == str(tmp_path / "renamed.db")
+    finally:
+        shop.close()
+        campaign.close()
+
+
 def test_a_reader_keeps_its_snapshot_while_an_activation_commits(stores: Any, tmp_path: Path) -> None:
     conn, campaign, _ = stores
     first = activate(conn, campaign, resolve_rule(conn, below(10), "Shared"), AS_OF)
