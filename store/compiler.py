@@ -54,6 +54,7 @@ from store.model import (
     SegmentRef,
     Window,
     child_path,
+    holds_at_zero,
 )
 from store.predicates import Predicates, Target, next_day, window_or_open
 from store.timeutil import as_of_date, last_window, resolve
@@ -750,17 +751,6 @@ def entity_alias(entity: Entity) -> str:
 # ---------------------------------------------------------------------- count rules
 
 
-def count_holds(count: CountRule, n: int) -> bool:
-    if count.op == "at_least":
-        return n >= count.value
-    if count.op == "at_most":
-        return n <= count.value
-    if count.op == "exactly":
-        return n == count.value
-    low, high = count.value
-    return bool(low <= n <= high)
-
-
 def count_always(count: CountRule, smallest: int) -> bool:
     """Whether the count rule holds for every count from ``smallest`` up."""
     return count.op == "at_least" and count.value <= smallest
@@ -773,33 +763,6 @@ def count_never(count: CountRule, smallest: int) -> bool:
     if count.op == "between":
         return bool(count.value[1] < smallest)
     return False
-
-
-def holds_at_zero(count: CountRule, aggregate: AggregateRule | None) -> bool:
-    """Whether a profile with no event in E matches: count 0, sum 0, avg/min/max missing."""
-    if not count_holds(count, 0):
-        return False
-    if aggregate is None:
-        return True
-    if aggregate.fn != "sum":
-        return False
-    return compare_number(0, aggregate.op, aggregate.value)
-
-
-def compare_number(left: float, op: str, value: Any) -> bool:
-    if op == "equals":
-        return bool(left == value)
-    if op == "greater_than":
-        return bool(left > value)
-    if op == "greater_or_equal":
-        return bool(left >= value)
-    if op == "less_than":
-        return bool(left < value)
-    if op == "less_or_equal":
-        return bool(left <= value)
-    if op == "between":
-        return bool(value[0] <= left <= value[1])
-    raise ValueError(f"numeric operator {op!r}")
 
 
 def start_epoch(low: dt.date) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from store.catalog import Catalog
@@ -28,6 +29,7 @@ from store.model import (
     RelativeDate,
     SegmentRef,
     Window,
+    holds_at_zero,
 )
 from store.values import format_datetime
 
@@ -100,7 +102,16 @@ def _describe_not(child: Node, catalog: Catalog | None, names: Mapping[str, str]
         return describe_condition(flipped, attribute_label(child.attribute, catalog))
     if isinstance(child, NotOf):
         return "Not:"
+    if isinstance(child, EventCondition) and child.aggregate is None and _is_none(child):
+        # not(no purchase) is "purchase at least once"
+        return describe_event(replace(child, count=CountRule("at_least", 1)), catalog)
     return "Not: " + describe(child, catalog, names)
+
+
+def _is_none(node: EventCondition) -> bool:
+    """Whether the condition is "did not" (no event counted)."""
+    count = node.effective_count
+    return count.op in ("at_most", "exactly") and count.value == 0 and count.distinct is None
 
 
 def describe_condition(node: AttributeCondition, label: str) -> str:
@@ -118,8 +129,8 @@ def describe_event(node: EventCondition, catalog: Catalog | None = None) -> str:
     subject = event_subject(node.types, catalog)
     count = node.effective_count
     parts: list[str] = []
-    if count.op in ("at_most", "exactly") and count.value == 0 and count.distinct is None:
-        parts.append("No " + inline(subject))
+    if _is_none(node):
+        parts.append("No event" if node.types is None else "No " + inline(subject))
     elif count.op == "at_least" and count.value == 0 and count.distinct is None:
         parts.append(subject)  # no count in force (an aggregate stands alone)
     else:
@@ -133,6 +144,8 @@ def describe_event(node: EventCondition, catalog: Catalog | None = None) -> str:
     text = " ".join(p for p in parts if p)
     if node.aggregate is not None:
         text += ", " + aggregate_words(node.aggregate, catalog)
+        if holds_at_zero(count, node.aggregate) and not text.startswith("No "):
+            text += " (0 if none)"  # a sum over no event is 0: non-buyers match too
     return text
 
 

@@ -201,3 +201,48 @@ def walk(node: Node, path: str = "rule") -> list[tuple[str, Node]]:
 def referenced_segments(node: Node) -> set[str]:
     """Ids of the segments a rule tree refers to directly."""
     return {n.segment for _, n in walk(node) if isinstance(n, SegmentRef)}
+
+
+# ---------------------------------------------------------------------- count semantics
+# Shared by the compiler (which shapes a query by whether profiles without events match)
+# and the plain-words descriptions; the reference evaluator keeps its own versions.
+
+
+def count_holds(count: CountRule, n: int) -> bool:
+    """Whether |E| = n satisfies the count rule (events counted, or distinct values)."""
+    if count.op == "at_least":
+        return n >= count.value
+    if count.op == "at_most":
+        return n <= count.value
+    if count.op == "exactly":
+        return n == count.value
+    low, high = count.value
+    return bool(low <= n <= high)
+
+
+def holds_at_zero(count: CountRule, aggregate: AggregateRule | None) -> bool:
+    """Whether a profile with no event in E matches: count 0, sum 0, avg/min/max missing."""
+    if not count_holds(count, 0):
+        return False
+    if aggregate is None:
+        return True
+    if aggregate.fn != "sum":
+        return False
+    return compare_number(0, aggregate.op, aggregate.value)
+
+
+def compare_number(left: float, op: str, value: Any) -> bool:
+    """``left <op> value`` for the numeric operators of an aggregate."""
+    if op == "equals":
+        return bool(left == value)
+    if op == "greater_than":
+        return bool(left > value)
+    if op == "greater_or_equal":
+        return bool(left >= value)
+    if op == "less_than":
+        return bool(left < value)
+    if op == "less_or_equal":
+        return bool(left <= value)
+    if op == "between":
+        return bool(value[0] <= left <= value[1])
+    raise ValueError(f"numeric operator {op!r}")
