@@ -219,7 +219,7 @@ def _check_format(conn: sqlite3.Connection, path: Path) -> None:
             return
         if fmt != CAMPAIGN_FORMAT:
             conn.close()
-            raise StoreError(f"{path} is not a campaign store.")
+            raise StoreError(f"{path} is not an Audiences campaign store.")
         version = int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
     except sqlite3.DatabaseError as exc:
         conn.close()

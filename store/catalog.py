@@ -292,7 +292,8 @@ def ensure_entity(conn: sqlite3.Connection, name: str, key_field: str, key_type:
     """Declare an entity table keyed by ``key_field``, linked from the event field ``link_field``.
 
     The table is ``entity_<name>`` with the key in column ``key`` (primary key);
-    the link event field is declared (with the key's type) if events lack it.
+    the link event field is declared (with the key's type) if events lack it. An
+    existing entity keeps its key and its link: another one is an ``InputError``.
     """
     from store.errors import InputError
 
@@ -318,8 +319,11 @@ def ensure_entity(conn: sqlite3.Connection, name: str, key_field: str, key_type:
         table, old_key, old_link = row
         if old_key != key_field:
             raise InputError(f"Entity {name!r} is keyed by {old_key!r}, not {key_field!r}.")
-        if old_link != link_field:
-            conn.execute("UPDATE entities SET link_field = ? WHERE name = ?", (link_field, name))
+        if old_link != link_field:  # relinking would change what existing rules match
+            raise InputError(
+                f"Entity {name!r} is linked from the event field {old_link!r} in the store, not"
+                f" {link_field!r}; use --link {old_link} (or import it under another name)."
+            )
     if conn.execute("SELECT 1 FROM event_fields WHERE name = ?", (link_field,)).fetchone() is None:
         ensure_event_field(conn, link_field, key_type)
     entity = Catalog.load(conn).entities[name]

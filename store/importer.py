@@ -748,7 +748,7 @@ class _EntityJob(_Job):
             known = entity.fields.get(name) if entity is not None else None
             return known.type if known else None
 
-        return self.plan_fields(schema, f"field of entity {self.name!r}")
+        return self.plan_fields(schema, f"entity {self.name}'s field")
 
     def write(self, conn: sqlite3.Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:

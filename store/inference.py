@@ -209,7 +209,7 @@ class ColumnInference:
         )
         line, text, kind = misfits[0] if misfits else (0, "", self.kind)
         return RowProblem(line, self.name, text,
-                      f"{_a(kind)} {kind} value, but {what} is {schema_type} in the store")
+                      f"{_a(kind)} {kind} value, but {what} is {_a(schema_type)} {schema_type} in the store")
 
 
 _KINDS = frozenset({"string", "integer", "number", "boolean", "date", "datetime"})

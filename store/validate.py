@@ -11,7 +11,10 @@ segment it refers to, ready for the compiler and the evaluator.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,7 +45,7 @@ from store.model import (
     child_path,
 )
 from store.segment_errors import SegmentError
-from store.timeutil import resolve
+from store.timeutil import as_of_date, resolve
 from store.values import AttrType, parse_date, parse_datetime
 
 # Looks a referenced segment up by id, given the file that refers to it: returns
@@ -51,22 +54,85 @@ SegmentLookup = Callable[[str, str | None], tuple[Segment, dict[str, int]] | Non
 
 MAX_LIST_VALUES = 100_000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Text a YAML reader would have read as a number, had it not been quoted.
+NUMBER_TEXT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
 
 
 def short(value: Any) -> str:
-    """A value for a message: its repr, cut to a readable length (one line)."""
+    """A value for a message, spelled as in YAML (``true``, ``null``, ``{ago: 5, unit: days}``;
+    text in quotes), cut to a readable length (one line)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
     if isinstance(value, int) and abs(value) >= 10**60:
         return f"a whole number of about {int(value.bit_length() * 0.30103)} digits"
-    text = repr(value)
+    if isinstance(value, RelativeDate):
+        text = ("today" if value.direction == "today"
+                else f"{{{value.direction}: {value.amount}, unit: {value.unit}}}")
+    elif isinstance(value, Period):
+        text = f"{{amount: {value.amount}, unit: {value.unit}}}"
+    elif isinstance(value, int | float):
+        text = str(getattr(value, "text", value))  # as written (IntText, FloatText)
+    elif isinstance(value, dt.date):
+        text = value.isoformat()
+    elif isinstance(value, tuple):
+        text = "[" + ", ".join(short(v) for v in value) + "]"
+    else:
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def a_or_an(word: str) -> str:
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
+@dataclass(frozen=True)
+class BoundsCheck:
+    """A ``between`` whose bounds include a relative date: whether low <= high depends on
+    the as-of date, so the check waits for it (``check_at``). It keeps where the range was
+    written, so the error names the file, line and node path like any other."""
+
+    low: Any
+    high: Any
+    source: str | None
+    line: int | None
+    path: str
+    order: str  # how the message says which bound comes first
+
+    def check_at(self, today: dt.date) -> None:
+        """Raise ``SegmentError`` when the bounds resolve in the wrong order at ``today``."""
+        try:
+            bounds: Any = resolve((self.low, self.high), today)
+        except (ValueError, OverflowError):  # outside the calendar: the compiler says so
+            return
+        low, high = bounds
+        if bounds_ordered(low, high):
+            return
+        raise SegmentError(
+            f"'between' needs {self.order}; as of {today.isoformat()},"
+            f" [{short(self.low)}, {short(self.high)}] is [{short(low)}, {short(high)}]",
+            source=self.source, line=self.line, path=self.path)
 
 
 @dataclass(frozen=True)
 class ResolvedSegment:
-    """A validated segment and, by id, every segment it refers to (directly or not)."""
+    """A validated segment and, by id, every segment it refers to (directly or not).
+
+    ``bounds`` are the range checks that wait for the as-of date (``check_bounds``).
+    """
 
     segment: Segment
     refs: dict[str, Segment]
+    bounds: tuple[BoundsCheck, ...] = ()
+
+    def check_bounds(self, as_of: dt.datetime) -> None:
+        """Refuse (``SegmentError``) a ``between`` of the segment or of one it refers to
+        whose relative bounds resolve in the wrong order at ``as_of``; literal bounds were
+        checked by the validation already."""
+        today = as_of_date(as_of)
+        for check in self.bounds:
+            check.check_at(today)
 
 
 @dataclass(frozen=True)
@@ -75,6 +141,12 @@ class FieldInfo:
 
     name: str
     type: AttrType
+    role: str = "attribute"  # "attribute", "event field", "entity field", "bound"
+
+    @property
+    def described(self) -> str:
+        """``'age' is an integer attribute``, ``'amount' is a number event field``."""
+        return f"{self.name!r} is {a_or_an(self.type)} {self.type} {self.role}"
 
 
 class _Validator:
@@ -84,17 +156,25 @@ class _Validator:
         self.refs: dict[str, Segment] = {}
         self.source: str | None = None
         self.lines: dict[str, int] = {}
+        self.bounds: list[BoundsCheck] = []
 
-    def fail(self, message: str, path: str) -> SegmentError:
-        line = None
+    def line_of(self, path: str) -> int | None:
+        """The YAML line of ``path``, else of the nearest node that contains it."""
         probe = path
         while probe:
             if probe in self.lines:
-                line = self.lines[probe]
-                break
+                return self.lines[probe]
             cut = max(probe.rfind("."), probe.rfind("["))
             probe = probe[:cut] if cut > 0 else ""
-        return SegmentError(message, source=self.source, line=line, path=path)
+        return None
+
+    def fail(self, message: str, path: str) -> SegmentError:
+        return SegmentError(message, source=self.source, line=self.line_of(path), path=path)
+
+    def defer_bounds(self, low: Any, high: Any, path: str, order: str) -> None:
+        """Remember a range with a relative bound, to check at the as-of date."""
+        if isinstance(low, RelativeDate) or isinstance(high, RelativeDate):
+            self.bounds.append(BoundsCheck(low, high, self.source, self.line_of(path), path, order))
 
     # -- segments and references -------------------------------------------------
     def segment(self, segment: Segment, lines: dict[str, int], stack: tuple[str, ...]) -> Segment:
@@ -110,14 +190,14 @@ class _Validator:
         ref_id = node.segment
         if ref_id in stack:
             cycle = " -> ".join((*stack[stack.index(ref_id):], ref_id))
-            raise self.fail(f"segment references form a cycle: {cycle}", path)
+            raise self.fail(f"segment references form a cycle: {cycle}", f"{path}.segment")
         if ref_id in self.refs:
             return node
         found = self.lookup(ref_id, self.source) if self.lookup else None
         if found is None:
             raise self.fail(
                 f"unknown segment {ref_id!r}: not saved in the store and no {ref_id}.yaml beside"
-                " the file", path)
+                " the file", f"{path}.segment")
         referenced, lines = found
         self.refs[ref_id] = self.segment(replace(referenced, id=ref_id), lines, stack)
         return node
@@ -150,22 +230,36 @@ class _Validator:
             entity_name, _, field_name = name.partition(".")
             entity = self.catalog.entities.get(entity_name)
             if entity is None:
-                known = set(self.catalog.entities) | set(self.catalog.event_fields)
                 raise self.fail(f"unknown entity {entity_name!r} in {name!r}." +
-                                did_you_mean(entity_name, known), f"{path}.{what}")
+                                self.entity_hint(entity_name), f"{path}.{what}")
             entity_field = entity.fields.get(field_name)
             if entity_field is None:
                 raise self.fail(f"unknown field {name!r}: entity {entity_name!r} has no field"
                                 f" {field_name!r}." + did_you_mean(field_name, set(entity.fields)),
                                 f"{path}.{what}")
-            return FieldInfo(name, entity_field.type)
+            return FieldInfo(name, entity_field.type, "entity field")
         event_field = self.catalog.event_fields.get(name)
         if event_field is None:
             known = set(self.catalog.event_fields) | {
                 f"{e}.{f}" for e, ent in self.catalog.entities.items() for f in ent.fields}
             raise self.fail(f"unknown event field {name!r}." + did_you_mean(name, known),
                             f"{path}.{what}")
-        return FieldInfo(name, event_field.type)
+        return FieldInfo(name, event_field.type, "event field")
+
+    def entity_hint(self, name: str) -> str:
+        """The nearest entity names, else the known entities (an event field of that name
+        is mentioned: it is written without the prefix)."""
+        entities = set(self.catalog.entities)
+        close = did_you_mean(name, entities)
+        if close.startswith(" Did you mean"):
+            return close
+        if not entities:
+            hint = " The store has no entities (import one with `import entity`)."
+        else:
+            hint = " Known entities: " + ", ".join(sorted(entities)) + "."
+        if name in self.catalog.event_fields:
+            hint += f" {name!r} is an event field, not an entity: write attribute: {name}."
+        return hint
 
     # -- attribute conditions ---------------------------------------------------------
     def condition(self, node: AttributeCondition, info: FieldInfo,
@@ -195,7 +289,7 @@ class _Validator:
             low = self.scalar(value[0], info, f"{value_path}[0]")
             high = self.scalar(value[1], info, f"{value_path}[1]")
             if not bounds_ordered(low, high):
-                raise self.fail(f"{op!r} needs low <= high, got [{value[0]}, {value[1]}]",
+                raise self.fail(f"{op!r} needs low <= high, got [{short(low)}, {short(high)}]",
                                 value_path)
             typed = (low, high)
         elif op in PERIOD_OPS:
@@ -207,6 +301,8 @@ class _Validator:
             if isinstance(value, tuple):
                 raise self.fail(f"{op!r} takes one value, not a list", value_path)
             typed = self.scalar(value, info, value_path)
+        if op in RANGE_OPS:
+            self.defer_bounds(typed[0], typed[1], value_path, "low <= high")
         return AttributeCondition(info.name, op, typed)
 
     def scalar(self, value: Any, info: FieldInfo, path: str) -> Any:
@@ -230,17 +326,15 @@ class _Validator:
                 value = int(value)
             if isinstance(value, int) and not isinstance(value, bool):
                 return self.in_range(int(value), path)
-            self.too_long(value, path)
-            raise self.fail(f"{info.name!r} is an integer attribute; {short(value)} is not a whole"
-                            " number", path)
+            self.not_a_number(value, info, path)
+            raise self.fail(f"{info.described}; {short(value)} is not a whole number", path)
         elif kind == "number":
             if isinstance(value, int | float) and not isinstance(value, bool):
                 if value != value or value in (float("inf"), float("-inf")):
                     raise self.fail("expected a finite number", path)
                 return self.in_range(int(value), path) if isinstance(value, int) else float(value)
-            self.too_long(value, path)
-            raise self.fail(f"{info.name!r} is a number attribute; {value!r} is not a number",
-                            path)
+            self.not_a_number(value, info, path)
+            raise self.fail(f"{info.described}; {short(value)} is not a number", path)
         elif kind in ("date", "datetime"):
             if isinstance(value, RelativeDate):
                 return self.within_calendar(value, path)
@@ -254,10 +348,10 @@ class _Validator:
                         return moment
             expected = ("a date YYYY-MM-DD" if kind == "date"
                         else "a date YYYY-MM-DD or an ISO 8601 datetime")
-            raise self.fail(f"{info.name!r} is a {kind} attribute; expected {expected}, a"
-                            f" relative date ({{ago: N, unit: U}}, {{from_now: N, unit: U}}) or"
-                            f" 'today', got {value!r}", path)
-        raise self.fail(f"{info.name!r} is a {kind} attribute; {value!r} does not fit", path)
+            raise self.fail(f"{info.described}; expected {expected}, a relative date"
+                            f" ({{ago: N, unit: U}}, {{from_now: N, unit: U}}) or 'today',"
+                            f" got {short(value)}", path)
+        raise self.fail(f"{info.described}; {short(value)} does not fit", path)
 
     def within_calendar(self, value: RelativeDate, path: str) -> RelativeDate:
         """A relative date that lands inside the calendar (years 1-9999) today; one that
@@ -278,11 +372,23 @@ class _Validator:
             raise self.fail(f"{short(value)} is out of range", path)
         return value
 
-    def too_long(self, value: Any, path: str) -> None:
-        """Digits too many to read as a number (the reader keeps them as text): say so."""
-        if isinstance(value, str) and value.lstrip("+-").isdigit():
-            raise self.fail(f"a whole number of {len(value.lstrip('+-'))} digits is out of range",
-                            path)
+    def not_a_number(self, value: Any, info: FieldInfo, path: str) -> None:
+        """Text where a number is expected: a whole number with more digits than the reader
+        converts (it keeps them as text) is out of range; a number in quotes is text (types
+        are strict), and the message says to drop the quotes."""
+        if not isinstance(value, str):
+            return
+        digits = value.lstrip("+-")
+        limit = sys.get_int_max_str_digits()
+        if digits.isdigit() and limit and len(digits) > limit:
+            raise self.fail(f"a whole number of {len(digits)} digits is out of range", path)
+        written = value.strip()
+        if not NUMBER_TEXT.match(written):
+            return
+        whole = info.type != "integer" or float(written).is_integer()
+        advice = (f"write {written}" if whole else "write a whole number") + " without quotes"
+        quoted = json.dumps(value) if len(value) <= 40 else json.dumps(value[:37]) + "..."
+        raise self.fail(f"{quoted} is text (in quotes); {info.described}: {advice}", path)
 
     # -- events ----------------------------------------------------------------------
     def event(self, node: EventCondition, path: str) -> EventCondition:
@@ -306,11 +412,13 @@ class _Validator:
         if window.last is not None:
             return window
         assert window.between is not None
-        info = FieldInfo("within", "datetime")
+        info = FieldInfo("within.between", "datetime", "bound")
         low = self.scalar(window.between[0], info, f"{path}.between[0]")
         high = self.scalar(window.between[1], info, f"{path}.between[1]")
         if not bounds_ordered(low, high):
-            raise self.fail("'between' needs start <= end", f"{path}.between")
+            raise self.fail(f"'between' needs start <= end, got [{short(low)}, {short(high)}]",
+                            f"{path}.between")
+        self.defer_bounds(low, high, f"{path}.between", "start <= end")
         return Window(between=(low, high))
 
     def count(self, count: CountRule, path: str) -> CountRule:
@@ -327,7 +435,7 @@ class _Validator:
                 raise self.fail(f"count 'between' needs low <= high, got {list(value)}",
                                 f"{path}.value")
         elif not is_count(value):
-            raise self.fail(f"count takes a whole number 0 or more, got {value!r}",
+            raise self.fail(f"count takes a whole number 0 or more, got {short(value)}",
                             f"{path}.value")
         if count.distinct is not None:
             self.event_field(count.distinct, path, "distinct")
@@ -345,7 +453,7 @@ class _Validator:
         if aggregate.op not in AGGREGATE_OPS:
             raise self.fail(f"aggregate op {aggregate.op!r} is not one of"
                             f" {', '.join(AGGREGATE_OPS)}", f"{path}.op")
-        number = FieldInfo(aggregate.attribute, "number")
+        number = FieldInfo(aggregate.attribute, "number", info.role)
         if aggregate.op == "between":
             value = aggregate.value
             if not isinstance(value, tuple) or len(value) != 2:
@@ -406,4 +514,4 @@ def validate_segment(segment: Segment, catalog: Catalog, lines: dict[str, int] |
     except RecursionError:
         raise SegmentError("the rule is nested too deeply to evaluate",
                            source=segment.source) from None
-    return ResolvedSegment(typed, validator.refs)
+    return ResolvedSegment(typed, validator.refs, tuple(validator.bounds))

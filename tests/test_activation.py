@@ -431,7 +431,7 @@ def test_another_store_cannot_refresh_an_audience_it_did_not_activate(tmp_path: 
         before = member_rows(campaign)
         theirs = resolve_rule(other, below(100), "Shared")
         for attempt in (review, activate):
-            with pytest.raises(StoreError, match="activated from the profile store .*shop.db"):
+            with pytest.raises(StoreError, match=r"activated from the profile store .*shop\.db"):
                 attempt(other, campaign, theirs, AS_OF)
         assert member_rows(campaign) == before
         assert len(history(campaign, first.audience_id)) == 1

@@ -75,7 +75,7 @@ def test_default_path_is_beside_the_profile_store(tmp_path: Path) -> None:
 
 def test_a_profile_store_is_not_a_campaign_store(tmp_path: Path) -> None:
     make_profile_store(tmp_path / "shop.db", 3)
-    with pytest.raises(StoreError, match="not a campaign store"):
+    with pytest.raises(StoreError, match="not an Audiences campaign store"):
         open_campaign(tmp_path / "shop.db")
 
 

@@ -315,12 +315,13 @@ def test_a_cycle_is_named(catalog: Catalog) -> None:
 
 def test_a_segment_referring_to_itself_is_a_cycle(catalog: Catalog) -> None:
     error = invalid("id: a\nrule:\n  any:\n    - segment: a\n", catalog)
-    assert "cycle: a -> a" in error.message and error.path == "rule.any[0]"
+    assert "cycle: a -> a" in error.message
+    assert (error.path, error.line) == ("rule.any[0].segment", 4)
 
 
 def test_unknown_segment_reference(catalog: Catalog) -> None:
     error = invalid("id: a\nrule: {all: [{segment: nope}]}\n", catalog)
-    assert "unknown segment 'nope'" in error.message and error.path == "rule.all[0]"
+    assert "unknown segment 'nope'" in error.message and error.path == "rule.all[0].segment"
 
 
 def test_references_resolve_with_typed_values(catalog: Catalog) -> None:

@@ -62,7 +62,8 @@ def default_store_path() -> Path:
 @click.group(cls=AudiencesGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Profile store to open (default: $AUDIENCES_DB or the sample store).")
+              help="Profile store to open (default: $AUDIENCES_DB or the sample store); also the"
+                   " store of a subcommand given no --db of its own.")
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None) -> None:
     """Browse profiles, build segments with exact live counts, activate audiences."""

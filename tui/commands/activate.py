@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sqlite3
@@ -13,9 +14,18 @@ from typing import Any
 
 import click
 
-from store.errors import InputError
+from store.errors import InputError, StoreError
 from store.validate import ResolvedSegment
-from tui.commands.common import db_option, parse_when
+from tui.commands.common import (
+    ExistingFile,
+    db_option,
+    given_store,
+    parse_when,
+    resolve_segment,
+    store_path,
+)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def campaign_option() -> Any:
@@ -24,25 +34,13 @@ def campaign_option() -> Any:
         help="The campaign store (default: campaign.db beside the profile store).")
 
 
-def profile_store_path(db_path: Path | None) -> Path | None:
-    """``--db`` here, else the top-level ``--db``, else ``$AUDIENCES_DB``; None if none is given."""
-    if db_path is not None:
-        return db_path
-    context = click.get_current_context(silent=True)
-    parent = context.find_root().params.get("db_path") if context is not None else None
-    if isinstance(parent, Path):
-        return parent
-    env = os.environ.get("AUDIENCES_DB")
-    return Path(env) if env else None
-
-
 def campaign_path(db_path: Path | None, campaign_db: Path | None) -> Path:
     """``--campaign-db``, else ``campaign.db`` beside the profile store (or the default store)."""
     from store.campaign import default_campaign_path
 
     if campaign_db is not None:
         return campaign_db
-    store = profile_store_path(db_path)
+    store = given_store(db_path)
     if store is None:
         from tui.cli import default_store_path
 
@@ -50,39 +48,50 @@ def campaign_path(db_path: Path | None, campaign_db: Path | None) -> Path:
     return default_campaign_path(store)
 
 
+def open_campaign_file(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """``store.campaign.open_campaign``, after checking that an existing file is an SQLite
+    database at all, so that a wrong ``--campaign-db`` is called a campaign store, not a
+    profile store, in the message."""
+    from store.campaign import open_campaign
+
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError:  # missing, a folder or unreadable: open_campaign says which
+        head = b""
+    if head and head != SQLITE_HEADER:
+        raise StoreError(f"{path} is not an Audiences campaign store (not an SQLite database).")
+    return open_campaign(path, readonly=readonly)
+
+
 @contextmanager
 def campaign_reader(db_path: Path | None, campaign_db: Path | None) -> Iterator[sqlite3.Connection | None]:
     """A read-only connection to the campaign store, or None when there is none yet."""
-    from store.campaign import open_campaign
-
     path = campaign_path(db_path, campaign_db)
     if not path.exists():
         yield None
         return
-    conn = open_campaign(path, readonly=True)
+    conn = open_campaign_file(path, readonly=True)
     try:
         yield conn
     finally:
         conn.close()
 
 
-def resolve_segment_arg(conn: sqlite3.Connection, source: str | None,
-                        segment_id: str | None) -> ResolvedSegment:
-    """A segment file, or the id of a segment saved in the store."""
+def resolve_segment_arg(conn: sqlite3.Connection, source: str | None, segment_id: str | None,
+                        when: dt.datetime) -> ResolvedSegment:
+    """A segment file, or the id of a segment saved in the store, checked at ``when``."""
     from store import library
 
     if segment_id is not None:
         if source is not None:
             raise InputError("Give a segment file or --segment ID, not both.")
-        return library.resolve_saved(conn, segment_id)
+        resolved = library.resolve_saved(conn, segment_id)
+        resolved.check_bounds(when)
+        return resolved
     if source is None:
         raise InputError("Give a segment file (SEGMENT.yaml) or --segment ID.")
-    path = Path(source)
-    if path.is_file():
-        return library.resolve_file(conn, path)
-    if library.saved_definition(conn, source) is not None:
-        return library.resolve_saved(conn, source)
-    raise InputError(f"{source}: no such segment file (and no saved segment with that id).")
+    return resolve_segment(conn, source, when)
 
 
 class _StderrProgress:
@@ -108,7 +117,7 @@ class _StderrProgress:
 
 @click.command("activate")
 @click.argument("segment", required=False)
-@db_option(required=False)
+@db_option()
 @campaign_option()
 @click.option("--segment", "segment_id", metavar="ID", help="Activate a segment saved in the store.")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
@@ -122,22 +131,19 @@ def activate_command(segment: str | None, db_path: Path | None, campaign_db: Pat
                      name: str | None, as_json: bool) -> None:
     """Materialise SEGMENT's audience (a YAML file or a saved id) into the campaign store."""
     from store.activation import activate
-    from store.campaign import open_campaign
     from store.catalog import Catalog
     from store.db import open_store
 
     when = parse_when(as_of)
-    store = profile_store_path(db_path)
-    if store is None:
-        raise click.UsageError("Missing option '--db': the profile store to activate from.")
+    store = store_path(db_path)
     conn = open_store(store, readonly=True)
     try:
-        resolved = resolve_segment_arg(conn, segment, segment_id)
+        resolved = resolve_segment_arg(conn, segment, segment_id, when)
         catalog = Catalog.load(conn)
         from store.activation import personalisation_fields
 
         personalisation_fields(catalog, fields)  # bad --field: exit 2 before touching the campaign file
-        campaign = open_campaign(campaign_path(store, campaign_db))
+        campaign = open_campaign_file(campaign_path(store, campaign_db))
         progress = _StderrProgress()
         try:
             result = activate(conn, campaign, resolved, when, fields, catalog=catalog, name=name,
@@ -178,7 +184,7 @@ def _audience_json(audience: Any) -> dict[str, Any]:
 
 
 @audiences_group.command("list")
-@db_option(required=False)
+@db_option()
 @campaign_option()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def audiences_list(db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
@@ -200,7 +206,7 @@ def audiences_list(db_path: Path | None, campaign_db: Path | None, as_json: bool
 
 @audiences_group.command("show")
 @click.argument("audience")
-@db_option(required=False)
+@db_option()
 @campaign_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
@@ -233,7 +239,7 @@ def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None
 
 @audiences_group.command("export")
 @click.argument("audience")
-@db_option(required=False)
+@db_option()
 @campaign_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the CSV here (default: standard output).")
@@ -259,16 +265,16 @@ def audiences_export(audience: str, db_path: Path | None, campaign_db: Path | No
 
 @audiences_group.command("deactivate")
 @click.argument("audience")
-@db_option(required=False)
+@db_option()
 @campaign_option()
 def audiences_deactivate(audience: str, db_path: Path | None, campaign_db: Path | None) -> None:
     """Mark an audience inactive (its members are kept; activating again re-activates it)."""
-    from store.campaign import find_audience, open_campaign, set_status
+    from store.campaign import find_audience, set_status
 
     path = campaign_path(db_path, campaign_db)
     if not path.exists():
         raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
-    conn = open_campaign(path)
+    conn = open_campaign_file(path)
     try:
         found = find_audience(conn, audience)
         set_status(conn, found.id, "inactive")
@@ -287,20 +293,19 @@ def deliveries_group() -> None:
 
 @deliveries_group.command("create")
 @click.argument("audience")
-@db_option(required=False)
+@db_option()
 @campaign_option()
 @click.option("--name", required=True, help="Name of the delivery.")
 @click.option("--channel", type=click.Choice(["email", "sms", "push"]), default="email", show_default=True)
 @click.option("--subject", default="", help='Subject template, e.g. "Hello {{ first_name }}".')
 @click.option("--body", default=None, help="Body template.")
-@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+@click.option("--body-file", type=ExistingFile(), default=None,
               help="Read the body template from a file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def deliveries_create(audience: str, db_path: Path | None, campaign_db: Path | None, name: str,
                       channel: str, subject: str, body: str | None, body_file: Path | None,
                       as_json: bool) -> None:
     """Create a draft delivery for AUDIENCE (templates use {{ field }} placeholders)."""
-    from store.campaign import open_campaign
     from store.delivery import create_delivery
 
     if (body is None) == (body_file is None):
@@ -309,7 +314,7 @@ def deliveries_create(audience: str, db_path: Path | None, campaign_db: Path | N
     path = campaign_path(db_path, campaign_db)
     if not path.exists():
         raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
-    conn = open_campaign(path)
+    conn = open_campaign_file(path)
     try:
         delivery = create_delivery(conn, audience, name, text, subject, channel)
     finally:
@@ -331,7 +336,7 @@ def _read_text(path: Path | None) -> str:
 
 
 @deliveries_group.command("list")
-@db_option(required=False)
+@db_option()
 @campaign_option()
 @click.option("--audience", default=None, help="Only this audience's deliveries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
@@ -361,7 +366,7 @@ def deliveries_list(db_path: Path | None, campaign_db: Path | None, audience: st
 
 @deliveries_group.command("preview")
 @click.argument("delivery")
-@db_option(required=False)
+@db_option()
 @campaign_option()
 @click.option("--limit", default=3, show_default=True, type=click.IntRange(1, 100),
               help="How many members to render.")

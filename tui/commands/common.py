@@ -3,22 +3,93 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import click
 
 from store.errors import InputError
+from store.validate import ResolvedSegment
 from store.values import UTC, parse_date, parse_datetime
 
+STORE_HELP = "The profile store (an SQLite file). Default: the top-level --db, else $AUDIENCES_DB."
 
-def db_option(required: bool = True) -> Any:
-    """The ``--db PATH`` option every subcommand takes."""
+
+def db_option(help_text: str = STORE_HELP) -> Any:
+    """The ``--db PATH`` option every subcommand takes (see ``store_path`` for its default)."""
     return click.option(
-        "--db", "db_path", required=required,
+        "--db", "db_path", default=None,
         type=click.Path(dir_okay=False, path_type=Path),
-        help="The profile store (an SQLite file).",
+        help=help_text,
     )
+
+
+def given_store(db_path: Path | None, *, from_env: bool = True) -> Path | None:
+    """The store a subcommand works on: its own ``--db``, else the top-level one
+    (``audiences-tui --db PATH count ...``), else ``$AUDIENCES_DB``; None if none is given."""
+    if db_path is not None:
+        return db_path
+    context = click.get_current_context(silent=True)
+    parent = context.find_root().params.get("db_path") if context is not None else None
+    if isinstance(parent, Path):
+        return parent
+    env = os.environ.get("AUDIENCES_DB") if from_env else None
+    return Path(env) if env else None
+
+
+def store_path(db_path: Path | None, *, from_env: bool = True) -> Path:
+    """``given_store``, or one line (exit 2) saying how to name the store. Every headless
+    subcommand finds its store this way (``sample`` without ``$AUDIENCES_DB``: a refill
+    would replace the data of the store a user works with)."""
+    path = given_store(db_path, from_env=from_env)
+    if path is None:
+        raise InputError("No profile store given: pass --db PATH (after the subcommand or before"
+                         + (" it) or set $AUDIENCES_DB." if from_env
+                            else " it; $AUDIENCES_DB is not used here)."))
+    return path
+
+
+class ExistingFile(click.Path):
+    """A FILE that must exist and be readable; if not, one line on stderr (exit 2), like a
+    missing segment file, instead of click's usage text."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str | os.PathLike):
+            check_readable(Path(value))
+        return super().convert(value, param, ctx)
+
+
+def check_readable(path: Path) -> None:
+    """Raise ``InputError`` unless ``path`` is a file this process can read."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a file.")
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: cannot read the file (permission denied).")
+
+
+def resolve_segment(conn: sqlite3.Connection, source: str, when: dt.datetime) -> ResolvedSegment:
+    """SEGMENT (a YAML file, or the id of a segment saved in the store), validated, and
+    checked at the as-of instant ``when`` (a ``between`` whose relative bounds resolve in
+    the wrong order then is refused, not an empty audience)."""
+    from store import library
+
+    path = Path(source)
+    if path.is_file():
+        resolved = library.resolve_file(conn, path)
+    elif library.saved_definition(conn, source) is not None:
+        resolved = library.resolve_saved(conn, source)
+    else:
+        raise InputError(f"{source} is a folder, not a segment file." if path.is_dir() else
+                         f"{source}: no such segment file (and no saved segment with that id).")
+    resolved.check_bounds(when)
+    return resolved
 
 
 def parse_when(text: str | None) -> dt.datetime:

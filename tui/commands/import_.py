@@ -6,9 +6,8 @@ options, shows progress on stderr and prints the one-line summary on stdout.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,35 +20,14 @@ from store.importer import (
     import_events,
     import_profiles,
 )
+from tui.commands.common import ExistingFile, db_option, store_path
 
 # Files at least this big show a progress bar even when stderr is not a terminal.
 PROGRESS_MIN_BYTES = 50 * 1024 * 1024
 
-FILE_ARGUMENT = click.argument(
-    "file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-)
-
-
-def _db_option() -> Callable[[Callable[..., None]], Callable[..., None]]:
-    return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-        help="The profile store (an SQLite file; created if missing)."
-             " Default: the top-level --db, else $AUDIENCES_DB.",
-    )
-
-
-def _store_path(db_path: Path | None) -> Path:
-    """``--db`` here, else the top-level ``--db``, else ``$AUDIENCES_DB``."""
-    if db_path is not None:
-        return db_path
-    root = click.get_current_context().find_root()
-    parent = root.params.get("db_path")
-    if isinstance(parent, Path):
-        return parent
-    env = os.environ.get("AUDIENCES_DB")
-    if env:
-        return Path(env)
-    raise click.UsageError("Missing option '--db': the store to import into.")
+FILE_ARGUMENT = click.argument("file", type=ExistingFile())
+IMPORT_STORE_HELP = ("The profile store (an SQLite file; created if missing)."
+                     " Default: the top-level --db, else $AUDIENCES_DB.")
 
 
 @contextmanager
@@ -92,12 +70,12 @@ def import_group() -> None:
 
 @import_group.command("profiles")
 @FILE_ARGUMENT
-@_db_option()
+@db_option(IMPORT_STORE_HELP)
 @click.option("--id-column", default=None, metavar="COL",
               help="The column holding the profile id (default: id, else profile_id).")
 def profiles_command(file: Path, db_path: Path | None, id_column: str | None) -> None:
     """Add or update profiles; an existing id keeps the attributes the file does not have."""
-    store = _store_path(db_path)
+    store = store_path(db_path)
     with _progress(file) as progress:
         result = import_profiles(store, file, id_column, progress=progress)
     _finish(result)
@@ -105,7 +83,7 @@ def profiles_command(file: Path, db_path: Path | None, id_column: str | None) ->
 
 @import_group.command("events")
 @FILE_ARGUMENT
-@_db_option()
+@db_option(IMPORT_STORE_HELP)
 @click.option("--profile-column", default="profile_id", show_default=True, metavar="COL",
               help="The column holding the profile id.")
 @click.option("--type-column", default=None, metavar="COL",
@@ -125,7 +103,7 @@ def events_command(file: Path, db_path: Path | None, profile_column: str,
     """Append events; other columns become typed event fields."""
     if type_column is not None and type_name is not None:
         raise click.UsageError("Use --type-column or --type, not both.")
-    store = _store_path(db_path)
+    store = store_path(db_path)
     with _progress(file) as progress:
         result = import_events(
             store, file, profile_column=profile_column, type_column=type_column or "type",
@@ -138,13 +116,13 @@ def events_command(file: Path, db_path: Path | None, profile_column: str,
 @import_group.command("entity")
 @click.argument("name")
 @FILE_ARGUMENT
-@_db_option()
+@db_option(IMPORT_STORE_HELP)
 @click.option("--key", required=True, metavar="COL", help="The column that identifies a row.")
 @click.option("--link", required=True, metavar="EVENT_FIELD",
               help="The event field that holds the key (e.g. sku).")
 def entity_command(name: str, file: Path, db_path: Path | None, key: str, link: str) -> None:
     """Add or update a lookup entity (e.g. products by sku) that events link to."""
-    store = _store_path(db_path)
+    store = store_path(db_path)
     with _progress(file) as progress:
         result = import_entity(store, name, file, key, link, progress=progress)
     _finish(result)

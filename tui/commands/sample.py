@@ -12,7 +12,7 @@ import click
 from store.errors import InputError
 from store.sample import DEFAULT_PROFILES, DEFAULT_SEED, MAX_PROFILES, generate_sample
 from store.values import parse_date
-from tui.commands.common import db_option
+from tui.commands.common import db_option, store_path
 
 
 def parse_until(text: str | None) -> dt.date | None:
@@ -56,8 +56,12 @@ def phase_progress() -> Iterator[Callable[[str, float], None]]:
             progress.stop_task(task)
 
 
+SAMPLE_STORE_HELP = ("The store to create or refill (an SQLite file). Default: the top-level --db;"
+                     " never $AUDIENCES_DB, whose data a refill would replace.")
+
+
 @click.command("sample")
-@db_option()
+@db_option(SAMPLE_STORE_HELP)
 @click.option("--profiles", type=click.IntRange(1, MAX_PROFILES), default=DEFAULT_PROFILES,
               show_default=True, help="How many customer profiles to generate.")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
@@ -65,7 +69,7 @@ def phase_progress() -> Iterator[Callable[[str, float], None]]:
 @click.option("--until", "until_text", metavar="DATE", default=None,
               help="Last day of the two years of events (YYYY-MM-DD, UTC). Default: today.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def sample_command(db_path: Path, profiles: int, seed: int, until_text: str | None,
+def sample_command(db_path: Path | None, profiles: int, seed: int, until_text: str | None,
                    quiet: bool) -> None:
     """Create or refill a store with sample customers, products and events.
 
@@ -73,6 +77,7 @@ def sample_command(db_path: Path, profiles: int, seed: int, until_text: str | No
     segments saved in an existing store are kept.
     """
     until = parse_until(until_text)
+    db_path = store_path(db_path, from_env=False)
     if quiet:
         result = generate_sample(db_path, profiles=profiles, seed=seed, until=until)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -11,20 +10,7 @@ import click
 
 from store.db import open_store
 from store.errors import InputError
-from store.validate import ResolvedSegment
-from tui.commands.common import db_option, parse_when
-
-
-def _resolve(conn: sqlite3.Connection, source: str) -> ResolvedSegment:
-    """A segment file, or the id of a segment saved in the store."""
-    from store import library
-
-    path = Path(source)
-    if path.is_file():
-        return library.resolve_file(conn, path)
-    if library.saved_definition(conn, source) is not None:
-        return library.resolve_saved(conn, source)
-    raise InputError(f"{source}: no such segment file (and no saved segment with that id).")
+from tui.commands.common import ExistingFile, db_option, parse_when, resolve_segment, store_path
 
 
 @click.command("count")
@@ -32,14 +18,14 @@ def _resolve(conn: sqlite3.Connection, source: str) -> ResolvedSegment:
 @db_option()
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def count_command(segment: str, db_path: Path, as_of: str | None, as_json: bool) -> None:
+def count_command(segment: str, db_path: Path | None, as_of: str | None, as_json: bool) -> None:
     """Print the exact audience size of SEGMENT (a YAML file or a saved id)."""
     from store import audience
 
     when = parse_when(as_of)
-    conn = open_store(db_path, readonly=True)
+    conn = open_store(store_path(db_path), readonly=True)
     try:
-        resolved = _resolve(conn, segment)
+        resolved = resolve_segment(conn, segment, when)
         started = time.perf_counter()
         size = audience.count(conn, resolved, when)
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -65,15 +51,16 @@ def count_command(segment: str, db_path: Path, as_of: str | None, as_json: bool)
 @db_option()
 @click.option("--dialect", default="sqlite", show_default=True, help="SQL dialect to render.")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Resolve relative dates at this instant.")
-def sql_command(segment: str, db_path: Path, dialect: str, as_of: str | None) -> None:
+def sql_command(segment: str, db_path: Path | None, dialect: str, as_of: str | None) -> None:
     """Print the SQL query SEGMENT compiles to."""
     from store.catalog import Catalog
     from store.compiler import compile_segment, pretty_sql
 
-    conn = open_store(db_path, readonly=True)
+    when = parse_when(as_of)
+    conn = open_store(store_path(db_path), readonly=True)
     try:
-        resolved = _resolve(conn, segment)
-        compiled = compile_segment(resolved, Catalog.load(conn), parse_when(as_of), dialect=dialect)
+        resolved = resolve_segment(conn, segment, when)
+        compiled = compile_segment(resolved, Catalog.load(conn), when, dialect=dialect)
     finally:
         conn.close()
     click.echo(pretty_sql(compiled))
@@ -87,11 +74,11 @@ def segments_group() -> None:
 @segments_group.command("list")
 @db_option()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def list_command(db_path: Path, as_json: bool) -> None:
+def list_command(db_path: Path | None, as_json: bool) -> None:
     """List saved segments."""
     from store.library import list_segments
 
-    conn = open_store(db_path, readonly=True)
+    conn = open_store(store_path(db_path), readonly=True)
     try:
         saved = list_segments(conn)
     finally:
@@ -108,11 +95,11 @@ def list_command(db_path: Path, as_json: bool) -> None:
 @segments_group.command("show")
 @click.argument("segment_id")
 @db_option()
-def show_command(segment_id: str, db_path: Path) -> None:
+def show_command(segment_id: str, db_path: Path | None) -> None:
     """Print a saved segment's YAML."""
     from store.library import saved_definition
 
-    conn = open_store(db_path, readonly=True)
+    conn = open_store(store_path(db_path), readonly=True)
     try:
         text = saved_definition(conn, segment_id)
     finally:
@@ -123,13 +110,13 @@ def show_command(segment_id: str, db_path: Path) -> None:
 
 
 @segments_group.command("save")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=ExistingFile())
 @db_option()
-def save_command(file: Path, db_path: Path) -> None:
+def save_command(file: Path, db_path: Path | None) -> None:
     """Validate FILE and save it in the store (replacing a segment with the same id)."""
     from store import library
 
-    conn = open_store(db_path)
+    conn = open_store(store_path(db_path))
     try:
         resolved = library.resolve_file(conn, file)
         library.save_segment(conn, resolved)
@@ -143,11 +130,11 @@ def save_command(file: Path, db_path: Path) -> None:
 @db_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of standard output.")
-def export_command(segment_id: str, db_path: Path, output: Path | None) -> None:
+def export_command(segment_id: str, db_path: Path | None, output: Path | None) -> None:
     """Export a saved segment as YAML."""
     from store.library import saved_definition
 
-    conn = open_store(db_path, readonly=True)
+    conn = open_store(store_path(db_path), readonly=True)
     try:
         text = saved_definition(conn, segment_id)
     finally:
@@ -167,11 +154,11 @@ def export_command(segment_id: str, db_path: Path, output: Path | None) -> None:
 @segments_group.command("delete")
 @click.argument("segment_id")
 @db_option()
-def delete_command(segment_id: str, db_path: Path) -> None:
+def delete_command(segment_id: str, db_path: Path | None) -> None:
     """Delete a saved segment (refused while another segment refers to it)."""
     from store.library import delete_segment
 
-    conn = open_store(db_path)
+    conn = open_store(store_path(db_path))
     try:
         delete_segment(conn, segment_id)
     finally:
@@ -183,11 +170,11 @@ def delete_command(segment_id: str, db_path: Path) -> None:
 @click.argument("segment_id")
 @click.argument("new_name")
 @db_option()
-def rename_command(segment_id: str, new_name: str, db_path: Path) -> None:
+def rename_command(segment_id: str, new_name: str, db_path: Path | None) -> None:
     """Change a saved segment's display name (its id stays)."""
     from store.library import rename_segment
 
-    conn = open_store(db_path)
+    conn = open_store(store_path(db_path))
     try:
         rename_segment(conn, segment_id, new_name)
     finally:
