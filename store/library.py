@@ -36,7 +36,8 @@ def list_segments(conn: sqlite3.Connection) -> list[SavedSegment]:
     return [
         SavedSegment(*row)
         for row in conn.execute(
-            "SELECT id, name, description, created_at, updated_at FROM segments ORDER BY name, id"
+            "SELECT id, name, description, created_at, updated_at FROM segments"
+            " ORDER BY name COLLATE NOCASE, id"
         )
     ]
 

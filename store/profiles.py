@@ -253,9 +253,12 @@ class ProfileQuery:
         return rows[::-1]
 
     def count(self, conn: sqlite3.Connection, cap: int | None = COUNT_CAP) -> tuple[int, bool]:
-        """How many profiles the listing holds, stopping at ``cap`` (then the flag is True)."""
+        """How many profiles the listing holds, stopping at ``cap`` (then the flag is True).
+        A segment's members without a search are counted exactly, however they are sorted."""
         if not self._where:
             return int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0]), False
+        if self.members is not None and not search_terms(self.listing.search):
+            return len(self.members), False
         inner = "SELECT 1 FROM profiles WHERE " + " AND ".join(self._where)
         params = list(self._params)
         if cap is not None:

@@ -27,6 +27,17 @@ from tui.widgets.keys import key_lines
 from tui.widgets.pickers import ColumnPicker
 
 
+def visible_footer_keys(app: Any) -> set[str]:
+    """The descriptions of the footer keys that are on screen, left of the palette key."""
+    from textual.widgets._footer import FooterKey
+
+    keys = list(app.screen.query(FooterKey))
+    palette = next((k for k in keys if k.action.endswith("command_palette")), None)
+    limit = palette.region.x if palette is not None else app.size.width
+    return {k.description for k in keys
+            if k is not palette and k.region.width and k.region.right <= limit}
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("shell") / "shop.db")
@@ -251,3 +262,100 @@ def test_the_engine_modules_of_the_browser_do_not_load_textual() -> None:
     code = ("import sys, store.profiles, store.audience, store.evaluator; "
             "sys.exit(1 if any(m.split('.')[0] in ('textual', 'tui') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+async def test_every_area_and_the_profile_view_have_their_own_title(store: Path) -> None:
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, table_ready(app.screen.query_one("ProfileTable")))
+        assert app.screen.title == "Profiles"
+        header = app.screen.query_one("HeaderTitle")
+        await settle(pilot, lambda: str(header.render()).startswith("Profiles"))
+        await pilot.press("f1")
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert app.screen.title_text == "Keys · Profiles"  # type: ignore[attr-defined]
+        await pilot.press("escape", "enter")
+        from tui.screens.profile_view import ProfileViewScreen
+
+        await settle(pilot, lambda: isinstance(app.screen, ProfileViewScreen)
+                     and app.screen.attributes is not None)
+        assert app.screen.title == "Profile · Ben Jones"
+        await pilot.press("escape", "f3")
+        await settle(pilot, lambda: isinstance(app.screen, SegmentsScreen))
+        assert app.screen.title == "Segments"
+        await pilot.press("f4")
+        await settle(pilot, lambda: isinstance(app.screen, AudiencesScreen))
+        assert app.screen.title == "Audiences"
+
+
+async def test_the_footer_keeps_help_and_quit_at_120_columns(store: Path) -> None:
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, table_ready(app.screen.query_one("ProfileTable")))
+        for key, area, main in (("f2", ProfilesScreen, {"Search", "Open"}),
+                                ("f3", SegmentsScreen, {"Open", "New", "Delete", "Activate"}),
+                                ("f4", AudiencesScreen, {"Refresh", "Export"})):
+            await pilot.press(key)
+            await settle(pilot, lambda a=area: isinstance(app.screen, a))
+            await pilot.pause(0.3)
+            shown = visible_footer_keys(app)
+            assert {"Help", "Quit"} | main <= shown, (area.__name__, shown)
+        await pilot.press("f2", "slash", *"ada", "enter")  # esc Clear joins the footer
+        await settle(pilot, lambda: app.screen.search == "ada")  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        assert {"Help", "Quit", "Clear", "Search"} <= visible_footer_keys(app)
+        await pilot.press("enter")
+        from tui.screens.profile_view import ProfileViewScreen
+
+        await settle(pilot, lambda: isinstance(app.screen, ProfileViewScreen))
+        await pilot.pause(0.3)
+        assert {"Help", "Quit", "Back", "Why"} <= visible_footer_keys(app)
+
+
+async def test_the_palette_offers_commands_not_cursor_moves(store: Path) -> None:
+    from tui.widgets.commands import ScreenActionsProvider
+
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for key, area in (("f2", ProfilesScreen), ("f3", SegmentsScreen), ("f4", AudiencesScreen)):
+            await pilot.press(key)
+            await settle(pilot, lambda a=area: isinstance(app.screen, a))
+            await pilot.pause(0.3)
+            titles = [ScreenActionsProvider(app.screen)._title(line)
+                      for line in ScreenActionsProvider(app.screen)._lines()]
+            assert titles, area
+            for title in titles:
+                assert not any(word in title for word in (
+                    "Cursor", "Page Left", "Page Right", "Scroll", ": Up", ": Down", "DataTable",
+                    "Screen:")), title
+            helped = {line.section for line in key_lines(app.screen)}
+            assert not any(section.endswith(("Screen", "Table")) for section in helped), helped
+
+
+async def test_light_theme_keeps_the_cursor_row_apart_from_the_header(store: Path) -> None:
+    from rich.color import ColorSystem
+
+    app = make_app(store, as_of=AS_OF, theme="light")
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("ProfileTable")
+        await settle(pilot, table_ready(table))
+
+        def background(component: str) -> Any:
+            color = (table.rich_style + table.get_component_rich_style(component)).bgcolor
+            assert color is not None
+            return color
+
+        header, cursor = background("paged-table--header"), background("paged-table--cursor")
+        assert header != cursor
+        # and still apart where a terminal has only 256 colours (tmux, most SSH sessions)
+        assert (header.downgrade(ColorSystem.EIGHT_BIT).number
+                != cursor.downgrade(ColorSystem.EIGHT_BIT).number)
+        await pilot.press("f3")
+        await settle(pilot, lambda: isinstance(app.screen, SegmentsScreen))
+        await pilot.pause(0.3)
+        segments = app.screen.query_one("SegmentTable")
+        head = segments.get_component_rich_style("datatable--header").bgcolor
+        row = segments.get_component_rich_style("datatable--cursor").bgcolor
+        assert head is not None and row is not None
+        assert (head.downgrade(ColorSystem.EIGHT_BIT).number
+                != row.downgrade(ColorSystem.EIGHT_BIT).number)

@@ -24,6 +24,7 @@ from tui.screens.audiences import (
     AudiencesScreen,
     ConfirmScreen,
     ExportScreen,
+    sizes_caption,
     trend,
 )
 from tui.screens.delivery import DeliveryScreen
@@ -51,6 +52,13 @@ def text_of(widget: Static) -> str:
     return str(widget.render())
 
 
+def shown_text(widget: Any) -> str:
+    """What a widget shows on screen, its lines joined with spaces (what a cut line loses is lost)."""
+    lines = ["".join(segment.text for segment in widget.render_line(y)).strip()
+             for y in range(widget.size.height)]
+    return " ".join(line for line in lines if line)
+
+
 def campaign_reader(shop: Path) -> sqlite3.Connection:
     return open_campaign(shop / "campaign.db", readonly=True)
 
@@ -73,6 +81,7 @@ async def highlight(pilot: Any, screen: AudiencesScreen, segment_id: str) -> Non
 
 def test_trend_text() -> None:
     assert trend([]) == ""
+    assert trend([7]) == ""  # one size is no trend
     assert trend([5, 5]) == "▄▄"
     assert trend([0, 50, 100]) == "▁▅█"
     assert len(trend(list(range(40)))) == 12
@@ -85,9 +94,9 @@ async def test_the_area_lists_audiences_with_sizes_trend_and_history(shop: Path)
         table = screen.query_one("#audiences-table", DataTable)
         assert table.row_count == 2
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(2)]
-        assert [r[2] for r in rows] == ["small", "pages"]
-        assert rows[1][4] == "239" and rows[1][3] == "active"
-        assert rows[1][6] == trend([99, 239, 239])
+        assert [r[6] for r in rows] == ["small", "pages"]
+        assert rows[1][2] == "239" and rows[1][3] == "active"
+        assert rows[1][5] == trend([99, 239, 239])
         await highlight(pilot, screen, "pages")
         assert screen.query_one("#sizes", Sparkline).data == [99.0, 239.0, 239.0]
         history_rows = screen.query_one("#history-table", DataTable)
@@ -292,3 +301,153 @@ async def test_deliveries_preview_live_and_save(shop: Path) -> None:
     saved = list_deliveries(reader)
     assert [(d.name, d.subject) for d in saved] == [("Welcome", "Hi {{ email }}")]
     reader.close()
+
+
+def test_sizes_caption_draws_a_sparkline_only_for_a_real_trend() -> None:
+    assert sizes_caption([]) == ("No activation recorded yet.", False)
+    assert sizes_caption([4]) == ("One activation so far: 4 members.", False)
+    assert sizes_caption([1]) == ("One activation so far: 1 member.", False)
+    assert sizes_caption([6, 6]) == ("The last 2 activations had the same size: 6 members.", False)
+    assert sizes_caption([3, 1]) == ("Size over the last 2 activations: 1 – 3 members", True)
+
+
+async def test_the_detail_pane_shows_a_sparkline_only_for_different_sizes(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        sparkline = screen.query_one("#sizes", Sparkline)
+        caption = screen.query_one("#sizes-caption", Static)
+        await highlight(pilot, screen, "small")
+        assert not sparkline.display
+        assert text_of(caption).startswith("One activation so far: 3 members.")
+        assert "Small · 3 members · active" in text_of(screen.query_one("#detail-title", Static))
+        await highlight(pilot, screen, "pages")
+        assert sparkline.display and sparkline.data == [99.0, 239.0, 239.0]
+        assert text_of(caption).startswith("Size over the last 3 activations: 99 – 239 members")
+        assert "Fields: Email, First name" in text_of(caption)
+        assert text_of(screen.query_one("#audiences-hint", Static)).startswith("2 audiences in")
+
+
+async def test_one_audience_is_one_audience(tmp_path: Path) -> None:
+    make_profile_store(tmp_path / "shop.db", 20)
+    conn = open_store(tmp_path / "shop.db")
+    campaign = open_campaign(tmp_path / "campaign.db")
+    for _ in range(2):
+        activate(conn, campaign, resolve_rule(conn, below(2), "Solo"), AS_OF)
+    campaign.close()
+    conn.close()
+    app = make_app(tmp_path / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        assert text_of(screen.query_one("#audiences-hint", Static)).startswith("1 audience in")
+        await settle(pilot, lambda: screen.query_one("#history-table", DataTable).row_count == 2)
+        assert not screen.query_one("#sizes", Sparkline).display
+        assert text_of(screen.query_one("#sizes-caption", Static)).startswith(
+            "The last 2 activations had the same size: 1 member.")
+        assert "Solo · 1 member · active" in text_of(screen.query_one("#detail-title", Static))
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+async def test_the_deactivate_question_is_shown_whole(shop: Path, width: int) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=(width, 36)) as pilot:
+        screen = await open_area(pilot, app)
+        await highlight(pilot, screen, "pages")
+        await pilot.press("x")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+        question = shown_text(app.screen.query_one("#confirm-question"))
+        assert question.endswith("Its members are kept; refreshing it activates it again.")
+        assert question.startswith("Deactivate audience")
+        await pilot.press("n")
+
+
+async def test_export_asks_before_replacing_a_file(shop: Path) -> None:
+    target = shop / "exported.csv"
+    target.write_text("keep me\n")
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        await highlight(pilot, screen, "small")
+        for answer in ("n", "y"):
+            await pilot.press("e")
+            await settle(pilot, lambda: isinstance(app.screen, ExportScreen))
+            app.screen.query_one("#export-path", Input).value = str(target)
+            await pilot.press("enter")
+            await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert "exists. Replace it?" in shown_text(app.screen.query_one("#confirm-question"))
+            await pilot.press(answer)
+            await settle(pilot, lambda: app.screen is screen)
+            if answer == "n":
+                await pilot.pause(0.2)
+                assert target.read_text() == "keep me\n"
+        await settle(pilot, lambda: target.read_text().startswith("profile_id,email,first_name"))
+
+
+async def test_help_palette_and_footer_speak_the_users_language(shop: Path) -> None:
+    from tui.widgets.commands import ScreenActionsProvider
+    from tui.widgets.keys import key_lines
+
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_area(pilot, app)
+        assert screen.title == "Audiences"
+        lines = key_lines(screen)
+        sections = {line.section for line in lines}
+        assert {"Audience list", "Audiences", "Everywhere"} <= sections
+        assert not any(name in section for section in sections
+                       for name in ("DataTable", "AudiencesScreen"))
+        descriptions = {line.description for line in lines}
+        assert {"Members", "First", "Last", "Deactivate", "Reload"} <= descriptions
+        assert not {"Page Left", "Page Right", "Cursor up", "Home", "End"} & descriptions
+        palette = ScreenActionsProvider(screen)
+        titles = {palette._title(line) for line in palette._lines()}
+        assert "Audience list: Members" in titles and "Audiences: Deactivate" in titles
+        assert not any(line.navigation for line in palette._lines())
+        from tests.test_app_shell import visible_footer_keys
+
+        shown = visible_footer_keys(app)
+        assert {"Members", "Refresh", "Export", "Help", "Quit"} <= shown
+
+
+async def test_home_and_end_in_the_audience_list_and_the_members(shop: Path) -> None:
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        table = screen.query_one("#audiences-table", DataTable)
+        assert app.focused is table
+        await pilot.press("end")
+        assert table.cursor_row == 1 and table.scroll_x == 0
+        await pilot.press("home")
+        assert table.cursor_row == 0
+        await highlight(pilot, screen, "pages")
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, AudienceMembersScreen)
+                     and app.screen.members)
+        members = app.screen
+        assert isinstance(members, AudienceMembersScreen)
+        title = members.query_one("#members-title", Static)
+        rows = members.query_one("#members-table", DataTable)
+        labels = [str(column.label) for column in rows.columns.values()]
+        assert labels == ["Profile id", "Email", "First name"]  # the schema's labels
+        from tests.test_app_shell import visible_footer_keys
+
+        assert {"Open", "Next page", "Previous page", "Back", "Help", "Quit"} <= visible_footer_keys(app)
+        await pilot.press("end")  # the last page: the 100 members that end the audience
+        await settle(pilot, lambda: "140–239 of 239" in text_of(title))
+        assert rows.cursor_row == rows.row_count - 1 == 99
+        assert str(rows.get_row_at(rows.cursor_row)[0]) == "p0239"
+        await pilot.press("home")
+        await settle(pilot, lambda: "1–100 of 239" in text_of(title))
+        assert rows.cursor_row == 0 and str(rows.get_row_at(0)[0]) == "p0001"
+        await pilot.press("down", "down", "home")
+        assert rows.cursor_row == 0
+        await pilot.press("G")
+        await settle(pilot, lambda: "140–239 of 239" in text_of(title))
+        await pilot.press("p")  # paging back from the last page is keyset paging too
+        await settle(pilot, lambda: "40–139 of 239" in text_of(title))
+        assert str(rows.get_row_at(0)[0]) == "p0040"
+        await pilot.press("end")
+        await settle(pilot, lambda: "140–239" in text_of(title) and rows.cursor_row == 99)
+        await pilot.press("up", "end")  # on the last page already: only the cursor moves
+        assert rows.cursor_row == 99

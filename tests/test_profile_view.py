@@ -208,3 +208,25 @@ async def test_an_unsaved_segment_from_the_builder_is_explained_too(store: Path)
         assert str(tree.root.label).startswith("✓ Country is NL")
         assert "Draft X (unsaved)" in str(tree.border_title)
         assert ("\0draft", "Draft X (unsaved)") in view.member_of
+
+
+async def test_the_why_hint_is_wrapped_not_cut(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import store.library as library
+
+    monkeypatch.setattr(library, "list_segments", lambda conn: [])
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, ProfilesScreen))
+        app.open_profile(3)
+        await settle(pilot, lambda: isinstance(app.screen, ProfileViewScreen))
+        view = view_of(app)
+        await settle(pilot, lambda: view.attributes is not None)
+        hint = view.query_one("#pv-why-hint", Static)
+        await settle(pilot, lambda: "Save a segment" in str(hint.render()))
+        await pilot.pause()
+        assert hint.display and not view.query_one("#pv-why", Tree).display
+        lines = ["".join(seg.text for seg in hint.render_line(y)).strip()
+                 for y in range(hint.size.height)]
+        shown = " ".join(line for line in lines if line)
+        assert shown.endswith("to see why a profile is in it or not.")
+        assert view.title.startswith("Profile · ")

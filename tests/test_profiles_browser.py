@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from store.db import connect
 from store.evaluator import evaluate_all
 from store.library import resolve_saved
 from store.profiles import (
+    COUNT_CAP,
     Listing,
     MemberSlice,
     ProfileQuery,
@@ -28,6 +30,7 @@ from store.profiles import (
 from tests.app_store import AS_OF, PROFILE_COUNT, build, settle, table_ready
 from tests.factory import StoreSpec, build_store
 from tui.app import make_app
+from tui.screens import profiles as profiles_screen
 from tui.screens.profile_view import ProfileViewScreen
 from tui.screens.profiles import ProfilesScreen, ProfileTable
 from tui.widgets.pickers import ColumnPicker, SegmentPicker, SortChoice, SortPicker
@@ -149,6 +152,19 @@ def test_count_is_capped_for_broad_searches(conn: sqlite3.Connection) -> None:
     query = ProfileQuery(catalog, Listing(("id",), search="P0"), TODAY)
     assert query.count(conn, cap=100) == (100, True)
     assert query.count(conn, cap=None) == (PROFILE_COUNT, False)
+
+
+def test_a_segments_members_are_counted_exactly_however_they_are_sorted(
+        conn: sqlite3.Connection) -> None:
+    """Sorting a segment's members reads them through the profiles query, not the member
+    slice; its count must stay the exact member count, never a capped estimate."""
+    catalog = Catalog.load(conn)
+    members = list(range(1, COUNT_CAP + 500))
+    sorted_members = listing_source(catalog, Listing(("id", "email"), "email"), TODAY, members)
+    assert isinstance(sorted_members, ProfileQuery)
+    assert sorted_members.count(conn) == (len(members), False)
+    searched = listing_source(catalog, Listing(("id",), search="P0"), TODAY, members)
+    assert searched.count(conn, cap=100) == (100, True)
 
 
 def test_segment_members_equal_the_evaluator(conn: sqlite3.Connection) -> None:
@@ -407,3 +423,87 @@ async def test_clicking_a_row_moves_the_cursor_and_a_second_click_opens_it(store
         await pilot.click(ProfileTable, offset=(6, 4))
         await settle(pilot, lambda: isinstance(app.screen, ProfileViewScreen))
         assert app.screen.pk == 3  # type: ignore[attr-defined]
+
+
+async def test_a_new_search_hides_the_old_rows_until_its_first_page(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+    real = profiles_screen.listing_source
+
+    class Held:
+        """A search whose pages wait for the gate (a slow search on a big store)."""
+
+        def __init__(self, source: Any) -> None:
+            self.source = source
+
+        def after(self, conn: sqlite3.Connection, key: Any, limit: int) -> Any:
+            gate.wait(10)
+            return self.source.after(conn, key, limit)
+
+        def before(self, conn: sqlite3.Connection, key: Any, limit: int) -> Any:
+            gate.wait(10)
+            return self.source.before(conn, key, limit)
+
+        def count(self, conn: sqlite3.Connection) -> Any:
+            return self.source.count(conn)  # the count is quick: "no match" comes first
+
+    def held(catalog: Any, listing: Listing, today: Any, members: Any) -> Any:
+        source = real(catalog, listing, today, members)
+        return Held(source) if listing.search else source
+
+    monkeypatch.setattr(profiles_screen, "listing_source", held)
+    app = make_app(store, as_of=AS_OF)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = screen_of(app)
+            await settle(pilot, table_ready(screen.table))
+            await pilot.press("slash", *"qqqxx", "enter")
+            await settle(pilot, lambda: screen.search == "qqqxx")
+            assert screen.table.window == [], "the old rows stay under the new words"
+            await pilot.pause(0.5)  # the count has long arrived
+            assert status(app) == "searching…"
+            assert "loading" not in str(app.screen.query_one("#timing").render())
+            gate.set()
+            await settle(pilot, lambda: status(app) == "No profile matches 'qqqxx'")
+            await pilot.press("escape")
+            await settle(pilot, lambda: status(app) == f"{PROFILE_COUNT} profiles")
+    finally:
+        gate.set()
+
+
+async def test_sorting_keeps_the_column_widths_and_the_whole_label(store: Path) -> None:
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = screen_of(app)
+        await settle(pilot, table_ready(screen.table))
+        screen.columns = [*screen.columns, "lifetime_value"]
+        screen._restart(columns_changed=True)
+        await settle(pilot, table_ready(screen.table))
+        before = list(screen.table._widths)
+        for descending in (False, True):
+            screen.sort = SortChoice("lifetime_value", descending)
+            screen._restart(columns_changed=True)
+            await settle(pilot, table_ready(screen.table))
+            assert screen.table._widths == before, "the sort arrow moved the columns"
+            for column, width in zip(screen.table.columns, screen.table._widths, strict=True):
+                assert len(column.label) <= width, f"{column.label!r} is cut"
+        assert any(column.label == "Lifetime value ▼" for column in screen.table.columns)
+
+
+async def test_the_column_picker_shows_ticks_without_colour(store: Path) -> None:
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        await settle(pilot, table_ready(screen.table))
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, ColumnPicker))
+        await pilot.pause()
+        checklist = app.screen.query_one("#column-list")
+        lines = ["".join(seg.text for seg in checklist.render_line(y))
+                 for y in range(checklist.size.height)]
+        assert any(line.startswith("[x] First name") for line in lines)
+        assert any(line.startswith("[ ] Date of birth") for line in lines)
+        await pilot.press("down", "space")  # untick the second column
+        await pilot.pause()
+        line = "".join(seg.text for seg in checklist.render_line(1))
+        assert line.startswith("[ ] First name")

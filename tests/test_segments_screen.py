@@ -13,8 +13,18 @@ from store.library import get_segment, list_segments, resolve_saved, resolve_seg
 from store.yamlio import load_segment_file, load_segment_text
 from tests.test_builder import AS_OF, SIZE, BuilderApp, make_store, type_text, wait_for
 from tui.builder.screen import BuilderScreen
-from tui.screens.segments import SegmentsScreen, changed_text, unique_id
+from tui.screens.segments import (
+    DESCRIPTION_MIN,
+    SegmentsScreen,
+    changed_text,
+    segment_columns,
+    sorted_segments,
+    unique_id,
+)
 
+LONG = ("id: long-story\nname: a long story\ndescription: " + "A description well over forty"
+        " characters that needs every column the screen can give it, and more." + "\nrule:\n"
+        "  attribute: gender\n  op: equals\n  value: female\n")
 MEN = "id: men\nname: Men\nrule:\n  all:\n    - attribute: gender\n      op: equals\n" \
       "      value: male\n    - not:\n        segment: unsubscribed\n"
 
@@ -180,3 +190,102 @@ def test_helpers() -> None:
     assert changed_text("2025-06-29 09:15:00", now) == "yesterday 09:15"
     assert changed_text("2025-06-20 09:15:00", now) == "10 days ago"
     assert changed_text("2024-06-20 09:15:00", now) == "2024-06-20"
+
+
+def test_the_numbers_come_before_the_description_which_takes_the_rest() -> None:
+    names, ids = ["Mid-value international customers"], ["recent-buyers-review-request"]
+    for room in (77, 117, 197):
+        columns = segment_columns(room, names, ids)
+        keys = [key for key, _, _ in columns]
+        assert keys[-1] == "description"
+        assert keys.index("audience") < keys.index("description")
+        assert keys.index("share") < keys.index("description")
+        before_numbers = sum(width + 2 for key, _, width in columns[:keys.index("share") + 1])
+        assert before_numbers <= room, f"the numbers are off-screen at {room}"
+        if room > 80:
+            assert sum(width + 2 for _, _, width in columns) == room, "no room left unused"
+    wide = segment_columns(197, names, ids)
+    assert [key for key, _, _ in wide][1] == "id"
+    assert dict((key, width) for key, _, width in wide)["description"] > 60
+    assert "id" not in [key for key, _, _ in segment_columns(117, names, ids)]
+    assert segment_columns(40, names, ids)[-1][2] == DESCRIPTION_MIN
+
+
+async def test_the_list_fits_its_columns_to_the_width(store_path: Path) -> None:
+    conn = open_store(store_path)
+    segment, lines = load_segment_text(LONG)
+    save_segment(conn, resolve_segment(conn, segment, lines))
+    conn.close()
+    for width, with_id in ((80, False), (120, True), (200, True)):  # short names: room for Id
+        app = BuilderApp(store_path, SegmentsScreen)
+        async with app.run_test(size=(width, 30)) as pilot:
+            screen = screen_of(app)
+            await wait_for(pilot, lambda s=screen: len(s.counts) == 3)
+            table = screen.table
+            keys = [str(key.value) for key in table.columns]
+            assert keys[:2] == (["name", "id"] if with_id else ["name", "audience"])
+            right = 0
+            for key, column in table.columns.items():
+                right += column.get_render_width(table)
+                if key.value == "share":
+                    assert right <= table.size.width, f"Share is off-screen at {width} columns"
+            description = table.columns[next(k for k in table.columns if k.value == "description")]
+            if width == 200:
+                assert description.width > 80
+                assert right <= table.size.width
+            cell = table.get_cell("long-story", "description")
+            assert str(cell).startswith("A description well over forty")
+
+
+async def test_home_and_end_go_to_the_first_and_the_last_segment(store_path: Path) -> None:
+    conn = open_store(store_path)
+    for name in ("Alpha", "Beta", "Gamma"):
+        segment, lines = load_segment_text(
+            f"name: {name}\nrule:\n  attribute: gender\n  op: equals\n  value: male\n")
+        save_segment(conn, resolve_segment(conn, segment, lines))
+    conn.close()
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 5)
+        for key, row in (("end", 4), ("home", 0), ("G", 4), ("g", 0), ("ctrl+end", 4),
+                         ("ctrl+home", 0)):
+            await pilot.press(key)
+            assert screen.table.cursor_row == row, key
+            assert screen.table.scroll_x == 0, f"{key} scrolled sideways"
+
+
+async def test_names_sort_as_people_read_them(store_path: Path) -> None:
+    conn = open_store(store_path)
+    segment, lines = load_segment_text(
+        "name: apple lovers\nrule:\n  attribute: gender\n  op: equals\n  value: male\n")
+    save_segment(conn, resolve_segment(conn, segment, lines))
+    conn.close()
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 3)
+        names = [str(screen.table.get_cell_at((r, 0))) for r in range(3)]
+        assert names == ["apple lovers", "Men", "Unsubscribed"]
+    assert [s.name for s in sorted_segments([])] == []
+
+
+async def test_the_footer_keeps_the_main_keys_and_the_help_names_no_internals(
+        store_path: Path) -> None:
+    from tui.widgets.keys import key_lines
+
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        lines = key_lines(screen)
+        sections = {line.section for line in lines}
+        assert "Segment list" in sections and not any("DataTable" in s for s in sections)
+        descriptions = {line.description for line in lines}
+        assert {"First", "Last", "Duplicate", "Rename", "Import", "Export"} <= descriptions
+        assert not {"Page Left", "Page Right", "Cursor left", "Home", "End"} & descriptions
+        shown = {binding.action for _, binding, *_ in [
+            (key, active.binding) for key, active in screen.active_bindings.items()
+            if active.binding.show]}
+        assert {"duplicate", "rename", "import", "export"}.isdisjoint(shown)
+        assert {"new", "delete", "activate", "filter"} <= shown

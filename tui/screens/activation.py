@@ -25,7 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Label, ProgressBar, Static
+from textual.widgets import Button, Footer, ProgressBar, Static
 
 from store.activation import ActivationResult, Review, activate, resolve_audience, review
 from store.campaign import Audience, Member, default_campaign_path, open_campaign
@@ -34,6 +34,7 @@ from store.db import open_store
 from store.errors import AudiencesError, QueryCancelled
 from store.validate import ResolvedSegment
 from store.values import UTC
+from tui.widgets.format import field_label, plural, tone
 
 SAMPLE_SHOWN = 5
 
@@ -132,6 +133,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     activated with. Dismissed with the ``ActivationResult``, or None.
     """
 
+    HELP_TITLE = "Activate"
     DEFAULT_CSS = """
     ActivationScreen { align: center middle; }
     #activation-dialog {
@@ -176,7 +178,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         else:
             title = self.segment
         with Vertical(id="activation-dialog"):
-            yield Label(Text(f"Activate {title}"), id="activation-title")
+            yield Static(Text(f"Activate {title}"), id="activation-title")
             yield Static("Reviewing: finding the members…", id="activation-status")
             yield ProgressBar(total=None, show_eta=False, id="activation-progress")
             yield Static("", id="activation-summary")
@@ -250,9 +252,11 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             conn = self._open(lambda: profile_reader(self.app))
             campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
             catalog = app_catalog(self.app, conn)
+            reviewed = self.review_result
             result = activate(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
                               name=self.audience_name, progress=self._post_progress,
-                              cancel=self._cancel)
+                              cancel=self._cancel,
+                              expected=reviewed.count if reviewed is not None else None)
         except QueryCancelled:
             self.post_message(ActivationFailed("activation", "Activation cancelled; nothing was changed.",
                                                cancelled=True))
@@ -282,19 +286,21 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.state = "ready"
         self.query_one("#activation-progress", ProgressBar).update(total=100, progress=0)
         if result.previous is None:
-            status = f"New audience: {result.count:,} members will be activated."
+            status = f"New audience: {plural(result.count, 'member')} will be activated."
         else:
-            status = (f"Refresh of an audience of {result.previous:,}: {result.count:,} members after"
-                      " activation.")
+            status = (f"Refresh of an audience of {result.previous:,}: "
+                      f"{plural(result.count, 'member')} after activation.")
         if result.definition_changed:
             status += " The segment's definition changed since the last activation."
         if result.count == 0 and result.previous:
             status += " This empties the audience."
         self.query_one("#activation-status", Static).update(
-            Text(status, style="bold yellow" if result.count == 0 and result.previous else ""))
+            Text(status, style=f"bold {tone(self.app, 'warning')}"
+                 if result.count == 0 and result.previous else ""))
         summary = Text()
+        fields = ", ".join(field_label(self.app, name) for name in result.fields)
         summary.append(f"As of {result.as_of.strftime('%Y-%m-%d %H:%M:%S')} UTC · fields: "
-                       f"{', '.join(result.fields) or 'none'}\n")
+                       f"{fields or 'none'}\n")
         summary.append(f"+{result.added:,} added   −{result.removed:,} removed   {result.kept:,} kept",
                        style="bold")
         if result.changed:
@@ -317,9 +323,9 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.state = "done"
         self.query_one("#activation-progress", ProgressBar).update(total=100, progress=100)
         self.query_one("#activation-status", Static).update(Text(
-            f"Activated audience {result.audience_id}: {result.count:,} members"
+            f"Activated audience {result.audience_id}: {plural(result.count, 'member')}"
             f" (+{result.added:,} / −{result.removed:,}) in {result.duration_ms:,.0f} ms.",
-            style="bold green"))
+            style=f"bold {tone(self.app, 'success')}"))
         self.query_one("#activate", Button).display = False
         close = self.query_one("#cancel", Button)
         close.label = "Close"
@@ -383,7 +389,7 @@ def open_activation(app: App[Any], segment: str | ResolvedSegment | Audience, *,
 
     def finished(result: ActivationResult | None) -> None:
         if result is not None:
-            app.notify(f"Audience {result.audience_id} activated: {result.count:,} members"
+            app.notify(f"Audience {result.audience_id} activated: {plural(result.count, 'member')}"
                        f" (+{result.added:,} / −{result.removed:,}).", title="Activated")
         if on_done is not None:
             on_done(result)

@@ -13,6 +13,7 @@ workers post messages and the handlers update the widgets.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sparkline, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Sparkline, Static
 
 from store.campaign import (
     ActivationRecord,
@@ -38,20 +39,50 @@ from store.campaign import (
     set_status,
 )
 from tui.screens.activation import ActivationScreen, campaign_path_of, error_text, profile_reader
+from tui.widgets.format import field_label, plural, tone
+from tui.widgets.list_table import ListTable
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 MEMBERS_PAGE = 100
 TREND_POINTS = 12
+# The profile ids of a store are text; this sorts after any of them (the start of the last page).
+AFTER_EVERY_ID = "\U0010ffff"
+
 
 def trend(sizes: list[int], width: int = TREND_POINTS) -> str:
-    """A one-line text sparkline of the last ``width`` sizes (for a table cell)."""
+    """A one-line text sparkline of the last ``width`` sizes (for a table cell).
+
+    One size is no trend: nothing is drawn for fewer than two activations.
+    """
     points = sizes[-width:]
-    if not points:
+    if len(points) < 2:
         return ""
     low, high = min(points), max(points)
     if high == low:
         return BLOCKS[3] * len(points)
     return "".join(BLOCKS[round((p - low) / (high - low) * (len(BLOCKS) - 1))] for p in points)
+
+
+def sizes_caption(sizes: list[int]) -> tuple[str, bool]:
+    """What the detail pane says about an audience's past sizes, and whether a sparkline helps.
+
+    A sparkline is drawn only for at least two activations of different
+    sizes; otherwise a sentence says what there is to say.
+    """
+    if not sizes:
+        return "No activation recorded yet.", False
+    if len(sizes) == 1:
+        return f"One activation so far: {plural(sizes[0], 'member')}.", False
+    if min(sizes) == max(sizes):
+        return (f"The last {len(sizes)} activations had the same size: "
+                f"{plural(sizes[0], 'member')}."), False
+    return (f"Size over the last {len(sizes)} activations: {min(sizes):,} – "
+            f"{plural(max(sizes), 'member')}"), True
+
+
+def short_time(stamp: str) -> str:
+    """``2026-11-29 05:03:31`` as ``2026-11-29 05:03`` (the seconds say nothing here)."""
+    return stamp[:16] if len(stamp) >= 16 else stamp
 
 
 def open_campaign_reader(path: Path) -> sqlite3.Connection | None:
@@ -105,12 +136,15 @@ class MembersLoaded(Message):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Yes or no, with the question in words."""
+    """Yes or no, with the question in words (wrapped to the dialog's width)."""
+
+    HELP_TITLE = "Confirm"
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    #confirm-dialog { width: 70; height: auto; border: thick $warning; background: $surface;
-                      padding: 1 2; }
+    #confirm-dialog { width: 70; max-width: 95%; height: auto; max-height: 90%;
+                      border: thick $warning; background: $surface; padding: 1 2; }
+    #confirm-question { width: 1fr; height: auto; }
     #confirm-buttons { height: auto; align-horizontal: right; margin-top: 1; }
     #confirm-buttons Button { margin-left: 2; }
     """
@@ -119,16 +153,18 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()
         self.question = question
+        self.yes_label = yes
+        self.no_label = no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Label(Text(self.question))
+            yield Static(Text(self.question), id="confirm-question")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Yes", id="yes", variant="warning")
-                yield Button("No", id="no")
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="warning")
+                yield Button(f"{self.no_label} (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -144,10 +180,14 @@ class ConfirmScreen(ModalScreen[bool]):
 class ExportScreen(ModalScreen[Path | None]):
     """Ask where to write the CSV export."""
 
+    HELP_TITLE = "Export"
+
     DEFAULT_CSS = """
     ExportScreen { align: center middle; }
-    #export-dialog { width: 80; height: auto; border: thick $primary; background: $surface;
-                     padding: 1 2; }
+    #export-dialog { width: 80; max-width: 95%; height: auto; border: thick $primary;
+                     background: $surface; padding: 1 2; }
+    #export-dialog Static { width: 1fr; height: auto; }
+    #export-dialog .hint { color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
@@ -158,9 +198,10 @@ class ExportScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-dialog"):
-            yield Label(f"Export {self.members:,} members as CSV to:")
+            yield Static(f"Export {plural(self.members, 'member')} as CSV to:")
             yield Input(str(self.default), id="export-path")
-            yield Label("enter: export · escape: cancel", classes="hint")
+            yield Static("enter: export · escape: cancel · an existing file is replaced only"
+                         " after you confirm", classes="hint")
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
@@ -175,68 +216,110 @@ class ExportScreen(ModalScreen[Path | None]):
 # ------------------------------------------------------------------ the area
 
 
+class AudienceTable(ListTable):
+    """The activated audiences; enter pages through the highlighted one's members."""
+
+    HELP_TITLE = "Audience list"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.open_members", "Members",
+                tooltip="Page through the audience's members"),
+    ]
+
+
+class HistoryTable(ListTable):
+    """The highlighted audience's activations, newest first."""
+
+    HELP_TITLE = "Activation history"
+
+
 class AudiencesScreen(Screen[None]):
     """Activated audiences with their sizes and history."""
 
+    TITLE = "Audiences"
+    HELP_TITLE = "Audiences"
+    AUTO_FOCUS = "#audiences-table"
     DEFAULT_CSS = """
+    #audiences-toolbar { height: auto; padding: 0 1; margin: 1 0 0 0; }
+    #audiences-hint { width: 1fr; color: $text-muted; }
     #audiences-body { height: 1fr; }
     #audiences-left { width: 3fr; }
-    #audiences-detail { width: 2fr; border-left: solid $primary-darken-2; padding: 0 1; }
-    #audiences-hint { color: $text-muted; padding: 0 1; }
+    #audiences-table { height: 1fr; scrollbar-size-vertical: 1; }
+    #audiences-detail { width: 2fr; min-width: 50; border-left: solid $primary-darken-2;
+                        padding: 0 1; }
     #detail-title { text-style: bold; }
     #sizes { height: 4; margin: 1 0 0 0; }
-    #sizes-caption { color: $text-muted; margin-bottom: 1; }
-    #history-table { height: 1fr; }
+    #sizes-caption { color: $text-muted; margin: 1 0 1 0; }
+    #history-table { height: 1fr; scrollbar-size-vertical: 1; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open_members", "Members", id="audiences.members"),
-        Binding("r", "refresh_audience", "Refresh", id="audiences.refresh"),
-        Binding("e", "export", "Export CSV", id="audiences.export"),
-        Binding("x", "deactivate", "Deactivate", id="audiences.deactivate"),
-        Binding("m", "deliveries", "Deliveries", id="audiences.deliveries"),
-        Binding("ctrl+r", "reload", "Reload", id="audiences.reload"),
+        Binding("enter", "open_members", "Members", id="audiences.members",
+                tooltip="Page through the audience's members"),
+        # The footer keeps what fits at 120 columns; deactivate and reload are in F1 and ctrl+p.
+        Binding("r", "refresh_audience", "Refresh", id="audiences.refresh",
+                tooltip="Review the audience again, then activate it now"),
+        Binding("e", "export", "Export", id="audiences.export",
+                tooltip="Write the members to a CSV file (asks before replacing one)"),
+        Binding("x", "deactivate", "Deactivate", id="audiences.deactivate", show=False,
+                tooltip="Mark the audience inactive (asks first; members are kept)"),
+        Binding("m", "deliveries", "Deliveries", id="audiences.deliveries",
+                tooltip="Write and preview messages for the audience"),
+        Binding("ctrl+r", "reload", "Reload", id="audiences.reload", show=False,
+                tooltip="Read the campaign store again"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.audiences: dict[int, Audience] = {}
         self.sizes: dict[int, list[int]] = {}
+        self.order: list[Audience] = []
         self.loaded = False
+        self.history_records: list[ActivationRecord] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
+        with Horizontal(id="audiences-toolbar", classes="toolbar"):
+            yield Static("Audiences", classes="area-title")
+            yield Static("Loading audiences…", id="audiences-hint")
         with Horizontal(id="audiences-body"):
             with Vertical(id="audiences-left"):
-                yield Static("Loading audiences…", id="audiences-hint")
-                yield DataTable(id="audiences-table", cursor_type="row", zebra_stripes=True)
+                yield AudienceTable(id="audiences-table", zebra_stripes=True)
             with Vertical(id="audiences-detail"):
                 yield Static("", id="detail-title")
                 yield Sparkline([], id="sizes")
                 yield Static("", id="sizes-caption")
-                yield DataTable(id="history-table", cursor_type="row", show_cursor=False)
+                yield HistoryTable(id="history-table", show_cursor=False)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#audiences-table", DataTable)
+        # The numbers come first, so they stay on screen however narrow the list is.
         table.add_column("Id", key="id")
-        table.add_column("Audience", key="name")
-        table.add_column("Segment", key="segment")
-        table.add_column("Status", key="status")
+        table.add_column("Audience", key="name", width=26)
         table.add_column(Text("Members", justify="right"), key="members")
+        table.add_column("Status", key="status")
         table.add_column("Last activation", key="activated")
         table.add_column("Trend", key="trend")
+        table.add_column("Segment", key="segment")
         history_table = self.query_one("#history-table", DataTable)
         history_table.add_column("Activated", key="at")
         history_table.add_column(Text("Count", justify="right"), key="count")
         history_table.add_column(Text("Added", justify="right"), key="added")
         history_table.add_column(Text("Removed", justify="right"), key="removed")
         history_table.add_column(Text("ms", justify="right"), key="ms")
+        self.query_one("#sizes", Sparkline).display = False
+        self.app.theme_changed_signal.subscribe(self, self.theme_changed)
+        table.focus()  # AUTO_FOCUS is skipped while the terminal has no focus
         self.action_reload()
 
     def on_screen_resume(self) -> None:
         if self.loaded:
             self.action_reload()
+
+    def theme_changed(self, _theme: object) -> None:
+        """Colours come from the theme: draw the rows again in the new one."""
+        if self.loaded:
+            self.show_audiences(AudiencesLoaded(self.order, self.sizes))
 
     # -- helpers
     @property
@@ -313,7 +396,7 @@ class AudiencesScreen(Screen[None]):
         except Exception as exc:
             self.post_message(CampaignFailed("export", error_text(exc)))
         else:
-            self.post_message(CampaignDone(f"Exported {written:,} members to {path}."))
+            self.post_message(CampaignDone(f"Exported {plural(written, 'member')} to {path}."))
 
     # -- handlers
     @on(AudiencesLoaded)
@@ -322,17 +405,20 @@ class AudiencesScreen(Screen[None]):
         table = self.query_one("#audiences-table", DataTable)
         selected = self.current()
         table.clear()
+        self.order = list(message.audiences)
         self.audiences = {a.id: a for a in message.audiences}
         self.sizes = message.sizes
+        active = tone(self.app, "success")
         for audience in message.audiences:
-            status = Text(audience.status, style="green" if audience.status == "active" else "dim")
+            status = Text(audience.status, style=active if audience.status == "active" else "dim")
             table.add_row(
-                str(audience.id), Text(audience.name), Text(audience.segment_id), status,
-                Text(f"{audience.member_count:,}", justify="right"), audience.activated_at,
-                trend(message.sizes.get(audience.id, [])), key=str(audience.id))
+                str(audience.id), Text(audience.name, no_wrap=True, overflow="ellipsis"),
+                Text(f"{audience.member_count:,}", justify="right"), status,
+                short_time(audience.activated_at), trend(message.sizes.get(audience.id, [])),
+                Text(audience.segment_id, style="dim"), key=str(audience.id))
         hint = self.query_one("#audiences-hint", Static)
         if message.audiences:
-            hint.update(f"{len(message.audiences)} audiences in {self.campaign_path}")
+            hint.update(f"{plural(len(message.audiences), 'audience')} in {self.campaign_path}")
         else:
             hint.update("No audience activated yet. Activate a segment from the Segments area, or run"
                         " `audiences-tui activate SEGMENT.yaml`.")
@@ -359,35 +445,43 @@ class AudiencesScreen(Screen[None]):
         if audience is None:
             title.update("")
             sparkline.data = []
+            sparkline.display = False
             caption.update("")
             self.query_one("#history-table", DataTable).clear()
             return
-        title.update(Text(f"{audience.name} · {audience.member_count:,} members · {audience.status}"))
+        title.update(Text(f"{audience.name} · {plural(audience.member_count, 'member')}"
+                          f" · {audience.status}"))
         sizes = self.sizes.get(audience.id, [])
-        sparkline.data = [float(s) for s in sizes]
-        if sizes:
-            caption.update(f"Size over the last {len(sizes)} activations: {min(sizes):,} – {max(sizes):,}"
-                           f" · fields: {', '.join(audience.fields) or 'none'}")
+        sentence, draw = sizes_caption(sizes)
+        sparkline.data = [float(s) for s in sizes] if draw else []
+        sparkline.display = draw
+        caption.update(f"{sentence}\nFields: {', '.join(self.field_labels(audience.fields)) or 'none'}")
         self.load_history(audience.id)
+
+    def field_labels(self, fields: Sequence[str]) -> list[str]:
+        return [field_label(self.app, name) for name in fields]
 
     @on(HistoryLoaded)
     def show_history(self, message: HistoryLoaded) -> None:
         current = self.current()
         if current is None or current.id != message.audience_id:
             return
+        self.history_records = list(message.records)
         table = self.query_one("#history-table", DataTable)
         table.clear()
+        added, removed = tone(self.app, "success"), tone(self.app, "error")
         for record in reversed(message.records):
             table.add_row(
-                record.activated_at, Text(f"{record.count:,}", justify="right"),
-                Text(f"+{record.added:,}", style="green", justify="right"),
-                Text(f"−{record.removed:,}", style="red", justify="right"),
+                short_time(record.activated_at), Text(f"{record.count:,}", justify="right"),
+                Text(f"+{record.added:,}", style=added, justify="right"),
+                Text(f"−{record.removed:,}", style=removed, justify="right"),
                 Text(f"{record.duration_ms:,.0f}", justify="right"))
 
     @on(CampaignFailed)
     def failed(self, message: CampaignFailed) -> None:
         if message.what == "load":
-            self.query_one("#audiences-hint", Static).update(Text(message.message, style="red"))
+            self.query_one("#audiences-hint", Static).update(
+                Text(message.message, style=tone(self.app, "error")))
         self._fail(message.message)
 
     @on(CampaignDone)
@@ -421,11 +515,28 @@ class AudiencesScreen(Screen[None]):
             return
 
         def chosen(path: Path | None) -> None:
-            if path is not None:
+            if path is None:
+                return
+            problem = export_problem(path)
+            if problem is not None:
+                self._fail(problem)
+            elif path.exists():
+                self.confirm_replace(audience.id, path)
+            else:
                 self.write_export(audience.id, path)
 
         self.app.push_screen(ExportScreen(Path.cwd() / f"{audience.segment_id}.csv",
                                           audience.member_count), chosen)
+
+    def confirm_replace(self, audience_id: int, path: Path) -> None:
+        """The export file exists: replace it only when the user says so (as the YAML export does)."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.write_export(audience_id, path)
+
+        self.app.push_screen(ConfirmScreen(f"{path} exists. Replace it?", yes="Replace",
+                                           no="Keep"), answered)
 
     def action_deactivate(self) -> None:
         audience = self.current()
@@ -438,7 +549,7 @@ class AudiencesScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(
             f"Deactivate audience {audience.id} ({audience.name})? Its members are kept;"
-            " refreshing it activates it again."), answered)
+            " refreshing it activates it again.", yes="Deactivate", no="Keep active"), answered)
 
     def action_deliveries(self) -> None:
         audience = self.current()
@@ -449,21 +560,53 @@ class AudiencesScreen(Screen[None]):
         self.app.push_screen(DeliveryScreen(audience))
 
 
+def export_problem(path: Path) -> str | None:
+    """Why the CSV cannot be written to ``path`` (None when it can be tried)."""
+    try:
+        if path.is_dir():
+            return f"{path} is a folder; give a file name."
+        if not path.parent.exists():
+            return f"The folder {path.parent} does not exist."
+    except OSError as exc:
+        return f"Cannot write {path.name[:40]}: {exc.strerror or exc}."
+    return None
+
+
 # ------------------------------------------------------------------ members
+
+
+class MembersTable(ListTable):
+    """One page of an audience's members; home and end go to the first and the last member."""
+
+    HELP_TITLE = "Member list"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "screen.open_profile", "Open",
+                tooltip="Open the member's profile"),
+        Binding("home,ctrl+home,g", "screen.first_member", "First", show=False,
+                tooltip="Jump to the audience's first member"),
+        Binding("end,ctrl+end,G", "screen.last_member", "Last", show=False,
+                tooltip="Jump to the audience's last member"),
+    ]
 
 
 class AudienceMembersScreen(Screen[None]):
     """One audience's members with their fields, a keyset page at a time."""
 
+    TITLE = "Audience members"
+    HELP_TITLE = "Members"
+    AUTO_FOCUS = "#members-table"
     DEFAULT_CSS = """
-    #members-title { text-style: bold; padding: 0 1; }
-    #members-table { height: 1fr; }
+    #members-title { text-style: bold; padding: 0 1; margin: 1 0 0 0; }
+    #members-table { height: 1fr; scrollbar-size-vertical: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "next_page", "Next page", id="members.next"),
-        Binding("p", "previous_page", "Previous page", id="members.previous"),
-        Binding("enter", "open_profile", "Open profile", id="members.profile"),
-        Binding("escape", "back", "Back", id="members.back"),
+        Binding("n", "next_page", "Next page", id="members.next",
+                tooltip=f"The next {MEMBERS_PAGE} members"),
+        Binding("p", "previous_page", "Previous page", id="members.previous",
+                tooltip=f"The previous {MEMBERS_PAGE} members"),
+        Binding("enter", "open_profile", "Open", id="members.profile",
+                tooltip="Open the member's profile"),
+        Binding("escape", "back", "Back", id="members.back", tooltip="Back to the audiences"),
     ]
 
     def __init__(self, audience: Audience, page_size: int = MEMBERS_PAGE) -> None:
@@ -477,14 +620,15 @@ class AudienceMembersScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="members-title")
-        yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
+        yield MembersTable(id="members-table", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#members-table", DataTable)
         table.add_column("Profile id", key="profile_id")
         for name in self.audience.fields:
-            table.add_column(name, key=f"field:{name}")
+            table.add_column(field_label(self.app, name), key=f"field:{name}")
+        table.focus()
         self.load_page(None, "first")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audience-members")
@@ -492,7 +636,10 @@ class AudienceMembersScreen(Screen[None]):
         try:
             conn = open_campaign(campaign_path_of(self.app), readonly=True)
             try:
-                if direction == "previous":
+                if direction == "last":
+                    page = read_member_page(conn, self.audience.id, before=AFTER_EVERY_ID,
+                                            limit=self.page_size)
+                elif direction == "previous":
                     page = read_member_page(conn, self.audience.id, before=key, limit=self.page_size)
                 else:
                     page = read_member_page(conn, self.audience.id, after=key, limit=self.page_size)
@@ -512,6 +659,8 @@ class AudienceMembersScreen(Screen[None]):
             self.first_row += len(self.members)
         elif message.direction == "previous":
             self.first_row = max(0, self.first_row - len(message.members))
+        elif message.direction == "last":
+            self.first_row = max(0, message.total - len(message.members))
         else:
             self.first_row = 0
         self.members = message.members
@@ -521,6 +670,8 @@ class AudienceMembersScreen(Screen[None]):
             table.add_row(Text(member.profile_id),
                           *(Text(_shown(member.fields.get(name))) for name in self.audience.fields),
                           key=member.profile_id)
+        if message.direction == "last" and table.row_count:
+            table.move_cursor(row=table.row_count - 1)
         last = self.first_row + len(self.members)
         span = f"{self.first_row + 1:,}–{last:,}" if self.members else "none"
         self.query_one("#members-title", Static).update(Text(
@@ -537,6 +688,22 @@ class AudienceMembersScreen(Screen[None]):
     def action_previous_page(self) -> None:
         if self.members and self.first_row > 0:
             self.load_page(self.members[0].profile_id, "previous")
+
+    def action_first_member(self) -> None:
+        """Home: the audience's first member (the first page, read again if another is shown)."""
+        table = self.query_one("#members-table", DataTable)
+        if self.first_row > 0:
+            self.load_page(None, "first")
+        elif table.row_count:
+            table.move_cursor(row=0)
+
+    def action_last_member(self) -> None:
+        """End: the audience's last member (its last page, read if it is not the one shown)."""
+        table = self.query_one("#members-table", DataTable)
+        if self.first_row + len(self.members) < self.total:
+            self.load_page(None, "last")
+        elif table.row_count:
+            table.move_cursor(row=table.row_count - 1)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import DataTable, Footer, Input, Select, Static, TextArea
 
 from store.campaign import Audience, open_campaign
 from store.delivery import (
@@ -32,6 +32,8 @@ from store.delivery import (
     preview,
 )
 from tui.screens.activation import campaign_path_of, error_text
+from tui.widgets.format import plural, tone
+from tui.widgets.list_table import ListTable
 
 DEBOUNCE_S = 0.3
 PREVIEW_MEMBERS = 3
@@ -71,14 +73,16 @@ class DeliveryFailed(Message):
         self.message = message
 
 
-def preview_text(result: Preview) -> Text:
+def preview_text(result: Preview, warning: str = "yellow") -> Text:
     """The rendered messages and the missing-field counts, as one block of text."""
     text = Text()
     if result.missing:
         for name, missing in result.missing.items():
-            style = "yellow" if missing and name in result.needed else "dim"
+            style = warning if missing and name in result.needed else "dim"
             note = "" if name in result.needed else " (has a default)"
-            text.append(f"{missing:,} of {result.members:,} members lack {name}{note}\n", style=style)
+            verb = "lacks" if missing == 1 else "lack"
+            text.append(f"{missing:,} of {plural(result.members, 'member')} {verb} {name}{note}\n",
+                        style=style)
     else:
         text.append("The templates use no field.\n", style="dim")
     if not result.messages:
@@ -92,8 +96,19 @@ def preview_text(result: Preview) -> Text:
     return text
 
 
+class DeliveryTable(ListTable):
+    """The audience's saved deliveries; enter loads one into the form."""
+
+    HELP_TITLE = "Delivery list"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Load", tooltip="Load the delivery into the form"),
+    ]
+
+
 class DeliveryScreen(ModalScreen[None]):
     """Create and preview deliveries for one audience."""
+
+    HELP_TITLE = "Deliveries"
 
     DEFAULT_CSS = """
     DeliveryScreen { align: center middle; }
@@ -127,18 +142,19 @@ class DeliveryScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         fields = ", ".join(self.audience.fields) or "none"
         with Vertical(id="delivery-dialog"):
-            yield Label(Text(f"Deliveries · {self.audience.name} · {self.audience.member_count:,}"
-                             f" members · fields: {fields}"), id="delivery-title")
+            yield Static(Text(f"Deliveries · {self.audience.name} ·"
+                              f" {plural(self.audience.member_count, 'member')} · fields: {fields}"),
+                         id="delivery-title")
             with Horizontal():
                 with Vertical(id="delivery-list"):
-                    yield DataTable(id="deliveries-table", cursor_type="row")
+                    yield DeliveryTable(id="deliveries-table")
                 with Vertical(id="delivery-form"):
                     yield Input(placeholder="Name of the delivery", id="delivery-name")
                     yield Select([(c, c) for c in CHANNELS], value="email", allow_blank=False,
                                  id="delivery-channel")
                     yield Input(DEFAULT_SUBJECT, placeholder="Subject template", id="delivery-subject")
                     yield TextArea(DEFAULT_BODY, id="delivery-body")
-                    yield Label('Placeholders: {{ field }} or {{ field | default("text") }}',
+                    yield Static('Placeholders: {{ field }} or {{ field | default("text") }}',
                                 id="delivery-hint")
                 with VerticalScroll(id="delivery-preview-box"):
                     yield Static("", id="delivery-preview")
@@ -248,14 +264,16 @@ class DeliveryScreen(ModalScreen[None]):
         if message.generation != self.generation:
             return  # an older edit's result
         self.last_preview = message.result
-        self.query_one("#delivery-preview", Static).update(preview_text(message.result))
+        self.query_one("#delivery-preview", Static).update(
+            preview_text(message.result, tone(self.app, "warning")))
 
     @on(PreviewFailed)
     def show_preview_error(self, message: PreviewFailed) -> None:
         if message.generation != self.generation:
             return
         self.last_preview = None
-        self.query_one("#delivery-preview", Static).update(Text(message.message, style="red"))
+        self.query_one("#delivery-preview", Static).update(
+            Text(message.message, style=tone(self.app, "error")))
 
     @on(DeliverySaved)
     def saved(self, message: DeliverySaved) -> None:

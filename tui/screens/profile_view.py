@@ -37,7 +37,7 @@ from store.profiles import (
     profile_summary,
 )
 from tui.messages import Explained, MembershipLoaded, ProfileLoaded, QueryFailed
-from tui.widgets.format import MISSING, format_money, format_ts, plain_value, relative_day
+from tui.widgets.format import MISSING, format_money, format_ts, plain_value, relative_day, tone
 from tui.widgets.keyset_table import GROW_ALL, ColumnSpec, KeysetTable, describe_error
 from tui.widgets.queries import is_interrupt
 
@@ -140,9 +140,10 @@ def describe_seen(value: Any, today: dt.date) -> str:
     return format_value(value)
 
 
-def explanation_label(explanation: Any, today: dt.date) -> Text:
-    """``✓ Age is greater than 50   age: 62`` for one node of the why tree."""
-    mark, style = ("✓", "green") if explanation.matched else ("✗", "red")
+def explanation_label(explanation: Any, today: dt.date, yes: str = "green",
+                      no: str = "red") -> Text:
+    """``✓ Age is greater than 50   age: 62`` for one node of the why tree (``yes``/``no``: colours)."""
+    mark, style = ("✓", yes) if explanation.matched else ("✗", no)
     text = Text.assemble((f"{mark} ", f"bold {style}"), str(explanation.label))
     seen = dict(explanation.seen)
     if "matched" in seen and "of" in seen:
@@ -166,6 +167,7 @@ class TimelineTable(KeysetTable):
 class ProfileViewScreen(Screen[None]):
     """One profile, all of it; escape goes back."""
 
+    TITLE = "Profile"
     HELP_TITLE = "Profile"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Back to where you came from"),
@@ -189,6 +191,8 @@ class ProfileViewScreen(Screen[None]):
         self.explanation: Any = None
         self._profile_data: Any = None
         self._resolved: dict[str, Any] = {}
+        self._failed_segments: list[tuple[str, str]] = []
+        self._explained_name = ""
         self._generations = {"profile": 0, "membership": 0, "explain": 0}
 
     @property
@@ -230,6 +234,10 @@ class ProfileViewScreen(Screen[None]):
                     why.border_title = "Why"
                     why.show_root = True
                     yield why
+                    hint = Static(Text("Pick a segment to see why", style="dim italic"),
+                                  id="pv-why-hint", classes="panel")
+                    hint.border_title = "Why"
+                    yield hint
         yield Footer()
 
     def on_mount(self) -> None:
@@ -240,8 +248,8 @@ class ProfileViewScreen(Screen[None]):
         timeline.show(TimelineSource(self.catalog, self.pk), self._render_event)
         self.query_one("#pv-segments", OptionList).add_option(
             Option(Text("checking…", style="dim italic"), disabled=True))
-        self.query_one("#pv-why", Tree).root.set_label(Text("Pick a segment to see why",
-                                                             style="dim italic"))
+        self._show_hint("Pick a segment to see why")
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self._start_loading()
         timeline.focus()
 
@@ -297,7 +305,7 @@ class ProfileViewScreen(Screen[None]):
                 if self.draft is not None:
                     candidates.append((DRAFT_ID, f"{self.draft.name} (unsaved)",
                                        lambda: resolve_segment(conn, self.draft, None, self.catalog)))
-                for saved in list_segments(conn):
+                for saved in sorted(list_segments(conn), key=lambda s: (s.name.casefold(), s.id)):
                     candidates.append((saved.id, saved.name,
                                        lambda sid=saved.id: resolve_saved(conn, sid)))
                 if not candidates:
@@ -348,8 +356,9 @@ class ProfileViewScreen(Screen[None]):
         self.attributes = message.attributes
         self.summary = message.summary
         values = {a.name: a for a in message.attributes}
-        self.query_one("#pv-name", Static).update(Text(display_name(message.attributes),
-                                                       style="bold"))
+        name = display_name(message.attributes)
+        self.title = f"Profile · {name}"
+        self.query_one("#pv-name", Static).update(Text(name, style="bold"))
         meta = [str(values["id"].value)] if "id" in values else []
         for name in ("email",):
             if name in values and values[name].value:
@@ -371,6 +380,7 @@ class ProfileViewScreen(Screen[None]):
         self.segments = message.segments
         self._profile_data = message.profile
         self._resolved = message.resolved
+        self._failed_segments = list(message.failed)
         options = self.query_one("#pv-segments", OptionList)
         options.clear_options()
         members = {segment_id for segment_id, _ in message.member_of}
@@ -378,16 +388,18 @@ class ProfileViewScreen(Screen[None]):
         if not message.segments:
             options.add_option(Option(Text("No saved segments yet", style="dim italic"),
                                       disabled=True))
-            self.query_one("#pv-why", Tree).root.set_label(
-                Text("Save a segment to see why a profile is in it", style="dim italic"))
+            self._show_hint("Save a segment (F3, then s in the builder) to see why a profile"
+                            " is in it or not.")
             return
+        warning, yes, no = (tone(self.app, "warning"), tone(self.app, "success"),
+                            tone(self.app, "error"))
         for segment_id, name in message.segments:
             if segment_id in broken:
-                prompt = Text.assemble(("! ", "bold yellow"), (name, "dim"))
+                prompt = Text.assemble(("! ", f"bold {warning}"), (name, "dim"))
             elif segment_id in members:
-                prompt = Text.assemble(("✓ ", "bold green"), (name, "bold"))
+                prompt = Text.assemble(("✓ ", f"bold {yes}"), (name, "bold"))
             else:
-                prompt = Text.assemble(("✗ ", "red"), name)
+                prompt = Text.assemble(("✗ ", no), name)
             options.add_option(Option(prompt, id=segment_id))
         count = len(message.member_of)
         options.border_title = f"Saved segments · in {count} of {len(message.segments)}"
@@ -409,8 +421,7 @@ class ProfileViewScreen(Screen[None]):
         if resolved is None or self._profile_data is None:
             tree.clear()
             name = dict(self.segments).get(segment_id, segment_id)
-            tree.root.set_label(Text(f"'{name}' cannot be evaluated (see the error).",
-                                     style="dim italic"))
+            self._show_hint(f"'{name}' cannot be evaluated (see the error).")
             return
         self.segment_id = segment_id
         self._explain(self._next("explain"), segment_id,
@@ -422,22 +433,53 @@ class ProfileViewScreen(Screen[None]):
         if message.generation != self._generations["explain"]:
             return
         self.explanation = message.explanation
+        self._explained_name = message.segment_name
+        self._draw_why()
+
+    def _draw_why(self) -> None:
+        """The explanation as a tree, in the current theme's colours."""
+        if self.explanation is None:
+            return
         tree = self.query_one("#pv-why", Tree)
+        tree.display = True
+        self.query_one("#pv-why-hint").display = False
         tree.clear()
         today = self.audiences.today()
-        verdict = "in the audience" if message.explanation.matched else "not in the audience"
-        tree.border_title = f"Why · {message.segment_name} · {verdict}"
-        tree.root.set_label(explanation_label(message.explanation, today))
-        self._grow_why(tree.root, message.explanation, today)
+        verdict = "in the audience" if self.explanation.matched else "not in the audience"
+        tree.border_title = f"Why · {self._explained_name} · {verdict}"
+        tree.root.set_label(self._why_label(self.explanation, today))
+        self._grow_why(tree.root, self.explanation, today)
         tree.root.expand_all()
+
+    def _why_label(self, explanation: Any, today: dt.date) -> Text:
+        return explanation_label(explanation, today, tone(self.app, "success"),
+                                 tone(self.app, "error"))
+
+    def _show_hint(self, text: str) -> None:
+        """A sentence in place of the why tree (wrapped to the panel, never cut)."""
+        self.explanation = None
+        hint = self.query_one("#pv-why-hint", Static)
+        hint.update(Text(text, style="dim italic"))
+        hint.display = True
+        self.query_one("#pv-why", Tree).display = False
+
+    def _theme_changed(self, _theme: object) -> None:
+        """The marks are coloured from the theme: draw them again in the new one."""
+        if not self.is_mounted:
+            return
+        self._draw_why()
+        if self.segments:
+            self._membership_loaded(MembershipLoaded(
+                self._generations["membership"], self.member_of, self.segments,
+                list(self._failed_segments), self._profile_data, self._resolved))
 
     def _grow_why(self, node: TreeNode[Any], explanation: Any, today: dt.date) -> None:
         for child in explanation.children:
             if child.children:
-                branch = node.add(explanation_label(child, today), expand=True)
+                branch = node.add(self._why_label(child, today), expand=True)
                 self._grow_why(branch, child, today)
             else:
-                node.add_leaf(explanation_label(child, today))
+                node.add_leaf(self._why_label(child, today))
 
     @on(QueryFailed)
     def _failed(self, message: QueryFailed) -> None:

@@ -60,8 +60,15 @@ SLOW_PAGE_S = 0.25
 _TYPE_WIDTHS = {"integer": 7, "number": 12, "boolean": 5, "date": 10, "datetime": 16}
 
 
+SORT_MARK_WIDTH = 2  # " ▲" / " ▼" after the label of the sorted column
+
+
 def column_width(attribute: Attribute) -> int:
-    """A fixed width that fits the attribute's usual values (and its label)."""
+    """A fixed width that fits the attribute's usual values and its label with a sort arrow.
+
+    The arrow's room is kept whether or not the column is sorted, so sorting
+    never squeezes the label (``Lifetime valu…``) nor moves the columns.
+    """
     name = attribute.name.lower()
     if attribute.type in _TYPE_WIDTHS:
         width = _TYPE_WIDTHS[attribute.type]
@@ -75,7 +82,7 @@ def column_width(attribute: Attribute) -> int:
         width = 8
     else:
         width = 14
-    return max(width, min(len(attribute.display_label), 18))
+    return max(width, min(len(attribute.display_label), 18) + SORT_MARK_WIDTH)
 
 
 class ProfileTable(KeysetTable):
@@ -102,11 +109,13 @@ class MembersLoaded(WorkerResult):
 class ProfilesScreen(Screen[None]):
     """Browse, search, sort and filter the profiles; enter opens one."""
 
+    TITLE = "Profiles"
     HELP_TITLE = "Profiles"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search", tooltip="Find profiles by name, email or id"),
         Binding("f", "filter_segment", "Segment", tooltip="Show only the members of a saved segment"),
-        Binding("c", "columns", "Columns", tooltip="Choose the columns to show"),
+        # Columns stays out of the footer so that q and F1 fit at 120 columns with esc shown.
+        Binding("c", "columns", "Columns", show=False, tooltip="Choose the columns to show"),
         Binding("s", "sort", "Sort", tooltip="Sort the profiles by a column"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
         Binding("escape", "clear", "Clear", tooltip="Clear the search and the segment filter"),
@@ -125,6 +134,7 @@ class ProfilesScreen(Screen[None]):
         self._count_text = ""
         self._count_busy = False
         self._table_busy = False
+        self._first_page_pending = False
         self._note = ""
         self._search_timer: Timer | None = None
 
@@ -191,7 +201,13 @@ class ProfilesScreen(Screen[None]):
         return specs
 
     def _restart(self, *, columns_changed: bool = False, keep_position: bool = False) -> None:
-        """Show the current listing from the top (or from the cursor) and count it."""
+        """Show the current listing from the top (or from the cursor) and count it.
+
+        A new search or segment filter changes which rows there are: the old
+        rows go at once (they do not match the new words) and the status line
+        says "searching…" until the first page of the new listing arrives. A
+        new sort or new columns keep the position where they can.
+        """
         for name in list(self.columns):
             if name not in self.catalog.attributes:
                 self.columns.remove(name)
@@ -207,7 +223,9 @@ class ProfilesScreen(Screen[None]):
             table.set_columns(self._column_specs())
             table.show(source, self._render_row, after=anchor)
         else:
+            table.clear()
             table.show(source, self._render_row)
+        self._first_page_pending = True
         self._update_chips()
         self._start_count(source)
 
@@ -284,13 +302,16 @@ class ProfilesScreen(Screen[None]):
         count = self.query_one("#count", Static)
         if self._note:
             count.update(Text(self._note, style="italic"))
+        elif self._first_page_pending and not self.table.window:
+            waiting = "searching…" if search_terms(self.search) or self.segment_id else "loading…"
+            count.update(Text(waiting, style="dim italic"))
         elif self._count_busy:
             count.update(Text("counting…", style="dim italic"))
         else:
             count.update(Text(self._count_text, style="bold"))
         timing = self.query_one("#timing", Static)
         elapsed = self.table.last_elapsed
-        if self._table_busy:
+        if self._table_busy and not (self._first_page_pending and not self.table.window):
             timing.update(Text("loading…", style="dim italic"))
         elif elapsed is not None and elapsed >= SLOW_PAGE_S:
             timing.update(Text(f"last page took {elapsed:.1f} s", style="dim"))
@@ -304,9 +325,11 @@ class ProfilesScreen(Screen[None]):
 
     @on(KeysetTable.Loaded)
     def _table_loaded(self, message: KeysetTable.Loaded) -> None:
-        if message.kind in ("first", "last") and not message.table.window:
-            self._count_busy = False
-            self._count_text = self._empty_text()
+        if message.kind in ("first", "last"):
+            self._first_page_pending = False
+            if not message.table.window:
+                self._count_busy = False
+                self._count_text = self._empty_text()
         self._update_status()
 
     def _empty_text(self) -> str:
@@ -320,6 +343,8 @@ class ProfilesScreen(Screen[None]):
 
     @on(KeysetTable.Failed)
     def _table_failed(self, message: KeysetTable.Failed) -> None:
+        self._first_page_pending = False
+        self._update_status()
         self.audiences.show_error(message.message)
 
     @on(PagedTable.RowSelected)
@@ -339,8 +364,12 @@ class ProfilesScreen(Screen[None]):
 
     # ------------------------------------------------------------ search
     def action_search(self) -> None:
-        self.query_one("#search-bar").add_class("-active")
-        self.query_one("#search", Input).focus()
+        bar = self.query_one("#search-bar")
+        bar.add_class("-active")
+        bar.display = True  # now, not at the next style update: the box takes focus at once
+        # Focus now rather than with ``focus()`` (queued behind the keys already typed): "/q"
+        # typed or pasted fast must search for "q", not quit.
+        self.set_focus(self.query_one("#search", Input))
         self.refresh_bindings()
 
     @on(Input.Changed, "#search")

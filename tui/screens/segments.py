@@ -21,6 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
@@ -47,6 +48,8 @@ from tui.builder.modals import Choice, ConfirmModal, TextPrompt
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
 from tui.messages import WorkerResult
+from tui.widgets.format import tone
+from tui.widgets.list_table import ListTable
 
 
 class SegmentsListed(WorkerResult):
@@ -116,7 +119,43 @@ def changed_text(stamp: str, now: dt.datetime) -> str:
     return f"{moment:%Y-%m-%d}"
 
 
-class SegmentTable(DataTable[Any]):
+# Column widths of the segment list (cells; each column has one cell of padding either side).
+NAME_MAX = 34
+ID_MAX = 30
+AUDIENCE_WIDTH = 10
+SHARE_WIDTH = 6
+CHANGED_WIDTH = 15
+DESCRIPTION_MIN = 10
+DESCRIPTION_BEFORE_ID = 30  # the Id column is shown only when the description keeps this much
+
+
+def segment_columns(room: int, names: list[str], ids: list[str]) -> list[tuple[str, str, int]]:
+    """The list's columns (key, label, width) for a table ``room`` cells wide.
+
+    The numbers come right after the name, so they are on screen at any
+    width; the description takes whatever room is left (at least
+    ``DESCRIPTION_MIN``). The Id column is added only when the description
+    keeps ``DESCRIPTION_BEFORE_ID`` cells beside it (the line under the list
+    always shows the highlighted segment's id).
+    """
+    pad = 2
+    name_width = min(max([len("Name"), *(len(n) for n in names)]), NAME_MAX)
+    id_width = min(max([len("Id"), *(len(i) for i in ids)]), ID_MAX)
+    columns = [("name", "Name", name_width), ("audience", "Audience", AUDIENCE_WIDTH),
+               ("share", "Share", SHARE_WIDTH), ("changed", "Changed", CHANGED_WIDTH)]
+    rest = room - sum(width + pad for _, _, width in columns) - pad
+    if rest - (id_width + pad) >= DESCRIPTION_BEFORE_ID:
+        columns.insert(1, ("id", "Id", id_width))
+        rest -= id_width + pad
+    return [*columns, ("description", "Description", max(rest, DESCRIPTION_MIN))]
+
+
+def sorted_segments(segments: list[SavedSegment]) -> list[SavedSegment]:
+    """By name as a person reads it: case and accents aside, then by id."""
+    return sorted(segments, key=lambda s: (s.name.casefold(), s.id))
+
+
+class SegmentTable(ListTable):
     """The saved segments; enter opens the highlighted one in the builder."""
 
     HELP_TITLE = "Segment list"
@@ -124,6 +163,12 @@ class SegmentTable(DataTable[Any]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "screen.open", "Open", tooltip="Open the segment in the builder"),
     ]
+
+    class Resized(Message):
+        """The table's width changed: the columns are laid out again."""
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
 
 
 class SegmentsScreen(Screen[None]):
@@ -142,24 +187,24 @@ class SegmentsScreen(Screen[None]):
     SegmentsScreen #segments-box { height: 1fr; }
     SegmentsScreen .panel { border: round $primary 40%; }
     SegmentsScreen .panel:focus-within { border: round $primary; }
-    SegmentsScreen DataTable { height: 1fr; }
+    SegmentsScreen DataTable { height: 1fr; scrollbar-size-vertical: 1; }
     SegmentsScreen #segments-detail { height: auto; max-height: 4; padding: 0 1; }
     SegmentsScreen #segments-empty { padding: 2 4; color: $text-muted; display: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", tooltip="Build a new segment"),
         Binding("enter", "open", "Open", tooltip="Open the segment in the builder"),
-        Binding("c", "duplicate", "Duplicate", tooltip="Save a copy under a new name"),
-        Binding("r", "rename", "Rename", tooltip="Change the segment's display name"),
+        # The footer keeps the keys that fit at 120 columns; the others are in the line above
+        # the list, the F1 help and the command palette.
+        Binding("c", "duplicate", "Duplicate", show=False, tooltip="Save a copy under a new name"),
+        Binding("r", "rename", "Rename", show=False, tooltip="Change the segment's display name"),
         Binding("d,delete", "delete", "Delete", tooltip="Delete the segment (asks first)"),
-        Binding("i", "import", "Import", tooltip="Import a segment from a YAML file"),
-        Binding("x", "export", "Export", tooltip="Export the segment to a YAML file"),
+        Binding("i", "import", "Import", show=False, tooltip="Import a segment from a YAML file"),
+        Binding("x", "export", "Export", show=False, tooltip="Export the segment to a YAML file"),
         Binding("A", "activate", "Activate", tooltip="Activate the segment's audience"),
         Binding("slash", "filter", "Filter", tooltip="Filter the list by name or id"),
         Binding("ctrl+r", "reload", "Recount", show=False,
                 tooltip="Reload the list and count every audience again"),
-        Binding("j", "cursor(1)", "Down", show=False),
-        Binding("k", "cursor(-1)", "Up", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -172,6 +217,8 @@ class SegmentsScreen(Screen[None]):
         self.filter_text = ""
         self._cancel: Cancel | None = None
         self._select_after_load: str | None = None
+        self._columns: list[tuple[str, str, int]] = []
+        self.listed_once = False
 
     # -- app services --------------------------------------------------------------------
     @property
@@ -211,14 +258,39 @@ class SegmentsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column("Name", key="name", width=34)
-        table.add_column("Id", key="id", width=30)
-        table.add_column("Description", key="description", width=40)
-        table.add_column(Text("Audience", justify="right"), key="audience", width=12)
-        table.add_column(Text("Share", justify="right"), key="share", width=7)
-        table.add_column("Changed", key="changed", width=17)
+        self.layout_columns()
+        self.app.theme_changed_signal.subscribe(self, self.theme_changed)
+        self.table.focus()  # AUTO_FOCUS is skipped while the terminal has no focus
         self.reload()
+
+    def theme_changed(self, _theme: object) -> None:
+        if self.is_mounted:
+            self.fill_table()
+
+    def wanted_columns(self) -> list[tuple[str, str, int]]:
+        """The columns that fit the table's width now (see ``segment_columns``)."""
+        table = self.table
+        room = table.size.width - table.styles.scrollbar_size_vertical
+        return segment_columns(room if room > 0 else 120, [s.name for s in self.segments],
+                               [s.id for s in self.segments])
+
+    def layout_columns(self) -> bool:
+        """Fit the columns to the table's width; True when they changed (the rows were dropped)."""
+        columns = self.wanted_columns()
+        if columns == self._columns:
+            return False
+        self._columns = columns
+        table = self.table
+        table.clear(columns=True)
+        for key, label, width in columns:
+            right = key in ("audience", "share")
+            table.add_column(Text(label, justify="right") if right else label, key=key, width=width)
+        return True
+
+    @on(SegmentTable.Resized)
+    def table_resized(self) -> None:
+        if self.listed_once and self.wanted_columns() != self._columns:
+            self.fill_table()  # keeps the highlighted segment
 
     def on_screen_resume(self) -> None:
         if self.is_mounted and self.segments is not None:
@@ -271,7 +343,8 @@ class SegmentsScreen(Screen[None]):
     def listed(self, message: SegmentsListed) -> None:
         if message.generation != self.generation:
             return
-        self.segments = message.segments
+        self.segments = sorted_segments(message.segments)
+        self.listed_once = True
         self.counts = {k: v for k, v in self.counts.items()
                        if k in {s.id for s in message.segments}}
         self.fill_table()
@@ -286,17 +359,23 @@ class SegmentsScreen(Screen[None]):
     def fill_table(self) -> None:
         table = self.table
         keep = self._select_after_load or self.selected_id()
+        self.layout_columns()
         table.clear()
         now = dt.datetime.now(UTC)
         shown = self.visible_segments()
+        keys = [key for key, _, _ in self._columns]
         for segment in shown:
             size, everyone, problem = self.counts.get(segment.id, (None, 0, None))
-            table.add_row(Text(segment.name, style="bold"), Text(segment.id, style="dim"),
-                          Text(segment.description, overflow="ellipsis", no_wrap=True),
-                          *self.count_cells(size, everyone, problem),
-                          changed_text(segment.updated_at, now), key=segment.id)
+            size_cell, share_cell = self.count_cells(size, everyone, problem)
+            cells = {"name": Text(segment.name, style="bold"), "id": Text(segment.id, style="dim"),
+                     "audience": size_cell, "share": share_cell,
+                     "changed": Text(changed_text(segment.updated_at, now)),
+                     "description": Text(segment.description, overflow="ellipsis", no_wrap=True)}
+            table.add_row(*(cells[key] for key in keys), key=segment.id)
         self.query_one("#segments-empty").display = not self.segments
         table.display = bool(self.segments)
+        if self.segments and self.focused is None:
+            table.focus()
         if keep is not None:
             for index, segment in enumerate(shown):
                 if segment.id == keep:
@@ -307,20 +386,20 @@ class SegmentsScreen(Screen[None]):
         title = Text()
         title.append(f"{total} saved segment{'s' if total != 1 else ''}", style="bold")
         if self.filter_text:
-            title.append(f"  · {len(shown)} matching {self.filter_text!r}", style="yellow")
+            title.append(f"  · {len(shown)} matching {self.filter_text!r}",
+                         style=tone(self.app, "warning"))
         title.append("   n new · enter open · c duplicate · r rename · d delete · i import ·"
                      " x export", style="dim")
         self.query_one("#segments-title", Static).update(title)
         self.update_detail()
 
-    @staticmethod
-    def count_cells(size: int | None, everyone: int, problem: str | None) -> tuple[Text, Text]:
+    def count_cells(self, size: int | None, everyone: int, problem: str | None) -> tuple[Text, Text]:
         if problem is not None:
-            return Text("error", style="bold red", justify="right"), Text("")
+            return Text("error", style=f"bold {tone(self.app, 'error')}", justify="right"), Text("")
         if size is None:
             return Text("counting…", style="dim italic", justify="right"), Text("")
         share = format_share(size, everyone)
-        return (Text(f"{size:,}", style="cyan", justify="right"),
+        return (Text(f"{size:,}", style=tone(self.app, "primary"), justify="right"),
                 Text(share, style="dim", justify="right"))
 
     @on(SegmentCounted)
@@ -367,13 +446,8 @@ class SegmentsScreen(Screen[None]):
             text.append(f" — {segment.description}")
         _, _, problem = self.counts.get(segment.id, (None, 0, None))
         if problem:
-            text.append(f"\n✗ {problem}", style="red")
+            text.append(f"\n✗ {problem}", style=tone(self.app, "error"))
         detail.update(text)
-
-    def action_cursor(self, delta: int) -> None:
-        table = self.table
-        if table.row_count:
-            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + delta)))
 
     def need_selection(self) -> SavedSegment | None:
         segment = self.selected()

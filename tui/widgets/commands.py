@@ -1,7 +1,8 @@
 """The command palette's view of the keys: every action of the current screen, by name.
 
 Whatever the F1 help lists can be run from ctrl+p by typing part of its
-description; the command runs as if its key had been pressed.
+description (except plain cursor and scroll moves, which only the help
+lists); the command runs as if its key had been pressed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class ScreenActionsProvider(Provider):
     """Commands for the actions bound on the focused widget, the screen and the app."""
 
     def _lines(self) -> list[KeyLine]:
-        return [line for line in key_lines(self.screen) if line.enabled]
+        return [line for line in key_lines(self.screen) if line.enabled and not line.navigation]
 
     def _title(self, line: KeyLine) -> str:
         return f"{line.section}: {line.description}"

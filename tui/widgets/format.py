@@ -15,6 +15,8 @@ from rich.text import Text
 from store.values import from_epoch_seconds
 
 MISSING = "—"
+_FALLBACK_TONES = {"success": "green", "warning": "yellow", "error": "red", "primary": "blue",
+                   "accent": "yellow", "secondary": "blue"}
 NUMERIC_TYPES = frozenset({"integer", "number"})
 
 
@@ -79,3 +81,24 @@ def relative_day(ts: float | None, today: dt.date) -> str:
     if days < 730:
         return f"{days // 30} months ago"
     return f"{days // 365} years ago"
+
+
+def tone(app: Any, name: str) -> str:
+    """The current theme's colour ``name`` (success, warning, error, primary, accent) as a style.
+
+    Rich's named colours ("yellow", "cyan") are pure terminal colours that
+    vanish on a light background; the theme's own colours are readable in
+    the theme they belong to. Text made with them should be made again when
+    the theme changes (``App.theme_changed_signal``).
+    """
+    theme = getattr(app, "current_theme", None)
+    value = getattr(theme, name, None) if theme is not None else None
+    return str(value) if value else _FALLBACK_TONES.get(name, "")
+
+
+def field_label(app: Any, name: str) -> str:
+    """An attribute's label from the app's schema catalog (its own name when there is none)."""
+    catalog = getattr(app, "catalog", None)
+    attributes = getattr(catalog, "attributes", {})
+    attribute = attributes.get(name) if isinstance(attributes, dict) else None
+    return str(attribute.display_label) if attribute is not None else name

@@ -7,6 +7,7 @@ part of the app each line belongs to.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from textual.app import App
@@ -15,6 +16,24 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 
 HIDDEN_ACTIONS = frozenset({"command_palette", "app.command_palette"})
+
+# Moving the cursor or the view: listed in the F1 help, left out of the command palette
+# (nobody types "cursor down" into a palette; it would bury the real commands).
+NAVIGATION_ACTIONS = frozenset({
+    "cursor_up", "cursor_down", "cursor_left", "cursor_right", "page_up", "page_down",
+    "page_left", "page_right", "scroll_up", "scroll_down", "scroll_left", "scroll_right",
+    "scroll_home", "scroll_end", "scroll_top", "scroll_bottom", "first", "last",
+    "focus_next", "focus_previous", "app.focus_next", "app.focus_previous",
+})
+
+# What to call Textual's own widgets when they have no HELP_TITLE of their own.
+_WIDGET_NAMES = {
+    "DataTable": "Table", "Input": "Text box", "TextArea": "Text editor", "Tree": "Tree",
+    "OptionList": "List", "SelectionList": "Checklist", "Select": "Drop-down",
+    "SelectCurrent": "Drop-down", "SelectOverlay": "Drop-down", "Button": "Button",
+    "Checkbox": "Checkbox", "RadioSet": "Choices", "ListView": "List",
+    "VerticalScroll": "Panel", "ScrollableContainer": "Panel", "Markdown": "Text",
+}
 
 
 @dataclass
@@ -30,8 +49,33 @@ class KeyLine:
     enabled: bool = True
 
     @property
+    def navigation(self) -> bool:
+        """Whether the line only moves the cursor or the view (kept out of the palette)."""
+        return self.action in NAVIGATION_ACTIONS
+
+    @property
     def key_text(self) -> str:
         return " / ".join(self.keys)
+
+
+def friendly_name(node: DOMNode) -> str:
+    """A widget's kind in words: its ``HELP_TITLE``, else a plain name for Textual's widgets.
+
+    ``ConfirmScreen`` becomes "Confirm", ``DataTable`` "Table": never a class name
+    the user has no reason to know.
+    """
+    title = getattr(node, "HELP_TITLE", "")
+    if title:
+        return str(title)
+    for kind in type(node).__mro__:
+        if kind.__name__ in _WIDGET_NAMES:
+            return _WIDGET_NAMES[kind.__name__]
+    name = type(node).__name__
+    for suffix in ("Screen", "Widget"):
+        if name.endswith(suffix) and name != suffix:
+            name = name[: -len(suffix)]
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).split()
+    return " ".join([words[0], *(w.lower() for w in words[1:])]) if words else "Keys"
 
 
 def section_name(node: DOMNode, screen: Screen[object]) -> str:
@@ -39,8 +83,8 @@ def section_name(node: DOMNode, screen: Screen[object]) -> str:
     if isinstance(node, App):
         return "Everywhere"
     if node is screen:
-        return str(getattr(node, "HELP_TITLE", "") or node.title or type(node).__name__)
-    return str(getattr(node, "HELP_TITLE", "") or type(node).__name__)
+        return str(getattr(node, "HELP_TITLE", "") or node.title or friendly_name(node))
+    return friendly_name(node)
 
 
 def _describe(binding: Binding) -> str:

@@ -50,7 +50,7 @@ class ColumnSpec:
 GROW_ALL = 10_000
 
 
-class PagedTable(ScrollView, can_focus=True):
+class PagedTable(ScrollView, can_focus=True, inherit_bindings=False):
     """Rows with a cursor over fixed-width columns; cells come from ``cells(row)`` when painted."""
 
     DEFAULT_CSS = """
@@ -91,8 +91,8 @@ class PagedTable(ScrollView, can_focus=True):
         Binding("down,j", "cursor_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home,g", "first", "First", tooltip="Jump to the first row", show=False),
-        Binding("end,G", "last", "Last", tooltip="Jump to the last row", show=False),
+        Binding("home,ctrl+home,g", "first", "First", tooltip="Jump to the first row", show=False),
+        Binding("end,ctrl+end,G", "last", "Last", tooltip="Jump to the last row", show=False),
         Binding("left", "scroll_left", "Scroll left", show=False),
         Binding("right", "scroll_right", "Scroll right", show=False),
     ]

@@ -9,14 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Input, OptionList, SelectionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 from store.catalog import Catalog
@@ -44,6 +47,28 @@ class PickerScreen(ModalScreen[object]):
         self.dismiss(None)
 
 
+class CheckList(SelectionList[str]):
+    """A ``SelectionList`` whose boxes read ``[x]`` / ``[ ]``: ticked or not shows without colour."""
+
+    def render_line(self, y: int) -> Strip:
+        line = super().render_line(y)
+        segments = list(line)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return line
+        if len(segments) < 4:
+            return line
+        ticked = selection.value in self._selected
+        underlying = segments[3].style or Style()
+        button = segments[1].style or Style()
+        mark = Style(bold=True, color=button.bgcolor if ticked else None)
+        meta = Style(meta=button.meta) if button.meta else Style()
+        box = [Segment("[", underlying + meta), Segment("x" if ticked else " ", underlying + mark + meta),
+               Segment("]", underlying + meta)]
+        return Strip([*box, *segments[3:]], line.cell_length)
+
+
 class ColumnPicker(PickerScreen):
     """Check the attributes to show as columns (space toggles, enter applies)."""
 
@@ -68,7 +93,7 @@ class ColumnPicker(PickerScreen):
             if attribute.group:
                 prompt.append(f"  {attribute.group}", style="dim")
             selections.append(Selection(prompt, name, name in self.chosen))
-        yield SelectionList[str](*selections, id="column-list")
+        yield CheckList(*selections, id="column-list")
 
     def action_apply(self) -> None:
         selected = set(self.query_one(SelectionList).selected)
@@ -162,7 +187,7 @@ class SegmentPicker(PickerScreen):
     def __init__(self, segments: Sequence[SegmentOption], current: str | None,
                  allow_all: bool = True, title: str | None = None) -> None:
         super().__init__()
-        self.segments = list(segments)
+        self.segments = sorted(segments, key=lambda s: (s.name.casefold(), s.id))
         self.current = current
         self.allow_all = allow_all
         if title:
