@@ -148,12 +148,21 @@ def test_wide_index_only_conditions_group_without_sorting(conn: sqlite3.Connecti
         assert not any("TEMP B-TREE FOR GROUP BY" in line for line in lines), lines
 
 
-def test_every_type_over_a_wide_window_walks_the_profile_index(conn: sqlite3.Connection) -> None:
-    rule = {"event": "*", "within": {"last": 6, "unit": "months"},
-            "count": {"op": "at_most", "value": 0}}
+@pytest.mark.parametrize("rule", [
+    {"event": "*", "within": {"last": 6, "unit": "months"}, "count": {"op": "at_most", "value": 0}},
+    {"event": "*"},
+    {"all": [{"event": "*", "within": {"last": 1, "unit": "years"}},
+             {"attribute": "tier", "op": "in", "value": ["gold", "silver"]}]},
+])
+def test_every_type_over_a_wide_window_probes_each_profile_in_pk_order(
+        conn: sqlite3.Connection, rule: dict[str, object]) -> None:
+    """One seek in (profile_pk, ts) per profile, the profiles read in pk order (no attribute
+    index: its order would make the seeks random), and no temp B-tree of distinct profiles."""
     for lines in plan(conn, rule):
-        steps = events_steps(lines)
-        assert steps and all("COVERING INDEX events_profile_ts" in step for step in steps), lines
+        probes = [line for line in lines if line.split(" ")[1:2] == ["probe"]]
+        assert probes and all(step.startswith("SEARCH probe USING COVERING INDEX events_profile_ts")
+                              for step in probes), lines
+        assert "SCAN profiles" in lines, lines
         assert not any("TEMP B-TREE" in line for line in lines), lines
 
 
