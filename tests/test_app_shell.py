@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import subprocess
 import sys
@@ -256,6 +257,26 @@ def test_launch_runs_the_app_on_the_resolved_store(store: Path,
     monkeypatch.setattr(AudiencesApp, "run", lambda self, **kwargs: ran.append(self.db_path))
     launch.launch_app(store)
     assert ran == [store]
+
+
+def test_the_command_opens_the_app_at_a_chosen_as_of_instant(store: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``audiences-tui --db PATH --as-of WHEN``: a store sampled weeks ago demos with its
+    recent events inside "the last 7 days"; a bad WHEN is one line and exit 2."""
+    from click.testing import CliRunner
+
+    from tui.cli import cli
+
+    ran: list[Any] = []
+    monkeypatch.setattr(AudiencesApp, "run",
+                        lambda self, **kwargs: ran.append((self.db_path, self.as_of_instant())))
+    result = CliRunner().invoke(cli, ["--db", str(store), "--as-of", "2026-11-01"])
+    assert result.exit_code == 0, result.output
+    assert ran == [(store, dt.datetime(2026, 11, 1, 23, 59, 59, 999999, tzinfo=dt.UTC))]
+    bad = CliRunner().invoke(cli, ["--db", str(store), "--as-of", "soon"])
+    assert bad.exit_code == 2
+    assert bad.output.strip() == ("Error: --as-of 'soon' is not a date (YYYY-MM-DD) or an"
+                                  " ISO 8601 datetime.")
 
 
 def test_the_engine_modules_of_the_browser_do_not_load_textual() -> None:

@@ -64,14 +64,19 @@ def default_store_path() -> Path:
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Profile store to open (default: $AUDIENCES_DB or the sample store); also the"
                    " store of a subcommand given no --db of its own.")
+@click.option("--as-of", "as_of", metavar="WHEN",
+              help="The app evaluates every count, filter and activation at this instant"
+                   " (YYYY-MM-DD: the end of that day, UTC; or an ISO 8601 datetime);"
+                   " default now. Subcommands take their own --as-of.")
 @click.pass_context
-def cli(ctx: click.Context, db_path: Path | None) -> None:
+def cli(ctx: click.Context, db_path: Path | None, as_of: str | None) -> None:
     """Browse profiles, build segments with exact live counts, activate audiences."""
     if ctx.invoked_subcommand is not None:
         return
+    from tui.commands.common import parse_when
     from tui.launch import launch_app
 
-    launch_app(db_path)
+    launch_app(db_path, None if as_of is None else parse_when(as_of))
 
 
 def _register_commands() -> None:

@@ -8,6 +8,7 @@ must exist and be a store: otherwise a clear message and exit code 1.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from rich.console import Console
@@ -83,12 +84,13 @@ def resolve_store(db_path: Path | None, console: Console | None = None) -> Path:
     return path
 
 
-def launch_app(db_path: Path | None) -> None:
-    """Open the app on the store (``--db`` or the default); exits 1 with a message on a bad store."""
+def launch_app(db_path: Path | None, as_of: dt.datetime | None = None) -> None:
+    """Open the app on the store (``--db`` or the default), evaluating at ``as_of`` (None:
+    now); exits 1 with a message on a bad store."""
     from tui.app import make_app
 
     path = resolve_store(db_path)
-    app = make_app(path)
+    app = make_app(path, as_of=as_of)
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)
