@@ -277,24 +277,38 @@ def paste(rule: Node, path: str, node: Node) -> Edit:
 
 @dataclass(frozen=True)
 class _Change:
-    before: Segment
-    after: Segment
+    """One step of the history: the rule before and after it, and where the cursor was."""
+
+    before: Node
+    after: Node
     select_before: str
     select_after: str
+
+
+def is_blank(segment: Segment) -> bool:
+    """A segment with nothing in it yet: an empty ``all`` and no description."""
+    return segment.rule == AllOf() and not segment.description
 
 
 class SegmentDraft:
     """A segment being edited: its current state, whether it differs from the saved one, history.
 
     ``saved`` tells whether the segment exists in the store (so saving
-    replaces it); ``dirty`` whether the draft differs from what was last
-    saved or loaded.
+    replaces it); ``dirty`` whether there is something to save: the draft
+    differs from what was last saved or loaded. A draft never saved is dirty
+    unless it is still the blank segment it started as (nothing to lose).
+
+    The history (undo, redo) holds rule edits only. The name, id and
+    description are set outright: undo never renames a segment, so a saved
+    segment keeps its id and name (undoing past the first save cannot turn it
+    back into "New segment" and save a second one).
     """
 
     def __init__(self, segment: Segment, *, saved: bool = False) -> None:
         self.segment = segment
         self.saved = saved
         self._baseline: Segment | None = segment if saved else None
+        self._start = segment
         self.undo_stack: list[_Change] = []
         self.redo_stack: list[_Change] = []
         self.clipboard: Node | None = None
@@ -305,7 +319,9 @@ class SegmentDraft:
 
     @property
     def dirty(self) -> bool:
-        return self._baseline is None or self.segment != self._baseline
+        if self._baseline is None:
+            return self.segment != self._start or not is_blank(self._start)
+        return self.segment != self._baseline
 
     def mark_saved(self) -> None:
         self.saved = True
@@ -313,12 +329,12 @@ class SegmentDraft:
 
     # -- applying changes ---------------------------------------------------------
     def commit(self, segment: Segment, select_before: str, select_after: str) -> str:
-        """Make ``segment`` current, remembering the old one for undo; returns the selection."""
-        if segment == self.segment and segment.source == self.segment.source:
-            return select_after
-        self.undo_stack.append(_Change(self.segment, segment, select_before, select_after))
-        del self.undo_stack[:-MAX_HISTORY]
-        self.redo_stack.clear()
+        """Make ``segment`` current; a change of its rule can be undone. Returns the selection."""
+        if segment.rule != self.segment.rule:
+            self.undo_stack.append(_Change(self.segment.rule, segment.rule, select_before,
+                                           select_after))
+            del self.undo_stack[:-MAX_HISTORY]
+            self.redo_stack.clear()
         self.segment = segment
         return select_after
 
@@ -350,30 +366,35 @@ class SegmentDraft:
         self.clipboard = copy(self.rule, path)
         return self.clipboard
 
-    def paste(self, path: str) -> str:
-        if self.clipboard is None:
+    def paste(self, path: str, node: Node | None = None) -> str:
+        """Paste ``node`` (default: what this draft copied last) after the selection."""
+        pasted = node if node is not None else self.clipboard
+        if pasted is None:
             raise EditError("nothing copied yet; copy a node first (c)")
-        return self.apply(paste(self.rule, path, self.clipboard), path)
+        return self.apply(paste(self.rule, path, pasted), path)
 
     def set_info(self, name: str, description: str, segment_id: str | None = None,
                  select: str = ROOT) -> str:
-        """Change the name, description (and, for a draft never saved, the id)."""
+        """Change the name, description (and, for a draft never saved, the id); not undoable."""
         updated = replace(self.segment, name=name, description=description,
-                          id=segment_id or self.segment.id)
+                          id=segment_id if segment_id and not self.saved else self.segment.id)
         return self.commit(updated, select, select)
 
     def set_segment(self, segment: Segment, select: str = ROOT) -> str:
-        """Replace the whole definition (e.g. from the YAML editor), as one undoable step."""
+        """Replace the whole definition (e.g. from the YAML editor); its rule change is one
+        undoable step, its name and description stay (a saved segment also keeps its id)."""
+        if self.saved:
+            segment = replace(segment, id=self.segment.id)
         return self.commit(segment, select, ROOT)
 
     # -- history ---------------------------------------------------------------
     def undo(self) -> str | None:
-        """Go back one change; returns the path to select, or None when there is nothing to undo."""
+        """Undo the last rule edit; returns the path to select, or None when there is none."""
         if not self.undo_stack:
             return None
         change = self.undo_stack.pop()
         self.redo_stack.append(change)
-        self.segment = change.before
+        self.segment = replace(self.segment, rule=change.before)
         return change.select_before
 
     def redo(self) -> str | None:
@@ -381,7 +402,7 @@ class SegmentDraft:
             return None
         change = self.redo_stack.pop()
         self.undo_stack.append(change)
-        self.segment = change.after
+        self.segment = replace(self.segment, rule=change.after)
         return change.select_after
 
 

@@ -420,8 +420,9 @@ async def test_reference_problems_and_yaml_editing(store_path: Path) -> None:
             SegmentRef("unsubscribed"),)
         count = await settled(pilot, screen)
         assert count == 15  # every fourth profile has no email consent
-        await pilot.press("ctrl+z")
-        assert screen.draft.segment.name == "New segment"
+        await pilot.press("ctrl+z")  # undoes the rule; the name is not part of the history
+        assert screen.draft.rule == AllOf()
+        assert screen.draft.segment.name == "From YAML"
 
 
 async def test_sample_opens_the_profile_with_the_draft(store_path: Path) -> None:

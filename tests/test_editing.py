@@ -162,16 +162,50 @@ def test_draft_undo_redo_and_dirty() -> None:
     assert not draft.dirty
 
 
-def test_draft_never_saved_is_dirty_and_no_op_edits_add_no_history() -> None:
+def test_draft_never_saved_is_dirty_unless_still_blank() -> None:
     draft = ed.SegmentDraft(Segment("new", "New", AllOf()))
+    assert not draft.dirty  # nothing in it yet: nothing to lose
+    draft.insert("rule", MALE)
     assert draft.dirty
+    draft.undo()
+    assert not draft.dirty
+    draft.set_info("Renamed", "")
+    assert draft.dirty
+    filled = ed.SegmentDraft(Segment("new", "New", AllOf((MALE,))))
+    assert filled.dirty  # handed a rule to save: leaving asks
+
+
+def test_names_are_not_in_the_history() -> None:
+    draft = ed.SegmentDraft(Segment("new", "New", AllOf()))
     draft.set_info("New", "")
     assert draft.undo_stack == []
+    draft.insert("rule", MALE)
     draft.set_info("Renamed", "why", "renamed")
     assert (draft.segment.name, draft.segment.id, draft.segment.description) == (
         "Renamed", "renamed", "why")
+    assert len(draft.undo_stack) == 1
+    draft.undo()  # the rule edit only
+    assert draft.rule == AllOf()
+    assert (draft.segment.name, draft.segment.id) == ("Renamed", "renamed")
+    assert draft.undo() is None
+    draft.redo()
+    assert draft.rule == AllOf((MALE,)) and draft.segment.name == "Renamed"
+
+
+def test_undo_after_the_first_save_keeps_the_id_and_name() -> None:
+    draft = ed.SegmentDraft(Segment("new-segment", "New segment", AllOf()))
+    draft.insert("rule", MALE)
+    draft.set_info("Demo X", "", "demo-x")
+    draft.mark_saved()
     draft.undo()
-    assert draft.segment.name == "New"
+    assert (draft.segment.id, draft.segment.name) == ("demo-x", "Demo X")
+    assert draft.rule == AllOf() and draft.dirty and draft.saved
+    draft.set_info("Demo Y", "", "demo-y")  # a saved segment keeps its id
+    assert draft.segment.id == "demo-x"
+    draft.set_segment(Segment("other-id", "From YAML", AllOf((OLD,))))
+    assert draft.segment.id == "demo-x" and draft.segment.name == "From YAML"
+    draft.undo()
+    assert draft.rule == AllOf() and draft.segment.id == "demo-x"
 
 
 def test_draft_paste_needs_a_copy_first() -> None:
@@ -181,12 +215,15 @@ def test_draft_paste_needs_a_copy_first() -> None:
     draft.copy("rule.all[0]")
     assert draft.paste("rule.all[0]") == "rule.all[1]"
     assert draft.rule == AllOf((MALE, MALE))
+    other = ed.SegmentDraft(Segment("t", "T", AllOf()))
+    assert other.paste("rule", draft.clipboard) == "rule.all[0]"  # a node copied elsewhere
+    assert other.rule == AllOf((MALE,))
 
 
 def test_history_is_bounded() -> None:
     draft = ed.SegmentDraft(Segment("s", "S", AllOf()))
-    for number in range(ed.MAX_HISTORY + 20):
-        draft.set_info(f"name {number}", "")
+    for _ in range(ed.MAX_HISTORY + 20):
+        draft.negate("rule")
     assert len(draft.undo_stack) == ed.MAX_HISTORY
 
 

@@ -281,9 +281,28 @@ class AudiencesApp(App[None]):
                                     lambda m=mode: self.run_action(f"area('{m}')"))
 
     async def action_quit(self) -> None:
-        """Stop every running query, then leave."""
+        """Stop every running query, then leave; unsaved work is asked about first.
+
+        A screen holding unsaved work (a segment builder with changes, even in an
+        area switched away from) is shown and asks save / discard / keep editing,
+        as its escape does; keep editing calls the quit off, save and discard quit
+        once done (asking about the next one, if any).
+        """
+        for mode, screen in self.unsaved_work():
+            if mode != self.current_mode:
+                await self.switch_mode(mode)
+            screen.ask_unsaved("quit")
+            return
         self.stop_queries()
         self.exit()
+
+    def unsaved_work(self) -> list[tuple[str, Any]]:
+        """(area, screen) for every screen whose ``has_unsaved_work`` is true, the current
+        area first, the top of each area's stack first."""
+        stacks: dict[str, list[Screen[Any]]] = getattr(self, "_screen_stacks", {})
+        modes = sorted(stacks, key=lambda mode: mode != self.current_mode)
+        return [(mode, screen) for mode in modes for screen in reversed(stacks[mode])
+                if getattr(screen, "has_unsaved_work", False)]
 
     def stop_queries(self) -> None:
         """Cancel all workers and interrupt every connection still running a statement."""

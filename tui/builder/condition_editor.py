@@ -36,7 +36,15 @@ from store.model import (
 )
 from store.values_lookup import top_values
 from tui.builder.modals import Dialog, modal_css
-from tui.builder.value_text import DATE_HINT, PERIOD_HINT, parse_list, parse_period, parse_scalar, to_text
+from tui.builder.value_text import (
+    DATE_HINT,
+    PERIOD_HINT,
+    parse_list,
+    parse_period,
+    parse_scalar,
+    plain_message,
+    to_text,
+)
 
 Checker = Callable[[AttributeCondition], str | None]
 Describer = Callable[[AttributeCondition], str]
@@ -91,6 +99,11 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     ConditionEditor #value-hint { margin-left: 10; color: $text-muted; margin-bottom: 1; }
     ConditionEditor #verdict { margin-top: 1; height: auto; }
     ConditionEditor .description { color: $text-muted; margin-bottom: 1; }
+    ConditionEditor.short .dialog { padding: 0 1; }
+    ConditionEditor.short .dialog .title, ConditionEditor.short .description,
+    ConditionEditor.short .row, ConditionEditor.short #value-hint { margin-bottom: 0; }
+    ConditionEditor.short #suggestions, ConditionEditor.short #choices { max-height: 8; }
+    ConditionEditor.short #verdict, ConditionEditor.short .hint { margin-top: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -282,24 +295,43 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
                 problem = "between needs both ends: from … and …"
         elif op in PERIOD_OPS:
             try:
-                value = parse_period(text)
+                value = parse_period(text) if text.strip() else None
             except ValueError as exc:
-                value, problem = text.strip() or None, str(exc)
+                value, problem = text.strip(), str(exc)
         else:
             value = parse_scalar(text, self.field_type) if text.strip() else None
         return AttributeCondition(self.condition.attribute, op, value), problem
 
+    def waiting_for(self, op: str) -> str | None:
+        """What to type while a value box is still empty: a neutral hint, not an error
+        (nothing typed is not a mistake)."""
+        if op in NO_VALUE_OPS:
+            return None
+        low = self.query_one("#value", Input).value.strip()
+        if op in RANGE_OPS:
+            high = self.query_one("#value-high", Input).value.strip()
+            return None if low and high else "type both ends: from … and … (inclusive)"
+        if low:
+            return None
+        if op in LIST_OPS:
+            return "tick values (space) or type them, separated by commas"
+        if op in PERIOD_OPS:
+            return "type a length (examples above)"
+        if self.field_type in ("date", "datetime"):
+            return "type a date (examples above)"
+        return {"integer": "type a whole number", "number": "type a number"}.get(
+            self.field_type, "type a value")
+
     def refresh_verdict(self) -> None:
         condition, problem = self.build()
         verdict = self.query_one("#verdict", Static)
-        if problem is None and condition.value is None and condition.op not in NO_VALUE_OPS:
-            wanted = ("tick values (space) or type them, separated by commas"
-                      if condition.op in LIST_OPS else "type a value")
+        wanted = self.waiting_for(condition.op)
+        if wanted is not None:
             verdict.update(Text(wanted, style="italic yellow"))
             return
         problem = problem or self.check(condition)
         if problem:
-            verdict.update(Text("✗ " + problem, style="bold red"))
+            verdict.update(Text("✗ " + plain_message(problem), style="bold red"))
         else:
             verdict.update(Text("✓ " + self.describe(condition), style="green"))
 
@@ -322,6 +354,8 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
 
     def on_key(self, event: Any) -> None:
         """Down from the value box goes to the store's values."""
+        if self.answered:
+            return  # Dialog.on_key swallows it
         if event.key == "down" and self.focused is self.query_one("#value", Input):
             target = "#choices" if self.current_op() in LIST_OPS else "#suggestions"
             widget = self.query_one(target, OptionList)

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
@@ -39,7 +39,15 @@ from store.model import (
 from tui.builder.condition_editor import ConditionEditor, FormSelect, op_label
 from tui.builder.modals import Dialog, modal_css
 from tui.builder.pickers import ANY_EVENT, FuzzyPicker, event_field_items, event_type_items
-from tui.builder.value_text import DATE_HINT, parse_period, parse_scalar, to_text
+from tui.builder.value_text import (
+    DATE_HINT,
+    DATE_WORDS,
+    PERIOD_HINT,
+    parse_period,
+    parse_scalar,
+    plain_message,
+    to_text,
+)
 
 COUNT_WORDS = {"at_least": "at least", "at_most": "at most", "exactly": "exactly",
                "between": "between"}
@@ -72,7 +80,17 @@ class EventEditor(Dialog[EventCondition | None]):
     EventEditor .sep { width: auto; padding: 0 1; color: $text-muted; }
     EventEditor #where { height: auto; max-height: 8; border: round $panel; margin-left: 12; }
     EventEditor #where:focus { border: round $primary; }
-    EventEditor #verdict { margin-top: 1; height: auto; }
+    EventEditor #verdict { height: auto; }  /* the last row's margin is above it */
+    EventEditor #form { height: auto; max-height: 100%; }
+    EventEditor #agg-field { width: 1fr; }
+    EventEditor.short .dialog { padding: 0 1; max-height: 100%; }
+    EventEditor.short .dialog .title { margin-bottom: 0; }
+    EventEditor.short #form { max-height: 60vh; }
+    EventEditor.short .row { margin-bottom: 0; }
+    EventEditor.short #where { max-height: 5; }
+    EventEditor.short #verdict, EventEditor.short .hint { margin-top: 0; }
+    EventEditor.narrow .row > Label { width: 10; }
+    EventEditor.narrow #where { margin-left: 10; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -88,6 +106,7 @@ class EventEditor(Dialog[EventCondition | None]):
         self.catalog = catalog
         self.connect = connect
         self.where: list[AttributeCondition] = list(condition.where)
+        self._total_types: tuple[str, ...] | None = condition.types
 
     # -- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -102,9 +121,22 @@ class EventEditor(Dialog[EventCondition | None]):
         elif node.within is not None and node.within.between is not None:
             window_kind = "between"
             from_text, to_text_ = (to_text(v) for v in node.within.between)
-        aggregate = node.aggregate
         with Vertical(classes="dialog"):
             yield Label("Event condition", classes="title")
+            yield from self.form(node, count, (low, high), window_kind,
+                                 (last_text, from_text, to_text_))
+            yield Static("", id="verdict")
+            yield Static("enter or ctrl+s: apply · space: open a list · tab: next field ·"
+                         " escape: cancel", classes="hint")
+
+    def form(self, node: EventCondition, count: CountRule, counts: tuple[Any, Any],
+             window_kind: str, window_texts: tuple[str, str, str]) -> ComposeResult:
+        """Every field of the condition; it scrolls when the terminal is too short for it,
+        the read-back and the keys below it stay in sight."""
+        low, high = counts
+        last_text, from_text, to_text_ = window_texts
+        aggregate = node.aggregate
+        with VerticalScroll(id="form", can_focus=False):
             with Horizontal(classes="row"):
                 yield Label("Event")
                 yield Input("*" if node.types is None else ", ".join(node.types), id="types",
@@ -139,9 +171,10 @@ class EventEditor(Dialog[EventCondition | None]):
                 yield FormSelect([("no total", "none"), *((fn, fn) for fn in AGGREGATE_FNS)],
                              value=aggregate.fn if aggregate else "none", allow_blank=False,
                              id="agg-fn")
-                yield Input(aggregate.attribute if aggregate else "", id="agg-field",
-                            placeholder="numeric field (amount)")
-                yield Button("Pick…", id="pick-agg-field")
+                chosen = aggregate.attribute if aggregate else ""
+                yield FormSelect(self.total_fields(node.types, chosen),
+                                 value=chosen or Select.NULL, prompt="of the field…",
+                                 allow_blank=True, id="agg-field")
             with Horizontal(classes="row", id="agg-row"):
                 yield Label("")
                 yield FormSelect([(op_label(op), op) for op in AGGREGATE_OPS],
@@ -153,12 +186,9 @@ class EventEditor(Dialog[EventCondition | None]):
                         agg_low, agg_high = (to_text(v) for v in aggregate.value)
                     else:
                         agg_low = to_text(aggregate.value)
-                yield Input(agg_low, id="agg-value", classes="small")
+                yield Input(agg_low, id="agg-value", classes="small", placeholder="a number")
                 yield Static("and", classes="sep", id="agg-and")
-                yield Input(agg_high, id="agg-high", classes="small")
-            yield Static("", id="verdict")
-            yield Static("enter or ctrl+s: apply · space: open a list · tab: next field ·"
-                         " escape: cancel", classes="hint")
+                yield Input(agg_high, id="agg-high", classes="small", placeholder="a number")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -180,7 +210,6 @@ class EventEditor(Dialog[EventCondition | None]):
             self.query_one(f"#{name}").display = window == "between"
         has_total = self.select_value("agg-fn") != "none"
         self.query_one("#agg-field").display = has_total
-        self.query_one("#pick-agg-field").display = has_total
         self.query_one("#agg-row").display = has_total
         agg_between = self.select_value("agg-op") == "between"
         self.query_one("#agg-and").display = agg_between
@@ -241,28 +270,61 @@ class EventEditor(Dialog[EventCondition | None]):
             agg_value: Any = parse_scalar(self.input_text("agg-value"), "number")
             if agg_op == "between":
                 agg_value = (agg_value, parse_scalar(self.input_text("agg-high"), "number"))
-            aggregate = AggregateRule(fn, self.input_text("agg-field"), agg_op, agg_value)
+            aggregate = AggregateRule(fn, self.select_value("agg-field"), agg_op, agg_value)
         if count == EventCondition(types, (), None, None, aggregate).effective_count:
             count = None  # the default in force: keep the YAML short
         node = EventCondition(types, tuple(self.where), within, count, aggregate)
         return node, problem
 
+    def waiting_for(self) -> str | None:
+        """What is still to be filled in, as a neutral hint: an empty box is not a mistake."""
+        types = self.types()
+        if types == ():
+            return "choose an event type (Pick…), or * for any event"
+        if types is not None and any(t not in self.catalog.event_types for t in types):
+            return None  # the schema check names the unknown type and the nearest ones
+        count_op = self.select_value("count-op")
+        if not self.input_text("count-value") or (count_op == "between"
+                                                  and not self.input_text("count-high")):
+            return "type how many times" + (": from … and …" if count_op == "between" else "")
+        window = self.select_value("window-kind")
+        if window == "last" and not self.input_text("window-last"):
+            return "type " + PERIOD_HINT
+        if window == "between" and not (self.input_text("window-from")
+                                        and self.input_text("window-to")):
+            return f"type both dates, from … and … ({DATE_WORDS})"
+        if self.select_value("agg-fn") != "none":
+            if not self.select_value("agg-field"):
+                if not self.total_fields(self.types()):
+                    return "these events have no numeric field to total"
+                return "choose the numeric field to total (space opens the list)"
+            if not self.input_text("agg-value") or (self.select_value("agg-op") == "between"
+                                                    and not self.input_text("agg-high")):
+                return "type the number to compare the total with"
+        return None
+
     def refresh_verdict(self) -> None:
+        verdict = self.query_one("#verdict", Static)
+        wanted = self.waiting_for()
+        if wanted is not None:
+            verdict.update(Text(wanted, style="italic yellow"))
+            return
         node, problem = self.build()
         if problem is None:
             found = check_condition(node, self.catalog)
             if found is not None:
                 where = found.path.removeprefix("rule").lstrip(".")
                 problem = f"{where}: {found.message}" if where else found.message
-        verdict = self.query_one("#verdict", Static)
         if problem:
-            verdict.update(Text("✗ " + problem, style="bold red"))
+            verdict.update(Text("✗ " + plain_message(problem), style="bold red"))
         else:
             verdict.update(Text("✓ " + describe(node, self.catalog), style="green"))
 
     @on(Input.Changed)
     @on(Select.Changed)
-    def changed(self) -> None:
+    def changed(self, event: Input.Changed | Select.Changed) -> None:
+        if isinstance(event, Input.Changed) and event.input.id == "types":
+            self.refresh_total_fields()
         self.relayout()
         self.refresh_verdict()
 
@@ -285,14 +347,32 @@ class EventEditor(Dialog[EventCondition | None]):
         self.app.push_screen(FuzzyPicker("Count distinct values of",
                                          event_field_items(self.catalog, self.types())), chosen)
 
-    @on(Button.Pressed, "#pick-agg-field")
-    def pick_aggregate_field(self) -> None:
-        def chosen(value: str | None) -> None:
-            if value is not None:
-                self.query_one("#agg-field", Input).value = value
+    # -- the field a total adds up ---------------------------------------------------------
+    def total_fields(self, types: tuple[str, ...] | None, chosen: str = "") -> list[tuple[str, str]]:
+        """(label, name) of the numeric fields of ``types`` (every type: None), linked entities'
+        included; a field already chosen that is not one of them stays listed, so it shows."""
+        known = {name for name in self.catalog.event_types}
+        wanted = None if types is None else tuple(t for t in types if t in known)
+        items = event_field_items(self.catalog, wanted, numeric_only=True)
+        options = [(f"{item.label}  ({item.value})" if item.label != item.value else item.value,
+                    item.value) for item in items]
+        if chosen and chosen not in {value for _, value in options}:
+            options.append((f"{chosen}  (not a number field of these events)", chosen))
+        return options
 
-        items = event_field_items(self.catalog, self.types(), numeric_only=True)
-        self.app.push_screen(FuzzyPicker("Total of", items), chosen)
+    def refresh_total_fields(self) -> None:
+        """Offer the numeric fields of the event types now typed (keeping the choice if it fits)."""
+        types = self.types()
+        if types == self._total_types:
+            return
+        self._total_types = types
+        select = self.query_one("#agg-field", Select)
+        chosen = self.select_value("agg-field")
+        options = self.total_fields(types)
+        with self.prevent(Select.Changed):
+            select.set_options(options)
+            if chosen in {value for _, value in options}:
+                select.value = chosen
 
     # -- where conditions ------------------------------------------------------------
     def action_add_where(self) -> None:

@@ -14,6 +14,7 @@ from typing import ClassVar, TypeVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.containers import Horizontal, Vertical
@@ -73,16 +74,48 @@ ResultType = TypeVar("ResultType")
 
 
 class Dialog(ModalScreen[ResultType]):
-    """A modal centred over the dimmed screen below it.
+    """A modal centred over the dimmed screen below it, that answers once.
 
     The dimmed background is set inline: an app style sheet that gives every
     ``Screen`` an opaque background would otherwise hide the screen below.
+
+    Keys typed quickly are queued for the widget that had the focus when they
+    arrived, so a dialog can still receive keys after it has answered (escape
+    held down on "Unsaved changes"). The first answer wins: ``dismiss`` does
+    nothing afterwards (a second call would pop the screen *below* the
+    dialog), and every key that still reaches the dialog is swallowed.
+
+    On a small terminal the dialog gets the classes ``narrow`` (< 100
+    columns) and ``short`` (< 30 rows), for tighter spacing.
     """
+
+    answered = False
 
     def on_mount(self) -> None:
         background = self.app.get_css_variables().get("background", "#000000")
         self.styles.background = Color.parse(background).with_alpha(0.6)
         self.styles.align = ("center", "middle")
+        self.fit_terminal()
+
+    def on_resize(self) -> None:
+        self.fit_terminal()
+
+    def fit_terminal(self) -> None:
+        width, height = self.app.size
+        self.set_class(width < 100, "narrow")
+        self.set_class(height < 30, "short")
+
+    def dismiss(self, result: ResultType | None = None) -> AwaitComplete:
+        """Answer ``result`` and close, the first time only (and only from the top)."""
+        if self.answered or not self.is_active:
+            return AwaitComplete.nothing()
+        self.answered = True
+        return super().dismiss(result)
+
+    def on_key(self, event: Key) -> None:
+        if self.answered:  # keys queued before the dialog closed: they were meant for it
+            event.stop()
+            event.prevent_default()
 
 
 @dataclass(frozen=True)
@@ -119,10 +152,11 @@ class ConfirmModal(Dialog[str | None]):
             if not any(choice.key == "escape" for choice in self.choices):
                 yield Static("escape: cancel", classes="hint")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-
     def on_key(self, event: Key) -> None:
+        if self.answered:
+            event.stop()
+            event.prevent_default()
+            return
         for choice in self.choices:
             if event.key == choice.key:
                 event.stop()
@@ -224,9 +258,6 @@ class SegmentInfoModal(Dialog[SegmentInfo | None]):
             yield Static("", classes="error", id="info-error", markup=False)
             yield Static("enter or ctrl+s: save · tab: next field · escape: cancel",
                          classes="hint")
-
-    def on_mount(self) -> None:
-        super().on_mount()
 
     @on(Input.Changed, "#info-name")
     def name_changed(self, event: Input.Changed) -> None:

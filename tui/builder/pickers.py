@@ -44,8 +44,24 @@ class PickItem:
         return f"{self.label} {self.value} {self.group}"
 
 
+def words(text: str) -> list[str]:
+    """Lowercase words of a label or a name (``email_marketing_consent`` has three)."""
+    return utils.default_process(text).split()
+
+
 def score(query: str, item: PickItem) -> float:
-    """How well ``query`` matches: exact name/label 300, prefix 200+, else rapidfuzz WRatio."""
+    """How well ``query`` matches ``item``, in tiers so that more of what was typed wins:
+
+    - 300: the name or label exactly;
+    - 200+: the name or label starts with the query, or one of its words does;
+    - 150+: every typed word starts a word of the label, name or group
+      ("email cons" finds *Email marketing consent*);
+    - 120+: every typed word is somewhere in them;
+    - otherwise rapidfuzz's WRatio (typos), plus 5 per typed word found, below 120:
+      a candidate with every typed word always ranks above one with fewer.
+
+    Within a tier the shorter label (the closer fit) comes first.
+    """
     wanted = utils.default_process(query)
     if not wanted:
         return 0.0
@@ -53,10 +69,19 @@ def score(query: str, item: PickItem) -> float:
     if wanted in names:
         return 300.0
     for name in names:
-        words = name.split()
-        if name.startswith(wanted) or any(word.startswith(wanted) for word in words):
+        if name.startswith(wanted) or any(word.startswith(wanted) for word in name.split()):
             return 200.0 + 50.0 * len(wanted) / max(len(name), 1)
-    return float(fuzz.WRatio(wanted, utils.default_process(item.haystack)))
+    typed = wanted.split()
+    own = words(f"{item.label} {item.value} {item.group}")
+    fit = 30.0 * len(wanted) / max(len(names[1]), len(wanted), 1)
+    if all(any(word.startswith(part) for word in own) for part in typed):
+        return 150.0 + fit
+    haystack = " ".join(own)
+    found = sum(part in haystack for part in typed)
+    if found == len(typed):
+        return 120.0 + fit
+    return min(119.0, float(fuzz.WRatio(wanted, utils.default_process(item.haystack)))
+               + 5.0 * found)
 
 
 def rank(query: str, items: Sequence[PickItem], cutoff: float = 60.0) -> list[PickItem]:

@@ -80,10 +80,22 @@ class SampleList(OptionList):
 
 
 class PreviewPanel(Vertical):
-    """Count, share of all profiles, timing; sample; breakdown."""
+    """Count, share of all profiles, timing; sample; breakdown.
+
+    Beside the tree the three parts are stacked; under the tree (class
+    ``narrow``, a narrow terminal) the count sits on the left and the sample
+    and breakdown scroll on the right.
+    """
 
     DEFAULT_CSS = """
     PreviewPanel { padding: 0 1; }
+    PreviewPanel #preview-count, PreviewPanel #preview-lists { height: auto; }
+    PreviewPanel.narrow { layout: horizontal; }
+    PreviewPanel.narrow #preview-count { width: 34; height: 1fr; }
+    PreviewPanel.narrow #preview-lists { width: 1fr; height: 1fr; overflow-y: auto;
+                                         padding-left: 1; }
+    PreviewPanel.narrow .section { margin-top: 0; }
+    PreviewPanel.narrow #breakdown-title { margin-top: 1; }
     PreviewPanel .section { color: $text-muted; text-style: bold; margin-top: 1; }
     PreviewPanel #count-digits { color: $success; width: auto; }
     PreviewPanel #count-digits.stale { color: $text-muted; }
@@ -94,15 +106,17 @@ class PreviewPanel(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static("AUDIENCE", classes="section")
-        yield Digits("…", id="count-digits")
-        yield Static("", id="count-share")
-        yield Static("", id="count-status")
-        yield Static("SAMPLE OF MEMBERS", classes="section", id="sample-title")
-        yield SampleList(id="sample")
-        yield Static("BREAKDOWN", classes="section", id="breakdown-title")
-        yield Static(Text("press b to break the audience down by an attribute", style="dim"),
-                     id="breakdown")
+        with Vertical(id="preview-count"):
+            yield Static("AUDIENCE", classes="section")
+            yield Digits("…", id="count-digits")
+            yield Static("", id="count-share")
+            yield Static("", id="count-status")
+        with Vertical(id="preview-lists"):
+            yield Static("SAMPLE OF MEMBERS", classes="section", id="sample-title")
+            yield SampleList(id="sample")
+            yield Static("BREAKDOWN", classes="section", id="breakdown-title")
+            yield Static(Text("press b to break the audience down by an attribute",
+                              style="dim"), id="breakdown")
 
     # -- count --------------------------------------------------------------------
     def show_counting(self) -> None:
@@ -157,7 +171,9 @@ class PreviewPanel(Vertical):
             sample.highlighted = 0
         title = "SAMPLE OF MEMBERS"
         if members and audience is not None:
-            title += f"  ({len(members)} of {audience:,} · enter opens)"
+            room = self.query_one("#preview-lists").content_region.width or 80
+            full = f"{title}  ({len(members)} of {audience:,} · enter opens)"
+            title = full if len(full) <= room else f"{title}  ({len(members)} of {audience:,})"
         self.query_one("#sample-title", Static).update(title)
 
     def member_pk(self) -> int | None:
@@ -180,6 +196,9 @@ class PreviewPanel(Vertical):
         if not rows:
             widget.update(Text("nobody to break down", style="dim"))
         else:
-            room = self.content_region.width or 50
-            bar = max(8, room - BREAKDOWN_LABEL - 18)
+            room = self.query_one("#preview-lists").content_region.width or 50
+            names = min(BREAKDOWN_LABEL, max(len(str(value)) for value, _ in rows))
+            counts = max(len(f"{n:,}") for _, n in rows)
+            shares = max(len(format_share(n, audience)) for _, n in rows)
+            bar = max(8, min(BAR_WIDTH * 2, room - names - counts - shares - 3))
             widget.update(breakdown_table(rows, audience, bar))

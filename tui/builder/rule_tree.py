@@ -6,9 +6,11 @@ edit selected. A ``not`` around a single condition is shown as one row
 ("Not in segment Unsubscribed"); around a group as "Not all of:" / "None
 of:" with the group's children below it.
 
-Each row's counts are drawn right-aligned in a fixed column: the node's own
-audience and, for the children of an ``all``, how many profiles are left
-after it and the conditions above it ("48,210 · 12,400 left").
+Each row's counts are drawn right-aligned at the tree's right edge, in two
+columns as wide as the numbers on screen need: the node's own audience and,
+for the children of an ``all``, how many profiles are left after it and the
+conditions above it ("48,210 · 12,400 left"). The words get the rest of the
+width.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from store.describe import describe
 from store.editing import Problem, left_out, unit_path
 from store.model import AllOf, AnyOf, Node, NotOf, child_path
 
-COUNT_WIDTH = 11
-COUNTS_COLUMN = 2 * COUNT_WIDTH + 8  # "48,210 · 12,400 left"
+MIN_OWN_WIDTH = 5  # "2,919": the counts column never narrower than this
+GAP = 2  # between the words and the counts
+INVALID = "✗ invalid, left out"
+LEFT_OUT = "left out"
 
 
 @dataclass
@@ -72,6 +76,9 @@ class RuleTree(Tree[Row]):
         self.auto_expand = False
         self.rows: dict[str, TreeNode[Row]] = {}
         self.rule: Node = AllOf()
+        # Widths of the two count columns, from the counts last shown (kept while pending).
+        self.own_width = MIN_OWN_WIDTH
+        self.left_width = 0
 
     # -- building -------------------------------------------------------------------
     def show(self, rule: Node, select: str, catalog: Catalog | None,
@@ -156,6 +163,10 @@ class RuleTree(Tree[Row]):
                 node.refresh()
 
     def set_counts(self, counts: Mapping[str, NodeCount]) -> None:
+        shown = [counts[path] for path in self.rows if path in counts]
+        self.own_width = max([MIN_OWN_WIDTH, *(len(f"{c.own:,}") for c in shown)])
+        self.left_width = max([0, *(len(f"{c.remaining:,}") for path, c in counts.items()
+                                    if c.remaining is not None and self.in_all(path))])
         for path, node in self.rows.items():
             if node.data is not None:
                 node.data.count = counts.get(path)
@@ -193,7 +204,7 @@ class RuleTree(Tree[Row]):
         icon = 2 if node.allow_expand else 0
         room = self.scrollable_content_region.width - depth * self.guide_depth - icon
         counts = self.counts_text(row)
-        text_room = max(8, room - COUNTS_COLUMN - 1)
+        text_room = max(8, room - counts.cell_len - GAP)
         label = Text(row.text, no_wrap=True, overflow="ellipsis",
                      style="bold" if row.is_group else "")
         if row.problem is not None:
@@ -212,26 +223,34 @@ class RuleTree(Tree[Row]):
             prefix = ("", base_style)
         return Text.assemble(prefix, label)
 
-    @staticmethod
-    def counts_text(row: Row) -> Text:
+    def in_all(self, path: str) -> bool:
+        node = self.rows.get(path)
+        return node is not None and node.data is not None and node.data.in_all
+
+    @property
+    def waterfall_width(self) -> int:
+        """" · 12,400 left": the waterfall column, 0 when no row has one."""
+        return len(" ·  left") + self.left_width if self.left_width else 0
+
+    def counts_text(self, row: Row) -> Text:
+        """The row's counts, as wide as the count columns (a problem may be wider)."""
+        width = self.own_width + self.waterfall_width
         text = Text(no_wrap=True)
         if row.problem is not None:
-            text.append("✗ invalid, left out".rjust(COUNTS_COLUMN), style="bold red")
+            text.append(INVALID.rjust(width), style="bold red")
             return text
         if row.left_out:
-            text.append("left out".rjust(COUNTS_COLUMN), style="dim italic")
+            text.append(LEFT_OUT.rjust(width), style="dim italic")
             return text
         if row.pending or row.count is None:
-            text.append("…".rjust(COUNT_WIDTH), style="dim")
-            text.append(" " * (COUNTS_COLUMN - COUNT_WIDTH))
+            text.append("…".rjust(self.own_width), style="dim")
+            text.append(" " * self.waterfall_width)
             return text
-        text.append(f"{row.count.own:,}".rjust(COUNT_WIDTH), style="cyan")
-        if row.in_all and row.count.remaining is not None:
-            left = f"{row.count.remaining:,}"
+        text.append(f"{row.count.own:,}".rjust(self.own_width), style="cyan")
+        if row.in_all and row.count.remaining is not None and self.left_width:
             text.append(" · ", style="dim")
-            text.append(left, style="bold")
+            text.append(f"{row.count.remaining:,}".rjust(self.left_width), style="bold")
             text.append(" left", style="dim")
-            text.append(" " * (COUNTS_COLUMN - COUNT_WIDTH - 8 - len(left)))
         else:
-            text.append(" " * (COUNTS_COLUMN - COUNT_WIDTH))
+            text.append(" " * self.waterfall_width)
         return text

@@ -17,12 +17,14 @@ import datetime as dt
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -83,6 +85,7 @@ from tui.builder.pickers import (
 )
 from tui.builder.preview import PreviewPanel, SampleList
 from tui.builder.rule_tree import RuleTree
+from tui.builder.value_text import plain_message
 from tui.builder.yaml_modal import YamlModal
 from tui.widgets.queries import SerialConnection
 
@@ -94,6 +97,28 @@ BREAKDOWN_TOP = 8
 # Called by the preview worker after each stage, before its result is posted:
 # hook(stage, generation). Tests use it to make a count slow on purpose.
 PreviewHook = Callable[[str, int], None]
+
+# Below this many columns the live preview goes under the rule tree (class "narrow").
+NARROW_COLUMNS = 100
+
+# What happens once the unsaved-changes question is answered with "save" (or "discard").
+Then = Literal["close", "quit", "activate"]
+
+
+@dataclass
+class Clipboard:
+    """The node copied last (c), for every builder of the app: it pastes (p) in any segment."""
+
+    node: Node | None = None
+
+
+def app_clipboard(app: App[Any]) -> Clipboard:
+    """The app's builder clipboard, made the first time a builder asks for it."""
+    found = getattr(app, "builder_clipboard", None)
+    if not isinstance(found, Clipboard):
+        found = Clipboard()
+        app.builder_clipboard = found  # type: ignore[attr-defined]
+    return found
 
 
 class BuilderScreen(Screen[str | None]):
@@ -113,7 +138,12 @@ class BuilderScreen(Screen[str | None]):
     BuilderScreen #tree-pane { width: 1fr; }
     BuilderScreen RuleTree { height: 1fr; background: $surface; }
     BuilderScreen #node-status { height: auto; max-height: 4; padding: 0 1; }
-    BuilderScreen PreviewPanel { width: 56; }
+    BuilderScreen PreviewPanel { width: 38%; min-width: 40; max-width: 56; }
+    BuilderScreen.narrow #builder-body { layout: vertical; }
+    BuilderScreen.narrow #tree-pane { width: 1fr; height: 1fr; min-height: 7; }
+    BuilderScreen.narrow #node-status { max-height: 2; }
+    BuilderScreen.narrow PreviewPanel { width: 1fr; min-width: 0; max-width: 100%;
+                                        height: 40%; min-height: 10; max-height: 16; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add_condition", "Add", tooltip="Add a condition on a profile attribute"),
@@ -164,6 +194,9 @@ class BuilderScreen(Screen[str | None]):
         # belongs to one connection, kept for this screen's preview workers (one at a time).
         self._members_cache = MemberSetCache()
         self._count_conn = SerialConnection(self.read_connection)
+        self.leaving = False  # dismissed (or dismissing): answers nothing more
+        self.discarded = False  # its changes were given up to quit the app
+        self.asking = False  # the unsaved-changes question is on screen
 
     # -- app services ------------------------------------------------------------------
     @property
@@ -213,7 +246,18 @@ class BuilderScreen(Screen[str | None]):
             cancel.cancel()
         self._count_conn.close()
 
+    def on_resize(self) -> None:
+        self.fit_terminal()
+
+    def fit_terminal(self) -> None:
+        """On a narrow terminal the preview goes under the tree, the tree keeps the width."""
+        narrow = self.app.size.width < NARROW_COLUMNS
+        if narrow != self.has_class("narrow"):
+            self.set_class(narrow, "narrow")
+            self.preview.set_class(narrow, "narrow")
+
     def on_mount(self) -> None:
+        self.fit_terminal()
         self.problems = leaf_problems(self.draft.rule, self.catalog)
         self.rule_tree.show(self.draft.rule, "rule", self.catalog, {}, self.problems)
         self.update_title()
@@ -431,7 +475,8 @@ class BuilderScreen(Screen[str | None]):
             status.update("")
             return
         if row.problem is not None:
-            status.update(Text(f"✗ {row.problem.path}: {row.problem.message}", style="bold red"))
+            status.update(Text(f"✗ {row.problem.path}: {plain_message(row.problem.message)}",
+                               style="bold red"))
             return
         hint = Text(row.text)
         if row.is_group:
@@ -560,12 +605,19 @@ class BuilderScreen(Screen[str | None]):
     def action_move(self, delta: int) -> None:
         self.edit(lambda path: self.draft.move(path, delta))
 
+    @property
+    def clipboard(self) -> Clipboard:
+        """Shared by every builder of the app: copy in one segment, paste in another."""
+        return app_clipboard(self.app)
+
     def action_copy(self) -> None:
         node = self.draft.copy(self.rule_tree.selected_path)
-        self.notify(f"Copied: {describe(node, self.catalog, self.segment_names)}  (p pastes)")
+        self.clipboard.node = node
+        self.notify(f"Copied: {describe(node, self.catalog, self.segment_names)}"
+                    "  (p pastes, in this segment or another)")
 
     def action_paste(self) -> None:
-        self.edit(self.draft.paste)
+        self.edit(lambda path: self.draft.paste(path, self.clipboard.node))
 
     def action_undo(self) -> None:
         select = self.draft.undo()
@@ -604,7 +656,7 @@ class BuilderScreen(Screen[str | None]):
     def action_info(self) -> None:
         self.ask_info(save=False, then=None)
 
-    def ask_info(self, *, save: bool, then: str | None) -> None:
+    def ask_info(self, *, save: bool, then: Then | None) -> None:
         """Ask for the name (and id, the first time); then save if asked to."""
         def chosen(info: SegmentInfo | None) -> None:
             if info is None:
@@ -647,13 +699,13 @@ class BuilderScreen(Screen[str | None]):
             conn.close()
 
     # -- saving, activating, leaving --------------------------------------------------------
-    def action_save(self, then: str | None = None) -> None:
+    def action_save(self, then: Then | None = None) -> None:
         if not self.draft.saved:
             self.ask_info(save=True, then=then)
             return
         self.save(then)
 
-    def save(self, then: str | None) -> None:
+    def save(self, then: Then | None) -> None:
         if self.problems:
             count = len(self.problems)
             self.notify(f"{count} condition{'s' if count > 1 else ''} marked in red must be fixed"
@@ -662,7 +714,7 @@ class BuilderScreen(Screen[str | None]):
         self.save_segment(self.draft.segment, then)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="builder-save")
-    def save_segment(self, segment: Segment, then: str | None) -> None:
+    def save_segment(self, segment: Segment, then: Then | None) -> None:
         try:
             conn = open_store(self.db_path)
         except AudiencesError as exc:
@@ -684,7 +736,9 @@ class BuilderScreen(Screen[str | None]):
         self.notify(f"Saved {self.draft.segment.name!r} ({message.segment_id}).")
         self.load_saved_segments()
         if message.then == "close":
-            self.dismiss(message.segment_id)
+            self.leave()
+        elif message.then == "quit":
+            self.app.call_later(self.app.run_action, "app.quit")  # asks about other builders
         elif message.then == "activate":
             self.action_activate()
 
@@ -721,27 +775,61 @@ class BuilderScreen(Screen[str | None]):
         event.stop()
         self.action_open_member()
 
+    @property
+    def has_unsaved_work(self) -> bool:
+        """Whether quitting the app now would lose changes made here (the app asks first)."""
+        return self.draft.dirty and not (self.leaving or self.discarded)
+
     def action_back(self) -> None:
+        if self.leaving:
+            return
         if not self.draft.dirty:
             self.leave()
             return
+        self.ask_unsaved("close")
+
+    def ask_unsaved(self, then: Literal["close", "quit"]) -> None:
+        """Save, discard or keep editing, before leaving the builder or quitting the app.
+
+        Save saves (a new segment asks for its name first), then closes or quits;
+        discard closes or quits at once; keep editing (escape) stays, so quitting is
+        called off. Asked once at a time, however often escape or q is pressed.
+        """
+        if self.asking or self.leaving:
+            return
 
         def answered(choice: str | None) -> None:
+            self.asking = False
             if choice == "s":
-                self.action_save("close")
-            elif choice == "d":
+                self.action_save(then)
+            elif choice == "d" and then == "close":
                 self.leave()
+            elif choice == "d":
+                self.discarded = True
+                self.app.call_later(self.app.run_action, "app.quit")
 
+        self.asking = True
         name = self.draft.segment.name
+        leaving = "leaving" if then == "close" else "quitting"
         self.app.push_screen(ConfirmModal(
             "Unsaved changes",
-            f"{name!r} has changes that are not saved. Save them before leaving?",
+            f"{name!r} has changes that are not saved. Save them before {leaving}?",
             [Choice("s", "Save", "primary"), Choice("d", "Discard", "error"),
              Choice("escape", "Keep editing")]), answered)
 
     def leave(self) -> None:
+        if self.leaving or not self.is_active:
+            return  # closing already, or a dialog is open above it: stay
         self.cancel_running()
         if self._debounce is not None:
             self._debounce.stop()
         self.generation += 1
         self.dismiss(self.draft.segment.id if self.draft.saved else None)
+
+    def dismiss(self, result: str | None = None) -> AwaitComplete:
+        """Close the builder once, and only from the top of the stack (never the screen
+        below it, whatever keys were queued)."""
+        if self.leaving or not self.is_active:
+            return AwaitComplete.nothing()
+        self.leaving = True
+        return super().dismiss(result)

@@ -29,7 +29,25 @@ _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
 
 DATE_HINT: Final = "YYYY-MM-DD, today, 30 days ago, in 2 weeks"
+DATE_WORDS: Final = "a date like 2026-01-31, today, or 30 days ago"
 PERIOD_HINT: Final = "a length such as 30 days, 2 weeks, 6 months, 1 year"
+
+# How the schema check words a date it cannot read, in the YAML's terms; the editors say it in
+# the words a person types instead.
+_YAML_DATE = re.compile(r"a date YYYY-MM-DD( or an ISO 8601 datetime)?, a relative date"
+                        r" \(\{ago: N, unit: U\}, \{from_now: N, unit: U\}\) or 'today'")
+_YAML_RELATIVE = ((re.compile(r"\{ago: N, unit: U\}"), "30 days ago"),
+                  (re.compile(r"\{from_now: N, unit: U\}"), "in 2 weeks"))
+
+
+def plain_message(message: str) -> str:
+    """A schema problem as the editors show it: dates described by what one can type
+    ("a date like 2026-01-31, today, or 30 days ago"), not by their YAML form."""
+    message = _YAML_DATE.sub(lambda m: DATE_WORDS + (" (or an ISO 8601 datetime)"
+                                                     if m.group(1) else ""), message)
+    for pattern, words in _YAML_RELATIVE:
+        message = pattern.sub(words, message)
+    return message
 
 
 def unit_of(word: str) -> str | None:
