@@ -45,6 +45,7 @@ from tui.builder.value_text import (
     plain_message,
     to_text,
 )
+from tui.widgets.format import tone
 
 Checker = Callable[[AttributeCondition], str | None]
 Describer = Callable[[AttributeCondition], str]
@@ -327,13 +328,13 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
         verdict = self.query_one("#verdict", Static)
         wanted = self.waiting_for(condition.op)
         if wanted is not None:
-            verdict.update(Text(wanted, style="italic yellow"))
+            verdict.update(Text(wanted, style=f"italic {tone(self.app, 'warning')}"))
             return
         problem = problem or self.check(condition)
         if problem:
-            verdict.update(Text("✗ " + plain_message(problem), style="bold red"))
+            verdict.update(Text("✗ " + plain_message(problem), style=f"bold {tone(self.app, 'error')}"))
         else:
-            verdict.update(Text("✓ " + self.describe(condition), style="green"))
+            verdict.update(Text("✓ " + self.describe(condition), style=tone(self.app, "success")))
 
     @on(Select.Changed, "#op")
     def op_changed(self) -> None:

@@ -48,6 +48,7 @@ from tui.builder.value_text import (
     plain_message,
     to_text,
 )
+from tui.widgets.format import tone
 
 COUNT_WORDS = {"at_least": "at least", "at_most": "at most", "exactly": "exactly",
                "between": "between"}
@@ -307,7 +308,7 @@ class EventEditor(Dialog[EventCondition | None]):
         verdict = self.query_one("#verdict", Static)
         wanted = self.waiting_for()
         if wanted is not None:
-            verdict.update(Text(wanted, style="italic yellow"))
+            verdict.update(Text(wanted, style=f"italic {tone(self.app, 'warning')}"))
             return
         node, problem = self.build()
         if problem is None:
@@ -316,9 +317,9 @@ class EventEditor(Dialog[EventCondition | None]):
                 where = found.path.removeprefix("rule").lstrip(".")
                 problem = f"{where}: {found.message}" if where else found.message
         if problem:
-            verdict.update(Text("✗ " + plain_message(problem), style="bold red"))
+            verdict.update(Text("✗ " + plain_message(problem), style=f"bold {tone(self.app, 'error')}"))
         else:
-            verdict.update(Text("✓ " + describe(node, self.catalog), style="green"))
+            verdict.update(Text("✓ " + describe(node, self.catalog), style=tone(self.app, "success")))
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -451,7 +452,8 @@ class EventEditor(Dialog[EventCondition | None]):
     def action_apply(self) -> None:
         node, problem = self.build()
         if problem:  # the boxes cannot be read as a condition yet
-            self.query_one("#verdict", Static).update(Text("✗ " + problem, style="bold red"))
+            refused = Text("✗ " + problem, style=f"bold {tone(self.app, 'error')}")
+            self.query_one("#verdict", Static).update(refused)
             self.app.bell()
             return
         self.dismiss(node)

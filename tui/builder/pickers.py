@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from store.catalog import Catalog
 from store.describe import field_label, humanize
 from tui.builder.modals import Dialog, modal_css
+from tui.widgets.format import tone
 
 ANY_EVENT = "*"
 NO_FIELD = ""
@@ -148,8 +149,7 @@ class FuzzyPicker(Dialog[str | None]):
             options.highlighted = 0
         self.show_detail()
 
-    @staticmethod
-    def prompt(item: PickItem, width: int) -> Text:
+    def prompt(self, item: PickItem, width: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(item.label.ljust(width)[:width], style="bold")
         text.append("  ")
@@ -157,7 +157,7 @@ class FuzzyPicker(Dialog[str | None]):
             text.append(item.value.ljust(26)[:26], style="dim")
         else:
             text.append(" " * 26)
-        text.append(f"  {item.kind:<9}", style="cyan")
+        text.append(f"  {item.kind:<9}", style=tone(self.app, "accent"))
         text.append(f" {item.group}", style="italic dim")
         return text
 

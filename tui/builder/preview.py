@@ -18,6 +18,8 @@ from textual.containers import Vertical
 from textual.widgets import Digits, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.widgets.format import tone
+
 BAR_WIDTH = 24
 BREAKDOWN_LABEL = 16
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -41,13 +43,13 @@ def format_share(part: int, whole: int) -> str:
     return "<0.01%"
 
 
-def share_bar(share: float, width: int = BAR_WIDTH) -> Text:
-    """A horizontal bar of ``share`` (0..1) with eighth-block precision."""
+def share_bar(share: float, width: int = BAR_WIDTH, colour: str = "green") -> Text:
+    """A horizontal bar of ``share`` (0..1) with eighth-block precision, in ``colour``."""
     eighths = round(max(0.0, min(1.0, share)) * width * 8)
     full, part = divmod(eighths, 8)
-    text = Text("█" * full, style="green")
+    text = Text("█" * full, style=colour)
     if part:
-        text.append(BLOCKS[part], style="green")
+        text.append(BLOCKS[part], style=colour)
     text.append("─" * (width - full - (1 if part else 0)), style="dim")
     return text
 
@@ -127,7 +129,8 @@ class PreviewPanel(Vertical):
         self.query_one("#sample").add_class("stale")
         self.query_one("#breakdown").add_class("stale")
         self.query_one("#count-status", Static).update("")
-        self.query_one("#count-share", Static).update(Text("counting…", style="italic yellow"))
+        counting = Text("counting…", style=f"italic {tone(self.app, 'warning')}")
+        self.query_one("#count-share", Static).update(counting)
 
     def show_count(self, count: int, total: int, elapsed: float, left_out: int) -> None:
         digits = self.query_one("#count-digits", Digits)
@@ -137,19 +140,19 @@ class PreviewPanel(Vertical):
         line = Text()
         line.append(format_share(count, total), style="bold")
         line.append(f" of {total:,} profiles\n", style="")
-        line.append_text(share_bar(share))
+        line.append_text(share_bar(share, colour=tone(self.app, "success")))
         self.query_one("#count-share", Static).update(line)
         status = Text(f"counted in {format_elapsed(elapsed)}", style="dim")
         if left_out:
             status.append(f"\n{left_out} invalid condition{'s' if left_out > 1 else ''}"
-                          " left out of the count", style="bold red")
+                          " left out of the count", style=f"bold {tone(self.app, 'error')}")
         self.query_one("#count-status", Static).update(status)
 
     def show_uncountable(self, reason: str) -> None:
         digits = self.query_one("#count-digits", Digits)
         digits.update("-")
         digits.add_class("stale")
-        self.query_one("#count-share", Static).update(Text(reason, style="bold red"))
+        self.query_one("#count-share", Static).update(Text(reason, style=f"bold {tone(self.app, 'error')}"))
         self.query_one("#count-status", Static).update("")
         self.show_sample([])
         self.query_one("#breakdown", Static).update("")
@@ -159,7 +162,7 @@ class PreviewPanel(Vertical):
         digits = self.query_one("#count-digits", Digits)
         digits.update("-")
         digits.add_class("stale")
-        self.query_one("#count-share", Static).update(Text(message, style="bold red"))
+        self.query_one("#count-share", Static).update(Text(message, style=f"bold {tone(self.app, 'error')}"))
 
     # -- sample -------------------------------------------------------------------------
     def show_sample(self, members: Sequence[tuple[int, str]], audience: int | None = None) -> None:
@@ -187,7 +190,8 @@ class PreviewPanel(Vertical):
     # -- breakdown ---------------------------------------------------------------------
     def show_breakdown_pending(self, label: str) -> None:
         self.query_one("#breakdown-title", Static).update(f"BY {label.upper()}  (b: change)")
-        self.query_one("#breakdown", Static).update(Text("counting…", style="italic yellow"))
+        counting = Text("counting…", style=f"italic {tone(self.app, 'warning')}")
+        self.query_one("#breakdown", Static).update(counting)
 
     def show_breakdown(self, label: str, rows: Sequence[tuple[str, int]], audience: int) -> None:
         self.query_one("#breakdown-title", Static).update(f"BY {label.upper()}  (b: change)")

@@ -30,6 +30,7 @@ from store.catalog import Catalog
 from store.describe import describe
 from store.editing import Problem, left_out, unit_path
 from store.model import AllOf, AnyOf, Node, NotOf, child_path
+from tui.widgets.format import tone
 
 MIN_OWN_WIDTH = 5  # "2,919": the counts column never narrower than this
 GAP = 2  # between the words and the counts
@@ -208,7 +209,7 @@ class RuleTree(Tree[Row]):
         label = Text(row.text, no_wrap=True, overflow="ellipsis",
                      style="bold" if row.is_group else "")
         if row.problem is not None:
-            label.stylize("red")
+            label.stylize(tone(self.app, "error"))
         if row.is_group and isinstance(row.node, AllOf | AnyOf) and not row.node.children:
             label.append("  empty: " + ("everyone" if isinstance(row.node, AllOf) else "no one"),
                          style="dim italic")
@@ -237,7 +238,7 @@ class RuleTree(Tree[Row]):
         width = self.own_width + self.waterfall_width
         text = Text(no_wrap=True)
         if row.problem is not None:
-            text.append(INVALID.rjust(width), style="bold red")
+            text.append(INVALID.rjust(width), style=f"bold {tone(self.app, 'error')}")
             return text
         if row.left_out:
             text.append(LEFT_OUT.rjust(width), style="dim italic")
@@ -246,7 +247,7 @@ class RuleTree(Tree[Row]):
             text.append("…".rjust(self.own_width), style="dim")
             text.append(" " * self.waterfall_width)
             return text
-        text.append(f"{row.count.own:,}".rjust(self.own_width), style="cyan")
+        text.append(f"{row.count.own:,}".rjust(self.own_width), style=tone(self.app, "accent"))
         if row.in_all and row.count.remaining is not None and self.left_width:
             text.append(" · ", style="dim")
             text.append(f"{row.count.remaining:,}".rjust(self.left_width), style="bold")

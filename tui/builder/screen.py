@@ -87,6 +87,7 @@ from tui.builder.preview import PreviewPanel, SampleList
 from tui.builder.rule_tree import RuleTree
 from tui.builder.value_text import plain_message
 from tui.builder.yaml_modal import YamlModal
+from tui.widgets.format import tone
 from tui.widgets.queries import SerialConnection
 
 DEBOUNCE_SECONDS = 0.25
@@ -278,11 +279,11 @@ class BuilderScreen(Screen[str | None]):
         title.append(segment.name, style="bold")
         title.append(f"  {segment.id}", style="dim")
         if not self.draft.saved:
-            title.append("  ● new, not saved yet", style="yellow")
+            title.append("  ● new, not saved yet", style=tone(self.app, "warning"))
         elif self.draft.dirty:
-            title.append("  ● unsaved changes", style="yellow")
+            title.append("  ● unsaved changes", style=tone(self.app, "warning"))
         else:
-            title.append("  ✓ saved", style="green")
+            title.append("  ✓ saved", style=tone(self.app, "success"))
         if segment.description:
             title.append(f"  — {segment.description}", style="italic dim")
         self.query_one("#builder-title", Static).update(title)
@@ -476,7 +477,7 @@ class BuilderScreen(Screen[str | None]):
             return
         if row.problem is not None:
             status.update(Text(f"✗ {row.problem.path}: {plain_message(row.problem.message)}",
-                               style="bold red"))
+                               style=f"bold {tone(self.app, 'error')}"))
             return
         hint = Text(row.text)
         if row.is_group:
