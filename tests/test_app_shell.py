@@ -91,8 +91,13 @@ async def test_header_names_the_store_and_its_size(store: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, lambda: app.profile_total == PROFILE_COUNT)
         assert app.title == "Audiences"
-        assert app.sub_title == f"shop.db · {PROFILE_COUNT} profiles"
+        # A fixed as-of instant is said in the header (tests run at one; the app at --as-of).
+        assert app.sub_title == f"shop.db · {PROFILE_COUNT} profiles · as of 2025-06-30 23:59 UTC"
         assert "shop.db" in app.format_title(app.title, app.sub_title).plain
+    now = make_app(store)
+    assert now.as_of_note() == ""
+    end_of_day = make_app(store, as_of=dt.datetime(2026, 11, 1, 23, 59, 59, 999999, tzinfo=dt.UTC))
+    assert end_of_day.as_of_note() == " · as of 2026-11-01"
 
 
 async def test_help_lists_the_keys_of_the_focused_widget_screen_and_app(store: Path) -> None:

@@ -161,7 +161,7 @@ class AudiencesApp(App[None]):
             self.catalog = Catalog.load(conn)
         finally:
             conn.close()
-        self.sub_title = self.db_path.name
+        self.sub_title = self.db_path.name + self.as_of_note()
 
     # ------------------------------------------------------------ store access
     def read_connection(self) -> sqlite3.Connection:
@@ -241,7 +241,17 @@ class AudiencesApp(App[None]):
     def _store_counted(self, message: StoreCounted) -> None:
         self.profile_total = message.total
         noun = "profile" if message.total == 1 else "profiles"
-        self.sub_title = f"{self.db_path.name} · {message.total:,} {noun}"
+        self.sub_title = f"{self.db_path.name} · {message.total:,} {noun}{self.as_of_note()}"
+
+    def as_of_note(self) -> str:
+        """`` · as of 2026-11-01`` when the app evaluates at a fixed instant (``--as-of``), so
+        nobody takes "the last 7 days" for this week."""
+        if self.as_of is None:
+            return ""
+        instant = self.as_of.astimezone(UTC)
+        if instant.time() == dt.time(23, 59, 59, 999999):
+            return f" · as of {instant.date().isoformat()}"
+        return f" · as of {instant.strftime('%Y-%m-%d %H:%M')} UTC"
 
     def format_title(self, title: str, sub_title: str) -> Content:
         """``Audiences — store.db · 1,000,000 profiles`` with the details muted."""
