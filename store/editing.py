@@ -14,6 +14,7 @@ is being typed.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -418,27 +419,33 @@ class Problem:
     message: str
 
 
-def leaf_problems(rule: Node, catalog: Catalog) -> dict[str, Problem]:
+def leaf_problems(rule: Node, catalog: Catalog,
+                  as_of: dt.datetime | None = None) -> dict[str, Problem]:
     """Every attribute and event condition that does not fit the schema, by node path.
 
     Each condition is checked on its own, so every bad one is found (the
     segment validator stops at the first). Segment references need the
     store and are checked when the draft is resolved (``resolve_countable``).
+    With ``as_of``, a ``between`` whose relative bounds are in the wrong order then is
+    a problem too (it would count no one).
     """
     problems: dict[str, Problem] = {}
     for path, node in walk(rule):
         if isinstance(node, AttributeCondition | EventCondition):
-            problem = check_condition(node, catalog, path)
+            problem = check_condition(node, catalog, path, as_of)
             if problem is not None:
                 problems[path] = problem
     return problems
 
 
 def check_condition(node: AttributeCondition | EventCondition, catalog: Catalog,
-                    path: str = ROOT) -> Problem | None:
-    """The problem with one condition against the schema, or None if it is valid."""
+                    path: str = ROOT, as_of: dt.datetime | None = None) -> Problem | None:
+    """The problem with one condition against the schema (and, with ``as_of``, with its
+    relative ``between`` bounds at that instant), or None if it is valid."""
     try:
-        validate_segment(Segment(id="draft", name="draft", rule=node), catalog)
+        resolved = validate_segment(Segment(id="draft", name="draft", rule=node), catalog)
+        if as_of is not None:
+            resolved.check_bounds(as_of)
     except SegmentError as exc:
         inner = exc.path or ROOT
         return Problem(path, path + inner[len(ROOT):], exc.message)

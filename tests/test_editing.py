@@ -259,6 +259,29 @@ def test_leaf_problems_finds_every_bad_condition_with_its_exact_path() -> None:
     assert problems["rule.all[3]"].path == "rule.all[3].where[1].value"
 
 
+def test_relative_between_bounds_in_the_wrong_order_are_a_problem_at_the_as_of_date() -> None:
+    """A range that would count no one is marked (and left out), not shown as 0 members."""
+    import datetime as dt
+
+    from store.catalog import Attribute, EventType
+    from store.model import RelativeDate
+
+    base = catalog()
+    dated = Catalog(attributes={**base.attributes,
+                                "signup_date": Attribute("signup_date", "date", "signup_date")},
+                    event_types={**base.event_types, "visit": EventType(2, "visit")},
+                    event_fields=base.event_fields, entities=base.entities)
+    today, five_ago = RelativeDate("today"), RelativeDate("ago", 5, "days")
+    rule = AllOf((AttributeCondition("signup_date", "between", (today, five_ago)),
+                  AttributeCondition("signup_date", "between", (five_ago, today)),
+                  EventCondition(("visit",), within=Window(between=(today, five_ago)))))
+    as_of = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    problems = ed.leaf_problems(rule, dated, as_of)
+    assert set(problems) == {"rule.all[0]", "rule.all[2]"}
+    assert "as of 2026-03-01" in problems["rule.all[0]"].message
+    assert ed.leaf_problems(rule, dated) == {}  # no as-of: only the schema is checked
+
+
 def test_countable_leaves_bad_nodes_out_without_moving_paths() -> None:
     bad = AttributeCondition("age", "greater_than", "abc")
     rule = AllOf((MALE, bad, AnyOf((bad, OLD)), NotOf(bad)))

@@ -259,7 +259,7 @@ class BuilderScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         self.fit_terminal()
-        self.problems = leaf_problems(self.draft.rule, self.catalog)
+        self.problems = leaf_problems(self.draft.rule, self.catalog, self.as_of())
         self.rule_tree.show(self.draft.rule, "rule", self.catalog, {}, self.problems)
         self.update_title()
         self.load_saved_segments()
@@ -292,7 +292,7 @@ class BuilderScreen(Screen[str | None]):
     # -- after every change -----------------------------------------------------------
     def after_edit(self, select: str) -> None:
         """Rebuild the tree from the model, re-check it, and schedule a count."""
-        self.problems = leaf_problems(self.draft.rule, self.catalog)
+        self.problems = leaf_problems(self.draft.rule, self.catalog, self.as_of())
         self.rule_tree.show(self.draft.rule, select, self.catalog, self.segment_names, self.problems)
         self.update_title()
         self.update_status()
@@ -568,7 +568,7 @@ class BuilderScreen(Screen[str | None]):
         def check(candidate: AttributeCondition) -> str | None:
             from store.editing import check_condition
 
-            found = check_condition(candidate, self.catalog)
+            found = check_condition(candidate, self.catalog, as_of=self.as_of())
             return None if found is None else found.message
 
         def finished(result: AttributeCondition | None) -> None:
