@@ -10,6 +10,7 @@ plain attribute segment stops after ``limit`` rows. Each accepts ``cancel=``
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 import json
@@ -19,6 +20,7 @@ import random
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlglot import exp
@@ -233,11 +235,21 @@ def breakdown(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.dat
               attribute: str, top: int = 10, catalog: Catalog | None = None,
               cancel: Cancel | None = None) -> list[tuple[str, int]]:
     """The audience by one attribute's values: the ``top`` most common first (ties by value),
-    then ("Other", n) for the rest and ("(missing)", n) for profiles without a value."""
+    then ("Other", n) for the rest and ("(missing)", n) for profiles without a value.
+
+    Numbers spread over a wide range (amounts, ages) and dates come in bands instead, in
+    their own order (``banded_breakdown``): a top ten of single amounts says nothing.
+    """
     compiled, catalog = _compiled(conn, resolved, as_of, catalog)
     binder = sb.Binder()
     binder.values.extend(compiled.values)
     value = _breakdown_value(catalog, attribute, binder, as_of)
+    kind = catalog.attributes[attribute].type
+    if kind in BANDED_TYPES:
+        banded = banded_breakdown(conn, compiled, binder, value, kind, cancel,
+                                  few_values=bool(catalog.attributes[attribute].derived_from))
+        if banded is not None:
+            return banded
     # In pk order: reading another column of a quarter of the profiles through an
     # attribute index (random row lookups) was twice as slow as one scan.
     groups = (in_pk_order(profiles_select(membership(compiled), named(value, "v"),
@@ -261,7 +273,6 @@ def breakdown(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.dat
     if rows[0][0] is None:
         missing = int(rows[0][1])
         rows = rows[1:]
-    kind = catalog.attributes[attribute].type
     shown = [(_label(value, kind), int(size)) for value, size, _ in rows[:max(0, top)]]
     other = audience - missing - sum(size for _, size in shown)
     result = list(shown)
@@ -270,6 +281,150 @@ def breakdown(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.dat
     if missing > 0:
         result.append((MISSING, missing))
     return result
+
+
+BANDED_TYPES = ("integer", "number", "date", "datetime")
+MAX_BANDS = 8
+NARROW_SPAN = 20  # integers spread over fewer values than this are shown value by value
+MAX_YEARS = 12  # dates spread over more years than this are shown by decade
+
+
+def banded_breakdown(conn: sqlite3.Connection, compiled: CompiledQuery, binder: sb.Binder,
+                     value: exp.Expression, kind: str, cancel: Cancel | None, *,
+                     few_values: bool = False) -> list[tuple[str, int]] | None:
+    """The audience in bands of ``value``, lowest first, then ("(missing)", n); None when
+    the values are few enough to show one by one (integers within ``NARROW_SPAN``).
+
+    Numbers: round bands (``band_edges``), ``200–400`` meaning 200 <= x < 400 (integers:
+    ``30–39``); two scans of the members, the range then the bands. Dates: one scan by
+    month, shown by month when the dates fall in two calendar years at most, by decade
+    when they spread over more than ``MAX_YEARS``, else by year. The value (an age is a
+    computation) is worked out once per member, in a subquery. ``few_values`` (an age:
+    about a hundred of them) takes one scan grouped by value and bands the groups here.
+    """
+    inner = in_pk_order(profiles_select(membership(compiled), named(value, "v")))
+    v = sb.column("v")
+
+    def scan(*columns: exp.Expression, group: exp.Expression | None = None) -> list[Any]:
+        query = exp.select(*columns).from_(
+            exp.Subquery(this=inner.copy(), alias=exp.TableAlias(this=sb.ident("m"))))
+        if group is not None:
+            query = query.group_by(group).order_by(group.copy())
+        final = finish(query, binder.values, compiled.dialect)
+        with watching(cancel, conn):
+            prepare(conn)
+            return conn.execute(final.sql, final.params).fetchall()
+
+    count = exp.Count(this=exp.Star())
+    if kind in ("date", "datetime"):
+        month = exp.Substring(this=v.copy(), start=binder.bind(1), length=binder.bind(7))
+        return date_bands(scan(named(month, "k"), count, group=sb.column("k")))
+    values: list[tuple[Any, int]] = []
+    stats: tuple[Any, ...]
+    if few_values:
+        groups = scan(v.copy(), count.copy(), group=v.copy())
+        values = [(x, int(n)) for x, n in groups if x is not None]
+        present = sum(n for _, n in values)
+        stats = (values[0][0] if values else None, values[-1][0] if values else None,
+                 sum(x * n for x, n in values) / present if present else None,
+                 present + sum(int(n) for x, n in groups if x is None), present)
+    else:
+        stats = scan(exp.Min(this=v.copy()), exp.Max(this=v.copy()), exp.Avg(this=v.copy()),
+                     count.copy(), exp.Count(this=v.copy()))[0]
+    low, high, mean, members, present = stats
+    missing = [(MISSING, int(members - present))] if members > present else []
+    if low is None:
+        return missing
+    if kind == "integer" and high - low < NARROW_SPAN:
+        return None
+    if low == high:
+        return [(_label(low, kind), int(present)), *missing]
+    edges = band_edges(low, high, mean, whole=kind == "integer")
+    if few_values:
+        banded: dict[int, int] = {}
+        for x, n in values:
+            index = bisect.bisect_right(edges, x) - 1
+            banded[index] = banded.get(index, 0) + n
+        return [(band_label(edges[i], edges[i + 1], kind), n)
+                for i, n in sorted(banded.items())] + missing
+    band = exp.Case(ifs=[exp.If(this=sb.is_null(v.copy()), true=exp.Null()),
+                         *(exp.If(this=exp.LT(this=v.copy(), expression=binder.bind(edge)),
+                                  true=exp.Literal.number(i))
+                           for i, edge in enumerate(edges[1:-1]))],
+                    default=exp.Literal.number(len(edges) - 2))
+    rows = scan(named(band, "k"), count, group=sb.column("k"))
+    return [(band_label(edges[int(k)], edges[int(k) + 1], kind), int(n))
+            for k, n in rows if k is not None] + missing  # the NULL group: the missing
+
+
+def date_bands(months: list[Any]) -> list[tuple[str, int]]:
+    """Members by month (``("2025-03", n)`` rows, the missing under None) rolled up into
+    months, years or decades (see ``banded_breakdown``)."""
+    missing = sum(int(n) for month, n in months if month is None)
+    dated = [(str(month), int(n)) for month, n in months if month is not None]
+    tail = [(MISSING, missing)] if missing else []
+    if not dated:
+        return tail
+    years_apart = int(dated[-1][0][:4]) - int(dated[0][0][:4])
+    if years_apart <= 1:
+        return dated + tail
+    def key(month: str) -> str:
+        return month[:4] if years_apart <= MAX_YEARS else month[:3] + "0s"
+    rolled: dict[str, int] = {}
+    for month, n in dated:
+        rolled[key(month)] = rolled.get(key(month), 0) + n
+    return list(rolled.items()) + tail
+
+
+def band_edges(low: float, high: float, mean: float, *, whole: bool) -> list[float]:
+    """Round band edges from below ``low`` to above ``high``.
+
+    Values piled up near the bottom (amounts: most small, a few large; the mean in the
+    lowest fifth of the range) get widening bands on the 1-2-5 scale (0, 50, 100, 200,
+    500, 1,000...), so the crowd is split and the tail still shows; others get at most
+    ``MAX_BANDS`` bands of one round width (ages: 20-29, 30-39...).
+    """
+    if low >= 0 and mean - low < (high - low) / 5:
+        scale = [factor * 10.0 ** power for power in range(-2, 16) for factor in (1, 2, 5)]
+        # from a tenth of the mean up: the crowd below it is one band (0-20 for amounts
+        # averaging 200, with the zeros of those who never bought)
+        inner = [e for e in scale if max(low, mean / 10) < e <= high
+                 and (not whole or e.is_integer())]
+        if len(inner) > MAX_BANDS:  # a very wide range: powers of ten only
+            inner = [e for e in inner if math.log10(e).is_integer()] or inner[:MAX_BANDS]
+        first = max((e for e in (0.0, *scale) if e <= low), default=low)
+        return [first, *inner, math.inf]
+    step = band_width((high - low) / MAX_BANDS, whole=whole)
+    start = math.floor(low / step) * step
+    count = max(1, math.floor((high - start) / step) + 1)
+    return [start + i * step for i in range(count)] + [math.inf]
+
+
+def band_width(raw: float, *, whole: bool) -> float:
+    """The smallest round width (1, 2, 2.5, 5 x 10^k) at least ``raw``; whole numbers >= 1."""
+    if raw <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
+        width = factor * power
+        if width >= raw and (not whole or width.is_integer()):
+            return max(width, 1.0) if whole else width
+    return 10.0 * power
+
+
+def band_label(start: float, end: float, kind: str) -> str:
+    """``200–400`` (a number band, ``end`` excluded), ``30–39`` (whole numbers), ``5,000+``
+    (the last band)."""
+    if math.isinf(end):
+        return f"{_round_text(start)}+"
+    if kind == "integer":
+        return f"{int(start):,}–{int(end) - 1:,}"
+    return f"{_round_text(start)}–{_round_text(end)}"
+
+
+def _round_text(x: float) -> str:
+    text = f"{x:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def named(node: exp.Expression, alias: str) -> exp.Expression:

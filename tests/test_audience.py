@@ -154,21 +154,65 @@ def test_breakdown(conn: sqlite3.Connection) -> None:
         ("a", 75), ("Other", 150), ("(missing)", 75)]
     assert audience.breakdown(conn, resolve_rule(conn, GRP_AB), A, "grp") == [("a", 75), ("b", 75)]
     assert audience.breakdown(conn, everyone, A, "vip") == [("false", 200), ("true", 100)]
-    ages = audience.breakdown(conn, everyone, A, "age", top=100)
-    assert ages[-1] == ("(missing)", 30)
-    assert sum(n for _, n in ages) == 300
-    assert all(label.isdigit() for label, _ in ages[:-1])
     assert audience.breakdown(conn, resolve_rule(conn, {"any": []}), A, "grp") == []
     with pytest.raises(InputError, match="unknown attribute"):
         audience.breakdown(conn, everyone, A, "grup")
 
 
-def test_breakdown_of_age_matches_age_conditions(conn: sqlite3.Connection) -> None:
+def test_ages_and_dates_break_down_in_bands_that_match_their_conditions(
+        conn: sqlite3.Connection) -> None:
+    """Ages in ten-year bands and birth dates by decade, lowest first, missing last; each
+    band holds exactly the profiles of the matching condition."""
     everyone = resolve_rule(conn, {"all": []})
-    for label, size in audience.breakdown(conn, everyone, A, "age", top=5):
-        if label.isdigit():
-            rule = {"attribute": "age", "op": "equals", "value": int(label)}
-            assert len(ids_where(conn, rule)) == size
+    ages = audience.breakdown(conn, everyone, A, "age")
+    assert ages[-1] == ("(missing)", 30)
+    assert sum(n for _, n in ages) == 300
+    for label, size in ages[:-1]:
+        low, _, high = label.partition("–")
+        rule = ({"attribute": "age", "op": "greater_or_equal", "value": int(low[:-1])}
+                if label.endswith("+") else
+                {"attribute": "age", "op": "between", "value": [int(low), int(high)]})
+        assert int(low.rstrip("+")) % 10 == 0
+        assert len(ids_where(conn, rule)) == size, label
+    decades = audience.breakdown(conn, everyone, A, "birth_date")
+    assert [label for label, _ in decades] == ["1950s", "1960s", "1970s", "1980s", "1990s",
+                                               "(missing)"]
+    for label, size in decades[:-1]:
+        start = int(label[:4])
+        rule = {"attribute": "birth_date", "op": "between",
+                "value": [f"{start}-01-01", f"{start + 9}-12-31"]}
+        assert len(ids_where(conn, rule)) == size, label
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    # piled up at the bottom (most never bought; mean 99): widening 1-2-5 bands from 10
+    ([0.0] * 50 + [15.0, 30.0, 70.0, 150.0, 300.0, 700.0, 1500.0, 3000.0],
+     [("0–10", 50), ("10–20", 1), ("20–50", 1), ("50–100", 1), ("100–200", 1), ("200–500", 1),
+      ("500–1,000", 1), ("1,000–2,000", 1), ("2,000+", 1), ("(missing)", 2)]),
+    # spread evenly: bands of one round width
+    ([float(i) for i in range(100)],
+     [("0–20", 20), ("20–40", 20), ("40–60", 20), ("60–80", 20), ("80+", 20),
+      ("(missing)", 2)]),
+    ([7.5] * 3, [("7.5", 3), ("(missing)", 2)]),
+])
+def test_numbers_break_down_in_round_bands(tmp_path: Path, values: list[float],
+                                           expected: list[tuple[str, int]]) -> None:
+    profiles = [{"id": f"p{i}", "spend": v} for i, v in enumerate(values)]
+    profiles += [{"id": "none1", "spend": None}, {"id": "none2", "spend": None}]
+    store = build_store(tmp_path / "spend.db",
+                        StoreSpec(attributes={"spend": "number"}, profiles=profiles))
+    try:
+        everyone = resolve_rule(store, {"all": []})
+        assert audience.breakdown(store, everyone, A, "spend") == expected
+    finally:
+        store.close()
+
+
+def test_band_widths_are_round() -> None:
+    assert [audience.band_width(raw, whole=False) for raw in (0.3, 1.2, 12.375, 240, 0)] == [
+        0.5, 2.0, 20.0, 250.0, 1.0]
+    assert audience.band_width(0.3, whole=True) == 1.0
+    assert audience.band_width(2.2, whole=True) == 5.0
 
 
 # ------------------------------------------------------------------ cancellation
