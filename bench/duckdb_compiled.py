@@ -64,6 +64,7 @@ sys.path.insert(0, str(BENCH))
 
 import duckdb_queries as hand  # noqa: E402
 
+from run import ms_since, timed  # noqa: E402
 from store import audience  # noqa: E402
 from store import sqlbuild as sb  # noqa: E402
 from store.catalog import Catalog  # noqa: E402
@@ -89,17 +90,6 @@ SHARED_FUNCTIONS = frozenset({"instr"})
 
 
 # ============================================================================ helpers
-
-
-def ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
-
-
-def timed(action: Callable[[], T]) -> tuple[T, float]:
-    """The result of ``action`` and the milliseconds it took."""
-    started = time.perf_counter()
-    result = action()
-    return result, ms_since(started)
 
 
 def load_average() -> str:
