@@ -116,6 +116,16 @@ def typed_value(raw: Any, attr_type: AttrType) -> Any:
     return moment
 
 
+def event_instant(ts: float) -> dt.datetime:
+    """A stored event time as an instant; one outside the years 1-9999 (written before
+    imports refused them) is the earliest or the latest instant, so it never falls inside
+    a window or before A wrongly."""
+    try:
+        return from_epoch_seconds(ts)
+    except (OverflowError, ValueError):
+        return (dt.datetime.max if ts > 0 else dt.datetime.min).replace(tzinfo=dt.UTC)
+
+
 class _Loader:
     """Reads profiles, their events and linked entity rows with a few queries."""
 
@@ -189,7 +199,7 @@ class _Loader:
             for index, entity_field in enumerate(entity.fields):
                 values[f"{name}.{entity_field}"] = None if found is None else found[index]
         type_name = self.type_names.get(row[1], f"#{row[1]}")
-        return EventData(type=type_name, ts=from_epoch_seconds(row[2]), fields=values)
+        return EventData(type=type_name, ts=event_instant(row[2]), fields=values)
 
 
 def load_profile(conn: sqlite3.Connection, catalog: Catalog, pk: int) -> ProfileData:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress, filterfalse, repeat
 from pathlib import Path
@@ -89,12 +89,19 @@ class ImportResult:
     entity: str | None = None
     columns: tuple[tuple[str, AttrType], ...] = ()
 
+    @property
+    def profiles(self) -> int:
+        """Profiles imported: new and updated ones (a file may repeat an id: fewer than rows)."""
+        return self.created_profiles + self.updated_profiles
+
     def summary(self) -> str:
         """One line, e.g. "Imported 1,500,000 events (3 types) into shop.db in 9.8 s"."""
         where = f"into {self.db_path} in {self.elapsed_s:.1f} s"
         if self.kind == "profiles":
-            return (f"Imported {self.rows:,} {_plural(self.rows, 'profile')}"
-                    f" ({self.created_profiles:,} new, {self.updated_profiles:,} updated) {where}")
+            rows = "" if self.rows == self.profiles else f" from {self.rows:,} rows"
+            return (f"Imported {self.profiles:,} {_plural(self.profiles, 'profile')}"
+                    f" ({self.created_profiles:,} new, {self.updated_profiles:,} updated)"
+                    f"{rows} {where}")
         if self.kind == "events":
             details = f"{len(self.event_types):,} {_plural(len(self.event_types), 'type')}"
             if self.created_profiles:
@@ -208,6 +215,7 @@ def _check(source: ImportFile, job: _Job,
                 else:
                     retained = None  # too big to keep: pass 2 reads the file again
         bad.add(found)
+    bad.merge(job.late_problems())
     if bad.count:
         raise InputError(bad.report(source.path))
     if rows == 0:
@@ -256,6 +264,14 @@ class _BadRows:
         if len(self.first) < MAX_REPORTED:
             self.first.extend(sorted(found, key=lambda row: row.line))
             del self.first[MAX_REPORTED:]
+
+    def merge(self, found: tuple[int, list[RowProblem]]) -> None:
+        """Problems known only once every row was read (how many, and the first of them),
+        placed among the others by line."""
+        count, first = found
+        if count:
+            self.count += count
+            self.first = sorted([*self.first, *first], key=lambda row: row.line)[:MAX_REPORTED]
 
     def report(self, path: Path) -> str:
         found = "1 problem" if self.count == 1 else f"{self.count:,} problems"
@@ -321,6 +337,27 @@ class _Job:
     def check(self, chunk: Chunk) -> list[RowProblem]:
         raise NotImplementedError
 
+    def schema(self, name: str) -> AttrType | None:
+        """The type the store already gives a field column of this import (None: none yet)."""
+        raise NotImplementedError
+
+    def late_problems(self) -> tuple[int, list[RowProblem]]:
+        """Bad rows that only the whole column tells: datetimes that an offset moves out of
+        the years 1-9999 in UTC, in a column stored as a datetime (a column of text keeps
+        them as text). How many, and the first of them."""
+        count = 0
+        first: list[RowProblem] = []
+        for name, inference in self.fields.items():
+            if inference.out_of_range_count and self.stored_type(name, inference) == "datetime":
+                count += inference.out_of_range_count
+                first.extend(inference.range_problems())
+        return count, first
+
+    def stored_type(self, name: str, inference: ColumnInference) -> AttrType | None:
+        """The type a field column will be stored as, if it fits the store (else None)."""
+        final = check_type(name, inference, self.schema(name), "")
+        return None if isinstance(final, RowProblem) else final
+
     def retain(self, chunk: Chunk) -> Chunk:
         """What pass 2 needs of a checked chunk (without what pass 1 already converted)."""
         return chunk
@@ -379,21 +416,31 @@ class _Job:
         return list(map(id_text, values)) if self.is_json else values
 
     def missing(self, chunk: Chunk, column: str, raw: Sequence[Any], ids: Sequence[Any],
-                what: str) -> list[RowProblem]:
-        """Rows whose id-like value is missing or not an id."""
+                what: str, distinct: Collection[Any] | None = None) -> list[RowProblem]:
+        """Rows whose id-like value is missing (empty, or only white space) or not an id.
+
+        ``distinct`` (the set of ``ids``, when the caller has it) makes the check cheaper.
+        """
         if not self.is_json:
-            if "" not in ids:
+            values = ids if distinct is None else distinct
+            if "" not in values and not any(map(str.isspace, values)):
                 return []
             return [RowProblem(line, column, None, f"missing {what}")
-                    for line, value in zip(chunk.lines, ids, strict=True) if not value]
+                    for line, value in zip(chunk.lines, ids, strict=True)
+                    if not value or value.isspace()]
         if None not in ids:
             return []
         return [
-            RowProblem(line, column, None, f"missing {what}") if value is None or value == ""
+            RowProblem(line, column, None, f"missing {what}") if _blank(value)
             else RowProblem(line, column, json_text(value),
                             f"{what} must be text or a whole number")
             for line, value, got in zip(chunk.lines, raw, ids, strict=True) if got is None
         ]
+
+
+def _blank(value: Any) -> bool:
+    """A missing JSON id: null, or text that is empty or only white space."""
+    return value is None or (isinstance(value, str) and (not value or value.isspace()))
 
 
 def _conflict_error(path: Path, conflicts: list[RowProblem]) -> InputError:
@@ -454,6 +501,10 @@ class _ProfilesJob(_Job):
         self.observe_fields(chunk, bad)
         return bad
 
+    def schema(self, name: str) -> AttrType | None:
+        attribute = self.catalog.attributes.get(name)
+        return attribute.type if attribute else None
+
     def plan(self) -> Plan:
         conflicts: list[RowProblem] = []
         for name in self.fields:
@@ -463,12 +514,7 @@ class _ProfilesJob(_Job):
                                             f" ({attribute.derived_from}) and cannot be imported"))
         if conflicts:
             raise _conflict_error(self.source.path, conflicts)
-
-        def schema(name: str) -> AttrType | None:
-            attribute = self.catalog.attributes.get(name)
-            return attribute.type if attribute else None
-
-        return self.plan_fields(schema, "attribute")
+        return self.plan_fields(self.schema, "attribute")
 
     def write(self, conn: sqlite3.Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
@@ -483,7 +529,7 @@ class _ProfilesJob(_Job):
             values = self.field_values(chunk, plan, converters)
             conn.executemany(sql, zip(ids, *values, strict=True))
         created = _count(conn, "profiles") - before
-        self.seen_ids.difference_update(("", None))
+        self.seen_ids.difference_update(("", None))  # (bad rows: not here when writing)
         return {"created_profiles": created, "updated_profiles": len(self.seen_ids) - created}
 
 
@@ -530,8 +576,10 @@ class _EventsJob(_Job):
     def check(self, chunk: Chunk) -> list[RowProblem]:
         raw = chunk.column(self.profile_column)
         ids = self.ids(raw)
-        bad = self.missing(chunk, self.profile_column, raw, ids, "profile id")
-        self._check_profiles(chunk, ids, bad)
+        distinct = set(ids)
+        bad = self.missing(chunk, self.profile_column, raw, ids, "profile id",
+                           None if self.is_json else distinct)
+        self._check_profiles(chunk, ids, distinct, bad)
         types = self._check_types(chunk, bad)
         self._check_times(chunk, bad)
         self.observe_fields(chunk, bad)
@@ -543,12 +591,12 @@ class _EventsJob(_Job):
                    if name != self.time_column}
         return replace(chunk, columns=columns, problems=())
 
-    def _check_profiles(self, chunk: Chunk, ids: Sequence[Any], bad: list[RowProblem]) -> None:
-        distinct = set(ids)
+    def _check_profiles(self, chunk: Chunk, ids: Sequence[Any], distinct: set[Any],
+                        bad: list[RowProblem]) -> None:
         if self.pks.keys() >= distinct:  # the usual case, checked in C
             return
-        unknown = set(filterfalse(self.pks.__contains__, distinct))
-        unknown.difference_update(("", None))
+        unknown = {value for value in filterfalse(self.pks.__contains__, distinct)
+                   if value and not value.isspace()}  # missing ids are reported as missing
         if not unknown:
             return
         if self.create_profiles:
@@ -566,10 +614,12 @@ class _EventsJob(_Job):
             return None
         raw = chunk.column(self.type_column)
         types = self.ids(raw)
-        bad.extend(self.missing(chunk, self.type_column, raw, types, "event type"))
-        self.types.update(dict.fromkeys(types))
-        self.types.pop("", None)
-        self.types.pop(None, None)  # type: ignore[call-overload]
+        distinct = dict.fromkeys(types)
+        bad.extend(self.missing(chunk, self.type_column, raw, types, "event type",
+                                distinct.keys() if not self.is_json else None))
+        self.types.update(distinct)
+        for name in [name for name in distinct if not name or name.isspace()]:
+            del self.types[name]  # a missing type (its rows are bad)
         return types
 
     def _check_times(self, chunk: Chunk, bad: list[RowProblem]) -> None:
@@ -600,12 +650,12 @@ class _EventsJob(_Job):
             else:
                 seen.update(compress(types, present))
 
-    def plan(self) -> Plan:
-        def schema(name: str) -> AttrType | None:
-            known = self.catalog.event_fields.get(name)
-            return known.type if known else None
+    def schema(self, name: str) -> AttrType | None:
+        known = self.catalog.event_fields.get(name)
+        return known.type if known else None
 
-        return self.plan_fields(schema, "event field")
+    def plan(self) -> Plan:
+        return self.plan_fields(self.schema, "event field")
 
     def write(self, conn: sqlite3.Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
@@ -717,6 +767,21 @@ class _EntityJob(_Job):
         self.observe_fields(chunk, bad)
         return bad
 
+    def schema(self, name: str) -> AttrType | None:
+        entity = self.catalog.entities.get(self.name)
+        known = entity.fields.get(name) if entity is not None else None
+        return known.type if known else None
+
+    def late_problems(self) -> tuple[int, list[RowProblem]]:
+        count, first = super().late_problems()
+        inference = self.key_inference
+        if inference.out_of_range_count and inference.kind == "datetime":
+            link = self.catalog.event_fields.get(self.link)
+            if link is None or link.type == "datetime":  # else a text link keeps them as text
+                count += inference.out_of_range_count
+                first.extend(inference.range_problems())
+        return count, first
+
     def plan(self) -> Plan:
         entity = self.catalog.entities.get(self.name)
         if entity is not None and entity.key_field != self.key:
@@ -743,12 +808,7 @@ class _EntityJob(_Job):
         if conflicts:
             raise _conflict_error(self.source.path, conflicts)
         self.key_type = key_type
-
-        def schema(name: str) -> AttrType | None:
-            known = entity.fields.get(name) if entity is not None else None
-            return known.type if known else None
-
-        return self.plan_fields(schema, f"entity {self.name}'s field")
+        return self.plan_fields(self.schema, f"entity {self.name}'s field")
 
     def write(self, conn: sqlite3.Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:

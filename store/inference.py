@@ -26,19 +26,31 @@ import numpy as np
 from store.errors import InputError
 from store.readers import RowProblem
 from store.values import (
+    END_EPOCH_SECONDS,
     INTEGER_RE,
+    MIN_EPOCH_SECONDS,
     NUMBER_RE,
+    OUT_OF_RANGE_WHY,
     AttrType,
+    datetime_out_of_range,
     day_start_epoch,
     epoch_from_micros,
+    epoch_in_range,
+    epoch_year,
     format_datetime,
     parse_date,
     parse_datetime,
+    read_datetime,
     reconcile_types,
     to_epoch_seconds,
 )
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The epoch microseconds a timestamp may have: the years 1-9999 in UTC.
+MIN_EPOCH_MICROS, END_EPOCH_MICROS = MIN_EPOCH_SECONDS * 1_000_000, END_EPOCH_SECONDS * 1_000_000
+# Only a datetime on the first or the last day a datetime can hold can be moved out of
+# the years 1-9999 by its offset: a cheap test before the exact one.
+_EDGE_DAYS = ("0001-01-01", "9999-12-31")
 _BOOLEANS = {"true": 1, "false": 0}
 
 ColumnConverter = Callable[[Sequence[Any]], Sequence[Any]]
@@ -63,18 +75,32 @@ def _is_int64_text(text: str) -> bool:
 
 
 def text_kind(text: str) -> AttrType:
-    """The kind of one non-empty text value, by its spelling alone."""
-    if _is_int64_text(text):
-        return "integer"
+    """The kind of one non-empty text value, by its spelling alone.
+
+    A whole number that does not fit 64 bits is a string (kept exactly, digit for
+    digit: as a number it would be rounded). A datetime whose offset moves it out of
+    the years 1-9999 in UTC is still a datetime by its spelling; the column keeps it
+    in ``ColumnInference.out_of_range`` and the import refuses its row when the column
+    is stored as a datetime.
+    """
+    if INTEGER_RE.match(text):
+        return "integer" if _is_int64_text(text) else "string"
     if NUMBER_RE.match(text):
         return "number"
     if text.lower() in _BOOLEANS:
         return "boolean"
     if parse_date(text) is not None:
         return "date"
-    if parse_datetime(text) is not None:
+    if read_datetime(text) is not None:
         return "datetime"
     return "string"
+
+
+def _keeps_number(text: str) -> bool:
+    """A number's spelling, but not a whole number past 64 bits (that one is a string)."""
+    if NUMBER_RE.match(text) is None:
+        return False
+    return not INTEGER_RE.match(text) or _is_int64_text(text)
 
 
 def json_kind(value: Any) -> AttrType | str | None:
@@ -86,8 +112,8 @@ def json_kind(value: Any) -> AttrType | str | None:
         return None
     if kind is bool:
         return "boolean"
-    if kind is int:
-        return "integer" if INT64_MIN <= value <= INT64_MAX else "number"
+    if kind is int:  # past 64 bits a string, as for text: a float would round it
+        return "integer" if INT64_MIN <= value <= INT64_MAX else "string"
     if kind is float:
         return "number" if math.isfinite(value) else "not a finite number"
     if kind is dict:
@@ -107,7 +133,7 @@ def json_text(value: Any) -> str:
 # Cheap checks that a text value keeps a column at its current type.
 _KEEPS: dict[str, Callable[[str], bool]] = {
     "integer": lambda v: (v.isdecimal() and len(v) < 19) or _is_int64_text(v),
-    "number": lambda v: NUMBER_RE.match(v) is not None,
+    "number": _keeps_number,
     "boolean": lambda v: v.lower() in _BOOLEANS,
     "date": lambda v: parse_date(v) is not None,
     "datetime": lambda v: parse_datetime(v) is not None or parse_date(v) is not None,
@@ -122,7 +148,9 @@ _DAY = r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _CLOCK = r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9][Zz]?"
 _SHAPES: dict[str, str] = {
     "integer": r"[+-]?[0-9]{1,18}",
-    "number": r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?",
+    # a whole number only up to 18 digits: a longer one may not fit 64 bits (a string)
+    "number": r"[+-]?(?:[0-9]{1,18}|[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
+              r"|\.[0-9]+(?:[eE][+-]?[0-9]+)?)",
     "boolean": r"(?i:true|false)",
     "date": _DAY,
     "datetime": _DAY + f"(?:{_CLOCK})?",
@@ -161,6 +189,20 @@ class ColumnInference:
     name: str
     kind: AttrType | None = None
     examples: dict[AttrType, tuple[int, str]] = field(default_factory=dict)
+    # datetimes whose offset moves them out of the years 1-9999 in UTC: how many, and
+    # the first ones (line, value), bad rows if the column is stored as a datetime
+    out_of_range: list[tuple[int, str]] = field(default_factory=list)
+    out_of_range_count: int = 0
+
+    def _note_out_of_range(self, found: list[tuple[int, str]]) -> None:
+        found.sort()
+        self.out_of_range_count += len(found)
+        self.out_of_range.extend(found[:MAX_OUT_OF_RANGE - len(self.out_of_range)])
+
+    def range_problems(self) -> list[RowProblem]:
+        """The first datetimes out of the years 1-9999, as bad rows."""
+        return [RowProblem(line, self.name, text, OUT_OF_RANGE_WHY)
+                for line, text in self.out_of_range]
 
     def observe_text(self, values: Sequence[str], lines: Sequence[int]) -> None:
         """Take in one chunk's text values ('' is missing)."""
@@ -169,22 +211,30 @@ class ColumnInference:
         if self.kind is not None and _all_fit(self.kind, values):
             return
         keeps = _KEEPS.get(self.kind) if self.kind else None
+        out_of_range: set[str] = set()
         for value in dict.fromkeys(values):
             if not value or (keeps is not None and keeps(value)):
                 continue
             kind = text_kind(value)
             if kind not in self.examples:
                 self.examples[kind] = (lines[values.index(value)], value)
+            if kind == "datetime" and value.startswith(_EDGE_DAYS) \
+                    and datetime_out_of_range(value):
+                out_of_range.add(value)
             joined = join_kinds(self.kind, kind)
             if joined != self.kind:
                 self.kind = joined
-                if joined == "string":
+                if joined == "string":  # text keeps every value as written
                     return
                 keeps = _KEEPS.get(joined)
+        if out_of_range:
+            self._note_out_of_range([(line, value) for line, value
+                                     in zip(lines, values, strict=True) if value in out_of_range])
 
     def observe_json(self, values: Sequence[Any], lines: Sequence[int],
                      bad: list[RowProblem]) -> None:
         """Take in one chunk's JSON values; values that cannot be stored go to ``bad``."""
+        out_of_range: list[tuple[int, str]] = []
         for position, value in enumerate(values):
             if value is None:
                 continue
@@ -197,7 +247,12 @@ class ColumnInference:
             typed: AttrType = kind  # type: ignore[assignment]
             if typed not in self.examples:
                 self.examples[typed] = (lines[position], json_text(value))
+            if typed == "datetime" and value.startswith(_EDGE_DAYS) \
+                    and datetime_out_of_range(value):
+                out_of_range.append((lines[position], value))
             self.kind = join_kinds(self.kind, typed)
+        if out_of_range:
+            self._note_out_of_range(out_of_range)
 
     def conflict(self, schema_type: AttrType, what: str) -> RowProblem | None:
         """A report naming a value that does not fit ``schema_type``, or None if the column fits."""
@@ -213,6 +268,7 @@ class ColumnInference:
 
 
 _KINDS = frozenset({"string", "integer", "number", "boolean", "date", "datetime"})
+MAX_OUT_OF_RANGE = 10  # as many as a report shows
 
 
 def _a(word: str) -> str:
@@ -304,9 +360,10 @@ def converter(final: AttrType, is_json: bool) -> ColumnConverter:
 
 
 def id_text(value: Any) -> str | None:
-    """A profile id or a key as text; None if missing or not an id (a JSON float, bool, object)."""
+    """A profile id or a key as text; None if missing (empty or only white space) or not an
+    id (a JSON float, bool, object). An id is not trimmed: " p1" stays " p1"."""
     if type(value) is str:
-        return value or None
+        return None if not value or value.isspace() else value
     if type(value) is int:
         return str(value)
     return None
@@ -373,23 +430,38 @@ def _epoch_parser(divisor: int) -> TimestampParser:
     microsecond are dropped."""
     micros_per_unit = 1_000_000 // divisor
 
+    low, end = MIN_EPOCH_MICROS, END_EPOCH_MICROS
+    integer = INTEGER_RE.match
+
     def parse(value: Any) -> float | None:
-        kind = type(value)
-        if kind is int:
-            return epoch_from_micros(value * micros_per_unit)
-        if kind is float:
-            return (epoch_from_micros(math.floor(value * micros_per_unit))
-                    if math.isfinite(value) else None)
-        if kind is str:
-            if INTEGER_RE.match(value):
-                return epoch_from_micros(int(value) * micros_per_unit)
-            if NUMBER_RE.match(value):
-                number = float(value)
-                return (epoch_from_micros(math.floor(number * micros_per_unit))
-                        if math.isfinite(number) else None)
-        return None
+        if type(value) is str and integer(value):  # the usual case, inline
+            micros = int(value) * micros_per_unit
+        else:
+            found = _epoch_micros(value, micros_per_unit)
+            if found is None:
+                return None
+            micros = found
+        if low <= micros < end:
+            return epoch_from_micros(micros)
+        return None  # not an instant of the years 1-9999
 
     return parse
+
+
+def _epoch_micros(value: Any, micros_per_unit: int) -> int | None:
+    """A number of seconds or milliseconds (int, float or its text) as whole microseconds."""
+    kind = type(value)
+    if kind is int:
+        return int(value) * micros_per_unit
+    if kind is str:
+        if INTEGER_RE.match(value):
+            return int(value) * micros_per_unit
+        if not NUMBER_RE.match(value):
+            return None
+        value = float(value)
+    elif kind is not float:
+        return None
+    return math.floor(value * micros_per_unit) if math.isfinite(value) else None
 
 
 def _strptime_parser(time_format: str) -> TimestampParser:
@@ -400,7 +472,8 @@ def _strptime_parser(time_format: str) -> TimestampParser:
             moment = dt.datetime.strptime(value, time_format)
         except ValueError:
             return None
-        return to_epoch_seconds(moment)
+        seconds = to_epoch_seconds(moment)  # an offset (%z) may move it out of 1-9999
+        return seconds if epoch_in_range(seconds) else None
 
     return parse
 
@@ -440,7 +513,29 @@ def timestamp_problem(value: Any, time_format: str | None) -> str:
         if not isinstance(value, str):
             return ("a number is not an ISO 8601 timestamp (use --time-format epoch or"
                     " epoch_ms for seconds or milliseconds since 1970)")
+        if datetime_out_of_range(value):
+            return OUT_OF_RANGE_WHY
         return "not an ISO 8601 datetime or a date (YYYY-MM-DD); see --time-format"
     if time_format in EPOCH_FORMATS:
-        return f"not a number of {'seconds' if time_format == 'epoch' else 'milliseconds'}"
+        return _epoch_problem(value, time_format)
+    if isinstance(value, str):
+        try:
+            dt.datetime.strptime(value, time_format)
+        except ValueError:
+            pass
+        else:  # it reads, but its offset moves it out of the years 1-9999
+            return OUT_OF_RANGE_WHY
     return f"does not match --time-format {time_format!r}"
+
+
+def _epoch_problem(value: Any, time_format: str) -> str:
+    """Why a number of seconds or milliseconds was refused; for one past the year 9999,
+    the year it would be, and what was probably meant."""
+    unit = "seconds" if time_format == "epoch" else "milliseconds"
+    micros = _epoch_micros(value, 1_000_000 // EPOCH_FORMATS[time_format])
+    if micros is None:
+        return f"not a number of {unit}"
+    year = epoch_year(micros // 1_000_000)
+    if time_format == "epoch" and MIN_EPOCH_MICROS <= micros // 1000 < END_EPOCH_MICROS:
+        return f"is year {year} as seconds; milliseconds need --time-format epoch_ms"
+    return f"is year {year} as {unit}, outside the years 1-9999"

@@ -25,10 +25,11 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, Final, Literal, cast
 
@@ -40,12 +41,16 @@ ProgressFn = Callable[[float], None]
 CHUNK_ROWS: Final = 4_096  # rows per chunk: small enough to stay in the CPU cache
 GZIP_MAGIC: Final = b"\x1f\x8b"
 _JSON_WS = re.compile(r"[ \t\n\r]*")
+_QUOTED = re.compile(r'"[^"]*"')
 _SNIFF_BYTES: Final = 65_536
 # Text with a NUL character is refused: SQLite's text functions (LIKE, instr, lower)
 # stop at a NUL, so such a value could not be matched the way the spec says.
 NUL: Final = "\x00"
 _JSON_NUL: Final = "\\u0000"
 NUL_WHY: Final = "holds a NUL character (\\x00), which text cannot hold"
+BOM: Final = "\ufeff"
+REPEATED_HEADER_WHY: Final = ("repeats the header line (were files joined together?);"
+                              " remove it, or import the files one by one")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class ImportFile:
     def __init__(self, path: str | Path, *, chunk_rows: int = CHUNK_ROWS) -> None:
         self.path = Path(path)
         self.chunk_rows = chunk_rows
+        self._repeat_marks: set[str] = set()  # see _csv_chunks
         if not self.path.exists():
             raise InputError(f"{self.path}: no such file.")
         if self.path.is_dir():
@@ -102,7 +108,8 @@ class ImportFile:
                 magic = raw.read(2)
         except OSError as exc:
             raise InputError(f"Cannot read {self.path}: {exc.strerror or exc}.") from exc
-        self.compressed = self.path.suffix.lower() == ".gz" or magic == GZIP_MAGIC
+        self.gzip_magic = magic == GZIP_MAGIC
+        self.compressed = self.path.suffix.lower() == ".gz" or self.gzip_magic
         self.format, self.delimiter = self._detect()
 
     @property
@@ -128,6 +135,7 @@ class ImportFile:
         if suffix == ".tsv":
             return "csv", "\t"
         header_line = stripped.splitlines()[0] if stripped else ""
+        header_line = _QUOTED.sub("", header_line)  # a delimiter inside quotes is a name's text
         if "," not in header_line:
             for candidate in (";", "\t", "|"):
                 if candidate in header_line:
@@ -180,6 +188,9 @@ class ImportFile:
                 f"{self.path}: the gzip data ends early (the file is truncated)."
             ) from exc
         except (gzip.BadGzipFile, zlib.error) as exc:
+            if not self.gzip_magic:
+                raise InputError(f"{self.path} is not a gzip file, though its name ends in .gz;"
+                                 " rename it without .gz, or compress it.") from exc
             raise InputError(f"{self.path}: not a valid gzip file ({exc}).") from exc
         except csv.Error as exc:
             line = near_line() if near_line else 0
@@ -257,6 +268,10 @@ class ImportFile:
             if header is None:
                 raise InputError(f"{self.path}: the file is empty (no rows).")
             width = len(header)
+            # the first cell of a line that repeats the header, as files joined together have
+            # (not in a file of one column, where a value may well be the column's name)
+            self._repeat_marks = ({header[0], BOM + header[0], row[0], BOM + row[0]}
+                                  if width > 1 else set())
             state["line"] = reader.line_num
             while True:
                 with _gc_paused():
@@ -299,7 +314,12 @@ class ImportFile:
                 line += 1 + sum(f.count("\n") + f.count("\r") - f.count("\r\n") for f in row)
             lines = numbered
         nul = NUL in "".join(chain.from_iterable(rows))
-        if not nul and set(map(len, rows)) == {width}:
+        try:
+            firsts: Iterable[str] = list(map(itemgetter(0), rows))
+        except IndexError:  # a blank line
+            firsts = (row[0] for row in rows if row)
+        repeats = not self._repeat_marks.isdisjoint(firsts)
+        if not nul and not repeats and set(map(len, rows)) == {width}:
             return Chunk(lines, dict(zip(header, zip(*rows, strict=True), strict=True)), text_only=True)
         good: list[list[str]] = []
         good_lines: list[int] = []
@@ -308,6 +328,9 @@ class ImportFile:
             held = _nul_cell(header, row) if nul else None
             if held is not None:
                 problems.append(RowProblem(line, held, None, NUL_WHY))
+            elif repeats and _repeats_header(row, header):
+                problems.append(RowProblem(line, None, self.delimiter.join(row)[:60],
+                                           REPEATED_HEADER_WHY))
             elif len(row) == width:
                 good.append(row)
                 good_lines.append(line)
@@ -337,7 +360,7 @@ class ImportFile:
                 if held:
                     batch = [(line, value) for line, value in batch if not _holds_nul(value)]
                 chunk = _object_chunk([value for _, value in batch], [line for line, _ in batch],
-                                      held)
+                                      held, self.path)
                 del batch
             yield chunk
             if progress:
@@ -405,6 +428,7 @@ class ImportFile:
                         [value for _, value in batch if not isinstance(value, RowProblem)],
                         [line for line, value in batch if not isinstance(value, RowProblem)],
                         [value for _, value in batch if isinstance(value, RowProblem)],
+                        self.path,
                     )
                     del batch
                 yield chunk
@@ -431,6 +455,15 @@ class ImportFile:
             except json.JSONDecodeError as exc:
                 yield number, RowProblem(number, None, stripped[:60],
                                          f"not valid JSON ({exc.msg}, column {exc.colno})")
+
+
+def _repeats_header(row: list[str], header: list[str]) -> bool:
+    """Whether a row is the header line again (names trimmed, a byte-order mark dropped)."""
+    if len(row) != len(header):
+        return False
+    cells = [cell.strip() for cell in row]
+    cells[0] = cells[0].lstrip(BOM).strip()
+    return cells == header
 
 
 def _nul_cell(header: list[str], row: list[str]) -> str | None:
@@ -471,8 +504,12 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _object_chunk(values: list[Any], lines: list[int],
-                  problems: list[RowProblem] | None = None) -> Chunk:
-    """Columns from JSON objects; elements that are not objects become row problems."""
+                  problems: list[RowProblem] | None = None, path: Path | None = None) -> Chunk:
+    """Columns from JSON objects; elements that are not objects become row problems.
+
+    Keys are trimmed as CSV header names are (``_check_header``), with the same errors
+    for a key that is empty once trimmed or that two keys of one object share.
+    """
     found = list(problems or ())
     if all(type(value) is dict for value in values):
         objects: list[dict[str, Any]] = values
@@ -488,11 +525,35 @@ def _object_chunk(values: list[Any], lines: list[int],
                                         f"is a JSON {_json_kind(value)}, not an object"))
         kept_lines = kept
     names = dict.fromkeys(chain.from_iterable(objects))
+    if any(not name or name[0].isspace() or name[-1].isspace() for name in names):
+        objects = _trimmed_keys(objects, kept_lines, path)
+        names = dict.fromkeys(chain.from_iterable(objects))
     columns: dict[str, Sequence[Any]] = {
         name: [obj.get(name) for obj in objects] for name in names
     }
     found.sort(key=lambda problem: problem.line)
     return Chunk(kept_lines, columns, text_only=False, problems=tuple(found))
+
+
+def _trimmed_keys(objects: list[dict[str, Any]], lines: Sequence[int],
+                  path: Path | None) -> list[dict[str, Any]]:
+    """The objects with their keys trimmed; raises as for a CSV header when a key is empty
+    once trimmed, or when two keys of one object trim to the same name."""
+    where = f"{path}, line" if path is not None else "line"
+    trimmed: list[dict[str, Any]] = []
+    for line, obj in zip(lines, objects, strict=True):
+        names = [key.strip() for key in obj]
+        for position, name in enumerate(names, 1):
+            if not name:
+                raise InputError(f"{where} {line}: column {position} has no name.")
+        if len(set(names)) < len(names):
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise InputError(f"{where} {line}: the column {name!r} appears twice.")
+                seen.add(name)
+        trimmed.append(dict(zip(names, obj.values(), strict=True)))
+    return trimmed
 
 
 def _fields(count: int) -> str:

@@ -17,6 +17,7 @@ and the reference evaluator):
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Final, Literal
 
@@ -40,6 +41,12 @@ SQL_AFFINITY: Final[dict[str, str]] = {
 
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_ORDINAL: Final = EPOCH.date().toordinal()
+DAYS_PER_400_YEARS: Final = 146_097
+# The instants a datetime can hold: 0001-01-01T00:00:00Z up to (not including) the year 10000.
+MIN_EPOCH_SECONDS: Final = (1 - EPOCH_ORDINAL) * 86400
+END_EPOCH_SECONDS: Final = (dt.date.max.toordinal() + 1 - EPOCH_ORDINAL) * 86400
+OUT_OF_RANGE_WHY: Final = "falls outside the years 1-9999 in UTC"
 
 INTEGER_RE = re.compile(r"[+-]?\d+\Z")
 NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
@@ -59,11 +66,8 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-def parse_datetime(text: str) -> dt.datetime | None:
-    """An ISO 8601 datetime (``T`` or space) as an aware UTC datetime, or None.
-
-    A datetime without an offset is taken as UTC; one with an offset is converted.
-    """
+def read_datetime(text: str) -> dt.datetime | None:
+    """An ISO 8601 datetime as written (its own offset, or naive), or None if it is not one."""
     if not DATETIME_RE.match(text):
         return None
     cleaned = text.replace(" ", "T", 1)
@@ -73,12 +77,32 @@ def parse_datetime(text: str) -> dt.datetime | None:
     if match and len(match.group(1)) > 6:  # fromisoformat takes at most microseconds
         cleaned = cleaned[: match.start(1) + 6] + cleaned[match.end(1) :]
     try:
-        value = dt.datetime.fromisoformat(cleaned)
+        return dt.datetime.fromisoformat(cleaned)
     except ValueError:
+        return None
+
+
+def parse_datetime(text: str) -> dt.datetime | None:
+    """An ISO 8601 datetime (``T`` or space) as an aware UTC datetime, or None.
+
+    A datetime without an offset is taken as UTC; one with an offset is converted.
+    None too when the offset moves the instant out of the years 1-9999 in UTC
+    (``9999-12-31T23:59:59-05:00``): ``datetime_out_of_range`` tells that case apart.
+    """
+    value = read_datetime(text)
+    if value is None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def datetime_out_of_range(text: str) -> bool:
+    """True for an ISO 8601 datetime whose offset moves it out of the years 1-9999 in UTC."""
+    return read_datetime(text) is not None and parse_datetime(text) is None
 
 
 def parse_boolean(text: str) -> bool | None:
@@ -122,7 +146,23 @@ def to_epoch_seconds(value: dt.datetime) -> int | float:
 
 
 def from_epoch_seconds(seconds: float) -> dt.datetime:
+    """The UTC instant of epoch seconds; raises OverflowError outside the years 1-9999."""
     return EPOCH + dt.timedelta(seconds=seconds)
+
+
+def epoch_in_range(seconds: float) -> bool:
+    """Whether epoch seconds fall within the years 1-9999 in UTC (what a datetime can hold)."""
+    return MIN_EPOCH_SECONDS <= seconds < END_EPOCH_SECONDS
+
+
+def epoch_year(seconds: float) -> int:
+    """The (proleptic Gregorian, UTC) year of epoch seconds, even far outside 1-9999.
+
+    Years before 1 count on through 0, -1, ... as astronomers number them.
+    """
+    days = math.floor(seconds / 86400) if isinstance(seconds, float) else seconds // 86400
+    cycles, day = divmod(EPOCH_ORDINAL - 1 + days, DAYS_PER_400_YEARS)
+    return dt.date.fromordinal(day + 1).year + 400 * cycles
 
 
 def day_start_epoch(day: dt.date) -> int:

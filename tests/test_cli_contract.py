@@ -1236,3 +1236,12 @@ def test_sample_never_refills_the_store_named_by_the_environment(
     result = invoke("sample", "--profiles", "5", "--quiet")
     assert result.exit_code == 2 and "$AUDIENCES_DB is not used here" in result.stderr
     assert not (tmp_path / "mine.db").exists()
+
+
+def test_an_as_of_outside_the_calendar_says_so(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    ok("import", "profiles", write(tmp_path / "p.csv", "id\nu1\n"), "--db", db)
+    segment = write(tmp_path / "r.yaml", "rule: {all: []}\n")
+    result = invoke("count", segment, "--db", db, "--as-of", "9999-12-31T23:59:59-05:00")
+    assert result.exit_code == 2
+    assert "falls outside the years 1-9999 in UTC" in result.stderr

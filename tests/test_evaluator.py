@@ -402,3 +402,13 @@ def test_evaluate_all_by_brute_force(store: Any) -> None:
     assert members(EventCondition(("purchase",), count=CountRule("at_most", 0))) == {"b", "c"}
     assert members(EventCondition(None, count=CountRule("exactly", 1))) == {"c"}
     assert members(NotOf(cond("vip", "is_false"))) == {"b", "c"}
+
+
+def test_stored_times_outside_the_calendar_are_the_extreme_instants() -> None:
+    """Stores written before imports refused them may hold such times: the reference
+    evaluator reads them as the earliest or latest instant instead of failing."""
+    from store.evaluator import event_instant
+
+    assert event_instant(1_709_280_000_000) == dt.datetime.max.replace(tzinfo=dt.UTC)
+    assert event_instant(-1e15) == dt.datetime.min.replace(tzinfo=dt.UTC)
+    assert event_instant(0.5) == dt.datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=dt.UTC)

@@ -65,12 +65,16 @@ def people(tmp_path: Path, db: Path) -> Path:
 
 @pytest.mark.parametrize(("text", "kind"), [
     ("12", "integer"), ("-7", "integer"), ("+3", "integer"), ("007", "integer"),
-    ("1.5", "number"), ("-.5", "number"), ("1e3", "number"), ("12345678901234567890", "number"),
+    ("1.5", "number"), ("-.5", "number"), ("1e3", "number"),
+    ("9223372036854775807", "integer"), ("-9223372036854775808", "integer"),
+    ("12345678901234567890", "string"), ("9223372036854775808", "string"),  # past 64 bits: text
+    ("12345678901234567890.0", "number"), ("1234567890123456789e1", "number"),
     ("true", "boolean"), ("FALSE", "boolean"), ("True", "boolean"),
     ("yes", "string"), ("no", "string"), ("t", "string"),
     ("2024-02-29", "date"), ("2023-02-29", "string"), ("2024-13-01", "string"),
     ("2024-03-01T10:00:00", "datetime"), ("2024-03-01 10:00", "datetime"),
     ("2024-03-01T10:00:00+02:00", "datetime"), ("2024-03-01T10:00:00.123Z", "datetime"),
+    ("9999-12-31T23:59:59-05:00", "datetime"),  # a datetime by its spelling, out of range in UTC
     ("03/01/2024", "string"), ("abc", "string"), (" 12", "string"), ("nan", "string"),
 ])
 def test_text_kind(text: str, kind: str) -> None:
@@ -95,6 +99,54 @@ def test_column_inference_joins_every_value(values: list[str], kind: str | None)
     inference.observe_text(tuple(values[:half]), range(2, 2 + half))
     inference.observe_text(tuple(values[half:]), range(2 + half, 2 + len(values)))
     assert inference.kind == kind
+
+
+@pytest.mark.parametrize(("chunks", "kind"), [
+    ((["1.5"] * 3, ["2.5", "12345678901234567890"]), "string"),  # the whole-chunk check of numbers
+    ((["1"] * 3, ["2", "-9223372036854775809"]), "string"),
+    ((["1.5"] * 3, ["123456789012345678", "-1234567890123456789"]), "number"),
+])
+def test_a_whole_number_past_64_bits_makes_text_in_any_chunk(chunks: tuple[list[str], ...],
+                                                             kind: str) -> None:
+    inference = ColumnInference("c")
+    line = 2
+    for values in chunks:
+        inference.observe_text(tuple(values), range(line, line + len(values)))
+        line += len(values)
+    assert inference.kind == kind
+
+
+def test_json_integers_past_64_bits_are_text() -> None:
+    inference = ColumnInference("c")
+    inference.observe_json([1, 2**63 - 1], [1, 2], [])
+    assert inference.kind == "integer"
+    inference.observe_json([2**63], [3], [])
+    assert inference.kind == "string"
+    assert inference.examples["string"] == (3, "9223372036854775808")
+
+
+def test_inference_keeps_the_datetimes_out_of_range() -> None:
+    inference = ColumnInference("seen")
+    inference.observe_text(("2024-01-01", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+                            "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59+01:00"), range(2, 7))
+    inference.observe_json(["9999-12-31T23:00:00-05:00", None], [7, 8], [])
+    assert inference.kind == "datetime"
+    assert inference.out_of_range_count == 4
+    assert [(p.line, p.value) for p in inference.range_problems()] == [
+        (3, "0001-01-01T00:00:00+01:00"), (4, "9999-12-31T23:59:59-01:00"),
+        (5, "0001-01-01T00:00:00+01:00"), (7, "9999-12-31T23:00:00-05:00")]
+    assert {p.why for p in inference.range_problems()} == {"falls outside the years 1-9999 in UTC"}
+
+
+def test_epoch_parsers_refuse_instants_out_of_the_years_1_to_9999() -> None:
+    seconds, millis = timestamp_parser("epoch"), timestamp_parser("epoch_ms")
+    assert seconds("-62135596800") == -62135596800 and seconds(253402300799) == 253402300799
+    assert seconds("-62135596801") is None and seconds(253402300800) is None
+    assert seconds(1709280000000) is None and seconds("1e20") is None and seconds(1e20) is None
+    assert millis(1709280000000) == 1709280000 and millis("253402300800000") is None
+    zoned = timestamp_parser("%Y-%m-%d %H:%M %z")
+    assert zoned("9999-12-31 23:00 +0500") == 253402279200 and zoned("9999-12-31 23:00 -0500") is None
+    assert timestamp_parser(None)("0001-01-01T00:30:00+01:00") is None
 
 
 def test_inference_remembers_the_first_misfit() -> None:
@@ -637,3 +689,32 @@ def test_events_import_speed(tmp_path: Path) -> None:
     cpu = time.process_time() - started
     assert result.rows == 300_000
     assert result.rows / cpu >= 100_000, f"{result.rows / cpu:,.0f} rows/s of CPU"
+
+
+def test_summary_counts_profiles_not_rows(tmp_path: Path) -> None:
+    result = ImportResult(kind="profiles", rows=3, created_profiles=2, updated_profiles=0,
+                          elapsed_s=0.0, db_path=tmp_path / "s.db", file_path=tmp_path / "a.csv")
+    assert result.profiles == 2
+    assert result.summary().startswith("Imported 2 profiles (2 new, 0 updated) from 3 rows into ")
+    one = ImportResult(kind="profiles", rows=1, created_profiles=0, updated_profiles=1,
+                       elapsed_s=0.0, db_path=tmp_path / "s.db", file_path=tmp_path / "a.csv")
+    assert one.summary().startswith("Imported 1 profile (0 new, 1 updated) into ")
+
+
+def test_a_blank_id_is_missing_in_every_chunk(tmp_path: Path, db: Path) -> None:
+    lines = "".join(f"p{i},{i}\n" for i in range(9000)) + " \t ,1\n"
+    with pytest.raises(InputError, match="line 9002, column 'id': missing profile id"):
+        import_profiles(db, write(tmp_path / "a.csv", "id,n\n" + lines))
+    assert not db.exists()
+
+
+def test_a_not_gzip_file_and_a_damaged_one_are_told_apart(tmp_path: Path) -> None:
+    plain = tmp_path / "p.csv.gz"
+    plain.write_bytes(b"id,n\np1,1\n")
+    with pytest.raises(InputError, match=r"p\.csv\.gz is not a gzip file, though its name ends in"
+                                         r" \.gz; rename it without \.gz, or compress it\."):
+        ImportFile(plain)
+    damaged = tmp_path / "d.csv.gz"
+    damaged.write_bytes(gzip.compress(b"id,n\np1,1\n") + b"junk")
+    with pytest.raises(InputError, match="not a valid gzip file"):
+        list(ImportFile(damaged).chunks())

@@ -12,7 +12,7 @@ import click
 
 from store.errors import InputError
 from store.validate import ResolvedSegment
-from store.values import UTC, parse_date, parse_datetime
+from store.values import UTC, datetime_out_of_range, parse_date, parse_datetime
 
 STORE_HELP = "The profile store (an SQLite file). Default: the top-level --db, else $AUDIENCES_DB."
 
@@ -100,6 +100,8 @@ def parse_when(text: str | None) -> dt.datetime:
     if day is not None:
         return dt.datetime.combine(day, dt.time(23, 59, 59, 999999), tzinfo=UTC)
     moment = parse_datetime(text)
+    if moment is None and datetime_out_of_range(text):
+        raise InputError(f"--as-of {text!r} falls outside the years 1-9999 in UTC.")
     if moment is None:
         raise InputError(f"--as-of {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 datetime.")
     return moment

@@ -44,11 +44,28 @@ def cell(value: Any, attr_type: str) -> Text:
     return Text(text, justify=justify, no_wrap=True, overflow="ellipsis")
 
 
+def _moment(ts: Any) -> dt.datetime | None:
+    """The UTC instant of stored epoch seconds; None for a value no datetime can hold.
+
+    Imports refuse instants outside the years 1-9999, but a store written by an older
+    version may hold one (milliseconds read as seconds), or a value that is no number.
+    """
+    try:
+        return from_epoch_seconds(ts)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
 def format_ts(ts: float | None, with_time: bool = True) -> str:
-    """An event timestamp (epoch seconds, UTC) as ``YYYY-MM-DD HH:MM``."""
+    """An event timestamp (epoch seconds, UTC) as ``YYYY-MM-DD HH:MM``.
+
+    A stored value outside the years 1-9999 is shown as the raw number; it never raises.
+    """
     if ts is None:
         return MISSING
-    moment = from_epoch_seconds(ts)
+    moment = _moment(ts)
+    if moment is None:
+        return str(ts) or MISSING
     return moment.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
@@ -67,9 +84,10 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 def relative_day(ts: float | None, today: dt.date) -> str:
     """How long ago an instant was, in words a marketer uses (``3 days ago``)."""
-    if ts is None:
+    moment = None if ts is None else _moment(ts)
+    if moment is None:  # missing, or outside the years 1-9999: no words for it
         return ""
-    days = (today - from_epoch_seconds(ts).date()).days
+    days = (today - moment.date()).days
     if days < 0:
         return "in the future"
     if days == 0:
