@@ -595,6 +595,12 @@ def fmt_ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f}"
 
 
+MISSES_EXPLAINED = (
+    "Why a target is missed, and the design that would meet it, measured: bench/README.md"
+    " (\"The columnar design, measured\", `bench/duckdb_compiled.py`) and docs/engine.md"
+    " (\"Speed\").")
+
+
 def targets(report: Report) -> list[tuple[str, str, str]]:
     """(target, measured, met / missed) rows."""
     rows: list[tuple[str, str, str]] = []
@@ -668,8 +674,11 @@ def render(report: Report) -> str:
                 "- Phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in build.get("phases", {}).items()),
                 ""]
     out += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
-    out += [f"| {t} | {v} | {ok} |" for t, v, ok in targets(report)]
+    rows = targets(report)
+    out += [f"| {t} | {v} | {ok} |" for t, v, ok in rows]
     out.append("")
+    if any(ok == "**missed**" for _, _, ok in rows):
+        out += [MISSES_EXPLAINED, ""]
     if report.shapes:
         out += suite_section(report)
     if report.builder is not None:
