@@ -170,6 +170,14 @@ class BuilderScreen(Screen[str | None]):
                 tooltip="Break the audience down by an attribute"),
         Binding("A", "activate", "Activate", show=False, tooltip="Activate the saved segment's audience"),
         Binding("escape", "back", "Back", show=False, tooltip="Back to the segments (asks if unsaved)"),
+        # The app's area keys work here as everywhere, but stay out of this footer: it is
+        # full of editing keys, and at 120 columns Help and Quit were cut off.
+        Binding("f2", "app.area('profiles')", "Profiles", show=False,
+                tooltip="Browse and search the profiles"),
+        Binding("f3", "app.area('segments')", "Segments", show=False,
+                tooltip="Build and manage segments"),
+        Binding("f4", "app.area('audiences')", "Audiences", show=False,
+                tooltip="Activated audiences"),
     ]
 
     preview_hook: PreviewHook | None = None
