@@ -15,6 +15,15 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 
+# The row moves every list shares (ListTable, PagedTable); each adds its own first/last.
+ROW_MOVES: list[Binding] = [
+    Binding("enter", "select_cursor", "Select", show=False),
+    Binding("up,k", "cursor_up", "Up", show=False),
+    Binding("down,j", "cursor_down", "Down", show=False),
+    Binding("pageup", "page_up", "Page up", show=False),
+    Binding("pagedown", "page_down", "Page down", show=False),
+]
+
 HIDDEN_ACTIONS = frozenset({"command_palette", "app.command_palette"})
 
 # Moving the cursor or the view: listed in the F1 help, left out of the command palette

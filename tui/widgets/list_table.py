@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from tui.widgets.keys import ROW_MOVES
+
 
 class ListTable(DataTable[Any], inherit_bindings=False):
     """A ``DataTable`` of rows with list keys; subclasses name themselves with ``HELP_TITLE``."""
@@ -22,11 +24,7 @@ class ListTable(DataTable[Any], inherit_bindings=False):
     HELP_TITLE = "List"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Select", show=False),
-        Binding("up,k", "cursor_up", "Up", show=False),
-        Binding("down,j", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
+        *ROW_MOVES,
         Binding("home,ctrl+home,g", "scroll_top", "First", show=False,
                 tooltip="Jump to the first row"),
         Binding("end,ctrl+end,G", "scroll_bottom", "Last", show=False,

@@ -28,6 +28,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.widgets.keys import ROW_MOVES
+
 CELL_PADDING = 1
 STRIP_CACHE_ROWS = 400
 
@@ -86,11 +88,7 @@ class PagedTable(ScrollView, can_focus=True, inherit_bindings=False):
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Select", show=False),
-        Binding("up,k", "cursor_up", "Up", show=False),
-        Binding("down,j", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
+        *ROW_MOVES,
         Binding("home,ctrl+home,g", "first", "First", tooltip="Jump to the first row", show=False),
         Binding("end,ctrl+end,G", "last", "Last", tooltip="Jump to the last row", show=False),
         Binding("left", "scroll_left", "Scroll left", show=False),
