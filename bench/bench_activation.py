@@ -20,14 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from store.activation import activate, review
-from store.campaign import open_campaign
-from store.catalog import Catalog
-from store.db import open_store
-from store.library import resolve_segment
-from store.sample import generate_sample
-from store.validate import ResolvedSegment
-from store.yamlio import load_segment_text
+from store.campaign.activation import activate, review
+from store.campaign.store import open_campaign
+from store.engines.sqlite import open_store
+from store.sample.generator import generate_sample
+from store.schema.catalog import Catalog
+from store.segments.library import resolve_segment
+from store.segments.validate import ResolvedSegment
+from store.segments.yamlio import load_segment_text
 
 UNTIL = dt.date(2026, 1, 31)
 AS_OF = dt.datetime(2026, 1, 31, 23, 59, 59, tzinfo=dt.UTC)

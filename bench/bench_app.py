@@ -116,9 +116,9 @@ def startup(db: Path, runs: int) -> list[tuple[float, float]]:
 
 def page_queries(db: Path, samples: int) -> list[float]:
     """Milliseconds for one page of 200 rows after a random key, default columns."""
-    from store.catalog import Catalog
-    from store.db import connect
-    from store.profiles import Listing, ProfileQuery, default_columns
+    from store.engines.sqlite import connect
+    from store.query.profiles import Listing, ProfileQuery, default_columns
+    from store.schema.catalog import Catalog
 
     conn = connect(db, readonly=True)
     catalog = Catalog.load(conn)
@@ -210,14 +210,14 @@ def main() -> None:
 
     db = args.db
     if db is None:
-        from store.sample import generate_sample
+        from store.sample.generator import generate_sample
 
         args.dir.mkdir(parents=True, exist_ok=True)
         db = args.dir / f"sample-{args.profiles}.db"
         if not db.exists():
             print(f"generating {db} ({args.profiles:,} profiles)…", file=sys.stderr)
             generate_sample(db, profiles=args.profiles, seed=1, until=dt.date(2026, 1, 31))
-    from store.db import connect
+    from store.engines.sqlite import connect
 
     conn = connect(db, readonly=True)
     total = conn.execute("SELECT count(*) FROM profiles").fetchone()[0]

@@ -27,11 +27,11 @@ from typing import Any
 
 from textual import events
 
-from store import audience
-from store.catalog import Catalog
-from store.db import open_store
-from store.library import resolve_segment
-from store.model import (
+from store.engines.sqlite import open_store
+from store.query import audience
+from store.schema.catalog import Catalog
+from store.segments.library import resolve_segment
+from store.segments.model import (
     AllOf,
     AnyOf,
     AttributeCondition,
@@ -175,7 +175,7 @@ class _Probe:
     """Just enough of the screen for an edit to run against a bare draft."""
 
     def __init__(self) -> None:
-        from store.editing import SegmentDraft
+        from store.segments.editing import SegmentDraft
 
         self.draft = SegmentDraft(Segment("bench", "bench", AllOf()))
 

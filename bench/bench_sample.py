@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from store.sample import generate_sample
+from store.sample.generator import generate_sample
 
 
 def run(path: Path, profiles: int, seed: int, until: dt.date) -> None:

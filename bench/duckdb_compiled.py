@@ -65,14 +65,14 @@ sys.path.insert(0, str(BENCH))
 import duckdb_queries as hand  # noqa: E402
 
 from run import ms_since, timed  # noqa: E402
-from store import audience  # noqa: E402
-from store import sqlbuild as sb  # noqa: E402
-from store.catalog import Catalog  # noqa: E402
-from store.compiler import compile_segment, count_query  # noqa: E402
-from store.db import open_store  # noqa: E402
-from store.library import resolve_file  # noqa: E402
-from store.validate import ResolvedSegment  # noqa: E402
-from store.values import UTC  # noqa: E402
+from store.engines.sqlite import open_store  # noqa: E402
+from store.query import audience  # noqa: E402
+from store.query import sqlbuild as sb  # noqa: E402
+from store.query.compiler import compile_segment, count_query  # noqa: E402
+from store.schema.catalog import Catalog  # noqa: E402
+from store.schema.values import UTC  # noqa: E402
+from store.segments.library import resolve_file  # noqa: E402
+from store.segments.validate import ResolvedSegment  # noqa: E402
 
 SEGMENTS = BENCH / "segments"
 RESULTS = BENCH / "RESULTS.md"
@@ -224,7 +224,7 @@ def duck_type(declared: str) -> str:
 # epoch seconds exactly: far below 2**53).
 STORAGE_CLASSES = {"BIGINT": "'integer'", "VARCHAR": "'text'", "DOUBLE": "'real', 'integer'"}
 # Columns whose declared type is wider in the mirror: event times keep fractions of a second
-# as REAL values in an INTEGER column (store/values.py).
+# as REAL values in an INTEGER column (store/schema/values.py).
 WIDENED = {("events", "ts"): "DOUBLE"}
 NUMPY_DTYPE = {"BIGINT": np.int64, "DOUBLE": np.float64}
 

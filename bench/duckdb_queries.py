@@ -1,7 +1,7 @@
 """The benchmark suite's audience counts in plain SQL for DuckDB, and the DuckDB copy they run on.
 
 The queries are written by hand from the segment format's semantics, one
-per file in bench/segments/, and share nothing with ``store.compiler``: the
+per file in bench/segments/, and share nothing with ``store.query.compiler``: the
 two engines must agree on every count, so a mismatch points at a bug in
 one of them.
 

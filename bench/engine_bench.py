@@ -23,12 +23,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store import audience
-from store.catalog import Catalog
-from store.compiler import compile_segment, explain
-from store.db import open_store
-from store.validate import validate_segment
-from store.yamlio import load_segment_text
+from store.engines.sqlite import open_store
+from store.query import audience
+from store.query.compiler import compile_segment, explain
+from store.schema.catalog import Catalog
+from store.segments.validate import validate_segment
+from store.segments.yamlio import load_segment_text
 
 T = TypeVar("T")
 AS_OF = dt.datetime(2026, 3, 1, 23, 59, 59, tzinfo=dt.UTC)

@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store import catalog as cat
-from store.db import create_store, write_transaction
-from store.values import AttrType
+from store.engines.sqlite import create_store, write_transaction
+from store.schema import catalog as cat
+from store.schema.values import AttrType
 
 END = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 TYPES = ("page_view", "email_open", "add_to_cart", "purchase", "email_click")

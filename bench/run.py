@@ -44,16 +44,16 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from store import audience  # noqa: E402
-from store.catalog import Catalog  # noqa: E402
-from store.compiler import compile_node, compile_segment, count_query, explain, pretty_sql  # noqa: E402
-from store.db import open_store  # noqa: E402
-from store.library import resolve_file, resolve_segment  # noqa: E402
-from store.membersets import MemberSetCache  # noqa: E402
-from store.model import AllOf, AttributeCondition, Segment, walk  # noqa: E402
-from store.validate import ResolvedSegment  # noqa: E402
-from store.values import UTC  # noqa: E402
-from store.yamlio import load_segment_text  # noqa: E402
+from store.engines.sqlite import open_store  # noqa: E402
+from store.query import audience  # noqa: E402
+from store.query.compiler import compile_node, compile_segment, count_query, explain, pretty_sql  # noqa: E402
+from store.query.membersets import MemberSetCache  # noqa: E402
+from store.schema.catalog import Catalog  # noqa: E402
+from store.schema.values import UTC  # noqa: E402
+from store.segments.library import resolve_file, resolve_segment  # noqa: E402
+from store.segments.model import AllOf, AttributeCondition, Segment, walk  # noqa: E402
+from store.segments.validate import ResolvedSegment  # noqa: E402
+from store.segments.yamlio import load_segment_text  # noqa: E402
 
 BENCH = ROOT / "bench"
 DATA = BENCH / "data"
@@ -65,7 +65,7 @@ T = TypeVar("T")
 SEED = 42
 UNTIL = dt.date(2026, 11, 1)
 AS_OF = dt.datetime.combine(UNTIL, dt.time(23, 59, 59, 999999), tzinfo=UTC)
-GENERATOR_FILES = ("store/sample.py", "store/sample_pools.py", "sample_data/schema.yaml")
+GENERATOR_FILES = ("store/sample/generator.py", "store/sample/pools.py", "sample_data/schema.yaml")
 
 SECTIONS = ("store", "suite", "builder", "paging", "activation", "import", "app")
 
@@ -220,7 +220,7 @@ def store_path(profiles: int) -> Path:
 
 def build_store(path: Path, profiles: int) -> dict[str, Any]:
     """Generate the sample store (run in a child process by ``ensure_store``); returns its figures."""
-    from store.sample import generate_sample
+    from store.sample.generator import generate_sample
 
     phases: dict[str, float] = {}
     last = [time.perf_counter()]
@@ -507,8 +507,8 @@ class ActivationRun:
 def run_activation(store: Path) -> list[ActivationRun]:
     """First activations of about 30% and of all profiles into a temporary campaign store,
     then an unchanged refresh of the larger one."""
-    from store.activation import activate
-    from store.campaign import open_campaign
+    from store.campaign.activation import activate
+    from store.campaign.store import open_campaign
 
     runs = []
     DATA.mkdir(parents=True, exist_ok=True)
@@ -820,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
           f" load average {report.machine.load_start}")
     print("store:", flush=True)
     report.store = ensure_store(options.profiles, options.rebuild, options.keep_store)
-    print(f"  {report.store.path.name}: {report.store.profiles:,} profiles,"
+    print(f"  {report.store.path.name}: {report.store.query.profiles:,} profiles,"
           f" {report.store.events:,} events", flush=True)
     store = report.store.path
     if "suite" in sections:

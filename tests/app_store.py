@@ -13,10 +13,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from store import catalog as cat
-from store.db import write_transaction
-from store.library import resolve_segment, save_segment
-from store.yamlio import load_segment_text
+from store.engines.sqlite import write_transaction
+from store.schema import catalog as cat
+from store.segments.library import resolve_segment, save_segment
+from store.segments.yamlio import load_segment_text
 from tests.factory import EntitySpec, StoreSpec, build_store
 
 AS_OF = dt.datetime(2025, 6, 30, 23, 59, 59, tzinfo=dt.UTC)

@@ -8,12 +8,12 @@ from typing import Any
 
 import yaml
 
-from store.catalog import Catalog
-from store.compiler import CompiledQuery, compile_segment, count_query
-from store.library import make_lookup
-from store.model import Segment, slugify
-from store.validate import ResolvedSegment, validate_segment
-from store.yamlio import load_segment_text
+from store.query.compiler import CompiledQuery, compile_segment, count_query
+from store.schema.catalog import Catalog
+from store.segments.library import make_lookup
+from store.segments.model import Segment, slugify
+from store.segments.validate import ResolvedSegment, validate_segment
+from store.segments.yamlio import load_segment_text
 
 UTC = dt.UTC
 

@@ -1,7 +1,7 @@
 """Build small stores for tests straight through the catalog API (no importer needed).
 
 Values are given as Python values (str, int, float, bool, date, aware datetime,
-None) and written with the storage rules of ``store.values``.
+None) and written with the storage rules of ``store.schema.values``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from store import catalog as cat
-from store.db import create_store, quote_identifier, write_transaction
-from store.values import AttrType, format_datetime, to_epoch_seconds
+from store.engines.sqlite import create_store, quote_identifier, write_transaction
+from store.schema import catalog as cat
+from store.schema.values import AttrType, format_datetime, to_epoch_seconds
 
 # The example segment of spec/segments.md, as its YAML (the builder and CLI tests build it).
 SPEC_EXAMPLE_YAML = """\

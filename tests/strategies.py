@@ -3,8 +3,8 @@
 The store's values cluster around the as-of instant and around every window
 edge a rule can name (month ends, Feb 29, start and end of D, A and A+1s), so
 that off-by-one mistakes in a compiled query show up as count differences.
-Rule trees are built directly as ``store.model`` nodes with typed values, the
-form ``store.validate`` produces. Strategies that depend on the as-of instant
+Rule trees are built directly as ``store.segments.model`` nodes with typed values, the
+form ``store.segments.validate`` produces. Strategies that depend on the as-of instant
 are cached: building and validating strategies costs more than drawing.
 """
 
@@ -18,7 +18,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from store.model import (
+from store.schema.values import AttrType
+from store.segments.model import (
     AGGREGATE_FNS,
     AGGREGATE_OPS,
     COUNT_OPS,
@@ -43,8 +44,7 @@ from store.model import (
     Window,
     referenced_segments,
 )
-from store.timeutil import as_of_date, shift
-from store.values import AttrType
+from store.segments.timeutil import as_of_date, shift
 from tests.factory import EntitySpec, StoreSpec
 
 UTC = dt.UTC

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from store.campaign import member_ids, open_campaign
-from store.db import open_store
-from store.library import save_segment
+from store.campaign.store import member_ids, open_campaign
+from store.engines.sqlite import open_store
+from store.segments.library import save_segment
 from tests.engine_helpers import resolve_rule
 from tests.test_activation import make_profile_store
 from tui.cli import cli

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from store.activation import (
+from store.campaign.activation import (
     DEFAULT_FIELDS,
     MAX_FIELDS,
     ScanProgress,
@@ -21,11 +21,11 @@ from store.activation import (
     resolve_audience,
     review,
 )
-from store.campaign import find_audience, history, member_ids, open_campaign
-from store.catalog import Catalog
-from store.db import open_store
+from store.campaign.store import find_audience, history, member_ids, open_campaign
+from store.engines.sqlite import open_store
 from store.errors import InputError, QueryCancelled, StoreError
-from store.library import save_segment
+from store.schema.catalog import Catalog
+from store.segments.library import save_segment
 from tests.engine_helpers import resolve_rule
 from tests.factory import StoreSpec, build_store
 
@@ -120,7 +120,7 @@ def test_first_activation_materialises_exactly_the_audience(stores: Any) -> None
                                                                      "value": [1, 2, 3]}]},
 ])
 def test_members_agree_with_the_count_and_the_compiled_query(stores: Any, rule: Any) -> None:
-    from store import audience
+    from store.query import audience
     from tests.engine_helpers import members
 
     conn, campaign, _ = stores

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from store.activation import definition_of
-from store.campaign import get_audience, history, member_ids, open_campaign
-from store.db import open_store
-from store.library import resolve_file
+from store.campaign.activation import definition_of
+from store.campaign.store import get_audience, history, member_ids, open_campaign
+from store.engines.sqlite import open_store
+from store.segments.library import resolve_file
 from tests.factory import StoreSpec, build_store
 
 PROFILES = 30_000
@@ -33,10 +33,10 @@ KILLS = 20
 
 WORKER = """
 import datetime as dt, sys
-from store.activation import activate
-from store.campaign import open_campaign
-from store.db import open_store
-from store.library import resolve_file
+from store.campaign.activation import activate
+from store.campaign.store import open_campaign
+from store.engines.sqlite import open_store
+from store.segments.library import resolve_file
 
 conn = open_store(sys.argv[1], readonly=True)
 campaign = open_campaign(sys.argv[2])

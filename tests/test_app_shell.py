@@ -285,7 +285,7 @@ def test_the_command_opens_the_app_at_a_chosen_as_of_instant(store: Path,
 
 
 def test_the_engine_modules_of_the_browser_do_not_load_textual() -> None:
-    code = ("import sys, store.profiles, store.audience, store.evaluator; "
+    code = ("import sys, store.query.profiles, store.query.audience, store.query.evaluator; "
             "sys.exit(1 if any(m.split('.')[0] in ('textual', 'tui') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from textual.widgets import Button, DataTable, Input, Sparkline, Static
 
-from store.activation import activate
-from store.campaign import find_audience, history, member_ids, open_campaign
-from store.db import open_store
-from store.delivery import list_deliveries
-from store.library import save_segment
+from store.campaign.activation import activate
+from store.campaign.delivery import list_deliveries
+from store.campaign.store import find_audience, history, member_ids, open_campaign
+from store.engines.sqlite import open_store
+from store.segments.library import save_segment
 from tests.app_store import settle
 from tests.engine_helpers import resolve_rule
 from tests.test_activation import AS_OF, below, make_profile_store

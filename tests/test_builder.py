@@ -25,12 +25,12 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import OptionList
 
-from store import audience
-from store.catalog import Catalog
-from store.db import open_store
-from store.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
-from store.model import AllOf, AttributeCondition, NotOf, Segment, SegmentRef
-from store.yamlio import load_segment_text
+from store.engines.sqlite import open_store
+from store.query import audience
+from store.schema.catalog import Catalog
+from store.segments.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
+from store.segments.model import AllOf, AttributeCondition, NotOf, Segment, SegmentRef
+from store.segments.yamlio import load_segment_text
 from tests.factory import SPEC_EXAMPLE_YAML as SPEC_EXAMPLE
 from tests.factory import EntitySpec, StoreSpec, build_store
 from tui.builder.messages import SavedSegmentsLoaded
@@ -94,7 +94,7 @@ def make_store(path: Path) -> Path:
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    return make_store(tmp_path / "store.db")
+    return make_store(tmp_path / "store.engines.sqlite")
 
 
 # --------------------------------------------------------------------------- the app
@@ -472,7 +472,7 @@ async def test_activation_needs_a_saved_segment(store_path: Path) -> None:
 
 
 def test_value_text_parses_what_people_type() -> None:
-    from store.model import Period, RelativeDate
+    from store.segments.model import Period, RelativeDate
     from tui.builder.value_text import (
         parse_list,
         parse_period,

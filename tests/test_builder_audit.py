@@ -15,11 +15,11 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from store import catalog as cat
-from store.db import open_store, write_transaction
-from store.library import get_segment, list_segments
-from store.model import AllOf, AttributeCondition
-from store.yamlio import load_segment_text
+from store.engines.sqlite import open_store, write_transaction
+from store.schema import catalog as cat
+from store.segments.library import get_segment, list_segments
+from store.segments.model import AllOf, AttributeCondition
+from store.segments.yamlio import load_segment_text
 from tests import app_store
 from tests.factory import StoreSpec, build_store
 from tests.test_builder import (
@@ -47,7 +47,7 @@ MALE = AttributeCondition("gender", "equals", "male")
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    return make_store(tmp_path / "store.db")
+    return make_store(tmp_path / "store.engines.sqlite")
 
 
 def hammer(app: App[Any], key: str, times: int) -> None:

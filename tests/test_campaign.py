@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from store.activation import activate
-from store.campaign import (
+from store.campaign.activation import activate
+from store.campaign.store import (
     CAMPAIGN_SCHEMA_VERSION,
     default_campaign_path,
     export_csv,
@@ -26,7 +26,7 @@ from store.campaign import (
     set_status,
     size_history,
 )
-from store.db import open_store
+from store.engines.sqlite import open_store
 from store.errors import InputError, StoreError
 from tests.engine_helpers import resolve_rule
 from tests.test_activation import AS_OF, below, make_profile_store

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from store.catalog import Catalog
-from store.compiler import compile_node, compile_segment, count_query, pretty_sql
 from store.errors import InputError
-from store.library import save_segment
-from store.model import AllOf, AnyOf, AttributeCondition, EventCondition, Node, NotOf, Segment
-from store.validate import ResolvedSegment
+from store.query.compiler import compile_node, compile_segment, count_query, pretty_sql
+from store.schema.catalog import Catalog
+from store.segments.library import save_segment
+from store.segments.model import AllOf, AnyOf, AttributeCondition, EventCondition, Node, NotOf, Segment
+from store.segments.validate import ResolvedSegment
 from tests.engine_helpers import compiled, members, resolve_rule
 from tests.factory import EntitySpec, StoreSpec, build_store
 
@@ -86,7 +86,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
                                          {"sku": "S2", "category": "Boots"}])},
         derived_age_from="birth_date",
     )
-    path: Path = tmp_path_factory.mktemp("compiler") / "store.db"
+    path: Path = tmp_path_factory.mktemp("compiler") / "store.engines.sqlite"
     return build_store(path, spec)
 
 

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from store.activation import activate
-from store.campaign import open_campaign
-from store.db import open_store
-from store.delivery import (
+from store.campaign.activation import activate
+from store.campaign.delivery import (
     Placeholder,
     create_delivery,
     delete_delivery,
@@ -21,6 +19,8 @@ from store.delivery import (
     preview,
     preview_json,
 )
+from store.campaign.store import open_campaign
+from store.engines.sqlite import open_store
 from store.errors import InputError
 from tests.engine_helpers import resolve_rule
 from tests.test_activation import AS_OF, below, make_profile_store

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from store.catalog import (
+from store.schema.catalog import (
     Attribute,
     Catalog,
     Entity,
@@ -16,8 +16,9 @@ from store.catalog import (
     EventField,
     EventType,
 )
-from store.describe import describe, field_label, format_value, inline
-from store.model import (
+from store.schema.values_lookup import breakdown_candidate, has_few_values, top_values
+from store.segments.describe import describe, field_label, format_value, inline
+from store.segments.model import (
     AggregateRule,
     AllOf,
     AnyOf,
@@ -30,7 +31,6 @@ from store.model import (
     SegmentRef,
     Window,
 )
-from store.values_lookup import breakdown_candidate, has_few_values, top_values
 from tests.factory import EntitySpec, StoreSpec, build_store
 
 CATALOG = Catalog(

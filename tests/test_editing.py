@@ -6,10 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store import editing as ed
-from store.catalog import Catalog
 from store.errors import InputError
-from store.model import (
+from store.schema.catalog import Catalog
+from store.segments import editing as ed
+from store.segments.errors import SegmentError
+from store.segments.model import (
     AllOf,
     AnyOf,
     AttributeCondition,
@@ -23,8 +24,7 @@ from store.model import (
     Window,
     walk,
 )
-from store.segment_errors import SegmentError
-from store.validate import ResolvedSegment
+from store.segments.validate import ResolvedSegment
 
 MALE = AttributeCondition("gender", "equals", "male")
 OLD = AttributeCondition("age", "greater_than", 50)
@@ -231,7 +231,7 @@ def test_history_is_bounded() -> None:
 
 
 def catalog() -> Catalog:
-    from store.catalog import Attribute, Entity, EntityField, EventField, EventType
+    from store.schema.catalog import Attribute, Entity, EntityField, EventField, EventType
 
     return Catalog(
         attributes={"gender": Attribute("gender", "string", "gender"),
@@ -263,8 +263,8 @@ def test_relative_between_bounds_in_the_wrong_order_are_a_problem_at_the_as_of_d
     """A range that would count no one is marked (and left out), not shown as 0 members."""
     import datetime as dt
 
-    from store.catalog import Attribute, EventType
-    from store.model import RelativeDate
+    from store.schema.catalog import Attribute, EventType
+    from store.segments.model import RelativeDate
 
     base = catalog()
     dated = Catalog(attributes={**base.attributes,
@@ -306,7 +306,7 @@ def test_owner_of_maps_an_error_path_to_its_tree_node() -> None:
 
 def fake_resolver(known: dict[str, Node]):
     """Resolves references among ``known`` (with cycle detection), like the store does."""
-    from store.validate import validate_segment
+    from store.segments.validate import validate_segment
 
     def lookup(segment_id: str, source: str | None):
         if segment_id not in known:

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from store.catalog import Catalog
-from store.evaluator import (
+from store.query.evaluator import (
     EventData,
     ProfileData,
     evaluate_all,
@@ -19,7 +18,8 @@ from store.evaluator import (
     load_profile,
     matches,
 )
-from store.model import (
+from store.schema.catalog import Catalog
+from store.segments.model import (
     AggregateRule,
     AllOf,
     AnyOf,
@@ -34,7 +34,7 @@ from store.model import (
     SegmentRef,
     Window,
 )
-from store.validate import ResolvedSegment
+from store.segments.validate import ResolvedSegment
 from tests.factory import EntitySpec, StoreSpec, build_store
 
 UTC = dt.UTC
@@ -363,7 +363,7 @@ def store(tmp_path: Path) -> Iterator[Any]:
         derived_age_from="birth_date",
         event_types=("purchase", "view", "refund"),
     )
-    conn = build_store(tmp_path / "store.db", spec)
+    conn = build_store(tmp_path / "store.engines.sqlite", spec)
     try:
         yield conn
     finally:
@@ -407,7 +407,7 @@ def test_evaluate_all_by_brute_force(store: Any) -> None:
 def test_stored_times_outside_the_calendar_are_the_extreme_instants() -> None:
     """Stores written before imports refused them may hold such times: the reference
     evaluator reads them as the earliest or latest instant instead of failing."""
-    from store.evaluator import event_instant
+    from store.query.evaluator import event_instant
 
     assert event_instant(1_709_280_000_000) == dt.datetime.max.replace(tzinfo=dt.UTC)
     assert event_instant(-1e15) == dt.datetime.min.replace(tzinfo=dt.UTC)

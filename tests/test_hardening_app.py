@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from store import audience
-from store.catalog import Catalog
-from store.db import open_store
+from store.engines.sqlite import open_store
 from store.errors import QueryCancelled
-from store.library import make_lookup
-from store.validate import validate_segment
+from store.query import audience
+from store.schema.catalog import Catalog
+from store.segments.library import make_lookup
+from store.segments.validate import validate_segment
 from tests.app_store import AS_OF, build, settle
 from tui.app import make_app
 from tui.builder.screen import BuilderScreen

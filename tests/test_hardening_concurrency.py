@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from store import audience
-from store.campaign import find_audience, history, member_ids, open_campaign
-from store.db import open_store
-from store.library import resolve_file
+from store.campaign.store import find_audience, history, member_ids, open_campaign
+from store.engines.sqlite import open_store
+from store.query import audience
+from store.segments.library import resolve_file
 from tests.app_store import AS_OF, build, settle
 from tui.app import make_app
 from tui.screens.audiences import AudiencesScreen
@@ -177,7 +177,7 @@ async def test_the_app_stays_responsive_while_other_processes_write(store: Path,
 
 REFILL = """
 import datetime as dt, sys
-from store.sample import generate_sample
+from store.sample.generator import generate_sample
 
 def progress(phase, fraction):
     if phase == "Generating profiles" and fraction == 0.0:
@@ -191,7 +191,7 @@ print("refilled", flush=True)
 def test_a_segment_saved_during_a_sample_refill_is_kept_or_refused(tmp_path: Path) -> None:
     """The refill copies the saved segments, builds a new file, then renames it over the old one:
     a segment saved in between must not be silently lost."""
-    from store.sample import generate_sample
+    from store.sample.generator import generate_sample
 
     db = tmp_path / "shop.db"
     generate_sample(db, profiles=500, seed=5, until=dt.date(2026, 6, 30))
@@ -223,7 +223,7 @@ def test_a_segment_saved_during_a_sample_refill_is_kept_or_refused(tmp_path: Pat
 
 def test_a_sample_refill_is_refused_while_another_program_has_the_store_open(tmp_path: Path) -> None:
     from store.errors import StoreError
-    from store.sample import generate_sample
+    from store.sample.generator import generate_sample
 
     db = tmp_path / "shop.db"
     generate_sample(db, profiles=200, seed=5, until=dt.date(2026, 6, 30))

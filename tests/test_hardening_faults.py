@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from store.db import open_store
-from store.library import resolve_file, save_segment
-from store.sample import generate_sample
+from store.engines.sqlite import open_store
+from store.sample.generator import generate_sample
+from store.segments.library import resolve_file, save_segment
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -38,7 +38,7 @@ EVENTS = 10_000
 
 IMPORT_WORKER = """
 import sys
-from store.importer import import_events, import_profiles
+from store.ingest.importer import import_events, import_profiles
 db, files = sys.argv[1], sys.argv[2:5]
 turn = int(sys.argv[5])
 shown = set()
@@ -62,8 +62,8 @@ while True:
 
 SAVE_WORKER = """
 import sys
-from store.db import open_store
-from store.library import resolve_file, save_segment
+from store.engines.sqlite import open_store
+from store.segments.library import resolve_file, save_segment
 db, files, turn = sys.argv[1], sys.argv[2:4], int(sys.argv[4])
 print("ready", flush=True)
 while True:
@@ -79,7 +79,7 @@ while True:
 
 SAMPLE_WORKER = """
 import datetime as dt, sys
-from store.sample import generate_sample
+from store.sample.generator import generate_sample
 db, turn = sys.argv[1], int(sys.argv[2])
 
 def progress(phase, fraction):
@@ -163,7 +163,7 @@ def _import_files(folder: Path) -> list[Path]:
 def run_import_kills(folder: Path, kills: int, seed: int) -> Counter[str]:
     db = folder / "shop.db"
     files = _import_files(folder)
-    from store.importer import import_profiles
+    from store.ingest.importer import import_profiles
 
     import_profiles(db, files[0])  # a store with the profiles (score 1) to start from
     history = {"events": 0}
@@ -209,7 +209,7 @@ HELPER = "id: {ref}\nname: Helper\nrule:\n  attribute: score\n  op: is_not_empty
 
 def test_killed_segment_saves_keep_whole_segments_and_their_references(tmp_path: Path) -> None:
     db = tmp_path / "shop.db"
-    from store.importer import import_profiles
+    from store.ingest.importer import import_profiles
 
     (tmp_path / "p.csv").write_text("id,score\n" + "".join(f"s{i},{i}\n" for i in range(50)))
     import_profiles(db, tmp_path / "p.csv")
@@ -225,7 +225,7 @@ def test_killed_segment_saves_keep_whole_segments_and_their_references(tmp_path:
     save_segment(conn, resolve_file(conn, tmp_path / "helper-a.yaml"))
     save_segment(conn, resolve_file(conn, tmp_path / "keeper.yaml"))
     conn.close()
-    from store.yamlio import load_segment_file
+    from store.segments.yamlio import load_segment_file
 
     wanted = {load_segment_file(path)[0].name: path for path in files}
     saved_once = {"done": False}
@@ -240,7 +240,7 @@ def test_killed_segment_saves_keep_whole_segments_and_their_references(tmp_path:
                 assert rows["kill-seg"] in wanted
                 resolved = open_store(db, readonly=True)
                 try:
-                    from store.library import resolve_saved
+                    from store.segments.library import resolve_saved
 
                     resolve_saved(resolved, "kill-seg")  # whole, and its reference is saved too
                 finally:
@@ -310,7 +310,7 @@ def test_a_write_killed_in_rollback_journal_mode_is_rolled_back_on_the_next_open
     from tui.cli import cli
 
     db = tmp_path / "shop.db"
-    from store.importer import import_profiles
+    from store.ingest.importer import import_profiles
 
     (tmp_path / "p.csv").write_text("id,score\n" + "".join(f"h{i},{i % 10}\n" for i in range(5000)))
     import_profiles(db, tmp_path / "p.csv")

@@ -32,13 +32,13 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store.catalog import Catalog
-from store.db import open_store
-from store.library import make_lookup
-from store.sample import generate_sample
-from store.segment_errors import SegmentError
-from store.validate import validate_segment
-from store.yamlio import MAX_CONDITIONS, MAX_DEPTH, load_segment_text
+from store.engines.sqlite import open_store
+from store.sample.generator import generate_sample
+from store.schema.catalog import Catalog
+from store.segments.errors import SegmentError
+from store.segments.library import make_lookup
+from store.segments.validate import validate_segment
+from store.segments.yamlio import MAX_CONDITIONS, MAX_DEPTH, load_segment_text
 from tui.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from store.errors import StoreError
-from store.sample import generate_sample
+from store.sample.generator import generate_sample
 from tui.cli import cli
 from tui.launch import check_store
 

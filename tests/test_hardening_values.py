@@ -21,18 +21,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from store import audience
-from store.catalog import Catalog
-from store.compiler import compile_segment, count_query
-from store.db import open_store
+from store.engines.sqlite import open_store
 from store.errors import InputError
-from store.evaluator import evaluate_all, fold
-from store.importer import import_entity, import_events, import_profiles
-from store.library import make_lookup
-from store.model import Segment, slugify
-from store.segment_errors import SegmentError
-from store.validate import ResolvedSegment, validate_segment
-from store.yamlio import dump_segment, load_segment_text
+from store.ingest.importer import import_entity, import_events, import_profiles
+from store.query import audience
+from store.query.compiler import compile_segment, count_query
+from store.query.evaluator import evaluate_all, fold
+from store.schema.catalog import Catalog
+from store.segments.errors import SegmentError
+from store.segments.library import make_lookup
+from store.segments.model import Segment, slugify
+from store.segments.validate import ResolvedSegment, validate_segment
+from store.segments.yamlio import dump_segment, load_segment_text
 from tests.factory import EntitySpec, StoreSpec, build_store
 from tui.cli import cli
 
@@ -163,7 +163,7 @@ def _check_all(db: Path) -> list[str]:
 
 
 NUL_REASON = (
-    "store/predicates.py: contains/starts_with/ends_with compile to LIKE (and instr/lower for long"
+    "store/query/predicates.py: contains/starts_with/ends_with compile to LIKE (and instr/lower for long"
     " values), and SQLite's LIKE reads its subject as a NUL-terminated C string, so a stored text"
     " holding NUL ('a\\x00b', written into the store by a tool other than the importer) is cut at"
     " the NUL: `contains 'b'` misses it and `not_contains 'b'` wrongly matches it"

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from store.catalog import Catalog, declare_derived_age
-from store.db import connect, create_store, write_transaction
+from store.engines.sqlite import connect, create_store, write_transaction
 from store.errors import InputError
-from store.importer import ImportResult, import_entity, import_events, import_profiles
-from store.inference import ColumnInference, parse_timestamps, text_kind, timestamp_parser
-from store.readers import ImportFile, RowProblem
+from store.ingest.importer import ImportResult, import_entity, import_events, import_profiles
+from store.ingest.inference import ColumnInference, parse_timestamps, text_kind, timestamp_parser
+from store.ingest.readers import ImportFile, RowProblem
+from store.schema.catalog import Catalog, declare_derived_age
 
 
 def write(path: Path, text: str) -> Path:
@@ -50,7 +50,7 @@ def digest(path: Path) -> str:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    return tmp_path / "store.db"
+    return tmp_path / "store.engines.sqlite"
 
 
 @pytest.fixture
@@ -565,7 +565,7 @@ def test_store_that_is_not_a_store_is_a_store_error(tmp_path: Path) -> None:
 
 def test_a_failed_write_removes_a_store_it_created(tmp_path: Path, db: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import store.importer as importer
+    import store.ingest.importer as importer
 
     def boom(*_args: object) -> None:
         raise sqlite3.OperationalError("disk is full")

@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 from sample_data import SEGMENTS_DIR
-from store import audience
-from store.db import open_store
-from store.library import list_segments, resolve_saved, save_segment_files
-from store.sample import generate_sample
+from store.engines.sqlite import open_store
+from store.query import audience
+from store.sample.generator import generate_sample
+from store.segments.library import list_segments, resolve_saved, save_segment_files
 
 
 def test_example_segments_save_and_count(tmp_path: Path) -> None:

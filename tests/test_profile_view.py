@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from textual.widgets import OptionList, Static, Tree
 
-from store.catalog import Catalog
-from store.db import connect
-from store.evaluator import load_profile, matches
-from store.library import resolve_saved
-from store.profiles import load_attributes, profile_summary, timeline_page
-from store.timeutil import age_on
-from store.values import to_epoch_seconds
-from store.yamlio import load_segment_text
+from store.engines.sqlite import connect
+from store.query.evaluator import load_profile, matches
+from store.query.profiles import load_attributes, profile_summary, timeline_page
+from store.schema.catalog import Catalog
+from store.schema.values import to_epoch_seconds
+from store.segments.library import resolve_saved
+from store.segments.timeutil import age_on
+from store.segments.yamlio import load_segment_text
 from tests.app_store import AS_OF, SEGMENTS, build, events, profile_row, settle, table_ready
 from tui.app import make_app
 from tui.screens.profile_view import ProfileViewScreen, TimelineTable
@@ -27,7 +27,7 @@ TODAY = AS_OF.date()
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("view") / "store.db")
+    return build(tmp_path_factory.mktemp("view") / "store.engines.sqlite")
 
 
 @pytest.fixture()
@@ -211,7 +211,7 @@ async def test_an_unsaved_segment_from_the_builder_is_explained_too(store: Path)
 
 
 async def test_the_why_hint_is_wrapped_not_cut(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import store.library as library
+    import store.segments.library as library
 
     monkeypatch.setattr(library, "list_segments", lambda conn: [])
     app = make_app(store, as_of=AS_OF)

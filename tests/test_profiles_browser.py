@@ -12,11 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store.catalog import Catalog
-from store.db import connect
-from store.evaluator import evaluate_all
-from store.library import resolve_saved
-from store.profiles import (
+from store.engines.sqlite import connect
+from store.query.evaluator import evaluate_all
+from store.query.profiles import (
     COUNT_CAP,
     Listing,
     MemberSlice,
@@ -27,6 +25,8 @@ from store.profiles import (
     searchable_attributes,
     segment_members,
 )
+from store.schema.catalog import Catalog
+from store.segments.library import resolve_saved
 from tests.app_store import AS_OF, PROFILE_COUNT, build, settle, table_ready
 from tests.factory import StoreSpec, build_store
 from tui.app import make_app
@@ -40,7 +40,7 @@ TODAY = AS_OF.date()
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("browser") / "store.db")
+    return build(tmp_path_factory.mktemp("browser") / "store.engines.sqlite")
 
 
 @pytest.fixture()
@@ -278,7 +278,7 @@ async def test_count_line_and_header_show_totals(store: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, lambda: status(app) == f"{PROFILE_COUNT} profiles")
         await settle(pilot, lambda: app.profile_total == PROFILE_COUNT)
-        assert app.sub_title.startswith(f"store.db · {PROFILE_COUNT} profiles · as of ")
+        assert app.sub_title.startswith(f"store.engines.sqlite · {PROFILE_COUNT} profiles · as of ")
 
 
 async def test_search_shows_only_matches_with_their_count(store: Path, conn: sqlite3.Connection,

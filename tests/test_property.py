@@ -22,21 +22,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store.catalog import Catalog
-from store.evaluator import (
+from store.query.evaluator import (
     ProfileData,
     explain,
     load_all_profiles,
     load_profile,
     matches,
 )
-from store.evaluator import (
+from store.query.evaluator import (
     evaluate_all as evaluator_all,
 )
-from store.model import AllOf, Node, Segment, walk
-from store.segment_errors import SegmentError
-from store.validate import ResolvedSegment, validate_segment
-from store.yamlio import dump_node, dump_segment, load_segment_text
+from store.schema.catalog import Catalog
+from store.segments.errors import SegmentError
+from store.segments.model import AllOf, Node, Segment, walk
+from store.segments.validate import ResolvedSegment, validate_segment
+from store.segments.yamlio import dump_node, dump_segment, load_segment_text
 from tests.factory import StoreSpec, build_store
 from tests.strategies import (
     Scene,
@@ -52,13 +52,13 @@ CountFn = Callable[..., int]
 compiled_count: CountFn | None
 node_counts: Callable[..., list[Any]] | None
 try:
-    from store.audience import count as compiled_count
-    from store.audience import node_counts
+    from store.query.audience import count as compiled_count
+    from store.query.audience import node_counts
 except ModuleNotFoundError as missing:  # only while the compiler is being written
-    if missing.name not in ("store.audience", "store.compiler"):
+    if missing.name not in ("store.query.audience", "store.query.compiler"):
         raise
     compiled_count = node_counts = None
-needs_compiler = pytest.mark.skipif(compiled_count is None, reason="store.audience not present")
+needs_compiler = pytest.mark.skipif(compiled_count is None, reason="store.query.audience not present")
 
 PROPERTY = settings(max_examples=500, deadline=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -73,7 +73,7 @@ SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
 @contextmanager
 def built(spec: StoreSpec) -> Iterator[sqlite3.Connection]:
     with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
-        conn = build_store(Path(folder) / "store.db", spec)
+        conn = build_store(Path(folder) / "store.engines.sqlite", spec)
         try:
             yield conn
         finally:

@@ -1,7 +1,7 @@
 """The main event shapes read the events through an index, never by scanning the table.
 
 Plans come from EXPLAIN QUERY PLAN on a store with a few thousand events, with
-and without the optional indexes of store/indexes.py ((type_id, profile_pk, ts)
+and without the optional indexes of store/schema/indexes.py ((type_id, profile_pk, ts)
 and the event types' covering indexes).
 """
 
@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from store.catalog import Catalog
-from store.compiler import (
+from store.engines.sqlite import open_store
+from store.ingest.importer import import_events, import_profiles
+from store.query.compiler import (
     CompiledQuery,
     compile_segment,
     count_query,
@@ -27,9 +28,8 @@ from store.compiler import (
     membership,
     profiles_select,
 )
-from store.db import open_store
-from store.importer import import_events, import_profiles
-from store.indexes import attribute_indexes, ensure_indexes, field_indexes, missing_indexes
+from store.schema.catalog import Catalog
+from store.schema.indexes import attribute_indexes, ensure_indexes, field_indexes, missing_indexes
 from tests.engine_helpers import resolve_rule
 from tests.factory import EntitySpec, StoreSpec, build_store
 
@@ -54,7 +54,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                      {"sku": "string", "category": "string"},
                                                      [{"sku": f"s{i}", "category": f"c{i % 5}"}
                                                       for i in range(50)])})
-    path: Path = tmp_path_factory.mktemp("plans") / "store.db"
+    path: Path = tmp_path_factory.mktemp("plans") / "store.engines.sqlite"
     build_store(path, spec).close()
     return path
 
@@ -64,7 +64,7 @@ def conn(request: pytest.FixtureRequest, store_path: Path,
          tmp_path: Path) -> sqlite3.Connection:
     """The store as created, with the recommended indexes, and with them created after an
     ANALYZE (what the sample generator does: the new indexes get no statistics)."""
-    path = tmp_path / "store.db"
+    path = tmp_path / "store.engines.sqlite"
     shutil.copy(store_path, path)
     connection = open_store(path)
     if request.param == "analyzed-extra-index":
@@ -322,7 +322,7 @@ def test_the_hint_stays_where_the_covering_index_does_not_serve(conn: sqlite3.Co
 
 def test_a_field_the_covering_index_lacks_keeps_the_hint(tmp_path: Path) -> None:
     """order_id is not a field of `view` in this store: its index cannot cover it."""
-    path = tmp_path / "store.db"
+    path = tmp_path / "store.engines.sqlite"
     spec = StoreSpec(attributes={}, profiles=[{"id": "p1"}],
                      event_fields={"amount": "number", "order_id": "string"},
                      events=[{"profile_id": "p1", "type": "purchase", "timestamp": A,

@@ -21,11 +21,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from store import sample
-from store.catalog import Catalog
-from store.db import open_store
+from store.engines.sqlite import open_store
 from store.errors import InputError, StoreError
-from store.values import day_start_epoch
+from store.sample import generator as sample
+from store.schema.catalog import Catalog
+from store.schema.values import day_start_epoch
 from tui.cli import cli
 
 UNTIL = dt.date(2026, 11, 28)
@@ -81,7 +81,7 @@ def test_same_arguments_give_identical_tables(tmp_path: Path) -> None:
     assert (first.profiles, first.events) == (second.profiles, second.events)
     assert table_digest(tmp_path / "a.db") == table_digest(tmp_path / "b.db")
     # Another process (other hash seed, fresh name pools) writes the same rows too.
-    script = ("import datetime, sys; from store.sample import generate_sample;"
+    script = ("import datetime, sys; from store.sample.generator import generate_sample;"
               f" generate_sample(sys.argv[1], profiles=400, seed=5, until=datetime.date({UNTIL.year},"
               f" {UNTIL.month}, {UNTIL.day}))")
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "c.db")], check=True,
@@ -266,8 +266,8 @@ def test_example_segments_cover_the_format() -> None:
 
 
 def test_example_segments_find_audiences(big: sqlite3.Connection) -> None:
-    from store.audience import count
-    from store.library import resolve_file
+    from store.query.audience import count
+    from store.segments.library import resolve_file
 
     as_of = dt.datetime.combine(UNTIL, dt.time(23, 59, 59), tzinfo=dt.UTC)
     sizes = {path.stem: count(big, resolve_file(big, path), as_of)
@@ -281,7 +281,7 @@ def test_example_segments_find_audiences(big: sqlite3.Connection) -> None:
 
 
 def test_refill_keeps_saved_segments(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
+    path = tmp_path / "store.engines.sqlite"
     sample.generate_sample(path, profiles=300, seed=1, until=UNTIL)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("INSERT INTO segments(id, name, description, definition, created_at, updated_at)"
@@ -299,12 +299,12 @@ def test_refill_keeps_saved_segments(tmp_path: Path) -> None:
         assert scalar(conn, "SELECT value FROM meta WHERE key = 'sample_seed'") == "2"
     finally:
         conn.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.engines.sqlite"]
 
 
 def test_a_failed_refill_leaves_the_old_store(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "store.db"
+    path = tmp_path / "store.engines.sqlite"
     sample.generate_sample(path, profiles=200, seed=1, until=UNTIL)
     before = table_digest(path)
 
@@ -315,13 +315,13 @@ def test_a_failed_refill_leaves_the_old_store(tmp_path: Path,
     with pytest.raises(RuntimeError):
         sample.generate_sample(path, profiles=300, seed=9, until=UNTIL)
     assert table_digest(path) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.engines.sqlite"]
 
 
 def test_a_killed_run_leaves_nothing_behind_after_the_next(tmp_path: Path) -> None:
     """A run killed with SIGKILL cannot delete its unfinished store; the next run does,
     and leaves a temporary store of a process that still runs alone."""
-    path = tmp_path / "store.db"
+    path = tmp_path / "store.engines.sqlite"
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
     stale = [tmp_path / f"store.db.tmp-{ended.pid}-0a1b2c3d{suffix}" for suffix in ("", "-wal")]
@@ -329,7 +329,7 @@ def test_a_killed_run_leaves_nothing_behind_after_the_next(tmp_path: Path) -> No
     for file in (*stale, live):
         file.write_bytes(b"unfinished")
     sample.generate_sample(path, profiles=50, seed=1, until=UNTIL)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db", live.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.engines.sqlite", live.name]
 
 
 def test_refuses_to_overwrite_other_files(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from store import audience
-from store.db import open_store
-from store.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
-from store.yamlio import load_segment_file, load_segment_text
+from store.engines.sqlite import open_store
+from store.query import audience
+from store.segments.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
+from store.segments.yamlio import load_segment_file, load_segment_text
 from tests.test_builder import AS_OF, SIZE, BuilderApp, make_store, type_text, wait_for
 from tui.builder.screen import BuilderScreen
 from tui.screens.segments import (
@@ -31,7 +31,7 @@ MEN = "id: men\nname: Men\nrule:\n  all:\n    - attribute: gender\n      op: equ
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    path = make_store(tmp_path / "store.db")
+    path = make_store(tmp_path / "store.engines.sqlite")
     conn = open_store(path)
     segment, lines = load_segment_text(MEN)
     save_segment(conn, resolve_segment(conn, segment, lines))

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from store.cancel import Cancel
+from store.engines.cancel import Cancel
 from store.errors import QueryCancelled
 from tui.widgets.queries import SerialConnection
 

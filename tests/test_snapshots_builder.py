@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from store.yamlio import load_segment_text
+from store.segments.yamlio import load_segment_text
 from tests.test_builder import SPEC_EXAMPLE, BuilderApp, make_store, type_text, wait_for
 from tui.builder.screen import BuilderScreen
 
@@ -29,7 +29,7 @@ def constant_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def example_app(tmp_path: Path) -> BuilderApp:
-    path = make_store(tmp_path / "store.db")
+    path = make_store(tmp_path / "store.engines.sqlite")
     segment, _ = load_segment_text(SPEC_EXAMPLE)
     return BuilderApp(path, lambda: BuilderScreen(segment, saved=True))
 

@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.catalog import Catalog
-from store.model import (
+from store.schema.catalog import Catalog
+from store.segments.errors import SegmentError
+from store.segments.model import (
     AGGREGATE_FNS,
     AGGREGATE_OPS,
     COUNT_OPS,
@@ -39,9 +40,8 @@ from store.model import (
     SegmentRef,
     Window,
 )
-from store.segment_errors import SegmentError
-from store.validate import ResolvedSegment, validate_segment
-from store.yamlio import dump_segment, load_segment_text
+from store.segments.validate import ResolvedSegment, validate_segment
+from store.segments.yamlio import dump_segment, load_segment_text
 from tests.factory import EntitySpec, StoreSpec, build_store
 
 # ---------------------------------------------------------------------- round trip
@@ -233,7 +233,7 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
                                         {"sku": "string", "category": "string"}, [])},
         derived_age_from="birth_date",
     )
-    conn: sqlite3.Connection = build_store(tmp_path / "store.db", spec)
+    conn: sqlite3.Connection = build_store(tmp_path / "store.engines.sqlite", spec)
     try:
         yield Catalog.load(conn)
     finally:

@@ -24,12 +24,12 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.theme import Theme
 
-from store.catalog import Catalog
-from store.db import connect, open_store
-from store.model import Segment
-from store.profiles import profile_total
-from store.timeutil import as_of_date
-from store.values import UTC
+from store.engines.sqlite import connect, open_store
+from store.query.profiles import profile_total
+from store.schema.catalog import Catalog
+from store.schema.values import UTC
+from store.segments.model import Segment
+from store.segments.timeutil import as_of_date
 from tui.messages import StoreCounted
 from tui.screens.profiles import ProfilesScreen
 from tui.widgets.commands import ScreenActionsProvider
@@ -254,7 +254,7 @@ class AudiencesApp(App[None]):
         return f" · as of {instant.strftime('%Y-%m-%d %H:%M')} UTC"
 
     def format_title(self, title: str, sub_title: str) -> Content:
-        """``Audiences — store.db · 1,000,000 profiles`` with the details muted."""
+        """``Audiences — store.engines.sqlite · 1,000,000 profiles`` with the details muted."""
         content = Content.styled(title, "bold")
         if sub_title:
             content = Content.assemble(content, ("  —  ", "dim"), (sub_title, "dim"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from store.db import describe_sqlite_error
+from store.engines.sqlite import describe_sqlite_error
 from store.errors import AudiencesError
 
 

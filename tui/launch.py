@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from store.db import open_store
+from store.engines.sqlite import open_store
 from store.errors import StoreError
 
 SAMPLE_PROFILES = 50_000
@@ -34,7 +34,7 @@ def create_sample_store(path: Path, console: Console | None = None,
     """Fill a new store at ``path`` with the sample data, showing progress on the terminal."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from store.sample import generate_sample
+    from store.sample.generator import generate_sample
 
     profiles = profiles or SAMPLE_PROFILES
     seed = SAMPLE_SEED if seed is None else seed
@@ -60,8 +60,8 @@ def create_sample_store(path: Path, console: Console | None = None,
 def save_example_segments(path: Path) -> None:
     """Give a first-run store the example segments, so the Segments area has something to open."""
     from sample_data import SEGMENTS_DIR
-    from store.db import open_store
-    from store.library import save_segment_files
+    from store.engines.sqlite import open_store
+    from store.segments.library import save_segment_files
 
     conn = open_store(path)
     try:

@@ -24,9 +24,10 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from store.catalog import Catalog
-from store.describe import OP_WORDS
-from store.model import (
+from store.schema.catalog import Catalog
+from store.schema.values_lookup import top_values
+from store.segments.describe import OP_WORDS
+from store.segments.model import (
     LIST_OPS,
     NO_VALUE_OPS,
     OPS_BY_TYPE,
@@ -34,7 +35,6 @@ from store.model import (
     RANGE_OPS,
     AttributeCondition,
 )
-from store.values_lookup import top_values
 from tui.builder.modals import Dialog, modal_css
 from tui.builder.value_text import (
     DATE_HINT,

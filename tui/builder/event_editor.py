@@ -23,10 +23,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from store.catalog import Catalog
-from store.describe import describe, describe_condition, field_label, inline
-from store.editing import check_condition
-from store.model import (
+from store.schema.catalog import Catalog
+from store.segments.describe import describe, describe_condition, field_label, inline
+from store.segments.editing import check_condition
+from store.segments.model import (
     AGGREGATE_FNS,
     AGGREGATE_OPS,
     COUNT_OPS,

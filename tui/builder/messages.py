@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from store.audience import NodeCount
-from store.editing import Problem
-from store.library import SavedSegment
-from store.validate import ResolvedSegment
+from store.query.audience import NodeCount
+from store.segments.editing import Problem
+from store.segments.library import SavedSegment
+from store.segments.validate import ResolvedSegment
 from tui.messages import WorkerResult
 
 

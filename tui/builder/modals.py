@@ -22,7 +22,7 @@ from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from store.model import SLUG_RE, slugify
+from store.segments.model import SLUG_RE, slugify
 
 DIALOG_CSS = """
 .dialog {

@@ -21,8 +21,8 @@ from textual.containers import Vertical
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from store.catalog import Catalog
-from store.describe import field_label, humanize
+from store.schema.catalog import Catalog
+from store.segments.describe import field_label, humanize
 from tui.builder.modals import Dialog, modal_css
 from tui.widgets.format import tone
 

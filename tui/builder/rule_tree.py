@@ -25,11 +25,11 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from store.audience import NodeCount
-from store.catalog import Catalog
-from store.describe import describe
-from store.editing import Problem, left_out, unit_path
-from store.model import AllOf, AnyOf, Node, NotOf, child_path
+from store.query.audience import NodeCount
+from store.schema.catalog import Catalog
+from store.segments.describe import describe
+from store.segments.editing import Problem, left_out, unit_path
+from store.segments.model import AllOf, AnyOf, Node, NotOf, child_path
 from tui.widgets.format import tone
 
 MIN_OWN_WIDTH = 5  # "2,919": the counts column never narrower than this

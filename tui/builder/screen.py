@@ -32,12 +32,16 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, Tree
 from textual.worker import get_current_worker
 
-from store import audience
-from store.cancel import Cancel
-from store.catalog import Catalog
-from store.db import open_store
-from store.describe import attribute_label, describe
-from store.editing import (
+from store.engines.cancel import Cancel
+from store.engines.sqlite import open_store
+from store.errors import AudiencesError, QueryCancelled
+from store.query import audience
+from store.query.membersets import MemberSetCache
+from store.schema.catalog import Catalog
+from store.schema.values import UTC
+from store.schema.values_lookup import breakdown_candidate
+from store.segments.describe import attribute_label, describe
+from store.segments.editing import (
     EditError,
     Problem,
     SegmentDraft,
@@ -45,10 +49,8 @@ from store.editing import (
     node_at,
     resolve_countable,
 )
-from store.errors import AudiencesError, QueryCancelled
-from store.library import SavedSegment, list_segments, resolve_segment, save_segment
-from store.membersets import MemberSetCache
-from store.model import (
+from store.segments.library import SavedSegment, list_segments, resolve_segment, save_segment
+from store.segments.model import (
     AllOf,
     AnyOf,
     AttributeCondition,
@@ -58,10 +60,8 @@ from store.model import (
     Segment,
     SegmentRef,
 )
-from store.validate import ResolvedSegment
-from store.values import UTC
-from store.values_lookup import breakdown_candidate
-from store.yamlio import dump_segment
+from store.segments.validate import ResolvedSegment
+from store.segments.yamlio import dump_segment
 from tui.builder.condition_editor import ConditionEditor
 from tui.builder.event_editor import EventEditor
 from tui.builder.messages import (
@@ -349,7 +349,7 @@ class BuilderScreen(Screen[str | None]):
         """Count (the total and every node's count in one pass), then sample and break down.
 
         The counts come from the member sets of the leaf conditions, kept between edits
-        on this screen's own connection (``store.membersets``): after an edit only the
+        on this screen's own connection (``store.query.membersets``): after an edit only the
         changed condition is read again, so the new total and the tree's counts arrive
         together, sooner than one SQL count of the whole segment would.
         """
@@ -574,7 +574,7 @@ class BuilderScreen(Screen[str | None]):
         label = attribute.display_label
 
         def check(candidate: AttributeCondition) -> str | None:
-            from store.editing import check_condition
+            from store.segments.editing import check_condition
 
             found = check_condition(candidate, self.catalog, as_of=self.as_of())
             return None if found is None else found.message

@@ -12,8 +12,8 @@ import datetime as dt
 import re
 from typing import Any, Final
 
-from store.model import UNITS, Period, RelativeDate
-from store.values import format_datetime
+from store.schema.values import format_datetime
+from store.segments.model import UNITS, Period, RelativeDate
 
 _UNIT_WORDS: Final[dict[str, str]] = {
     "d": "days", "day": "days", "days": "days",

@@ -17,11 +17,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Label, Static, TextArea
 
-from store.catalog import Catalog
-from store.editing import leaf_problems
-from store.model import Segment, SegmentRef, walk
-from store.segment_errors import SegmentError
-from store.yamlio import load_segment_text
+from store.schema.catalog import Catalog
+from store.segments.editing import leaf_problems
+from store.segments.errors import SegmentError
+from store.segments.model import Segment, SegmentRef, walk
+from store.segments.yamlio import load_segment_text
 from tui.builder.modals import Dialog, modal_css
 
 SOURCE = "YAML"

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from store.errors import InputError, StoreError
-from store.validate import ResolvedSegment
+from store.segments.validate import ResolvedSegment
 from tui.commands.common import (
     ExistingFile,
     db_option,
@@ -36,7 +36,7 @@ def campaign_option() -> Any:
 
 def campaign_path(db_path: Path | None, campaign_db: Path | None) -> Path:
     """``--campaign-db``, else ``campaign.db`` beside the profile store (or the default store)."""
-    from store.campaign import default_campaign_path
+    from store.campaign.store import default_campaign_path
 
     if campaign_db is not None:
         return campaign_db
@@ -52,7 +52,7 @@ def open_campaign_file(path: Path, *, readonly: bool = False) -> sqlite3.Connect
     """``store.campaign.open_campaign``, after checking that an existing file is an SQLite
     database at all, so that a wrong ``--campaign-db`` is called a campaign store, not a
     profile store, in the message."""
-    from store.campaign import open_campaign
+    from store.campaign.store import open_campaign
 
     try:
         with path.open("rb") as file:
@@ -81,7 +81,7 @@ def campaign_reader(db_path: Path | None, campaign_db: Path | None) -> Iterator[
 def resolve_segment_arg(conn: sqlite3.Connection, source: str | None, segment_id: str | None,
                         when: dt.datetime) -> ResolvedSegment:
     """A segment file, or the id of a segment saved in the store, checked at ``when``."""
-    from store import library
+    from store.segments import library
 
     if segment_id is not None:
         if source is not None:
@@ -130,9 +130,9 @@ def activate_command(segment: str | None, db_path: Path | None, campaign_db: Pat
                      segment_id: str | None, as_of: str | None, fields: tuple[str, ...],
                      name: str | None, as_json: bool) -> None:
     """Materialise SEGMENT's audience (a YAML file or a saved id) into the campaign store."""
-    from store.activation import activate
-    from store.catalog import Catalog
-    from store.db import open_store
+    from store.campaign.activation import activate
+    from store.engines.sqlite import open_store
+    from store.schema.catalog import Catalog
 
     when = parse_when(as_of)
     store = store_path(db_path)
@@ -140,7 +140,7 @@ def activate_command(segment: str | None, db_path: Path | None, campaign_db: Pat
     try:
         resolved = resolve_segment_arg(conn, segment, segment_id, when)
         catalog = Catalog.load(conn)
-        from store.activation import personalisation_fields
+        from store.campaign.activation import personalisation_fields
 
         personalisation_fields(catalog, fields)  # bad --field: exit 2 before touching the campaign file
         campaign = open_campaign_file(campaign_path(store, campaign_db))
@@ -189,7 +189,7 @@ def _audience_json(audience: Any) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def audiences_list(db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
     """List the activated audiences with their sizes."""
-    from store.campaign import list_audiences
+    from store.campaign.store import list_audiences
 
     with campaign_reader(db_path, campaign_db) as conn:
         audiences = list_audiences(conn) if conn is not None else []
@@ -211,7 +211,7 @@ def audiences_list(db_path: Path | None, campaign_db: Path | None, as_json: bool
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
     """Show one audience (by number or segment id) and its activation history."""
-    from store.campaign import find_audience, history
+    from store.campaign.store import find_audience, history
 
     with campaign_reader(db_path, campaign_db) as conn:
         if conn is None:
@@ -246,7 +246,7 @@ def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None
 def audiences_export(audience: str, db_path: Path | None, campaign_db: Path | None,
                      output: Path | None) -> None:
     """Export an audience's members with their fields as CSV."""
-    from store.campaign import export_csv, export_csv_file, find_audience
+    from store.campaign.store import export_csv, export_csv_file, find_audience
 
     with campaign_reader(db_path, campaign_db) as conn:
         if conn is None:
@@ -269,7 +269,7 @@ def audiences_export(audience: str, db_path: Path | None, campaign_db: Path | No
 @campaign_option()
 def audiences_deactivate(audience: str, db_path: Path | None, campaign_db: Path | None) -> None:
     """Mark an audience inactive (its members are kept; activating again re-activates it)."""
-    from store.campaign import find_audience, set_status
+    from store.campaign.store import find_audience, set_status
 
     path = campaign_path(db_path, campaign_db)
     if not path.exists():
@@ -306,7 +306,7 @@ def deliveries_create(audience: str, db_path: Path | None, campaign_db: Path | N
                       channel: str, subject: str, body: str | None, body_file: Path | None,
                       as_json: bool) -> None:
     """Create a draft delivery for AUDIENCE (templates use {{ field }} placeholders)."""
-    from store.delivery import create_delivery
+    from store.campaign.delivery import create_delivery
 
     if (body is None) == (body_file is None):
         raise InputError("Give the body with --body TEXT or --body-file FILE (one of them).")
@@ -343,8 +343,8 @@ def _read_text(path: Path | None) -> str:
 def deliveries_list(db_path: Path | None, campaign_db: Path | None, audience: str | None,
                     as_json: bool) -> None:
     """List deliveries, newest first."""
-    from store.campaign import find_audience
-    from store.delivery import list_deliveries
+    from store.campaign.delivery import list_deliveries
+    from store.campaign.store import find_audience
 
     with campaign_reader(db_path, campaign_db) as conn:
         if conn is None:
@@ -374,7 +374,7 @@ def deliveries_list(db_path: Path | None, campaign_db: Path | None, audience: st
 def deliveries_preview(delivery: str, db_path: Path | None, campaign_db: Path | None, limit: int,
                        as_json: bool) -> None:
     """Render DELIVERY for sample members and count members lacking a field it uses."""
-    from store.delivery import get_delivery, preview, preview_json
+    from store.campaign.delivery import get_delivery, preview, preview_json
 
     with campaign_reader(db_path, campaign_db) as conn:
         if conn is None:

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from store.errors import InputError
-from store.validate import ResolvedSegment
-from store.values import UTC, datetime_out_of_range, parse_date, parse_datetime
+from store.schema.values import UTC, datetime_out_of_range, parse_date, parse_datetime
+from store.segments.validate import ResolvedSegment
 
 STORE_HELP = "The profile store (an SQLite file). Default: the top-level --db, else $AUDIENCES_DB."
 
@@ -78,7 +78,7 @@ def resolve_segment(conn: sqlite3.Connection, source: str, when: dt.datetime) ->
     """SEGMENT (a YAML file, or the id of a segment saved in the store), validated, and
     checked at the as-of instant ``when`` (a ``between`` whose relative bounds resolve in
     the wrong order then is refused, not an empty audience)."""
-    from store import library
+    from store.segments import library
 
     path = Path(source)
     if path.is_file():

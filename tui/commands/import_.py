@@ -1,6 +1,6 @@
 """``audiences-tui import profiles|events|entity``: load files into a store, all or nothing.
 
-The commands mirror ``store.importer`` one to one; this module only parses
+The commands mirror ``store.ingest.importer`` one to one; this module only parses
 options, shows progress on stderr and prints the one-line summary on stdout.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from store.importer import (
+from store.ingest.importer import (
     ImportResult,
     Progress,
     import_entity,

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from store.errors import InputError
-from store.sample import DEFAULT_PROFILES, DEFAULT_SEED, MAX_PROFILES, generate_sample
-from store.values import parse_date
+from store.sample.generator import DEFAULT_PROFILES, DEFAULT_SEED, MAX_PROFILES, generate_sample
+from store.schema.values import parse_date
 from tui.commands.common import db_option, store_path
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from store.db import open_store
+from store.engines.sqlite import open_store
 from store.errors import InputError
 from tui.commands.common import ExistingFile, db_option, parse_when, resolve_segment, store_path
 
@@ -20,7 +20,7 @@ from tui.commands.common import ExistingFile, db_option, parse_when, resolve_seg
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def count_command(segment: str, db_path: Path | None, as_of: str | None, as_json: bool) -> None:
     """Print the exact audience size of SEGMENT (a YAML file or a saved id)."""
-    from store import audience
+    from store.query import audience
 
     when = parse_when(as_of)
     conn = open_store(store_path(db_path), readonly=True)
@@ -53,8 +53,8 @@ def count_command(segment: str, db_path: Path | None, as_of: str | None, as_json
 @click.option("--as-of", "as_of", metavar="WHEN", help="Resolve relative dates at this instant.")
 def sql_command(segment: str, db_path: Path | None, dialect: str, as_of: str | None) -> None:
     """Print the SQL query SEGMENT compiles to."""
-    from store.catalog import Catalog
-    from store.compiler import compile_segment, pretty_sql
+    from store.query.compiler import compile_segment, pretty_sql
+    from store.schema.catalog import Catalog
 
     when = parse_when(as_of)
     conn = open_store(store_path(db_path), readonly=True)
@@ -76,7 +76,7 @@ def segments_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def list_command(db_path: Path | None, as_json: bool) -> None:
     """List saved segments."""
-    from store.library import list_segments
+    from store.segments.library import list_segments
 
     conn = open_store(store_path(db_path), readonly=True)
     try:
@@ -97,7 +97,7 @@ def list_command(db_path: Path | None, as_json: bool) -> None:
 @db_option()
 def show_command(segment_id: str, db_path: Path | None) -> None:
     """Print a saved segment's YAML."""
-    from store.library import saved_definition
+    from store.segments.library import saved_definition
 
     conn = open_store(store_path(db_path), readonly=True)
     try:
@@ -114,7 +114,7 @@ def show_command(segment_id: str, db_path: Path | None) -> None:
 @db_option()
 def save_command(file: Path, db_path: Path | None) -> None:
     """Validate FILE and save it in the store (replacing a segment with the same id)."""
-    from store import library
+    from store.segments import library
 
     conn = open_store(store_path(db_path))
     try:
@@ -132,7 +132,7 @@ def save_command(file: Path, db_path: Path | None) -> None:
               help="Write to this file instead of standard output.")
 def export_command(segment_id: str, db_path: Path | None, output: Path | None) -> None:
     """Export a saved segment as YAML."""
-    from store.library import saved_definition
+    from store.segments.library import saved_definition
 
     conn = open_store(store_path(db_path), readonly=True)
     try:
@@ -156,7 +156,7 @@ def export_command(segment_id: str, db_path: Path | None, output: Path | None) -
 @db_option()
 def delete_command(segment_id: str, db_path: Path | None) -> None:
     """Delete a saved segment (refused while another segment refers to it)."""
-    from store.library import delete_segment
+    from store.segments.library import delete_segment
 
     conn = open_store(store_path(db_path))
     try:
@@ -172,7 +172,7 @@ def delete_command(segment_id: str, db_path: Path | None) -> None:
 @db_option()
 def rename_command(segment_id: str, new_name: str, db_path: Path | None) -> None:
     """Change a saved segment's display name (its id stays)."""
-    from store.library import rename_segment
+    from store.segments.library import rename_segment
 
     conn = open_store(store_path(db_path))
     try:

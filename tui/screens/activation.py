@@ -27,13 +27,13 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, ProgressBar, Static
 
-from store.activation import ActivationResult, Review, activate, resolve_audience, review
-from store.campaign import Audience, Member, default_campaign_path, open_campaign
-from store.catalog import Catalog
-from store.db import open_store
+from store.campaign.activation import ActivationResult, Review, activate, resolve_audience, review
+from store.campaign.store import Audience, Member, default_campaign_path, open_campaign
+from store.engines.sqlite import open_store
 from store.errors import AudiencesError, QueryCancelled
-from store.validate import ResolvedSegment
-from store.values import UTC
+from store.schema.catalog import Catalog
+from store.schema.values import UTC
+from store.segments.validate import ResolvedSegment
 from tui.widgets.format import field_label, plural, tone
 
 SAMPLE_SHOWN = 5
@@ -217,7 +217,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             return self.segment
         if isinstance(self.segment, Audience):
             return resolve_audience(conn, self.segment, catalog)
-        from store.library import resolve_saved
+        from store.segments.library import resolve_saved
 
         return resolve_saved(conn, self.segment)
 

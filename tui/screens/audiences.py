@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Sparkline, Static
 
-from store.campaign import (
+from store.campaign.store import (
     ActivationRecord,
     Audience,
     Member,
@@ -722,7 +722,7 @@ class AudienceMembersScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audience-member-profile")
     def find_profile(self, profile_id: str) -> None:
-        from store.profiles import pk_of
+        from store.query.profiles import pk_of
 
         try:
             conn = profile_reader(self.app)

@@ -20,8 +20,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Select, Static, TextArea
 
-from store.campaign import Audience, open_campaign
-from store.delivery import (
+from store.campaign.delivery import (
     CHANNELS,
     Delivery,
     Preview,
@@ -31,6 +30,7 @@ from store.delivery import (
     parse_template,
     preview,
 )
+from store.campaign.store import Audience, open_campaign
 from tui.screens.activation import campaign_path_of, error_text
 from tui.widgets.format import plural, tone
 from tui.widgets.list_table import ListTable

@@ -25,10 +25,8 @@ from textual.widgets import Footer, Header, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
-from store.cancel import Cancel
-from store.catalog import Catalog
-from store.model import Segment
-from store.profiles import (
+from store.engines.cancel import Cancel
+from store.query.profiles import (
     AttributeValue,
     ProfileSummary,
     TimelineEvent,
@@ -36,6 +34,8 @@ from store.profiles import (
     load_attributes,
     profile_summary,
 )
+from store.schema.catalog import Catalog
+from store.segments.model import Segment
 from tui.messages import Explained, MembershipLoaded, ProfileLoaded, QueryFailed
 from tui.widgets.format import MISSING, format_money, format_ts, plain_value, relative_day, tone
 from tui.widgets.keyset_table import GROW_ALL, ColumnSpec, KeysetTable, describe_error
@@ -129,7 +129,7 @@ def event_details(event: TimelineEvent) -> Text:
 
 def describe_seen(value: Any, today: dt.date) -> str:
     """A value the evaluator looked at, in plain words."""
-    from store.describe import format_value
+    from store.segments.describe import format_value
 
     if value is None:
         return "missing"
@@ -291,8 +291,8 @@ class ProfileViewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="membership", exit_on_error=False)
     def _load_membership(self, generation: int, token: Cancel) -> None:
-        from store.evaluator import load_profile, matches
-        from store.library import list_segments, resolve_saved, resolve_segment
+        from store.query.evaluator import load_profile, matches
+        from store.segments.library import list_segments, resolve_saved, resolve_segment
 
         as_of = self.audiences.as_of_instant()
         member_of: list[tuple[str, str]] = []
@@ -335,7 +335,7 @@ class ProfileViewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
     def _explain(self, generation: int, segment_id: str, name: str, profile: Any,
                  resolved: Any) -> None:
-        from store.evaluator import explain
+        from store.query.evaluator import explain
 
         try:
             explanation = explain(profile, resolved, self.audiences.as_of_instant(), self.audiences.catalog)

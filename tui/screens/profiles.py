@@ -1,6 +1,6 @@
 """The Profiles area: a table of every profile that scrolls through millions without lag.
 
-Rows come in keyset pages (``store.profiles``) through the sliding-window
+Rows come in keyset pages (``store.query.profiles``) through the sliding-window
 ``KeysetTable``; the count line is a separate query. A quick search, a sort
 and a saved-segment filter each restart the listing (older requests are
 cancelled and their results dropped).
@@ -22,9 +22,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from store.cancel import Cancel
-from store.catalog import Attribute, Catalog
-from store.profiles import (
+from store.engines.cancel import Cancel
+from store.query.profiles import (
     Listing,
     ProfileRow,
     default_columns,
@@ -33,6 +32,7 @@ from store.profiles import (
     searchable_attributes,
     segment_members,
 )
+from store.schema.catalog import Attribute, Catalog
 from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
 from tui.widgets.format import cell
 from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from tui.app import AudiencesApp
 
 SEARCH_DEBOUNCE_S = 0.3
-# Pages slower than this say so. Every attribute column has an index (store/indexes.py),
+# Pages slower than this say so. Every attribute column has an index (store/schema/indexes.py),
 # so sorted pages are keyset reads too (0.5-6 ms at 1M profiles); a store whose indexes
 # are missing or a search that scans can still be slow.
 SLOW_PAGE_S = 0.25
@@ -464,7 +464,7 @@ class ProfilesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="segments", exit_on_error=False)
     def _list_segments(self, generation: int, token: Cancel) -> None:
-        from store.library import list_segments
+        from store.segments.library import list_segments
 
         try:
             with self.audiences.queries.connection(token) as conn:
@@ -511,7 +511,7 @@ class ProfilesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="members", exit_on_error=False)
     def _members(self, generation: int, segment_id: str, token: Cancel) -> None:
-        from store.library import resolve_saved
+        from store.segments.library import resolve_saved
 
         started = time.perf_counter()
         try:

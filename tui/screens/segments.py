@@ -26,12 +26,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from store import audience
-from store.cancel import Cancel
-from store.catalog import Catalog
-from store.db import open_store
+from store.engines.cancel import Cancel
+from store.engines.sqlite import open_store
 from store.errors import AudiencesError, QueryCancelled
-from store.library import (
+from store.query import audience
+from store.schema.catalog import Catalog
+from store.schema.values import UTC
+from store.segments.library import (
     SavedSegment,
     delete_segment,
     get_segment,
@@ -41,9 +42,8 @@ from store.library import (
     resolve_segment,
     save_segment,
 )
-from store.model import Segment, slugify
-from store.values import UTC
-from store.yamlio import dump_segment, load_segment_file
+from store.segments.model import Segment, slugify
+from store.segments.yamlio import dump_segment, load_segment_file
 from tui.builder.modals import Choice, ConfirmModal, TextPrompt
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen

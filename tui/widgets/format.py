@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import JustifyMethod
 from rich.text import Text
 
-from store.values import from_epoch_seconds
+from store.schema.values import from_epoch_seconds
 
 MISSING = "—"
 _FALLBACK_TONES = {"success": "green", "warning": "yellow", "error": "red", "primary": "blue",

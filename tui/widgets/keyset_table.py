@@ -26,8 +26,8 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from store.cancel import Cancel
-from store.db import describe_sqlite_error
+from store.engines.cancel import Cancel
+from store.engines.sqlite import describe_sqlite_error
 from store.errors import AudiencesError
 from tui.widgets.paged_table import GROW_ALL, ColumnSpec, PagedTable
 from tui.widgets.queries import QueryRunner, is_interrupt

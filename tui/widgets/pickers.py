@@ -22,7 +22,7 @@ from textual.widgets import Input, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
-from store.catalog import Catalog
+from store.schema.catalog import Catalog
 
 
 class PickerScreen(ModalScreen[object]):

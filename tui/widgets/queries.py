@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from store.cancel import Cancel
+from store.engines.cancel import Cancel
 from store.errors import QueryCancelled
 
 

@@ -1,7 +1,7 @@
 """Audience queries: exact counts, keyset pages, streamed ids, samples, per-node counts, breakdowns.
 
 Every function takes a validated segment and the as-of instant, compiles it
-(``store.compiler``) and reshapes the one membership condition it yields into
+(``store.query.compiler``) and reshapes the one membership condition it yields into
 the query it needs, always as ``... FROM profiles WHERE <membership> ...``:
 pages are ``AND pk > ? ORDER BY pk LIMIT ?`` (never OFFSET), so a page of a
 plain attribute segment stops after ``limit`` rows. Each accepts ``cancel=``
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 from sqlglot import exp
 
-from store import sqlbuild as sb
-from store.cancel import Cancel, watching
-from store.catalog import Catalog, did_you_mean
-from store.compiler import (
+from store.engines.cancel import Cancel, watching
+from store.errors import InputError
+from store.query import sqlbuild as sb
+from store.query.compiler import (
     CompiledQuery,
     compile_segment,
     count_query,
@@ -38,12 +38,12 @@ from store.compiler import (
     pk_column,
     profiles_select,
 )
-from store.errors import InputError
-from store.membersets import Bits, Combiner, MemberSetCache, population
-from store.model import AllOf, walk
-from store.predicates import Predicates
-from store.timeutil import as_of_date
-from store.validate import ResolvedSegment
+from store.query.membersets import Bits, Combiner, MemberSetCache, population
+from store.query.predicates import Predicates
+from store.schema.catalog import Catalog, did_you_mean
+from store.segments.model import AllOf, walk
+from store.segments.timeutil import as_of_date
+from store.segments.validate import ResolvedSegment
 
 FETCH_BATCH = 2000
 OTHER = "Other"
@@ -206,7 +206,7 @@ def node_counts(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.d
     the profiles matching that child and all the siblings before it.
 
     Each distinct leaf condition is read once as a set of pks and the nodes are
-    combined in memory (``store.membersets``); pass the same ``cache`` after an
+    combined in memory (``store.query.membersets``); pass the same ``cache`` after an
     edit and only the leaves that changed are read again.
     """
     catalog = catalog or Catalog.load(conn)

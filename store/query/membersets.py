@@ -27,11 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from store.cancel import Cancel, watching
-from store.catalog import Catalog
-from store.compiler import compile_members
-from store.model import AllOf, AnyOf, AttributeCondition, EventCondition, Node, NotOf, SegmentRef
-from store.validate import ResolvedSegment
+from store.engines.cancel import Cancel, watching
+from store.query.compiler import compile_members
+from store.schema.catalog import Catalog
+from store.segments.model import AllOf, AnyOf, AttributeCondition, EventCondition, Node, NotOf, SegmentRef
+from store.segments.validate import ResolvedSegment
 
 Bits = npt.NDArray[np.uint8]
 Leaf = AttributeCondition | EventCondition | SegmentRef

@@ -7,7 +7,7 @@ and one stray word makes it a string: predictable, never a guess from a sample.
 
 Text values (CSV, and JSON strings) are classified by their spelling; JSON
 numbers and booleans keep their own kind. Converters turn a whole column of a
-chunk into stored values (see ``store.values`` for the storage rules) in one
+chunk into stored values (see ``store.schema.values`` for the storage rules) in one
 list comprehension, which is what keeps large imports fast.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from store.errors import InputError
-from store.readers import RowProblem
-from store.values import (
+from store.ingest.readers import RowProblem
+from store.schema.values import (
     END_EPOCH_SECONDS,
     INTEGER_RE,
     MIN_EPOCH_SECONDS,

@@ -36,11 +36,13 @@ from typing import Any, cast
 
 from sqlglot import exp
 
-from store import sqlbuild as sb
-from store.catalog import Catalog, Entity
 from store.errors import InputError
-from store.indexes import FieldIndex, field_indexes
-from store.model import (
+from store.query import sqlbuild as sb
+from store.query.predicates import Predicates, Target, next_day, window_or_open
+from store.schema.catalog import Catalog, Entity
+from store.schema.indexes import FieldIndex, field_indexes
+from store.schema.values import UTC, day_start_epoch, epoch_from_micros, to_epoch_seconds
+from store.segments.model import (
     NEGATIVE_TWIN,
     AggregateRule,
     AllOf,
@@ -56,17 +58,15 @@ from store.model import (
     child_path,
     holds_at_zero,
 )
-from store.predicates import Predicates, Target, next_day, window_or_open
-from store.timeutil import as_of_date, last_window, resolve
-from store.validate import ResolvedSegment
-from store.values import UTC, day_start_epoch, epoch_from_micros, to_epoch_seconds
+from store.segments.timeutil import as_of_date, last_window, resolve
+from store.segments.validate import ResolvedSegment
 
 PROFILES = "profiles"
 EVENTS = "events"
 EVENTS_ALIAS = "ev"
 PROBE_ALIAS = "probe"  # the events of one profile, asked from a profiles row (``probe``)
-TYPE_TIME_INDEX = "events_type_ts_profile"  # created with every store (store/db.py)
-PROFILE_TIME_INDEX = "events_profile_ts"  # created with every store (store/db.py)
+TYPE_TIME_INDEX = "events_type_ts_profile"  # created with every store (store/engines/sqlite.py)
+PROFILE_TIME_INDEX = "events_profile_ts"  # created with every store (store/engines/sqlite.py)
 SHORT_WINDOW_SECONDS = 31 * 86400
 
 
@@ -242,7 +242,7 @@ def profiles_select(where: exp.Expression, *columns: exp.Expression) -> exp.Sele
 
 
 def attribute_indexes_mislead(where: exp.Expression) -> bool:
-    """Whether the profile attribute indexes (store/indexes.py) must stay unused for ``where``.
+    """Whether the profile attribute indexes (store/schema/indexes.py) must stay unused for ``where``.
 
     They serve one condition (or an OR of conditions, or ranges on one column)
     well. In an AND they mislead: this SQLite has no STAT4, so the planner
@@ -573,7 +573,7 @@ class _Compiler:
 
     @cached_property
     def field_indexes(self) -> dict[int, FieldIndex]:
-        """The event types' covering indexes the catalog recommends (store/indexes.py)."""
+        """The event types' covering indexes the catalog recommends (store/schema/indexes.py)."""
         return field_indexes(self.catalog)
 
     def grouped_hint(self, node: EventCondition, source: _EventSource, hint: str | bool | None,
@@ -760,7 +760,7 @@ def reads_event_rows(node: EventCondition) -> bool:
 
 def false_when_missing(op: str) -> bool:
     """Whether a condition is false on a missing value: every positive operator is
-    (store/predicates.py); a negative one or ``is_empty`` holds on it."""
+    (store/query/predicates.py); a negative one or ``is_empty`` holds on it."""
     return op not in NEGATIVE_TWIN and op != "is_empty"
 
 

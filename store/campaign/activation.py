@@ -36,14 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from store.campaign import Audience, Member, database_path, store_error
-from store.catalog import Catalog, did_you_mean
-from store.db import quote_identifier
+from store.campaign.store import Audience, Member, database_path, store_error
+from store.engines.sqlite import quote_identifier
 from store.errors import InputError, QueryCancelled, StoreError
-from store.timeutil import as_of_date
-from store.validate import ResolvedSegment, validate_segment
-from store.values import UTC, format_datetime
-from store.yamlio import dump_segment, load_segment_text
+from store.schema.catalog import Catalog, did_you_mean
+from store.schema.values import UTC, format_datetime
+from store.segments.timeutil import as_of_date
+from store.segments.validate import ResolvedSegment, validate_segment
+from store.segments.yamlio import dump_segment, load_segment_text
 
 MAX_FIELDS = 20
 DEFAULT_FIELDS = ("email", "first_name")
@@ -208,7 +208,7 @@ def resolve_audience(conn: sqlite3.Connection, audience: Audience,
     References are looked up among the saved segments first (they may have
     changed since), then among the definitions kept at activation.
     """
-    from store.library import make_lookup
+    from store.segments.library import make_lookup
 
     saved = make_lookup(conn)
 
@@ -248,7 +248,7 @@ def source_query(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime
     """
     from sqlglot import exp
 
-    from store.compiler import compile_segment, finish
+    from store.query.compiler import compile_segment, finish
 
     compiled = compile_segment(resolved, catalog, as_of)
     ctes = {cte.alias for cte in compiled.expression.find_all(exp.CTE)}
@@ -320,7 +320,7 @@ def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
     profile_path = database_path(conn)
     if profile_path in ("", ":memory:"):
         raise StoreError("Activation needs a profile store file (not an in-memory database).")
-    from store.audience import prepare
+    from store.query.audience import prepare
 
     sql, params = source_query(resolved, catalog, as_of, fields)
     report = progress or (lambda step, fraction: None)

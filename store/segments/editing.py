@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from store.catalog import Catalog
 from store.errors import InputError
-from store.model import (
+from store.schema.catalog import Catalog
+from store.segments.errors import SegmentError
+from store.segments.model import (
     AllOf,
     AnyOf,
     AttributeCondition,
@@ -33,8 +34,7 @@ from store.model import (
     SegmentRef,
     walk,
 )
-from store.segment_errors import SegmentError
-from store.validate import ResolvedSegment, validate_segment
+from store.segments.validate import ResolvedSegment, validate_segment
 
 ROOT: Final = "rule"
 MAX_HISTORY: Final = 500

@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from store import sqlbuild as sb
 from store.errors import InputError
-from store.model import NEGATIVE_TWIN, AttributeCondition, Period
-from store.timeutil import last_window, next_window, resolve, shift
-from store.values import AttrType, format_datetime
+from store.query import sqlbuild as sb
+from store.schema.values import AttrType, format_datetime
+from store.segments.model import NEGATIVE_TWIN, AttributeCondition, Period
+from store.segments.timeutil import last_window, next_window, resolve, shift
 
 LONG_LIST = 500  # longer IN lists travel as one JSON parameter
 LONG_PATTERN_BYTES = 40_000  # SQLite refuses LIKE patterns over 50,000 bytes

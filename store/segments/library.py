@@ -11,12 +11,12 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.catalog import Catalog
-from store.db import write_transaction
+from store.engines.sqlite import write_transaction
 from store.errors import InputError
-from store.model import Segment, referenced_segments
-from store.validate import ResolvedSegment, SegmentLookup, validate_segment
-from store.yamlio import dump_segment, load_segment_file, load_segment_text
+from store.schema.catalog import Catalog
+from store.segments.model import Segment, referenced_segments
+from store.segments.validate import ResolvedSegment, SegmentLookup, validate_segment
+from store.segments.yamlio import dump_segment, load_segment_file, load_segment_text
 
 
 @dataclass(frozen=True)

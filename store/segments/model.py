@@ -2,7 +2,7 @@
 
 A segment straight from YAML holds plain values (str, int, float, bool, lists
 as tuples, ``RelativeDate``, ``Period``); validation against a store's schema
-(``store.validate``) returns the same node types with values made typed
+(``store.segments.validate``) returns the same node types with values made typed
 (``datetime.date``, aware ``datetime.datetime``), which the compiler and the
 reference evaluator consume.
 """

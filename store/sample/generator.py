@@ -8,7 +8,7 @@ into the new one.
 
 Everything is drawn from one numpy ``SeedSequence``: the same profile count,
 seed and end date give byte-for-byte the same rows. Faker is only used once
-per country to draw small name pools (``store.sample_pools``).
+per country to draw small name pools (``store.sample.pools``).
 """
 
 from __future__ import annotations
@@ -28,17 +28,7 @@ import numpy as np
 from dateutil.relativedelta import relativedelta
 
 from sample_data import SCHEMA_FILE
-from store import sample_pools as pools
-from store.catalog import (
-    declare_derived_age,
-    ensure_attribute,
-    ensure_entity,
-    ensure_entity_field,
-    ensure_event_field,
-    ensure_event_type,
-    set_labels,
-)
-from store.db import (
+from store.engines.sqlite import (
     BUSY_TIMEOUT_MS,
     create_store,
     describe_sqlite_error,
@@ -47,8 +37,18 @@ from store.db import (
     write_transaction,
 )
 from store.errors import InputError, StoreError
-from store.indexes import ensure_indexes
-from store.values import UTC, AttrType, day_start_epoch
+from store.sample import pools as pools
+from store.schema.catalog import (
+    declare_derived_age,
+    ensure_attribute,
+    ensure_entity,
+    ensure_entity_field,
+    ensure_event_field,
+    ensure_event_type,
+    set_labels,
+)
+from store.schema.indexes import ensure_indexes
+from store.schema.values import UTC, AttrType, day_start_epoch
 
 ProgressCallback = Callable[[str, float], None]
 

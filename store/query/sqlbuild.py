@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from store.values import format_datetime
+from store.schema.values import format_datetime
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

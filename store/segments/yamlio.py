@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
-from store.model import (
+from store.schema.values import format_datetime
+from store.segments.errors import SegmentError
+from store.segments.model import (
     UNITS,
     AggregateRule,
     AllOf,
@@ -34,8 +36,6 @@ from store.model import (
     Window,
     slugify,
 )
-from store.segment_errors import SegmentError
-from store.values import format_datetime
 
 MAX_DOCUMENT_BYTES = 5_000_000
 # libyaml's composer is several times faster than the pure-Python one (a rule of
@@ -169,7 +169,7 @@ class _Reader:
                    path: str, what: str) -> None:
         for key in fields:
             if key not in allowed:
-                from store.catalog import did_you_mean
+                from store.schema.catalog import did_you_mean
 
                 raise self.fail(f"unknown key {key!r} in {what}." + did_you_mean(key, allowed),
                                 fields[key], f"{path}.{key}")
@@ -190,7 +190,7 @@ class _Reader:
             seg_id = self.text(fields["id"], "id")
         else:
             seg_id = slugify(name or default_id or "segment")
-        from store.model import SLUG_RE
+        from store.segments.model import SLUG_RE
 
         if not SLUG_RE.match(seg_id):
             raise self.fail(
@@ -207,7 +207,7 @@ class _Reader:
         fields = self.mapping(node, path)
         kinds = [k for k in NODE_KINDS if k in fields]
         if not kinds:
-            from store.catalog import did_you_mean
+            from store.schema.catalog import did_you_mean
 
             hint = did_you_mean(next(iter(fields), ""), NODE_KINDS) if fields else ""
             raise self.fail("a node needs one of: " + ", ".join(NODE_KINDS) + "." + hint,

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from store.catalog import Catalog
-from store.model import (
+from store.schema.catalog import Catalog
+from store.schema.values import format_datetime
+from store.segments.model import (
     AggregateRule,
     AllOf,
     AnyOf,
@@ -31,7 +32,6 @@ from store.model import (
     Window,
     holds_at_zero,
 )
-from store.values import format_datetime
 
 MISSING: Final = "…"
 

@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from store.campaign import Audience, Member, find_audience, member_page, store_error
-from store.catalog import did_you_mean
-from store.db import write_transaction
+from store.campaign.store import Audience, Member, find_audience, member_page, store_error
+from store.engines.sqlite import write_transaction
 from store.errors import InputError
-from store.values import UTC, format_datetime
+from store.schema.catalog import did_you_mean
+from store.schema.values import UTC, format_datetime
 
 CHANNELS = ("email", "sms", "push")
 PREVIEW_LIMIT = 3

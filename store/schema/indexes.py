@@ -1,7 +1,7 @@
 """Indexes that make counts fast on large stores: one per profile attribute, some for events.
 
 Every store has ``events(type_id, ts, profile_pk)`` and ``events(profile_pk,
-ts)`` (store/db.py). Three kinds of index are added here:
+ts)`` (store/engines/sqlite.py). Three kinds of index are added here:
 
 - ``profiles_attr_<column>``, one per real attribute column (not derived ones
   like ``age``, which compile to ranges on their source column, nor ``id``,
@@ -37,8 +37,8 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from store.catalog import Catalog, EventField
-from store.db import quote_identifier, write_transaction
+from store.engines.sqlite import quote_identifier, write_transaction
+from store.schema.catalog import Catalog, EventField
 
 ATTRIBUTE_INDEX_PREFIX = "profiles_attr_"
 NUMERIC_TYPES = ("integer", "number")

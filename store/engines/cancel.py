@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from store.db import describe_sqlite_error
+from store.engines.sqlite import describe_sqlite_error
 from store.errors import InputError, QueryCancelled, StoreError
 
 PROGRESS_STEPS = 20_000  # VM instructions between two looks at the flag (well under 1 ms)

@@ -1,7 +1,7 @@
 """Opening, creating and checking a profile store (one SQLite file).
 
 The fixed tables are created here; the profile, event and entity tables grow a
-column per attribute or field as data is imported (see ``store.catalog``).
+column per attribute or field as data is imported (see ``store.schema.catalog``).
 
 Surrogate keys: ``profiles.pk`` and ``events.pk`` are integers, whatever the
 external profile id looks like; events point at ``profiles.pk``.

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from store.catalog import Catalog, did_you_mean
-from store.model import (
+from store.schema.catalog import Catalog, did_you_mean
+from store.schema.values import AttrType, parse_date, parse_datetime
+from store.segments.errors import SegmentError
+from store.segments.model import (
     AGGREGATE_FNS,
     AGGREGATE_OPS,
     COUNT_OPS,
@@ -44,9 +46,7 @@ from store.model import (
     Window,
     child_path,
 )
-from store.segment_errors import SegmentError
-from store.timeutil import as_of_date, resolve
-from store.values import AttrType, parse_date, parse_datetime
+from store.segments.timeutil import as_of_date, resolve
 
 # Looks a referenced segment up by id, given the file that refers to it: returns
 # the parsed segment with its YAML line map, or None when there is no such segment.
@@ -318,7 +318,7 @@ class _Validator:
             if isinstance(value, int | float):  # as written: `007` stays "007"
                 return str(getattr(value, "text", value))
             if isinstance(value, str):
-                if "\x00" in value:  # the import refuses such text too (store/readers.py)
+                if "\x00" in value:  # the import refuses such text too (store/ingest/readers.py)
                     raise self.fail("text cannot hold a NUL character (\\x00)", path)
                 return value
         elif kind == "integer":

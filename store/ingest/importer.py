@@ -23,17 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from store.catalog import (
-    ID_ATTRIBUTE,
-    Catalog,
-    did_you_mean,
-    ensure_attribute,
-    ensure_entity,
-    ensure_entity_field,
-    ensure_event_field,
-    ensure_event_type,
-)
-from store.db import (
+from store.engines.sqlite import (
     FIXED_SCHEMA,
     create_store,
     describe_sqlite_error,
@@ -42,8 +32,7 @@ from store.db import (
     write_transaction,
 )
 from store.errors import InputError, StoreError
-from store.indexes import ensure_indexes
-from store.inference import (
+from store.ingest.inference import (
     ColumnConverter,
     ColumnInference,
     check_type,
@@ -54,8 +43,19 @@ from store.inference import (
     timestamp_parser,
     timestamp_problem,
 )
-from store.readers import Chunk, ImportFile, RowProblem
-from store.values import AttrType, reconcile_types
+from store.ingest.readers import Chunk, ImportFile, RowProblem
+from store.schema.catalog import (
+    ID_ATTRIBUTE,
+    Catalog,
+    did_you_mean,
+    ensure_attribute,
+    ensure_entity,
+    ensure_entity_field,
+    ensure_event_field,
+    ensure_event_type,
+)
+from store.schema.indexes import ensure_indexes
+from store.schema.values import AttrType, reconcile_types
 
 ImportKind = Literal["profiles", "events", "entity"]
 Progress = Callable[[str, int, int], None]
@@ -178,7 +178,7 @@ def _run(db_path: Path, source: ImportFile, job: _Job, progress: Progress | None
         except sqlite3.Error as exc:
             raise StoreError(describe_sqlite_error(db_path, exc) + " Nothing was imported.") \
                 from exc
-        ensure_indexes(conn)  # indexes of new attribute columns (store/indexes.py)
+        ensure_indexes(conn)  # indexes of new attribute columns (store/schema/indexes.py)
     return ImportResult(
         kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started, db_path=db_path,
         file_path=source.path, columns=tuple(plan), **outcome,

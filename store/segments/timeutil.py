@@ -10,7 +10,7 @@ import datetime as dt
 
 from dateutil.relativedelta import relativedelta
 
-from store.model import Period, RelativeDate
+from store.segments.model import Period, RelativeDate
 
 UTC = dt.UTC
 

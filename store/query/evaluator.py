@@ -1,7 +1,7 @@
 """The reference evaluator: spec/segments.md in plain Python, one profile at a time.
 
 It shares nothing with the SQL compiler except the calendar definitions of
-``store.timeutil``, so it can serve as the compiler's test oracle, and it is
+``store.segments.timeutil``, so it can serve as the compiler's test oracle, and it is
 the engine of the app's "why" panel (``explain``).
 
 Values are typed Python values: str, int, float, bool, date, aware datetime,
@@ -17,11 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from store.catalog import AGE_SOURCE_KIND, Catalog
-from store.db import quote_identifier
-from store.describe import describe
+from store.engines.sqlite import quote_identifier
 from store.errors import StoreError
-from store.model import (
+from store.schema.catalog import AGE_SOURCE_KIND, Catalog
+from store.schema.values import AttrType, from_epoch_seconds, parse_date, parse_datetime
+from store.segments.describe import describe
+from store.segments.model import (
     NEGATIVE_TWIN,
     AggregateRule,
     AllOf,
@@ -38,9 +39,8 @@ from store.model import (
     child_path,
     children_of,
 )
-from store.timeutil import age_on, as_of_date, last_window, next_window, resolve
-from store.validate import ResolvedSegment
-from store.values import AttrType, from_epoch_seconds, parse_date, parse_datetime
+from store.segments.timeutil import age_on, as_of_date, last_window, next_window, resolve
+from store.segments.validate import ResolvedSegment
 
 UTC = dt.UTC
 _ENTITY_BATCH = 500
@@ -500,7 +500,7 @@ class _Evaluation:
                            {"segment": referenced.name}, [child])
 
     def label(self, node: Node) -> str:
-        """The node in the same plain words as the builder (``store.describe``)."""
+        """The node in the same plain words as the builder (``store.segments.describe``)."""
         names = {ref_id: ref.name for ref_id, ref in self.refs.items()}
         return describe(node, self.catalog, names).removesuffix(":")
 

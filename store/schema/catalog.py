@@ -11,8 +11,8 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from store.db import RESERVED_COLUMNS, quote_identifier
-from store.values import SQL_AFFINITY, AttrType
+from store.engines.sqlite import RESERVED_COLUMNS, quote_identifier
+from store.schema.values import SQL_AFFINITY, AttrType
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def ensure_attribute(conn: sqlite3.Connection, name: str, attr_type: AttrType) -
     Raises ``InputError`` when ``attr_type`` conflicts with the schema.
     """
     from store.errors import InputError
-    from store.values import reconcile_types
+    from store.schema.values import reconcile_types
 
     if name == ID_ATTRIBUTE.name:
         return ID_ATTRIBUTE
@@ -244,7 +244,7 @@ def ensure_event_field(conn: sqlite3.Connection, name: str, attr_type: AttrType,
                        event_type_ids: list[int] | tuple[int, ...] = ()) -> EventField:
     """Declare an event field (one column of ``events``, shared by all types) for some types."""
     from store.errors import InputError
-    from store.values import reconcile_types
+    from store.schema.values import reconcile_types
 
     row = conn.execute(
         "SELECT type, column_name FROM event_fields WHERE name = ?", (name,)
@@ -334,7 +334,7 @@ def ensure_entity_field(conn: sqlite3.Connection, entity: str, name: str,
                         attr_type: AttrType) -> EntityField:
     """Declare a field (column) of an entity, or widen an existing one."""
     from store.errors import InputError
-    from store.values import reconcile_types
+    from store.schema.values import reconcile_types
 
     table = conn.execute("SELECT table_name FROM entities WHERE name = ?", (entity,)).fetchone()[0]
     row = conn.execute(

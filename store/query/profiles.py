@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from store.catalog import Attribute, Catalog
-from store.db import quote_identifier
-from store.timeutil import age_on
-from store.values import parse_date
+from store.engines.sqlite import quote_identifier
+from store.schema.catalog import Attribute, Catalog
+from store.schema.values import parse_date
+from store.segments.timeutil import age_on
 
 if TYPE_CHECKING:
-    from store.validate import ResolvedSegment
+    from store.segments.validate import ResolvedSegment
 
 PAGE_SIZE = 200
 COUNT_CAP = 10_000
@@ -307,8 +307,8 @@ def segment_members(conn: sqlite3.Connection, catalog: Catalog, resolved: Resolv
     """
     from sqlglot import exp
 
-    from store.audience import prepare
-    from store.compiler import compile_segment, finish, membership, pk_column, profiles_select
+    from store.query.audience import prepare
+    from store.query.compiler import compile_segment, finish, membership, pk_column, profiles_select
 
     compiled = compile_segment(resolved, catalog, as_of)
     query = profiles_select(membership(compiled), pk_column()).order_by(

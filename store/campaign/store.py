@@ -12,7 +12,7 @@ Tables:
   is the profile's own external id (text) and ``fields`` a JSON object of the
   personalisation fields captured at activation.
 - ``activations``: one row per activation (sizes and differences).
-- ``deliveries``: message drafts addressed to an audience (see ``store.delivery``).
+- ``deliveries``: message drafts addressed to an audience (see ``store.campaign.delivery``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from store.db import (
+from store.engines.sqlite import (
     closed_on_failure,
     connect,
     describe_sqlite_error,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from store.catalog import Catalog
-from store.db import quote_identifier
+from store.engines.sqlite import quote_identifier
 from store.errors import InputError
+from store.schema.catalog import Catalog
 
 DEFAULT_LIMIT = 50
 

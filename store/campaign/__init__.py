@@ -1,0 +1,1 @@
+"""The local campaign store: activated audiences, their members and history, deliveries."""

@@ -1,0 +1,1 @@
+"""Importing files into a store: readers, type inference and the all-or-nothing importer."""

@@ -1,0 +1,1 @@
+"""The deterministic sample store generator and the pools it draws from."""
