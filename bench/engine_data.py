@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from store.engines.sqlite import create_store, write_transaction
+from store.engines.layout import write_transaction
+from store.engines.sqlite import create_store
 from store.schema import catalog as cat
 from store.schema.values import AttrType
 

@@ -820,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
           f" load average {report.machine.load_start}")
     print("store:", flush=True)
     report.store = ensure_store(options.profiles, options.rebuild, options.keep_store)
-    print(f"  {report.store.path.name}: {report.store.query.profiles:,} profiles,"
+    print(f"  {report.store.path.name}: {report.store.profiles:,} profiles,"
           f" {report.store.events:,} events", flush=True)
     store = report.store.path
     if "suite" in sections:

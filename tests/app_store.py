@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from store.engines.sqlite import write_transaction
+from store.engines.layout import write_transaction
 from store.schema import catalog as cat
 from store.segments.library import resolve_segment, save_segment
 from store.segments.yamlio import load_segment_text

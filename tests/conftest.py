@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.services.fixtures import postgres_url  # noqa: F401
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", default=False,

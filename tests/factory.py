@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from store.engines.sqlite import create_store, quote_identifier, write_transaction
+from store.engines.layout import quote_identifier, write_transaction
+from store.engines.sqlite import create_store
 from store.schema import catalog as cat
 from store.schema.values import AttrType, format_datetime, to_epoch_seconds
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from store.engines.cancel import Cancel
-from store.engines.sqlite import write_transaction
+from store.engines.layout import write_transaction
 from store.errors import InputError, QueryCancelled
 from store.query import audience
 from store.schema.catalog import Catalog
@@ -38,7 +38,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
     spec = StoreSpec(attributes={"grp": "string", "vip": "boolean", "birth_date": "date"},
                      profiles=[profile(i) for i in range(300)], events=events,
                      event_types=("view",), derived_age_from="birth_date")
-    path: Path = tmp_path_factory.mktemp("audience") / "store.engines.sqlite"
+    path: Path = tmp_path_factory.mktemp("audience") / "store.db"
     return build_store(path, spec)
 
 
@@ -221,7 +221,7 @@ def test_band_widths_are_round() -> None:
 @pytest.fixture(scope="module")
 def slow_store(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
     """Enough events that a segment with many grouped conditions runs for seconds."""
-    path: Path = tmp_path_factory.mktemp("slow") / "store.engines.sqlite"
+    path: Path = tmp_path_factory.mktemp("slow") / "store.db"
     conn = build_store(path, StoreSpec(attributes={"grp": "string"},
                                        profiles=[{"id": "seed"}],
                                        event_fields={"order_id": "string"},

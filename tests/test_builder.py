@@ -94,7 +94,7 @@ def make_store(path: Path) -> Path:
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    return make_store(tmp_path / "store.engines.sqlite")
+    return make_store(tmp_path / "store.db")
 
 
 # --------------------------------------------------------------------------- the app

@@ -15,7 +15,8 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from store.engines.sqlite import open_store, write_transaction
+from store.engines.layout import write_transaction
+from store.engines.sqlite import open_store
 from store.schema import catalog as cat
 from store.segments.library import get_segment, list_segments
 from store.segments.model import AllOf, AttributeCondition
@@ -47,7 +48,7 @@ MALE = AttributeCondition("gender", "equals", "male")
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    return make_store(tmp_path / "store.engines.sqlite")
+    return make_store(tmp_path / "store.db")
 
 
 def hammer(app: App[Any], key: str, times: int) -> None:

@@ -86,7 +86,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> sqlite3.Connection:
                                          {"sku": "S2", "category": "Boots"}])},
         derived_age_from="birth_date",
     )
-    path: Path = tmp_path_factory.mktemp("compiler") / "store.engines.sqlite"
+    path: Path = tmp_path_factory.mktemp("compiler") / "store.db"
     return build_store(path, spec)
 
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from sqlglot import exp
 
-from store.engines.sqlite import write_transaction
+from store.engines.layout import write_transaction
 from store.query import sqlbuild as sb
 from store.query.audience import count
 from store.query.evaluator import load_all_profiles, matches
@@ -117,7 +117,7 @@ def test_counts_agree_with_and_without_the_indexes(tmp_path: Path, index: int) -
 
 
 def test_a_new_field_rebuilds_the_types_covering_index(tmp_path: Path) -> None:
-    conn = small_store(tmp_path / "store.engines.sqlite")
+    conn = small_store(tmp_path / "store.db")
     try:
         ensure_indexes(conn)
         assert missing_indexes(conn) == []
@@ -158,7 +158,7 @@ def wide_store(path: Path) -> sqlite3.Connection:
 def test_a_wide_types_covering_index_holds_a_bounded_choice_of_fields(tmp_path: Path) -> None:
     """The first identifier, the numbers and the link are covered; long texts beyond the
     first are not, and conditions on them still count right (the evaluator agrees)."""
-    conn = wide_store(tmp_path / "store.engines.sqlite")
+    conn = wide_store(tmp_path / "store.db")
     try:
         ensure_indexes(conn)
         index = field_indexes(Catalog.load(conn))[Catalog.load(conn).event_types["purchase"].id]
@@ -191,7 +191,7 @@ def test_types_without_a_number_get_no_covering_index(tmp_path: Path) -> None:
     spec = StoreSpec(profiles=[{"id": "p1"}], event_fields={"campaign": "string"},
                      events=[{"profile_id": "p1", "type": "email", "timestamp": A,
                               "campaign": "c"}])
-    conn = build_store(tmp_path / "store.engines.sqlite", spec)
+    conn = build_store(tmp_path / "store.db", spec)
     try:
         assert field_indexes(Catalog.load(conn)) == {}
         assert not [name for name in ensure_indexes(conn) if name.endswith("_fields")]

@@ -363,7 +363,7 @@ def store(tmp_path: Path) -> Iterator[Any]:
         derived_age_from="birth_date",
         event_types=("purchase", "view", "refund"),
     )
-    conn = build_store(tmp_path / "store.engines.sqlite", spec)
+    conn = build_store(tmp_path / "store.db", spec)
     try:
         yield conn
     finally:

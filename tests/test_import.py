@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from store.engines.sqlite import connect, create_store, write_transaction
+from store.engines.layout import write_transaction
+from store.engines.sqlite import connect, create_store
 from store.errors import InputError
 from store.ingest.importer import ImportResult, import_entity, import_events, import_profiles
 from store.ingest.inference import ColumnInference, parse_timestamps, text_kind, timestamp_parser
@@ -50,7 +51,7 @@ def digest(path: Path) -> str:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    return tmp_path / "store.engines.sqlite"
+    return tmp_path / "store.db"
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def people(folder: Path, *ids: str) -> Path:
-    db = folder / "store.engines.sqlite"
+    db = folder / "store.db"
     ok("import", "profiles", put(folder / "people.csv", "id\n" + "".join(f"{i}\n" for i in ids)),
        "--db", db)
     return db

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from store.engines.sqlite import write_transaction
+from store.engines.layout import write_transaction
+from store.engines.sqlite import connect
 from store.query import audience
 from store.query.compiler import compile_node
 from store.query.membersets import MemberSetCache, load_universe, population
@@ -41,7 +42,7 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
               for i in range(240) for k in range(i % 5)]
     spec = StoreSpec(attributes={"gender": "string", "vip": "boolean", "birth_date": "date"},
                      profiles=profiles, events=events, derived_age_from="birth_date")
-    return build_store(tmp_path / "store.engines.sqlite", spec)
+    return build_store(tmp_path / "store.db", spec)
 
 
 def per_node_sql(conn: sqlite3.Connection, rule: Any) -> dict[str, tuple[int, int | None]]:
@@ -124,7 +125,7 @@ def test_another_connection_or_its_commits_empty_the_cache(conn: sqlite3.Connect
     cache = MemberSetCache()
     resolved = resolve_rule(conn, MALE)
     first = audience.node_counts(conn, resolved, A, cache=cache)[0].own
-    other = sqlite3.connect(tmp_path / "store.engines.sqlite", isolation_level=None)
+    other = connect(tmp_path / "store.db")
     try:
         other.execute("INSERT INTO profiles(id, gender) VALUES ('elsewhere', 'male')")
         assert audience.node_counts(conn, resolved, A, cache=cache)[0].own == first + 1

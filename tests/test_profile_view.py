@@ -27,7 +27,7 @@ TODAY = AS_OF.date()
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("view") / "store.engines.sqlite")
+    return build(tmp_path_factory.mktemp("view") / "store.db")
 
 
 @pytest.fixture()

@@ -40,7 +40,7 @@ TODAY = AS_OF.date()
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("browser") / "store.engines.sqlite")
+    return build(tmp_path_factory.mktemp("browser") / "store.db")
 
 
 @pytest.fixture()
@@ -278,7 +278,7 @@ async def test_count_line_and_header_show_totals(store: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, lambda: status(app) == f"{PROFILE_COUNT} profiles")
         await settle(pilot, lambda: app.profile_total == PROFILE_COUNT)
-        assert app.sub_title.startswith(f"store.engines.sqlite · {PROFILE_COUNT} profiles · as of ")
+        assert app.sub_title.startswith(f"store.db · {PROFILE_COUNT} profiles · as of ")
 
 
 async def test_search_shows_only_matches_with_their_count(store: Path, conn: sqlite3.Connection,

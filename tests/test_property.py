@@ -73,7 +73,7 @@ SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
 @contextmanager
 def built(spec: StoreSpec) -> Iterator[sqlite3.Connection]:
     with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
-        conn = build_store(Path(folder) / "store.engines.sqlite", spec)
+        conn = build_store(Path(folder) / "store.db", spec)
         try:
             yield conn
         finally:

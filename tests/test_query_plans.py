@@ -54,7 +54,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                      {"sku": "string", "category": "string"},
                                                      [{"sku": f"s{i}", "category": f"c{i % 5}"}
                                                       for i in range(50)])})
-    path: Path = tmp_path_factory.mktemp("plans") / "store.engines.sqlite"
+    path: Path = tmp_path_factory.mktemp("plans") / "store.db"
     build_store(path, spec).close()
     return path
 
@@ -64,7 +64,7 @@ def conn(request: pytest.FixtureRequest, store_path: Path,
          tmp_path: Path) -> sqlite3.Connection:
     """The store as created, with the recommended indexes, and with them created after an
     ANALYZE (what the sample generator does: the new indexes get no statistics)."""
-    path = tmp_path / "store.engines.sqlite"
+    path = tmp_path / "store.db"
     shutil.copy(store_path, path)
     connection = open_store(path)
     if request.param == "analyzed-extra-index":
@@ -322,7 +322,7 @@ def test_the_hint_stays_where_the_covering_index_does_not_serve(conn: sqlite3.Co
 
 def test_a_field_the_covering_index_lacks_keeps_the_hint(tmp_path: Path) -> None:
     """order_id is not a field of `view` in this store: its index cannot cover it."""
-    path = tmp_path / "store.engines.sqlite"
+    path = tmp_path / "store.db"
     spec = StoreSpec(attributes={}, profiles=[{"id": "p1"}],
                      event_fields={"amount": "number", "order_id": "string"},
                      events=[{"profile_id": "p1", "type": "purchase", "timestamp": A,

@@ -281,7 +281,7 @@ def test_example_segments_find_audiences(big: sqlite3.Connection) -> None:
 
 
 def test_refill_keeps_saved_segments(tmp_path: Path) -> None:
-    path = tmp_path / "store.engines.sqlite"
+    path = tmp_path / "store.db"
     sample.generate_sample(path, profiles=300, seed=1, until=UNTIL)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("INSERT INTO segments(id, name, description, definition, created_at, updated_at)"
@@ -299,12 +299,12 @@ def test_refill_keeps_saved_segments(tmp_path: Path) -> None:
         assert scalar(conn, "SELECT value FROM meta WHERE key = 'sample_seed'") == "2"
     finally:
         conn.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.engines.sqlite"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]
 
 
 def test_a_failed_refill_leaves_the_old_store(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "store.engines.sqlite"
+    path = tmp_path / "store.db"
     sample.generate_sample(path, profiles=200, seed=1, until=UNTIL)
     before = table_digest(path)
 
@@ -315,13 +315,13 @@ def test_a_failed_refill_leaves_the_old_store(tmp_path: Path,
     with pytest.raises(RuntimeError):
         sample.generate_sample(path, profiles=300, seed=9, until=UNTIL)
     assert table_digest(path) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.engines.sqlite"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db"]
 
 
 def test_a_killed_run_leaves_nothing_behind_after_the_next(tmp_path: Path) -> None:
     """A run killed with SIGKILL cannot delete its unfinished store; the next run does,
     and leaves a temporary store of a process that still runs alone."""
-    path = tmp_path / "store.engines.sqlite"
+    path = tmp_path / "store.db"
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
     stale = [tmp_path / f"store.db.tmp-{ended.pid}-0a1b2c3d{suffix}" for suffix in ("", "-wal")]
@@ -329,7 +329,7 @@ def test_a_killed_run_leaves_nothing_behind_after_the_next(tmp_path: Path) -> No
     for file in (*stale, live):
         file.write_bytes(b"unfinished")
     sample.generate_sample(path, profiles=50, seed=1, until=UNTIL)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.engines.sqlite", live.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.db", live.name]
 
 
 def test_refuses_to_overwrite_other_files(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ MEN = "id: men\nname: Men\nrule:\n  all:\n    - attribute: gender\n      op: equ
 
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
-    path = make_store(tmp_path / "store.engines.sqlite")
+    path = make_store(tmp_path / "store.db")
     conn = open_store(path)
     segment, lines = load_segment_text(MEN)
     save_segment(conn, resolve_segment(conn, segment, lines))

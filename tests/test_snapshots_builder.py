@@ -29,7 +29,7 @@ def constant_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def example_app(tmp_path: Path) -> BuilderApp:
-    path = make_store(tmp_path / "store.engines.sqlite")
+    path = make_store(tmp_path / "store.db")
     segment, _ = load_segment_text(SPEC_EXAMPLE)
     return BuilderApp(path, lambda: BuilderScreen(segment, saved=True))
 

@@ -29,7 +29,7 @@ def no_slow_page_note(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("snapshots") / "store.engines.sqlite")
+    return build(tmp_path_factory.mktemp("snapshots") / "store.db")
 
 
 async def browser_ready(pilot: Any) -> None:

@@ -233,7 +233,7 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
                                         {"sku": "string", "category": "string"}, [])},
         derived_age_from="birth_date",
     )
-    conn: sqlite3.Connection = build_store(tmp_path / "store.engines.sqlite", spec)
+    conn: sqlite3.Connection = build_store(tmp_path / "store.db", spec)
     try:
         yield Catalog.load(conn)
     finally:

@@ -24,6 +24,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.theme import Theme
 
+from store.engines.base import Connection
 from store.engines.sqlite import connect, open_store
 from store.query.profiles import profile_total
 from store.schema.catalog import Catalog
@@ -152,7 +153,7 @@ class AudiencesApp(App[None]):
         self.register_theme(DARK_THEME)
         self.register_theme(LIGHT_THEME)
         self.theme = THEME_ALIASES.get(theme or "dark", theme or DARK_THEME.name)
-        self._connections: set[sqlite3.Connection] = set()
+        self._connections: set[Connection] = set()
         self._connections_lock = threading.Lock()
         self.queries = QueryRunner(self.read_connection)
         self.profile_total: int | None = None
@@ -164,15 +165,15 @@ class AudiencesApp(App[None]):
         self.sub_title = self.db_path.name + self.as_of_note()
 
     # ------------------------------------------------------------ store access
-    def read_connection(self) -> sqlite3.Connection:
+    def read_connection(self) -> Connection:
         """A new read-only connection to the store, for use inside one worker thread."""
         return self._track(connect(self.db_path, readonly=True))
 
-    def write_connection(self) -> sqlite3.Connection:
+    def write_connection(self) -> Connection:
         """A new read-write connection to the store (writes go through ``write_transaction``)."""
         return self._track(connect(self.db_path))
 
-    def _track(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+    def _track(self, conn: Connection) -> Connection:
         """Remember open connections so quitting can interrupt them (closed ones are forgotten)."""
         with self._connections_lock:
             for known in list(self._connections):
@@ -254,7 +255,7 @@ class AudiencesApp(App[None]):
         return f" · as of {instant.strftime('%Y-%m-%d %H:%M')} UTC"
 
     def format_title(self, title: str, sub_title: str) -> Content:
-        """``Audiences — store.engines.sqlite · 1,000,000 profiles`` with the details muted."""
+        """``Audiences — store.db · 1,000,000 profiles`` with the details muted."""
         content = Content.styled(title, "bold")
         if sub_title:
             content = Content.assemble(content, ("  —  ", "dim"), (sub_title, "dim"))

@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from store.campaign.store import Audience, Member, database_path, store_error
-from store.engines.sqlite import quote_identifier
+from store.engines.base import Connection
+from store.engines.layout import quote_identifier
 from store.errors import InputError, QueryCancelled, StoreError
 from store.schema.catalog import Catalog, did_you_mean
 from store.schema.values import UTC, format_datetime
@@ -137,7 +138,7 @@ def personalisation_fields(catalog: Catalog, requested: Sequence[str] | None = N
     return tuple(chosen)
 
 
-def _fields_for(campaign_conn: sqlite3.Connection, catalog: Catalog, segment_id: str,
+def _fields_for(campaign_conn: Connection, catalog: Catalog, segment_id: str,
                 requested: Sequence[str] | None) -> tuple[str, ...]:
     """The requested fields; when none are named, those the audience had (a refresh keeps them)."""
     if requested:
@@ -201,7 +202,7 @@ def definition_of(resolved: ResolvedSegment) -> tuple[str, dict[str, str], str]:
     return definition, refs, digest.hexdigest()
 
 
-def resolve_audience(conn: sqlite3.Connection, audience: Audience,
+def resolve_audience(conn: Connection, audience: Audience,
                      catalog: Catalog | None = None) -> ResolvedSegment:
     """The segment an audience was activated from, validated again against the profile store.
 
@@ -295,7 +296,7 @@ class ScanProgress:
 
 
 @contextmanager
-def _attached(campaign_conn: sqlite3.Connection, profile_path: str) -> Iterator[None]:
+def _attached(campaign_conn: Connection, profile_path: str) -> Iterator[None]:
     """The profile store attached to the campaign connection (read side only) for one staging."""
     campaign_conn.execute(f"ATTACH DATABASE ? AS {SOURCE}", (profile_path,))
     try:
@@ -304,7 +305,7 @@ def _attached(campaign_conn: sqlite3.Connection, profile_path: str) -> Iterator[
         campaign_conn.execute(f"DETACH DATABASE {SOURCE}")
 
 
-def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
+def stage_members(conn: Connection, campaign_conn: Connection,
                   resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
                   catalog: Catalog, *, progress: Progress | None = None,
                   cancel: threading.Event | None = None, share: float = 1.0,
@@ -337,7 +338,7 @@ def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
             report("Finding members", share * done.after(pk))
             return 1
 
-        campaign_conn.create_function("activation_tick", 1, tick)
+        campaign_conn.create_function("activation_tick", 1, tick)  # type: ignore[attr-defined]
         campaign_conn.set_progress_handler(
             (lambda: 1 if cancel is not None and cancel.is_set() else 0), 20_000)
         try:
@@ -355,7 +356,7 @@ def stage_members(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection,
     return int(campaign_conn.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0])
 
 
-def clear_staged(campaign_conn: sqlite3.Connection) -> None:
+def clear_staged(campaign_conn: Connection) -> None:
     """Free the staged rows and the differences (they can be large)."""
     for table in (STAGED, DELTA_NEW, DELTA_OLD):
         campaign_conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -389,7 +390,7 @@ class _Diff:
         return self.count - self.added
 
 
-def _diff(campaign_conn: sqlite3.Connection, audience_id: int | None, count: int) -> _Diff:
+def _diff(campaign_conn: Connection, audience_id: int | None, count: int) -> _Diff:
     """Compare the staged rows with the audience's members by merging the two sorted sets.
 
     Both sides are read in profile-id order (the staged table's key and the
@@ -421,20 +422,20 @@ def _diff(campaign_conn: sqlite3.Connection, audience_id: int | None, count: int
     return _Diff(previous, count, new_rows, old_rows, changed)
 
 
-def _existing(campaign_conn: sqlite3.Connection, segment_id: str) -> tuple[int, str, int] | None:
+def _existing(campaign_conn: Connection, segment_id: str) -> tuple[int, str, int] | None:
     row = campaign_conn.execute(
         "SELECT id, fingerprint, member_count FROM audiences WHERE segment_id = ?", (segment_id,)
     ).fetchone()
     return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
 
 
-def _samples(campaign_conn: sqlite3.Connection, sql: str, params: tuple[Any, ...],
+def _samples(campaign_conn: Connection, sql: str, params: tuple[Any, ...],
              limit: int) -> tuple[Member, ...]:
     return tuple(Member(pid, json.loads(fields) if fields else {})
                  for pid, fields in campaign_conn.execute(sql + " LIMIT ?", (*params, limit)))
 
 
-def _translate(campaign_conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> Exception:
+def _translate(campaign_conn: Connection, exc: sqlite3.DatabaseError) -> Exception:
     if "interrupted" in str(exc).lower():
         return QueryCancelled("activation cancelled")
     return store_error(campaign_conn, exc)
@@ -443,7 +444,7 @@ def _translate(campaign_conn: sqlite3.Connection, exc: sqlite3.DatabaseError) ->
 # ------------------------------------------------------------------ review
 
 
-def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved: ResolvedSegment,
+def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
            as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
            samples: int = SAMPLE_SIZE, progress: Progress | None = None,
            cancel: threading.Event | None = None, expected: int | None = None) -> Review:
@@ -496,7 +497,7 @@ def review(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved
     )
 
 
-def check_same_source(campaign_conn: sqlite3.Connection, segment_id: str, profile_path: str) -> None:
+def check_same_source(campaign_conn: Connection, segment_id: str, profile_path: str) -> None:
     """Refuse to review or refresh an audience that another profile store activated.
 
     Two profile stores in one folder share the default ``campaign.db``; refreshing one's
@@ -519,7 +520,7 @@ def check_same_source(campaign_conn: sqlite3.Connection, segment_id: str, profil
         " that store, or give this store a campaign store of its own (--campaign-db).")
 
 
-def _has_audiences(campaign_conn: sqlite3.Connection) -> bool:
+def _has_audiences(campaign_conn: Connection) -> bool:
     return campaign_conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='audiences'").fetchone() is not None
 
@@ -527,7 +528,7 @@ def _has_audiences(campaign_conn: sqlite3.Connection) -> bool:
 # ------------------------------------------------------------------ activate
 
 
-def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolved: ResolvedSegment,
+def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
              as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
              name: str | None = None, progress: Progress | None = None,
              cancel: threading.Event | None = None, expected: int | None = None) -> ActivationResult:
@@ -572,7 +573,7 @@ def activate(conn: sqlite3.Connection, campaign_conn: sqlite3.Connection, resolv
     return result
 
 
-def _apply(campaign_conn: sqlite3.Connection, segment_id: str, name: str, definition: str,
+def _apply(campaign_conn: Connection, segment_id: str, name: str, definition: str,
            refs: dict[str, str], fingerprint: str, fields: tuple[str, ...], as_of: dt.datetime,
            count: int, source_db: str, started: float, report: Progress) -> ActivationResult:
     """Steps 2 and 3, inside the caller's write transaction."""
@@ -622,7 +623,7 @@ def _apply(campaign_conn: sqlite3.Connection, segment_id: str, name: str, defini
                             diff.kept, diff.changed, duration_ms, fields)
 
 
-def require_writable(campaign_conn: sqlite3.Connection) -> None:
+def require_writable(campaign_conn: Connection) -> None:
     """Fail early (before the long query) when the campaign store cannot be written.
 
     A write that changes nothing still needs write access, so a read-only

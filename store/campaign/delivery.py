@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from store.campaign.store import Audience, Member, find_audience, member_page, store_error
-from store.engines.sqlite import write_transaction
+from store.engines.base import Connection
+from store.engines.layout import write_transaction
 from store.errors import InputError
 from store.schema.catalog import did_you_mean
 from store.schema.values import UTC, format_datetime
@@ -178,7 +179,7 @@ class Preview:
 _DELIVERY_COLUMNS = "id, name, channel, audience_id, subject, body, status, created_at"
 
 
-def create_delivery(conn: sqlite3.Connection, audience_key: int | str, name: str, body: str,
+def create_delivery(conn: Connection, audience_key: int | str, name: str, body: str,
                     subject: str = "", channel: str = "email") -> Delivery:
     """Validate the templates against the audience's fields, then save a draft delivery."""
     audience = find_audience(conn, audience_key)
@@ -205,7 +206,7 @@ def create_delivery(conn: sqlite3.Connection, audience_key: int | str, name: str
     return get_delivery(conn, int(new_id or 0))
 
 
-def list_deliveries(conn: sqlite3.Connection, audience_id: int | None = None) -> list[Delivery]:
+def list_deliveries(conn: Connection, audience_id: int | None = None) -> list[Delivery]:
     """Deliveries, newest first; only one audience's when ``audience_id`` is given."""
     sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
     params: tuple[Any, ...] = ()
@@ -215,7 +216,7 @@ def list_deliveries(conn: sqlite3.Connection, audience_id: int | None = None) ->
     return [Delivery(*row) for row in conn.execute(sql + " ORDER BY id DESC", params)]
 
 
-def get_delivery(conn: sqlite3.Connection, delivery_id: int | str) -> Delivery:
+def get_delivery(conn: Connection, delivery_id: int | str) -> Delivery:
     row = None
     if str(delivery_id).isdigit():
         row = conn.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?",
@@ -225,7 +226,7 @@ def get_delivery(conn: sqlite3.Connection, delivery_id: int | str) -> Delivery:
     return Delivery(*row)
 
 
-def delete_delivery(conn: sqlite3.Connection, delivery_id: int) -> None:
+def delete_delivery(conn: Connection, delivery_id: int) -> None:
     try:
         with write_transaction(conn):
             if conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery_id,)).rowcount == 0:
@@ -234,7 +235,7 @@ def delete_delivery(conn: sqlite3.Connection, delivery_id: int) -> None:
         raise store_error(conn, exc) from exc
 
 
-def missing_counts(conn: sqlite3.Connection, audience_id: int, fields: tuple[str, ...]) -> dict[str, int]:
+def missing_counts(conn: Connection, audience_id: int, fields: tuple[str, ...]) -> dict[str, int]:
     """For each field, how many members have no value (missing or empty) for it; one pass."""
     names = [name for name in fields if name != "profile_id"]
     result = {name: 0 for name in fields}
@@ -256,7 +257,7 @@ def render_member(delivery: Delivery, member: Member) -> RenderedMessage:
     return RenderedMessage(member.profile_id, subject, body)
 
 
-def preview(conn: sqlite3.Connection, delivery: Delivery, limit: int = PREVIEW_LIMIT,
+def preview(conn: Connection, delivery: Delivery, limit: int = PREVIEW_LIMIT,
             after: str | None = None) -> Preview:
     """The delivery rendered for ``limit`` members (after ``after`` in id order), with missing counts."""
     audience = find_audience(conn, delivery.audience_id)

@@ -28,13 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from store.engines.sqlite import (
-    closed_on_failure,
-    connect,
-    describe_sqlite_error,
-    install_schema,
-    write_transaction,
-)
+from store.engines.layout import install_schema, write_transaction
+from store.engines.sqlite import Connection, closed_on_failure, connect, describe_sqlite_error
 from store.errors import InputError, StoreError
 
 CAMPAIGN_FORMAT = "audiences-tui-campaign"
@@ -160,7 +155,7 @@ def is_read_only_file(path: Path) -> bool:
     return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK)
 
 
-def open_campaign(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+def open_campaign(path: str | Path, *, readonly: bool = False) -> Connection:
     """Open the campaign store at ``path``, creating it (and its tables) if needed.
 
     A file marked read-only is opened read-only: reading works, and any write
@@ -194,23 +189,24 @@ def open_campaign(path: str | Path, *, readonly: bool = False) -> sqlite3.Connec
         if exists:
             _check_format(conn, path)
         if _format(conn) is None or not _has_table(conn, "deliveries"):
-            install_schema(conn, SCHEMA, CAMPAIGN_FORMAT, CAMPAIGN_SCHEMA_VERSION)
+            install_schema(conn, [s for s in SCHEMA.split(";") if s.strip()], CAMPAIGN_FORMAT,
+                           CAMPAIGN_SCHEMA_VERSION)
     return conn
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+def _has_table(conn: Connection, name: str) -> bool:
     row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
     return row is not None
 
 
-def _format(conn: sqlite3.Connection) -> str | None:
+def _format(conn: Connection) -> str | None:
     if not _has_table(conn, "meta"):
         return None
     row = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
     return None if row is None else str(row[0])
 
 
-def _check_format(conn: sqlite3.Connection, path: Path) -> None:
+def _check_format(conn: Connection, path: Path) -> None:
     """Refuse a file that is not a campaign store (a profile store passed by mistake, say)."""
     try:
         fmt = _format(conn)
@@ -229,7 +225,7 @@ def _check_format(conn: sqlite3.Connection, path: Path) -> None:
         raise StoreError(f"{path} was written by a newer version of Audiences TUI; upgrade the program.")
 
 
-def database_path(conn: sqlite3.Connection) -> str:
+def database_path(conn: Connection) -> str:
     """The file behind a connection's main database (for messages)."""
     for _, name, file in conn.execute("PRAGMA database_list"):
         if name == "main":
@@ -237,7 +233,7 @@ def database_path(conn: sqlite3.Connection) -> str:
     return ":memory:"
 
 
-def store_error(conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> StoreError:
+def store_error(conn: Connection, exc: sqlite3.DatabaseError) -> StoreError:
     """A ``StoreError`` naming the campaign file, for a low-level SQLite failure."""
     return StoreError(describe_sqlite_error(database_path(conn), exc))
 
@@ -253,7 +249,7 @@ def _audience(row: tuple[Any, ...]) -> Audience:
                     tuple(json.loads(row[7] or "[]")), row[8], row[9], row[10], row[11], int(row[12]))
 
 
-def list_audiences(conn: sqlite3.Connection) -> list[Audience]:
+def list_audiences(conn: Connection) -> list[Audience]:
     """Every audience, the most recently activated first."""
     if not _has_table(conn, "audiences"):
         return []
@@ -261,7 +257,7 @@ def list_audiences(conn: sqlite3.Connection) -> list[Audience]:
         f"SELECT {_AUDIENCE_COLUMNS} FROM audiences ORDER BY activated_at DESC, id DESC")]
 
 
-def get_audience(conn: sqlite3.Connection, key: int | str) -> Audience | None:
+def get_audience(conn: Connection, key: int | str) -> Audience | None:
     """An audience by its number or by its segment id; None if there is none."""
     if not _has_table(conn, "audiences"):
         return None
@@ -275,7 +271,7 @@ def get_audience(conn: sqlite3.Connection, key: int | str) -> Audience | None:
     return None if row is None else _audience(row)
 
 
-def find_audience(conn: sqlite3.Connection, key: int | str) -> Audience:
+def find_audience(conn: Connection, key: int | str) -> Audience:
     """Like ``get_audience`` but a missing audience is an ``InputError`` naming the known ones."""
     found = get_audience(conn, key)
     if found is None:
@@ -285,7 +281,7 @@ def find_audience(conn: sqlite3.Connection, key: int | str) -> Audience:
     return found
 
 
-def set_status(conn: sqlite3.Connection, audience_id: int, status: str) -> None:
+def set_status(conn: Connection, audience_id: int, status: str) -> None:
     """Mark an audience active or inactive (members are kept, so it can be refreshed later)."""
     if status not in ("active", "inactive"):
         raise InputError(f"Status must be active or inactive, not {status!r}.")
@@ -298,7 +294,7 @@ def set_status(conn: sqlite3.Connection, audience_id: int, status: str) -> None:
         raise store_error(conn, exc) from exc
 
 
-def history(conn: sqlite3.Connection, audience_id: int, limit: int | None = None) -> list[ActivationRecord]:
+def history(conn: Connection, audience_id: int, limit: int | None = None) -> list[ActivationRecord]:
     """An audience's activations, oldest first (the last ``limit`` of them when given)."""
     sql = ("SELECT id, audience_id, activated_at, as_of, count, added, removed, kept, changed,"
            " duration_ms, fingerprint FROM activations WHERE audience_id = ? ORDER BY id DESC")
@@ -311,7 +307,7 @@ def history(conn: sqlite3.Connection, audience_id: int, limit: int | None = None
     return rows
 
 
-def size_history(conn: sqlite3.Connection, limit: int = 30) -> dict[int, list[int]]:
+def size_history(conn: Connection, limit: int = 30) -> dict[int, list[int]]:
     """For every audience, the sizes of its last ``limit`` activations, oldest first."""
     if not _has_table(conn, "activations"):
         return {}
@@ -325,14 +321,14 @@ def size_history(conn: sqlite3.Connection, limit: int = 30) -> dict[int, list[in
     return sizes
 
 
-def overview(conn: sqlite3.Connection, limit: int = 30) -> tuple[list[Audience], dict[int, list[int]]]:
+def overview(conn: Connection, limit: int = 30) -> tuple[list[Audience], dict[int, list[int]]]:
     """Every audience and its recent sizes, read in one snapshot (for the Audiences area)."""
     with _snapshot(conn):
         return list_audiences(conn), size_history(conn, limit)
 
 
 @contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+def _snapshot(conn: Connection) -> Iterator[None]:
     """One read transaction, so that several reads see the same committed state."""
     if conn.in_transaction:
         yield
@@ -351,7 +347,7 @@ def _member(profile_id: str, fields: str | None) -> Member:
     return Member(profile_id, json.loads(fields) if fields else {})
 
 
-def member_page(conn: sqlite3.Connection, audience_id: int, after: str | None = None,
+def member_page(conn: Connection, audience_id: int, after: str | None = None,
                 limit: int = 100, *, before: str | None = None) -> list[Member]:
     """One page of members in profile-id order: the ``limit`` after ``after`` (keyset paging).
 
@@ -382,7 +378,7 @@ class MembersPage:
     total: int
 
 
-def read_member_page(conn: sqlite3.Connection, audience_id: int, *, after: str | None = None,
+def read_member_page(conn: Connection, audience_id: int, *, after: str | None = None,
                      before: str | None = None, limit: int = 100) -> MembersPage:
     """``member_page`` and the audience's member count, read in one snapshot."""
     with _snapshot(conn):
@@ -391,14 +387,14 @@ def read_member_page(conn: sqlite3.Connection, audience_id: int, *, after: str |
     return MembersPage(members, int(row[0]) if row else 0)
 
 
-def member_count(conn: sqlite3.Connection, audience_id: int) -> int:
+def member_count(conn: Connection, audience_id: int) -> int:
     """The number of member rows (the audience row's ``member_count`` says the same)."""
     row = conn.execute("SELECT count(*) FROM audience_members WHERE audience_id = ?",
                        (audience_id,)).fetchone()
     return int(row[0])
 
 
-def iter_members(conn: sqlite3.Connection, audience_id: int, batch: int = 10_000) -> Iterator[Member]:
+def iter_members(conn: Connection, audience_id: int, batch: int = 10_000) -> Iterator[Member]:
     """Every member in profile-id order, read in keyset batches (memory stays flat)."""
     after: str | None = None
     while True:
@@ -409,13 +405,13 @@ def iter_members(conn: sqlite3.Connection, audience_id: int, batch: int = 10_000
         after = page[-1].profile_id
 
 
-def member_ids(conn: sqlite3.Connection, audience_id: int) -> set[str]:
+def member_ids(conn: Connection, audience_id: int) -> set[str]:
     """The profile ids of an audience, as a set (for tests and small audiences)."""
     return {row[0] for row in conn.execute(
         "SELECT profile_id FROM audience_members WHERE audience_id = ?", (audience_id,))}
 
 
-def export_csv(conn: sqlite3.Connection, audience: Audience, out: TextIO) -> int:
+def export_csv(conn: Connection, audience: Audience, out: TextIO) -> int:
     """Write the members as CSV (``profile_id`` then one column per field); returns the row count.
 
     Read inside one read transaction, so an activation committing meanwhile
@@ -432,7 +428,7 @@ def export_csv(conn: sqlite3.Connection, audience: Audience, out: TextIO) -> int
     return written
 
 
-def export_csv_file(conn: sqlite3.Connection, audience: Audience, output: str | Path) -> int:
+def export_csv_file(conn: Connection, audience: Audience, output: str | Path) -> int:
     """``export_csv`` into a file, through a temporary name so a failure leaves no partial file."""
     output = Path(output)
     temp = output.with_name(f".{output.name}.partial")

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+from store.engines.base import Connection
 from store.engines.sqlite import describe_sqlite_error
 from store.errors import InputError, QueryCancelled, StoreError
 
@@ -34,7 +35,7 @@ class Cancel:
     def __init__(self) -> None:
         self._flag = threading.Event()
         self._lock = threading.Lock()
-        self._watched: dict[int, tuple[sqlite3.Connection, int]] = {}
+        self._watched: dict[int, tuple[Connection, int]] = {}
 
     @property
     def cancelled(self) -> bool:
@@ -58,7 +59,7 @@ class Cancel:
         return 1 if self._flag.is_set() else 0
 
     @contextmanager
-    def watching(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    def watching(self, conn: Connection) -> Iterator[Connection]:
         """While inside, ``cancel()`` reaches ``conn``; SQLite errors are translated."""
         self.check()
         key = id(conn)
@@ -81,7 +82,7 @@ class Cancel:
 
 
 @contextmanager
-def watching(cancel: Cancel | None, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def watching(cancel: Cancel | None, conn: Connection) -> Iterator[Connection]:
     """``cancel.watching(conn)``, or just the error translation when there is no token."""
     if cancel is None:
         with translated_errors(None):

@@ -1,4 +1,4 @@
-"""Opening, creating and checking a profile store (one SQLite file).
+"""The SQLite engine: a profile store in one file (the embedded default).
 
 The fixed tables are created here; the profile, event and entity tables grow a
 column per attribute or field as data is imported (see ``store.schema.catalog``).
@@ -16,89 +16,75 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from store.engines.base import Connection, Engine
+from store.engines.base import quote_identifier as quote_identifier
+from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
 from store.errors import StoreError
 
-STORE_FORMAT = "audiences-tui-store"
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5000
 
-FIXED_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS attributes (
-    name TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    column_name TEXT NOT NULL UNIQUE,
-    label TEXT,
-    grp TEXT,
-    description TEXT,
-    derived_from TEXT,
-    position INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS event_types (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    label TEXT,
-    description TEXT
-);
-CREATE TABLE IF NOT EXISTS event_fields (
-    name TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    column_name TEXT NOT NULL UNIQUE,
-    label TEXT,
-    description TEXT
-);
-CREATE TABLE IF NOT EXISTS event_type_fields (
-    event_type_id INTEGER NOT NULL REFERENCES event_types(id),
-    field_name TEXT NOT NULL REFERENCES event_fields(name),
-    PRIMARY KEY (event_type_id, field_name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entities (
-    name TEXT PRIMARY KEY,
-    table_name TEXT NOT NULL UNIQUE,
-    key_field TEXT NOT NULL,
-    link_field TEXT NOT NULL,
-    label TEXT,
-    description TEXT
-);
-CREATE TABLE IF NOT EXISTS entity_fields (
-    entity TEXT NOT NULL REFERENCES entities(name),
-    name TEXT NOT NULL,
-    type TEXT NOT NULL,
-    column_name TEXT NOT NULL,
-    label TEXT,
-    description TEXT,
-    PRIMARY KEY (entity, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS segments (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    definition TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS profiles (
-    pk INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS events (
-    pk INTEGER PRIMARY KEY,
-    profile_pk INTEGER NOT NULL,
-    type_id INTEGER NOT NULL,
-    ts INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_type_ts_profile ON events(type_id, ts, profile_pk);
-CREATE INDEX IF NOT EXISTS events_profile_ts ON events(profile_pk, ts);
-"""
 
-# Column names the engine owns; imported names that collide get another column.
-RESERVED_COLUMNS = frozenset({"pk", "id", "profile_pk", "type_id", "ts", "rowid", "oid", "_rowid_"})
+class SQLiteConnection(sqlite3.Connection):
+    """Python's SQLite connection, knowing its engine (``conn.engine``)."""
+
+    engine: Engine
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+class SQLiteEngine(Engine):
+    name = "sqlite"
+    dialect = "sqlite"
+    label = "SQLite"
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+    @property
+    def short_name(self) -> str:
+        return self.path.name
+
+    def exists(self) -> bool:
+        return self.path.exists() and self.path.stat().st_size > 0
+
+    def connect(self, *, readonly: bool = False) -> Connection:
+        return connect(self.path, readonly=readonly)
+
+    def open_store(self, *, readonly: bool = False) -> Connection:
+        return open_store(self.path, readonly=readonly)
+
+    def create_store(self) -> Connection:
+        return create_store(self.path)
+
+    def open_or_create_store(self) -> Connection:
+        return open_or_create_store(self.path)
+
+    time_column_type = "INTEGER"  # INTEGER affinity keeps a fraction as REAL
+    compact_table_suffix = " WITHOUT ROWID"
+
+    def key_column(self, table: str) -> str:
+        return "INTEGER PRIMARY KEY"  # the rowid
+
+    def key_sequences(self) -> list[str]:
+        return []
+
+    def column_type(self, sql_affinity: str) -> str:
+        return sql_affinity
+
+    def table_columns(self, conn: Connection, table: str) -> list[str]:
+        return [row[1] for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})")]
+
+    def data_stamp(self, conn: Connection) -> object:
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        return (version, conn.total_changes)  # type: ignore[attr-defined]  # other connections' commits, and this one's
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def describe_error(self, exc: BaseException) -> str:
+        return describe_sqlite_error(self.path, exc)
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> SQLiteConnection:
     """A connection with the store's pragmas: WAL, busy timeout, autocommit.
 
     ``isolation_level=None``: nothing is in a transaction unless
@@ -109,12 +95,14 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         if readonly:
             conn = sqlite3.connect(
                 f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                check_same_thread=False, isolation_level=None,
+                check_same_thread=False, isolation_level=None, factory=SQLiteConnection,
             )
         else:
             conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+                path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None,
+                factory=SQLiteConnection,
             )
+        conn.engine = SQLiteEngine(str(path))
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
@@ -144,20 +132,6 @@ def describe_sqlite_error(path: str | Path, exc: BaseException) -> str:
     return f"{path}: {exc}"
 
 
-def install_schema(conn: sqlite3.Connection, schema: str, file_format: str, version: int) -> None:
-    """Create the tables of ``schema`` (idempotent) and stamp the file's format and version,
-    in one transaction (shared by the profile store and the campaign store)."""
-    with write_transaction(conn):
-        for statement in schema.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('format', ?), ('schema_version', ?),"
-            " ('created_at', datetime('now'))",
-            (file_format, str(version)),
-        )
-
-
 @contextmanager
 def closed_on_failure(conn: sqlite3.Connection, path: str | Path) -> Iterator[None]:
     """Close a just-opened connection if checking or preparing it fails, turning SQLite's
@@ -172,7 +146,7 @@ def closed_on_failure(conn: sqlite3.Connection, path: str | Path) -> Iterator[No
         raise
 
 
-def create_store(path: str | Path) -> sqlite3.Connection:
+def create_store(path: str | Path) -> SQLiteConnection:
     """Create an empty store (or finish creating one) and return a connection."""
     path = Path(path)
     if path.parent and not path.parent.exists():
@@ -182,11 +156,11 @@ def create_store(path: str | Path) -> sqlite3.Connection:
         existing = _store_format(conn)
         if existing is None and _has_user_tables(conn):
             raise StoreError(f"{path} is an SQLite file but not an Audiences store.")
-        install_schema(conn, FIXED_SCHEMA, STORE_FORMAT, SCHEMA_VERSION)
+        install_schema(conn, fixed_schema(conn.engine), STORE_FORMAT, SCHEMA_VERSION)
     return conn
 
 
-def open_store(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+def open_store(path: str | Path, *, readonly: bool = False) -> SQLiteConnection:
     """Open an existing store, checking that it is one and that we can read its version."""
     path = Path(path)
     if not path.exists():
@@ -256,7 +230,7 @@ def is_read_only_file(path: str | Path) -> bool:
     return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK)
 
 
-def open_or_create_store(path: str | Path) -> sqlite3.Connection:
+def open_or_create_store(path: str | Path) -> SQLiteConnection:
     path = Path(path)
     if path.exists() and path.stat().st_size > 0:
         return create_store(path) if _is_store_file(path) else open_store(path)
@@ -290,19 +264,3 @@ def _has_user_tables(conn: sqlite3.Connection) -> bool:
     return bool(row[0])
 
 
-@contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One IMMEDIATE transaction: all of it is written, or none of it."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.rollback()
-        raise
-    else:
-        conn.commit()
-
-
-def quote_identifier(name: str) -> str:
-    """Double-quote an identifier for SQLite (only for names that come from the catalog)."""
-    return '"' + name.replace('"', '""') + '"'

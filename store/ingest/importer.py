@@ -23,14 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from store.engines.sqlite import (
-    FIXED_SCHEMA,
-    create_store,
-    describe_sqlite_error,
-    open_store,
-    quote_identifier,
-    write_transaction,
-)
+from store.engines.base import Connection
+from store.engines.layout import EVENT_INDEXES, quote_identifier, write_transaction
+from store.engines.sqlite import create_store, describe_sqlite_error, open_store
 from store.errors import InputError, StoreError
 from store.ingest.inference import (
     ColumnConverter,
@@ -286,7 +281,7 @@ class _StoreAccess:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.conn: sqlite3.Connection | None = None
+        self.conn: Connection | None = None
         self.existed = path.exists()
         self.created = False  # True once this import made the file
 
@@ -295,7 +290,7 @@ class _StoreAccess:
             self.conn = open_store(self.path)
         return self
 
-    def writable(self) -> sqlite3.Connection:
+    def writable(self) -> Connection:
         if self.conn is None:
             self.created = not self.path.exists()
             self.conn = create_store(self.path)
@@ -327,7 +322,7 @@ class _Job:
         self.fields: dict[str, ColumnInference] = {}
         self.roles: set[str] = set()
 
-    def prepare(self, conn: sqlite3.Connection | None) -> None:
+    def prepare(self, conn: Connection | None) -> None:
         if conn is not None:
             self.catalog = Catalog.load(conn)
 
@@ -365,7 +360,7 @@ class _Job:
     def plan(self) -> Plan:
         raise NotImplementedError
 
-    def write(self, conn: sqlite3.Connection, plan: Plan,
+    def write(self, conn: Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -460,7 +455,7 @@ def _upsert_sql(table: str, key: str, columns: list[str]) -> str:
     return sql + "UPDATE SET " + updates
 
 
-def _count(conn: sqlite3.Connection, table: str) -> int:
+def _count(conn: Connection, table: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0])
 
 
@@ -516,7 +511,7 @@ class _ProfilesJob(_Job):
             raise _conflict_error(self.source.path, conflicts)
         return self.plan_fields(self.schema, "attribute")
 
-    def write(self, conn: sqlite3.Connection, plan: Plan,
+    def write(self, conn: Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
         attributes = [ensure_attribute(conn, name, final) for name, final in plan]
         plan = [(name, attribute.type)
@@ -558,7 +553,7 @@ class _EventsJob(_Job):
         self.field_types: dict[str, set[str]] = {}
         self.stamps: list[np.ndarray] = []  # epoch seconds, one array per chunk
 
-    def prepare(self, conn: sqlite3.Connection | None) -> None:
+    def prepare(self, conn: Connection | None) -> None:
         super().prepare(conn)
         if conn is not None:
             self.pks = dict(conn.execute("SELECT id, pk FROM profiles"))
@@ -657,7 +652,7 @@ class _EventsJob(_Job):
     def plan(self) -> Plan:
         return self.plan_fields(self.schema, "event field")
 
-    def write(self, conn: sqlite3.Connection, plan: Plan,
+    def write(self, conn: Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
         created = self._create_profiles(conn)
         type_ids = {name: ensure_event_type(conn, name) for name in self.types}
@@ -691,7 +686,7 @@ class _EventsJob(_Job):
             conn.execute(statement)
         return {"created_profiles": created, "event_types": tuple(self.types)}
 
-    def _create_profiles(self, conn: sqlite3.Connection) -> int:
+    def _create_profiles(self, conn: Connection) -> int:
         """Add a bare profile for each unknown id, and learn the new profiles' pks."""
         if not self.new_ids:
             return 0
@@ -711,20 +706,16 @@ def _present(value: Any) -> bool:
     return value is not None and value != ""
 
 
-_EVENT_INDEXES = [
-    statement.strip() for statement in FIXED_SCHEMA.split(";")
-    if "INDEX" in statement and "ON events" in statement
-]
 
 
-def _drop_event_indexes(conn: sqlite3.Connection) -> list[str]:
+def _drop_event_indexes(conn: Connection) -> list[str]:
     """Drop the events indexes (inside the transaction); returns the statements to rebuild them."""
     names = {row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
         " AND sql IS NOT NULL"
     )}
     statements = []
-    for statement in _EVENT_INDEXES:
+    for statement in EVENT_INDEXES:
         name = statement.split("EXISTS", 1)[1].split()[0]
         if name in names:
             conn.execute(f"DROP INDEX {quote_identifier(name)}")
@@ -810,7 +801,7 @@ class _EntityJob(_Job):
         self.key_type = key_type
         return self.plan_fields(self.schema, f"entity {self.name}'s field")
 
-    def write(self, conn: sqlite3.Connection, plan: Plan,
+    def write(self, conn: Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
         entity = ensure_entity(conn, self.name, self.key, self.key_type, self.link)
         key_type = ensure_entity_field(conn, self.name, self.key, self.key_type).type

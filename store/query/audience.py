@@ -17,7 +17,6 @@ import json
 import math
 import operator
 import random
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 from sqlglot import exp
 
+from store.engines.base import Connection
 from store.engines.cancel import Cancel, watching
 from store.errors import InputError
 from store.query import sqlbuild as sb
@@ -59,18 +59,18 @@ class NodeCount:
     remaining: int | None = None
 
 
-def prepare(conn: sqlite3.Connection) -> None:
+def prepare(conn: Connection) -> None:
     """Connection settings the compiled SQL relies on: LIKE folds ASCII case."""
     conn.execute("PRAGMA case_sensitive_like = OFF")
 
 
-def _compiled(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+def _compiled(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
               catalog: Catalog | None) -> tuple[CompiledQuery, Catalog]:
     catalog = catalog or Catalog.load(conn)
     return compile_segment(resolved, catalog, as_of), catalog
 
 
-def run_count(conn: sqlite3.Connection, compiled: CompiledQuery,
+def run_count(conn: Connection, compiled: CompiledQuery,
               cancel: Cancel | None = None) -> int:
     """The number of rows (members) a compiled query selects."""
     query = count_query(compiled)
@@ -79,7 +79,7 @@ def run_count(conn: sqlite3.Connection, compiled: CompiledQuery,
         return int(conn.execute(query.sql, query.params).fetchone()[0])
 
 
-def count(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+def count(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
           catalog: Catalog | None = None, cancel: Cancel | None = None) -> int:
     """The exact audience size at ``as_of``."""
     if cancel is not None:
@@ -88,7 +88,7 @@ def count(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetim
     return run_count(conn, compiled, cancel)
 
 
-def total(conn: sqlite3.Connection, cancel: Cancel | None = None) -> int:
+def total(conn: Connection, cancel: Cancel | None = None) -> int:
     """The number of profiles in the store."""
     with watching(cancel, conn):
         return int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0])
@@ -103,7 +103,7 @@ def _members_query(compiled: CompiledQuery, columns: list[exp.Expression],
     return profiles_select(where, *columns), binder
 
 
-def member_page(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+def member_page(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
                 after_pk: int | None = None, limit: int = 200, catalog: Catalog | None = None,
                 cancel: Cancel | None = None) -> list[tuple[int, str]]:
     """One keyset page of members as (pk, external id), in pk order after ``after_pk``."""
@@ -111,7 +111,7 @@ def member_page(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.d
     return page_of(conn, compiled, after_pk, limit, cancel)
 
 
-def page_of(conn: sqlite3.Connection, compiled: CompiledQuery, after_pk: int | None = None,
+def page_of(conn: Connection, compiled: CompiledQuery, after_pk: int | None = None,
             limit: int = 200, cancel: Cancel | None = None) -> list[tuple[int, str]]:
     """A keyset page of a compiled audience (``pk > after_pk ORDER BY pk LIMIT limit``)."""
     binder = sb.Binder()
@@ -129,7 +129,7 @@ def page_of(conn: sqlite3.Connection, compiled: CompiledQuery, after_pk: int | N
         return [(int(pk), str(pid)) for pk, pid in conn.execute(final.sql, final.params)]
 
 
-def member_ids(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+def member_ids(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
                catalog: Catalog | None = None, cancel: Cancel | None = None,
                batch: int = FETCH_BATCH) -> Iterator[str]:
     """Every member's external id, streamed in pk order (for activation)."""
@@ -153,7 +153,7 @@ def member_ids(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.da
             cursor.close()
 
 
-def sample(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime, n: int = 10,
+def sample(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime, n: int = 10,
            seed: int | None = None, catalog: Catalog | None = None,
            cancel: Cancel | None = None) -> list[tuple[int, str]]:
     """``n`` random members as (pk, external id), sorted by pk; the same seed, the same sample.
@@ -199,7 +199,7 @@ def reservoir(items: Iterator[int], n: int, rng: random.Random) -> list[int]:
         weight *= math.exp(math.log(rng.random() or 1e-300) / n)
 
 
-def node_counts(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+def node_counts(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
                 catalog: Catalog | None = None, cancel: Cancel | None = None,
                 cache: MemberSetCache | None = None) -> list[NodeCount]:
     """Every node's own audience size, and for each child of an ``all`` the waterfall:
@@ -231,7 +231,7 @@ def node_counts(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.d
     return [NodeCount(path, population(bits[path]), remaining.get(path)) for path, _ in nodes]
 
 
-def breakdown(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+def breakdown(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
               attribute: str, top: int = 10, catalog: Catalog | None = None,
               cancel: Cancel | None = None) -> list[tuple[str, int]]:
     """The audience by one attribute's values: the ``top`` most common first (ties by value),
@@ -289,7 +289,7 @@ NARROW_SPAN = 20  # integers spread over fewer values than this are shown value 
 MAX_YEARS = 12  # dates spread over more years than this are shown by decade
 
 
-def banded_breakdown(conn: sqlite3.Connection, compiled: CompiledQuery, binder: sb.Binder,
+def banded_breakdown(conn: Connection, compiled: CompiledQuery, binder: sb.Binder,
                      value: exp.Expression, kind: str, cancel: Cancel | None, *,
                      few_values: bool = False) -> list[tuple[str, int]] | None:
     """The audience in bands of ``value``, lowest first, then ("(missing)", n); None when

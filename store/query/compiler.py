@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import Any, cast
 
 from sqlglot import exp
 
+from store.engines.base import Connection
 from store.errors import InputError
 from store.query import sqlbuild as sb
 from store.query.predicates import Predicates, Target, next_day, window_or_open
@@ -930,7 +930,7 @@ def pretty_sql(compiled: CompiledQuery) -> str:
     return PRETTY_HEADER + expression.sql(dialect=compiled.dialect, pretty=True) + ";"
 
 
-def explain(conn: sqlite3.Connection, compiled: CompiledQuery) -> list[str]:
+def explain(conn: Connection, compiled: CompiledQuery) -> list[str]:
     """SQLite's query plan for a compiled query, one line per step."""
     rows = conn.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.params).fetchall()
     return [str(row[-1]) for row in rows]

@@ -12,12 +12,12 @@ a referenced segment's rule are written ``ID:rule...``.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from store.engines.sqlite import quote_identifier
+from store.engines.base import Connection
+from store.engines.layout import quote_identifier
 from store.errors import StoreError
 from store.schema.catalog import AGE_SOURCE_KIND, Catalog
 from store.schema.values import AttrType, from_epoch_seconds, parse_date, parse_datetime
@@ -129,7 +129,7 @@ def event_instant(ts: float) -> dt.datetime:
 class _Loader:
     """Reads profiles, their events and linked entity rows with a few queries."""
 
-    def __init__(self, conn: sqlite3.Connection, catalog: Catalog) -> None:
+    def __init__(self, conn: Connection, catalog: Catalog) -> None:
         self.conn = conn
         self.catalog = catalog
         self.stored = [a for a in catalog.attributes.values() if not a.derived_from]
@@ -202,7 +202,7 @@ class _Loader:
         return EventData(type=type_name, ts=event_instant(row[2]), fields=values)
 
 
-def load_profile(conn: sqlite3.Connection, catalog: Catalog, pk: int) -> ProfileData:
+def load_profile(conn: Connection, catalog: Catalog, pk: int) -> ProfileData:
     """One profile by its pk, with its events (oldest first) and linked entity fields."""
     loader = _Loader(conn, catalog)
     row = conn.execute(loader.profile_sql() + " WHERE pk = ?", (pk,)).fetchone()
@@ -214,7 +214,7 @@ def load_profile(conn: sqlite3.Connection, catalog: Catalog, pk: int) -> Profile
     return loader.profile(row, [loader.event(r) for r in raw_events])
 
 
-def load_all_profiles(conn: sqlite3.Connection, catalog: Catalog) -> Iterator[ProfileData]:
+def load_all_profiles(conn: Connection, catalog: Catalog) -> Iterator[ProfileData]:
     """Every profile in pk order; events stream alongside in one ordered pass."""
     loader = _Loader(conn, catalog)
     loader.load_entities(None)
@@ -537,7 +537,7 @@ def explain(profile: ProfileData, resolved: ResolvedSegment, as_of: dt.datetime,
     return evaluation.explain(resolved.segment.rule, "rule")
 
 
-def evaluate_all(conn: sqlite3.Connection, resolved: ResolvedSegment, as_of: dt.datetime,
+def evaluate_all(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
                  catalog: Catalog | None = None) -> set[int]:
     """The pks of every matching profile, by brute force (for small stores and tests)."""
     catalog = catalog or Catalog.load(conn)

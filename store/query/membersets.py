@@ -19,7 +19,6 @@ excludes (the small side) and is inverted.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from store.engines.base import Connection
 from store.engines.cancel import Cancel, watching
 from store.query.compiler import compile_members
 from store.schema.catalog import Catalog
@@ -62,7 +62,7 @@ def population(bits: Bits) -> int:
     return int(np.bitwise_count(bits).sum(dtype=np.int64))
 
 
-def read_pks(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> npt.NDArray[np.int64]:
+def read_pks(conn: Connection, sql: str, params: tuple[object, ...]) -> npt.NDArray[np.int64]:
     """The pks a one-column query selects, through one ``group_concat`` string."""
     text = conn.execute(f"WITH s(pk) AS ({sql}) SELECT group_concat(pk) FROM s", params).fetchone()[0]
     if not text:
@@ -80,16 +80,15 @@ class MemberSetCache:
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
-        self.conn: sqlite3.Connection | None = None  # held, so its identity stays unique
-        self.stamp: tuple[int, int] | None = None
+        self.conn: Connection | None = None  # held, so its identity stays unique
+        self.stamp: object = None
         self.universe: Universe | None = None
         self.leaves: OrderedDict[Hashable, Bits] = OrderedDict()
         self.reads = 0  # leaves read from the store (for tests and benchmarks)
 
-    def prepare(self, conn: sqlite3.Connection) -> Universe:
+    def prepare(self, conn: Connection) -> Universe:
         """The store's pk space; forgets everything when the data changed since the last call."""
-        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-        stamp = (version, conn.total_changes)  # other connections' commits, and this one's
+        stamp = conn.engine.data_stamp(conn)
         if conn is not self.conn or stamp != self.stamp or self.universe is None:
             self.leaves.clear()
             self.universe = load_universe(conn)
@@ -109,7 +108,7 @@ class MemberSetCache:
             self.leaves.popitem(last=False)
 
 
-def load_universe(conn: sqlite3.Connection) -> Universe:
+def load_universe(conn: Connection) -> Universe:
     """Every profile's pk as a bitmap (no read of the pks when they run 1..n without gaps)."""
     size_row = conn.execute("SELECT count(*), coalesce(max(pk), 0) FROM profiles").fetchone()
     total, top = int(size_row[0]), int(size_row[1])
@@ -135,7 +134,7 @@ def leaf_key(leaf: Leaf, resolved: ResolvedSegment, as_of: dt.datetime) -> Hasha
 class Combiner:
     """Evaluates a rule tree over leaf bitmaps, reading missing leaves from the store."""
 
-    conn: sqlite3.Connection
+    conn: Connection
     resolved: ResolvedSegment
     catalog: Catalog
     as_of: dt.datetime

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from store.engines.sqlite import quote_identifier
+from store.engines.base import Connection
+from store.engines.layout import quote_identifier
 from store.schema.catalog import Attribute, Catalog
 from store.schema.values import parse_date
 from store.segments.timeutil import age_on
@@ -175,7 +175,7 @@ class ProfileQuery:
         return where, params
 
     # -- reading
-    def _rows(self, conn: sqlite3.Connection, extra: list[str], params: list[Any], order: str,
+    def _rows(self, conn: Connection, extra: list[str], params: list[Any], order: str,
               limit: int) -> list[ProfileRow]:
         where = self._where + extra
         sql = f"SELECT {self._select}"
@@ -196,7 +196,7 @@ class ProfileQuery:
             rows.append(ProfileRow(raw[0], (sort_value, raw[0]), values))
         return rows
 
-    def _by_pk(self, conn: sqlite3.Connection, key: SortKey | None, limit: int,
+    def _by_pk(self, conn: Connection, key: SortKey | None, limit: int,
                forward: bool) -> list[ProfileRow]:
         """Unsorted listings: keyset on pk alone, returned in the order read."""
         upward = forward != self.order.descending
@@ -204,7 +204,7 @@ class ProfileQuery:
         params = [key[1]] if key is not None else []
         return self._rows(conn, extra, params, f"pk {'ASC' if upward else 'DESC'}", limit)
 
-    def _present(self, conn: sqlite3.Connection, key: Any, limit: int,
+    def _present(self, conn: Connection, key: Any, limit: int,
                  forward: bool) -> list[ProfileRow]:
         """Rows with a sort value, strictly beyond (value, pk) ``key`` in the read direction."""
         column = quote_identifier(self.order.column or "pk")
@@ -217,7 +217,7 @@ class ProfileQuery:
         direction = "ASC" if upward else "DESC"
         return self._rows(conn, extra, params, f"{column} {direction}, pk {direction}", limit)
 
-    def _missing(self, conn: sqlite3.Connection, after_pk: int | None, limit: int,
+    def _missing(self, conn: Connection, after_pk: int | None, limit: int,
                  forward: bool) -> list[ProfileRow]:
         """Rows without a sort value (always listed last, by pk), beyond ``after_pk``."""
         column = quote_identifier(self.order.column or "pk")
@@ -228,7 +228,7 @@ class ProfileQuery:
             params = [after_pk]
         return self._rows(conn, extra, params, f"pk {'ASC' if forward else 'DESC'}", limit)
 
-    def after(self, conn: sqlite3.Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
+    def after(self, conn: Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
         """The ``limit`` rows that follow ``key`` (None: the first rows), in listing order."""
         if self.order.column is None:
             return self._by_pk(conn, key, limit, forward=True)
@@ -240,7 +240,7 @@ class ProfileQuery:
             rows += self._missing(conn, after_pk, limit - len(rows), forward=True)
         return rows
 
-    def before(self, conn: sqlite3.Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
+    def before(self, conn: Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
         """The ``limit`` rows just before ``key`` (None: the last rows), in listing order."""
         if self.order.column is None:
             return self._by_pk(conn, key, limit, forward=False)[::-1]
@@ -252,7 +252,7 @@ class ProfileQuery:
             rows += self._present(conn, present_key, limit - len(rows), forward=False)
         return rows[::-1]
 
-    def count(self, conn: sqlite3.Connection, cap: int | None = COUNT_CAP) -> tuple[int, bool]:
+    def count(self, conn: Connection, cap: int | None = COUNT_CAP) -> tuple[int, bool]:
         """How many profiles the listing holds, stopping at ``cap`` (then the flag is True).
         A segment's members without a search are counted exactly, however they are sorted."""
         if not self._where:
@@ -280,12 +280,12 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def profile_total(conn: sqlite3.Connection) -> int:
+def profile_total(conn: Connection) -> int:
     """The number of profiles in the store."""
     return int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0])
 
 
-def profile_rows(conn: sqlite3.Connection, catalog: Catalog, columns: Sequence[str],
+def profile_rows(conn: Connection, catalog: Catalog, columns: Sequence[str],
                  pks: Sequence[int], today: dt.date) -> list[ProfileRow]:
     """Rows of the given profiles, in the order of ``pks`` (missing ones are skipped)."""
     if not pks:
@@ -298,7 +298,7 @@ def profile_rows(conn: sqlite3.Connection, catalog: Catalog, columns: Sequence[s
 # ------------------------------------------------------------------ segment members
 
 
-def segment_members(conn: sqlite3.Connection, catalog: Catalog, resolved: ResolvedSegment,
+def segment_members(conn: Connection, catalog: Catalog, resolved: ResolvedSegment,
                     as_of: dt.datetime) -> array[int]:
     """The pks of a segment's audience at ``as_of``, ascending, 8 bytes each.
 
@@ -333,27 +333,27 @@ class MemberSlice:
         self.today = today
         self.descending = descending
 
-    def _rows(self, conn: sqlite3.Connection, start: int, end: int, reverse: bool) -> list[ProfileRow]:
+    def _rows(self, conn: Connection, start: int, end: int, reverse: bool) -> list[ProfileRow]:
         pks = list(self.members[max(start, 0):max(end, 0)])
         if reverse:
             pks.reverse()
         return profile_rows(conn, self.catalog, self.columns, pks, self.today)
 
-    def after(self, conn: sqlite3.Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
+    def after(self, conn: Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
         if self.descending:
             end = bisect_left(self.members, key[1]) if key else len(self.members)
             return self._rows(conn, end - limit, end, True)
         start = bisect_right(self.members, key[1]) if key else 0
         return self._rows(conn, start, start + limit, False)
 
-    def before(self, conn: sqlite3.Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
+    def before(self, conn: Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
         if self.descending:
             start = bisect_right(self.members, key[1]) if key else 0
             return self._rows(conn, start, start + limit, True)
         end = bisect_left(self.members, key[1]) if key else len(self.members)
         return self._rows(conn, end - limit, end, False)
 
-    def count(self, conn: sqlite3.Connection, cap: int | None = COUNT_CAP) -> tuple[int, bool]:
+    def count(self, conn: Connection, cap: int | None = COUNT_CAP) -> tuple[int, bool]:
         return len(self.members), False
 
 
@@ -381,7 +381,7 @@ class AttributeValue:
     derived: bool = False
 
 
-def load_attributes(conn: sqlite3.Connection, catalog: Catalog, pk: int,
+def load_attributes(conn: Connection, catalog: Catalog, pk: int,
                     today: dt.date) -> list[AttributeValue] | None:
     """Every attribute of the profile ``pk`` in catalog order (age at ``today``); None if absent."""
     stored = [a for a in catalog.attributes.values() if not a.derived_from]
@@ -406,7 +406,7 @@ def load_attributes(conn: sqlite3.Connection, catalog: Catalog, pk: int,
     return values
 
 
-def pk_of(conn: sqlite3.Connection, profile_id: str) -> int | None:
+def pk_of(conn: Connection, profile_id: str) -> int | None:
     """The pk of the profile with external id ``profile_id``."""
     row = conn.execute("SELECT pk FROM profiles WHERE id = ?", (profile_id,)).fetchone()
     return None if row is None else int(row[0])
@@ -455,7 +455,7 @@ def _first_field(catalog: Catalog, names: tuple[str, ...], numeric: bool) -> str
     return None
 
 
-def profile_summary(conn: sqlite3.Connection, catalog: Catalog, pk: int) -> ProfileSummary:
+def profile_summary(conn: Connection, catalog: Catalog, pk: int) -> ProfileSummary:
     """Event counts by type, orders, total spend and the first and last activity of ``pk``.
 
     Orders are distinct order ids when events carry one, else purchase events;
@@ -539,7 +539,7 @@ def _entity_fields_shown(catalog: Catalog) -> list[tuple[str, str, str, str, str
     return shown
 
 
-def timeline_page(conn: sqlite3.Connection, catalog: Catalog, pk: int, *,
+def timeline_page(conn: Connection, catalog: Catalog, pk: int, *,
                   older_than: tuple[float, int] | None = None,
                   newer_than: tuple[float, int] | None = None, oldest: bool = False,
                   limit: int = PAGE_SIZE, types: Sequence[str] | None = None) -> list[TimelineEvent]:
@@ -617,12 +617,12 @@ class TimelineSource:
         self.pk = pk
         self.types = types
 
-    def after(self, conn: sqlite3.Connection, key: tuple[float, int] | None,
+    def after(self, conn: Connection, key: tuple[float, int] | None,
               limit: int) -> list[TimelineEvent]:
         return timeline_page(conn, self.catalog, self.pk, older_than=key, limit=limit,
                              types=self.types)
 
-    def before(self, conn: sqlite3.Connection, key: tuple[int, int] | None,
+    def before(self, conn: Connection, key: tuple[int, int] | None,
                limit: int) -> list[TimelineEvent]:
         return timeline_page(conn, self.catalog, self.pk, newer_than=key, oldest=key is None,
                              limit=limit, types=self.types)

@@ -28,14 +28,9 @@ import numpy as np
 from dateutil.relativedelta import relativedelta
 
 from sample_data import SCHEMA_FILE
-from store.engines.sqlite import (
-    BUSY_TIMEOUT_MS,
-    create_store,
-    describe_sqlite_error,
-    open_store,
-    quote_identifier,
-    write_transaction,
-)
+from store.engines.base import Connection
+from store.engines.layout import quote_identifier, write_transaction
+from store.engines.sqlite import BUSY_TIMEOUT_MS, create_store, describe_sqlite_error, open_store
 from store.errors import InputError, StoreError
 from store.sample import pools as pools
 from store.schema.catalog import (
@@ -221,7 +216,7 @@ def _lock_and_read(path: Path) -> tuple[SavedRows, _OldStore | None]:
 class _OldStore:
     """The old store's connection (holding its exclusive lock) and a handle on its file."""
 
-    def __init__(self, conn: sqlite3.Connection, fd: int) -> None:
+    def __init__(self, conn: Connection, fd: int) -> None:
         self.conn = conn
         self.fd = fd
 
@@ -291,7 +286,7 @@ def _build_store(temp: Path, profiles: int, seed: int, until: dt.date,
         conn.close()
 
 
-def _drop_event_indexes(conn: sqlite3.Connection) -> list[str]:
+def _drop_event_indexes(conn: Connection) -> list[str]:
     """Drop the events indexes (rebuilt after the bulk insert, which is much faster)."""
     rows = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
@@ -382,7 +377,7 @@ class Columns:
     type_ids: dict[str, int]
 
 
-def _declare_catalog(conn: sqlite3.Connection) -> Columns:
+def _declare_catalog(conn: Connection) -> Columns:
     """Declare every attribute, event type, event field and the product entity, in fixed order."""
     profile: dict[str, str] = {}
     for name, attr_type in PROFILE_ATTRIBUTES:
@@ -400,7 +395,7 @@ def _declare_catalog(conn: sqlite3.Connection) -> Columns:
     return Columns(profile, event, entity.table, product, type_ids)
 
 
-def _apply_labels(conn: sqlite3.Connection, labels: dict[str, Any]) -> None:
+def _apply_labels(conn: Connection, labels: dict[str, Any]) -> None:
     """Write the labels of ``schema.yaml``; entity labels go straight to the entity tables."""
     sections = (("attributes", "attributes"), ("event_types", "event_types"),
                 ("event_fields", "event_fields"))
@@ -798,7 +793,7 @@ def _chunks(total: int) -> Iterator[tuple[int, int]]:
         yield low, min(low + CHUNK_ROWS, total)
 
 
-def _write_profiles(conn: sqlite3.Connection, columns: Columns, people: Profiles,
+def _write_profiles(conn: Connection, columns: Columns, people: Profiles,
                     report: ProgressCallback) -> None:
     names = [name for name, _ in PROFILE_ATTRIBUTES]
     target = ", ".join(["pk", "id", *(quote_identifier(columns.profile[n]) for n in names)])
@@ -812,7 +807,7 @@ def _write_profiles(conn: sqlite3.Connection, columns: Columns, people: Profiles
         report("Writing profiles", high / people.count)
 
 
-def _write_products(conn: sqlite3.Connection, columns: Columns, products: pools.Products) -> None:
+def _write_products(conn: Connection, columns: Columns, products: pools.Products) -> None:
     target = ", ".join(["key", *(quote_identifier(columns.product[n]) for n, _ in PRODUCT_FIELDS)])
     conn.executemany(
         f"INSERT INTO {quote_identifier(columns.product_table)}({target}) VALUES (?, ?, ?, ?, ?)",
@@ -821,7 +816,7 @@ def _write_products(conn: sqlite3.Connection, columns: Columns, products: pools.
     )
 
 
-def _write_events(conn: sqlite3.Connection, columns: Columns, events: Events,
+def _write_events(conn: Connection, columns: Columns, events: Events,
                   products: pools.Products, report: ProgressCallback) -> None:
     """Insert each event type's rows with only the fields it uses (narrow rows insert faster)."""
     page_text = np.array([*events.pages, None], dtype=object)
@@ -852,7 +847,7 @@ def _write_events(conn: sqlite3.Connection, columns: Columns, events: Events,
     report("Writing events", 1.0)
 
 
-def _write_segments(conn: sqlite3.Connection, kept: SavedRows) -> None:
+def _write_segments(conn: Connection, kept: SavedRows) -> None:
     """Copy the saved segments of the replaced store (columns both stores have)."""
     old_columns, rows = kept
     if not rows:

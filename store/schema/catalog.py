@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import difflib
 import re
-import sqlite3
 from dataclasses import dataclass, field
 
-from store.engines.sqlite import RESERVED_COLUMNS, quote_identifier
+from store.engines.base import Connection
+from store.engines.layout import RESERVED_COLUMNS, quote_identifier
 from store.schema.values import SQL_AFFINITY, AttrType
 
 
@@ -85,7 +85,7 @@ class Catalog:
     entities: dict[str, Entity]
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection) -> Catalog:
+    def load(cls, conn: Connection) -> Catalog:
         attributes = {ID_ATTRIBUTE.name: ID_ATTRIBUTE}
         for row in conn.execute(
             "SELECT name, type, column_name, label, grp, description, derived_from"
@@ -168,7 +168,7 @@ def allocate_column(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def add_column(conn: sqlite3.Connection, table: str, column: str, attr_type: AttrType) -> None:
+def add_column(conn: Connection, table: str, column: str, attr_type: AttrType) -> None:
     """Add a typed column (inside the caller's transaction)."""
     conn.execute(
         f"ALTER TABLE {quote_identifier(table)} ADD COLUMN {quote_identifier(column)}"
@@ -176,7 +176,7 @@ def add_column(conn: sqlite3.Connection, table: str, column: str, attr_type: Att
     )
 
 
-def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+def table_columns(conn: Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})")}
 
 
@@ -184,7 +184,7 @@ def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
 # Each runs inside the caller's transaction and returns the (possibly widened) entry.
 
 
-def ensure_attribute(conn: sqlite3.Connection, name: str, attr_type: AttrType) -> Attribute:
+def ensure_attribute(conn: Connection, name: str, attr_type: AttrType) -> Attribute:
     """Declare a profile attribute (adding its column) or widen an existing one.
 
     Raises ``InputError`` when ``attr_type`` conflicts with the schema.
@@ -219,7 +219,7 @@ def ensure_attribute(conn: sqlite3.Connection, name: str, attr_type: AttrType) -
     return Attribute(name, final, column)
 
 
-def declare_derived_age(conn: sqlite3.Connection, name: str = "age", source: str = "birth_date",
+def declare_derived_age(conn: Connection, name: str = "age", source: str = "birth_date",
                         label: str = "Age", group: str = "Demographics",
                         description: str = "Whole years from birth date to the as-of date.") -> None:
     """Declare ``age`` (integer) computed from a date attribute at the as-of date."""
@@ -231,7 +231,7 @@ def declare_derived_age(conn: sqlite3.Connection, name: str = "age", source: str
     )
 
 
-def ensure_event_type(conn: sqlite3.Connection, name: str) -> int:
+def ensure_event_type(conn: Connection, name: str) -> int:
     """The id of an event type, creating it if new."""
     row = conn.execute("SELECT id FROM event_types WHERE name = ?", (name,)).fetchone()
     if row is not None:
@@ -240,7 +240,7 @@ def ensure_event_type(conn: sqlite3.Connection, name: str) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def ensure_event_field(conn: sqlite3.Connection, name: str, attr_type: AttrType,
+def ensure_event_field(conn: Connection, name: str, attr_type: AttrType,
                        event_type_ids: list[int] | tuple[int, ...] = ()) -> EventField:
     """Declare an event field (one column of ``events``, shared by all types) for some types."""
     from store.errors import InputError
@@ -275,7 +275,7 @@ def ensure_event_field(conn: sqlite3.Connection, name: str, attr_type: AttrType,
     return EventField(name, final, column)
 
 
-def set_labels(conn: sqlite3.Connection, table: str, name: str, *, label: str | None = None,
+def set_labels(conn: Connection, table: str, name: str, *, label: str | None = None,
                group: str | None = None, description: str | None = None) -> None:
     """Set the label, group and description of an attribute, event type or event field."""
     assert table in {"attributes", "event_types", "event_fields"}
@@ -287,7 +287,7 @@ def set_labels(conn: sqlite3.Connection, table: str, name: str, *, label: str | 
             conn.execute(f"UPDATE {table} SET {column} = ? WHERE name = ?", (value, name))
 
 
-def ensure_entity(conn: sqlite3.Connection, name: str, key_field: str, key_type: AttrType,
+def ensure_entity(conn: Connection, name: str, key_field: str, key_type: AttrType,
                   link_field: str) -> Entity:
     """Declare an entity table keyed by ``key_field``, linked from the event field ``link_field``.
 
@@ -330,7 +330,7 @@ def ensure_entity(conn: sqlite3.Connection, name: str, key_field: str, key_type:
     return entity
 
 
-def ensure_entity_field(conn: sqlite3.Connection, entity: str, name: str,
+def ensure_entity_field(conn: Connection, entity: str, name: str,
                         attr_type: AttrType) -> EntityField:
     """Declare a field (column) of an entity, or widen an existing one."""
     from store.errors import InputError

@@ -34,10 +34,10 @@ columns (see docs/engine.md, "Speed").
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
 
-from store.engines.sqlite import quote_identifier, write_transaction
+from store.engines.base import Connection
+from store.engines.layout import quote_identifier, write_transaction
 from store.schema.catalog import Catalog, EventField
 
 ATTRIBUTE_INDEX_PREFIX = "profiles_attr_"
@@ -106,7 +106,7 @@ def covered_fields(fields: list[EventField], links: set[str]) -> list[EventField
     return identifiers + others[:MAX_COVERED_FIELDS - len(identifiers)]
 
 
-def attribute_indexes(conn: sqlite3.Connection) -> dict[str, str]:
+def attribute_indexes(conn: Connection) -> dict[str, str]:
     """``profiles_attr_<column>`` -> its CREATE INDEX, for every real attribute column."""
     rows = conn.execute(
         "SELECT column_name FROM attributes WHERE (derived_from IS NULL OR derived_from = '')"
@@ -122,17 +122,17 @@ def attribute_indexes(conn: sqlite3.Connection) -> dict[str, str]:
     return statements
 
 
-def covering_indexes(conn: sqlite3.Connection) -> dict[str, str]:
+def covering_indexes(conn: Connection) -> dict[str, str]:
     """``events_type_<id>_fields`` -> its CREATE INDEX, for this store's catalog."""
     return {index.name: index.statement for index in field_indexes(Catalog.load(conn)).values()}
 
 
-def wanted_indexes(conn: sqlite3.Connection) -> dict[str, str]:
+def wanted_indexes(conn: Connection) -> dict[str, str]:
     """Every recommended index of this store, by name."""
     return {**attribute_indexes(conn), **EXTRA_INDEXES, **covering_indexes(conn)}
 
 
-def missing_indexes(conn: sqlite3.Connection) -> list[str]:
+def missing_indexes(conn: Connection) -> list[str]:
     """Names of the recommended indexes the store does not have yet, and of the event types'
     covering indexes whose fields changed since they were built."""
     present = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
@@ -142,7 +142,7 @@ def missing_indexes(conn: sqlite3.Connection) -> list[str]:
             or (name in covering and _normal(present[name]) != _normal(covering[name]))]
 
 
-def ensure_indexes(conn: sqlite3.Connection) -> list[str]:
+def ensure_indexes(conn: Connection) -> list[str]:
     """Create the recommended indexes that are missing or outdated (one transaction);
     returns their names."""
     wanted = wanted_indexes(conn)

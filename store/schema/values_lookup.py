@@ -7,17 +7,17 @@ by ``LIMIT``; column names come from the catalog only.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
-from store.engines.sqlite import quote_identifier
+from store.engines.base import Connection
+from store.engines.layout import quote_identifier
 from store.errors import InputError
 from store.schema.catalog import Catalog
 
 DEFAULT_LIMIT = 50
 
 
-def top_values(conn: sqlite3.Connection, catalog: Catalog, name: str, *, event_field: bool = False,
+def top_values(conn: Connection, catalog: Catalog, name: str, *, event_field: bool = False,
                limit: int = DEFAULT_LIMIT) -> list[tuple[Any, int]]:
     """The ``limit`` most frequent non-missing values of a field, most frequent first.
 
@@ -55,7 +55,7 @@ def _source(catalog: Catalog, name: str, event_field: bool) -> tuple[str, str | 
     return "events", field.column
 
 
-def has_few_values(conn: sqlite3.Connection, catalog: Catalog, name: str, *, at_most: int = 12,
+def has_few_values(conn: Connection, catalog: Catalog, name: str, *, at_most: int = 12,
                    scan: int = 50_000) -> bool:
     """Whether a profile attribute takes between 2 and ``at_most`` distinct values (among the
     first ``scan`` profiles): a good attribute to break an audience down by. Cheap: it stops
@@ -72,7 +72,7 @@ def has_few_values(conn: sqlite3.Connection, catalog: Catalog, name: str, *, at_
     return 2 <= int(found) <= at_most
 
 
-def breakdown_candidate(conn: sqlite3.Connection, catalog: Catalog) -> str | None:
+def breakdown_candidate(conn: Connection, catalog: Catalog) -> str | None:
     """The first string or boolean attribute (in catalog order) with a handful of values."""
     for attribute in catalog.attributes.values():
         if attribute.type in ("string", "boolean") and attribute.name != "id" \

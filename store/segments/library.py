@@ -7,11 +7,11 @@ then as ``ID.yaml`` beside the file that refers to it (spec/segments.md).
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.engines.sqlite import write_transaction
+from store.engines.base import Connection
+from store.engines.layout import write_transaction
 from store.errors import InputError
 from store.schema.catalog import Catalog
 from store.segments.model import Segment, referenced_segments
@@ -32,7 +32,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def list_segments(conn: sqlite3.Connection) -> list[SavedSegment]:
+def list_segments(conn: Connection) -> list[SavedSegment]:
     return [
         SavedSegment(*row)
         for row in conn.execute(
@@ -42,12 +42,12 @@ def list_segments(conn: sqlite3.Connection) -> list[SavedSegment]:
     ]
 
 
-def saved_definition(conn: sqlite3.Connection, segment_id: str) -> str | None:
+def saved_definition(conn: Connection, segment_id: str) -> str | None:
     row = conn.execute("SELECT definition FROM segments WHERE id = ?", (segment_id,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def get_segment(conn: sqlite3.Connection, segment_id: str) -> tuple[Segment, dict[str, int]] | None:
+def get_segment(conn: Connection, segment_id: str) -> tuple[Segment, dict[str, int]] | None:
     """A saved segment, parsed, with its YAML line map; None if there is none."""
     text = saved_definition(conn, segment_id)
     if text is None:
@@ -55,7 +55,7 @@ def get_segment(conn: sqlite3.Connection, segment_id: str) -> tuple[Segment, dic
     return load_segment_text(text, f"saved segment {segment_id!r}", default_id=segment_id)
 
 
-def make_lookup(conn: sqlite3.Connection) -> SegmentLookup:
+def make_lookup(conn: Connection) -> SegmentLookup:
     """Find referenced segments: saved in the store first, then ``ID.yaml`` beside the file."""
 
     def lookup(segment_id: str, source: str | None) -> tuple[Segment, dict[str, int]] | None:
@@ -71,25 +71,25 @@ def make_lookup(conn: sqlite3.Connection) -> SegmentLookup:
     return lookup
 
 
-def resolve_segment(conn: sqlite3.Connection, segment: Segment, lines: dict[str, int] | None = None,
+def resolve_segment(conn: Connection, segment: Segment, lines: dict[str, int] | None = None,
                     catalog: Catalog | None = None) -> ResolvedSegment:
     """Validate a parsed segment against the store, resolving its references."""
     return validate_segment(segment, catalog or Catalog.load(conn), lines, make_lookup(conn))
 
 
-def resolve_file(conn: sqlite3.Connection, path: str | Path) -> ResolvedSegment:
+def resolve_file(conn: Connection, path: str | Path) -> ResolvedSegment:
     segment, lines = load_segment_file(path)
     return resolve_segment(conn, segment, lines)
 
 
-def resolve_saved(conn: sqlite3.Connection, segment_id: str) -> ResolvedSegment:
+def resolve_saved(conn: Connection, segment_id: str) -> ResolvedSegment:
     found = get_segment(conn, segment_id)
     if found is None:
         raise InputError(f"No saved segment {segment_id!r}.")
     return resolve_segment(conn, *found)
 
 
-def save_segment(conn: sqlite3.Connection, resolved: ResolvedSegment) -> None:
+def save_segment(conn: Connection, resolved: ResolvedSegment) -> None:
     """Save (insert or replace) a validated segment, and any file segments it refers to.
 
     Referenced segments that came from files beside it are saved too, so the
@@ -105,7 +105,7 @@ def save_segment(conn: sqlite3.Connection, resolved: ResolvedSegment) -> None:
         _upsert(conn, segment)
 
 
-def _upsert(conn: sqlite3.Connection, segment: Segment) -> None:
+def _upsert(conn: Connection, segment: Segment) -> None:
     now = _now()
     conn.execute(
         "INSERT INTO segments(id, name, description, definition, created_at, updated_at)"
@@ -116,7 +116,7 @@ def _upsert(conn: sqlite3.Connection, segment: Segment) -> None:
     )
 
 
-def referrers(conn: sqlite3.Connection, segment_id: str) -> list[str]:
+def referrers(conn: Connection, segment_id: str) -> list[str]:
     """Ids of the saved segments that refer to ``segment_id`` directly."""
     users = []
     for saved in list_segments(conn):
@@ -128,7 +128,7 @@ def referrers(conn: sqlite3.Connection, segment_id: str) -> list[str]:
     return users
 
 
-def delete_segment(conn: sqlite3.Connection, segment_id: str) -> None:
+def delete_segment(conn: Connection, segment_id: str) -> None:
     """Delete a saved segment; refused while another saved segment refers to it."""
     with write_transaction(conn):
         if saved_definition(conn, segment_id) is None:
@@ -142,7 +142,7 @@ def delete_segment(conn: sqlite3.Connection, segment_id: str) -> None:
         conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
 
 
-def rename_segment(conn: sqlite3.Connection, segment_id: str, new_name: str) -> None:
+def rename_segment(conn: Connection, segment_id: str, new_name: str) -> None:
     """Change a saved segment's display name (its id, which references use, stays)."""
     new_name = new_name.strip()
     if not new_name:
@@ -157,7 +157,7 @@ def rename_segment(conn: sqlite3.Connection, segment_id: str, new_name: str) -> 
         _upsert(conn, replace(segment, name=new_name))
 
 
-def save_segment_files(conn: sqlite3.Connection, directory: str | Path) -> list[str]:
+def save_segment_files(conn: Connection, directory: str | Path) -> list[str]:
     """Validate and save every ``*.yaml`` segment of a folder (e.g. the examples), in one go.
 
     Segments already saved under the same id are left as they are. Returns the

@@ -11,7 +11,6 @@ the tree marks it and leaves it out of the count until it is fixed).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -24,6 +23,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
+from store.engines.base import Connection
 from store.schema.catalog import Catalog
 from store.schema.values_lookup import top_values
 from store.segments.describe import OP_WORDS
@@ -49,7 +49,7 @@ from tui.widgets.format import tone
 
 Checker = Callable[[AttributeCondition], str | None]
 Describer = Callable[[AttributeCondition], str]
-Connector = Callable[[], sqlite3.Connection]
+Connector = Callable[[], Connection]
 
 DEFAULT_OP = {"string": "equals", "integer": "equals", "number": "equals",
               "boolean": "is_true", "date": "in_last", "datetime": "in_last"}

@@ -11,7 +11,6 @@ change and read back in plain words.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from store.engines.base import Connection
 from store.schema.catalog import Catalog
 from store.segments.describe import describe, describe_condition, field_label, inline
 from store.segments.editing import check_condition
@@ -101,7 +101,7 @@ class EventEditor(Dialog[EventCondition | None]):
     AUTO_FOCUS = "#count-value"
 
     def __init__(self, condition: EventCondition, *, catalog: Catalog,
-                 connect: Callable[[], sqlite3.Connection] | None = None) -> None:
+                 connect: Callable[[], Connection] | None = None) -> None:
         super().__init__()
         self.condition = condition
         self.catalog = catalog

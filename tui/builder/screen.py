@@ -14,7 +14,6 @@ the count (the rest still counts).
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, Tree
 from textual.worker import get_current_worker
 
+from store.engines.base import Connection
 from store.engines.cancel import Cancel
 from store.engines.sqlite import open_store
 from store.errors import AudiencesError, QueryCancelled
@@ -216,7 +216,7 @@ class BuilderScreen(Screen[str | None]):
     def db_path(self) -> Path:
         return Path(self.app.db_path)  # type: ignore[attr-defined]
 
-    def read_connection(self) -> sqlite3.Connection:
+    def read_connection(self) -> Connection:
         """A fresh read-only connection, for one worker run (closed by the caller)."""
         return open_store(self.db_path, readonly=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 
+from store.engines.base import Connection
 from store.errors import InputError, StoreError
 from store.segments.validate import ResolvedSegment
 from tui.commands.common import (
@@ -48,7 +48,7 @@ def campaign_path(db_path: Path | None, campaign_db: Path | None) -> Path:
     return default_campaign_path(store)
 
 
-def open_campaign_file(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+def open_campaign_file(path: Path, *, readonly: bool = False) -> Connection:
     """``store.campaign.open_campaign``, after checking that an existing file is an SQLite
     database at all, so that a wrong ``--campaign-db`` is called a campaign store, not a
     profile store, in the message."""
@@ -65,7 +65,7 @@ def open_campaign_file(path: Path, *, readonly: bool = False) -> sqlite3.Connect
 
 
 @contextmanager
-def campaign_reader(db_path: Path | None, campaign_db: Path | None) -> Iterator[sqlite3.Connection | None]:
+def campaign_reader(db_path: Path | None, campaign_db: Path | None) -> Iterator[Connection | None]:
     """A read-only connection to the campaign store, or None when there is none yet."""
     path = campaign_path(db_path, campaign_db)
     if not path.exists():
@@ -78,7 +78,7 @@ def campaign_reader(db_path: Path | None, campaign_db: Path | None) -> Iterator[
         conn.close()
 
 
-def resolve_segment_arg(conn: sqlite3.Connection, source: str | None, segment_id: str | None,
+def resolve_segment_arg(conn: Connection, source: str | None, segment_id: str | None,
                         when: dt.datetime) -> ResolvedSegment:
     """A segment file, or the id of a segment saved in the store, checked at ``when``."""
     from store.segments import library

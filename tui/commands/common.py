@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import click
 
+from store.engines.base import Connection
 from store.errors import InputError
 from store.schema.values import UTC, datetime_out_of_range, parse_date, parse_datetime
 from store.segments.validate import ResolvedSegment
@@ -74,7 +74,7 @@ def check_readable(path: Path) -> None:
         raise InputError(f"{path}: cannot read the file (permission denied).")
 
 
-def resolve_segment(conn: sqlite3.Connection, source: str, when: dt.datetime) -> ResolvedSegment:
+def resolve_segment(conn: Connection, source: str, when: dt.datetime) -> ResolvedSegment:
     """SEGMENT (a YAML file, or the id of a segment saved in the store), validated, and
     checked at the as-of instant ``when`` (a ``between`` whose relative bounds resolve in
     the wrong order then is refused, not an empty audience)."""

@@ -29,6 +29,7 @@ from textual.widgets import Button, Footer, ProgressBar, Static
 
 from store.campaign.activation import ActivationResult, Review, activate, resolve_audience, review
 from store.campaign.store import Audience, Member, default_campaign_path, open_campaign
+from store.engines.base import Connection
 from store.engines.sqlite import open_store
 from store.errors import AudiencesError, QueryCancelled
 from store.schema.catalog import Catalog
@@ -48,12 +49,12 @@ def campaign_path_of(app: App[Any]) -> Path:
     return Path(path) if path else default_campaign_path(Path(app.db_path))  # type: ignore[attr-defined]
 
 
-def profile_reader(app: App[Any]) -> sqlite3.Connection:
+def profile_reader(app: App[Any]) -> Connection:
     """A fresh read-only connection to the app's profile store, for one worker."""
     return open_store(Path(app.db_path), readonly=True)  # type: ignore[attr-defined]
 
 
-def app_catalog(app: App[Any], conn: sqlite3.Connection) -> Catalog:
+def app_catalog(app: App[Any], conn: Connection) -> Catalog:
     """The app's catalog when it keeps one, else read from the store."""
     catalog = getattr(app, "catalog", None)
     return catalog if isinstance(catalog, Catalog) else Catalog.load(conn)
@@ -167,7 +168,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.state = "reviewing"  # reviewing | ready | activating | done | failed
         self._cancel = threading.Event()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[Connection] = []
 
     # -- layout
     def compose(self) -> ComposeResult:
@@ -193,7 +194,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.run_review()
 
     # -- connections the workers use (so escape can interrupt them)
-    def _open(self, opener: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+    def _open(self, opener: Callable[[], Connection]) -> Connection:
         conn = opener()
         with self._lock:
             self._connections.append(conn)
@@ -212,7 +213,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             with contextlib.suppress(sqlite3.ProgrammingError):
                 conn.interrupt()
 
-    def _resolve(self, conn: sqlite3.Connection, catalog: Catalog) -> ResolvedSegment:
+    def _resolve(self, conn: Connection, catalog: Catalog) -> ResolvedSegment:
         if isinstance(self.segment, ResolvedSegment):
             return self.segment
         if isinstance(self.segment, Audience):

@@ -12,7 +12,6 @@ workers post messages and the handlers update the widgets.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +37,7 @@ from store.campaign.store import (
     read_member_page,
     set_status,
 )
+from store.engines.base import Connection
 from tui.screens.activation import ActivationScreen, campaign_path_of, error_text, profile_reader
 from tui.widgets.format import field_label, plural, tone
 from tui.widgets.list_table import ListTable
@@ -85,7 +85,7 @@ def short_time(stamp: str) -> str:
     return stamp[:16] if len(stamp) >= 16 else stamp
 
 
-def open_campaign_reader(path: Path) -> sqlite3.Connection | None:
+def open_campaign_reader(path: Path) -> Connection | None:
     """A read-only connection to the campaign store, or None when it does not exist yet."""
     if not path.exists():
         return None

@@ -11,7 +11,6 @@ is refused with the store's reason, naming the segments that use it.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +25,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
+from store.engines.base import Connection
 from store.engines.cancel import Cancel
 from store.engines.sqlite import open_store
 from store.errors import AudiencesError, QueryCancelled
@@ -230,10 +230,10 @@ class SegmentsScreen(Screen[None]):
         found = getattr(self.app, "catalog", None)
         return found if isinstance(found, Catalog) else None
 
-    def read_connection(self) -> sqlite3.Connection:
+    def read_connection(self) -> Connection:
         return open_store(self.db_path, readonly=True)
 
-    def write_connection(self) -> sqlite3.Connection:
+    def write_connection(self) -> Connection:
         return open_store(self.db_path)
 
     def as_of(self) -> dt.datetime:
@@ -549,7 +549,7 @@ class SegmentsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
     def duplicate(self, source_id: str, name: str, new_id: str) -> None:
-        def write(conn: sqlite3.Connection) -> StoreChanged:
+        def write(conn: Connection) -> StoreChanged:
             found = get_segment(conn, source_id)
             if found is None:
                 raise AudiencesError(f"No saved segment {source_id!r}.")
@@ -574,7 +574,7 @@ class SegmentsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
     def rename(self, segment_id: str, name: str) -> None:
-        def write(conn: sqlite3.Connection) -> StoreChanged:
+        def write(conn: Connection) -> StoreChanged:
             rename_segment(conn, segment_id, name)
             return StoreChanged(0, f"Renamed to {name!r}.", segment_id)
 
@@ -595,7 +595,7 @@ class SegmentsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
     def delete(self, segment_id: str) -> None:
-        def write(conn: sqlite3.Connection) -> StoreChanged:
+        def write(conn: Connection) -> StoreChanged:
             delete_segment(conn, segment_id)
             return StoreChanged(0, f"Deleted {segment_id!r}.")
 
@@ -612,7 +612,7 @@ class SegmentsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
     def import_file(self, path: str, replace_existing: bool) -> None:
-        def write(conn: sqlite3.Connection) -> WorkerResult:
+        def write(conn: Connection) -> WorkerResult:
             segment, lines = load_segment_file(path)
             if not replace_existing and get_segment(conn, segment.id) is not None:
                 return ImportWouldReplace(0, path, segment.id)
@@ -648,7 +648,7 @@ class SegmentsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
     def export(self, segment_id: str, path: str) -> None:
-        def write(conn: sqlite3.Connection) -> StoreChanged:
+        def write(conn: Connection) -> StoreChanged:
             found = get_segment(conn, segment_id)
             if found is None:
                 raise AudiencesError(f"No saved segment {segment_id!r}.")

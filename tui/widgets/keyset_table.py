@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
+from store.engines.base import Connection
 from store.engines.cancel import Cancel
 from store.engines.sqlite import describe_sqlite_error
 from store.errors import AudiencesError
@@ -50,9 +51,9 @@ class PagedRow(Protocol):
 class PageSource(Protocol):
     """Fetches rows around a key, in display order (None: from the start or the end)."""
 
-    def after(self, conn: sqlite3.Connection, key: Any, limit: int) -> Sequence[Any]: ...
+    def after(self, conn: Connection, key: Any, limit: int) -> Sequence[Any]: ...
 
-    def before(self, conn: sqlite3.Connection, key: Any, limit: int) -> Sequence[Any]: ...
+    def before(self, conn: Connection, key: Any, limit: int) -> Sequence[Any]: ...
 
 
 @dataclass(frozen=True)

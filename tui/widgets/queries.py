@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from store.engines.base import Connection
 from store.engines.cancel import Cancel
 from store.errors import QueryCancelled
 
@@ -28,7 +29,7 @@ def is_interrupt(exc: BaseException) -> bool:
 class QueryRunner:
     """Hands out one token per request and group; opens a fresh read connection per request."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[], Connection]) -> None:
         self._connect = connect
         self._lock = threading.Lock()
         self._tokens: dict[str, Cancel] = {}
@@ -44,7 +45,7 @@ class QueryRunner:
         return token
 
     @contextmanager
-    def connection(self, token: Cancel) -> Iterator[sqlite3.Connection]:
+    def connection(self, token: Cancel) -> Iterator[Connection]:
         """A read connection watched by ``token`` (closed afterwards).
 
         Raises ``QueryCancelled`` if the token is cancelled before or during a
@@ -92,16 +93,16 @@ class SerialConnection:
     lets go.
     """
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[], Connection]) -> None:
         self._connect = connect
         self._use = threading.Lock()  # held for a whole worker run
         self._state = threading.Lock()  # guards the three fields below
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._in_use = False
         self._closed = False
 
     @contextmanager
-    def use(self) -> Iterator[sqlite3.Connection]:
+    def use(self) -> Iterator[Connection]:
         """The connection, for this thread alone until the block ends.
 
         Raises ``QueryCancelled`` once ``close()`` has been called.

@@ -1,0 +1,239 @@
+"""What every database engine offers the rest of store/, and how ``--db`` picks one.
+
+Nothing above this layer knows which engine runs. Store code talks to a
+``Connection``: the DB-API subset that Python's ``Connection``
+already has (``execute`` with ``?`` markers, ``executemany``, ``commit``,
+``rollback``, ``interrupt``, ``close``), plus ``engine``, the adapter that
+knows the engine's dialect and its differences:
+
+- SQL the compiler builds as a sqlglot tree is rendered by the adapter for its
+  dialect (``engine.render``); fixed statements are written in the SQL that
+  every engine shares and the adapter only adapts the parameter markers;
+- catalog questions (tables, columns), DDL types, transactions, bulk loads
+  and opening/creating a store are the adapter's methods.
+
+Errors: every adapter raises the DB-API exception classes as Python's
+``sqlite3`` module defines them (``sqlite3.OperationalError`` ...), carrying
+the driver's message, so one ``except`` clause serves every engine.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from store.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchmany(self, size: int = ...) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    @property
+    def description(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
+
+
+class Connection(Protocol):
+    """What store code may call on a connection, whatever the engine."""
+
+    engine: Engine
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def interrupt(self) -> None: ...
+    def close(self) -> None: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def set_progress_handler(self, handler: Any, n: int, /) -> None:
+        """SQLite's hook, called every ``n`` steps (others: before each statement); 1 stops it."""
+
+
+class Engine(ABC):
+    """One database engine holding one profile store (a file, or a schema on a server)."""
+
+    name: ClassVar[str]  # "sqlite", "duckdb", "postgresql"
+    dialect: ClassVar[str]  # sqlglot's name for the dialect
+    label: ClassVar[str]  # how people name the engine ("SQLite", "DuckDB", ...)
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+    # ---------------------------------------------------------------- identity
+    @property
+    def display(self) -> str:
+        """Where the store is, as shown to a person (never a password)."""
+        return self.location
+
+    @property
+    def short_name(self) -> str:
+        """A short name for headers and titles (a file name, or a database name)."""
+        return self.display
+
+    @property
+    def path(self) -> Path | None:
+        """The local file holding the store, for file engines."""
+        return None
+
+    def default_campaign_path(self) -> Path:
+        """``campaign.db`` beside a store file; in the user's data folder for a server."""
+        if self.path is not None:
+            return self.path.with_name("campaign.db")
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("audiences-tui")) / "campaign.db"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.display}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Engine) and type(other) is type(self) and other.location == self.location
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.location))
+
+    # ------------------------------------------------------------ connections
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether a store (or anything at all) is at the location."""
+
+    @abstractmethod
+    def connect(self, *, readonly: bool = False) -> Connection:
+        """A connection with the engine's settings, without checking that a store is there."""
+
+    @abstractmethod
+    def open_store(self, *, readonly: bool = False) -> Connection:
+        """A connection to an existing store, checked (StoreError when it is not one)."""
+
+    @abstractmethod
+    def create_store(self) -> Connection:
+        """Create an empty store (or finish creating one) and return a connection."""
+
+    def open_or_create_store(self) -> Connection:
+        return self.open_store() if self.exists() else self.create_store()
+
+    # ----------------------------------------------------------------- dialect
+    def render(self, expression: exp.Expression, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """The engine's SQL for a compiled tree, with its bound values in marker order."""
+        from store.engines.dialects import render
+
+        return render(expression, values, self.dialect)
+
+    @abstractmethod
+    def column_type(self, sql_affinity: str) -> str:
+        """The engine's column type for one of the store's value encodings (TEXT, INTEGER, REAL)."""
+
+    @abstractmethod
+    def table_columns(self, conn: Connection, table: str) -> list[str]:
+        """The columns of a table, in order ([] when there is no such table)."""
+
+    def has_table(self, conn: Connection, table: str) -> bool:
+        return bool(self.table_columns(conn, table))
+
+    @abstractmethod
+    def begin_write(self, conn: Connection) -> None:
+        """Start the transaction of a write that must be all or nothing."""
+
+    @contextmanager
+    def write_transaction(self, conn: Connection) -> Iterator[Connection]:
+        """All of it is written, or none of it."""
+        self.begin_write(conn)
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+
+    def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> None:
+        """Insert many rows (inside the caller's transaction); adapters override with a faster path."""
+        names = ", ".join(quote_identifier(c) for c in columns)
+        marks = ", ".join("?" * len(columns))
+        conn.executemany(f"INSERT INTO {quote_identifier(table)}({names}) VALUES ({marks})", rows)
+
+    def data_stamp(self, conn: Connection) -> object:
+        """Changes whenever committed data may have changed (caches of member sets key on it)."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        return None if row is None else row[0]
+
+    supports_indexes: ClassVar[bool] = True  # B-tree indexes that help counts
+    supports_partial_indexes: ClassVar[bool] = True
+    time_column_type: ClassVar[str] = "DOUBLE PRECISION"  # event times: epoch seconds
+    compact_table_suffix: ClassVar[str] = ""
+
+    def key_column(self, table: str) -> str:
+        """An integer primary key column that numbers new rows itself."""
+        return f"BIGINT PRIMARY KEY DEFAULT nextval('{table}_pk_seq')"
+
+    def key_sequences(self) -> list[str]:
+        """Statements that must run before the tables' keys can number rows."""
+        return [f"CREATE SEQUENCE IF NOT EXISTS {table}_pk_seq" for table in ("profiles", "events")]
+
+    def describe_error(self, exc: BaseException) -> str:
+        """A sentence a person understands for a low-level failure of this engine."""
+        return f"{self.display}: {exc}"
+
+
+def quote_identifier(name: str) -> str:
+    """Double-quote an identifier (standard SQL; only for names that come from the catalog)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ------------------------------------------------------------------ choosing one
+URL_SCHEMES = ("postgresql://", "postgres://")
+DUCKDB_PREFIX = "duckdb:"
+SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def engine_for(spec: str | Path) -> Engine:
+    """The engine a ``--db`` value names (spec/engines.md).
+
+    A path ending in ``.duckdb`` or written ``duckdb:PATH`` is DuckDB; a
+    ``postgresql://`` or ``postgres://`` URL is PostgreSQL; any other URL is
+    refused (InputError, exit 2); everything else is an SQLite file.
+    """
+    text = str(spec)
+    lowered = text.lower()
+    if lowered.startswith(URL_SCHEMES):
+        from store.engines.postgres import PostgresEngine
+
+        return PostgresEngine(text)
+    if lowered.startswith(DUCKDB_PREFIX):
+        from store.engines.duckdb import DuckDBEngine
+
+        path = text[len(DUCKDB_PREFIX):]
+        if not path:
+            raise InputError("duckdb: needs a path, e.g. duckdb:shop.duckdb.")
+        return DuckDBEngine(path)
+    if SCHEME.match(text):
+        scheme = text.split("://", 1)[0]
+        raise InputError(
+            f"Unknown database URL scheme {scheme}:// in {redact(text)}: use a file path"
+            " (SQLite), a .duckdb path, or a postgresql:// URL.")
+    if lowered.endswith(".duckdb"):
+        from store.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(text)
+    from store.engines.sqlite import SQLiteEngine
+
+    return SQLiteEngine(text)
+
+
+def redact(url: str) -> str:
+    """A URL with its password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url)
