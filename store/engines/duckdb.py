@@ -1,0 +1,334 @@
+"""The DuckDB engine: a profile store in one ``.duckdb`` file, columnar and parallel.
+
+DuckDB lets one process open a file read-write, and within that process
+every connection must share one database instance with one configuration.
+So the adapter keeps one instance per file and process, and each
+``connect`` is a cursor of it (its own transactions, usable from its own
+thread). Another process holding the file gets a clear "locked" message.
+
+The instance's memory limit and threads are set deliberately
+(``AUDIENCES_DUCKDB_MEMORY``, ``AUDIENCES_DUCKDB_THREADS``), so a big count
+cannot take the whole machine from the app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from store.engines.base import Connection, Engine, bump_data_version, quote_identifier
+from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
+from store.errors import StoreError
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_THREADS = 2
+BULK_ROWS = 100_000  # rows handed to DuckDB at once by bulk_insert
+
+_instances: dict[Path, Any] = {}
+_instances_lock = threading.Lock()
+
+
+def _driver() -> Any:
+    try:
+        import duckdb
+    except ImportError as exc:  # pragma: no cover - a regular dependency
+        raise StoreError("The DuckDB driver is not installed: pip install duckdb.") from exc
+    return duckdb
+
+
+def _translated(exc: Exception) -> sqlite3.Error:
+    """The DB-API class of Python's sqlite3 module that matches a DuckDB error."""
+    duckdb = _driver()
+    text = str(exc)
+    if isinstance(exc, duckdb.InterruptException):
+        return sqlite3.OperationalError(f"interrupted: {text}")
+    if isinstance(exc, duckdb.ConstraintException | duckdb.IntegrityError):
+        return sqlite3.IntegrityError(text)
+    if isinstance(exc, duckdb.CatalogException | duckdb.ParserException | duckdb.BinderException
+                  | duckdb.OperationalError | duckdb.IOException):
+        return sqlite3.OperationalError(text)
+    if isinstance(exc, duckdb.ProgrammingError | duckdb.InvalidInputException):
+        return sqlite3.ProgrammingError(text)
+    return sqlite3.DatabaseError(text)
+
+
+class DuckDBCursor:
+    """A finished statement's rows, read all at once (DuckDB keeps one result per connection)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], description: Any, rowcount: int) -> None:
+        self._rows = rows
+        self._next = 0
+        self.description = description
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        row = self._rows[self._next]
+        self._next += 1
+        return row
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        rows = self._rows[self._next:self._next + size]
+        self._next += len(rows)
+        return rows
+
+    def fetchall(self) -> list[Any]:
+        rows = self._rows[self._next:]
+        self._next = len(self._rows)
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+
+class DuckDBConnection:
+    """The store's Connection protocol over one DuckDB cursor."""
+
+    def __init__(self, raw: Any, engine: DuckDBEngine, readonly: bool) -> None:
+        self._raw = raw
+        self.engine: Engine = engine
+        self.readonly = readonly
+        self.in_transaction = False
+        self._progress: Callable[[], int] | None = None
+
+    def set_progress_handler(self, handler: Callable[[], int] | None, n: int, /) -> None:
+        self._progress = handler
+
+    def _check(self) -> None:
+        if self._progress is not None and self._progress():
+            raise sqlite3.OperationalError("interrupted")
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> DuckDBCursor:
+        self._check()
+        self._track(sql)
+        try:
+            result = self._raw.execute(sql, list(parameters) if parameters else None)
+            description = result.description
+            rows = result.fetchall() if description is not None else []
+        except Exception as exc:
+            if isinstance(exc, sqlite3.Error):
+                raise
+            raise _translated(exc) from exc
+        return DuckDBCursor(rows, description, len(rows) if description else -1)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> DuckDBCursor:
+        self._check()
+        rows = [list(row) for row in parameters]
+        if rows:
+            try:
+                self._raw.executemany(sql, rows)
+            except Exception as exc:
+                raise _translated(exc) from exc
+        return DuckDBCursor([], None, len(rows))
+
+    def stream(self, sql: str, parameters: Sequence[Any] = (), size: int = 10_000) -> Iterator[list[Any]]:
+        """Rows in batches, without reading them all (nothing else may run on this connection meanwhile)."""
+        self._check()
+        try:
+            result = self._raw.execute(sql, list(parameters) if parameters else None)
+            while batch := result.fetchmany(size):
+                yield batch
+                self._check()
+        except Exception as exc:
+            if isinstance(exc, sqlite3.Error):
+                raise
+            raise _translated(exc) from exc
+
+    def _track(self, sql: str) -> None:
+        head = sql.lstrip()[:8].upper()
+        if head.startswith("BEGIN"):
+            self.in_transaction = True
+        elif head.startswith(("COMMIT", "ROLLBACK", "END")):
+            self.in_transaction = False
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.execute("ROLLBACK")
+
+    def interrupt(self) -> None:
+        self._raw.interrupt()
+
+    def close(self) -> None:
+        self._raw.close()
+
+    @property
+    def raw(self) -> Any:
+        """The DuckDB cursor itself, for the adapter's bulk paths."""
+        return self._raw
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    dialect = "duckdb"
+    label = "DuckDB"
+    supports_indexes: ClassVar[bool] = False  # its zone maps and vectorised scans do the work
+    supports_partial_indexes: ClassVar[bool] = False
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+    @property
+    def short_name(self) -> str:
+        return self.path.name
+
+    def exists(self) -> bool:
+        return self.path.exists() and self.path.stat().st_size > 0
+
+    # ------------------------------------------------------------ connections
+    def _instance(self) -> Any:
+        key = self.path.resolve()
+        with _instances_lock:
+            instance = _instances.get(key)
+            if instance is None:
+                duckdb = _driver()
+                if self.path.is_dir():
+                    raise StoreError(f"{self.path} is a folder, not a DuckDB store file.")
+                config = {
+                    "memory_limit": os.environ.get("AUDIENCES_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT),
+                    "threads": int(os.environ.get("AUDIENCES_DUCKDB_THREADS", DEFAULT_THREADS)),
+                }
+                try:
+                    instance = duckdb.connect(str(self.path), config=config)
+                except Exception as exc:
+                    raise StoreError(self.describe_error(exc)) from exc
+                _instances[key] = instance
+            return instance
+
+    def connect(self, *, readonly: bool = False) -> DuckDBConnection:
+        if readonly and not self.exists():
+            raise StoreError(f"No store at {self.path}. Create one with"
+                             f" `audiences-tui sample --db {self.path}` or an import.")
+        return DuckDBConnection(self._instance().cursor(), self, readonly)
+
+    def open_store(self, *, readonly: bool = False) -> DuckDBConnection:
+        if not self.exists():
+            raise StoreError(f"No store at {self.path}. Create one with"
+                             f" `audiences-tui sample --db {self.path}` or an import.")
+        conn = self.connect(readonly=readonly)
+        try:
+            self._check_format(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_format(self, conn: Connection) -> None:
+        if not self.has_table(conn, "meta"):
+            raise StoreError(f"{self.path} is a DuckDB file but not an Audiences store.")
+        rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema_version')")
+                    .fetchall())
+        if rows.get("format") != STORE_FORMAT:
+            raise StoreError(f"{self.path} is a DuckDB file but not an Audiences store.")
+        try:
+            version = int(rows.get("schema_version", ""))
+        except ValueError:
+            raise StoreError(f"{self.path} is an Audiences store of an unknown version.") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer version of Audiences TUI"
+                             f" (store version {version}); upgrade the program.")
+
+    def create_store(self) -> DuckDBConnection:
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self.connect()
+        try:
+            tables = self._user_tables(conn)
+            if tables and "meta" not in tables:
+                raise StoreError(f"{self.path} is a DuckDB file but not an Audiences store.")
+            if "meta" in tables:
+                self._check_format(conn)
+            install_schema(conn, fixed_schema(self), STORE_FORMAT, SCHEMA_VERSION)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _user_tables(conn: Connection) -> set[str]:
+        return {row[0] for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
+
+    @staticmethod
+    def forget(path: str | Path) -> None:
+        """Close this process's instance of a file (before it is replaced or removed)."""
+        with _instances_lock:
+            instance = _instances.pop(Path(path).resolve(), None)
+        if instance is not None:
+            instance.close()
+
+    # ----------------------------------------------------------------- dialect
+    def column_type(self, sql_affinity: str) -> str:
+        return {"TEXT": "VARCHAR", "INTEGER": "BIGINT", "REAL": "DOUBLE"}.get(sql_affinity, sql_affinity)
+
+    time_column_type = "DOUBLE"
+
+    def table_columns(self, conn: Connection, table: str) -> list[str]:
+        return [row[0] for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main'"
+            " AND table_name = ? ORDER BY ordinal_position", (table,))]
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.execute("BEGIN TRANSACTION")
+
+    def before_commit(self, conn: Connection) -> None:
+        bump_data_version(conn)
+
+    def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> None:
+        """Rows in batches through a registered column table (executemany is row by row)."""
+        raw = conn.raw if isinstance(conn, DuckDBConnection) else None
+        if raw is None:
+            super().bulk_insert(conn, table, columns, rows)
+            return
+        batch: list[Sequence[Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= BULK_ROWS:
+                _insert_batch(raw, table, columns, batch)
+                batch = []
+        if batch:
+            _insert_batch(raw, table, columns, batch)
+
+    def describe_error(self, exc: BaseException) -> str:
+        text = str(exc)
+        lowered = text.lower()
+        if "lock" in lowered:
+            return (f"{self.path} is open in another program (DuckDB lets one program use a file at"
+                    f" a time); close it and try again. ({text})")
+        if "not a valid duckdb" in lowered or "unable to open" in lowered or "corrupt" in lowered:
+            return f"{self.path} is not a DuckDB store or is damaged ({text})."
+        if "permission" in lowered or "read-only" in lowered or "readonly" in lowered:
+            return f"{self.path} cannot be written ({text})."
+        return f"{self.path}: {text}"
+
+
+def _insert_batch(raw: Any, table: str, columns: Sequence[str], batch: list[Sequence[Any]]) -> None:
+    """One batch as registered column arrays, inserted by one statement (executemany goes row by row)."""
+    import numpy as np
+
+    name = f"audiences_bulk_{threading.get_ident()}"
+    arrays = {f"c{i}": np.array(values, dtype=object)
+              for i, values in enumerate(zip(*batch, strict=True))}
+    picks = ", ".join(f"c{i}" for i in range(len(columns)))
+    try:
+        raw.register(name, arrays)
+        try:
+            raw.execute(f"INSERT INTO {quote_identifier(table)}"
+                        f"({', '.join(quote_identifier(c) for c in columns)}) SELECT {picks} FROM {name}")
+        finally:
+            with contextlib.suppress(Exception):  # fails in an aborted transaction; the error above counts
+                raw.unregister(name)
+    except Exception as exc:
+        raise _translated(exc) from exc

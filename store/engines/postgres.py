@@ -1,0 +1,328 @@
+"""The PostgreSQL engine: a profile store in a schema of a server the team already runs.
+
+``--db postgresql://user@host/db?schema=NAME``: a libpq URL; ``schema``
+(default ``public``) picks the schema holding the store's tables. Text columns
+are created ``COLLATE "C"`` so that text orders byte by byte, as on SQLite.
+Connections run in autocommit mode like the SQLite ones: nothing is in a
+transaction unless ``write_transaction`` opens one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from store.engines.base import Connection, Engine, bump_data_version, quote_identifier, redact
+from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
+from store.errors import InputError, StoreError
+
+CONNECT_TIMEOUT_S = 5
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _driver() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - a regular dependency
+        raise StoreError('The PostgreSQL driver is not installed: pip install "psycopg[binary]".') from exc
+    return psycopg
+
+
+@lru_cache(maxsize=1024)
+def pyformat(sql: str) -> str:
+    """``?`` markers as psycopg's ``%s`` (outside quotes), and every literal ``%`` doubled."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in sql:
+        if quote is not None:
+            out.append("%%" if char == "%" else char)
+            if char == quote:
+                quote = None
+            continue
+        if char in "'\"":
+            quote = char
+            out.append(char)
+        elif char == "?":
+            out.append("%s")
+        elif char == "%":
+            out.append("%%")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _translated(exc: Exception) -> sqlite3.Error:
+    """The DB-API class of Python's sqlite3 module that matches a psycopg error."""
+    psycopg = _driver()
+    text = str(exc).strip()
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return sqlite3.OperationalError(f"interrupted: {text}")
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return sqlite3.OperationalError(f"permission denied: {text} (ask for rights on the schema)")
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return sqlite3.OperationalError(f"attempt to write a readonly database: {text}")
+    if isinstance(exc, psycopg.IntegrityError):
+        return sqlite3.IntegrityError(text)
+    if isinstance(exc, psycopg.DataError):
+        return sqlite3.DataError(text)
+    if isinstance(exc, psycopg.OperationalError | psycopg.ProgrammingError):
+        return sqlite3.OperationalError(text)
+    return sqlite3.DatabaseError(text)
+
+
+class PostgresConnection:
+    """The store's Connection protocol over one psycopg connection."""
+
+    def __init__(self, raw: Any, engine: PostgresEngine) -> None:
+        self._raw = raw
+        self.engine: Engine = engine
+        self._progress: Callable[[], int] | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        psycopg = _driver()
+        return bool(self._raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
+
+    def set_progress_handler(self, handler: Callable[[], int] | None, n: int, /) -> None:
+        self._progress = handler
+
+    def _check(self) -> None:
+        if self._progress is not None and self._progress():
+            raise sqlite3.OperationalError("interrupted")
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        self._check()
+        try:
+            return self._raw.execute(pyformat(sql), tuple(parameters) if parameters else None,
+                                     prepare=False)
+        except sqlite3.Error:
+            raise
+        except Exception as exc:
+            raise _translated(exc) from exc
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        self._check()
+        try:
+            cursor = self._raw.cursor()
+            cursor.executemany(pyformat(sql), [tuple(row) for row in parameters])
+            return cursor
+        except Exception as exc:
+            raise _translated(exc) from exc
+
+    def stream(self, sql: str, parameters: Sequence[Any] = (), size: int = 10_000) -> Iterator[list[Any]]:
+        """Rows in batches, as the server sends them (never the whole result in memory)."""
+        self._check()
+        batch: list[Any] = []
+        try:
+            cursor = self._raw.cursor()
+            for row in cursor.stream(pyformat(sql), tuple(parameters) if parameters else None):
+                batch.append(row)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+                    self._check()
+        except sqlite3.Error:
+            raise
+        except Exception as exc:
+            raise _translated(exc) from exc
+        if batch:
+            yield batch
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.execute("ROLLBACK")
+
+    def interrupt(self) -> None:
+        cancel = getattr(self._raw, "cancel_safe", None) or self._raw.cancel
+        with contextlib.suppress(Exception):
+            cancel()
+
+    def close(self) -> None:
+        self._raw.close()
+
+    @property
+    def raw(self) -> Any:
+        """The psycopg connection itself, for the adapter's bulk paths."""
+        return self._raw
+
+
+class PostgresEngine(Engine):
+    name = "postgresql"
+    dialect = "postgres"
+    label = "PostgreSQL"
+    supports_partial_indexes: ClassVar[bool] = True
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        parts = urlsplit(location)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schemas = [value for key, value in query if key == "schema"]
+        self.schema = schemas[-1] if schemas else "public"
+        if not IDENTIFIER.match(self.schema):
+            raise InputError(f"?schema={self.schema} in {redact(location)} is not a plain schema name"
+                             " (letters, digits and _).")
+        self.libpq_url = urlunsplit(parts._replace(
+            query=urlencode([(k, v) for k, v in query if k != "schema"])))
+
+    @property
+    def display(self) -> str:
+        return redact(self.location)
+
+    @property
+    def short_name(self) -> str:
+        parts = urlsplit(self.location)
+        database = parts.path.lstrip("/") or parts.username or "postgres"
+        return database if self.schema == "public" else f"{database}.{self.schema}"
+
+    # ------------------------------------------------------------ connections
+    def _raw_connect(self, *, readonly: bool) -> Any:
+        psycopg = _driver()
+        try:
+            raw = psycopg.connect(self.libpq_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.Error as exc:
+            raise StoreError(self.describe_error(exc)) from exc
+        except Exception as exc:  # a URL that libpq cannot parse
+            raise InputError(f"{redact(self.location)} is not a valid PostgreSQL URL ({exc}).") from exc
+        _numbers_as_python_numbers(raw)
+        try:
+            raw.execute(f"SET search_path TO {quote_identifier(self.schema)}")
+            if readonly:
+                raw.execute("SET default_transaction_read_only = on")
+        except psycopg.Error as exc:
+            raw.close()
+            raise StoreError(self.describe_error(exc)) from exc
+        return raw
+
+    def connect(self, *, readonly: bool = False) -> PostgresConnection:
+        return PostgresConnection(self._raw_connect(readonly=readonly), self)
+
+    def exists(self) -> bool:
+        conn = self.connect(readonly=True)
+        try:
+            return self.has_table(conn, "meta")
+        finally:
+            conn.close()
+
+    def open_store(self, *, readonly: bool = False) -> PostgresConnection:
+        conn = self.connect(readonly=readonly)
+        try:
+            self._check_format(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_format(self, conn: Connection) -> None:
+        where = f"schema {self.schema} of {self.display}"
+        if not self.has_table(conn, "meta"):
+            raise StoreError(f"No store in {where}. Create one with"
+                             f" `audiences-tui sample --db {self.display}` or an import.")
+        rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema_version')")
+                    .fetchall())
+        if rows.get("format") != STORE_FORMAT:
+            raise StoreError(f"The tables in {where} are not an Audiences store.")
+        try:
+            version = int(rows.get("schema_version", ""))
+        except ValueError:
+            raise StoreError(f"The store in {where} is of an unknown version.") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"The store in {where} was written by a newer version of Audiences TUI"
+                             f" (store version {version}); upgrade the program.")
+
+    def create_store(self) -> PostgresConnection:
+        conn = self.connect()
+        try:
+            if self.has_table(conn, "meta"):
+                self._check_format(conn)
+            elif self._has_tables(conn):
+                raise StoreError(f"Schema {self.schema} of {self.display} holds other tables; pick an"
+                                 " empty schema with ?schema=NAME.")
+            try:
+                conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.schema)}")
+            except sqlite3.Error as exc:
+                raise StoreError(self.describe_error(exc)) from exc
+            install_schema(conn, fixed_schema(self), STORE_FORMAT, SCHEMA_VERSION)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(self.describe_error(exc)) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _has_tables(self, conn: Connection) -> bool:
+        row = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ?",
+                           (self.schema,)).fetchone()
+        return bool(row[0])
+
+    # ----------------------------------------------------------------- dialect
+    def column_type(self, sql_affinity: str) -> str:
+        return {"TEXT": 'TEXT COLLATE "C"', "INTEGER": "BIGINT",
+                "REAL": "DOUBLE PRECISION"}.get(sql_affinity, sql_affinity)
+
+    def table_columns(self, conn: Connection, table: str) -> list[str]:
+        return [row[0] for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ?"
+            " AND table_name = ? ORDER BY ordinal_position", (self.schema, table))]
+
+    def begin_write(self, conn: Connection) -> None:
+        conn.execute("BEGIN")
+
+    def before_commit(self, conn: Connection) -> None:
+        bump_data_version(conn)
+
+    def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> None:
+        """Rows through COPY, inside the caller's transaction."""
+        raw = conn.raw if isinstance(conn, PostgresConnection) else None
+        if raw is None:
+            super().bulk_insert(conn, table, columns, rows)
+            return
+        names = ", ".join(quote_identifier(c) for c in columns)
+        try:
+            with raw.cursor().copy(f"COPY {quote_identifier(table)} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except Exception as exc:
+            raise _translated(exc) from exc
+
+    def describe_error(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split())
+        lowered = text.lower()
+        where = self.display
+        if "connection refused" in lowered or "could not connect" in lowered \
+                or "no such file or directory" in lowered or "timeout expired" in lowered:
+            return (f"Cannot reach the PostgreSQL server of {where}: start it, or check the host and"
+                    f" port ({text}).")
+        if "password authentication failed" in lowered or "no password supplied" in lowered:
+            return f"The PostgreSQL server refused the login of {where}: check the user and password."
+        if "does not exist" in lowered and "database" in lowered:
+            return f"{where}: the database does not exist; create it (createdb) or fix the URL ({text})."
+        if "permission denied" in lowered:
+            return (f"{where}: the role has no rights on schema {self.schema}; grant them or pick another"
+                    f" schema with ?schema=NAME ({text}).")
+        return f"{where}: {text}"
+
+
+def _numbers_as_python_numbers(raw: Any) -> None:
+    """NUMERIC results (sum of integers, avg) as int or float, like the other engines, not Decimal."""
+    from psycopg.types.numeric import NumericLoader
+
+    class NumberLoader(NumericLoader):
+        def load(self, data: Any) -> Any:
+            value: Decimal = super().load(data)
+            if value.is_finite() and value == value.to_integral_value():
+                return int(value)
+            return float(value)
+
+    raw.adapters.register_loader("numeric", NumberLoader)
