@@ -68,6 +68,11 @@ AS_OF = dt.datetime.combine(UNTIL, dt.time(23, 59, 59, 999999), tzinfo=UTC)
 GENERATOR_FILES = ("store/sample/generator.py", "store/sample/pools.py", "sample_data/schema.yaml")
 
 SECTIONS = ("store", "suite", "builder", "paging", "activation", "import", "app")
+# The "Engines" sections of RESULTS.md are bench/engines.py's (one per tag, e.g. the store size):
+# a rewrite of the file keeps them.
+ENGINES_START = "<!-- engines {tag}: written by bench/engines.py; bench/run.py keeps it -->"
+ENGINES_END = "<!-- /engines {tag} -->"
+ENGINES_BLOCK = re.compile(r"<!-- engines (\S+): .*?-->.*?<!-- /engines \1 -->", re.S)
 
 # Targets of the issue "Performance at scale".
 WARM_TARGET_MS = 100.0
@@ -601,6 +606,14 @@ MISSES_EXPLAINED = (
     " (\"Speed\").")
 
 
+def kept_engines_section(output: Path) -> str:
+    """bench/engines.py's sections of the file being rewritten (with their markers), or ""."""
+    with contextlib.suppress(OSError):
+        blocks = [m[0] for m in ENGINES_BLOCK.finditer(output.read_text(encoding="utf-8"))]
+        return "".join(f"\n{block}\n" for block in blocks)
+    return ""
+
+
 def targets(report: Report) -> list[tuple[str, str, str]]:
     """(target, measured, met / missed) rows."""
     rows: list[tuple[str, str, str]] = []
@@ -854,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(report)
     output = options.output or (RESULTS if options.only is None else None)
     if output is not None:
-        output.write_text(text + "\n", encoding="utf-8")
+        output.write_text(text + kept_engines_section(output) + "\n", encoding="utf-8")
         print(f"wrote {output}")
     else:
         print("\n" + text)

@@ -1,10 +1,28 @@
-"""Shared pytest configuration: the `slow` marker is skipped unless --run-slow is given."""
+"""Shared pytest configuration: the `slow` marker is skipped unless --run-slow is given, and
+a test marked ``engines(...)`` is only collected for those engines."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from tests.services.fixtures import postgres_url  # noqa: F401
+from tests.services.fixtures import engine_kind, fresh_location, postgres_url  # noqa: F401
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The user's data folder (default stores, server stores' campaign stores) is the test run's own."""
+    folder = tmp_path_factory.mktemp("user-data")
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -13,6 +31,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("engines")
+        params = getattr(item, "callspec", None)
+        kind = params.params.get("engine_kind") if params is not None else None
+        if marker is not None and kind is not None and kind not in marker.args:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --run-slow")

@@ -7,13 +7,12 @@ None) and written with the storage rules of ``store.schema.values``.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from store.engines.base import Connection, engine_for
 from store.engines.layout import quote_identifier, write_transaction
-from store.engines.sqlite import create_store
 from store.schema import catalog as cat
 from store.schema.values import AttrType, format_datetime, to_epoch_seconds
 
@@ -75,22 +74,38 @@ class StoreSpec:
     event_types: tuple[str, ...] = ()
 
 
-def build_store(path: str | Path, spec: StoreSpec) -> sqlite3.Connection:
-    """Create a store at ``path`` holding exactly ``spec``; returns an open connection."""
-    conn = create_store(path)
+def build_store(location: str | Path, spec: StoreSpec) -> Connection:
+    """Create a store at ``location`` (a ``--db`` value: any engine) holding exactly ``spec``;
+    returns an open connection."""
+    conn = engine_for(location).create_store()
+    fill_store(conn, spec)
+    return conn
+
+
+def refill_store(conn: Connection, spec: StoreSpec) -> None:
+    """Replace every row of a store that ``build_store`` made with a spec of the same schema
+    (cheaper than a new store where creating tables is slow: DuckDB, PostgreSQL)."""
+    with write_transaction(conn):
+        for row in conn.execute("SELECT table_name FROM entities").fetchall():
+            conn.execute(f"DELETE FROM {quote_identifier(row[0])}")
+        conn.execute("DELETE FROM events")
+        conn.execute("DELETE FROM profiles")
+    fill_store(conn, spec)
+
+
+def fill_store(conn: Connection, spec: StoreSpec) -> None:
+    """Write ``spec`` into a store (its schema grows as needed, as an import's would)."""
     with write_transaction(conn):
         columns = {name: cat.ensure_attribute(conn, name, t).column
                    for name, t in spec.attributes.items()}
         if spec.derived_age_from:
             cat.declare_derived_age(conn, "age", spec.derived_age_from)
-        for profile in spec.profiles:
-            names = [n for n in spec.attributes if n in profile]
-            cols = ", ".join(["id", *(quote_identifier(columns[n]) for n in names)])
-            marks = ", ".join("?" * (len(names) + 1))
-            conn.execute(
-                f"INSERT INTO profiles({cols}) VALUES ({marks})",
-                [str(profile["id"]), *(to_storage(profile[n], spec.attributes[n]) for n in names)],
-            )
+        engine = conn.engine
+        # One bulk load per table (a value a row lacks is NULL, as an omitted column would be).
+        engine.bulk_insert(conn, "profiles", ["id", *columns.values()], [
+            [str(profile["id"]), *(to_storage(profile[n], t) if n in profile else None
+                                   for n, t in spec.attributes.items())]
+            for profile in spec.profiles])
         type_names = sorted({*spec.event_types, *(e["type"] for e in spec.events)})
         type_ids = {name: cat.ensure_event_type(conn, name) for name in type_names}
         field_columns = {
@@ -103,27 +118,16 @@ def build_store(path: str | Path, spec: StoreSpec) -> sqlite3.Connection:
                               for f, t in entity.fields.items() if f != entity.key_field}
             field_columns.setdefault(
                 entity.link_field, cat.Catalog.load(conn).event_fields[entity.link_field].column)
-            for row in entity.rows:
-                names = [f for f in entity_columns if f in row]
-                cols = ", ".join(["key", *(quote_identifier(entity_columns[f]) for f in names)])
-                marks = ", ".join("?" * (len(names) + 1))
-                conn.execute(
-                    f"INSERT INTO {quote_identifier('entity_' + name.lower())}({cols})"
-                    f" VALUES ({marks})",
-                    [row[entity.key_field], *(to_storage(row[f], entity.fields[f]) for f in names)],
-                )
+            engine.bulk_insert(conn, "entity_" + name.lower(), ["key", *entity_columns.values()], [
+                [row[entity.key_field], *(to_storage(row[f], entity.fields[f]) if f in row else None
+                                          for f in entity_columns)]
+                for row in entity.rows])
         pks = dict(conn.execute("SELECT id, pk FROM profiles"))
         all_fields = cat.Catalog.load(conn).event_fields
-        for event in spec.events:
-            names = [f for f in all_fields if f in event]
-            cols = ", ".join(["profile_pk", "type_id", "ts",
-                              *(quote_identifier(field_columns.get(f, all_fields[f].column))
-                                for f in names)])
-            marks = ", ".join("?" * (len(names) + 3))
-            conn.execute(
-                f"INSERT INTO events({cols}) VALUES ({marks})",
-                [pks[str(event["profile_id"])], type_ids[event["type"]],
-                 to_epoch_seconds(event["timestamp"]),
-                 *(to_storage(event[f], all_fields[f].type) for f in names)],
-            )
-    return conn
+        engine.bulk_insert(
+            conn, "events",
+            ["profile_pk", "type_id", "ts",
+             *(field_columns.get(f, all_fields[f].column) for f in all_fields)],
+            [[pks[str(event["profile_id"])], type_ids[event["type"]], to_epoch_seconds(event["timestamp"]),
+              *(to_storage(event[f], all_fields[f].type) if f in event else None for f in all_fields)]
+             for event in spec.events])

@@ -92,7 +92,7 @@ async def test_header_names_the_store_and_its_size(store: Path) -> None:
         await settle(pilot, lambda: app.profile_total == PROFILE_COUNT)
         assert app.title == "Audiences"
         # A fixed as-of instant is said in the header (tests run at one; the app at --as-of).
-        assert app.sub_title == f"shop.db · {PROFILE_COUNT} profiles · as of 2025-06-30 23:59 UTC"
+        assert app.sub_title == f"shop.db · SQLite · {PROFILE_COUNT} profiles · as of 2025-06-30 23:59 UTC"
         assert "shop.db" in app.format_title(app.title, app.sub_title).plain
     now = make_app(store)
     assert now.as_of_note() == ""
@@ -244,7 +244,7 @@ def test_first_run_creates_the_sample_store_with_progress(tmp_path: Path,
     monkeypatch.setenv("AUDIENCES_DB", str(target))
     monkeypatch.setattr(launch, "SAMPLE_PROFILES", 300)
     console = Console(record=True, width=100, force_terminal=False)
-    path = launch.resolve_store(None, console)
+    path = launch.resolve_store(None, console).path
     assert path == target and target.exists()
     text = console.export_text()
     assert "creating a sample store with 300 profiles" in text
@@ -253,7 +253,7 @@ def test_first_run_creates_the_sample_store_with_progress(tmp_path: Path,
     assert conn.execute("SELECT count(*) FROM profiles").fetchone()[0] == 300
     conn.close()
     # The second run opens it as it is.
-    assert launch.resolve_store(None, console) == target
+    assert launch.resolve_store(None, console).path == target
 
 
 def test_launch_runs_the_app_on_the_resolved_store(store: Path,

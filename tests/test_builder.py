@@ -25,6 +25,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import OptionList
 
+from store.engines.base import engine_for
 from store.engines.sqlite import open_store
 from store.query import audience
 from store.schema.catalog import Catalog
@@ -106,6 +107,7 @@ class BuilderApp(App[None]):
     def __init__(self, db_path: Path, start: Callable[[], Screen[Any]]) -> None:
         super().__init__()
         self.db_path = db_path
+        self.engine = engine_for(db_path)
         self.as_of = AS_OF
         conn = open_store(db_path, readonly=True)
         self.catalog = Catalog.load(conn)

@@ -20,6 +20,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from store.engines.base import engine_for
+from tests.services.fixtures import ENGINE_KINDS, fresh_schema
 from tui.cli import cli
 
 AS_OF = "2025-06-30"
@@ -57,6 +59,74 @@ PRODUCTS_JSON = json.dumps(
 )
 
 
+# ------------------------------------------------------------------ engines
+# Every test here runs on each engine: the stores are built by the CLI on SQLite, DuckDB
+# and PostgreSQL, and every expected count is the same. Tests about files themselves
+# (junk files, absent paths, campaign.db beside the store) say which engines they are for.
+
+ENGINE: dict[str, str | None] = {"kind": "sqlite", "server": None}
+
+
+@pytest.fixture(scope="module", params=ENGINE_KINDS, autouse=True)
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    ENGINE["kind"] = str(request.param)
+    ENGINE["server"] = (str(request.getfixturevalue("postgres_url"))
+                        if request.param == "postgresql" else None)
+    return str(request.param)
+
+
+class Location(str):
+    """A ``--db`` value with the folder its test writes files into (``.parent``)."""
+
+    parent: Path
+
+    def exists(self) -> bool:
+        return engine_for(str(self)).exists()
+
+
+def store_at(folder: Path, name: str) -> Location:
+    """A new store location named ``name`` on the current engine."""
+    kind = ENGINE["kind"]
+    if kind == "postgresql":
+        assert ENGINE["server"] is not None
+        text = fresh_schema(ENGINE["server"])
+    else:
+        text = str(folder / f"{name}.{'duckdb' if kind == 'duckdb' else 'db'}")
+    location = Location(text)
+    location.parent = folder
+    return location
+
+
+def campaign_beside(db: Path) -> Path:
+    """Where the campaign store goes by default for this store."""
+    return engine_for(str(db)).default_campaign_path()
+
+
+def contents_digest(location: str) -> str:
+    """Every row of every table of a store, in order."""
+    engine = engine_for(location)
+    conn = engine.connect(readonly=True)
+    try:
+        tables = sorted(t for t in ("meta", "attributes", "event_types", "event_fields",
+                                    "event_type_fields", "entities", "entity_fields", "segments",
+                                    "profiles", "events") if engine.has_table(conn, t))
+        tables += sorted(row[0] for row in conn.execute("SELECT table_name FROM entities"))
+        parts = []
+        for table in tables:
+            columns = engine.table_columns(conn, table)
+            order = ", ".join(str(n) for n in range(1, len(columns) + 1))
+            rows = conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
+            parts.append(repr((table, columns, rows)))
+    finally:
+        conn.close()
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def only_on(*kinds: str) -> pytest.MarkDecorator:
+    """Run a test on these engines only (it is about a file, or the default campaign store)."""
+    return pytest.mark.engines(*kinds)
+
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -77,7 +147,11 @@ def ok(*args: str | Path) -> Result:
 
 
 def digest(path: Path) -> str:
-    """The store file plus any write-ahead log, so a write that stayed in the WAL shows too."""
+    """The store file plus any write-ahead log, so a write that stayed in the WAL shows too
+    (SQLite: byte for byte); on other engines, every row of every table."""
+    if ENGINE["kind"] != "sqlite":
+        return contents_digest(str(path))
+    path = Path(path)
     parts = [path.read_bytes()]
     wal = Path(f"{path}-wal")
     if wal.exists():
@@ -113,7 +187,7 @@ def entry_point() -> str:
 
 def build_shop(folder: Path) -> Path:
     """The five profiles (from a gzip CSV), their events (CSV) and products (JSON array)."""
-    db = folder / "shop.db"
+    db = store_at(folder, "shop")
     packed = folder / "profiles.csv.gz"
     packed.write_bytes(gzip.compress(PROFILES_CSV.encode()))
     ok("import", "profiles", packed, "--db", db)
@@ -176,7 +250,7 @@ c,,YES,,,,,
     ],
 )
 def test_inferred_types_count_as_typed(tmp_path: Path, rule: str, expected: int) -> None:
-    db = tmp_path / "people.db"
+    db = store_at(tmp_path, "people")
     ok("import", "profiles", write(tmp_path / "people.csv", PEOPLE_CSV), "--db", db)
     assert count(db, rule) == expected
 
@@ -191,13 +265,13 @@ def test_inferred_types_count_as_typed(tmp_path: Path, rule: str, expected: int)
     ],
 )
 def test_inferred_types_refuse_other_operators(tmp_path: Path, rule: str, kind: str) -> None:
-    db = tmp_path / "people.db"
+    db = store_at(tmp_path, "people")
     ok("import", "profiles", write(tmp_path / "people.csv", PEOPLE_CSV), "--db", db)
     assert kind in count_error(db, rule)
 
 
 def test_json_ndjson_and_gzip_ids_meet_as_text(tmp_path: Path) -> None:
-    db = tmp_path / "j.db"
+    db = store_at(tmp_path, "j")
     write(
         tmp_path / "p.json",
         '[{"id": 10, "tier": "gold"}, {"id": 11, "tier": "silver"}, {"id": "12", "tier": null}]',
@@ -222,7 +296,7 @@ def test_json_ndjson_and_gzip_ids_meet_as_text(tmp_path: Path) -> None:
 
 
 def test_event_columns_type_option_and_create_profiles(tmp_path: Path) -> None:
-    db = tmp_path / "k.db"
+    db = store_at(tmp_path, "k")
     ok("import", "profiles", write(tmp_path / "p.csv", "id,name\nu1,A\nu2,B\n"), "--db", db)
     source = write(
         tmp_path / "e.csv",
@@ -249,7 +323,7 @@ def test_event_columns_type_option_and_create_profiles(tmp_path: Path) -> None:
 
 
 def test_entity_key_and_link_and_a_missing_entity(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
+    db = store_at(tmp_path, "m")
     ok("import", "profiles", write(tmp_path / "p.csv", "id\nu1\nu2\nu3\n"), "--db", db)
     ok(
         "import",
@@ -533,7 +607,7 @@ DATE_EVENTS_CSV = (
 @pytest.fixture(scope="module")
 def dates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dates")
-    db = folder / "d.db"
+    db = store_at(folder, "d")
     ok("import", "profiles", write(folder / "d.csv", DATES_CSV), "--db", db)
     ok("import", "events", write(folder / "e.csv", DATE_EVENTS_CSV), "--db", db)
     return db
@@ -663,12 +737,13 @@ def test_events_after_the_as_of_instant_never_count(shop: Path) -> None:
         "{event: '*', count: {op: at_most, value: 0}}",
     ],
 )
-def test_printed_sqlite_query_selects_the_counted_audience(shop: Path, tmp_path: Path, rule: str) -> None:
+def test_printed_query_selects_the_counted_audience(shop: Path, tmp_path: Path, rule: str) -> None:
     segment = write(tmp_path / "s.yaml", f"rule: {rule}\n")
-    result = ok("sql", segment, "--db", shop, "--dialect", "sqlite", "--as-of", AS_OF)
-    conn = sqlite3.connect(f"file:{shop}?mode=ro", uri=True)
+    engine = engine_for(shop)
+    result = ok("sql", segment, "--db", shop, "--dialect", engine.dialect, "--as-of", AS_OF)
+    conn = engine.connect(readonly=True)
     try:
-        rows = conn.execute(result.stdout).fetchall()
+        rows = conn.execute(result.stdout.rstrip().rstrip(";")).fetchall()
     finally:
         conn.close()
     assert len(rows) == count_json(shop, rule, folder=tmp_path)["count"]
@@ -767,7 +842,7 @@ def test_activation_campaign_store_and_refresh(
     first = activate(AS_OF)
     assert {"audience_id", "count", "added", "removed"} <= set(first)
     assert (first["count"], first["added"], first["removed"]) == (2, 2, 0)  # Eve and 007
-    campaign = own_shop.parent / "campaign.db"  # beside the store, not in the working folder
+    campaign = campaign_beside(own_shop)  # beside the store, not in the working folder
     assert campaign.exists() and not (elsewhere / "campaign.db").exists()
 
     def members() -> set[tuple[object, str]]:
@@ -863,6 +938,7 @@ def test_wrong_rules_are_refused_with_the_node_and_nearest_names(
         assert fragment in message
 
 
+@only_on("sqlite")
 @pytest.mark.parametrize(
     ("name", "text", "db_kind", "code", "fragment"),
     [
@@ -953,7 +1029,7 @@ def test_a_whole_number_too_long_for_the_database_is_out_of_range(
 
 
 def test_sub_second_event_times_are_kept(tmp_path: Path) -> None:
-    db = tmp_path / "f.db"
+    db = store_at(tmp_path, "f")
     ok("import", "profiles", write(tmp_path / "p.csv", "id\nu1\n"), "--db", db)
     ok(
         "import",
@@ -973,7 +1049,7 @@ def test_sub_second_event_times_are_kept(tmp_path: Path) -> None:
 def test_sub_second_times_from_epoch_milliseconds_and_a_days_last_instant(
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "f.db"
+    db = store_at(tmp_path, "f")
     ok("import", "profiles", write(tmp_path / "p.csv", "id\nu1\nu2\n"), "--db", db)
     stamps = "profile_id,type,timestamp\nu1,e,1751284800700\n"  # 2025-06-30T12:00:00.700Z
     ok("import", "events", write(tmp_path / "e.csv", stamps), "--db", db, "--time-format", "epoch_ms")
@@ -992,7 +1068,7 @@ def test_sub_second_times_from_epoch_milliseconds_and_a_days_last_instant(
 
 
 def test_an_entity_keeps_its_link(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
+    db = store_at(tmp_path, "m")
     ok("import", "profiles", write(tmp_path / "p.csv", "id\nu1\n"), "--db", db)
     ok(
         "import",
@@ -1076,7 +1152,7 @@ def test_relative_bounds_are_checked_at_the_as_of_date(shop: Path, tmp_path: Pat
 
 
 def test_relative_bounds_of_an_event_field_are_checked_too(tmp_path: Path) -> None:
-    db = tmp_path / "d.db"
+    db = store_at(tmp_path, "d")
     ok("import", "profiles", write(tmp_path / "p.csv", "id\nu1\n"), "--db", db)
     events = "profile_id,type,timestamp,due\nu1,bill,2025-06-01,2025-06-28\n"
     ok("import", "events", write(tmp_path / "e.csv", events), "--db", db)
@@ -1113,7 +1189,7 @@ def test_a_missing_import_file_is_one_message(
     assert str(target) in result.stderr and why in result.stderr
     assert "Usage" not in result.output
     assert digest(shop) == before
-    assert not (shop.parent / "campaign.db").exists()
+    assert not (campaign_beside(shop)).exists()
 
 
 @pytest.mark.parametrize(
@@ -1149,6 +1225,7 @@ def test_messages_use_the_words_of_the_spec(shop: Path, rule: str, fragment: str
     assert "True" not in message and "False" not in message and "Known: amount" not in message
 
 
+@only_on("sqlite")
 def test_a_junk_campaign_store_is_called_a_campaign_store(shop: Path, tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all " * 50)
@@ -1185,20 +1262,21 @@ def test_every_subcommand_finds_the_store_as_import_does(
     assert counted("count", "vips") == 2
     assert "SELECT" in ok("sql", "vips").stdout
     assert counted("activate", "vips") == 2
-    assert (own_shop.parent / "campaign.db").exists()
+    assert (campaign_beside(own_shop)).exists()
     exported = tmp_path / "out.yaml"
     ok("segments", "export", "vips", "-o", exported)
     assert yaml.safe_load(exported.read_text())["id"] == "vips"
     ok("segments", "delete", "vips")
     assert "vips" not in ok("--db", own_shop, "segments", "list").stdout
     # A subcommand's own --db wins over the top-level one and over $AUDIENCES_DB.
-    other = tmp_path / "other.db"
+    other = store_at(tmp_path, "other")
     ok("import", "profiles", write(tmp_path / "one.csv", "id\nz1\n"), "--db", other)
     everyone = write(tmp_path / "everyone.yaml", "rule: {all: []}\n")
     result = ok("--db", own_shop, "count", everyone, "--db", other, "--json")
     assert json.loads(result.stdout)["total"] == 1
 
 
+@only_on("sqlite")
 @pytest.mark.parametrize(
     "command",
     [
@@ -1229,6 +1307,7 @@ def test_no_store_given_is_one_message(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vips.yaml"]
 
 
+@only_on("sqlite")
 def test_sample_never_refills_the_store_named_by_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1239,7 +1318,7 @@ def test_sample_never_refills_the_store_named_by_the_environment(
 
 
 def test_an_as_of_outside_the_calendar_says_so(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
+    db = store_at(tmp_path, "s")
     ok("import", "profiles", write(tmp_path / "p.csv", "id\nu1\n"), "--db", db)
     segment = write(tmp_path / "r.yaml", "rule: {all: []}\n")
     result = invoke("count", segment, "--db", db, "--as-of", "9999-12-31T23:59:59-05:00")

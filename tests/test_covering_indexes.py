@@ -38,7 +38,7 @@ A = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 def test_counts_equal_evaluator_with_every_index(
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     scene, library, trees = case
-    with built(scene.spec) as conn:
+    with built(scene.spec, "sqlite", None) as conn:  # SQLite's covering indexes
         ensure_indexes(conn)
         catalog = Catalog.load(conn)
         profiles = list(load_all_profiles(conn, catalog))

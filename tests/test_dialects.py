@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from store.engines.dialects import DIALECTS, positional, render
+from store.engines.postgres import pyformat
 from store.engines.sqlite import SQLiteConnection, open_store
 from store.query import sqlbuild as sb
 from store.query.compiler import (
@@ -219,8 +220,6 @@ def test_sqlite_rendering_is_the_compilers(compiled: dict[str, CompiledQuery]) -
         assert render(query.expression, query.values, "sqlite") == (query.sql, query.params), name
         counted = count_query(query)
         assert render(counted.expression, counted.values, "sqlite") == (counted.sql, counted.params)
-        assert positional(query.expression.sql(dialect="sqlite"), query.values) == \
-            sb.positional(query.expression.sql(dialect="sqlite"), query.values)
 
 
 @settings(max_examples=300, deadline=None)
@@ -229,7 +228,44 @@ def test_sqlite_rendering_is_the_compilers(compiled: dict[str, CompiledQuery]) -
 def test_positional_rewrites_like_the_compilers(pieces: list[str]) -> None:
     text = "".join(pieces)
     values = [f"v{i}" for i in range(1, 13)]
-    assert positional(text, values) == sb.positional(text, values)
+    assert positional(text, values) == scanned_positional(text, values)
+
+
+def scanned_positional(text: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """The compiler's former character scan: ``:pN`` outside quotes (doubled quotes escaping,
+    an unclosed quote running to the end) becomes ``?``, with its value."""
+    out: list[str] = []
+    params: list[Any] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "'\"`":
+            end = i + 1
+            while end < n:
+                if text[end] == char:
+                    if end + 1 < n and text[end + 1] == char:
+                        end += 2
+                        continue
+                    end += 1
+                    break
+                end += 1
+            else:
+                end = n
+            out.append(text[i:end])
+            i = end
+            continue
+        if text.startswith(":p", i):
+            j = i + 2
+            while j < n and text[j].isdigit():
+                j += 1
+            if j > i + 2:
+                params.append(values[int(text[i + 2:j]) - 1])
+                out.append("?")
+                i = j
+                continue
+        out.append(char)
+        i += 1
+    return "".join(out), tuple(params)
 
 
 def test_every_dialect_renders_every_segment(compiled: dict[str, CompiledQuery]) -> None:
@@ -237,7 +273,7 @@ def test_every_dialect_renders_every_segment(compiled: dict[str, CompiledQuery])
         before = query.expression.sql(dialect="sqlite")
         for dialect in DIALECTS:
             sql, params = render(query.expression, query.values, dialect)
-            markers = len(re.findall(r"%s" if dialect == "postgres" else r"\?", sql))
+            markers = len(re.findall(r"\?", sql))
             assert markers == len(params), (name, dialect, sql)
             assert "INDEXED" not in sql or dialect == "sqlite"
             assert "json_each" not in sql.lower() or dialect == "sqlite"
@@ -264,7 +300,7 @@ def test_postgres_finds_the_same_members(segment: str, sample: sqlite3.Connectio
     native = compiled_natively["postgres", segment]
     for shape, (tree, values) in derived_queries(compiled[segment], native).items():
         sql, params = render(tree, values, "postgres")
-        got = in_order(tree, sample_postgres.execute(sql, params).fetchall())
+        got = in_order(tree, sample_postgres.execute(pyformat(sql), params).fetchall())
         assert got == sqlite_answer(sample, tree, values), (segment, shape, sql)
 
 
@@ -329,6 +365,8 @@ def run(request: pytest.FixtureRequest) -> Run:
         sql, params = render(tree, values, dialect)
         if dialect == "duckdb":
             return [tuple(row) for row in conn.execute(sql, list(params)).fetchall()]
+        if dialect == "postgres":  # a raw psycopg connection: its own markers
+            sql = pyformat(sql)
         return [tuple(row) for row in conn.execute(sql, params).fetchall()]
 
     return execute
@@ -338,7 +376,7 @@ def pks_where(run: Run, condition: Callable[[Predicates, exp.Expression], exp.Ex
               column: str = "s") -> list[int]:
     """The pks of the tiny table's rows a condition (built by the compiler's predicates) holds for."""
     binder = sb.Binder()
-    predicates = Predicates(binder, TODAY, "sqlite")
+    predicates = Predicates(binder, TODAY)
     where = condition(predicates, sb.column(column))
     query = exp.select(pk_column()).from_(sb.table("t")).where(where).order_by(pk_column())
     return [row[0] for row in run(query, binder.values)]
@@ -405,7 +443,7 @@ def test_a_long_list_is_one_value(run: Run, values: list[Any]) -> None:
 
 def test_a_long_list_on_other_engines_lists_each_value() -> None:
     binder = sb.Binder()
-    predicates = Predicates(binder, TODAY, "sqlite")
+    predicates = Predicates(binder, TODAY)
     where = predicates.member(sb.column("s"), [f"v{i}" for i in range(600)])
     sql, params = render(exp.select(pk_column()).from_(sb.table("t")).where(where),
                          binder.values, "trino")
@@ -414,7 +452,7 @@ def test_a_long_list_on_other_engines_lists_each_value() -> None:
 
 def test_age_arithmetic_on_a_comparison(run: Run) -> None:
     binder = sb.Binder()
-    predicates = Predicates(binder, TODAY, "sqlite")
+    predicates = Predicates(binder, TODAY)
     age = predicates.age_expression(sb.column("d"))
     query = exp.select(pk_column(), age).from_(sb.table("t")).order_by(pk_column())
     ages = [row[1] for row in run(query, binder.values)]
@@ -516,7 +554,7 @@ def test_parameters_follow_the_text_not_the_numbering(run: Run) -> None:
 
 def test_the_callers_tree_is_left_alone() -> None:
     binder = sb.Binder()
-    predicates = Predicates(binder, TODAY, "sqlite")
+    predicates = Predicates(binder, TODAY)
     column = sb.column("s")
     where = sb.conjunction([predicates.like("contains", "Abc", column),
                             predicates.long_like("ends_with", "Xyz", column),
@@ -530,11 +568,12 @@ def test_the_callers_tree_is_left_alone() -> None:
     assert tree.sql(dialect="sqlite") == before and binder.values == values
 
 
-def test_postgres_doubles_every_other_percent() -> None:
+def test_postgres_markers_become_psycopg_markers_with_every_other_percent_doubled() -> None:
     tree = exp.select(exp.Literal.string("50%"), exp.Placeholder(this="p1"),
                       exp.Mod(this=exp.Literal.number(7), expression=exp.Literal.number(2)))
     sql, params = render(tree, ["x"], "postgres")
-    assert sql == "SELECT '50%%', %s, 7 %% NULLIF(2, 0)" and params == ("x",)
+    assert sql == "SELECT '50%', ?, 7 % NULLIF(2, 0)" and params == ("x",)
+    assert pyformat(sql) == "SELECT '50%%', %s, 7 %% NULLIF(2, 0)"
 
 
 def test_unknown_dialect_is_refused() -> None:

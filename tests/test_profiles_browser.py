@@ -278,7 +278,7 @@ async def test_count_line_and_header_show_totals(store: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, lambda: status(app) == f"{PROFILE_COUNT} profiles")
         await settle(pilot, lambda: app.profile_total == PROFILE_COUNT)
-        assert app.sub_title.startswith(f"store.db · {PROFILE_COUNT} profiles · as of ")
+        assert app.sub_title.startswith(f"store.db · SQLite · {PROFILE_COUNT} profiles · as of ")
 
 
 async def test_search_shows_only_matches_with_their_count(store: Path, conn: sqlite3.Connection,

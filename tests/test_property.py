@@ -11,17 +11,15 @@ the loader and the validator give back exactly the typed tree.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from store.engines.base import Connection
 from store.query.evaluator import (
     ProfileData,
     explain,
@@ -37,7 +35,8 @@ from store.segments.errors import SegmentError
 from store.segments.model import AllOf, Node, Segment, walk
 from store.segments.validate import ResolvedSegment, validate_segment
 from store.segments.yamlio import dump_node, dump_segment, load_segment_text
-from tests.factory import StoreSpec, build_store
+from tests.factory import StoreSpec, build_store, refill_store
+from tests.services.fixtures import ENGINE_KINDS, scratch_location
 from tests.strategies import (
     Scene,
     attribute_conditions,
@@ -65,19 +64,60 @@ PROPERTY = settings(max_examples=500, deadline=None, print_blob=True,
 SMALLER = settings(PROPERTY, max_examples=200)
 
 
-# A store file in RAM when the system has one: creating a WAL database on disk
-# costs ~50 ms of fsyncs, more than checking a whole example.
-SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
+# Every property runs on every engine: the same random store, built on SQLite, DuckDB
+# and PostgreSQL, must give the evaluator's counts on each.
+on_every_engine = pytest.mark.parametrize("engine_kind", ENGINE_KINDS, scope="module")
+
+
+@pytest.fixture(scope="module")
+def server(engine_kind: str, request: pytest.FixtureRequest) -> str | None:
+    """The test PostgreSQL server's URL when the engine is PostgreSQL."""
+    return str(request.getfixturevalue("postgres_url")) if engine_kind == "postgresql" else None
+
+
+# One store per engine and schema in each test process: the random stores all share one
+# schema, and creating tables on DuckDB and PostgreSQL costs more than checking an example,
+# so later examples only replace the rows. SQLite gets a new file each time, as it always did.
+_reused: dict[tuple[str, str], tuple[AbstractContextManager[str], Connection]] = {}
 
 
 @contextmanager
-def built(spec: StoreSpec) -> Iterator[sqlite3.Connection]:
-    with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
-        conn = build_store(Path(folder) / "store.db", spec)
-        try:
-            yield conn
-        finally:
-            conn.close()
+def built(spec: StoreSpec, engine_kind: str, server: str | None) -> Iterator[Connection]:
+    if engine_kind == "sqlite":
+        with scratch_location(engine_kind, server) as location:
+            conn = build_store(location, spec)
+            try:
+                yield conn
+            finally:
+                conn.close()
+        return
+    key = (engine_kind, schema_key(spec))
+    if key in _reused:
+        conn = _reused[key][1]
+        refill_store(conn, spec)
+    else:
+        place = scratch_location(engine_kind, server)
+        conn = build_store(place.__enter__(), spec)
+        _reused[key] = (place, conn)
+    yield conn
+
+
+def schema_key(spec: StoreSpec) -> str:
+    """What decides a store's schema: attributes, fields, entities, event types, derived age."""
+    entities = sorted((name, e.key_field, e.key_type, e.link_field, sorted(e.fields.items()))
+                      for name, e in spec.entities.items())
+    types = sorted({*spec.event_types, *(e["type"] for e in spec.events)})
+    return repr((sorted(spec.attributes.items()), sorted(spec.event_fields.items()), entities,
+                 spec.derived_age_from, types))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_reused_stores() -> Iterator[None]:
+    yield
+    while _reused:
+        place, conn = _reused.popitem()[1]
+        conn.close()
+        place.__exit__(None, None, None)
 
 
 @st.composite
@@ -107,7 +147,7 @@ def describe(node: Node, refs: dict[str, Segment], as_of: dt.datetime) -> str:
     return text
 
 
-def assert_counts_agree(conn: sqlite3.Connection, catalog: Catalog, profiles: list[ProfileData],
+def assert_counts_agree(conn: Connection, catalog: Catalog, profiles: list[ProfileData],
                         as_of: dt.datetime, rule: Node, library: dict[str, Segment],
                         checked: set[Node]) -> None:
     """Every node of ``rule``: compiled count == evaluator count."""
@@ -123,34 +163,40 @@ def assert_counts_agree(conn: sqlite3.Connection, catalog: Catalog, profiles: li
             f"{path}: compiled {got}, evaluator {expected}\n{describe(node, resolved.refs, as_of)}")
 
 
+@on_every_engine
 @needs_compiler
 @PROPERTY
 @given(cases(leaves=8))
-def test_compiled_counts_equal_evaluator(case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
-    check_all(case, with_evaluate_all=True)
+def test_compiled_counts_equal_evaluator(engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    check_all(case, engine_kind, server, with_evaluate_all=True)
 
 
+@on_every_engine
 @needs_compiler
 @SMALLER
 @given(cases(rules=0, leaves=16, scope="text"))
-def test_text_operators_agree(case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+def test_text_operators_agree(engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """Many text conditions per store: LIKE wildcards, ASCII-only case folding, quotes."""
-    check_all(case)
+    check_all(case, engine_kind, server)
 
 
+@on_every_engine
 @needs_compiler
 @SMALLER
 @given(cases(rules=0, leaves=16, scope="dates"))
-def test_date_operators_agree(case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+def test_date_operators_agree(engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """Many date, datetime and age conditions per store, at every calendar edge."""
-    check_all(case)
+    check_all(case, engine_kind, server)
 
 
-def check_all(case: tuple[Scene, dict[str, Segment], list[Node]],
-              with_evaluate_all: bool = False) -> None:
+def check_all(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: str,
+              server: str | None, with_evaluate_all: bool = False) -> None:
     """Build the store once; check every node of every tree (and evaluate_all on the first)."""
     scene, library, trees = case
-    with built(scene.spec) as conn:
+    with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
         profiles = list(load_all_profiles(conn, catalog))
         checked: set[Node] = set()
@@ -163,16 +209,18 @@ def check_all(case: tuple[Scene, dict[str, Segment], list[Node]],
                 conn, root, scene.as_of, catalog)
 
 
+@on_every_engine
 @needs_compiler
 @settings(PROPERTY, max_examples=100)
 @given(cases(rules=2))
 def test_node_counts_and_waterfall_equal_evaluator(
+        engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """node_counts: each node's own count, and for the i-th child of an ``all`` the number
     matching children 0..i, as the evaluator counts them."""
     assert node_counts is not None
     scene, library, trees = case
-    with built(scene.spec) as conn:
+    with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
         profiles = list(load_all_profiles(conn, catalog))
         for rule in trees:
@@ -196,14 +244,16 @@ def test_node_counts_and_waterfall_equal_evaluator(
             assert got == wanted, describe(rule, refs, scene.as_of)
 
 
+@on_every_engine
 @needs_compiler
 @pytest.mark.slow
 @settings(PROPERTY, max_examples=10_000)
 @given(cases(leaves=8))
 def test_compiled_counts_equal_evaluator_long_run(
+        engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """The main property, twenty times longer (``--run-slow``)."""
-    check_all(case, with_evaluate_all=True)
+    check_all(case, engine_kind, server, with_evaluate_all=True)
 
 
 def through_yaml(segment: Segment, library: dict[str, Segment],
@@ -219,13 +269,15 @@ def through_yaml(segment: Segment, library: dict[str, Segment],
     return validate_segment(loaded, catalog, lines, lookup)
 
 
+@on_every_engine
 @SMALLER
 @given(cases(rules=2, leaves=4, mixed_bounds=False))
 def test_yaml_route_gives_back_the_typed_tree(
+        engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """dump -> load -> validate returns the typed tree, and (with the compiler) the same counts."""
     scene, library, trees = case
-    with built(scene.spec) as conn:
+    with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
         profiles = list(load_all_profiles(conn, catalog))
         for rule in trees:
@@ -242,13 +294,15 @@ def test_yaml_route_gives_back_the_typed_tree(
                     rule, resolved.refs, scene.as_of)
 
 
+@on_every_engine
 @SMALLER
 @given(cases(rules=2))
 def test_explain_agrees_with_matches_and_walk(
+        engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """explain() decides like matches(), and names every node with walk()'s paths."""
     scene, library, trees = case
-    with built(scene.spec) as conn:
+    with built(scene.spec, engine_kind, server) as conn:
         profiles = list(load_all_profiles(conn, Catalog.load(conn)))
     for rule in trees:
         resolved = ResolvedSegment(Segment("probe", "Probe", rule), closure(rule, library))
@@ -270,11 +324,13 @@ def own_paths(explanation: Any) -> list[str]:
     return found
 
 
+@on_every_engine
 @settings(PROPERTY, max_examples=100)
 @given(scenes())
-def test_one_profile_loads_like_all_of_them(scene: Scene) -> None:
+def test_one_profile_loads_like_all_of_them(engine_kind: str, server: str | None,
+        scene: Scene) -> None:
     """load_profile (the why panel) and load_all_profiles (the oracle) read the same data."""
-    with built(scene.spec) as conn:
+    with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
         every = list(load_all_profiles(conn, catalog))
         assert [p.id for p in every] == [str(p["id"]) for p in scene.spec.profiles]

@@ -1,7 +1,8 @@
 """The Audiences app: three areas (profiles, segments, audiences) over one profile store.
 
 ``make_app`` is the one way to build the app, for the command line and for
-tests. Screens reach the store through the app: ``read_connection()`` for a
+tests. Screens reach the store through the app: ``engine`` (which store, on
+which database engine; screens never ask which), ``read_connection()`` for a
 new read-only connection inside one worker, ``queries`` to run cancellable
 requests, ``catalog`` for names and labels, ``open_profile`` and
 ``show_error`` for the common moves.
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import sqlite3
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,8 +25,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.theme import Theme
 
-from store.engines.base import Connection
-from store.engines.sqlite import connect, open_store
+from store.engines.base import Connection, Engine, engine_for
 from store.query.profiles import profile_total
 from store.schema.catalog import Catalog
 from store.schema.values import UTC
@@ -143,44 +143,44 @@ class AudiencesApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, db_path: Path, campaign_db_path: Path | None = None, *,
+    def __init__(self, db: Engine | str | Path, campaign_db_path: Path | None = None, *,
                  as_of: dt.datetime | None = None, theme: str | None = None) -> None:
         super().__init__()
-        self.db_path = Path(db_path)
+        self.engine = db if isinstance(db, Engine) else engine_for(db)
         self.campaign_db_path = (Path(campaign_db_path) if campaign_db_path is not None
-                                 else self.db_path.with_name("campaign.db"))
+                                 else self.engine.default_campaign_path())
         self.as_of = as_of
         self.register_theme(DARK_THEME)
         self.register_theme(LIGHT_THEME)
         self.theme = THEME_ALIASES.get(theme or "dark", theme or DARK_THEME.name)
-        self._connections: set[Connection] = set()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()  # Connection objects
         self._connections_lock = threading.Lock()
         self.queries = QueryRunner(self.read_connection)
         self.profile_total: int | None = None
-        conn = open_store(self.db_path, readonly=True)
+        conn = self.engine.open_store(readonly=True)
         try:
             self.catalog = Catalog.load(conn)
         finally:
             conn.close()
-        self.sub_title = self.db_path.name + self.as_of_note()
+        self.sub_title = self.store_title() + self.as_of_note()
+
+    @property
+    def db_path(self) -> Path | None:
+        """The file holding the profile store (None for a store on a server)."""
+        return self.engine.path
 
     # ------------------------------------------------------------ store access
     def read_connection(self) -> Connection:
         """A new read-only connection to the store, for use inside one worker thread."""
-        return self._track(connect(self.db_path, readonly=True))
+        return self._track(self.engine.connect(readonly=True))
 
     def write_connection(self) -> Connection:
         """A new read-write connection to the store (writes go through ``write_transaction``)."""
-        return self._track(connect(self.db_path))
+        return self._track(self.engine.connect())
 
     def _track(self, conn: Connection) -> Connection:
-        """Remember open connections so quitting can interrupt them (closed ones are forgotten)."""
+        """Remember connections so quitting can interrupt them (forgotten once nothing uses them)."""
         with self._connections_lock:
-            for known in list(self._connections):
-                try:
-                    _ = known.in_transaction
-                except sqlite3.ProgrammingError:
-                    self._connections.discard(known)
             self._connections.add(conn)
         return conn
 
@@ -242,7 +242,13 @@ class AudiencesApp(App[None]):
     def _store_counted(self, message: StoreCounted) -> None:
         self.profile_total = message.total
         noun = "profile" if message.total == 1 else "profiles"
-        self.sub_title = f"{self.db_path.name} · {message.total:,} {noun}{self.as_of_note()}"
+        self.sub_title = (f"{self.store_title()} · {message.total:,} {noun}"
+                          f"{self.as_of_note()}")
+
+    def store_title(self) -> str:
+        """Which store on which engine: ``shop.duckdb · DuckDB``, ``crm.audiences · PostgreSQL``
+        (a server store by its database and schema; never a password)."""
+        return f"{self.engine.short_name} · {self.engine.label}"
 
     def as_of_note(self) -> str:
         """`` · as of 2026-11-01`` when the app evaluates at a fixed instant (``--as-of``), so
@@ -255,7 +261,7 @@ class AudiencesApp(App[None]):
         return f" · as of {instant.strftime('%Y-%m-%d %H:%M')} UTC"
 
     def format_title(self, title: str, sub_title: str) -> Content:
-        """``Audiences — store.db · 1,000,000 profiles`` with the details muted."""
+        """``Audiences — shop.db · SQLite · 1,000,000 profiles`` with the details muted."""
         content = Content.styled(title, "bold")
         if sub_title:
             content = Content.assemble(content, ("  —  ", "dim"), (sub_title, "dim"))
@@ -322,16 +328,17 @@ class AudiencesApp(App[None]):
         with self._connections_lock:
             connections = list(self._connections)
         for conn in connections:
-            with contextlib.suppress(sqlite3.ProgrammingError):
+            with contextlib.suppress(Exception):  # closed meanwhile (any engine): nothing to stop
                 conn.interrupt()
 
 
-def make_app(db_path: Path, campaign_db_path: Path | None = None, *,
+def make_app(db: Engine | str | Path, campaign_db_path: Path | None = None, *,
              as_of: dt.datetime | None = None, theme: str | None = None) -> AudiencesApp:
-    """The app on the store at ``db_path`` (the campaign store defaults to campaign.db beside it).
+    """The app on a profile store: an ``Engine``, or a ``--db`` value (a path or URL).
 
+    The campaign store defaults to the engine's (campaign.db beside a store file).
     ``as_of`` fixes the evaluation instant (tests and demos); ``theme`` picks
     ``dark`` (default), ``light`` or any registered Textual theme by name. Raises ``StoreError``
-    if ``db_path`` is not a readable store.
+    if no readable store is there.
     """
-    return AudiencesApp(db_path, campaign_db_path, as_of=as_of, theme=theme)
+    return AudiencesApp(db, campaign_db_path, as_of=as_of, theme=theme)

@@ -12,11 +12,21 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from store.engines.sqlite import describe_sqlite_error
 from store.errors import AudiencesError
+from tui.commands.common import (
+    ENGINE_KEY,
+    StoreParam,
+    is_driver,
+    missing_driver_message,
+    parse_store,
+)
+
+if TYPE_CHECKING:
+    from store.engines.base import Engine
 
 
 class AudiencesGroup(click.Group):
@@ -36,11 +46,13 @@ class AudiencesGroup(click.Group):
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
             sys.stderr.close()
             ctx.exit(0)
-        except sqlite3.Error as exc:
-            click.echo(f"Error: {describe_sqlite_error(ctx.params.get('db_path') or 'the store', exc)}",
-                       err=True)
+        except sqlite3.Error as exc:  # every engine raises the DB-API classes of sqlite3
+            click.echo(f"Error: {describe_database_error(ctx, exc)}", err=True)
             ctx.exit(1)
         except Exception as exc:  # last line of defence: a message, never a traceback
+            if isinstance(exc, ImportError) and is_driver(exc):
+                click.echo(f"Error: {missing_driver_message(exc)}", err=True)
+                ctx.exit(1)
             if os.environ.get("AUDIENCES_DEBUG"):
                 raise
             click.echo(f"Error: unexpected {type(exc).__name__}: {exc}"
@@ -49,34 +61,47 @@ class AudiencesGroup(click.Group):
         return None
 
 
-def default_store_path() -> Path:
-    """``$AUDIENCES_DB``, else ``audiences.db`` in the user's data directory."""
+def describe_database_error(ctx: click.Context, exc: BaseException) -> str:
+    """A low-level database failure in the words of the engine of the store at hand."""
+    engine = ctx.meta.get(ENGINE_KEY) or ctx.params.get("db")
+    if engine is None:
+        return f"The store: {exc}"
+    return str(engine.describe_error(exc))
+
+
+def default_store() -> Engine:
+    """``$AUDIENCES_DB``, else ``audiences.db`` (SQLite) in the user's data directory."""
     env = os.environ.get("AUDIENCES_DB")
     if env:
-        return Path(env)
+        return parse_store(env)
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("audiences-tui")) / "audiences.db"
+    from store.engines.sqlite import SQLiteEngine
+
+    return SQLiteEngine(str(Path(platformdirs.user_data_dir("audiences-tui")) / "audiences.db"))
 
 
 @click.group(cls=AudiencesGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Profile store to open (default: $AUDIENCES_DB or the sample store); also the"
+@click.option("--db", "db", type=StoreParam(), default=None, metavar="DB",
+              help="Profile store to open: a file (SQLite), a .duckdb file or duckdb:PATH (DuckDB),"
+                   " or a postgresql:// URL (default: $AUDIENCES_DB or the sample store); also the"
                    " store of a subcommand given no --db of its own.")
 @click.option("--as-of", "as_of", metavar="WHEN",
               help="The app evaluates every count, filter and activation at this instant"
                    " (YYYY-MM-DD: the end of that day, UTC; or an ISO 8601 datetime);"
                    " default now. Subcommands take their own --as-of.")
 @click.pass_context
-def cli(ctx: click.Context, db_path: Path | None, as_of: str | None) -> None:
+def cli(ctx: click.Context, db: Engine | None, as_of: str | None) -> None:
     """Browse profiles, build segments with exact live counts, activate audiences."""
     if ctx.invoked_subcommand is not None:
         return
     from tui.commands.common import parse_when
     from tui.launch import launch_app
 
-    launch_app(db_path, None if as_of is None else parse_when(as_of))
+    if db is not None:
+        ctx.meta[ENGINE_KEY] = db
+    launch_app(db, None if as_of is None else parse_when(as_of))
 
 
 def _register_commands() -> None:

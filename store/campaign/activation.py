@@ -5,8 +5,12 @@ Steps (docs/activation.md tells the same story with figures):
 1. *Stage*: attach the profile store to the campaign connection and copy, in
    one ``INSERT ... SELECT``, each member's external id and personalisation
    fields (a JSON object built by SQLite) into a temporary table keyed by
-   profile id. Nothing in the campaign file is touched yet, so a kill here
-   costs nothing.
+   profile id. A profile store on another engine (DuckDB, PostgreSQL) cannot
+   be attached: the member query is rendered for its engine and its rows
+   (pk, id and the fields' columns) are streamed out in batches of
+   ``STREAM_BATCH`` into the same temporary table, where the same SQLite
+   expression builds the JSON, so every engine stages identical rows.
+   Nothing in the campaign file is touched yet, so a kill here costs nothing.
 2. *Diff*: ``EXCEPT`` both ways between the staged rows and the audience's
    current members; both are read in key order, so each is a merge. The
    differences land in two small temporary tables (new or changed rows, gone
@@ -36,7 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from store.campaign.store import Audience, Member, database_path, store_error
+from store.campaign.store import (
+    Audience,
+    Member,
+    database_path,
+    is_file_location,
+    store_error,
+    store_location,
+)
 from store.engines.base import Connection
 from store.engines.layout import quote_identifier
 from store.errors import InputError, QueryCancelled, StoreError
@@ -56,6 +67,7 @@ Progress = Callable[[str, float], None]
 STAGED = "temp.activation_staged"
 DELTA_NEW = "temp.activation_delta_new"
 DELTA_OLD = "temp.activation_delta_old"
+STREAMED = "temp.activation_streamed"  # one batch of members read from a profile store on another engine
 
 
 @dataclass(frozen=True)
@@ -312,24 +324,52 @@ def stage_members(conn: Connection, campaign_conn: Connection,
                   expected: int | None = None) -> int:
     """Fill the campaign connection's temp table with the audience at ``as_of``; returns its size.
 
-    The profile store (``conn``'s file) is attached to the campaign connection
-    so the members go from one file to the other inside SQLite, without a
-    round trip through Python per row. ``progress`` receives the share of the
-    profile scan done, scaled to ``share`` (``expected``: the audience's size if known, which
-    makes it exact; see ``ScanProgress``); ``cancel`` stops the query.
+    An SQLite profile store is attached to the campaign connection so the
+    members go from one file to the other inside SQLite, without a round trip
+    through Python per row. A store on another engine is read in batches
+    (``stream_members``). Either way only temp tables of the campaign
+    connection are written, so stopping here changes nothing. ``progress``
+    receives the share of the profile scan done, scaled to ``share``
+    (``expected``: the audience's size if known, which makes it exact; see
+    ``ScanProgress``); ``cancel`` stops the query.
     """
-    profile_path = database_path(conn)
-    if profile_path in ("", ":memory:"):
-        raise StoreError("Activation needs a profile store file (not an in-memory database).")
-    from store.query.audience import prepare
-
-    sql, params = source_query(resolved, catalog, as_of, fields)
     report = progress or (lambda step, fraction: None)
-    prepare(campaign_conn)  # the settings the compiled SQL relies on (as for a count)
     campaign_conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGED} (profile_id TEXT PRIMARY KEY, fields TEXT)"
                           " WITHOUT ROWID")
     campaign_conn.execute(f"DELETE FROM {STAGED}")
     report("Finding members", 0.0)
+    profile_path = attachable_path(conn)
+    if profile_path is not None:
+        _stage_attached(conn, campaign_conn, profile_path, resolved, as_of, fields, catalog,
+                        report, cancel, share, expected)
+    else:
+        stream_members(conn, campaign_conn, resolved, as_of, fields, catalog, report, cancel,
+                       share, expected)
+    _check(cancel)
+    report("Finding members", share)
+    return int(campaign_conn.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0])
+
+
+def attachable_path(conn: Connection) -> str | None:
+    """The profile store's file when the campaign connection can ATTACH it (an SQLite store).
+
+    None for every other engine: their members are streamed instead.
+    """
+    if not isinstance(conn, sqlite3.Connection):
+        return None
+    profile_path = database_path(conn)
+    if profile_path in ("", ":memory:"):
+        raise StoreError("Activation needs a profile store file (not an in-memory database).")
+    return profile_path
+
+
+def _stage_attached(conn: Connection, campaign_conn: Connection, profile_path: str,
+                    resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
+                    catalog: Catalog, report: Progress, cancel: threading.Event | None,
+                    share: float, expected: int | None) -> None:
+    """One ``INSERT ... SELECT`` from the attached SQLite profile store into the staged table."""
+    sql, params = source_query(resolved, catalog, as_of, fields)
+    campaign_conn.engine.prepare_reads(campaign_conn)  # the settings the compiled SQL relies on
     with _attached(campaign_conn, profile_path):
         top = campaign_conn.execute(f"SELECT max(pk) FROM {SOURCE}.profiles").fetchone()[0] or 1
         done = ScanProgress(top, expected)
@@ -351,14 +391,170 @@ def stage_members(conn: Connection, campaign_conn: Connection,
             raise
         finally:
             campaign_conn.set_progress_handler(None, 0)
+
+
+# ------------------------------------------------------------------ streaming
+
+STREAM_BATCH = 50_000  # member rows held in memory at once when streaming
+
+
+def _source_columns(catalog: Catalog, fields: Sequence[str]) -> list[str]:
+    """The profiles columns the fields are computed from (a derived age reads its birth date)."""
+    columns: list[str] = []
+    for name in fields:
+        attribute = catalog.attributes[name]
+        if attribute.derived_from:
+            kind, _, source = attribute.derived_from.partition(":")
+            if kind != "age" or source not in catalog.attributes:
+                raise InputError(f"field {name!r} cannot be captured"
+                                 f" (derived from {attribute.derived_from!r}).")
+            attribute = catalog.attributes[source]
+        if attribute.column not in columns:
+            columns.append(attribute.column)
+    return columns
+
+
+def member_rows_query(conn: Connection, resolved: ResolvedSegment, catalog: Catalog,
+                      as_of: dt.datetime, columns: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """The profile engine's SQL selecting each member's pk, external id and ``columns``.
+
+    The compiled segment's membership condition on ``profiles``, rendered for
+    the connection's engine (``engine.render``: never SQLite text translated).
+    """
+    from store.query import sqlbuild as sb
+    from store.query.compiler import compile_segment, membership, pk_column, profiles_select
+
+    compiled = compile_segment(resolved, catalog, as_of)
+    query = profiles_select(membership(compiled), pk_column(), sb.column("id"),
+                            *(sb.column(name) for name in columns))
+    return conn.engine.render(query, compiled.values)
+
+
+def staging_statements(catalog: Catalog, fields: Sequence[str], columns: Sequence[str],
+                       today: dt.date) -> tuple[str, str, str]:
+    """The campaign-side statements of the streaming path: create the table of streamed rows
+    (pk, id, *columns; no column types, so values stay as the profile engine gave them),
+    insert one such row, and stage the rows (then deleted) with their fields JSON.
+
+    The JSON is built by the same SQLite expression as on the attached path,
+    over the same values, so every engine stores identical members.
+    """
+    names = ", ".join(quote_identifier(name) for name in ("pk", "id", *columns))
+    create = f"CREATE TABLE {STREAMED} ({names})"
+    insert = f"INSERT INTO {STREAMED} VALUES ({', '.join('?' * (len(columns) + 2))})"
+    stage = (f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields)"
+             f" SELECT p.id, {_fields_json_sql(catalog, fields, today)} FROM {STREAMED} AS p")
+    return create, insert, stage
+
+
+class _Interrupter:
+    """Interrupts the profile connection's running query as soon as ``cancel`` is set.
+
+    The stream only looks at the flag between batches; a query that takes
+    long before its first row (an event rule on a server) is stopped by this
+    watcher instead.
+    """
+
+    def __init__(self, conn: Connection, cancel: threading.Event | None) -> None:
+        self.conn = conn
+        self.cancel = cancel
+        self.finished = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Interrupter:
+        if self.cancel is not None:
+            self.thread = threading.Thread(target=self._watch, name="activation-cancel", daemon=True)
+            self.thread.start()
+        return self
+
+    def _watch(self) -> None:
+        assert self.cancel is not None
+        while not self.finished.wait(0.05):
+            if self.cancel.is_set():
+                with contextlib.suppress(Exception):  # closed or idle meanwhile: nothing to stop
+                    self.conn.interrupt()
+                return
+
+    def __exit__(self, *exc: object) -> None:
+        self.finished.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+def stream_members(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
+                   as_of: dt.datetime, fields: Sequence[str], catalog: Catalog, report: Progress,
+                   cancel: threading.Event | None, share: float, expected: int | None,
+                   batch: int | None = None) -> None:
+    """Stage the members of a profile store on any engine, ``batch`` rows at a time
+    (default ``STREAM_BATCH``; ``engine.stream``: a server-side cursor on PostgreSQL).
+
+    The member query runs on the profile engine; each batch of rows is
+    written into the campaign connection's staged table, all inside one
+    transaction on the temp schema (the campaign file itself is not touched).
+    Progress: rows staged against ``expected`` when known, else the furthest
+    pk reached (the last of each batch) against the largest pk, never going back.
+    """
+    batch = batch or STREAM_BATCH
+    columns = _source_columns(catalog, fields)
+    create, insert, stage = staging_statements(catalog, fields, columns, as_of_date(as_of))
+    try:
+        conn.engine.prepare_reads(conn)
+        sql, params = member_rows_query(conn, resolved, catalog, as_of, columns)
+        top = 1 if expected else int(
+            conn.execute("SELECT max(pk) FROM profiles").fetchone()[0] or 1)
+    except sqlite3.Error as exc:
+        raise _profile_error(conn, exc, cancel) from exc
     _check(cancel)
-    report("Finding members", share)
-    return int(campaign_conn.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0])
+    seen, reached, done = 0, 0, 0.0
+    rows = conn.engine.stream(conn, sql, params, batch)  # never the whole audience in memory
+    campaign_conn.execute(f"DROP TABLE IF EXISTS {STREAMED}")
+    campaign_conn.execute("BEGIN")
+    try:
+        campaign_conn.execute(create)
+        with _Interrupter(conn, cancel):
+            while True:
+                _check(cancel)
+                try:
+                    chunk = next(rows, None)
+                except sqlite3.Error as exc:
+                    raise _profile_error(conn, exc, cancel) from exc
+                if chunk is None:
+                    break
+                campaign_conn.executemany(insert, chunk)
+                campaign_conn.execute(stage)
+                campaign_conn.execute(f"DELETE FROM {STREAMED}")
+                seen += len(chunk)
+                if expected:
+                    fraction = min(seen / expected, 0.99)
+                else:
+                    reached = max(reached, int(chunk[-1][0]))  # rows come about in table order
+                    fraction = min(reached / top, 1.0)
+                done = max(done, fraction)
+                report("Finding members", share * done)
+        _check(cancel)
+        campaign_conn.execute("COMMIT")
+    except BaseException:
+        if campaign_conn.in_transaction:
+            campaign_conn.execute("ROLLBACK")
+        raise
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+
+
+def _profile_error(conn: Connection, exc: sqlite3.Error,
+                   cancel: threading.Event | None) -> Exception:
+    """A failure of the profile store's engine: cancelled, or a message naming that store."""
+    if (cancel is not None and cancel.is_set()) or "interrupt" in str(exc).lower():
+        return QueryCancelled("activation cancelled")
+    return StoreError(conn.engine.describe_error(exc))
 
 
 def clear_staged(campaign_conn: Connection) -> None:
     """Free the staged rows and the differences (they can be large)."""
-    for table in (STAGED, DELTA_NEW, DELTA_OLD):
+    for table in (STAGED, DELTA_NEW, DELTA_OLD, STREAMED):
         campaign_conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -451,7 +647,7 @@ def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegmen
     """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file."""
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
-    check_same_source(campaign_conn, resolved.segment.id, database_path(conn))
+    check_same_source(campaign_conn, resolved.segment.id, store_location(conn))
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     segment = resolved.segment
     _, _, fingerprint = definition_of(resolved)
@@ -500,20 +696,26 @@ def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegmen
 def check_same_source(campaign_conn: Connection, segment_id: str, profile_path: str) -> None:
     """Refuse to review or refresh an audience that another profile store activated.
 
-    Two profile stores in one folder share the default ``campaign.db``; refreshing one's
-    audience from the other would count members of the wrong store as removed and added.
-    A recorded store file that no longer exists (the folder was moved, the store renamed)
-    gives the audience over to this store.
+    Two profile stores in one folder share the default ``campaign.db`` (and every server
+    store shares the one in the user's data folder); refreshing one's audience from the
+    other would count members of the wrong store as removed and added. Stores are named
+    as ``store_location`` records them (a file's absolute path, a server URL without its
+    password, with the schema). A recorded store file that no longer exists (the folder
+    was moved, the store renamed) gives the audience over to this store; a server store
+    cannot be seen to be gone, so its audience stays with it.
     """
     if not _has_audiences(campaign_conn):
         return
     row = campaign_conn.execute("SELECT source_db FROM audiences WHERE segment_id = ?",
                                 (segment_id,)).fetchone()
     recorded = None if row is None else row[0]
-    if not recorded or recorded == profile_path or not Path(recorded).exists():
+    if not recorded or recorded == profile_path:
         return
-    if Path(recorded).resolve() == Path(profile_path).resolve():
-        return
+    if is_file_location(recorded):
+        if not Path(recorded).exists():
+            return
+        if is_file_location(profile_path) and Path(recorded).resolve() == Path(profile_path).resolve():
+            return
     raise StoreError(
         f"{database_path(campaign_conn)} already holds the audience of segment '{segment_id}',"
         f" activated from the profile store {recorded}, not {profile_path}. Activate it from"
@@ -549,7 +751,7 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     definition, refs, fingerprint = definition_of(resolved)
     report = progress or (lambda step, fraction: None)
     require_writable(campaign_conn)
-    check_same_source(campaign_conn, segment.id, database_path(conn))
+    check_same_source(campaign_conn, segment.id, store_location(conn))
     try:
         count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
                               progress=progress, cancel=cancel, share=0.5, expected=expected)
@@ -557,7 +759,7 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
         campaign_conn.execute("BEGIN IMMEDIATE")
         try:
             result = _apply(campaign_conn, segment.id, name or segment.name, definition, refs,
-                            fingerprint, chosen, as_of, count, database_path(conn), started, report)
+                            fingerprint, chosen, as_of, count, store_location(conn), started, report)
             _check(cancel)
             campaign_conn.execute("COMMIT")
         except BaseException:

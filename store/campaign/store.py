@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from store.engines.base import SCHEME
 from store.engines.layout import install_schema, write_transaction
 from store.engines.sqlite import Connection, closed_on_failure, connect, describe_sqlite_error
 from store.errors import InputError, StoreError
@@ -231,6 +232,24 @@ def database_path(conn: Connection) -> str:
         if name == "main":
             return str(file or ":memory:")
     return ":memory:"
+
+
+def store_location(conn: Connection) -> str:
+    """Which profile store a connection reads, as recorded with the audiences it activates.
+
+    An SQLite file by its absolute path (as SQLite reports it, as before), a
+    DuckDB file by its absolute path, a server store by the engine's display
+    location (a URL without its password, with the schema). Never a password:
+    the campaign file is meant to be shared with downstream tools.
+    """
+    if isinstance(conn, sqlite3.Connection):
+        return database_path(conn)
+    return conn.engine.identity
+
+
+def is_file_location(location: str) -> bool:
+    """Whether a recorded store location is a local file (not a server URL)."""
+    return SCHEME.match(location) is None
 
 
 def store_error(conn: Connection, exc: sqlite3.DatabaseError) -> StoreError:

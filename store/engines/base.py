@@ -84,17 +84,25 @@ class Engine(ABC):
         return self.display
 
     @property
+    def identity(self) -> str:
+        """Which store this is, the same however it was named (recorded with activated audiences;
+        never a password): a file's absolute path, else the display location."""
+        return str(self.path.resolve()) if self.path is not None else self.display
+
+    @property
     def path(self) -> Path | None:
         """The local file holding the store, for file engines."""
         return None
 
     def default_campaign_path(self) -> Path:
-        """``campaign.db`` beside a store file; in the user's data folder for a server."""
+        """``campaign.db`` beside a store file; for a server, ``campaign-<database>.db`` in the
+        user's data folder (one per store, as an audience belongs to the store that made it)."""
         if self.path is not None:
             return self.path.with_name("campaign.db")
         import platformdirs
 
-        return Path(platformdirs.user_data_dir("audiences-tui")) / "campaign.db"
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.short_name)
+        return Path(platformdirs.user_data_dir("audiences-tui")) / f"campaign-{name}.db"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.display}>"
@@ -170,10 +178,78 @@ class Engine(ABC):
         marks = ", ".join("?" * len(columns))
         conn.executemany(f"INSERT INTO {quote_identifier(table)}({names}) VALUES ({marks})", rows)
 
+    def bulk_insert_columns(self, conn: Connection, table: str, columns: Sequence[str],
+                            data: Sequence[Any]) -> None:
+        """``bulk_insert`` of column-wise values: one sequence per column (lists, ranges or numpy
+        arrays; None for a missing value, never NaN); engines with a columnar path override it."""
+        lists = [values.tolist() if hasattr(values, "tolist") else values for values in data]
+        self.bulk_insert(conn, table, columns, zip(*lists, strict=True))
+
+    # Whether one statement per row is cheap (an embedded row store): upserts then go row by
+    # row; elsewhere they go through bulk_insert into a staging table and two set statements.
+    row_statements_are_cheap: ClassVar[bool] = False
+
+    def widen_column(self, conn: Connection, table: str, column: str, sql_affinity: str) -> None:
+        """Give an existing column a wider storage type (integer -> real), in the caller's
+        transaction; engines with strict column types must, SQLite's affinities need not."""
+        conn.execute(f"ALTER TABLE {quote_identifier(table)} ALTER COLUMN {quote_identifier(column)}"
+                     f" TYPE {self.column_type(sql_affinity)}")
+
+    def index_columns(self, conn: Connection, table: str) -> dict[str, tuple[str, ...]]:
+        """The indexes the store made on a table (not those behind keys), with their columns."""
+        return {}
+
+    def tune_for_bulk_write(self, conn: Connection, *, scratch: bool = False) -> None:  # noqa: B027
+        """Settings for a big write on this connection; ``scratch``: a store being built that
+        nothing else reads and that is thrown away on failure (no journal needed)."""
+
+    def end_bulk_write(self, conn: Connection) -> None:  # noqa: B027
+        """Undo what ``tune_for_bulk_write(scratch=True)`` set that must not stay in the file."""
+
+    def analyze(self, conn: Connection) -> None:
+        """Refresh the planner's statistics after a bulk write (of the store's big tables only:
+        a bare ANALYZE on a server would lock every table of the database)."""
+        for table in ("profiles", "events"):
+            conn.execute(f"ANALYZE {quote_identifier(table)}")
+
+    def release(self) -> None:  # noqa: B027
+        """Let go of whatever this process keeps open on the store (before its file is replaced)."""
+
     def data_stamp(self, conn: Connection) -> object:
         """Changes whenever committed data may have changed (caches of member sets key on it)."""
         row = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
         return None if row is None else row[0]
+
+    # ----------------------------------------------------------------- reading
+    def prepare_reads(self, conn: Connection) -> None:  # noqa: B027 - optional hook
+        """Session settings that compiled queries rely on (SQLite: LIKE folds ASCII case)."""
+
+    def stream(self, conn: Connection, sql: str, parameters: Sequence[Any] = (),
+               size: int = 10_000) -> Iterator[list[Any]]:
+        """A query's rows in batches, never the whole result in memory (member lists of millions).
+        Nothing else may run on ``conn`` until the stream is read or closed."""
+        cursor = conn.execute(sql, parameters)
+        try:
+            while batch := cursor.fetchmany(size):
+                yield batch
+        finally:
+            cursor.close()
+
+    def int_array(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        """The integers of a one-column query as one numpy int64 array (member sets read millions
+        of pks: one joined string is parsed far faster than rows are fetched one by one)."""
+        import numpy as np
+
+        text = conn.execute(f"WITH s(v) AS ({sql}) SELECT string_agg(CAST(v AS TEXT), ',') FROM s",
+                            parameters).fetchone()[0]
+        if not text:
+            return np.zeros(0, dtype=np.int64)
+        return np.array(text.split(","), dtype=np.int64)
+
+    def query_plan(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> list[str]:
+        """How the engine runs a query, one line per step (for benchmarks and tuning)."""
+        rows = conn.execute("EXPLAIN " + sql, parameters).fetchall()
+        return [line for row in rows for line in str(row[-1]).splitlines()]
 
     supports_indexes: ClassVar[bool] = True  # B-tree indexes that help counts
     supports_partial_indexes: ClassVar[bool] = True
@@ -245,5 +321,6 @@ def engine_for(spec: str | Path) -> Engine:
 
 
 def redact(url: str) -> str:
-    """A URL with its password replaced by ``***``."""
+    """A URL with its password replaced by ``***`` (in the user part or as a ``password=`` parameter)."""
+    url = re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
     return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url)

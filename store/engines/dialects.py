@@ -5,11 +5,9 @@ meaning, and named placeholders ``:p1``, ``:p2``, ... whose values are
 ``values[N - 1]``. ``render`` turns it into the text an engine runs and the
 parameters that go with it, in the order their markers appear in the text:
 
-- ``sqlite``: ``?`` markers; sqlglot's SQLite text as is.
-- ``postgres`` (psycopg 3): ``%s`` markers, and every other ``%`` of the text
-  doubled, as psycopg wants whenever parameters are passed (pass the tuple even
-  when it is empty).
-- ``duckdb``, ``spark``, ``bigquery``, ``snowflake``, ``trino``: ``?`` markers.
+- ``?`` markers for every dialect: store code hands every engine SQL with
+  ``?`` markers, and the PostgreSQL adapter turns them into psycopg's ``%s``
+  (store/engines/postgres.py ``pyformat``), so there is one convention.
 
 For every engine but SQLite a copy of the tree is first rewritten so that it
 means there what it means on SQLite (spec/engines.md: every count is the same
@@ -79,6 +77,20 @@ def render(expression: exp.Expression, values: Sequence[Any],
     return positional(tree.sql(dialect=dialect), rewriter.values, dialect)
 
 
+def rewritten(expression: exp.Expression, values: Sequence[Any],
+              dialect: str) -> tuple[exp.Expression, tuple[Any, ...]]:
+    """The tree as ``render`` rewrites it for ``dialect`` (a copy; SQLite's is the tree itself)
+    and the values of its named placeholders (the rewrites may bind more), for callers that
+    print the query rather than run it (with the values as literals)."""
+    dialect = ALIASES.get(dialect, dialect)
+    if dialect == "sqlite":
+        return expression, tuple(values)
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r} (known: {', '.join(DIALECTS)})")
+    rewriter = _Rewriter(dialect, values)
+    return rewriter.rewrite(expression.copy()), tuple(rewriter.values)
+
+
 # ------------------------------------------------------------------ placeholders in the text
 
 
@@ -86,7 +98,6 @@ def render(expression: exp.Expression, values: Sequence[Any],
 class _Style:
     pattern: re.Pattern[str]  # a quoted section, or a named placeholder (group "n": its number)
     marker: str  # what a placeholder becomes
-    percent: bool  # whether every other % is doubled (psycopg)
 
 
 def _quoted(backslash: bool) -> str:
@@ -107,8 +118,7 @@ def _style(dialect: str) -> _Style:
     backslash = "\\" in tokenizer.STRING_ESCAPES or "\\" in tokenizer.IDENTIFIER_ESCAPES
     named = re.escape(prefix) + r"p(?P<n>\d+)" + re.escape(suffix)
     pattern = re.compile(f"{_quoted(backslash)}|{named}", re.DOTALL)
-    postgres = dialect == "postgres"
-    return _Style(pattern, "%s" if postgres else "?", postgres)
+    return _Style(pattern, "?")
 
 
 def positional(text: str, values: Sequence[Any],
@@ -117,9 +127,6 @@ def positional(text: str, values: Sequence[Any],
     and order the values to match."""
     style = _style(dialect)
 
-    def plain(part: str) -> str:
-        return part.replace("%", "%%") if style.percent else part
-
     out: list[str] = []
     params: list[Any] = []
     last = 0
@@ -127,11 +134,11 @@ def positional(text: str, values: Sequence[Any],
         number = match.group("n")
         if number is None:
             continue  # a quoted section: kept as it is
-        out.append(plain(text[last:match.start()]))
+        out.append(text[last:match.start()])
         out.append(style.marker)
         params.append(values[int(number) - 1])
         last = match.end()
-    out.append(plain(text[last:]))
+    out.append(text[last:])
     return "".join(out), tuple(params)
 
 

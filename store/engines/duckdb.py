@@ -157,7 +157,8 @@ class DuckDBConnection:
             self.execute("ROLLBACK")
 
     def interrupt(self) -> None:
-        self._raw.interrupt()
+        with contextlib.suppress(Exception):  # closed meanwhile: nothing is running to stop
+            self._raw.interrupt()
 
     def close(self) -> None:
         self._raw.close()
@@ -268,6 +269,12 @@ class DuckDBEngine(Engine):
         if instance is not None:
             instance.close()
 
+    def release(self) -> None:
+        self.forget(self.path)
+
+    def analyze(self, conn: Connection) -> None:
+        """Nothing: DuckDB keeps its statistics up to date as rows are inserted."""
+
     # ----------------------------------------------------------------- dialect
     def column_type(self, sql_affinity: str) -> str:
         return {"TEXT": "VARCHAR", "INTEGER": "BIGINT", "REAL": "DOUBLE"}.get(sql_affinity, sql_affinity)
@@ -285,6 +292,12 @@ class DuckDBEngine(Engine):
     def before_commit(self, conn: Connection) -> None:
         bump_data_version(conn)
 
+    def stream(self, conn: Connection, sql: str, parameters: Sequence[Any] = (),
+               size: int = 10_000) -> Iterator[list[Any]]:
+        if isinstance(conn, DuckDBConnection):
+            return conn.stream(sql, parameters, size)
+        return super().stream(conn, sql, parameters, size)
+
     def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Sequence[Any]]) -> None:
         """Rows in batches through a registered column table (executemany is row by row)."""
@@ -300,6 +313,21 @@ class DuckDBEngine(Engine):
                 batch = []
         if batch:
             _insert_batch(raw, table, columns, batch)
+
+    def bulk_insert_columns(self, conn: Connection, table: str, columns: Sequence[str],
+                            data: Sequence[Any]) -> None:
+        """Columns registered as numpy arrays as they are (typed arrays scan without a copy)."""
+        import numpy as np
+
+        raw = conn.raw if isinstance(conn, DuckDBConnection) else None
+        if raw is None:
+            super().bulk_insert_columns(conn, table, columns, data)
+            return
+        arrays = {f"c{i}": values if isinstance(values, np.ndarray)
+                  else np.arange(values.start, values.stop, values.step, dtype=np.int64)
+                  if isinstance(values, range) else np.array(values, dtype=object)
+                  for i, values in enumerate(data)}
+        _insert_arrays(raw, table, columns, arrays)
 
     def describe_error(self, exc: BaseException) -> str:
         text = str(exc)
@@ -318,9 +346,14 @@ def _insert_batch(raw: Any, table: str, columns: Sequence[str], batch: list[Sequ
     """One batch as registered column arrays, inserted by one statement (executemany goes row by row)."""
     import numpy as np
 
-    name = f"audiences_bulk_{threading.get_ident()}"
     arrays = {f"c{i}": np.array(values, dtype=object)
               for i, values in enumerate(zip(*batch, strict=True))}
+    _insert_arrays(raw, table, columns, arrays)
+
+
+def _insert_arrays(raw: Any, table: str, columns: Sequence[str], arrays: dict[str, Any]) -> None:
+    """Registered column arrays ``c0``, ``c1``... inserted by one statement."""
+    name = f"audiences_bulk_{threading.get_ident()}"
     picks = ", ".join(f"c{i}" for i in range(len(columns)))
     try:
         raw.register(name, arrays)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from store.engines.base import Connection, Engine
 from store.engines.base import quote_identifier as quote_identifier
@@ -79,6 +80,49 @@ class SQLiteEngine(Engine):
 
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
+
+    def prepare_reads(self, conn: Connection) -> None:
+        conn.execute("PRAGMA case_sensitive_like = OFF")
+
+    def int_array(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        import numpy as np
+
+        text = conn.execute(f"WITH s(v) AS ({sql}) SELECT group_concat(v) FROM s",
+                            parameters).fetchone()[0]
+        if not text:
+            return np.zeros(0, dtype=np.int64)
+        return np.fromstring(text, dtype=np.int64, sep=",")
+
+    def query_plan(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> list[str]:
+        return [str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, parameters)]
+
+    row_statements_are_cheap = True
+
+    def widen_column(self, conn: Connection, table: str, column: str, sql_affinity: str) -> None:
+        """Nothing to do: an INTEGER-affinity column keeps REAL values as they are."""
+
+    def index_columns(self, conn: Connection, table: str) -> dict[str, tuple[str, ...]]:
+        names = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+            " AND sql IS NOT NULL ORDER BY name", (table,))]
+        return {name: tuple(row[2] for row in conn.execute(
+                    f"PRAGMA index_info({quote_identifier(name)})"))
+                for name in names}
+
+    def tune_for_bulk_write(self, conn: Connection, *, scratch: bool = False) -> None:
+        if scratch:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("PRAGMA cache_size = -262144")  # rebuilding an index sorts in memory
+
+    def end_bulk_write(self, conn: Connection) -> None:
+        conn.execute("PRAGMA locking_mode = NORMAL")
+        conn.execute("PRAGMA journal_mode = DELETE")
+
+    def analyze(self, conn: Connection) -> None:
+        conn.execute("PRAGMA analysis_limit = 1000")
+        conn.execute("ANALYZE")
 
     def describe_error(self, exc: BaseException) -> str:
         return describe_sqlite_error(self.path, exc)

@@ -7,6 +7,11 @@ of the first bad rows, and the store is left exactly as it was (a store that
 did not exist is not created). The second pass converts and writes every row
 inside one write transaction, so a crash or an error in the middle leaves
 nothing behind either.
+
+Every engine holds the same rows afterwards. Where one statement per row is
+cheap (SQLite) upserts go row by row; elsewhere rows go through the engine's
+bulk path into a staging table and two set statements (update the ids that
+exist, insert the others, numbered in the order the file first names them).
 """
 
 from __future__ import annotations
@@ -16,16 +21,15 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
-from itertools import compress, filterfalse, repeat
+from itertools import compress, filterfalse
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 
-from store.engines.base import Connection
+from store.engines.base import Connection, Engine, engine_for
 from store.engines.layout import EVENT_INDEXES, quote_identifier, write_transaction
-from store.engines.sqlite import create_store, describe_sqlite_error, open_store
 from store.errors import InputError, StoreError
 from store.ingest.inference import (
     ColumnConverter,
@@ -50,7 +54,8 @@ from store.schema.catalog import (
     ensure_event_type,
 )
 from store.schema.indexes import ensure_indexes
-from store.schema.values import AttrType, reconcile_types
+from store.schema.rebuild import discard_store, remove_store_files
+from store.schema.values import SQL_AFFINITY, AttrType, reconcile_types
 
 ImportKind = Literal["profiles", "events", "entity"]
 Progress = Callable[[str, int, int], None]
@@ -64,8 +69,8 @@ REBUILD_INDEX_RATIO = 0.5
 # Pass 1 keeps the chunks it read for pass 2 while they hold at most this many
 # values (about 60 bytes each: 1.5 million rows of 6 columns stay under 600 MB).
 RETAIN_MAX_CELLS = 10_000_000
-# Page cache for the write transaction, so that rebuilding an index sorts in memory.
-WRITE_CACHE_KIB = 262_144
+STAGING = "audiences_import"  # temporary tables of a set-based upsert
+MERGED = "audiences_import_last"
 ENTITY_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # the rule of catalog.ensure_entity
 
 
@@ -77,7 +82,7 @@ class ImportResult:
     rows: int
     created_profiles: int
     elapsed_s: float
-    db_path: Path
+    db_path: Path | str  # the store file, or where a server store is (never a password)
     file_path: Path
     updated_profiles: int = 0
     event_types: tuple[str, ...] = ()
@@ -113,7 +118,7 @@ def _plural(count: int, word: str) -> str:
 # ---------------------------------------------------------------- public API
 
 
-def import_profiles(db_path: str | Path, file_path: str | Path, id_column: str | None = None,
+def import_profiles(db_path: str | Path | Engine, file_path: str | Path, id_column: str | None = None,
                     *, progress: Progress | None = None) -> ImportResult:
     """Upsert profiles by id: an existing id gets the file's columns, its other attributes stay.
 
@@ -121,10 +126,10 @@ def import_profiles(db_path: str | Path, file_path: str | Path, id_column: str |
     Within one file, the last row of a repeated id wins.
     """
     source = ImportFile(file_path)
-    return _run(Path(db_path), source, _ProfilesJob(source, id_column), progress)
+    return _run(_engine(db_path), source, _ProfilesJob(source, id_column), progress)
 
 
-def import_events(db_path: str | Path, file_path: str | Path, profile_column: str = "profile_id",
+def import_events(db_path: str | Path | Engine, file_path: str | Path, profile_column: str = "profile_id",
                   type_column: str = "type", type_name: str | None = None,
                   time_column: str = "timestamp", create_profiles: bool = False,
                   time_format: str | None = None, *,
@@ -137,10 +142,10 @@ def import_events(db_path: str | Path, file_path: str | Path, profile_column: st
     source = ImportFile(file_path)
     job = _EventsJob(source, profile_column, type_column, type_name, time_column,
                      create_profiles, time_format)
-    return _run(Path(db_path), source, job, progress)
+    return _run(_engine(db_path), source, job, progress)
 
 
-def import_entity(db_path: str | Path, name: str, file_path: str | Path, key: str, link: str,
+def import_entity(db_path: str | Path | Engine, name: str, file_path: str | Path, key: str, link: str,
                   *, progress: Progress | None = None) -> ImportResult:
     """Upsert the rows of a lookup entity (e.g. products by sku) that events link to.
 
@@ -148,21 +153,26 @@ def import_entity(db_path: str | Path, name: str, file_path: str | Path, key: st
     entity's fields as ``NAME.field``.
     """
     source = ImportFile(file_path)
-    return _run(Path(db_path), source, _EntityJob(source, name, key, link), progress)
+    return _run(_engine(db_path), source, _EntityJob(source, name, key, link), progress)
+
+
+def _engine(store: str | Path | Engine) -> Engine:
+    """The engine of a store given as an engine, a path or a ``--db`` value."""
+    return store if isinstance(store, Engine) else engine_for(store)
 
 
 # ---------------------------------------------------------------- the two passes
 
 
-def _run(db_path: Path, source: ImportFile, job: _Job, progress: Progress | None) -> ImportResult:
+def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | None) -> ImportResult:
     started = time.perf_counter()
-    with _StoreAccess(db_path) as store:
+    with _StoreAccess(engine) as store:
         job.prepare(store.conn)
         rows, retained = _check(source, job, progress)
         plan = job.plan()
         conn = store.writable()
         try:
-            conn.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
+            engine.tune_for_bulk_write(conn)
             with write_transaction(conn):
                 if retained is not None:
                     chunks = _replay(retained, progress, source.size)
@@ -171,11 +181,11 @@ def _run(db_path: Path, source: ImportFile, job: _Job, progress: Progress | None
                     chunks = (chunk for chunk in read if len(chunk))
                 outcome = job.write(conn, plan, chunks)
         except sqlite3.Error as exc:
-            raise StoreError(describe_sqlite_error(db_path, exc) + " Nothing was imported.") \
-                from exc
+            raise StoreError(engine.describe_error(exc) + " Nothing was imported.") from exc
         ensure_indexes(conn)  # indexes of new attribute columns (store/schema/indexes.py)
     return ImportResult(
-        kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started, db_path=db_path,
+        kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started,
+        db_path=engine.path or engine.display,
         file_path=source.path, columns=tuple(plan), **outcome,
     )
 
@@ -277,32 +287,41 @@ class _BadRows:
 
 
 class _StoreAccess:
-    """The store's connection: opened if the store exists, created only when writing starts."""
+    """The store's connection: opened if the store exists, created only when writing starts
+    (the engine checks before a write that it can write: a read-only file, a role without
+    rights)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self.conn: Connection | None = None
-        self.existed = path.exists()
-        self.created = False  # True once this import made the file
+        self.created = False  # True once this import made the store
 
     def __enter__(self) -> _StoreAccess:
-        if self.existed and (self.path.is_dir() or self.path.stat().st_size > 0):
-            self.conn = open_store(self.path)
+        if self.engine.exists():
+            self.conn = self.engine.open_store()
         return self
 
     def writable(self) -> Connection:
         if self.conn is None:
-            self.created = not self.path.exists()
-            self.conn = create_store(self.path)
+            path = self.engine.path
+            self.created = path is None or not path.exists()
+            self.conn = self.engine.create_store()
         return self.conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if exc_type is not None and self.created:  # a failed write leaves no empty store
+            self._remove_created()
         if self.conn is not None:
             self.conn.close()
-        if exc_type is not None and self.created:  # a failed write leaves no empty store
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
+        if exc_type is not None and self.created and self.engine.path is not None:
+            self.engine.release()
+            remove_store_files(self.engine.path)
+
+    def _remove_created(self) -> None:
+        """The tables of a store this import created on a server (a file is deleted instead)."""
+        if self.conn is not None and self.engine.path is None:
+            discard_store(self.conn)
 
 
 # ---------------------------------------------------------------- shared job machinery
@@ -459,6 +478,93 @@ def _count(conn: Connection, table: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0])
 
 
+def _next_pk(conn: Connection, table: str) -> int:
+    """The key a new row gets (as SQLite numbers an integer key: one past the largest)."""
+    return int(conn.execute(
+        f"SELECT coalesce(max(pk), 0) + 1 FROM {quote_identifier(table)}").fetchone()[0])
+
+
+class _Upsert:
+    """Rows written by key (inside the caller's transaction): a row whose key is in the table
+    updates the given columns, another is inserted; within the rows, the last of a key wins.
+
+    Row by row (``INSERT ... ON CONFLICT``) where the engine makes that cheap; elsewhere
+    every row goes through the engine's bulk path into a staging table, then one UPDATE and
+    one INSERT. ``numbered``: new rows get ``pk`` in the order their key first appears.
+    ``all_new``: the caller knows that every key is new and comes once (a first import
+    without repeated ids): the rows then go through the bulk path straight into the table.
+    """
+
+    def __init__(self, conn: Connection, table: str, key: str, key_type: AttrType,
+                 columns: list[str], types: list[AttrType], *, numbered: bool = False,
+                 all_new: bool = False) -> None:
+        self.conn = conn
+        self.table = table
+        self.key = key
+        self.columns = columns
+        self.numbered = numbered
+        self.staged = not conn.engine.row_statements_are_cheap
+        self.direct = self.staged and all_new
+        self.seq = _next_pk(conn, table) if self.direct and numbered else 0
+        if not self.staged:
+            self.sql = _upsert_sql(table, key, columns)
+            return
+        if self.direct:
+            return
+        column_type = conn.engine.column_type
+        definitions = ", ".join([f"seq {column_type('INTEGER')}",
+                                 f"k {column_type(SQL_AFFINITY[key_type])}",
+                                 *(f"c{i} {column_type(SQL_AFFINITY[t])}"
+                                   for i, t in enumerate(types))])
+        conn.execute(f"DROP TABLE IF EXISTS {STAGING}")
+        conn.execute(f"CREATE TEMPORARY TABLE {STAGING} ({definitions})")
+
+    def add(self, keys: Sequence[Any], values: list[Sequence[Any]]) -> None:
+        if not self.staged:
+            self.conn.executemany(self.sql, zip(keys, *values, strict=True))
+            return
+        size = len(keys)
+        if self.direct:
+            numbers = [range(self.seq, self.seq + size)] if self.numbered else []
+            self.conn.engine.bulk_insert_columns(
+                self.conn, self.table, [*(["pk"] if self.numbered else []), self.key, *self.columns],
+                [*numbers, keys, *values])
+            self.seq += size
+            return
+        self.conn.engine.bulk_insert_columns(
+            self.conn, STAGING, ["seq", "k", *(f"c{i}" for i in range(len(values)))],
+            [range(self.seq, self.seq + size), keys, *values])
+        self.seq += size
+
+    def finish(self) -> None:
+        if not self.staged or self.direct:
+            return
+        conn, table, key = self.conn, quote_identifier(self.table), quote_identifier(self.key)
+        picks = [f"c{i}" for i in range(len(self.columns))]
+        conn.execute(f"DROP TABLE IF EXISTS {MERGED}")
+        conn.execute(
+            f"CREATE TEMPORARY TABLE {MERGED} AS SELECT s.*, f.first_seq FROM {STAGING} s"
+            f" JOIN (SELECT k, min(seq) AS first_seq, max(seq) AS last_seq FROM {STAGING}"
+            f" GROUP BY k) f ON s.seq = f.last_seq")
+        if self.columns:
+            updates = ", ".join(f"{quote_identifier(column)} = m.{pick}"
+                                for column, pick in zip(self.columns, picks, strict=True))
+            conn.execute(f"UPDATE {table} SET {updates} FROM {MERGED} m WHERE {table}.{key} = m.k")
+        names = [key, *map(quote_identifier, self.columns)]
+        values = ["m.k", *(f"m.{pick}" for pick in picks)]
+        parameters: tuple[Any, ...] = ()
+        if self.numbered:
+            names.insert(0, "pk")
+            values.insert(0, "CAST(? AS BIGINT) + row_number() OVER (ORDER BY m.first_seq)")
+            parameters = (_next_pk(conn, self.table) - 1,)
+        conn.execute(
+            f"INSERT INTO {table}({', '.join(names)}) SELECT {', '.join(values)} FROM {MERGED} m"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = m.k)"
+            f" ORDER BY m.first_seq", parameters)
+        conn.execute(f"DROP TABLE {MERGED}")
+        conn.execute(f"DROP TABLE {STAGING}")
+
+
 # ---------------------------------------------------------------- profiles
 
 
@@ -470,6 +576,7 @@ class _ProfilesJob(_Job):
         self.id_column = id_column or ""
         self.explicit = id_column is not None
         self.seen_ids: set[Any] = set()
+        self.rows = 0
 
     def begin(self, columns: tuple[str, ...]) -> None:
         if not self.explicit:
@@ -493,6 +600,7 @@ class _ProfilesJob(_Job):
         ids = self.ids(raw)
         bad = self.missing(chunk, self.id_column, raw, ids, "profile id")
         self.seen_ids.update(ids)
+        self.rows += len(chunk)
         self.observe_fields(chunk, bad)
         return bad
 
@@ -517,12 +625,16 @@ class _ProfilesJob(_Job):
         plan = [(name, attribute.type)
                 for (name, _), attribute in zip(plan, attributes, strict=True)]
         converters = [converter(final, self.is_json) for _, final in plan]
-        sql = _upsert_sql("profiles", "id", [attribute.column for attribute in attributes])
         before = _count(conn, "profiles")
+        upsert = _Upsert(conn, "profiles", "id", "string",
+                         [attribute.column for attribute in attributes],
+                         [final for _, final in plan], numbered=True,
+                         all_new=before == 0 and len(self.seen_ids) == self.rows)
         for chunk in chunks:
             ids = self.ids(chunk.column(self.id_column))
             values = self.field_values(chunk, plan, converters)
-            conn.executemany(sql, zip(ids, *values, strict=True))
+            upsert.add(ids, values)
+        upsert.finish()
         created = _count(conn, "profiles") - before
         self.seen_ids.difference_update(("", None))  # (bad rows: not here when writing)
         return {"created_profiles": created, "updated_profiles": len(self.seen_ids) - created}
@@ -664,24 +776,29 @@ class _EventsJob(_Job):
         ]
         plan = [(name, field.type) for (name, _), field in zip(plan, fields, strict=True)]
         converters = [converter(final, self.is_json) for _, final in plan]
-        names = ["profile_pk", "type_id", "ts", *(field.column for field in fields)]
-        sql = (f"INSERT INTO events({', '.join(map(quote_identifier, names))})"
-               f" VALUES ({', '.join('?' * len(names))})")
+        names = ["pk", "profile_pk", "type_id", "ts", *(field.column for field in fields)]
         rows = sum(len(stamps) for stamps in self.stamps)
         rebuild = rows >= REBUILD_INDEX_RATIO * _count(conn, "events")
         indexes = _drop_event_indexes(conn) if rebuild else []
         pk = self.pks.__getitem__
         stamps_by_chunk = iter(self.stamps)
+        next_pk = _next_pk(conn, "events")
         for chunk in chunks:
             size = len(chunk)
-            pks = map(pk, self.ids(chunk.column(self.profile_column)))
+            pks = np.fromiter(map(pk, self.ids(chunk.column(self.profile_column))),
+                              dtype=np.int64, count=size)
             if self.type_name is not None:
-                tids: Iterator[int] = repeat(type_ids[self.type_name], size)
+                tids = np.full(size, type_ids[self.type_name], dtype=np.int64)
             else:
-                tids = map(type_ids.__getitem__, self.ids(chunk.column(self.type_column)))
-            stamps = next(stamps_by_chunk).tolist()
+                tids = np.fromiter(map(type_ids.__getitem__,
+                                       self.ids(chunk.column(self.type_column))),
+                                   dtype=np.int64, count=size)
+            stamps = next(stamps_by_chunk)
             values = self.field_values(chunk, plan, converters)
-            conn.executemany(sql, zip(pks, tids, stamps, *values, strict=True))
+            conn.engine.bulk_insert_columns(
+                conn, "events", names,
+                [range(next_pk, next_pk + size), pks, tids, stamps, *values])
+            next_pk += size
         for statement in indexes:
             conn.execute(statement)
         return {"created_profiles": created, "event_types": tuple(self.types)}
@@ -690,6 +807,13 @@ class _EventsJob(_Job):
         """Add a bare profile for each unknown id, and learn the new profiles' pks."""
         if not self.new_ids:
             return 0
+        if not conn.engine.row_statements_are_cheap:  # numbered here, in the order first seen
+            new = list(self.new_ids)
+            first = _next_pk(conn, "profiles")
+            conn.engine.bulk_insert_columns(conn, "profiles", ["pk", "id"],
+                                            [range(first, first + len(new)), new])
+            self.pks.update(zip(new, range(first, first + len(new)), strict=True))
+            return len(new)
         before = _count(conn, "profiles")
         conn.executemany("INSERT INTO profiles(id) VALUES (?) ON CONFLICT(id) DO NOTHING",
                          ((value,) for value in self.new_ids))
@@ -710,10 +834,7 @@ def _present(value: Any) -> bool:
 
 def _drop_event_indexes(conn: Connection) -> list[str]:
     """Drop the events indexes (inside the transaction); returns the statements to rebuild them."""
-    names = {row[0] for row in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
-        " AND sql IS NOT NULL"
-    )}
+    names = conn.engine.index_columns(conn, "events")
     statements = []
     for statement in EVENT_INDEXES:
         name = statement.split("EXISTS", 1)[1].split()[0]
@@ -810,9 +931,11 @@ class _EntityJob(_Job):
         plan = [(name, field.type) for (name, _), field in zip(plan, fields, strict=True)]
         converters = [converter(final, self.is_json) for _, final in plan]
         convert_key = converter(key_type, self.is_json)
-        sql = _upsert_sql(entity.table, "key", [field.column for field in fields])
+        upsert = _Upsert(conn, entity.table, "key", key_type, [field.column for field in fields],
+                         [final for _, final in plan])
         for chunk in chunks:
             keys = convert_key(chunk.column(self.key))
             values = self.field_values(chunk, plan, converters)
-            conn.executemany(sql, zip(keys, *values, strict=True))
+            upsert.add(keys, values)
+        upsert.finish()
         return {"created_profiles": 0, "entity": self.name}

@@ -15,7 +15,6 @@ import datetime as dt
 import itertools
 import json
 import math
-import operator
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,14 +59,14 @@ class NodeCount:
 
 
 def prepare(conn: Connection) -> None:
-    """Connection settings the compiled SQL relies on: LIKE folds ASCII case."""
-    conn.execute("PRAGMA case_sensitive_like = OFF")
+    """Connection settings the compiled SQL relies on (SQLite: LIKE folds ASCII case)."""
+    conn.engine.prepare_reads(conn)
 
 
 def _compiled(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
               catalog: Catalog | None) -> tuple[CompiledQuery, Catalog]:
     catalog = catalog or Catalog.load(conn)
-    return compile_segment(resolved, catalog, as_of), catalog
+    return compile_segment(resolved, catalog, as_of, conn.engine.dialect), catalog
 
 
 def run_count(conn: Connection, compiled: CompiledQuery,
@@ -139,18 +138,22 @@ def member_ids(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
     final = finish(query, binder.values, compiled.dialect)
     with watching(cancel, conn):
         prepare(conn)
-        cursor = conn.execute(final.sql, final.params)
+        rows = conn.engine.stream(conn, final.sql, final.params, batch)
         try:
-            while True:
+            for chunk in rows:
                 if cancel is not None:
                     cancel.check()
-                rows = cursor.fetchmany(batch)
-                if not rows:
-                    return
-                for (pid,) in rows:
+                for (pid,) in chunk:
                     yield str(pid)
         finally:
-            cursor.close()
+            _close(rows)
+
+
+def _close(stream: Iterator[Any]) -> None:
+    """Stop a stream read only in part (a generator: its driver's result is let go)."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
 
 
 def sample(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime, n: int = 10,
@@ -169,16 +172,21 @@ def sample(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime, n: i
     rng = random.Random(seed)
     with watching(cancel, conn):
         prepare(conn)
-        cursor = conn.execute(final.sql, final.params)
+        batches = conn.engine.stream(conn, final.sql, final.params, FETCH_BATCH)
         try:
-            chosen = reservoir(map(operator.itemgetter(0), cursor), max(0, int(n)), rng)
+            pks = (row[0] for batch in batches for row in batch)
+            chosen = reservoir(pks, max(0, int(n)), rng)
         finally:
-            cursor.close()
+            _close(batches)
         if not chosen:
             return []
-        rows = conn.execute(
-            "SELECT pk, id FROM profiles WHERE pk IN (SELECT value FROM json_each(?)) ORDER BY pk",
-            (json.dumps(sorted(chosen)),)).fetchall()
+        lookup = sb.Binder()
+        wanted = pk_column().isin(query=sb.json_values(lookup.bind(json.dumps(sorted(chosen)))),
+                                  copy=False)
+        ids = (exp.select(pk_column(), sb.column("id")).from_(sb.table("profiles"), copy=False)
+               .where(wanted, copy=False).order_by(exp.Ordered(this=pk_column(), nulls_first=True)))
+        sql, params = conn.engine.render(ids, lookup.values)
+        rows = conn.execute(sql, params).fetchall()
     return [(int(pk), str(pid)) for pk, pid in rows]
 
 
@@ -309,7 +317,7 @@ def banded_breakdown(conn: Connection, compiled: CompiledQuery, binder: sb.Binde
         query = exp.select(*columns).from_(
             exp.Subquery(this=inner.copy(), alias=exp.TableAlias(this=sb.ident("m"))))
         if group is not None:
-            query = query.group_by(group).order_by(group.copy())
+            query = query.group_by(group).order_by(exp.Ordered(this=group.copy(), nulls_first=True))
         final = finish(query, binder.values, compiled.dialect)
         with watching(cancel, conn):
             prepare(conn)

@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from sqlglot import exp
 
+from store.engines import dialects
 from store.engines.base import Connection
 from store.errors import InputError
 from store.query import sqlbuild as sb
@@ -322,7 +323,6 @@ class _Compiler:
     catalog: Catalog
     refs: dict[str, Segment]
     as_of: dt.datetime
-    dialect: str = "sqlite"
     binder: sb.Binder = field(default_factory=sb.Binder)
     stack: tuple[str, ...] = ()
 
@@ -331,7 +331,7 @@ class _Compiler:
             self.as_of = self.as_of.replace(tzinfo=UTC)
         self.today = as_of_date(self.as_of)
         self.as_of_epoch = to_epoch_seconds(self.as_of)
-        self.predicates = Predicates(self.binder, self.today, self.dialect)
+        self.predicates = Predicates(self.binder, self.today)
 
     # -- nodes ---------------------------------------------------------------------
     def node(self, node: Node, path: str) -> Fragment:
@@ -473,7 +473,7 @@ class _Compiler:
         for "no activity in six months" on 1M profiles), while one seek per profile in
         (profile_pk, ts), in pk order, takes 0.45 s for all of them. A short window (a week:
         165,000 events, 55 ms as a set) stays a set."""
-        return (self.dialect == "sqlite" and node.types is None and not reads_event_rows(node)
+        return (node.types is None and not reads_event_rows(node)
                 and not self.window_span(node, path)[2])
 
     def probe(self, node: EventCondition, path: str) -> exp.Exists:
@@ -557,7 +557,7 @@ class _Compiler:
                 source.restrict(entity, predicate)
             else:
                 filters.append(predicate)
-        return filters, (hint if self.dialect == "sqlite" else None)
+        return filters, hint
 
     def window_span(self, node: EventCondition, path: str) -> tuple[float | None, float, bool]:
         """The window's epoch bounds (never after A) and whether it is short."""
@@ -835,7 +835,7 @@ def compile_segment(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datet
 def compile_node(node: Node, resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
                  dialect: str = "sqlite", path: str = "rule") -> CompiledQuery:
     """The query selecting the profiles one node of the rule tree matches at ``as_of``."""
-    compiler = _Compiler(catalog, resolved.refs, as_of, dialect)
+    compiler = _Compiler(catalog, resolved.refs, as_of)
     try:
         with paused_gc():
             fragment = compiler.node(node, path)
@@ -847,7 +847,7 @@ def compile_node(node: Node, resolved: ResolvedSegment, catalog: Catalog, as_of:
 
 
 def compile_members(node: Node, resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
-                    path: str = "rule") -> tuple[CompiledQuery, bool]:
+                    path: str = "rule", dialect: str = "sqlite") -> tuple[CompiledQuery, bool]:
     """The cheaper side of one node's audience: its members, or (True) the profiles outside it
     when it compiled to a complement ("did not", ``pk NOT IN (set)``), so that a caller
     reading pks reads the small set instead of nearly everyone."""
@@ -857,10 +857,10 @@ def compile_members(node: Node, resolved: ResolvedSegment, catalog: Catalog, as_
             fragment = compiler.node(node, path)
             if isinstance(fragment, Pred) and fragment.complement is not None:
                 inside = PkSet(fragment.complement)
-                return finish(cast(exp.Expression, inside.query), compiler.binder.values,
-                              count_expression=count_expression(inside)), True
+                return finish(cast(exp.Expression, inside.query), compiler.binder.values, dialect,
+                              count_expression(inside)), True
             query = profiles_select(as_predicate(fragment))
-            return finish(query, compiler.binder.values), False
+            return finish(query, compiler.binder.values, dialect), False
     except RecursionError:
         raise InputError(f"{path}: the rule is nested too deeply to compile") from None
 
@@ -882,19 +882,10 @@ def paused_gc() -> Iterator[None]:
 def finish(expression: exp.Expression, values: list[Any] | tuple[Any, ...],
            dialect: str = "sqlite", count_expression: exp.Expression | None = None
            ) -> CompiledQuery:
-    """Render a query tree with its placeholder values (index hints are SQLite's only)."""
-    if dialect != "sqlite":
-        expression = without_index_hints(expression)
+    """Render a query tree with its placeholder values for ``dialect`` (the tree is the same for
+    every engine; rendering drops SQLite's index hints elsewhere, see ``store.engines.dialects``)."""
     sql, params = sb.render(expression, values, dialect)
     return CompiledQuery(sql, params, expression, tuple(values), dialect, count_expression)
-
-
-def without_index_hints(expression: exp.Expression) -> exp.Expression:
-    """A copy without ``INDEXED BY`` / ``NOT INDEXED`` (SQLite syntax)."""
-    copy = expression.copy()
-    for node in copy.find_all(exp.Table):
-        node.set("indexed", None)
-    return copy
 
 
 def membership(compiled: CompiledQuery) -> exp.Expression:
@@ -925,12 +916,15 @@ PRETTY_HEADER = ("-- Values are bound parameters when the engine runs this query
 
 
 def pretty_sql(compiled: CompiledQuery) -> str:
-    """Readable multi-line SQL with every bound value substituted as a literal (runnable as is)."""
-    expression = sb.with_literals(compiled.expression, compiled.values)
-    return PRETTY_HEADER + expression.sql(dialect=compiled.dialect, pretty=True) + ";"
+    """Readable multi-line SQL with every bound value substituted as a literal (runnable as is),
+    in the compiled query's dialect as its engine runs it."""
+    dialect = dialects.ALIASES.get(compiled.dialect, compiled.dialect)
+    tree, values = dialects.rewritten(compiled.expression, compiled.values, dialect)
+    expression = sb.with_literals(tree, values)
+    return PRETTY_HEADER + expression.sql(dialect=dialect, pretty=True) + ";"
 
 
 def explain(conn: Connection, compiled: CompiledQuery) -> list[str]:
-    """SQLite's query plan for a compiled query, one line per step."""
-    rows = conn.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.params).fetchall()
-    return [str(row[-1]) for row in rows]
+    """The engine's query plan for a compiled query (rendered for the connection's engine)."""
+    sql, params = conn.engine.render(compiled.expression, compiled.values)
+    return conn.engine.query_plan(conn, sql, params)

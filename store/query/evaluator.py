@@ -44,6 +44,7 @@ from store.segments.validate import ResolvedSegment
 
 UTC = dt.UTC
 _ENTITY_BATCH = 500
+_PROFILE_BATCH = 2000  # profiles read at once by load_all_profiles
 
 
 # ---------------------------------------------------------------------- data
@@ -214,22 +215,29 @@ def load_profile(conn: Connection, catalog: Catalog, pk: int) -> ProfileData:
     return loader.profile(row, [loader.event(r) for r in raw_events])
 
 
-def load_all_profiles(conn: Connection, catalog: Catalog) -> Iterator[ProfileData]:
-    """Every profile in pk order; events stream alongside in one ordered pass."""
+def load_all_profiles(conn: Connection, catalog: Catalog,
+                      batch: int = _PROFILE_BATCH) -> Iterator[ProfileData]:
+    """Every profile in pk order, read in keyset batches of profiles and then their events:
+    memory stays bounded, and no result is left open while the next query runs (DuckDB keeps
+    one result per connection)."""
     loader = _Loader(conn, catalog)
     loader.load_entities(None)
-    profiles = conn.execute(loader.profile_sql() + " ORDER BY pk")
-    events = conn.execute(loader.event_sql() + " ORDER BY profile_pk, ts, pk")
-    pending = events.fetchone()
-    for row in profiles:
-        pk = row[0]
-        while pending is not None and pending[0] < pk:  # events of no profile: skip
-            pending = events.fetchone()
-        mine: list[EventData] = []
-        while pending is not None and pending[0] == pk:
-            mine.append(loader.event(pending))
-            pending = events.fetchone()
-        yield loader.profile(row, mine)
+    after: int | None = None
+    while True:
+        if after is None:
+            rows = conn.execute(loader.profile_sql() + " ORDER BY pk LIMIT ?", (batch,)).fetchall()
+        else:
+            rows = conn.execute(loader.profile_sql() + " WHERE pk > ? ORDER BY pk LIMIT ?",
+                                (after, batch)).fetchall()
+        if not rows:
+            return
+        first, after = int(rows[0][0]), int(rows[-1][0])
+        events: dict[int, list[EventData]] = {}
+        for raw in conn.execute(loader.event_sql() + " WHERE profile_pk >= ? AND profile_pk <= ?"
+                                " ORDER BY profile_pk, ts, pk", (first, after)).fetchall():
+            events.setdefault(int(raw[0]), []).append(loader.event(raw))  # of no profile: left out
+        for row in rows:
+            yield loader.profile(row, events.get(int(row[0]), []))
 
 
 # ---------------------------------------------------------------------- operators

@@ -10,10 +10,10 @@ operations of well under a millisecond each.
 
 A ``MemberSetCache`` kept between edits holds the leaves' bitmaps, keyed by
 the leaf, the as-of instant and the store's data version, so after one edit
-only the edited leaf is read again. Leaves are read with
-``SELECT group_concat(pk)`` parsed by numpy (several times faster than
-fetching rows one by one), and a "did not" leaf reads the profiles it
-excludes (the small side) and is inverted.
+only the edited leaf is read again. Leaves are read as one joined string of
+pks parsed by numpy (``Engine.int_array``: several times faster than fetching
+rows one by one), and a "did not" leaf reads the profiles it excludes (the
+small side) and is inverted.
 """
 
 from __future__ import annotations
@@ -63,11 +63,9 @@ def population(bits: Bits) -> int:
 
 
 def read_pks(conn: Connection, sql: str, params: tuple[object, ...]) -> npt.NDArray[np.int64]:
-    """The pks a one-column query selects, through one ``group_concat`` string."""
-    text = conn.execute(f"WITH s(pk) AS ({sql}) SELECT group_concat(pk) FROM s", params).fetchone()[0]
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    return np.fromstring(text, dtype=np.int64, sep=",")
+    """The pks a one-column query selects (the engine's fastest way to read them all)."""
+    pks: npt.NDArray[np.int64] = conn.engine.int_array(conn, sql, params)
+    return pks
 
 
 class MemberSetCache:
@@ -148,9 +146,10 @@ class Combiner:
         if bits is None:
             if self.cancel is not None:
                 self.cancel.check()
-            query, outside = compile_members(node, self.resolved, self.catalog, self.as_of, path)
+            query, outside = compile_members(node, self.resolved, self.catalog, self.as_of, path,
+                                             self.conn.engine.dialect)
             with watching(self.cancel, self.conn):
-                self.conn.execute("PRAGMA case_sensitive_like = OFF")
+                self.conn.engine.prepare_reads(self.conn)
                 pks = read_pks(self.conn, query.sql, query.params)
             bits = self.universe.bits(pks)
             if outside:

@@ -43,10 +43,9 @@ class Target:
 class Predicates:
     """Builds predicates for one query: values go to the query's binder."""
 
-    def __init__(self, binder: sb.Binder, today: dt.date, dialect: str = "sqlite") -> None:
+    def __init__(self, binder: sb.Binder, today: dt.date) -> None:
         self.binder = binder
         self.today = today
-        self.dialect = dialect
 
     def bind(self, value: Any) -> exp.Placeholder:
         return self.binder.bind(value)
@@ -89,17 +88,15 @@ class Predicates:
         raise ValueError(f"string operator {op!r}")
 
     def like(self, op: str, value: str, column: exp.Expression) -> exp.Expression:
-        """Case-insensitive (ASCII) match with ``%`` and ``_`` taken literally."""
+        """Case-insensitive (ASCII) match with ``%`` and ``_`` taken literally: SQLite's LIKE,
+        which the other engines' rendering folds the same way (``store.engines.dialects``)."""
         if len(value.encode("utf-8")) > LONG_PATTERN_BYTES:
             return self.long_like(op, value, column)
         escaped = (value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
                    .replace("_", LIKE_ESCAPE + "_"))
         pattern = {"contains": f"%{escaped}%", "starts_with": f"{escaped}%",
                    "ends_with": f"%{escaped}"}[op]
-        if self.dialect == "sqlite":
-            like: exp.Expression = exp.Like(this=column.copy(), expression=self.bind(pattern))
-        else:
-            like = exp.ILike(this=column.copy(), expression=self.bind(pattern))
+        like = exp.Like(this=column.copy(), expression=self.bind(pattern))
         return exp.Escape(this=like, expression=exp.Literal.string(LIKE_ESCAPE))
 
     def long_like(self, op: str, value: str, column: exp.Expression) -> exp.Expression:
@@ -120,9 +117,10 @@ class Predicates:
         return tail.eq(needle)
 
     def member(self, column: exp.Expression, values: Sequence[Any]) -> exp.Expression:
-        """``x IN (...)``; a long list is one JSON parameter read with ``json_each``."""
+        """``x IN (...)``; a long list is one JSON parameter read with ``json_each`` (an array
+        parameter on the engines that have them, see ``store.engines.dialects``)."""
         unique = list(dict.fromkeys(sb.sql_values(values)))
-        if len(unique) > LONG_LIST and self.dialect == "sqlite":
+        if len(unique) > LONG_LIST:
             payload = json.dumps(unique, ensure_ascii=False, allow_nan=False)
             return column.copy().isin(query=sb.json_values(self.bind(payload)), copy=False)
         return column.copy().isin(*(self.bind(v) for v in unique), copy=False)

@@ -7,6 +7,8 @@ directions: the listing is the non-missing rows in (value, pk) order (or its
 reverse), then the missing ones by pk. Counts are separate queries.
 
 Only identifiers taken from the catalog are put into SQL; every value is bound.
+Statements are the SQL every engine shares, or (listings) sqlglot trees the
+connection's engine renders, so a listing is the same on every engine.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from store.engines.base import Connection
 from store.engines.layout import quote_identifier
+from store.query import sqlbuild as sb
 from store.schema.catalog import Attribute, Catalog
 from store.schema.values import parse_date
 from store.segments.timeutil import age_on
@@ -117,7 +122,12 @@ class _Order:
 
 
 class ProfileQuery:
-    """The SQL of one listing, ready to fetch pages before or after any key."""
+    """The SQL of one listing, ready to fetch pages before or after any key.
+
+    Each read builds one sqlglot tree and the connection's engine renders it
+    (``Engine.render``): the quick search is SQLite's LIKE, folding ASCII case
+    only, on every engine, and a list of pks is one parameter.
+    """
 
     def __init__(self, catalog: Catalog, listing: Listing, today: dt.date,
                  members: Sequence[int] | None = None) -> None:
@@ -125,25 +135,23 @@ class ProfileQuery:
         self.listing = listing
         self.today = today
         self.members = members
-        self._select, self._converters = self._select_list()
-        self._where, self._params = self._filters()
+        self._columns, self._converters = self._select_list()
         self.order = self._order()
 
     # -- construction
-    def _select_list(self) -> tuple[str, list[Any]]:
-        parts = ["pk"]
+    def _select_list(self) -> tuple[list[str], list[Any]]:
+        columns = ["pk"]
         converters: list[Any] = []
         for name in self.listing.columns:
             attribute = self.catalog.attributes[name]
             source = derived_source(attribute)
             if source is not None:
-                source_column = self.catalog.attributes[source].column
-                parts.append(quote_identifier(source_column))
+                columns.append(self.catalog.attributes[source].column)
                 converters.append(self._age)
             else:
-                parts.append(quote_identifier(attribute.column))
+                columns.append(attribute.column)
                 converters.append(None)
-        return ", ".join(parts), converters
+        return columns, converters
 
     def _age(self, raw: Any) -> int | None:
         born = parse_date(str(raw)[:10]) if raw else None
@@ -159,35 +167,38 @@ class ProfileQuery:
             return _Order(self.catalog.attributes[source].column, not self.listing.descending)
         return _Order(attribute.column, self.listing.descending)
 
-    def _filters(self) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
+    @property
+    def _filtered(self) -> bool:
+        return bool(search_terms(self.listing.search)) or self.members is not None
+
+    def _filters(self, binder: sb.Binder) -> list[exp.Expression]:
+        """The quick search (every word in one of the searched fields) and the member list."""
+        where: list[exp.Expression] = []
         terms = search_terms(self.listing.search)
         if terms:
-            fields = [quote_identifier(a.column) for a in searchable_attributes(self.catalog)]
+            fields = [a.column for a in searchable_attributes(self.catalog)]
             for term in terms:
                 pattern = "%" + escape_like(term) + "%"
-                where.append("(" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")")
-                params.extend([pattern] * len(fields))
+                where.append(sb.disjunction([
+                    exp.Escape(this=exp.Like(this=sb.column(f), expression=binder.bind(pattern)),
+                               expression=exp.Literal.string("\\"))
+                    for f in fields]))
         if self.members is not None:
-            where.append("pk IN (SELECT value FROM json_each(?))")
-            params.append("[" + ",".join(map(str, self.members)) + "]")
-        return where, params
+            where.append(pk_in(self.members, binder))
+        return where
 
     # -- reading
-    def _rows(self, conn: Connection, extra: list[str], params: list[Any], order: str,
-              limit: int) -> list[ProfileRow]:
-        where = self._where + extra
-        sql = f"SELECT {self._select}"
+    def _rows(self, conn: Connection, extra: list[exp.Expression], binder: sb.Binder,
+              order: list[exp.Ordered], limit: int) -> list[ProfileRow]:
+        columns = [sb.column(c) for c in self._columns]
         if self.order.column:
-            sql += ", " + quote_identifier(self.order.column)
-        sql += " FROM profiles"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {order} LIMIT ?"
+            columns.append(sb.column(self.order.column))
+        query = (exp.select(*columns).from_(sb.table("profiles"), copy=False)
+                 .where(sb.conjunction(self._filters(binder) + extra), copy=False)
+                 .order_by(*order, copy=False).limit(binder.bind(limit), copy=False))
         rows = []
         width = len(self._converters)
-        for raw in conn.execute(sql, [*self._params, *params, limit]):
+        for raw in run(conn, query, binder):
             values = tuple(
                 convert(value) if convert else value
                 for convert, value in zip(self._converters, raw[1:width + 1], strict=True)
@@ -200,33 +211,32 @@ class ProfileQuery:
                forward: bool) -> list[ProfileRow]:
         """Unsorted listings: keyset on pk alone, returned in the order read."""
         upward = forward != self.order.descending
-        extra = [f"pk {'>' if upward else '<'} ?"] if key is not None else []
-        params = [key[1]] if key is not None else []
-        return self._rows(conn, extra, params, f"pk {'ASC' if upward else 'DESC'}", limit)
+        binder = sb.Binder()
+        extra = [] if key is None else [beyond(sb.column("pk"), binder.bind(key[1]), upward)]
+        return self._rows(conn, extra, binder, [ordered(sb.column("pk"), upward)], limit)
 
     def _present(self, conn: Connection, key: Any, limit: int,
                  forward: bool) -> list[ProfileRow]:
         """Rows with a sort value, strictly beyond (value, pk) ``key`` in the read direction."""
-        column = quote_identifier(self.order.column or "pk")
+        column = sb.column(self.order.column or "pk")
         upward = forward != self.order.descending
-        extra = [f"{column} IS NOT NULL"]
-        params: list[Any] = []
+        binder = sb.Binder()
+        extra = [sb.not_null(column)]
         if key is not None:
-            extra.append(f"({column}, pk) {'>' if upward else '<'} (?, ?)")
-            params = [key[0], key[1]]
-        direction = "ASC" if upward else "DESC"
-        return self._rows(conn, extra, params, f"{column} {direction}, pk {direction}", limit)
+            extra.append(beyond(exp.Tuple(expressions=[column.copy(), sb.column("pk")]),
+                                exp.Tuple(expressions=[binder.bind(key[0]), binder.bind(key[1])]),
+                                upward))
+        order = [ordered(column.copy(), upward), ordered(sb.column("pk"), upward)]
+        return self._rows(conn, extra, binder, order, limit)
 
     def _missing(self, conn: Connection, after_pk: int | None, limit: int,
                  forward: bool) -> list[ProfileRow]:
         """Rows without a sort value (always listed last, by pk), beyond ``after_pk``."""
-        column = quote_identifier(self.order.column or "pk")
-        extra = [f"{column} IS NULL"]
-        params: list[Any] = []
+        binder = sb.Binder()
+        extra = [sb.is_null(sb.column(self.order.column or "pk"))]
         if after_pk is not None:
-            extra.append(f"pk {'>' if forward else '<'} ?")
-            params = [after_pk]
-        return self._rows(conn, extra, params, f"pk {'ASC' if forward else 'DESC'}", limit)
+            extra.append(beyond(sb.column("pk"), binder.bind(after_pk), forward))
+        return self._rows(conn, extra, binder, [ordered(sb.column("pk"), forward)], limit)
 
     def after(self, conn: Connection, key: SortKey | None, limit: int) -> list[ProfileRow]:
         """The ``limit`` rows that follow ``key`` (None: the first rows), in listing order."""
@@ -255,19 +265,46 @@ class ProfileQuery:
     def count(self, conn: Connection, cap: int | None = COUNT_CAP) -> tuple[int, bool]:
         """How many profiles the listing holds, stopping at ``cap`` (then the flag is True).
         A segment's members without a search are counted exactly, however they are sorted."""
-        if not self._where:
-            return int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0]), False
+        if not self._filtered:
+            return profile_total(conn), False
         if self.members is not None and not search_terms(self.listing.search):
             return len(self.members), False
-        inner = "SELECT 1 FROM profiles WHERE " + " AND ".join(self._where)
-        params = list(self._params)
+        binder = sb.Binder()
+        inner = (exp.select(exp.Literal.number(1)).from_(sb.table("profiles"), copy=False)
+                 .where(sb.conjunction(self._filters(binder)), copy=False))
         if cap is not None:
-            inner += " LIMIT ?"
-            params.append(cap + 1)
-        found = int(conn.execute(f"SELECT count(*) FROM ({inner})", params).fetchone()[0])
+            inner = inner.limit(binder.bind(cap + 1), copy=False)
+        counted = exp.select(exp.Count(this=exp.Star())).from_(
+            exp.Subquery(this=inner, alias=exp.TableAlias(this=sb.ident("s"))), copy=False)
+        found = int(run(conn, counted, binder)[0][0])
         if cap is not None and found > cap:
             return cap, True
         return found, False
+
+
+def run(conn: Connection, query: exp.Expression, binder: sb.Binder) -> list[Any]:
+    """All rows of a query tree, rendered for the connection's engine."""
+    sql, params = conn.engine.render(query, binder.values)
+    return list(conn.execute(sql, params).fetchall())
+
+
+def pk_in(pks: Sequence[int], binder: sb.Binder) -> exp.Expression:
+    """``pk IN (the listed pks)``: one parameter, however many there are."""
+    if not pks:
+        return sb.FALSE.copy()
+    payload = binder.bind("[" + ",".join(str(int(pk)) for pk in pks) + "]")
+    return sb.column("pk").isin(query=sb.json_values(payload), copy=False)
+
+
+def beyond(left: exp.Expression, right: exp.Expression, upward: bool) -> exp.Expression:
+    """``left > right`` reading upward, else ``left < right`` (a keyset page's start)."""
+    return exp.GT(this=left, expression=right) if upward else exp.LT(this=left, expression=right)
+
+
+def ordered(column: exp.Expression, upward: bool) -> exp.Ordered:
+    """ORDER BY a column, with missing values first ascending and last descending (SQLite's
+    order, written out for the engines whose default differs)."""
+    return exp.Ordered(this=column, desc=not upward, nulls_first=upward)
 
 
 def search_terms(text: str) -> list[str]:
@@ -305,19 +342,15 @@ def segment_members(conn: Connection, catalog: Catalog, resolved: ResolvedSegmen
     Evaluated once per filter; the browser then pages through the array
     instead of evaluating the segment again for every page.
     """
-    from sqlglot import exp
-
-    from store.query.audience import prepare
     from store.query.compiler import compile_segment, finish, membership, pk_column, profiles_select
 
-    compiled = compile_segment(resolved, catalog, as_of)
+    compiled = compile_segment(resolved, catalog, as_of, conn.engine.dialect)
     query = profiles_select(membership(compiled), pk_column()).order_by(
         exp.Ordered(this=pk_column(), nulls_first=True))
     final = finish(query, compiled.values, compiled.dialect)
-    prepare(conn)
+    conn.engine.prepare_reads(conn)
     members: array[int] = array("q")
-    cursor = conn.execute(final.sql, final.params)
-    while chunk := cursor.fetchmany(20_000):
+    for chunk in conn.engine.stream(conn, final.sql, final.params, 20_000):
         members.extend(row[0] for row in chunk)
     return members
 
@@ -466,7 +499,7 @@ def profile_summary(conn: Connection, catalog: Catalog, pk: int) -> ProfileSumma
     activity = []
     for type_id, count, first, last in conn.execute(
         "SELECT type_id, count(*), min(ts), max(ts) FROM events WHERE profile_pk = ?"
-        " GROUP BY type_id ORDER BY count(*) DESC", (pk,)
+        " GROUP BY type_id ORDER BY count(*) DESC, type_id", (pk,)
     ):
         event_type = by_id.get(type_id)
         name = event_type.name if event_type else f"type {type_id}"
@@ -488,11 +521,12 @@ def profile_summary(conn: Connection, catalog: Catalog, pk: int) -> ProfileSumma
         if order_field:
             parts.append(f"count(DISTINCT {quote_identifier(catalog.event_fields[order_field].column)})")
         if amount_field:
-            parts.append(f"total({quote_identifier(catalog.event_fields[amount_field].column)})")
+            amount = quote_identifier(catalog.event_fields[amount_field].column)
+            parts.append(f"sum(CAST({amount} AS DOUBLE PRECISION))")
         row = conn.execute(f"SELECT {', '.join(parts)} FROM events WHERE {where}", (pk, *ids)).fetchone()
         orders = int(row[1]) if order_field and row[1] else int(row[0])
         if amount_field:
-            spend = float(row[-1])
+            spend = float(row[-1] or 0.0)
     return ProfileSummary(total, orders, spend, first_ts, last_ts, activity)
 
 
@@ -574,6 +608,8 @@ def timeline_page(conn: Connection, catalog: Catalog, pk: int, *,
         params += [newer_than[0], newer_than[1]]
     if types:
         ids = [catalog.event_types[t].id for t in types if t in catalog.event_types]
+        if not ids:
+            return []
         sql += f" AND e.type_id IN ({', '.join('?' * len(ids))})"
         params += ids
     direction = "ASC" if ascending else "DESC"
@@ -605,8 +641,14 @@ def timeline_page(conn: Connection, catalog: Catalog, pk: int, *,
         details.extend(own.values())
         name = event_type.name if event_type else f"type {row[2]}"
         label = (event_type.label if event_type else "") or name.replace("_", " ").capitalize()
-        result.append(TimelineEvent(int(row[0]), int(row[1]), name, label, tuple(details)))
+        result.append(TimelineEvent(int(row[0]), whole(row[1]), name, label, tuple(details)))
     return result[::-1] if ascending else result
+
+
+def whole(ts: float) -> float:
+    """An event time as stored, as an int when it has no fraction (the same on every engine;
+    a fraction is kept, so a timeline page starts exactly after the last one shown)."""
+    return int(ts) if float(ts).is_integer() else float(ts)
 
 
 class TimelineSource:

@@ -2,10 +2,10 @@
 
 Segment SQL is an expression tree, never text pasted together. Every value
 goes through ``Binder.bind`` and becomes a named placeholder (``:p1``,
-``:p2``, ...); ``render`` turns the tree into SQL for a dialect and, for
-SQLite, rewrites the named placeholders into positional ``?`` in the order
-they appear in the text, so the parameter tuple always matches the SQL
-whatever order the tree was built in.
+``:p2``, ...); ``render`` turns the tree into SQL for an engine's dialect
+(``store.engines.dialects``) with positional markers in the order they appear
+in the text, so the parameter tuple always matches the SQL whatever order the
+tree was built in.
 
 Long AND/OR chains are built as balanced, parenthesised trees: SQLite parses
 ``a AND b AND c ...`` into a left-deep tree and refuses expressions deeper
@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from store.engines import dialects
 from store.schema.values import format_datetime
 
 INT64_MIN = -(2**63)
@@ -82,7 +83,8 @@ def table(name: str, alias: str | None = None) -> exp.Table:
 
 
 def json_values(placeholder: exp.Expression) -> exp.Select:
-    """``SELECT value FROM json_each(?)``: a whole list in one parameter (SQLite)."""
+    """``SELECT value FROM json_each(?)``: a whole list in one JSON parameter (an array parameter
+    on the engines that have them, see ``store.engines.dialects``)."""
     source = exp.Table(this=exp.Anonymous(this="json_each", expressions=[placeholder]))
     return exp.select(exp.column("value")).from_(source, copy=False)
 
@@ -200,56 +202,10 @@ def _subquery(query: exp.Query) -> exp.Select:
 
 def render(expression: exp.Expression, values: Sequence[Any],
            dialect: str = "sqlite") -> tuple[str, tuple[Any, ...]]:
-    """SQL text and its parameters.
-
-    SQLite gets positional ``?`` markers with the values in text order; other
-    dialects keep sqlglot's named placeholders (``p1``, ``p2``, ...) and the
-    values in number order.
-    """
-    text = expression.sql(dialect=dialect)
-    if dialect != "sqlite":
-        return text, tuple(values)
-    return positional(text, values)
-
-
-def positional(text: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
-    """Replace ``:pN`` markers outside quotes by ``?`` and order the values to match."""
-    out: list[str] = []
-    params: list[Any] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char in "'\"`":
-            end = _quote_end(text, i)
-            out.append(text[i:end])
-            i = end
-            continue
-        if char == ":" and text.startswith(":p", i):
-            j = i + 2
-            while j < n and text[j].isdigit():
-                j += 1
-            if j > i + 2:
-                params.append(values[int(text[i + 2:j]) - 1])
-                out.append("?")
-                i = j
-                continue
-        out.append(char)
-        i += 1
-    return "".join(out), tuple(params)
-
-
-def _quote_end(text: str, start: int) -> int:
-    """The index just after the quoted section that starts at ``start`` (doubled quotes escape)."""
-    quote = text[start]
-    i = start + 1
-    while i < len(text):
-        if text[i] == quote:
-            if i + 1 < len(text) and text[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return len(text)
+    """SQL text for ``dialect`` and its parameters in the order of their markers
+    (``store.engines.dialects.render``: the tree rewritten to mean on that engine what it
+    means on SQLite, with the engine's positional markers)."""
+    return dialects.render(expression, values, dialect)
 
 
 def with_literals(expression: exp.Expression, values: Sequence[Any]) -> exp.Expression:
@@ -269,6 +225,8 @@ def literal(value: Any) -> exp.Expression:
         return exp.Null()
     if isinstance(value, str):
         return exp.Literal.string(value)
+    if isinstance(value, list | tuple):  # an array parameter (a long list, on some engines)
+        return exp.Array(expressions=[literal(item) for item in value])
     if isinstance(value, int | float):
         number = exp.Literal.number(abs(value))
         return exp.Neg(this=number) if value < 0 else number

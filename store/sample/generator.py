@@ -1,23 +1,32 @@
 """The deterministic sample store: a believable retail brand's customers, products and events.
 
-``generate_sample`` builds a complete store in a temporary file beside the
-target (journal off, indexes created after the bulk insert) and renames it
-over the target only when it is complete, so an interrupted run never leaves
-a half-written store. Segments saved in the store being replaced are copied
+``generate_sample`` builds a complete store and puts it in place of the old
+one at once (``store.schema.rebuild``: a temporary file renamed over the
+target, or one transaction on a server), so an interrupted run never leaves a
+half-written store. Segments saved in the store being replaced are copied
 into the new one.
 
-Everything is drawn from one numpy ``SeedSequence``: the same profile count,
-seed and end date give byte-for-byte the same rows. Faker is only used once
-per country to draw small name pools (``store.sample.pools``).
+Profiles are generated in blocks of ``BLOCK_PROFILES``, so memory stays
+bounded whatever the size: a first pass draws each block's sign-ups and
+events, keeps per profile only a few numbers (what loyalty tiers need) and
+spools the block's events, sorted, to a temporary file; the profiles are then
+written block by block, and the events are merged from the spool by type and
+week into the stored order (by type, then time, then profile), so the rows
+are the same whatever the block boundaries of the spool reads.
+
+Everything is drawn from numpy generators seeded by ``(seed, what, block)``:
+the same profile count, seed and end date give the same rows on every
+engine. Faker is only used once per country to draw small name pools
+(``store.sample.pools``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import secrets
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,9 +37,7 @@ import numpy as np
 from dateutil.relativedelta import relativedelta
 
 from sample_data import SCHEMA_FILE
-from store.engines.base import Connection
-from store.engines.layout import quote_identifier, write_transaction
-from store.engines.sqlite import BUSY_TIMEOUT_MS, create_store, describe_sqlite_error, open_store
+from store.engines.base import Connection, Engine, engine_for
 from store.errors import InputError, StoreError
 from store.sample import pools as pools
 from store.schema.catalog import (
@@ -42,7 +49,8 @@ from store.schema.catalog import (
     ensure_event_type,
     set_labels,
 )
-from store.schema.indexes import ensure_indexes
+from store.schema.indexes import create_missing_indexes, drop_event_indexes
+from store.schema.rebuild import Build, SavedRows, process_runs, replacement
 from store.schema.values import UTC, AttrType, day_start_epoch
 
 ProgressCallback = Callable[[str, float], None]
@@ -53,6 +61,11 @@ MAX_PROFILES = 20_000_000
 HISTORY_YEARS = 2
 SIGNUP_YEARS = 5
 CHUNK_ROWS = 100_000
+BLOCK_PROFILES = 100_000  # profiles generated at once (memory grows with it, not with the store)
+SPOOL_PREFIX = "audiences-sample-"  # + pid: the event spool of a run, in the temporary folder
+MERGE_WINDOW_S = 7 * 86400  # events are merged from the spool a week of one type at a time
+# What each generator draws: one stream per (seed, kind, block).
+CORE, TEXT, EVENTS, PRODUCTS, LOYALTY = range(5)
 # Sign-ups reach five years back and birth dates 91: keep every date well inside the calendar.
 EARLIEST_UNTIL = dt.date(1980, 1, 1)
 LATEST_UNTIL = dt.date(9000, 12, 31)
@@ -93,17 +106,18 @@ class SampleResult:
     elapsed_s: float
     products: int
     segments_kept: int
-    path: Path
+    path: Path | str  # the store file, or where a server store is (never a password)
 
 
-def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed: int = DEFAULT_SEED,
-                    until: dt.date | None = None,
+def generate_sample(db_path: str | Path | Engine, profiles: int = DEFAULT_PROFILES,
+                    seed: int = DEFAULT_SEED, until: dt.date | None = None,
                     progress: ProgressCallback | None = None) -> SampleResult:
-    """Create or refill ``db_path`` with sample data whose events end on ``until`` (UTC today).
+    """Create or refill the store ``db_path`` names (any engine) with sample data whose
+    events end on ``until`` (UTC today).
 
     ``progress(phase, fraction)`` is called as each phase advances (fraction 0..1).
-    Raises ``InputError`` for bad arguments and ``StoreError`` when ``db_path``
-    exists but is not a store, or cannot be written; the old file is then untouched.
+    Raises ``InputError`` for bad arguments and ``StoreError`` when the target
+    exists but is not a store, or cannot be written; the old store is then untouched.
     """
     started = time.perf_counter()
     if not 1 <= profiles <= MAX_PROFILES:
@@ -114,238 +128,89 @@ def generate_sample(db_path: str | Path, profiles: int = DEFAULT_PROFILES, seed:
     if not EARLIEST_UNTIL <= until <= LATEST_UNTIL:
         raise InputError(f"--until must be between {EARLIEST_UNTIL} and {LATEST_UNTIL}"
                          f" (got {until}).")
+    engine = db_path if isinstance(db_path, Engine) else engine_for(db_path)
     report = progress or (lambda phase, fraction: None)
-    path = Path(db_path)
     report("Reading the existing store", 0.0)
-    kept, guard = _lock_and_read(path)
-    report("Reading the existing store", 1.0)
-    _remove_stale_temps(path)
-    temp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    replaced = False
+    labels = load_schema_labels()
     try:
-        labels = load_schema_labels()
-        events, products = _build_store(temp, profiles, seed, until, labels, kept, report)
-        _fsync(temp)
-        os.replace(temp, path)
-        replaced = True
-        _fsync_directory(path.parent)
-    except OSError as exc:
-        _remove_quietly(temp)
-        raise StoreError(f"Cannot write the sample store {path}: {exc}") from exc
-    except BaseException:
-        _remove_quietly(temp)
-        raise
-    finally:
-        if guard is not None:
-            guard.release(replaced)
-    return SampleResult(profiles, events, time.perf_counter() - started, products, len(kept[1]),
-                        path)
+        with replacement(engine) as build:
+            report("Reading the existing store", 1.0)
+            events, products = _build_store(build, profiles, seed, until, labels, report)
+    except sqlite3.Error as exc:
+        raise StoreError(engine.describe_error(exc) + " The sample was not written.") from exc
+    return SampleResult(profiles, events, time.perf_counter() - started, products,
+                        len(build.kept[1]), engine.path or engine.display)
 
 
-# ------------------------------------------------------------------ the file
+def _remove_stale_spools() -> None:
+    """Delete the event spools of killed runs (``audiences-sample-<pid>-...`` in the
+    temporary folder, whose process no longer runs)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*"):
+        pid_text = folder.name[len(SPOOL_PREFIX):].partition("-")[0]
+        if pid_text.isdigit() and not process_runs(int(pid_text)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-SavedRows = tuple[list[str], list[tuple[Any, ...]]]
+def _rng(seed: int, kind: int, block: int = 0) -> np.random.Generator:
+    """The generator of one kind of draw for one block: independent of every other one."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(kind, block)))
 
 
-def saved_segments(path: Path) -> SavedRows:
-    """The segment rows of the store at ``path`` (none if there is no file yet).
-
-    Refuses a file that is not a store, and a store another program is still
-    writing to (its write-ahead log could not be folded back in).
-    """
-    if path.is_dir():
-        raise StoreError(f"{path} is a folder; give a file path for the store.")
-    if not path.exists() or path.stat().st_size == 0:
-        return [], []
-    try:
-        conn = open_store(path)
-    except StoreError as exc:
-        raise StoreError(f"{exc} The sample generator does not overwrite it.") from exc
-    try:
-        cursor = conn.execute("SELECT * FROM segments ORDER BY id")
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(describe_sqlite_error(path, exc)) from exc
-    finally:
-        conn.close()
-    if busy:
-        raise StoreError(f"{path} is open in another program; close it and run the sample again.")
-    return columns, rows
+def _blocks(total: int) -> list[tuple[int, int]]:
+    return [(low, min(low + BLOCK_PROFILES, total)) for low in range(0, total, BLOCK_PROFILES)]
 
 
-def _lock_and_read(path: Path) -> tuple[SavedRows, _OldStore | None]:
-    """The saved segments of the old store, read while holding it exclusively.
-
-    The new store replaces the old file by a rename. A connection that another
-    program opened on the old file would go on writing into the replaced file,
-    and whatever it saved would be silently lost. So the old store is switched
-    out of WAL mode first, which only succeeds when no other program has it
-    open (otherwise: refused, "close it and run the sample again"), and is then
-    held with an exclusive lock until the rename; any program that opened it
-    meanwhile waits, then finds it marked replaced and fails with an error.
-    """
-    kept = saved_segments(path)  # refuses a non-store, a newer store, one being written to
-    if not kept[0]:
-        return kept, None
-    conn = open_store(path)
-    try:
-        conn.execute("PRAGMA busy_timeout = 0")  # an open app stays open: no use waiting
-        try:
-            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-        except sqlite3.OperationalError:
-            mode = "wal"
-        if str(mode).lower() != "delete":
-            raise StoreError(f"{path} is open in another program; close it and run the sample again.")
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("BEGIN EXCLUSIVE")
-        cursor = conn.execute("SELECT * FROM segments ORDER BY id")
-        rows = ([d[0] for d in cursor.description], cursor.fetchall())
-        fd = os.open(path, os.O_RDWR)
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(describe_sqlite_error(path, exc) + " The sample was not written.") from exc
-    except BaseException:
-        conn.close()
-        raise
-    return rows, _OldStore(conn, fd)
-
-
-class _OldStore:
-    """The old store's connection (holding its exclusive lock) and a handle on its file."""
-
-    def __init__(self, conn: Connection, fd: int) -> None:
-        self.conn = conn
-        self.fd = fd
-
-    def release(self, replaced: bool) -> None:
-        """Let go of the old file; once replaced, mark it so that no late reader trusts it."""
-        try:
-            if replaced:  # SQLite checks this header before each transaction: "not a database"
-                os.pwrite(self.fd, b"replaced by a new sample store".ljust(32, b"\0"), 0)
-        finally:
-            os.close(self.fd)
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.rollback()
-            self.conn.close()
-
-
-def _build_store(temp: Path, profiles: int, seed: int, until: dt.date,
-                 labels: dict[str, Any], kept: SavedRows,
-                 report: ProgressCallback) -> tuple[int, int]:
-    """Write the whole store into ``temp``; returns (events, products)."""
+def _build_store(build: Build, profiles: int, seed: int, until: dt.date,
+                 labels: dict[str, Any], report: ProgressCallback) -> tuple[int, int]:
+    """Write the whole store through ``build.conn`` (in the transactions ``build`` keeps);
+    returns (events, products)."""
+    conn = build.conn
     report("Preparing the store", 0.0)
-    conn = create_store(temp)
-    try:
-        conn.execute("PRAGMA journal_mode = OFF")
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-        conn.execute("PRAGMA cache_size = -262144")
-        with write_transaction(conn):
-            columns = _declare_catalog(conn)
-            _apply_labels(conn, labels)
-            dropped = _drop_event_indexes(conn)
-        report("Preparing the store", 1.0)
-        profile_rng, product_rng, event_rng = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
-        )
-        report("Generating profiles", 0.0)
-        people = make_profiles(profiles, profile_rng, until, seed)
-        products = pools.build_products(product_rng)
-        report("Generating profiles", 1.0)
+    columns = _declare_catalog(conn)
+    _apply_labels(conn, labels)
+    dropped = drop_event_indexes(conn)
+    report("Preparing the store", 1.0)
+    products = pools.build_products(_rng(seed, PRODUCTS))
+    blocks = _blocks(profiles)
+    report("Generating profiles", 0.0)
+    people = Profiles.empty(profiles)
+    for number, (low, high) in enumerate(blocks):
+        core = _core(high - low, _rng(seed, CORE, number), until)
+        people.signup_ts[low:high] = core.signup_ts
+        people.emailable[low:high] = core.email_opt_in
+        people.age[low:high] = core.age
+        report("Generating profiles", high / profiles)
+    _remove_stale_spools()
+    with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as folder:
+        spool = EventSpool(Path(folder), until)
         report("Generating events", 0.0)
-        events = make_events(people, products, event_rng, until)
-        report("Generating events", 1.0)
-        people.finish_loyalty(events, profile_rng, until)
-        with write_transaction(conn):
-            _write_profiles(conn, columns, people, report)
-            _write_products(conn, columns, products)
-            _write_events(conn, columns, events, products, report)
-            _write_segments(conn, kept)
-            conn.executemany(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                [("sample_profiles", str(profiles)), ("sample_seed", str(seed)),
-                 ("sample_until", until.isoformat()), ("sample_brand", pools.BRAND)],
-            )
-        report("Building indexes", 0.0)
-        for number, sql in enumerate(dropped):
-            conn.execute(sql)
-            report("Building indexes", (number + 1) / (len(dropped) + 1))
-        conn.execute("PRAGMA analysis_limit = 1000")
-        conn.execute("ANALYZE")
-        ensure_indexes(conn)  # after ANALYZE: attribute indexes get no misleading statistics
-        report("Building indexes", 1.0)
-        conn.execute("PRAGMA locking_mode = NORMAL")
-        conn.execute("PRAGMA journal_mode = DELETE")
-        return len(events.ts), len(products.sku)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(describe_sqlite_error(temp, exc)) from exc
-    finally:
-        conn.close()
-
-
-def _drop_event_indexes(conn: Connection) -> list[str]:
-    """Drop the events indexes (rebuilt after the bulk insert, which is much faster)."""
-    rows = conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
-        " AND sql IS NOT NULL ORDER BY name"
-    ).fetchall()
-    for name, _sql in rows:
-        conn.execute(f"DROP INDEX {quote_identifier(name)}")
-    return [sql for _name, sql in rows]
-
-
-def _fsync(path: Path) -> None:
-    """Make the finished file durable before it replaces the old one."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable too (where the platform lets a folder be synced)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete the unfinished stores that killed runs left beside ``path``.
-
-    A temporary store is named ``<store>.tmp-<pid>-<random>``; one whose process
-    no longer runs can never be finished (a live one may be another run's).
-    """
-    prefix = f"{path.name}.tmp-"
-    for candidate in path.parent.glob(f"{prefix}*"):
-        pid_text = candidate.name[len(prefix):].partition("-")[0]
-        if not pid_text.isdigit() or _process_runs(int(pid_text)):
-            continue
-        with contextlib.suppress(OSError):
-            candidate.unlink()
-
-
-def _process_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):  # another user's process; an absurd number
-        return True
-    return True
-
-
-def _remove_quietly(temp: Path) -> None:
-    """Delete an unfinished temporary store and its side files."""
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        with contextlib.suppress(OSError):
-            Path(str(temp) + suffix).unlink()
+        spend = np.zeros(profiles)
+        for number, (low, high) in enumerate(blocks):
+            events = make_events(people.block(low, high), products, _rng(seed, EVENTS, number), until)
+            buys = events.type_code == PURCHASE
+            spend[low:high] = np.bincount(events.profile[buys], weights=events.amount[buys],
+                                          minlength=high - low)
+            spool.add(events, low)
+            del events
+            report("Generating events", high / profiles)
+        loyalty = _loyalty(people, spend, _rng(seed, LOYALTY), until)
+        _write_profiles(build, columns, blocks, seed, until, loyalty, report)
+        _write_products(conn, columns, products)
+        total = _write_events(build, columns, spool, products, report)
+    _write_segments(conn, build.kept)
+    conn.execute("DELETE FROM meta WHERE key IN ('sample_profiles', 'sample_seed', 'sample_until',"
+                 " 'sample_brand')")
+    build.engine.bulk_insert(conn, "meta", ["key", "value"], [
+        ("sample_profiles", str(profiles)), ("sample_seed", str(seed)),
+        ("sample_until", until.isoformat()), ("sample_brand", pools.BRAND)])
+    report("Building indexes", 0.0)
+    for number, sql in enumerate(dropped):
+        conn.execute(sql)
+        report("Building indexes", (number + 1) / (len(dropped) + 1))
+    build.engine.analyze(conn)
+    create_missing_indexes(conn)  # after ANALYZE: attribute indexes get no misleading statistics
+    report("Building indexes", 1.0)
+    return total, len(products.sku)
 
 
 # ------------------------------------------------------------------ catalog and labels
@@ -418,50 +283,62 @@ def _apply_labels(conn: Connection, labels: dict[str, Any]) -> None:
 
 @dataclass
 class Profiles:
-    """Generated profile columns (Python lists of stored values) and what events depend on."""
+    """What events and loyalty tiers need of every profile (a few numbers each, for all)."""
 
     count: int
-    values: dict[str, list[Any]]
     signup_ts: np.ndarray
     emailable: np.ndarray
     age: np.ndarray  # years at the end of the history, NaN when unknown
 
-    def finish_loyalty(self, events: Events, rng: np.random.Generator, until: dt.date) -> None:
-        """Lifetime value from the generated purchases plus earlier spend; tiers by value rank."""
-        buys = events.type_code == PURCHASE
-        spend = np.bincount(events.profile[buys], weights=events.amount[buys],
-                            minlength=self.count)
-        history_start = day_start_epoch(history_first_day(until))
-        before_days = np.clip((history_start - self.signup_ts) / 86400.0, 0.0, None)
-        history_days = (day_start_epoch(until) - history_start) / 86400.0 + 1.0
-        factor = rng.lognormal(0.0, 0.45, self.count)
-        earlier = np.where(
-            spend > 0, spend * before_days / history_days * factor,
-            np.where((before_days > 0) & (rng.random(self.count) < 0.4),
-                     rng.lognormal(np.log(140.0), 0.9, self.count), 0.0),
-        )
-        ltv = np.round(spend + earlier, 2)
-        self.values["lifetime_value"] = ltv.tolist()
-        # Members who spent are ranked by a noisy value (tiers follow qualifying-period
-        # spend, not lifetime value exactly); members who never bought are bronze.
-        noisy = ltv * rng.lognormal(0.0, 0.3, self.count)
-        member = (rng.random(self.count) < pools.LOYALTY_MEMBER_SHARE) | (
-            ltv >= np.quantile(ltv, 0.9)
-        )
-        ranks = np.zeros(self.count)
-        spenders = np.flatnonzero(member & (ltv > 0))
-        ranks[spenders[np.argsort(noisy[spenders], kind="stable")]] = (
-            np.arange(len(spenders)) / max(len(spenders), 1)
-        )
-        tier = np.searchsorted(np.array(pools.LOYALTY_TIER_CUTS), ranks, side="right")
-        names = np.array([*pools.LOYALTY_TIERS, None], dtype=object)
-        self.values["loyalty_tier"] = names[np.where(member, tier, len(pools.LOYALTY_TIERS))].tolist()
-        # Tiers are reviewed yearly on the membership anniversary: within the next 365 days.
-        until_day = (until - dt.date(1970, 1, 1)).days
-        ahead = (self.signup_ts // 86400 - until_day) % 365
-        renewal = np.datetime_as_string((until_day + ahead).astype("datetime64[D]"), unit="D")
-        self.values["tier_renewal_date"] = [day if is_member else None for day, is_member
-                                            in zip(renewal.tolist(), member.tolist(), strict=True)]
+    @classmethod
+    def empty(cls, count: int) -> Profiles:
+        return cls(count, np.zeros(count, dtype=np.int64), np.zeros(count, dtype=bool),
+                   np.zeros(count))
+
+    def block(self, low: int, high: int) -> Profiles:
+        return Profiles(high - low, self.signup_ts[low:high], self.emailable[low:high],
+                        self.age[low:high])
+
+
+@dataclass
+class Loyalty:
+    """Lifetime value, tier and renewal date of every profile."""
+
+    lifetime_value: np.ndarray
+    tier: np.ndarray  # index into pools.LOYALTY_TIERS; len(LOYALTY_TIERS) for no tier
+    renewal: np.ndarray  # days since 1970-01-01
+    member: np.ndarray
+
+
+def _loyalty(people: Profiles, spend: np.ndarray, rng: np.random.Generator,
+             until: dt.date) -> Loyalty:
+    """Lifetime value from the generated purchases plus earlier spend; tiers by value rank."""
+    count = people.count
+    history_start = day_start_epoch(history_first_day(until))
+    before_days = np.clip((history_start - people.signup_ts) / 86400.0, 0.0, None)
+    history_days = (day_start_epoch(until) - history_start) / 86400.0 + 1.0
+    factor = rng.lognormal(0.0, 0.45, count)
+    earlier = np.where(
+        spend > 0, spend * before_days / history_days * factor,
+        np.where((before_days > 0) & (rng.random(count) < 0.4),
+                 rng.lognormal(np.log(140.0), 0.9, count), 0.0),
+    )
+    ltv = np.round(spend + earlier, 2)
+    # Members who spent are ranked by a noisy value (tiers follow qualifying-period
+    # spend, not lifetime value exactly); members who never bought are bronze.
+    noisy = ltv * rng.lognormal(0.0, 0.3, count)
+    member = (rng.random(count) < pools.LOYALTY_MEMBER_SHARE) | (ltv >= np.quantile(ltv, 0.9))
+    ranks = np.zeros(count)
+    spenders = np.flatnonzero(member & (ltv > 0))
+    ranks[spenders[np.argsort(noisy[spenders], kind="stable")]] = (
+        np.arange(len(spenders)) / max(len(spenders), 1)
+    )
+    tier = np.searchsorted(np.array(pools.LOYALTY_TIER_CUTS), ranks, side="right")
+    tier = np.where(member, tier, len(pools.LOYALTY_TIERS)).astype(np.int8)
+    # Tiers are reviewed yearly on the membership anniversary: within the next 365 days.
+    until_day = (until - dt.date(1970, 1, 1)).days
+    ahead = (people.signup_ts // 86400 - until_day) % 365
+    return Loyalty(ltv, tier, (until_day + ahead).astype(np.int32), member)
 
 
 def history_first_day(until: dt.date) -> dt.date:
@@ -469,25 +346,32 @@ def history_first_day(until: dt.date) -> dt.date:
     return until - relativedelta(years=HISTORY_YEARS) + dt.timedelta(days=1)
 
 
-def make_profiles(count: int, rng: np.random.Generator, until: dt.date, seed: int) -> Profiles:
-    """Names, emails, demographics, location, consent and sign-up time of ``count`` customers."""
+@dataclass
+class Core:
+    """The drawn facts of a block of profiles that events depend on (no text yet)."""
+
+    count: int
+    country: np.ndarray  # index into pools.COUNTRIES
+    gender: np.ndarray  # names, object array
+    email_present: np.ndarray
+    age: np.ndarray  # NaN when unknown
+    birth_day: np.ndarray  # days since 1970-01-01
+    signup_ts: np.ndarray
+    email_opt_in: np.ndarray
+    sms_opt_in: np.ndarray  # 1, 0, -1 unknown
+    channel: np.ndarray  # names, object array
+
+
+def _core(count: int, rng: np.random.Generator, until: dt.date) -> Core:
+    """Demographics, consent and sign-up time of ``count`` customers."""
     countries = pools.COUNTRIES
     country = rng.choice(len(countries), count, p=pools.normalised([c.weight for c in countries]))
-    city = np.empty(count, dtype=object)
-    for index, market in enumerate(countries):
-        mask = country == index
-        names = np.array([c[0] for c in market.cities], dtype=object)
-        city[mask] = names[rng.choice(len(names), int(mask.sum()),
-                                      p=pools.normalised([c[1] for c in market.cities]))]
     gender_names = np.array([g[0] for g in pools.GENDERS], dtype=object)
     gender = gender_names[rng.choice(len(gender_names), count,
                                      p=pools.normalised([g[1] for g in pools.GENDERS]))]
-    first, last, first_slug, last_slug = _names(count, rng, country, gender, seed)
     email_present = rng.random(count) >= 0.015
-    email = _emails(count, rng, country, first_slug, last_slug, email_present)
-    birth_date, age = _birth_dates(count, rng, until)
+    birth_day, age = _birth_dates(count, rng, until)
     signup_ts = _signup_times(count, rng, until)
-    signup_text = np.datetime_as_string(signup_ts.astype("datetime64[s]"), unit="s")
     email_opt_in = email_present & (rng.random(count) < 0.70)
     sms_draw = rng.random(count)
     sms_opt_in = np.where(sms_draw < 0.28, 1, np.where(sms_draw < 0.83, 0, -1))
@@ -497,17 +381,38 @@ def make_profiles(count: int, rng: np.random.Generator, until: dt.date, seed: in
     channel[(channel == "email") & ~email_opt_in] = "push"
     channel[(channel == "sms") & (sms_opt_in != 1)] = np.where(
         email_opt_in[(channel == "sms") & (sms_opt_in != 1)], "email", "push")
-    values: dict[str, list[Any]] = {
+    return Core(count, country, gender, email_present, age, birth_day, signup_ts, email_opt_in,
+                sms_opt_in, channel)
+
+
+def profile_values(core: Core, rng: np.random.Generator, seed: int,
+                   taken: set[str]) -> dict[str, list[Any]]:
+    """The stored values of a block's attributes that are not loyalty's: names, emails
+    (unique across blocks: ``taken``), city and what ``core`` drew."""
+    count = core.count
+    countries = pools.COUNTRIES
+    city = np.empty(count, dtype=object)
+    for index, market in enumerate(countries):
+        mask = core.country == index
+        names = np.array([c[0] for c in market.cities], dtype=object)
+        city[mask] = names[rng.choice(len(names), int(mask.sum()),
+                                      p=pools.normalised([c[1] for c in market.cities]))]
+    first, last, first_slug, last_slug = _names(count, rng, core.country, core.gender, seed)
+    email = _emails(count, rng, core.country, first_slug, last_slug, core.email_present, taken)
+    birth_text = np.datetime_as_string(core.birth_day.astype("datetime64[D]"), unit="D")
+    signup_text = np.datetime_as_string(core.signup_ts.astype("datetime64[s]"), unit="s")
+    return {
         "first_name": first, "last_name": last, "email": email,
-        "gender": gender.tolist(), "birth_date": birth_date,
-        "country": np.array([c.code for c in countries], dtype=object)[country].tolist(),
+        "gender": core.gender.tolist(),
+        "birth_date": [None if unknown else day for unknown, day
+                       in zip(np.isnan(core.age).tolist(), birth_text.tolist(), strict=True)],
+        "country": np.array([c.code for c in countries], dtype=object)[core.country].tolist(),
         "city": city.tolist(),
         "signup_date": [text.replace("T", " ") for text in signup_text.tolist()],
-        "email_opt_in": email_opt_in.astype(int).tolist(),
-        "sms_opt_in": [None if v < 0 else v for v in sms_opt_in.tolist()],
-        "preferred_channel": channel.tolist(),
+        "email_opt_in": core.email_opt_in.astype(int).tolist(),
+        "sms_opt_in": [None if v < 0 else v for v in core.sms_opt_in.tolist()],
+        "preferred_channel": core.channel.tolist(),
     }
-    return Profiles(count, values, signup_ts, email_opt_in, age)
 
 
 def _names(count: int, rng: np.random.Generator, country: np.ndarray, gender: np.ndarray,
@@ -536,7 +441,7 @@ def _names(count: int, rng: np.random.Generator, country: np.ndarray, gender: np
 
 
 def _emails(count: int, rng: np.random.Generator, country: np.ndarray, first: list[str],
-            last: list[str], present: np.ndarray) -> list[str | None]:
+            last: list[str], present: np.ndarray, taken: set[str]) -> list[str | None]:
     """Unique addresses in the usual shapes (jane.doe, janedoe, j.doe, jane.doe84...)."""
     webmail = [d for d, _ in pools.WEBMAIL_DOMAINS]
     domain_pick = rng.choice(len(webmail), count, p=pools.normalised([w for _, w in pools.WEBMAIL_DOMAINS]))
@@ -552,7 +457,6 @@ def _emails(count: int, rng: np.random.Generator, country: np.ndarray, first: li
     domain[company] = companies[(local_choice[company] * len(companies)).astype(int)]
     shape = rng.choice(6, count, p=pools.normalised([30, 14, 14, 7, 22, 13])).tolist()
     number = rng.integers(1, 100, count).tolist()
-    taken: set[str] = set()
     result: list[str | None] = []
     domains = domain.tolist()
     for i, is_present in enumerate(present.tolist()):
@@ -572,17 +476,16 @@ def _emails(count: int, rng: np.random.Generator, country: np.ndarray, first: li
 
 
 def _birth_dates(count: int, rng: np.random.Generator,
-                 until: dt.date) -> tuple[list[str | None], np.ndarray]:
-    """Ages 18-90, most between 25 and 55; about 3% unknown."""
+                 until: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """Birth days (days since 1970) and ages (NaN: unknown): ages 18-90, most between 25 and
+    55; about 3% unknown."""
     ages = np.where(rng.random(count) < 0.85, rng.normal(39.0, 11.0, count),
                     rng.uniform(18.0, 91.0, count))
     ages = np.clip(ages, 18.02, 90.98)
     days_before = np.floor(ages * 365.2425).astype(np.int64)
     until_day = (until - dt.date(1970, 1, 1)).days
-    text = np.datetime_as_string((until_day - days_before).astype("datetime64[D]"), unit="D")
     missing = rng.random(count) < 0.03
-    dates = [None if gone else day for gone, day in zip(missing.tolist(), text.tolist(), strict=True)]
-    return dates, np.where(missing, np.nan, ages)
+    return until_day - days_before, np.where(missing, np.nan, ages)
 
 
 def _signup_times(count: int, rng: np.random.Generator, until: dt.date) -> np.ndarray:
@@ -592,6 +495,7 @@ def _signup_times(count: int, rng: np.random.Generator, until: dt.date) -> np.nd
     days_ago = np.floor(share * span_days).astype(np.int64)
     seconds = rng.integers(0, 86400, count)
     return day_start_epoch(until) - days_ago * 86400 + seconds
+
 
 
 # ------------------------------------------------------------------ events
@@ -785,66 +689,159 @@ def _emails_sent(people: Profiles, active: np.ndarray, start: np.ndarray, last_t
             [c.name for c in calendar]]
 
 
+
+
+# ------------------------------------------------------------------ the event spool
+
+SPOOL_DTYPE = np.dtype([("profile", "<i4"), ("ts", "<i8"), ("page", "<i2"), ("sku", "<i2"),
+                        ("quantity", "<i2"), ("amount", "<f8"), ("order", "<i8"),
+                        ("campaign", "<i2")])
+
+
+class EventSpool:
+    """Each block's events on disk (in the temporary folder, 36 bytes an event), sorted by
+    type, time and profile, with where every type's week starts, so that the stored order
+    can be merged back a week at a time."""
+
+    def __init__(self, folder: Path, until: dt.date) -> None:
+        self.folder = folder
+        self.first_ts = day_start_epoch(history_first_day(until))
+        last_ts = day_start_epoch(until) + 86399
+        weeks = (last_ts - self.first_ts) // MERGE_WINDOW_S + 1
+        self.edges = self.first_ts + np.arange(weeks + 1, dtype=np.int64) * MERGE_WINDOW_S
+        self.files: list[Path] = []
+        self.starts: list[np.ndarray] = []  # per block: (types, weeks + 1) row offsets
+        self.orders = 0
+        self.total = 0
+        self.pages: list[str] = []
+        self.campaigns: list[str] = []
+
+    def add(self, events: Events, low: int) -> None:
+        """Spool one block's events (profile indexes of the block start at ``low``)."""
+        rows = np.empty(len(events.ts), dtype=SPOOL_DTYPE)
+        rows["profile"] = events.profile + low
+        rows["ts"] = events.ts
+        rows["page"] = events.page
+        rows["sku"] = events.sku
+        rows["quantity"] = events.quantity
+        rows["amount"] = events.amount
+        rows["order"] = np.where(events.order > 0, events.order + self.orders, 0)
+        rows["campaign"] = events.campaign
+        self.orders += int(events.order.max(initial=0))
+        bounds = np.searchsorted(events.type_code, np.arange(len(EVENT_TYPES) + 1))
+        starts = np.empty((len(EVENT_TYPES), len(self.edges)), dtype=np.int64)
+        for code in range(len(EVENT_TYPES)):
+            low_row, high_row = int(bounds[code]), int(bounds[code + 1])
+            starts[code] = low_row + np.searchsorted(events.ts[low_row:high_row], self.edges)
+        path = self.folder / f"block-{len(self.files)}.bin"
+        rows.tofile(path)
+        self.files.append(path)
+        self.starts.append(starts)
+        self.total += len(rows)
+        self.pages, self.campaigns = events.pages, events.campaigns
+
+    def weeks(self, code: int) -> Iterator[np.ndarray]:
+        """The events of one type, a week at a time, in the stored order (time, then profile)."""
+        handles = [path.open("rb") for path in self.files]
+        try:
+            for week in range(len(self.edges) - 1):
+                parts = []
+                for handle, starts in zip(handles, self.starts, strict=True):
+                    begin, end = int(starts[code, week]), int(starts[code, week + 1])
+                    if end > begin:
+                        handle.seek(begin * SPOOL_DTYPE.itemsize)
+                        parts.append(np.fromfile(handle, dtype=SPOOL_DTYPE, count=end - begin))
+                if parts:
+                    rows = np.concatenate(parts)
+                    yield rows[np.lexsort((rows["profile"], rows["ts"]))]
+        finally:
+            for handle in handles:
+                handle.close()
+
+
 # ------------------------------------------------------------------ writing
 
 
-def _chunks(total: int) -> Iterator[tuple[int, int]]:
-    for low in range(0, total, CHUNK_ROWS):
-        yield low, min(low + CHUNK_ROWS, total)
-
-
-def _write_profiles(conn: Connection, columns: Columns, people: Profiles,
-                    report: ProgressCallback) -> None:
+def _write_profiles(build: Build, columns: Columns, blocks: list[tuple[int, int]], seed: int,
+                    until: dt.date, loyalty: Loyalty, report: ProgressCallback) -> None:
+    conn = build.conn
     names = [name for name, _ in PROFILE_ATTRIBUTES]
-    target = ", ".join(["pk", "id", *(quote_identifier(columns.profile[n]) for n in names)])
-    sql = f"INSERT INTO profiles({target}) VALUES ({', '.join('?' * (len(names) + 2))})"
-    width = max(7, len(str(people.count)))
-    for low, high in _chunks(people.count):
-        pks = range(low + 1, high + 1)
-        ids = [f"C{pk:0{width}d}" for pk in pks]
-        conn.executemany(sql, zip(pks, ids, *(people.values[n][low:high] for n in names),
-                                  strict=True))
-        report("Writing profiles", high / people.count)
+    target = ["pk", "id", *(columns.profile[n] for n in names)]
+    total = blocks[-1][1]
+    width = max(7, len(str(total)))
+    tiers = np.array([*pools.LOYALTY_TIERS, None], dtype=object)
+    taken: set[str] = set()  # emails, unique across blocks
+    report("Writing profiles", 0.0)
+    for number, (low, high) in enumerate(blocks):
+        core = _core(high - low, _rng(seed, CORE, number), until)
+        values = profile_values(core, _rng(seed, TEXT, number), seed, taken)
+        values["lifetime_value"] = loyalty.lifetime_value[low:high].tolist()
+        values["loyalty_tier"] = tiers[loyalty.tier[low:high]].tolist()
+        values["tier_renewal_date"] = [
+            day if is_member else None for day, is_member
+            in zip(np.datetime_as_string(loyalty.renewal[low:high].astype("datetime64[D]"),
+                                         unit="D").tolist(),
+                   loyalty.member[low:high].tolist(), strict=True)]
+        for start in range(low, high, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, high)
+            pks = range(start + 1, stop + 1)
+            data: list[Any] = [pks, [f"C{pk:0{width}d}" for pk in pks],
+                               *(values[n][start - low:stop - low] for n in names)]
+            conn.engine.bulk_insert_columns(conn, "profiles", target, data)
+            build.wrote(stop - start)
+            report("Writing profiles", stop / total)
 
 
 def _write_products(conn: Connection, columns: Columns, products: pools.Products) -> None:
-    target = ", ".join(["key", *(quote_identifier(columns.product[n]) for n, _ in PRODUCT_FIELDS)])
-    conn.executemany(
-        f"INSERT INTO {quote_identifier(columns.product_table)}({target}) VALUES (?, ?, ?, ?, ?)",
-        zip(products.sku, products.name, products.category, products.brand,
-            products.price.tolist(), strict=True),
-    )
+    target = ["key", *(columns.product[n] for n, _ in PRODUCT_FIELDS)]
+    conn.engine.bulk_insert_columns(conn, columns.product_table, target, [
+        list(products.sku), list(products.name), list(products.category), list(products.brand),
+        products.price.tolist()])
 
 
-def _write_events(conn: Connection, columns: Columns, events: Events,
-                  products: pools.Products, report: ProgressCallback) -> None:
-    """Insert each event type's rows with only the fields it uses (narrow rows insert faster)."""
-    page_text = np.array([*events.pages, None], dtype=object)
+def _write_events(build: Build, columns: Columns, spool: EventSpool,
+                  products: pools.Products, report: ProgressCallback) -> int:
+    """Insert each event type's rows with only the fields it uses (narrow rows insert faster),
+    numbered in the stored order; returns how many."""
+    conn = build.conn
+    page_text = np.array([*spool.pages, None], dtype=object)
     sku_text = np.array([*products.sku, None], dtype=object)
-    campaign_text = np.array([*events.campaigns, None], dtype=object)
-    values: dict[str, Callable[[slice], list[Any]]] = {
-        "page": lambda rows: page_text[events.page[rows]].tolist(),
-        "sku": lambda rows: sku_text[events.sku[rows]].tolist(),
-        "quantity": lambda rows: events.quantity[rows].tolist(),
-        "amount": lambda rows: events.amount[rows].tolist(),
-        "order_id": lambda rows: [f"ORD-{10_000_000 + o}" for o in events.order[rows].tolist()],
-        "campaign": lambda rows: campaign_text[events.campaign[rows]].tolist(),
+    campaign_text = np.array([*spool.campaigns, None], dtype=object)
+    values: dict[str, Callable[[np.ndarray], Any]] = {
+        "page": lambda rows: page_text[rows["page"]],
+        "sku": lambda rows: sku_text[rows["sku"]],
+        "quantity": lambda rows: rows["quantity"].astype(np.int64),
+        "amount": lambda rows: rows["amount"],
+        "order_id": lambda rows: np.array([f"ORD-{10_000_000 + o}" for o in rows["order"].tolist()],
+                                          dtype=object),
+        "campaign": lambda rows: campaign_text[rows["campaign"]],
     }
-    total = len(events.ts)
-    bounds = np.searchsorted(events.type_code, np.arange(len(EVENT_TYPES) + 1))
+    total = spool.total
+    written = 0
+    report("Writing events", 0.0)
     for code, name in enumerate(EVENT_TYPES):
         fields = [f for f, _, used_by in EVENT_FIELDS if name in used_by]
-        target = ", ".join(["profile_pk", "type_id", "ts",
-                            *(quote_identifier(columns.event[f]) for f in fields)])
-        sql = (f"INSERT INTO events({target}) VALUES (?, {columns.type_ids[name]:d}, ?"
-               f"{', ?' * len(fields)})")
-        for low in range(int(bounds[code]), int(bounds[code + 1]), CHUNK_ROWS):
-            rows = slice(low, min(low + CHUNK_ROWS, int(bounds[code + 1])))
-            conn.executemany(sql, zip((events.profile[rows] + 1).tolist(),
-                                      events.ts[rows].tolist(),
-                                      *(values[f](rows) for f in fields), strict=True))
-            report("Writing events", rows.stop / total)
+        target = ["pk", "profile_pk", "type_id", "ts", *(columns.event[f] for f in fields)]
+        type_id = columns.type_ids[name]
+        pending: list[np.ndarray] = []
+        waiting = 0
+        for week in [*spool.weeks(code), None]:
+            if week is not None:
+                pending.append(week)
+                waiting += len(week)
+            if waiting and (waiting >= CHUNK_ROWS or week is None):
+                rows = np.concatenate(pending)
+                pending, waiting = [], 0
+                data = [np.arange(written + 1, written + len(rows) + 1, dtype=np.int64),
+                        rows["profile"].astype(np.int64) + 1,
+                        np.full(len(rows), type_id, dtype=np.int64), rows["ts"],
+                        *(values[f](rows) for f in fields)]
+                conn.engine.bulk_insert_columns(conn, "events", target, data)
+                build.wrote(len(rows))
+                written += len(rows)
+                report("Writing events", written / max(total, 1))
     report("Writing events", 1.0)
+    return written
 
 
 def _write_segments(conn: Connection, kept: SavedRows) -> None:
@@ -852,10 +849,7 @@ def _write_segments(conn: Connection, kept: SavedRows) -> None:
     old_columns, rows = kept
     if not rows:
         return
-    current = {row[1] for row in conn.execute("PRAGMA table_info(segments)")}
+    current = set(conn.engine.table_columns(conn, "segments"))
     keep = [i for i, name in enumerate(old_columns) if name in current]
-    target = ", ".join(quote_identifier(old_columns[i]) for i in keep)
-    conn.executemany(
-        f"INSERT INTO segments({target}) VALUES ({', '.join('?' * len(keep))})",
-        [tuple(row[i] for i in keep) for row in rows],
-    )
+    conn.engine.bulk_insert(conn, "segments", [old_columns[i] for i in keep],
+                            [tuple(row[i] for i in keep) for row in rows])

@@ -172,12 +172,19 @@ def add_column(conn: Connection, table: str, column: str, attr_type: AttrType) -
     """Add a typed column (inside the caller's transaction)."""
     conn.execute(
         f"ALTER TABLE {quote_identifier(table)} ADD COLUMN {quote_identifier(column)}"
-        f" {SQL_AFFINITY[attr_type]}"
+        f" {conn.engine.column_type(SQL_AFFINITY[attr_type])}"
     )
 
 
+def widen_column(conn: Connection, table: str, column: str, old: AttrType, new: AttrType) -> None:
+    """Give a column the storage type of its widened attribute type (an integer column that
+    now holds numbers), where the engine's column types are strict."""
+    if SQL_AFFINITY[old] != SQL_AFFINITY[new]:
+        conn.engine.widen_column(conn, table, column, SQL_AFFINITY[new])
+
+
 def table_columns(conn: Connection, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})")}
+    return set(conn.engine.table_columns(conn, table))
 
 
 # ---------------------------------------------------------------- catalog writes
@@ -215,6 +222,7 @@ def ensure_attribute(conn: Connection, name: str, attr_type: AttrType) -> Attrib
             f"Column {name!r} holds {attr_type} values but the attribute is {existing} in the store."
         )
     if final != existing:
+        widen_column(conn, "profiles", column, existing, final)
         conn.execute("UPDATE attributes SET type = ? WHERE name = ?", (final, name))
     return Attribute(name, final, column)
 
@@ -223,11 +231,14 @@ def declare_derived_age(conn: Connection, name: str = "age", source: str = "birt
                         label: str = "Age", group: str = "Demographics",
                         description: str = "Whole years from birth date to the as-of date.") -> None:
     """Declare ``age`` (integer) computed from a date attribute at the as-of date."""
+    position = conn.execute("SELECT coalesce(max(position), 0) + 1 FROM attributes").fetchone()[0]
+    conn.execute("DELETE FROM attributes WHERE name = ? OR column_name = ?",
+                 (name, f"derived:{name}"))  # a re-declaration replaces the entry
     conn.execute(
-        "INSERT OR REPLACE INTO attributes(name, type, column_name, label, grp, description,"
-        " derived_from, position) VALUES (?, 'integer', ?, ?, ?, ?, ?,"
-        " (SELECT coalesce(max(position), 0) + 1 FROM attributes))",
-        (name, f"derived:{name}", label, group, description, f"{AGE_SOURCE_KIND}:{source}"),
+        "INSERT INTO attributes(name, type, column_name, label, grp, description,"
+        " derived_from, position) VALUES (?, 'integer', ?, ?, ?, ?, ?, ?)",
+        (name, f"derived:{name}", label, group, description, f"{AGE_SOURCE_KIND}:{source}",
+         position),
     )
 
 
@@ -236,8 +247,10 @@ def ensure_event_type(conn: Connection, name: str) -> int:
     row = conn.execute("SELECT id FROM event_types WHERE name = ?", (name,)).fetchone()
     if row is not None:
         return int(row[0])
-    cursor = conn.execute("INSERT INTO event_types(name) VALUES (?)", (name,))
-    return int(cursor.lastrowid or 0)
+    # The next id numbered here (as SQLite numbers an integer key): the same ids on every engine.
+    new_id = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM event_types").fetchone()[0])
+    conn.execute("INSERT INTO event_types(id, name) VALUES (?, ?)", (new_id, name))
+    return new_id
 
 
 def ensure_event_field(conn: Connection, name: str, attr_type: AttrType,
@@ -266,10 +279,12 @@ def ensure_event_field(conn: Connection, name: str, attr_type: AttrType,
             )
         final = widened
         if final != existing:
+            widen_column(conn, "events", column, existing, final)
             conn.execute("UPDATE event_fields SET type = ? WHERE name = ?", (final, name))
     for type_id in event_type_ids:
         conn.execute(
-            "INSERT OR IGNORE INTO event_type_fields(event_type_id, field_name) VALUES (?, ?)",
+            "INSERT INTO event_type_fields(event_type_id, field_name) VALUES (?, ?)"
+            " ON CONFLICT DO NOTHING",
             (type_id, name),
         )
     return EventField(name, final, column)
@@ -305,7 +320,8 @@ def ensure_entity(conn: Connection, name: str, key_field: str, key_type: AttrTyp
     if row is None:
         table = "entity_" + name.lower()
         conn.execute(
-            f"CREATE TABLE {quote_identifier(table)} (key {SQL_AFFINITY[key_type]} PRIMARY KEY)"
+            f"CREATE TABLE {quote_identifier(table)}"
+            f" (key {conn.engine.column_type(SQL_AFFINITY[key_type])} PRIMARY KEY)"
         )
         conn.execute(
             "INSERT INTO entities(name, table_name, key_field, link_field) VALUES (?, ?, ?, ?)",
@@ -355,6 +371,7 @@ def ensure_entity_field(conn: Connection, entity: str, name: str,
             f"Field {entity}.{name} holds {attr_type} values but is {existing} in the store."
         )
     if final != existing:
+        widen_column(conn, table, column, existing, final)
         conn.execute(
             "UPDATE entity_fields SET type = ? WHERE entity = ? AND name = ?", (final, entity, name)
         )

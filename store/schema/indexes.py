@@ -26,18 +26,19 @@ ts)`` (store/engines/sqlite.py). Three kinds of index are added here:
   catalog, so an import that adds a field to the type rebuilds the index.
 
 Call ``ensure_indexes`` after every bulk write (sample generation, imports):
-it creates only what is missing or outdated. It runs no ANALYZE: this SQLite
+it creates only what is missing or outdated, and only on engines whose
+indexes help (``Engine.supports_indexes``; the partial covering indexes only
+where ``Engine.supports_partial_indexes``). It runs no ANALYZE: this SQLite
 has no STAT4, and average counts per value mislead the planner on skewed
 columns (see docs/engine.md, "Speed").
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from store.engines.base import Connection
-from store.engines.layout import quote_identifier, write_transaction
+from store.engines.layout import EVENT_INDEXES, quote_identifier, write_transaction
 from store.schema.catalog import Catalog, EventField
 
 ATTRIBUTE_INDEX_PREFIX = "profiles_attr_"
@@ -111,7 +112,7 @@ def attribute_indexes(conn: Connection) -> dict[str, str]:
     rows = conn.execute(
         "SELECT column_name FROM attributes WHERE (derived_from IS NULL OR derived_from = '')"
         " ORDER BY position, name").fetchall()
-    present = {row[1] for row in conn.execute("PRAGMA table_info(profiles)")}
+    present = set(conn.engine.table_columns(conn, "profiles"))
     statements: dict[str, str] = {}
     for (column,) in rows:
         if column in ("id", "pk") or column not in present:
@@ -123,23 +124,46 @@ def attribute_indexes(conn: Connection) -> dict[str, str]:
 
 
 def covering_indexes(conn: Connection) -> dict[str, str]:
-    """``events_type_<id>_fields`` -> its CREATE INDEX, for this store's catalog."""
+    """``events_type_<id>_fields`` -> its CREATE INDEX, for this store's catalog (none where
+    the engine has no partial indexes)."""
+    if not conn.engine.supports_partial_indexes:
+        return {}
     return {index.name: index.statement for index in field_indexes(Catalog.load(conn)).values()}
 
 
 def wanted_indexes(conn: Connection) -> dict[str, str]:
-    """Every recommended index of this store, by name."""
+    """Every recommended index of this store, by name (none where indexes do not help)."""
+    if not conn.engine.supports_indexes:
+        return {}
     return {**attribute_indexes(conn), **EXTRA_INDEXES, **covering_indexes(conn)}
 
 
 def missing_indexes(conn: Connection) -> list[str]:
     """Names of the recommended indexes the store does not have yet, and of the event types'
     covering indexes whose fields changed since they were built."""
-    present = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
-    covering = covering_indexes(conn)
-    return [name for name in wanted_indexes(conn)
+    wanted = wanted_indexes(conn)
+    if not wanted:
+        return []
+    present = {**conn.engine.index_columns(conn, "profiles"),
+               **conn.engine.index_columns(conn, "events")}
+    covering = {index.name: index for index in field_indexes(Catalog.load(conn)).values()
+                if index.name in wanted}
+    return [name for name in wanted
             if name not in present
-            or (name in covering and _normal(present[name]) != _normal(covering[name]))]
+            or (name in covering and present[name] != _columns(covering[name]))]
+
+
+def drop_event_indexes(conn: Connection) -> list[str]:
+    """Drop the fixed events indexes (in the caller's transaction) before a bulk insert, which
+    is much faster without them; returns the statements that rebuild them."""
+    present = conn.engine.index_columns(conn, "events")
+    statements = []
+    for statement in sorted(EVENT_INDEXES):
+        name = statement.split("EXISTS", 1)[1].split()[0]
+        if name in present:
+            conn.execute(f"DROP INDEX {quote_identifier(name)}")
+            statements.append(statement)
+    return statements
 
 
 def ensure_indexes(conn: Connection) -> list[str]:
@@ -149,13 +173,23 @@ def ensure_indexes(conn: Connection) -> list[str]:
     missing = missing_indexes(conn)
     if missing:
         with write_transaction(conn):
-            for name in missing:
-                conn.execute(f"DROP INDEX IF EXISTS {quote_identifier(name)}")
-                conn.execute(wanted[name])
+            _create(conn, wanted, missing)
     return missing
 
 
-def _normal(statement: str | None) -> str:
-    """A CREATE INDEX statement without ``IF NOT EXISTS`` and with single spaces, to compare."""
-    text = re.sub(r"\s+", " ", statement or "").strip()
-    return re.sub(r"(?i)^CREATE INDEX IF NOT EXISTS ", "CREATE INDEX ", text)
+def create_missing_indexes(conn: Connection) -> list[str]:
+    """``ensure_indexes`` inside the caller's transaction."""
+    missing = missing_indexes(conn)
+    _create(conn, wanted_indexes(conn), missing)
+    return missing
+
+
+def _create(conn: Connection, wanted: dict[str, str], names: list[str]) -> None:
+    for name in names:
+        conn.execute(f"DROP INDEX IF EXISTS {quote_identifier(name)}")
+        conn.execute(wanted[name])
+
+
+def _columns(index: FieldIndex) -> tuple[str, ...]:
+    """The columns of a covering index, in order, as the engine lists them."""
+    return ("type_id", "profile_pk", *index.columns, "ts")

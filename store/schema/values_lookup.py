@@ -58,15 +58,15 @@ def _source(catalog: Catalog, name: str, event_field: bool) -> tuple[str, str | 
 def has_few_values(conn: Connection, catalog: Catalog, name: str, *, at_most: int = 12,
                    scan: int = 50_000) -> bool:
     """Whether a profile attribute takes between 2 and ``at_most`` distinct values (among the
-    first ``scan`` profiles): a good attribute to break an audience down by. Cheap: it stops
-    as soon as it has seen one value too many."""
+    first ``scan`` profiles by pk, the same rows on every engine): a good attribute to break an
+    audience down by. Cheap: it stops as soon as it has seen one value too many."""
     _, column = _source(catalog, name, False)
     if column is None:
         return False
     col = quote_identifier(column)
     found = conn.execute(
         f"SELECT count(*) FROM (SELECT DISTINCT v FROM (SELECT {col} AS v FROM profiles"
-        f" WHERE {col} IS NOT NULL LIMIT ?) LIMIT ?)",
+        f" WHERE {col} IS NOT NULL ORDER BY pk LIMIT ?) AS first_rows LIMIT ?) AS distinct_values",
         (scan, at_most + 1),
     ).fetchone()[0]
     return 2 <= int(found) <= at_most

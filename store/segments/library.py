@@ -32,14 +32,19 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def list_segments(conn: Connection) -> list[SavedSegment]:
-    return [
-        SavedSegment(*row)
-        for row in conn.execute(
-            "SELECT id, name, description, created_at, updated_at FROM segments"
-            " ORDER BY name COLLATE NOCASE, id"
-        )
-    ]
+    """Saved segments by name, ignoring ASCII case (SQLite's NOCASE), then by id.
+
+    Sorted here rather than by the engine: a case-insensitive collation differs
+    between engines, and a store holds few segments.
+    """
+    rows = conn.execute(
+        "SELECT id, name, description, created_at, updated_at FROM segments").fetchall()
+    saved = [SavedSegment(*row) for row in rows]
+    return sorted(saved, key=lambda s: (s.name.translate(_ASCII_FOLD), s.id))
 
 
 def saved_definition(conn: Connection, segment_id: str) -> str | None:

@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote, unquote
@@ -162,3 +162,66 @@ def _drop_created_schemas() -> None:
         with contextlib.suppress(Exception), connect(conninfo) as conn:
             for name in names:
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+ENGINE_KINDS = ("sqlite", "duckdb", "postgresql")
+
+
+@pytest.fixture(params=ENGINE_KINDS)
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    """Each engine in turn (tests that take it run once per engine)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def fresh_location(engine_kind: str, tmp_path: Path,
+                   request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """A factory of new, empty store locations (``--db`` values) on the test's engine."""
+
+    def make(name: str = "store") -> str:
+        if engine_kind == "sqlite":
+            return str(tmp_path / f"{name}.db")
+        if engine_kind == "duckdb":
+            return str(tmp_path / f"{name}.duckdb")
+        return fresh_schema(request.getfixturevalue("postgres_url"))
+
+    return make
+
+
+@contextlib.contextmanager
+def scratch_location(kind: str, postgres: str | None) -> Iterator[str]:
+    """A throwaway store location on an engine, removed afterwards (for per-example stores).
+
+    File stores go to RAM (/dev/shm) where the system has it; a PostgreSQL store is a
+    fresh schema of the test server, dropped at once.
+    """
+    if kind == "postgresql":
+        assert postgres is not None
+        url = fresh_schema(postgres)
+        try:
+            yield url
+        finally:
+            from store.engines.base import engine_for
+
+            schema = engine_for(url).schema  # type: ignore[attr-defined]
+            _drop_schema(libpq_url(url)[0], schema)
+        return
+    scratch = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
+        location = str(Path(folder) / ("store.duckdb" if kind == "duckdb" else "store.db"))
+        try:
+            yield location
+        finally:
+            if kind == "duckdb":
+                from store.engines.duckdb import DuckDBEngine
+
+                DuckDBEngine.forget(location)
+
+
+def _drop_schema(conninfo: str, name: str) -> None:
+    from psycopg import sql
+
+    with contextlib.suppress(Exception), connect(conninfo) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    with contextlib.suppress(ValueError):
+        _created.remove((conninfo, name))

@@ -3,7 +3,7 @@
 Every edit goes through the model (``store.editing.SegmentDraft``), then the
 tree is rebuilt from it and a count is scheduled: a 0.25 s debounce, then one
 exclusive thread worker on its own read-only connection. Starting a count
-cancels the previous one inside SQLite (``store.cancel.Cancel``) and bumps
+cancels the previous one inside the database (``store.engines.cancel.Cancel``) and bumps
 the generation number, so a result of a superseded edit is dropped even if
 it arrives late. The worker posts, in order: the problems it found (bad
 references), the count, a sample of members, the breakdown, the per-node
@@ -17,7 +17,6 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from rich.text import Text
@@ -31,9 +30,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, Tree
 from textual.worker import get_current_worker
 
-from store.engines.base import Connection
+from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
-from store.engines.sqlite import open_store
 from store.errors import AudiencesError, QueryCancelled
 from store.query import audience
 from store.query.membersets import MemberSetCache
@@ -213,12 +211,14 @@ class BuilderScreen(Screen[str | None]):
         return self.app.catalog  # type: ignore[attr-defined]
 
     @property
-    def db_path(self) -> Path:
-        return Path(self.app.db_path)  # type: ignore[attr-defined]
+    def engine(self) -> Engine:
+        """The profile store, on whichever engine holds it."""
+        engine: Engine = self.app.engine  # type: ignore[attr-defined]
+        return engine
 
     def read_connection(self) -> Connection:
         """A fresh read-only connection, for one worker run (closed by the caller)."""
-        return open_store(self.db_path, readonly=True)
+        return self.engine.open_store(readonly=True)
 
     def as_of(self) -> dt.datetime:
         """The app's as-of instant (fixed for demos and tests), else the moment the builder
@@ -318,7 +318,7 @@ class BuilderScreen(Screen[str | None]):
         self._debounce = self.set_timer(delay, self.start_preview)
 
     def cancel_running(self) -> None:
-        """Stop the counts of the previous edit inside SQLite."""
+        """Stop the counts of the previous edit inside the database."""
         for cancel in self._cancels:
             cancel.cancel()
         self._cancels = []
@@ -725,7 +725,7 @@ class BuilderScreen(Screen[str | None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="builder-save")
     def save_segment(self, segment: Segment, then: Then | None) -> None:
         try:
-            conn = open_store(self.db_path)
+            conn = self.engine.open_store()
         except AudiencesError as exc:
             self.post_message(SaveFailed(0, str(exc)))
             return

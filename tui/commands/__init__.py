@@ -10,6 +10,7 @@ import click
 COMMAND_MODULES = (
     "tui.commands.sample",
     "tui.commands.import_",
+    "tui.commands.copy",
     "tui.commands.segments",
     "tui.commands.activate",
 )

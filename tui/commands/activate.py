@@ -13,16 +13,16 @@ from typing import Any
 
 import click
 
-from store.engines.base import Connection
+from store.engines.base import Connection, Engine
 from store.errors import InputError, StoreError
 from store.segments.validate import ResolvedSegment
 from tui.commands.common import (
     ExistingFile,
-    db_option,
-    given_store,
+    engine_option,
+    given_engine,
     parse_when,
     resolve_segment,
-    store_path,
+    store_engine,
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -31,21 +31,21 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 def campaign_option() -> Any:
     return click.option(
         "--campaign-db", "campaign_db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-        help="The campaign store (default: campaign.db beside the profile store).")
+        help="The campaign store, a local SQLite file (default: campaign.db beside a profile store"
+             " file; for a store on a server, in the user's data folder).")
 
 
-def campaign_path(db_path: Path | None, campaign_db: Path | None) -> Path:
-    """``--campaign-db``, else ``campaign.db`` beside the profile store (or the default store)."""
-    from store.campaign.store import default_campaign_path
-
+def campaign_path(db: Engine | None, campaign_db: Path | None) -> Path:
+    """``--campaign-db``, else the profile store's default (``campaign.db`` beside a store
+    file, in the user's data folder for a server), or the default store's."""
     if campaign_db is not None:
         return campaign_db
-    store = given_store(db_path)
+    store = given_engine(db)
     if store is None:
-        from tui.cli import default_store_path
+        from tui.cli import default_store
 
-        store = default_store_path()
-    return default_campaign_path(store)
+        store = default_store()
+    return store.default_campaign_path()
 
 
 def open_campaign_file(path: Path, *, readonly: bool = False) -> Connection:
@@ -65,9 +65,9 @@ def open_campaign_file(path: Path, *, readonly: bool = False) -> Connection:
 
 
 @contextmanager
-def campaign_reader(db_path: Path | None, campaign_db: Path | None) -> Iterator[Connection | None]:
+def campaign_reader(db: Engine | None, campaign_db: Path | None) -> Iterator[Connection | None]:
     """A read-only connection to the campaign store, or None when there is none yet."""
-    path = campaign_path(db_path, campaign_db)
+    path = campaign_path(db, campaign_db)
     if not path.exists():
         yield None
         return
@@ -117,7 +117,7 @@ class _StderrProgress:
 
 @click.command("activate")
 @click.argument("segment", required=False)
-@db_option()
+@engine_option()
 @campaign_option()
 @click.option("--segment", "segment_id", metavar="ID", help="Activate a segment saved in the store.")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
@@ -126,17 +126,16 @@ class _StderrProgress:
                    " default: the audience's current fields, else email and first_name).")
 @click.option("--name", default=None, help="Name of the audience (default: the segment's name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def activate_command(segment: str | None, db_path: Path | None, campaign_db: Path | None,
+def activate_command(segment: str | None, db: Engine | None, campaign_db: Path | None,
                      segment_id: str | None, as_of: str | None, fields: tuple[str, ...],
                      name: str | None, as_json: bool) -> None:
     """Materialise SEGMENT's audience (a YAML file or a saved id) into the campaign store."""
     from store.campaign.activation import activate
-    from store.engines.sqlite import open_store
     from store.schema.catalog import Catalog
 
     when = parse_when(as_of)
-    store = store_path(db_path)
-    conn = open_store(store, readonly=True)
+    store = store_engine(db)
+    conn = store.open_store(readonly=True)
     try:
         resolved = resolve_segment_arg(conn, segment, segment_id, when)
         catalog = Catalog.load(conn)
@@ -184,14 +183,14 @@ def _audience_json(audience: Any) -> dict[str, Any]:
 
 
 @audiences_group.command("list")
-@db_option()
+@engine_option()
 @campaign_option()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def audiences_list(db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
+def audiences_list(db: Engine | None, campaign_db: Path | None, as_json: bool) -> None:
     """List the activated audiences with their sizes."""
     from store.campaign.store import list_audiences
 
-    with campaign_reader(db_path, campaign_db) as conn:
+    with campaign_reader(db, campaign_db) as conn:
         audiences = list_audiences(conn) if conn is not None else []
     if as_json:
         click.echo(json.dumps([_audience_json(a) for a in audiences]))
@@ -206,14 +205,14 @@ def audiences_list(db_path: Path | None, campaign_db: Path | None, as_json: bool
 
 @audiences_group.command("show")
 @click.argument("audience")
-@db_option()
+@engine_option()
 @campaign_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None, as_json: bool) -> None:
+def audiences_show(audience: str, db: Engine | None, campaign_db: Path | None, as_json: bool) -> None:
     """Show one audience (by number or segment id) and its activation history."""
     from store.campaign.store import find_audience, history
 
-    with campaign_reader(db_path, campaign_db) as conn:
+    with campaign_reader(db, campaign_db) as conn:
         if conn is None:
             raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
         found = find_audience(conn, audience)
@@ -239,16 +238,16 @@ def audiences_show(audience: str, db_path: Path | None, campaign_db: Path | None
 
 @audiences_group.command("export")
 @click.argument("audience")
-@db_option()
+@engine_option()
 @campaign_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the CSV here (default: standard output).")
-def audiences_export(audience: str, db_path: Path | None, campaign_db: Path | None,
+def audiences_export(audience: str, db: Engine | None, campaign_db: Path | None,
                      output: Path | None) -> None:
     """Export an audience's members with their fields as CSV."""
     from store.campaign.store import export_csv, export_csv_file, find_audience
 
-    with campaign_reader(db_path, campaign_db) as conn:
+    with campaign_reader(db, campaign_db) as conn:
         if conn is None:
             raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
         found = find_audience(conn, audience)
@@ -265,13 +264,13 @@ def audiences_export(audience: str, db_path: Path | None, campaign_db: Path | No
 
 @audiences_group.command("deactivate")
 @click.argument("audience")
-@db_option()
+@engine_option()
 @campaign_option()
-def audiences_deactivate(audience: str, db_path: Path | None, campaign_db: Path | None) -> None:
+def audiences_deactivate(audience: str, db: Engine | None, campaign_db: Path | None) -> None:
     """Mark an audience inactive (its members are kept; activating again re-activates it)."""
     from store.campaign.store import find_audience, set_status
 
-    path = campaign_path(db_path, campaign_db)
+    path = campaign_path(db, campaign_db)
     if not path.exists():
         raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
     conn = open_campaign_file(path)
@@ -293,7 +292,7 @@ def deliveries_group() -> None:
 
 @deliveries_group.command("create")
 @click.argument("audience")
-@db_option()
+@engine_option()
 @campaign_option()
 @click.option("--name", required=True, help="Name of the delivery.")
 @click.option("--channel", type=click.Choice(["email", "sms", "push"]), default="email", show_default=True)
@@ -302,7 +301,7 @@ def deliveries_group() -> None:
 @click.option("--body-file", type=ExistingFile(), default=None,
               help="Read the body template from a file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def deliveries_create(audience: str, db_path: Path | None, campaign_db: Path | None, name: str,
+def deliveries_create(audience: str, db: Engine | None, campaign_db: Path | None, name: str,
                       channel: str, subject: str, body: str | None, body_file: Path | None,
                       as_json: bool) -> None:
     """Create a draft delivery for AUDIENCE (templates use {{ field }} placeholders)."""
@@ -311,7 +310,7 @@ def deliveries_create(audience: str, db_path: Path | None, campaign_db: Path | N
     if (body is None) == (body_file is None):
         raise InputError("Give the body with --body TEXT or --body-file FILE (one of them).")
     text = body if body is not None else _read_text(body_file)
-    path = campaign_path(db_path, campaign_db)
+    path = campaign_path(db, campaign_db)
     if not path.exists():
         raise InputError(f"No audience {audience!r}: nothing has been activated yet.")
     conn = open_campaign_file(path)
@@ -336,17 +335,17 @@ def _read_text(path: Path | None) -> str:
 
 
 @deliveries_group.command("list")
-@db_option()
+@engine_option()
 @campaign_option()
 @click.option("--audience", default=None, help="Only this audience's deliveries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def deliveries_list(db_path: Path | None, campaign_db: Path | None, audience: str | None,
+def deliveries_list(db: Engine | None, campaign_db: Path | None, audience: str | None,
                     as_json: bool) -> None:
     """List deliveries, newest first."""
     from store.campaign.delivery import list_deliveries
     from store.campaign.store import find_audience
 
-    with campaign_reader(db_path, campaign_db) as conn:
+    with campaign_reader(db, campaign_db) as conn:
         if conn is None:
             items = []
         else:
@@ -366,17 +365,17 @@ def deliveries_list(db_path: Path | None, campaign_db: Path | None, audience: st
 
 @deliveries_group.command("preview")
 @click.argument("delivery")
-@db_option()
+@engine_option()
 @campaign_option()
 @click.option("--limit", default=3, show_default=True, type=click.IntRange(1, 100),
               help="How many members to render.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def deliveries_preview(delivery: str, db_path: Path | None, campaign_db: Path | None, limit: int,
+def deliveries_preview(delivery: str, db: Engine | None, campaign_db: Path | None, limit: int,
                        as_json: bool) -> None:
     """Render DELIVERY for sample members and count members lacking a field it uses."""
     from store.campaign.delivery import get_delivery, preview, preview_json
 
-    with campaign_reader(db_path, campaign_db) as conn:
+    with campaign_reader(db, campaign_db) as conn:
         if conn is None:
             raise InputError(f"No delivery {delivery!r}: nothing has been activated yet.")
         result = preview(conn, get_delivery(conn, delivery), limit)

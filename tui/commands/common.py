@@ -9,46 +9,102 @@ from typing import Any
 
 import click
 
-from store.engines.base import Connection
+from store.engines.base import Connection, Engine, engine_for
 from store.errors import InputError
 from store.schema.values import UTC, datetime_out_of_range, parse_date, parse_datetime
 from store.segments.validate import ResolvedSegment
 
-STORE_HELP = "The profile store (an SQLite file). Default: the top-level --db, else $AUDIENCES_DB."
+STORE_HELP = ("The profile store: a file (SQLite), a .duckdb file or duckdb:PATH (DuckDB), or a"
+              " postgresql:// URL (?schema=NAME picks the schema). Default: the top-level --db,"
+              " else $AUDIENCES_DB.")
+ENGINE_KEY = "audiences.engine"  # ctx.meta: the store a command works on, for error messages
 
 
-def db_option(help_text: str = STORE_HELP) -> Any:
-    """The ``--db PATH`` option every subcommand takes (see ``store_path`` for its default)."""
-    return click.option(
-        "--db", "db_path", default=None,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help=help_text,
-    )
+class StoreSpecError(click.ClickException):
+    """A ``--db`` value that names no engine: one line, exit 2 (also before any subcommand runs,
+    where the group's error handler cannot see it)."""
+
+    exit_code = 2
 
 
-def given_store(db_path: Path | None, *, from_env: bool = True) -> Path | None:
+class DriverMissing(click.ClickException):
+    """The engine's Python driver is not installed: one line, exit 1."""
+
+    exit_code = 1
+
+
+DRIVERS = {"duckdb": "duckdb", "psycopg": "psycopg[binary]", "psycopg_binary": "psycopg[binary]",
+           "pyspark": "pyspark"}  # module -> what pip installs
+
+
+def is_driver(exc: ImportError) -> bool:
+    """Whether an import failed for want of an engine's driver (not a bug in this program)."""
+    return (exc.name or "").split(".")[0] in DRIVERS
+
+
+def missing_driver_message(exc: ImportError) -> str:
+    """What to install when an engine's driver cannot be imported."""
+    module = (exc.name or "").split(".")[0]
+    package = DRIVERS.get(module, module)
+    return (f"The {module} Python package, which this store's engine needs, is not installed:"
+            f" install it with `pip install '{package}'` (or reinstall audiences-tui).")
+
+
+def parse_store(value: str | os.PathLike[str]) -> Engine:
+    """The engine a ``--db`` value (or ``$AUDIENCES_DB``) names; click's one-line errors."""
+    try:
+        return engine_for(os.fspath(value))
+    except InputError as exc:
+        raise StoreSpecError(str(exc)) from None
+    except ImportError as exc:
+        if not is_driver(exc):
+            raise
+        raise DriverMissing(missing_driver_message(exc)) from None
+
+
+class StoreParam(click.ParamType):
+    """``--db``: a path or URL, parsed into the engine that holds the store (spec/engines.md)."""
+
+    name = "DB"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, Engine):
+            return value
+        return parse_store(value)
+
+
+def engine_option(help_text: str = STORE_HELP) -> Any:
+    """The ``--db`` option every subcommand takes, as an ``Engine`` in ``db`` (see ``store_engine``)."""
+    return click.option("--db", "db", default=None, type=StoreParam(), help=help_text)
+
+
+def given_engine(db: Engine | None, *, from_env: bool = True) -> Engine | None:
     """The store a subcommand works on: its own ``--db``, else the top-level one
     (``audiences-tui --db PATH count ...``), else ``$AUDIENCES_DB``; None if none is given."""
-    if db_path is not None:
-        return db_path
+    if db is not None:
+        return db
     context = click.get_current_context(silent=True)
-    parent = context.find_root().params.get("db_path") if context is not None else None
-    if isinstance(parent, Path):
+    parent = context.find_root().params.get("db") if context is not None else None
+    if isinstance(parent, Engine):
         return parent
     env = os.environ.get("AUDIENCES_DB") if from_env else None
-    return Path(env) if env else None
+    return parse_store(env) if env else None
 
 
-def store_path(db_path: Path | None, *, from_env: bool = True) -> Path:
-    """``given_store``, or one line (exit 2) saying how to name the store. Every headless
+def store_engine(db: Engine | None, *, from_env: bool = True) -> Engine:
+    """``given_engine``, or one line (exit 2) saying how to name the store. Every headless
     subcommand finds its store this way (``sample`` without ``$AUDIENCES_DB``: a refill
-    would replace the data of the store a user works with)."""
-    path = given_store(db_path, from_env=from_env)
-    if path is None:
+    would replace the data of the store a user works with). The engine is remembered on
+    the context so that a low-level failure is described in its terms."""
+    engine = given_engine(db, from_env=from_env)
+    if engine is None:
         raise InputError("No profile store given: pass --db PATH (after the subcommand or before"
                          + (" it) or set $AUDIENCES_DB." if from_env
                             else " it; $AUDIENCES_DB is not used here)."))
-    return path
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[ENGINE_KEY] = engine
+    return engine
 
 
 class ExistingFile(click.Path):

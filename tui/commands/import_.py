@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from store.engines.base import Engine
 from store.ingest.importer import (
     ImportResult,
     Progress,
@@ -20,14 +21,15 @@ from store.ingest.importer import (
     import_events,
     import_profiles,
 )
-from tui.commands.common import ExistingFile, db_option, store_path
+from tui.commands.common import ExistingFile, engine_option, store_engine
 
 # Files at least this big show a progress bar even when stderr is not a terminal.
 PROGRESS_MIN_BYTES = 50 * 1024 * 1024
 
 FILE_ARGUMENT = click.argument("file", type=ExistingFile())
-IMPORT_STORE_HELP = ("The profile store (an SQLite file; created if missing)."
-                     " Default: the top-level --db, else $AUDIENCES_DB.")
+IMPORT_STORE_HELP = ("The profile store (created if missing): a file (SQLite), a .duckdb file or"
+                     " duckdb:PATH (DuckDB), or a postgresql:// URL. Default: the top-level --db,"
+                     " else $AUDIENCES_DB.")
 
 
 @contextmanager
@@ -70,12 +72,12 @@ def import_group() -> None:
 
 @import_group.command("profiles")
 @FILE_ARGUMENT
-@db_option(IMPORT_STORE_HELP)
+@engine_option(IMPORT_STORE_HELP)
 @click.option("--id-column", default=None, metavar="COL",
               help="The column holding the profile id (default: id, else profile_id).")
-def profiles_command(file: Path, db_path: Path | None, id_column: str | None) -> None:
+def profiles_command(file: Path, db: Engine | None, id_column: str | None) -> None:
     """Add or update profiles; an existing id keeps the attributes the file does not have."""
-    store = store_path(db_path)
+    store = store_engine(db)
     with _progress(file) as progress:
         result = import_profiles(store, file, id_column, progress=progress)
     _finish(result)
@@ -83,7 +85,7 @@ def profiles_command(file: Path, db_path: Path | None, id_column: str | None) ->
 
 @import_group.command("events")
 @FILE_ARGUMENT
-@db_option(IMPORT_STORE_HELP)
+@engine_option(IMPORT_STORE_HELP)
 @click.option("--profile-column", default="profile_id", show_default=True, metavar="COL",
               help="The column holding the profile id.")
 @click.option("--type-column", default=None, metavar="COL",
@@ -97,13 +99,13 @@ def profiles_command(file: Path, db_path: Path | None, id_column: str | None) ->
                    " (default: ISO 8601; no offset means UTC).")
 @click.option("--create-profiles", is_flag=True,
               help="Add a bare profile for an unknown profile id instead of refusing the file.")
-def events_command(file: Path, db_path: Path | None, profile_column: str,
+def events_command(file: Path, db: Engine | None, profile_column: str,
                    type_column: str | None, type_name: str | None, time_column: str,
                    time_format: str | None, create_profiles: bool) -> None:
     """Append events; other columns become typed event fields."""
     if type_column is not None and type_name is not None:
         raise click.UsageError("Use --type-column or --type, not both.")
-    store = store_path(db_path)
+    store = store_engine(db)
     with _progress(file) as progress:
         result = import_events(
             store, file, profile_column=profile_column, type_column=type_column or "type",
@@ -116,13 +118,13 @@ def events_command(file: Path, db_path: Path | None, profile_column: str,
 @import_group.command("entity")
 @click.argument("name")
 @FILE_ARGUMENT
-@db_option(IMPORT_STORE_HELP)
+@engine_option(IMPORT_STORE_HELP)
 @click.option("--key", required=True, metavar="COL", help="The column that identifies a row.")
 @click.option("--link", required=True, metavar="EVENT_FIELD",
               help="The event field that holds the key (e.g. sku).")
-def entity_command(name: str, file: Path, db_path: Path | None, key: str, link: str) -> None:
+def entity_command(name: str, file: Path, db: Engine | None, key: str, link: str) -> None:
     """Add or update a lookup entity (e.g. products by sku) that events link to."""
-    store = store_path(db_path)
+    store = store_engine(db)
     with _progress(file) as progress:
         result = import_entity(store, name, file, key, link, progress=progress)
     _finish(result)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 
+from store.engines.base import Engine
 from store.errors import InputError
 from store.sample.generator import DEFAULT_PROFILES, DEFAULT_SEED, MAX_PROFILES, generate_sample
 from store.schema.values import parse_date
-from tui.commands.common import db_option, store_path
+from tui.commands.common import engine_option, store_engine
 
 
 def parse_until(text: str | None) -> dt.date | None:
@@ -56,12 +56,13 @@ def phase_progress() -> Iterator[Callable[[str, float], None]]:
             progress.stop_task(task)
 
 
-SAMPLE_STORE_HELP = ("The store to create or refill (an SQLite file). Default: the top-level --db;"
-                     " never $AUDIENCES_DB, whose data a refill would replace.")
+SAMPLE_STORE_HELP = ("The store to create or refill: a file (SQLite), a .duckdb file or duckdb:PATH"
+                     " (DuckDB), or a postgresql:// URL. Default: the top-level --db; never"
+                     " $AUDIENCES_DB, whose data a refill would replace.")
 
 
 @click.command("sample")
-@db_option(SAMPLE_STORE_HELP)
+@engine_option(SAMPLE_STORE_HELP)
 @click.option("--profiles", type=click.IntRange(1, MAX_PROFILES), default=DEFAULT_PROFILES,
               show_default=True, help="How many customer profiles to generate.")
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True,
@@ -69,20 +70,21 @@ SAMPLE_STORE_HELP = ("The store to create or refill (an SQLite file). Default: t
 @click.option("--until", "until_text", metavar="DATE", default=None,
               help="Last day of the two years of events (YYYY-MM-DD, UTC). Default: today.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def sample_command(db_path: Path | None, profiles: int, seed: int, until_text: str | None,
+def sample_command(db: Engine | None, profiles: int, seed: int, until_text: str | None,
                    quiet: bool) -> None:
     """Create or refill a store with sample customers, products and events.
 
-    The store is built beside PATH and renamed over it only when complete;
-    segments saved in an existing store are kept.
+    The store is built beside a store file and renamed over it only when
+    complete (on a server: in one transaction); segments saved in an existing
+    store are kept.
     """
     until = parse_until(until_text)
-    db_path = store_path(db_path, from_env=False)
+    engine = store_engine(db, from_env=False)
     if quiet:
-        result = generate_sample(db_path, profiles=profiles, seed=seed, until=until)
+        result = generate_sample(engine, profiles=profiles, seed=seed, until=until)
     else:
         with phase_progress() as report:
-            result = generate_sample(db_path, profiles=profiles, seed=seed, until=until,
+            result = generate_sample(engine, profiles=profiles, seed=seed, until=until,
                                      progress=report)
     click.echo(
         f"Wrote {result.profiles:,} profiles, {result.events:,} events and"

@@ -8,22 +8,28 @@ from pathlib import Path
 
 import click
 
-from store.engines.sqlite import open_store
+from store.engines.base import Engine
 from store.errors import InputError
-from tui.commands.common import ExistingFile, db_option, parse_when, resolve_segment, store_path
+from tui.commands.common import (
+    ExistingFile,
+    engine_option,
+    parse_when,
+    resolve_segment,
+    store_engine,
+)
 
 
 @click.command("count")
 @click.argument("segment")
-@db_option()
+@engine_option()
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def count_command(segment: str, db_path: Path | None, as_of: str | None, as_json: bool) -> None:
+def count_command(segment: str, db: Engine | None, as_of: str | None, as_json: bool) -> None:
     """Print the exact audience size of SEGMENT (a YAML file or a saved id)."""
     from store.query import audience
 
     when = parse_when(as_of)
-    conn = open_store(store_path(db_path), readonly=True)
+    conn = store_engine(db).open_store(readonly=True)
     try:
         resolved = resolve_segment(conn, segment, when)
         started = time.perf_counter()
@@ -46,21 +52,29 @@ def count_command(segment: str, db_path: Path | None, as_of: str | None, as_json
         click.echo(f"{size:,}{share} in {elapsed_ms:.1f} ms")
 
 
+# spec/cli.md: the engines' dialects, and for reading only bigquery, snowflake, trino (the names
+# store.engines.dialects renders; not imported from there, which would load sqlglot for every command).
+SQL_DIALECTS = ("sqlite", "duckdb", "postgres", "postgresql", "spark", "bigquery", "snowflake", "trino")
+
+
 @click.command("sql")
 @click.argument("segment")
-@db_option()
-@click.option("--dialect", default="sqlite", show_default=True, help="SQL dialect to render.")
+@engine_option()
+@click.option("--dialect", default=None, type=click.Choice(SQL_DIALECTS, case_sensitive=False),
+              help="SQL dialect to render. Default: the store's own.")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Resolve relative dates at this instant.")
-def sql_command(segment: str, db_path: Path | None, dialect: str, as_of: str | None) -> None:
+def sql_command(segment: str, db: Engine | None, dialect: str | None, as_of: str | None) -> None:
     """Print the SQL query SEGMENT compiles to."""
     from store.query.compiler import compile_segment, pretty_sql
     from store.schema.catalog import Catalog
 
     when = parse_when(as_of)
-    conn = open_store(store_path(db_path), readonly=True)
+    engine = store_engine(db)
+    conn = engine.open_store(readonly=True)
     try:
         resolved = resolve_segment(conn, segment, when)
-        compiled = compile_segment(resolved, Catalog.load(conn), when, dialect=dialect)
+        compiled = compile_segment(resolved, Catalog.load(conn), when,
+                                   dialect=(dialect or engine.dialect).lower())
     finally:
         conn.close()
     click.echo(pretty_sql(compiled))
@@ -72,13 +86,13 @@ def segments_group() -> None:
 
 
 @segments_group.command("list")
-@db_option()
+@engine_option()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def list_command(db_path: Path | None, as_json: bool) -> None:
+def list_command(db: Engine | None, as_json: bool) -> None:
     """List saved segments."""
     from store.segments.library import list_segments
 
-    conn = open_store(store_path(db_path), readonly=True)
+    conn = store_engine(db).open_store(readonly=True)
     try:
         saved = list_segments(conn)
     finally:
@@ -94,12 +108,12 @@ def list_command(db_path: Path | None, as_json: bool) -> None:
 
 @segments_group.command("show")
 @click.argument("segment_id")
-@db_option()
-def show_command(segment_id: str, db_path: Path | None) -> None:
+@engine_option()
+def show_command(segment_id: str, db: Engine | None) -> None:
     """Print a saved segment's YAML."""
     from store.segments.library import saved_definition
 
-    conn = open_store(store_path(db_path), readonly=True)
+    conn = store_engine(db).open_store(readonly=True)
     try:
         text = saved_definition(conn, segment_id)
     finally:
@@ -111,12 +125,12 @@ def show_command(segment_id: str, db_path: Path | None) -> None:
 
 @segments_group.command("save")
 @click.argument("file", type=ExistingFile())
-@db_option()
-def save_command(file: Path, db_path: Path | None) -> None:
+@engine_option()
+def save_command(file: Path, db: Engine | None) -> None:
     """Validate FILE and save it in the store (replacing a segment with the same id)."""
     from store.segments import library
 
-    conn = open_store(store_path(db_path))
+    conn = store_engine(db).open_store()
     try:
         resolved = library.resolve_file(conn, file)
         library.save_segment(conn, resolved)
@@ -127,14 +141,14 @@ def save_command(file: Path, db_path: Path | None) -> None:
 
 @segments_group.command("export")
 @click.argument("segment_id")
-@db_option()
+@engine_option()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of standard output.")
-def export_command(segment_id: str, db_path: Path | None, output: Path | None) -> None:
+def export_command(segment_id: str, db: Engine | None, output: Path | None) -> None:
     """Export a saved segment as YAML."""
     from store.segments.library import saved_definition
 
-    conn = open_store(store_path(db_path), readonly=True)
+    conn = store_engine(db).open_store(readonly=True)
     try:
         text = saved_definition(conn, segment_id)
     finally:
@@ -153,12 +167,12 @@ def export_command(segment_id: str, db_path: Path | None, output: Path | None) -
 
 @segments_group.command("delete")
 @click.argument("segment_id")
-@db_option()
-def delete_command(segment_id: str, db_path: Path | None) -> None:
+@engine_option()
+def delete_command(segment_id: str, db: Engine | None) -> None:
     """Delete a saved segment (refused while another segment refers to it)."""
     from store.segments.library import delete_segment
 
-    conn = open_store(store_path(db_path))
+    conn = store_engine(db).open_store()
     try:
         delete_segment(conn, segment_id)
     finally:
@@ -169,12 +183,12 @@ def delete_command(segment_id: str, db_path: Path | None) -> None:
 @segments_group.command("rename")
 @click.argument("segment_id")
 @click.argument("new_name")
-@db_option()
-def rename_command(segment_id: str, new_name: str, db_path: Path | None) -> None:
+@engine_option()
+def rename_command(segment_id: str, new_name: str, db: Engine | None) -> None:
     """Change a saved segment's display name (its id stays)."""
     from store.segments.library import rename_segment
 
-    conn = open_store(store_path(db_path))
+    conn = store_engine(db).open_store()
     try:
         rename_segment(conn, segment_id, new_name)
     finally:

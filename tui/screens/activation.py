@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,9 +27,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, ProgressBar, Static
 
 from store.campaign.activation import ActivationResult, Review, activate, resolve_audience, review
-from store.campaign.store import Audience, Member, default_campaign_path, open_campaign
-from store.engines.base import Connection
-from store.engines.sqlite import open_store
+from store.campaign.store import Audience, Member, open_campaign
+from store.engines.base import Connection, Engine
 from store.errors import AudiencesError, QueryCancelled
 from store.schema.catalog import Catalog
 from store.schema.values import UTC
@@ -43,15 +41,21 @@ SAMPLE_SHOWN = 5
 # ------------------------------------------------------------------ app helpers
 
 
+def engine_of(app: App[Any]) -> Engine:
+    """The app's profile store, on whichever engine holds it."""
+    engine: Engine = app.engine  # type: ignore[attr-defined]
+    return engine
+
+
 def campaign_path_of(app: App[Any]) -> Path:
-    """The app's campaign store path (``campaign.db`` beside the profile store by default)."""
+    """The app's campaign store path (by default the engine's: ``campaign.db`` beside a store file)."""
     path = getattr(app, "campaign_db_path", None)
-    return Path(path) if path else default_campaign_path(Path(app.db_path))  # type: ignore[attr-defined]
+    return Path(path) if path else engine_of(app).default_campaign_path()
 
 
 def profile_reader(app: App[Any]) -> Connection:
     """A fresh read-only connection to the app's profile store, for one worker."""
-    return open_store(Path(app.db_path), readonly=True)  # type: ignore[attr-defined]
+    return engine_of(app).open_store(readonly=True)
 
 
 def app_catalog(app: App[Any], conn: Connection) -> Catalog:
@@ -210,7 +214,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         with self._lock:
             conns = list(self._connections)
         for conn in conns:
-            with contextlib.suppress(sqlite3.ProgrammingError):
+            with contextlib.suppress(Exception):  # closed meanwhile (any engine): nothing to stop
                 conn.interrupt()
 
     def _resolve(self, conn: Connection, catalog: Catalog) -> ResolvedSegment:

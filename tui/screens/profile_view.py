@@ -285,7 +285,8 @@ class ProfileViewScreen(Screen[None]):
                 summary = profile_summary(conn, self.catalog, self.pk) if attributes else None
         except Exception as exc:
             if not is_interrupt(exc):
-                self.post_message(QueryFailed(generation, "profile", describe_error(exc)))
+                message = describe_error(exc, self.audiences.engine)
+                self.post_message(QueryFailed(generation, "profile", message))
             return
         self.post_message(ProfileLoaded(generation, attributes, summary))
 
@@ -327,7 +328,8 @@ class ProfileViewScreen(Screen[None]):
                         member_of.append((segment_id, name))
         except Exception as exc:
             if not is_interrupt(exc):
-                self.post_message(QueryFailed(generation, "membership", describe_error(exc)))
+                message = describe_error(exc, self.audiences.engine)
+                self.post_message(QueryFailed(generation, "membership", message))
             return
         self.post_message(MembershipLoaded(generation, member_of, segments, failed, profile,
                                            resolved_by_id))
@@ -340,7 +342,8 @@ class ProfileViewScreen(Screen[None]):
         try:
             explanation = explain(profile, resolved, self.audiences.as_of_instant(), self.audiences.catalog)
         except Exception as exc:
-            self.post_message(QueryFailed(generation, "explain", describe_error(exc)))
+            message = describe_error(exc, self.audiences.engine)
+            self.post_message(QueryFailed(generation, "explain", message))
             return
         self.post_message(Explained(generation, segment_id, name, explanation))
 

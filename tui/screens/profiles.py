@@ -244,7 +244,8 @@ class ProfilesScreen(Screen[None]):
                 count, capped = source.count(conn)
         except Exception as exc:
             if not is_interrupt(exc) and not get_current_worker().is_cancelled:
-                self.post_message(QueryFailed(generation, "count", describe_error(exc)))
+                message = describe_error(exc, self.audiences.engine)
+                self.post_message(QueryFailed(generation, "count", message))
             return
         self.post_message(ListingCounted(generation, count, capped, time.perf_counter() - started))
 
@@ -471,7 +472,8 @@ class ProfilesScreen(Screen[None]):
                 found = [SegmentOption(s.id, s.name, s.description) for s in list_segments(conn)]
         except Exception as exc:
             if not is_interrupt(exc):
-                self.post_message(QueryFailed(generation, "segments", describe_error(exc)))
+                message = describe_error(exc, self.audiences.engine)
+                self.post_message(QueryFailed(generation, "segments", message))
             return
         self.post_message(SegmentsListed(generation, found))
 
@@ -520,7 +522,8 @@ class ProfilesScreen(Screen[None]):
                 members = segment_members(conn, self.catalog, resolved, self.audiences.as_of_instant())
         except Exception as exc:
             if not is_interrupt(exc):
-                self.post_message(QueryFailed(generation, "members", describe_error(exc)))
+                message = describe_error(exc, self.audiences.engine)
+                self.post_message(QueryFailed(generation, "members", message))
             return
         self.post_message(MembersLoaded(generation, segment_id, resolved.segment.name, members,
                                         time.perf_counter() - started))

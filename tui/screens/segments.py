@@ -25,9 +25,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from store.engines.base import Connection
+from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
-from store.engines.sqlite import open_store
 from store.errors import AudiencesError, QueryCancelled
 from store.query import audience
 from store.schema.catalog import Catalog
@@ -222,8 +221,10 @@ class SegmentsScreen(Screen[None]):
 
     # -- app services --------------------------------------------------------------------
     @property
-    def db_path(self) -> Path:
-        return Path(self.app.db_path)  # type: ignore[attr-defined]
+    def engine(self) -> Engine:
+        """The profile store, on whichever engine holds it."""
+        engine: Engine = self.app.engine  # type: ignore[attr-defined]
+        return engine
 
     @property
     def catalog(self) -> Catalog | None:
@@ -231,10 +232,10 @@ class SegmentsScreen(Screen[None]):
         return found if isinstance(found, Catalog) else None
 
     def read_connection(self) -> Connection:
-        return open_store(self.db_path, readonly=True)
+        return self.engine.open_store(readonly=True)
 
     def write_connection(self) -> Connection:
-        return open_store(self.db_path)
+        return self.engine.open_store()
 
     def as_of(self) -> dt.datetime:
         """The app's as-of instant (fixed for demos and tests), else now."""

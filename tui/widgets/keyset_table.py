@@ -26,9 +26,8 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from store.engines.base import Connection
+from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
-from store.engines.sqlite import describe_sqlite_error
 from store.errors import AudiencesError
 from tui.widgets.paged_table import GROW_ALL, ColumnSpec, PagedTable
 from tui.widgets.queries import QueryRunner, is_interrupt
@@ -68,12 +67,13 @@ class _Request:
     token: Cancel
 
 
-def describe_error(exc: BaseException) -> str:
-    """One sentence for a failed query (engine errors carry their own)."""
+def describe_error(exc: BaseException, engine: Engine | None = None) -> str:
+    """One sentence for a failed query (engine errors carry their own; a database's own error
+    is described by the engine of the store, when known)."""
     if isinstance(exc, AudiencesError):
         return str(exc)
-    if isinstance(exc, sqlite3.Error):
-        return describe_sqlite_error("the store", exc)
+    if isinstance(exc, sqlite3.Error):  # every engine raises sqlite3's DB-API classes
+        return engine.describe_error(exc) if engine is not None else f"The store: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -276,7 +276,8 @@ class KeysetTable(PagedTable):
                 else:
                     rows = request.source.before(conn, request.key, request.limit)
         except Exception as exc:
-            error = None if worker.is_cancelled or is_interrupt(exc) else describe_error(exc)
+            error = (None if worker.is_cancelled or is_interrupt(exc)
+                     else describe_error(exc, getattr(self.app, "engine", None)))
             self.post_message(self._Page(request.generation, request.kind, request.key, None,
                                          0.0, error))
             return

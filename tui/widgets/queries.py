@@ -1,10 +1,10 @@
 """Running store queries from thread workers so that a newer request stops an older one.
 
-Each request gets a cancellation token (``store.cancel.Cancel``) made in the
-UI thread before its worker starts. Starting the next request of the same
-group cancels the previous token, which interrupts its SQLite statement
-(or stops it at its next progress check if it had not started yet), so a
-superseded query never runs on in the background.
+Each request gets a cancellation token (``store.engines.cancel.Cancel``) made in
+the UI thread before its worker starts. Starting the next request of the same
+group cancels the previous token, which interrupts its statement on whichever
+engine holds the store (or stops it at its next check if it had not started
+yet), so a superseded query never runs on in the background.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def is_interrupt(exc: BaseException) -> bool:
     """Whether ``exc`` means the query was cancelled (not that it failed)."""
     if isinstance(exc, QueryCancelled):
         return True
-    return isinstance(exc, sqlite3.OperationalError) and "interrupt" in str(exc).lower()
+    text = str(exc).lower()  # every engine raises sqlite3's classes; PostgreSQL says "canceling"
+    return isinstance(exc, sqlite3.OperationalError) and ("interrupt" in text or "cancel" in text)
 
 
 class QueryRunner:
@@ -49,7 +50,7 @@ class QueryRunner:
         """A read connection watched by ``token`` (closed afterwards).
 
         Raises ``QueryCancelled`` if the token is cancelled before or during a
-        statement; other SQLite errors become ``StoreError``.
+        statement; other database errors become ``StoreError``.
         """
         token.check()
         conn = self._connect()
@@ -83,7 +84,7 @@ class QueryRunner:
 class SerialConnection:
     """One connection kept across worker runs, used by one thread at a time.
 
-    SQLite's own mutex serialises statements, but Python's ``sqlite3`` frees a
+    On SQLite, the library's mutex serialises statements, but Python's ``sqlite3`` frees a
     connection's callbacks (the progress handler a ``Cancel`` installs) on
     ``close()`` and on every ``set_progress_handler``. Doing either while
     another thread runs a statement on that connection crashes the process.

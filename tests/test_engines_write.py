@@ -1,0 +1,277 @@
+"""``sample`` and ``import`` on every engine: the same layout, the same rows, all or nothing.
+
+Each test runs once per engine (``engine_kind``: SQLite, DuckDB, PostgreSQL) and compares
+what the engine holds with what SQLite holds after the same writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from store.engines.base import engine_for, quote_identifier
+from store.errors import InputError, StoreError
+from store.ingest.importer import import_entity, import_events, import_profiles
+from store.sample.generator import generate_sample
+from store.schema.catalog import Catalog
+from tui.cli import cli
+
+UNTIL = dt.date(2026, 11, 28)
+Location = Callable[[str], str]
+
+PEOPLE = ("id,name,age,score,vip,joined,signed_up\n"
+          "p1,Ann,31,1.5,true,2024-01-02,2024-01-02T10:00:00Z\n"
+          "p2,Bob,,2,false,2023-05-06,2023-05-06 08:30:00\n"
+          "p3,Cy,45,,,2022-12-31,\n"
+          "p2,Bobby,29,3.25,true,,\n")  # a repeated id: the last row wins
+MORE_PEOPLE = "id,name,city\np4,Dee,Oslo\np1,Annie,Rome\n"
+EVENTS = ("profile_id,type,timestamp,sku,amount,quantity\n"
+          "p1,purchase,2024-03-01T10:00:00+01:00,A1,10.5,2\n"
+          "p2,page_view,2024-03-02 11:00:00.250,,,\n"
+          "p1,purchase,2024-03-03,B2,3,1\n"
+          "p9,purchase,2024-03-04,A1,7.25,1\n")
+PRODUCTS = "sku,category,price\nA1,Shoes,50\nB2,Hats,19.5\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def normal(value: Any) -> Any:
+    """A value as every engine stores it: a whole float (DOUBLE event times) as an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def contents(location: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows (sorted, columns in order) and each table's columns."""
+    engine = engine_for(location)
+    conn = engine.open_store(readonly=True)
+    try:
+        tables = ["meta", "attributes", "event_types", "event_fields", "event_type_fields",
+                  "entities", "entity_fields", "segments", "profiles", "events"]
+        tables += [row[0] for row in conn.execute("SELECT table_name FROM entities ORDER BY 1")]
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for table in tables:
+            columns = engine.table_columns(conn, table)
+            found[f"{table} columns"] = [tuple(columns)]
+            names = ", ".join(quote_identifier(c) for c in columns)
+            rows = [tuple(map(normal, row)) for row in
+                    conn.execute(f"SELECT {names} FROM {quote_identifier(table)}").fetchall()]
+            if table == "meta":
+                rows = [row for row in rows
+                        if not str(row[0]).endswith("_at") and row[0] != "data_version"]
+            found[table] = sorted(rows, key=repr)
+        return found
+    finally:
+        conn.close()
+
+
+def counts(location: str) -> dict[str, int]:
+    engine = engine_for(location)
+    conn = engine.open_store(readonly=True)
+    try:
+        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("profiles", "events", "attributes", "event_types", "event_fields")}
+    finally:
+        conn.close()
+
+
+def catalog(location: str) -> Catalog:
+    conn = engine_for(location).open_store(readonly=True)
+    try:
+        return Catalog.load(conn)
+    finally:
+        conn.close()
+
+
+def assert_same(location: str, reference: str) -> None:
+    got, want = contents(location), contents(reference)
+    assert got.keys() == want.keys()
+    for table in want:
+        assert got[table] == want[table], table
+
+
+def import_all(location: str, folder: Path) -> None:
+    import_profiles(location, write(folder / "people.csv", PEOPLE))
+    import_events(location, write(folder / "events.csv", EVENTS), create_profiles=True)
+    import_entity(location, "product", write(folder / "products.csv", PRODUCTS), key="sku",
+                  link="sku")
+    import_profiles(location, write(folder / "more.csv", MORE_PEOPLE))
+
+
+# ------------------------------------------------------------------ sample
+
+
+def test_sample_writes_the_same_rows_as_on_sqlite(engine_kind: str, fresh_location: Location,
+                                                  tmp_path: Path) -> None:
+    location = fresh_location("sample")
+    result = generate_sample(location, profiles=300, seed=3, until=UNTIL)
+    found = counts(location)
+    assert found["profiles"] == result.profiles == 300
+    assert found["events"] == result.events > 300
+    assert result.products == 320
+    reference = str(tmp_path / "reference.db")
+    generate_sample(reference, profiles=300, seed=3, until=UNTIL)
+    assert_same(location, reference)
+
+
+def test_sample_refill_keeps_saved_segments(engine_kind: str, fresh_location: Location) -> None:
+    location = fresh_location("refill")
+    generate_sample(location, profiles=50, seed=1, until=UNTIL)
+    conn = engine_for(location).open_store()
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO segments(id, name, description, definition, created_at, updated_at)"
+                 " VALUES ('keep', 'Keep', '', 'rule: {}', '2026-01-01', '2026-01-01')")
+    conn.commit()
+    conn.close()
+    result = generate_sample(location, profiles=80, seed=2, until=UNTIL)
+    assert result.segments_kept == 1
+    assert counts(location)["profiles"] == 80
+    assert [row[0] for row in contents(location)["segments"]] == ["keep"]
+
+
+def test_sample_refuses_other_tables(engine_kind: str, fresh_location: Location) -> None:
+    location = fresh_location("foreign")
+    engine = engine_for(location)
+    if engine.path is not None:
+        write(engine.path, "not a store, just notes")
+    else:
+        conn = engine.connect()
+        conn.execute("CREATE TABLE notes (x TEXT)")
+        conn.close()
+    with pytest.raises(StoreError):
+        generate_sample(location, profiles=10, until=UNTIL)
+    if engine.path is not None:
+        assert engine.path.read_text() == "not a store, just notes"
+
+
+# ------------------------------------------------------------------ import
+
+
+def test_imports_give_the_same_catalog_and_rows_as_on_sqlite(
+        engine_kind: str, fresh_location: Location, tmp_path: Path) -> None:
+    location = fresh_location("imported")
+    import_all(location, tmp_path)
+    reference = str(tmp_path / "reference.db")
+    import_all(reference, tmp_path)
+    assert catalog(location) == catalog(reference)
+    assert_same(location, reference)
+    rows = dict((row[1], row) for row in contents(location)["profiles"])
+    assert rows["p2"][2] == "Bobby"  # the last row of a repeated id
+    assert rows["p1"][2] == "Annie"  # a later import updates the columns it has...
+    assert rows["p1"][3] == 31  # ...and keeps the others
+    assert [row[1] for row in sorted(contents(location)["profiles"])] == [
+        "p1", "p2", "p3", "p9", "p4"]  # numbered in the order first seen
+
+
+def test_widening_and_appending_match_sqlite(engine_kind: str, fresh_location: Location,
+                                             tmp_path: Path) -> None:
+    location = fresh_location("widen")
+    reference = str(tmp_path / "reference.db")
+    for target in (location, reference):
+        import_profiles(target, write(tmp_path / "a.csv", "id,n\np1,1\np2,2\n"))
+        import_profiles(target, write(tmp_path / "b.csv", "id,n\np3,2.5\n"))
+        import_events(target, write(tmp_path / "e.csv", "profile_id,type,timestamp,q\n"
+                                    "p1,view,2024-01-01,1\n"))
+        import_events(target, write(tmp_path / "f.csv", "profile_id,type,timestamp,q\n"
+                                    "p2,view,2024-01-02,0.5\n"))
+    assert catalog(location).attributes["n"].type == "number"
+    assert catalog(location).event_fields["q"].type == "number"
+    assert_same(location, reference)
+
+
+def test_a_rejected_import_leaves_the_store_as_it_was(engine_kind: str, fresh_location: Location,
+                                                      tmp_path: Path) -> None:
+    location = fresh_location("rejected")
+    import_all(location, tmp_path)
+    before = contents(location)
+    with pytest.raises(InputError, match="nothing was imported"):
+        import_events(location, write(tmp_path / "bad.csv", "profile_id,type,timestamp\n"
+                                      "p1,view,2024-01-01\np1,view,yesterday\n"))
+    with pytest.raises(InputError, match="nothing was imported"):
+        import_profiles(location, write(tmp_path / "clash.csv", "id,age\np1,old\n"))
+    assert contents(location) == before
+
+
+def test_a_failed_write_is_rolled_back(engine_kind: str, fresh_location: Location,
+                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import store.ingest.importer as importer
+
+    location = fresh_location("failed")
+    import_all(location, tmp_path)
+    before = contents(location)
+    real = importer._Upsert.finish
+
+    def broken(self: importer._Upsert) -> None:
+        real(self)
+        raise sqlite3.OperationalError("disk is full")
+
+    monkeypatch.setattr(importer._Upsert, "finish", broken)
+    with pytest.raises(StoreError, match="Nothing was imported"):
+        import_profiles(location, write(tmp_path / "new.csv", "id,name,extra\np7,Gus,1\n"))
+    assert contents(location) == before
+
+
+def test_a_rejected_first_import_creates_no_store(engine_kind: str, fresh_location: Location,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import store.ingest.importer as importer
+
+    location = fresh_location("never")
+    with pytest.raises(InputError):
+        import_profiles(location, write(tmp_path / "bad.csv", "id,n\n,1\n"))
+    assert not engine_for(location).exists()
+
+    def boom(*_args: object) -> None:
+        raise sqlite3.OperationalError("disk is full")
+
+    monkeypatch.setattr(importer, "ensure_attribute", boom)
+    with pytest.raises(StoreError):
+        import_profiles(location, write(tmp_path / "p.csv", "id,n\np1,1\n"))
+    assert not engine_for(location).exists()
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_sample_and_import_take_every_engine(engine_kind: str, fresh_location: Location,
+                                                 tmp_path: Path) -> None:
+    runner = CliRunner()
+    location = fresh_location("cli")
+    result = runner.invoke(cli, ["sample", "--db", location, "--profiles", "120", "--seed", "4",
+                                 "--until", UNTIL.isoformat(), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 120 profiles" in result.output
+    people = write(tmp_path / "people.csv", "id,nickname\nC0000001,Al\nnew1,Zed\n")
+    result = runner.invoke(cli, ["import", "profiles", str(people), "--db", location])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 profiles (1 new, 1 updated)" in result.output
+    assert counts(location)["profiles"] == 121
+
+
+def test_sample_removes_the_spools_of_killed_runs(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp_path / f"audiences-sample-{ended.pid}-abc"
+    live = tmp_path / f"audiences-sample-{os.getpid()}-def"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "block-0.bin").write_bytes(b"events")
+    generate_sample(str(tmp_path / "s.db"), profiles=20, seed=1, until=UNTIL)
+    assert not stale.exists() and live.exists()
