@@ -102,10 +102,10 @@ def fill_store(conn: Connection, spec: StoreSpec) -> None:
             cat.declare_derived_age(conn, "age", spec.derived_age_from)
         engine = conn.engine
         # One bulk load per table (a value a row lacks is NULL, as an omitted column would be).
-        engine.bulk_insert(conn, "profiles", ["id", *columns.values()], [
-            [str(profile["id"]), *(to_storage(profile[n], t) if n in profile else None
-                                   for n, t in spec.attributes.items())]
-            for profile in spec.profiles])
+        engine.bulk_insert(conn, "profiles", ["pk", "id", *columns.values()], [
+            [pk, str(profile["id"]), *(to_storage(profile[n], t) if n in profile else None
+                                       for n, t in spec.attributes.items())]
+            for pk, profile in enumerate(spec.profiles, start=1)])
         type_names = sorted({*spec.event_types, *(e["type"] for e in spec.events)})
         type_ids = {name: cat.ensure_event_type(conn, name) for name in type_names}
         field_columns = {
@@ -126,8 +126,9 @@ def fill_store(conn: Connection, spec: StoreSpec) -> None:
         all_fields = cat.Catalog.load(conn).event_fields
         engine.bulk_insert(
             conn, "events",
-            ["profile_pk", "type_id", "ts",
+            ["pk", "profile_pk", "type_id", "ts",
              *(field_columns.get(f, all_fields[f].column) for f in all_fields)],
-            [[pks[str(event["profile_id"])], type_ids[event["type"]], to_epoch_seconds(event["timestamp"]),
+            [[pk, pks[str(event["profile_id"])], type_ids[event["type"]],
+              to_epoch_seconds(event["timestamp"]),
               *(to_storage(event[f], all_fields[f].type) if f in event else None for f in all_fields)]
-             for event in spec.events])
+             for pk, event in enumerate(spec.events, start=1)])

@@ -11,7 +11,7 @@ the loader and the validator give back exactly the typed tree.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store.engines.base import Connection
+from store.query.audience import count as compiled_count
+from store.query.audience import node_counts
 from store.query.evaluator import (
     ProfileData,
     explain,
@@ -46,18 +48,6 @@ from tests.strategies import (
     rule_nodes,
     scenes,
 )
-
-CountFn = Callable[..., int]
-compiled_count: CountFn | None
-node_counts: Callable[..., list[Any]] | None
-try:
-    from store.query.audience import count as compiled_count
-    from store.query.audience import node_counts
-except ModuleNotFoundError as missing:  # only while the compiler is being written
-    if missing.name not in ("store.query.audience", "store.query.compiler"):
-        raise
-    compiled_count = node_counts = None
-needs_compiler = pytest.mark.skipif(compiled_count is None, reason="store.query.audience not present")
 
 PROPERTY = settings(max_examples=500, deadline=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -151,7 +141,6 @@ def assert_counts_agree(conn: Connection, catalog: Catalog, profiles: list[Profi
                         as_of: dt.datetime, rule: Node, library: dict[str, Segment],
                         checked: set[Node]) -> None:
     """Every node of ``rule``: compiled count == evaluator count."""
-    assert compiled_count is not None
     for path, node in walk(rule):
         if node in checked:
             continue
@@ -164,7 +153,6 @@ def assert_counts_agree(conn: Connection, catalog: Catalog, profiles: list[Profi
 
 
 @on_every_engine
-@needs_compiler
 @PROPERTY
 @given(cases(leaves=8))
 def test_compiled_counts_equal_evaluator(engine_kind: str, server: str | None,
@@ -173,7 +161,6 @@ def test_compiled_counts_equal_evaluator(engine_kind: str, server: str | None,
 
 
 @on_every_engine
-@needs_compiler
 @SMALLER
 @given(cases(rules=0, leaves=16, scope="text"))
 def test_text_operators_agree(engine_kind: str, server: str | None,
@@ -183,7 +170,6 @@ def test_text_operators_agree(engine_kind: str, server: str | None,
 
 
 @on_every_engine
-@needs_compiler
 @SMALLER
 @given(cases(rules=0, leaves=16, scope="dates"))
 def test_date_operators_agree(engine_kind: str, server: str | None,
@@ -203,14 +189,12 @@ def check_all(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: s
         for rule in trees:
             assert_counts_agree(conn, catalog, profiles, scene.as_of, rule, library, checked)
         if with_evaluate_all and trees:
-            assert compiled_count is not None
             root = ResolvedSegment(Segment("probe", "Probe", trees[0]), closure(trees[0], library))
             assert len(evaluator_all(conn, root, scene.as_of, catalog)) == compiled_count(
                 conn, root, scene.as_of, catalog)
 
 
 @on_every_engine
-@needs_compiler
 @settings(PROPERTY, max_examples=100)
 @given(cases(rules=2))
 def test_node_counts_and_waterfall_equal_evaluator(
@@ -218,7 +202,6 @@ def test_node_counts_and_waterfall_equal_evaluator(
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """node_counts: each node's own count, and for the i-th child of an ``all`` the number
     matching children 0..i, as the evaluator counts them."""
-    assert node_counts is not None
     scene, library, trees = case
     with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
@@ -245,7 +228,6 @@ def test_node_counts_and_waterfall_equal_evaluator(
 
 
 @on_every_engine
-@needs_compiler
 @pytest.mark.slow
 @settings(PROPERTY, max_examples=10_000)
 @given(cases(leaves=8))

@@ -257,12 +257,9 @@ class Engine(ABC):
     compact_table_suffix: ClassVar[str] = ""
 
     def key_column(self, table: str) -> str:
-        """An integer primary key column that numbers new rows itself."""
-        return f"BIGINT PRIMARY KEY DEFAULT nextval('{table}_pk_seq')"
-
-    def key_sequences(self) -> list[str]:
-        """Statements that must run before the tables' keys can number rows."""
-        return [f"CREATE SEQUENCE IF NOT EXISTS {table}_pk_seq" for table in ("profiles", "events")]
+        """The integer key of profiles and events. The writers number new rows themselves
+        (max + 1, as SQLite's rowid does), so every engine gives the same rows the same keys."""
+        return "BIGINT PRIMARY KEY"
 
     def describe_error(self, exc: BaseException) -> str:
         """A sentence a person understands for a low-level failure of this engine."""

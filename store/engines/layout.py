@@ -18,8 +18,8 @@ from store.engines.base import quote_identifier as quote_identifier
 STORE_FORMAT = "audiences-tui-store"
 SCHEMA_VERSION = 1
 
-# {text} {int} {real}: the engine's column types; {key}: an integer primary key
-# that numbers new rows itself; {time}: event times (epoch seconds, maybe with
+# {text} {int} {real}: the engine's column types; {key}: the integer key of
+# profiles and events (numbered by the writers); {time}: event times (epoch seconds, maybe with
 # fractions); {compact}: SQLite's WITHOUT ROWID where it helps.
 FIXED_SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -109,7 +109,7 @@ def fixed_schema(engine: Engine) -> list[str]:
                        real=engine.column_type("REAL"), time=engine.time_column_type,
                        compact=engine.compact_table_suffix)
     statements = [s.strip() for s in text.split(";") if s.strip()]
-    return [*engine.key_sequences(), *statements,
+    return [*statements,
             *(EVENT_INDEXES if engine.supports_indexes else ())]
 
 

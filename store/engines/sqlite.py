@@ -65,9 +65,6 @@ class SQLiteEngine(Engine):
     def key_column(self, table: str) -> str:
         return "INTEGER PRIMARY KEY"  # the rowid
 
-    def key_sequences(self) -> list[str]:
-        return []
-
     def column_type(self, sql_affinity: str) -> str:
         return sql_affinity
 

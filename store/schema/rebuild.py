@@ -363,16 +363,13 @@ def _in_place_replacement(engine: Engine, refuse_data: str | None) -> Iterator[B
 
 
 def drop_store_tables(conn: Connection) -> None:
-    """Drop every table (and key sequence) of the store, in the caller's transaction."""
+    """Drop every table of the store, in the caller's transaction."""
     engine = conn.engine
     entity_tables: list[str] = []
     if engine.has_table(conn, "entities"):
         entity_tables = [row[0] for row in conn.execute("SELECT table_name FROM entities")]
     for table in (*entity_tables, *STORE_TABLES):
         conn.execute(f"DROP TABLE IF EXISTS {quote_identifier(table)}")
-    for statement in engine.key_sequences():
-        name = statement.split()[-1]
-        conn.execute(f"DROP SEQUENCE IF EXISTS {quote_identifier(name)}")
 
 
 def discard_store(conn: Connection) -> None:
