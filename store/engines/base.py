@@ -20,8 +20,9 @@ the driver's message, so one ``except`` clause serves every engine.
 from __future__ import annotations
 
 import re
+import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -60,6 +61,47 @@ class Connection(Protocol):
 
     def set_progress_handler(self, handler: Any, n: int, /) -> None:
         """SQLite's hook, called every ``n`` steps (others: before each statement); 1 stops it."""
+
+
+class DriverConnection:
+    """What the adapters whose driver is not Python's sqlite3 share: the ``Connection``
+    protocol's progress hook (checked before each statement and between streamed batches),
+    explicit COMMIT / ROLLBACK, and the driver's own connection for bulk paths (``raw``)."""
+
+    def __init__(self, raw: Any, engine: Engine) -> None:
+        self._raw = raw
+        self.engine = engine
+        self._progress: Callable[[], int] | None = None
+
+    @property
+    def raw(self) -> Any:
+        return self._raw
+
+    @property
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
+        raise NotImplementedError
+
+    def set_progress_handler(self, handler: Callable[[], int] | None, n: int, /) -> None:
+        self._progress = handler
+
+    def check_progress(self) -> None:
+        """Stop here if the progress hook says so (a Cancel token was cancelled)."""
+        if self._progress is not None and self._progress():
+            raise sqlite3.OperationalError("interrupted")
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class Engine(ABC):
@@ -168,8 +210,10 @@ class Engine(ABC):
         else:
             conn.commit()
 
-    def before_commit(self, conn: Connection) -> None:  # noqa: B027 - optional hook
-        """Last words of every write transaction (engines without a data version bump theirs)."""
+    def before_commit(self, conn: Connection) -> None:
+        """Last words of every write transaction: count it in ``meta.data_version``
+        (what ``data_stamp`` reads; SQLite has a data version of its own)."""
+        bump_data_version(conn)
 
     def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Sequence[Any]]) -> None:
@@ -228,6 +272,9 @@ class Engine(ABC):
                size: int = 10_000) -> Iterator[list[Any]]:
         """A query's rows in batches, never the whole result in memory (member lists of millions).
         Nothing else may run on ``conn`` until the stream is read or closed."""
+        if isinstance(conn, DriverConnection):
+            yield from conn.stream(sql, parameters, size)  # type: ignore[attr-defined]
+            return
         cursor = conn.execute(sql, parameters)
         try:
             while batch := cursor.fetchmany(size):

@@ -17,11 +17,11 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from store.engines.base import Connection, Engine, bump_data_version, quote_identifier
+from store.engines.base import Connection, DriverConnection, Engine, quote_identifier
 from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
 from store.errors import StoreError
 
@@ -88,25 +88,20 @@ class DuckDBCursor:
             yield row
 
 
-class DuckDBConnection:
+class DuckDBConnection(DriverConnection):
     """The store's Connection protocol over one DuckDB cursor."""
 
     def __init__(self, raw: Any, engine: DuckDBEngine, readonly: bool) -> None:
-        self._raw = raw
-        self.engine: Engine = engine
+        super().__init__(raw, engine)
         self.readonly = readonly
-        self.in_transaction = False
-        self._progress: Callable[[], int] | None = None
+        self._in_transaction = False
 
-    def set_progress_handler(self, handler: Callable[[], int] | None, n: int, /) -> None:
-        self._progress = handler
-
-    def _check(self) -> None:
-        if self._progress is not None and self._progress():
-            raise sqlite3.OperationalError("interrupted")
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> DuckDBCursor:
-        self._check()
+        self.check_progress()
         self._track(sql)
         try:
             result = self._raw.execute(sql, list(parameters) if parameters else None)
@@ -119,7 +114,7 @@ class DuckDBConnection:
         return DuckDBCursor(rows, description, len(rows) if description else -1)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> DuckDBCursor:
-        self._check()
+        self.check_progress()
         rows = [list(row) for row in parameters]
         if rows:
             try:
@@ -130,12 +125,12 @@ class DuckDBConnection:
 
     def stream(self, sql: str, parameters: Sequence[Any] = (), size: int = 10_000) -> Iterator[list[Any]]:
         """Rows in batches, without reading them all (nothing else may run on this connection meanwhile)."""
-        self._check()
+        self.check_progress()
         try:
             result = self._raw.execute(sql, list(parameters) if parameters else None)
             while batch := result.fetchmany(size):
                 yield batch
-                self._check()
+                self.check_progress()
         except Exception as exc:
             if isinstance(exc, sqlite3.Error):
                 raise
@@ -144,29 +139,13 @@ class DuckDBConnection:
     def _track(self, sql: str) -> None:
         head = sql.lstrip()[:8].upper()
         if head.startswith("BEGIN"):
-            self.in_transaction = True
+            self._in_transaction = True
         elif head.startswith(("COMMIT", "ROLLBACK", "END")):
-            self.in_transaction = False
-
-    def commit(self) -> None:
-        if self.in_transaction:
-            self.execute("COMMIT")
-
-    def rollback(self) -> None:
-        if self.in_transaction:
-            self.execute("ROLLBACK")
+            self._in_transaction = False
 
     def interrupt(self) -> None:
         with contextlib.suppress(Exception):  # closed meanwhile: nothing is running to stop
             self._raw.interrupt()
-
-    def close(self) -> None:
-        self._raw.close()
-
-    @property
-    def raw(self) -> Any:
-        """The DuckDB cursor itself, for the adapter's bulk paths."""
-        return self._raw
 
 
 class DuckDBEngine(Engine):
@@ -292,15 +271,6 @@ class DuckDBEngine(Engine):
 
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN TRANSACTION")
-
-    def before_commit(self, conn: Connection) -> None:
-        bump_data_version(conn)
-
-    def stream(self, conn: Connection, sql: str, parameters: Sequence[Any] = (),
-               size: int = 10_000) -> Iterator[list[Any]]:
-        if isinstance(conn, DuckDBConnection):
-            return conn.stream(sql, parameters, size)
-        return super().stream(conn, sql, parameters, size)
 
     def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Sequence[Any]]) -> None:

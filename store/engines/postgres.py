@@ -12,13 +12,19 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from store.engines.base import Connection, Engine, bump_data_version, quote_identifier, redact
+from store.engines.base import (
+    Connection,
+    DriverConnection,
+    Engine,
+    quote_identifier,
+    redact,
+)
 from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
 from store.errors import InputError, StoreError
 
@@ -76,28 +82,19 @@ def _translated(exc: Exception) -> sqlite3.Error:
     return sqlite3.DatabaseError(text)
 
 
-class PostgresConnection:
+class PostgresConnection(DriverConnection):
     """The store's Connection protocol over one psycopg connection."""
 
     def __init__(self, raw: Any, engine: PostgresEngine) -> None:
-        self._raw = raw
-        self.engine: Engine = engine
-        self._progress: Callable[[], int] | None = None
+        super().__init__(raw, engine)
 
     @property
     def in_transaction(self) -> bool:
         psycopg = _driver()
         return bool(self._raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
 
-    def set_progress_handler(self, handler: Callable[[], int] | None, n: int, /) -> None:
-        self._progress = handler
-
-    def _check(self) -> None:
-        if self._progress is not None and self._progress():
-            raise sqlite3.OperationalError("interrupted")
-
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
-        self._check()
+        self.check_progress()
         try:
             if not parameters:  # psycopg reads % as a marker only when values are passed
                 return self._raw.execute(sql, None, prepare=False)
@@ -108,7 +105,7 @@ class PostgresConnection:
             raise _translated(exc) from exc
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        self._check()
+        self.check_progress()
         try:
             cursor = self._raw.cursor()
             cursor.executemany(pyformat(sql), [tuple(row) for row in parameters])
@@ -118,7 +115,7 @@ class PostgresConnection:
 
     def stream(self, sql: str, parameters: Sequence[Any] = (), size: int = 10_000) -> Iterator[list[Any]]:
         """Rows in batches, as the server sends them (never the whole result in memory)."""
-        self._check()
+        self.check_progress()
         batch: list[Any] = []
         try:
             cursor = self._raw.cursor()
@@ -130,7 +127,7 @@ class PostgresConnection:
                 if len(batch) >= size:
                     yield batch
                     batch = []
-                    self._check()
+                    self.check_progress()
         except sqlite3.Error:
             raise
         except Exception as exc:
@@ -138,26 +135,10 @@ class PostgresConnection:
         if batch:
             yield batch
 
-    def commit(self) -> None:
-        if self.in_transaction:
-            self.execute("COMMIT")
-
-    def rollback(self) -> None:
-        if self.in_transaction:
-            self.execute("ROLLBACK")
-
     def interrupt(self) -> None:
         cancel = getattr(self._raw, "cancel_safe", None) or self._raw.cancel
         with contextlib.suppress(Exception):
             cancel()
-
-    def close(self) -> None:
-        self._raw.close()
-
-    @property
-    def raw(self) -> Any:
-        """The psycopg connection itself, for the adapter's bulk paths."""
-        return self._raw
 
 
 class PostgresEngine(Engine):
@@ -334,15 +315,6 @@ class PostgresEngine(Engine):
 
     def tune_for_bulk_write(self, conn: Connection, *, scratch: bool = False) -> None:
         conn.execute("SET maintenance_work_mem = '256MB'")  # index builds sort in memory
-
-    def before_commit(self, conn: Connection) -> None:
-        bump_data_version(conn)
-
-    def stream(self, conn: Connection, sql: str, parameters: Sequence[Any] = (),
-               size: int = 10_000) -> Iterator[list[Any]]:
-        if isinstance(conn, PostgresConnection):
-            return conn.stream(sql, parameters, size)
-        return super().stream(conn, sql, parameters, size)
 
     def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Sequence[Any]]) -> None:

@@ -78,6 +78,9 @@ class SQLiteEngine(Engine):
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
 
+    def before_commit(self, conn: Connection) -> None:
+        """Nothing: SQLite counts commits itself (``PRAGMA data_version``, see ``data_stamp``)."""
+
     def prepare_reads(self, conn: Connection) -> None:
         conn.execute("PRAGMA case_sensitive_like = OFF")
 
