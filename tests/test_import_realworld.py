@@ -392,7 +392,7 @@ def test_concatenated_gzip_members_are_read_whole(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "content", "fragment"), [
     ("plain.csv.gz", b"id,n\nq1,1\n", "plain.csv.gz is not a gzip file, though its name ends in .gz"),
-    ("twice.csv.gz", gzip.compress(gzip.compress(b"id,n\nq1,1\n")), "not valid UTF-8"),
+    ("twice.csv.gz", gzip.compress(gzip.compress(b"id,n\nq1,1\n", mtime=0), mtime=0), "not valid UTF-8"),
     ("csv.json", b"id,n\nq1,1\n", "not valid JSON"),
     ("csv.jsonl", b"id,n\nq1,1\n", "not valid JSON"),
     ("lines.csv", b'{"id": "q1", "n": 1}\n{"id": "q2", "n": 2}\n', "has no 'id' or 'profile_id' column"),
