@@ -187,6 +187,8 @@ class _Rewriter:
             return self.json_in(node)
         if isinstance(node, exp.Anonymous):
             return self.function(node)
+        if isinstance(node, exp.Escape) and self.dialect == "duckdb":
+            return self.duckdb_like(node)
         if isinstance(node, exp.Escape) and self.dialect == "bigquery":
             # BigQuery has no ESCAPE clause: its LIKE always escapes with a backslash.
             known, value = self.constant(node.expression)
@@ -255,8 +257,34 @@ class _Rewriter:
                 return self.bind(value.translate(table))
         if is_translation(node, source, target):
             return node
+        if self.dialect == "postgres":
+            # Under the C collation PostgreSQL's lower() and upper() fold ASCII letters only
+            # (and far faster than translate).
+            folded = exp.Lower if table is _TO_LOWER else exp.Upper
+            return folded(this=exp.Collate(this=node, expression=exp.Identifier(this="C", quoted=True)))
         return exp.Anonymous(this="translate", expressions=[
             node, exp.Literal.string(source), exp.Literal.string(target)])
+
+    def duckdb_like(self, node: exp.Escape) -> exp.Expression:
+        """DuckDB's translate() is ten times slower than lower(), which folds every alphabet. For
+        a pattern of ASCII characters only the two agree on every text without the only two
+        characters whose lower case holds an ASCII letter (U+212A KELVIN SIGN, U+0130 I WITH DOT
+        ABOVE); texts with them (rare) take the translate() branch."""
+        like = node.this
+        if not isinstance(like, exp.Like):
+            return node
+        known, pattern = self.constant(like.expression)
+        subject = like.this
+        if not (known and isinstance(pattern, str) and pattern.isascii()
+                and is_translation(subject, ASCII_UPPER, ASCII_LOWER)):
+            return node
+        text = subject.expressions[0]
+        rare = exp.or_(*(exp.GT(this=exp.Anonymous(this="strpos", expressions=[
+            text.copy(), exp.Literal.string(char)]), expression=exp.Literal.number(0))
+            for char in ("\u212a", "\u0130")))
+        fast = exp.Escape(this=exp.Like(this=exp.Lower(this=text.copy()), expression=like.expression.copy()),
+                          expression=node.expression.copy())
+        return exp.Paren(this=exp.Case(ifs=[exp.If(this=rare, true=node)], default=fast))
 
     # -- functions ---------------------------------------------------------------------
     def function(self, node: exp.Anonymous) -> exp.Expression:
