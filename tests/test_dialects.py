@@ -601,3 +601,14 @@ def test_json_each_payload_decodes_to_the_values() -> None:
     assert render(tree, [payload], "postgres")[1] == (["a", "b"],)
     assert render(tree, [payload], "duckdb")[1] == (["a", "b"],)
     assert render(tree, [payload], "spark")[1] == ("a", "b")
+
+
+def test_duckdb_folds_an_ascii_pattern_with_lower_and_keeps_translate_for_the_rare_texts() -> None:
+    binder = sb.Binder()
+    where = Predicates(binder, TODAY).like("ends_with", "@Gmail.com", sb.column("s"))
+    sql, params = render(exp.select(pk_column()).from_(sb.table("t")).where(where), binder.values, "duckdb")
+    assert 'LOWER("s") LIKE ?' in sql and 'TRANSLATE("s"' in sql and "CASE WHEN" in sql
+    assert params == ("%@gmail.com", "%@gmail.com")
+    sql, _ = render(exp.select(pk_column()).from_(sb.table("t")).where(
+        Predicates(sb.Binder(), TODAY).like("contains", "é", sb.column("s"))), ["%é%"], "duckdb")
+    assert "LOWER(" not in sql  # a pattern with other letters: translate() alone

@@ -284,7 +284,7 @@ class _Rewriter:
             for char in ("\u212a", "\u0130")))
         fast = exp.Escape(this=exp.Like(this=exp.Lower(this=text.copy()), expression=like.expression.copy()),
                           expression=node.expression.copy())
-        return exp.Paren(this=exp.Case(ifs=[exp.If(this=rare, true=node)], default=fast))
+        return exp.Paren(this=exp.Case(ifs=[exp.If(this=rare, true=node.copy())], default=fast))
 
     # -- functions ---------------------------------------------------------------------
     def function(self, node: exp.Anonymous) -> exp.Expression:
