@@ -602,7 +602,7 @@ def fmt_ms(value: float | None) -> str:
 
 MISSES_EXPLAINED = (
     "Why a target is missed, and the design that would meet it, measured: bench/README.md"
-    " (\"The columnar design, measured\", `bench/duckdb_compiled.py`) and docs/engine.md"
+    " (\"The columnar design, now an engine\", `bench/engines.py`) and docs/engine.md"
     " (\"Speed\").")
 
 
