@@ -818,7 +818,9 @@ def render(run: Run) -> str:
     head = ["segment", "count"]
     for engine in run.engines:
         head += [f"{LABELS[engine]} warm", f"{LABELS[engine]} process"]
-    head += ["hand-written DuckDB warm", "ours / hand", "of ours: compile (DuckDB)", "equal"]
+    with_hand = any("hand" in s.figures for s in run.shapes)
+    head += [*(["hand-written DuckDB warm", "ours / hand"] if with_hand else []),
+             "of ours: compile (DuckDB)", "equal"]
     out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for shape in run.shapes:
         counts = shape.counts()
@@ -831,7 +833,8 @@ def render(run: Run) -> str:
         hf = shape.figures.get("hand")
         ratio = shape.ratio()
         duck = shape.figures.get("duckdb")
-        cells += [fmt_ms(hf.warm_ms) if hf else "—", "—" if ratio is None else f"{ratio:,.2f}×",
+        cells += [*([fmt_ms(hf.warm_ms) if hf else "—", "—" if ratio is None else f"{ratio:,.2f}×"]
+                    if with_hand else []),
                   fmt_ms(duck.compile_ms) if duck else "—",
                   "yes" if shape.equal else "**NO — MISMATCH**"]
         out.append("| " + " | ".join(cells) + " |")
@@ -844,8 +847,8 @@ def render(run: Run) -> str:
     hs = [s.figures["hand"].warm_ms for s in run.shapes if "hand" in s.figures]
     ratios = [r for s in run.shapes if (r := s.ratio()) is not None]
     compiles = [s.figures["duckdb"].compile_ms for s in run.shapes if "duckdb" in s.figures]
-    medians += [fmt_ms(median([h for h in hs if h is not None])),
-                f"{statistics.median(ratios):,.2f}×" if ratios else "—",
+    medians += [*([fmt_ms(median([h for h in hs if h is not None])),
+                   f"{statistics.median(ratios):,.2f}×" if ratios else "—"] if with_hand else []),
                 fmt_ms(median([c for c in compiles if c is not None])), ""]
     out += ["| " + " | ".join(medians) + " |", ""]
     if "sqlite" in run.engines and run.baseline:
