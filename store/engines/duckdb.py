@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from store.engines.base import Connection, DriverConnection, Engine, quote_identifier
-from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
+from store.engines.layout import (
+    SCHEMA_VERSION,
+    STORE_FORMAT,
+    check_store_format,
+    fixed_schema,
+    install_schema,
+)
 from store.errors import StoreError
 
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -205,19 +211,8 @@ class DuckDBEngine(Engine):
         return conn
 
     def _check_format(self, conn: Connection) -> None:
-        if not self.has_table(conn, "meta"):
-            raise StoreError(f"{self.path} is a DuckDB file but not an Audiences store.")
-        rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema_version')")
-                    .fetchall())
-        if rows.get("format") != STORE_FORMAT:
-            raise StoreError(f"{self.path} is a DuckDB file but not an Audiences store.")
-        try:
-            version = int(rows.get("schema_version", ""))
-        except ValueError:
-            raise StoreError(f"{self.path} is an Audiences store of an unknown version.") from None
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} was written by a newer version of Audiences TUI"
-                             f" (store version {version}); upgrade the program.")
+        foreign = f"{self.path} is a DuckDB file but not an Audiences store."
+        check_store_format(conn, str(self.path), missing=foreign, foreign=foreign)
 
     def create_store(self) -> DuckDBConnection:
         if self.path.parent and not self.path.parent.exists():

@@ -113,6 +113,27 @@ def fixed_schema(engine: Engine) -> list[str]:
             *(EVENT_INDEXES if engine.supports_indexes else ())]
 
 
+def check_store_format(conn: Connection, where: str, *, missing: str, foreign: str) -> None:
+    """Refuse what is not a store this program can read (shared by the adapters that keep the
+    store's ``meta`` table in a database of their own): ``missing`` when there is no ``meta``,
+    ``foreign`` when its format is not ours; ``where`` names the store in the other messages."""
+    from store.errors import StoreError
+
+    if not conn.engine.has_table(conn, "meta"):
+        raise StoreError(missing)
+    rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema_version')")
+                .fetchall())
+    if rows.get("format") != STORE_FORMAT:
+        raise StoreError(foreign)
+    try:
+        version = int(rows.get("schema_version", ""))
+    except ValueError:
+        raise StoreError(f"{where} is an Audiences store of an unknown version.") from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{where} was written by a newer version of Audiences TUI"
+                         f" (store version {version}); upgrade the program.")
+
+
 def install_schema(conn: Connection, statements: list[str], file_format: str, version: int) -> None:
     """Create the tables (idempotent) and stamp the store's format and version, in one transaction
     (shared by the profile store and the campaign store)."""

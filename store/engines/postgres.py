@@ -25,7 +25,13 @@ from store.engines.base import (
     quote_identifier,
     redact,
 )
-from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
+from store.engines.layout import (
+    SCHEMA_VERSION,
+    STORE_FORMAT,
+    check_store_format,
+    fixed_schema,
+    install_schema,
+)
 from store.errors import InputError, StoreError
 
 CONNECT_TIMEOUT_S = 5
@@ -237,20 +243,11 @@ class PostgresEngine(Engine):
     def _check_format(self, conn: Connection) -> None:
         where = f"schema {self.schema} of {self.display}"
         self._check_rights(conn)
-        if not self.has_table(conn, "meta"):
-            raise StoreError(f"No store in {where}. Create one with"
-                             f" `audiences-tui sample --db {self.display}` or an import.")
-        rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema_version')")
-                    .fetchall())
-        if rows.get("format") != STORE_FORMAT:
-            raise StoreError(f"The tables in {where} are not an Audiences store.")
-        try:
-            version = int(rows.get("schema_version", ""))
-        except ValueError:
-            raise StoreError(f"The store in {where} is of an unknown version.") from None
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"The store in {where} was written by a newer version of Audiences TUI"
-                             f" (store version {version}); upgrade the program.")
+        check_store_format(
+            conn, f"The store in {where}",
+            missing=(f"No store in {where}. Create one with"
+                     f" `audiences-tui sample --db {self.display}` or an import."),
+            foreign=f"The tables in {where} are not an Audiences store.")
 
     def create_store(self) -> PostgresConnection:
         conn = self.connect()
