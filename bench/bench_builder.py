@@ -1,7 +1,8 @@
 """How fast the builder answers an edit: edit -> exact count on screen, edit -> per-node counts.
 
-    .venv/bin/python bench/bench_builder.py STORE.db [--runs 3] [--as-of 2026-01-31]
+    .venv/bin/python bench/bench_builder.py STORE [--runs 3] [--as-of 2026-01-31]
 
+STORE is any ``--db`` value (a SQLite file, a ``.duckdb`` file, a PostgreSQL URL).
 Runs the real app headless on STORE (made by ``audiences-tui sample``: the
 segments below use its schema), opens the builder and builds three realistic
 segments one edit at a time, the way the keys do (``SegmentDraft`` operations
@@ -11,7 +12,8 @@ followed by the screen's rebuild). For every edit it measures, from the edit:
 - ``nodes``: until every node of the tree shows its own count and waterfall.
 
 It also times the engine calls the preview makes for each finished segment
-(count, per-node counts, sample, breakdown), without the app around them.
+(count, per-node counts, sample, breakdown), without the app around them, and
+reports the process's peak memory (the app with its engine, as a user runs it).
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import resource
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from textual import events
 
-from store.engines.sqlite import open_store
+from store.engines.base import engine_for
 from store.query import audience
 from store.schema.catalog import Catalog
 from store.segments.library import resolve_segment
@@ -83,7 +85,7 @@ SEGMENTS: dict[str, list[Edit]] = {
 }
 
 
-async def time_edits(path: Path, as_of: dt.datetime, runs: int) -> list[tuple[str, int, float,
+async def time_edits(path: str, as_of: dt.datetime, runs: int) -> list[tuple[str, int, float,
                                                                               float]]:
     """(segment, edit number, seconds to the count, seconds to all node counts) per edit."""
     results = []
@@ -142,9 +144,9 @@ async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 120.
         await pilot.pause(0.005)
 
 
-def engine_times(path: Path, as_of: dt.datetime) -> None:
+def engine_times(path: str, as_of: dt.datetime) -> None:
     """The preview's engine calls on each finished segment, best of three, in ms."""
-    conn = open_store(path, readonly=True)
+    conn = engine_for(path).open_store(readonly=True)
     catalog = Catalog.load(conn)
     for name, edits in SEGMENTS.items():
         probe = _Probe()
@@ -183,16 +185,17 @@ class _Probe:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("store", type=Path)
+    parser.add_argument("store", help="a --db value: a store file or a PostgreSQL URL")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: now)")
     args = parser.parse_args()
     as_of = (dt.datetime.combine(dt.date.fromisoformat(args.as_of), dt.time(23, 59, 59),
                                  tzinfo=dt.UTC) if args.as_of else dt.datetime.now(dt.UTC))
-    conn = open_store(args.store, readonly=True)
+    engine = engine_for(args.store)
+    conn = engine.open_store(readonly=True)
     total = audience.total(conn)
     conn.close()
-    print(f"store {args.store} · {total:,} profiles · as of {as_of:%Y-%m-%d %H:%M} UTC")
+    print(f"store {engine.display} · {engine.label} · {total:,} profiles · as of {as_of:%Y-%m-%d %H:%M} UTC")
     print(f"debounce {DEBOUNCE_SECONDS * 1000:.0f} ms (included in the edit timings)")
     results = asyncio.run(time_edits(args.store, as_of, args.runs))
     print("\nedit -> on screen (median of runs, ms):")
@@ -210,8 +213,14 @@ def main() -> None:
     print(f"\nall edits: count median {statistics.median(counts) * 1000:.0f} ms,"
           f" max {max(counts) * 1000:.0f} ms; node counts median"
           f" {statistics.median(nodes) * 1000:.0f} ms, max {max(nodes) * 1000:.0f} ms")
+    print(f"\npeak memory of the app process: {peak_rss_mb():,.0f} MB")
     print("\nengine calls per finished segment (best of 3):")
     engine_times(args.store, as_of)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

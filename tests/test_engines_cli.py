@@ -272,6 +272,22 @@ def test_nothing_was_written_while_the_duckdb_file_was_locked(tmp_path: Path) ->
     assert json.loads(ok("segments", "list", "--db", db, "--json").stdout) == []
 
 
+def test_duckdb_out_of_memory_says_how_to_raise_the_limit(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not "open in another program": DuckDB's "could not allocate block" once read as a lock."""
+    from store.engines.duckdb import DuckDBEngine
+
+    db = sampled(str(tmp_path / "shop.duckdb"))
+    DuckDBEngine.forget(db)
+    monkeypatch.setenv("AUDIENCES_DUCKDB_MEMORY", "1MB")
+    try:
+        line = one_line_error(invoke("count", SEGMENTS_DIR / "big-spenders-12m.yaml", "--db", db,
+                                     "--as-of", AS_OF), 1)
+    finally:
+        DuckDBEngine.forget(db)
+    assert "AUDIENCES_DUCKDB_MEMORY" in line and "another program" not in line, line
+
+
 def test_a_missing_driver_says_what_to_install(reference: str, other: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     engine = engine_for(other)
@@ -347,3 +363,49 @@ def test_the_apps_queries_stop_when_cancelled_on_every_engine(which: str, refere
     finally:
         conn.close()
     assert time.perf_counter() - started < 10
+
+
+@pytest.fixture
+def other_role(postgres_url: str) -> Iterator[tuple[str, str, Any]]:
+    """(store URL, the same URL for a new login role with no rights yet, run SQL as owner)."""
+    import psycopg
+
+    store = sampled(fresh_schema(postgres_url))
+    conninfo, schema = libpq_url(store)
+    role = f"r_{schema}"
+    owner = psycopg.connect(conninfo, autocommit=True)
+    owner.execute(f"CREATE ROLE {role} LOGIN")
+    parts = urlsplit(store)
+    as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rpartition('@')[2]}"))
+    try:
+        yield store, as_role, owner.execute
+    finally:
+        owner.execute(f"DROP OWNED BY {role}")
+        owner.execute(f"DROP ROLE {role}")
+        owner.close()
+
+
+def test_a_postgres_role_without_rights_gets_one_clear_line(other_role: tuple[str, str, Any],
+                                                           tmp_path: Path) -> None:
+    store, as_role, run_sql = other_role
+    schema = libpq_url(store)[1]
+    role = f"r_{schema}"
+    segment = SEGMENTS_DIR / "unsubscribed.yaml"
+    line = one_line_error(invoke("count", segment, "--db", as_role, "--as-of", AS_OF), 1)
+    assert "no rights on schema" in line and schema in line, line
+
+    run_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+    run_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+    assert ok("count", segment, "--db", as_role, "--as-of", AS_OF).stdout.split()[0].isdigit()
+    line = one_line_error(invoke("segments", "save", segment, "--db", as_role), 1)
+    assert "rights" in line, line
+
+    # An import learns it before reading the file: a file too broken to read is not even opened.
+    people = tmp_path / "people.csv"
+    people.write_bytes(b"\xff\xfe not a CSV file")
+    line = one_line_error(invoke("import", "profiles", people, "--db", as_role), 1)
+    assert f"role {role} may not create tables" in line and "Nothing was written" in line, line
+    run_sql(f"GRANT CREATE ON SCHEMA {schema} TO {role}")
+    line = one_line_error(invoke("import", "profiles", people, "--db", as_role), 1)
+    assert f"role {role} does not own table" in line, line
+    assert json.loads(ok("segments", "list", "--db", store, "--json").stdout) == []

@@ -275,3 +275,38 @@ def test_sample_removes_the_spools_of_killed_runs(tmp_path: Path,
         (folder / "block-0.bin").write_bytes(b"events")
     generate_sample(str(tmp_path / "s.db"), profiles=20, seed=1, until=UNTIL)
     assert not stale.exists() and live.exists()
+
+
+# ------------------------------------------------------------------ after a bulk write
+
+
+def vacuumed_tables(location: str) -> set[str]:
+    """The store's tables that PostgreSQL has vacuumed and analysed since they were written."""
+    engine = engine_for(location)
+    conn = engine.open_store(readonly=True)
+    try:
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]
+        return {row[0] for row in conn.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = ?"
+            " AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL", (schema,))}
+    finally:
+        conn.close()
+
+
+def test_postgres_bulk_writes_leave_the_tables_vacuumed(postgres_url: str, tmp_path: Path) -> None:
+    """Fresh rows have no visibility-map bits: without VACUUM, index-only scans visit the heap
+    and the first count after a sample, an import or a copy pays for every hint bit."""
+    from tests.services.fixtures import fresh_schema
+
+    sampled = fresh_schema(postgres_url)
+    generate_sample(sampled, profiles=30, until=UNTIL)
+    assert {"profiles", "events", "entity_product"} <= vacuumed_tables(sampled)
+
+    imported = fresh_schema(postgres_url)
+    import_profiles(imported, write(tmp_path / "people.csv", PEOPLE))
+    assert {"profiles", "events"} <= vacuumed_tables(imported)
+
+    copied = fresh_schema(postgres_url)
+    result = CliRunner().invoke(cli, ["copy", "--db", sampled, "--to", copied])
+    assert result.exit_code == 0, result.output
+    assert {"profiles", "events", "entity_product"} <= vacuumed_tables(copied)

@@ -250,6 +250,14 @@ class Engine(ABC):
     def end_bulk_write(self, conn: Connection) -> None:  # noqa: B027
         """Undo what ``tune_for_bulk_write(scratch=True)`` set that must not stay in the file."""
 
+    def check_can_bulk_write(self) -> None:  # noqa: B027
+        """Raise StoreError now, before a long read of the input, if this user cannot make or
+        rewrite the store's tables (add columns, build indexes). Files are checked when opened."""
+
+    def after_bulk_write(self, conn: Connection) -> None:  # noqa: B027
+        """After a big write has committed (outside any transaction): what the engine needs so
+        that reads of the new rows are fast from the first one."""
+
     def analyze(self, conn: Connection) -> None:
         """Refresh the planner's statistics after a bulk write (of the store's big tables only:
         a bare ANALYZE on a server would lock every table of the database)."""

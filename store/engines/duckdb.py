@@ -182,7 +182,7 @@ class DuckDBEngine(Engine):
                 if self.path.is_dir():
                     raise StoreError(f"{self.path} is a folder, not a DuckDB store file.")
                 config = {
-                    "memory_limit": os.environ.get("AUDIENCES_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT),
+                    "memory_limit": duckdb_memory_limit(),
                     "threads": int(os.environ.get("AUDIENCES_DUCKDB_THREADS", DEFAULT_THREADS)),
                 }
                 try:
@@ -299,9 +299,12 @@ class DuckDBEngine(Engine):
         _insert_arrays(raw, table, columns, arrays)
 
     def describe_error(self, exc: BaseException) -> str:
-        text = str(exc)
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # DuckDB appends tuning hints
         lowered = text.lower()
-        if "lock" in lowered:
+        if "out of memory" in lowered or "could not allocate" in lowered:
+            return (f"{self.path}: DuckDB ran out of the memory it may use; raise the limit with"
+                    f" AUDIENCES_DUCKDB_MEMORY (now {duckdb_memory_limit()}, e.g. 4GB). ({text})")
+        if "could not set lock" in lowered or "conflicting lock" in lowered:
             return (f"{self.path} is open in another program (DuckDB lets one program use a file at"
                     f" a time); close it and try again. ({text})")
         if "not a valid duckdb" in lowered or "unable to open" in lowered or "corrupt" in lowered:
@@ -309,6 +312,11 @@ class DuckDBEngine(Engine):
         if "permission" in lowered or "read-only" in lowered or "readonly" in lowered:
             return f"{self.path} cannot be written ({text})."
         return f"{self.path}: {text}"
+
+
+def duckdb_memory_limit() -> str:
+    """The memory DuckDB may use in this process (``AUDIENCES_DUCKDB_MEMORY``, else the default)."""
+    return os.environ.get("AUDIENCES_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT)
 
 
 def _insert_batch(raw: Any, table: str, columns: Sequence[str], batch: list[Sequence[Any]]) -> None:

@@ -278,6 +278,35 @@ class PostgresEngine(Engine):
             raise StoreError(f"{self.display}: the role has no rights on schema {self.schema}; grant them"
                              " (GRANT USAGE, SELECT) or pick another schema with ?schema=NAME.")
 
+    def check_can_bulk_write(self) -> None:
+        """Imports add columns and build indexes, which only the owner of a table may do, and may
+        create tables; a role with less learns it before the file is read, not after."""
+        conn = self.connect(readonly=True)
+        try:
+            user = conn.execute("SELECT current_user").fetchone()[0]
+            schema_exists, can_create = conn.execute(
+                "SELECT count(*) > 0, coalesce(bool_and(has_schema_privilege(oid, 'CREATE')), false)"
+                " FROM pg_namespace WHERE nspname = ?", (self.schema,)).fetchone()
+            if not schema_exists:
+                can_create = conn.execute(
+                    "SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]
+            not_owned = [row[0] for row in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = ? AND c.relkind = 'r' AND NOT pg_has_role(c.relowner, 'USAGE')"
+                " ORDER BY c.relname", (self.schema,))]
+        except sqlite3.Error as exc:
+            raise StoreError(self.describe_error(exc)) from exc
+        finally:
+            conn.close()
+        if not can_create:
+            raise StoreError(f"{self.display}: role {user} may not create tables in schema"
+                             f" {self.schema}; grant it CREATE on the schema or use the role that"
+                             " owns the store. Nothing was written.")
+        if not_owned:
+            raise StoreError(f"{self.display}: role {user} does not own table {not_owned[0]} of schema"
+                             f" {self.schema} (imports add columns and indexes, which only the"
+                             " owner may); use the role that owns the store. Nothing was written.")
+
     def _has_tables(self, conn: Connection) -> bool:
         row = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ?",
                            (self.schema,)).fetchone()
@@ -312,6 +341,15 @@ class PostgresEngine(Engine):
 
     def tune_for_bulk_write(self, conn: Connection, *, scratch: bool = False) -> None:
         conn.execute("SET maintenance_work_mem = '256MB'")  # index builds sort in memory
+
+    def after_bulk_write(self, conn: Connection) -> None:
+        """VACUUM (ANALYZE) the store's tables: fresh rows have no visibility-map bits, so
+        index-only scans would visit the heap, and the first reader would set every hint bit."""
+        tables = ["profiles", "events"]
+        if self.has_table(conn, "entities"):
+            tables += [row[0] for row in conn.execute("SELECT table_name FROM entities")]
+        for table in tables:
+            conn.execute(f"VACUUM (ANALYZE) {quote_identifier(table)}")
 
     def bulk_insert(self, conn: Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Sequence[Any]]) -> None:

@@ -166,6 +166,7 @@ def _engine(store: str | Path | Engine) -> Engine:
 
 def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | None) -> ImportResult:
     started = time.perf_counter()
+    engine.check_can_bulk_write()
     with _StoreAccess(engine) as store:
         job.prepare(store.conn)
         rows, retained = _check(source, job, progress)
@@ -183,6 +184,7 @@ def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | Non
         except sqlite3.Error as exc:
             raise StoreError(engine.describe_error(exc) + " Nothing was imported.") from exc
         ensure_indexes(conn)  # indexes of new attribute columns (store/schema/indexes.py)
+        engine.after_bulk_write(conn)
     return ImportResult(
         kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started,
         db_path=engine.path or engine.display,

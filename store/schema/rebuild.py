@@ -358,6 +358,7 @@ def _in_place_replacement(engine: Engine, refuse_data: str | None) -> Iterator[B
             if created:
                 discard_store(conn)
             raise
+        engine.after_bulk_write(conn)  # committed: a failure here must not discard the store
     finally:
         conn.close()
 
