@@ -299,7 +299,7 @@ class Engine(ABC):
                             parameters).fetchone()[0]
         if not text:
             return np.zeros(0, dtype=np.int64)
-        return np.array(text.split(","), dtype=np.int64)
+        return np.fromstring(text, dtype=np.int64, sep=",")
 
     def query_plan(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> list[str]:
         """How the engine runs a query, one line per step (for benchmarks and tuning)."""
