@@ -40,10 +40,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from store.campaign.splits import (
+    MISSING_GROUP,
+    SplitSpec,
+    assign_share_groups,
+    check_group_count,
+    group_counts,
+    ordered_counts,
+)
 from store.campaign.store import (
     Audience,
     Member,
     database_path,
+    find_audience,
     is_file_location,
     store_error,
     store_location,
@@ -53,6 +62,7 @@ from store.engines.layout import quote_identifier
 from store.errors import InputError, QueryCancelled, StoreError
 from store.schema.catalog import Catalog, did_you_mean
 from store.schema.values import UTC, format_datetime
+from store.segments.library import get_segment, resolve_segment, saved_definition
 from store.segments.timeutil import as_of_date
 from store.segments.validate import ResolvedSegment, validate_segment
 from store.segments.yamlio import dump_segment, load_segment_text
@@ -90,6 +100,19 @@ class Review:
     samples_removed: tuple[Member, ...] = ()
     samples_kept: tuple[Member, ...] = ()
     elapsed_ms: float = 0.0
+    splits: dict[str, int] = field(default_factory=dict)  # members per group (split audiences)
+    split: SplitSpec = field(default_factory=SplitSpec)
+    definition: str = ""  # the YAML that would be activated
+    previous_definition: str | None = None  # the YAML of the last activation (None: first)
+
+    def definition_words(self, catalog: Catalog | None = None) -> list[str]:
+        """The definition that would be activated, in plain words (one line a node)."""
+        return definition_words(self.definition, catalog)
+
+    def previous_words(self, catalog: Catalog | None = None) -> list[str]:
+        """The definition of the last activation in plain words ([] for a first activation)."""
+        return [] if self.previous_definition is None else definition_words(self.previous_definition,
+                                                                             catalog)
 
 
 @dataclass(frozen=True)
@@ -107,9 +130,12 @@ class ActivationResult:
     changed: int
     duration_ms: float
     fields: tuple[str, ...] = field(default=())
+    splits: dict[str, int] | None = None  # members per group when the audience is split
+    trigger: str = "activate"
+    definition_changed: bool = False  # the segment's definition differs from the last activation's
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "audience_id": self.audience_id,
             "segment_id": self.segment_id,
             "name": self.name,
@@ -121,7 +147,11 @@ class ActivationResult:
             "duration_ms": round(self.duration_ms, 3),
             "as_of": self.as_of.isoformat(),
             "fields": list(self.fields),
+            "definition_changed": self.definition_changed,
         }
+        if self.splits is not None:
+            payload["splits"] = dict(self.splits)
+        return payload
 
 
 # ------------------------------------------------------------------ fields
@@ -185,6 +215,27 @@ def _field_sql(catalog: Catalog, name: str, today: dt.date) -> str:
     return column
 
 
+def _split_sql(catalog: Catalog, attribute: str | None, today: dt.date) -> str:
+    """The SQL text of a member's group when the split is by ``attribute`` (else NULL)."""
+    if attribute is None:
+        return "NULL"
+    missing = "'" + MISSING_GROUP + "'"
+    if catalog.attributes[attribute].type == "boolean":
+        column = "p." + quote_identifier(catalog.attributes[attribute].column)
+        return f"CASE {column} WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE {missing} END"
+    value = _field_sql(catalog, attribute, today)
+    return f"coalesce(nullif(CAST({value} AS TEXT), ''), {missing})"
+
+
+def split_attribute(catalog: Catalog, name: str) -> str:
+    """The attribute a ``--split-by`` names, or an ``InputError`` naming the nearest ones."""
+    name = name.strip()
+    if name not in catalog.attributes:
+        raise InputError(f"--split-by {name!r}: not an attribute of the profile store."
+                         + did_you_mean(name, set(catalog.attributes)))
+    return name
+
+
 def _fields_json_sql(catalog: Catalog, fields: Sequence[str], today: dt.date) -> str:
     if not fields:
         return "NULL"
@@ -212,6 +263,14 @@ def definition_of(resolved: ResolvedSegment) -> tuple[str, dict[str, str], str]:
         digest.update(f"\n--- {ref_id}\n".encode())
         digest.update(text.encode("utf-8"))
     return definition, refs, digest.hexdigest()
+
+
+def definition_words(definition: str, catalog: Catalog | None = None) -> list[str]:
+    """A segment's YAML (as an audience keeps it) as its rule in plain words."""
+    from store.segments.describe import rule_lines
+
+    segment, _ = load_segment_text(definition, "definition")
+    return rule_lines(segment.rule, catalog)
 
 
 def resolve_audience(conn: Connection, audience: Audience,
@@ -252,7 +311,7 @@ def _check(cancel: threading.Event | None) -> None:
 
 
 def source_query(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
-                 fields: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+                 fields: Sequence[str], split_by: str | None = None) -> tuple[str, tuple[Any, ...]]:
     """SQL selecting each member's external id and fields JSON from the attached profile store.
 
     The compiled segment's tables are qualified with the attachment's schema
@@ -274,7 +333,8 @@ def source_query(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime
 
     qualified = finish(compiled.expression.transform(qualify), compiled.values)
     fields_sql = _fields_json_sql(catalog, fields, as_of_date(as_of))
-    sql = (f"WITH activation_members(pk) AS ({qualified.sql}) SELECT p.id, {fields_sql}"
+    split_sql = _split_sql(catalog, split_by, as_of_date(as_of))
+    sql = (f"WITH activation_members(pk) AS ({qualified.sql}) SELECT p.id, {fields_sql}, {split_sql}"
            f" FROM activation_members JOIN {SOURCE}.profiles AS p ON p.pk = activation_members.pk"
            f" WHERE (p.pk & {TICK_MASK}) <> 0 OR activation_tick(p.pk)")
     return sql, qualified.params
@@ -321,7 +381,7 @@ def stage_members(conn: Connection, campaign_conn: Connection,
                   resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
                   catalog: Catalog, *, progress: Progress | None = None,
                   cancel: threading.Event | None = None, share: float = 1.0,
-                  expected: int | None = None) -> int:
+                  expected: int | None = None, split_by: str | None = None) -> int:
     """Fill the campaign connection's temp table with the audience at ``as_of``; returns its size.
 
     An SQLite profile store is attached to the campaign connection so the
@@ -334,17 +394,17 @@ def stage_members(conn: Connection, campaign_conn: Connection,
     ``ScanProgress``); ``cancel`` stops the query.
     """
     report = progress or (lambda step, fraction: None)
-    campaign_conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGED} (profile_id TEXT PRIMARY KEY, fields TEXT)"
-                          " WITHOUT ROWID")
+    campaign_conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGED} (profile_id TEXT PRIMARY KEY, fields TEXT,"
+                          " split TEXT) WITHOUT ROWID")
     campaign_conn.execute(f"DELETE FROM {STAGED}")
     report("Finding members", 0.0)
     profile_path = attachable_path(conn)
     if profile_path is not None:
         _stage_attached(conn, campaign_conn, profile_path, resolved, as_of, fields, catalog,
-                        report, cancel, share, expected)
+                        report, cancel, share, expected, split_by)
     else:
         stream_members(conn, campaign_conn, resolved, as_of, fields, catalog, report, cancel,
-                       share, expected)
+                       share, expected, split_by=split_by)
     _check(cancel)
     report("Finding members", share)
     return int(campaign_conn.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0])
@@ -366,9 +426,9 @@ def attachable_path(conn: Connection) -> str | None:
 def _stage_attached(conn: Connection, campaign_conn: Connection, profile_path: str,
                     resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
                     catalog: Catalog, report: Progress, cancel: threading.Event | None,
-                    share: float, expected: int | None) -> None:
+                    share: float, expected: int | None, split_by: str | None) -> None:
     """One ``INSERT ... SELECT`` from the attached SQLite profile store into the staged table."""
-    sql, params = source_query(resolved, catalog, as_of, fields)
+    sql, params = source_query(resolved, catalog, as_of, fields, split_by)
     campaign_conn.engine.prepare_reads(campaign_conn)  # the settings the compiled SQL relies on
     with _attached(campaign_conn, profile_path):
         top = campaign_conn.execute(f"SELECT max(pk) FROM {SOURCE}.profiles").fetchone()[0] or 1
@@ -383,7 +443,7 @@ def _stage_attached(conn: Connection, campaign_conn: Connection, profile_path: s
             (lambda: 1 if cancel is not None and cancel.is_set() else 0), 20_000)
         try:
             campaign_conn.execute("BEGIN")
-            campaign_conn.execute(f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields) {sql}", params)
+            campaign_conn.execute(f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields, split) {sql}", params)
             campaign_conn.execute("COMMIT")
         except BaseException:
             if campaign_conn.in_transaction:
@@ -431,7 +491,7 @@ def member_rows_query(conn: Connection, resolved: ResolvedSegment, catalog: Cata
 
 
 def staging_statements(catalog: Catalog, fields: Sequence[str], columns: Sequence[str],
-                       today: dt.date) -> tuple[str, str, str]:
+                       today: dt.date, split_by: str | None = None) -> tuple[str, str, str]:
     """The campaign-side statements of the streaming path: create the table of streamed rows
     (pk, id, *columns; no column types, so values stay as the profile engine gave them),
     insert one such row, and stage the rows (then deleted) with their fields JSON.
@@ -442,8 +502,9 @@ def staging_statements(catalog: Catalog, fields: Sequence[str], columns: Sequenc
     names = ", ".join(quote_identifier(name) for name in ("pk", "id", *columns))
     create = f"CREATE TABLE {STREAMED} ({names})"
     insert = f"INSERT INTO {STREAMED} VALUES ({', '.join('?' * (len(columns) + 2))})"
-    stage = (f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields)"
-             f" SELECT p.id, {_fields_json_sql(catalog, fields, today)} FROM {STREAMED} AS p")
+    stage = (f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields, split)"
+             f" SELECT p.id, {_fields_json_sql(catalog, fields, today)},"
+             f" {_split_sql(catalog, split_by, today)} FROM {STREAMED} AS p")
     return create, insert, stage
 
 
@@ -484,7 +545,7 @@ class _Interrupter:
 def stream_members(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
                    as_of: dt.datetime, fields: Sequence[str], catalog: Catalog, report: Progress,
                    cancel: threading.Event | None, share: float, expected: int | None,
-                   batch: int | None = None) -> None:
+                   batch: int | None = None, split_by: str | None = None) -> None:
     """Stage the members of a profile store on any engine, ``batch`` rows at a time
     (default ``STREAM_BATCH``; ``engine.stream``: a server-side cursor on PostgreSQL).
 
@@ -495,8 +556,8 @@ def stream_members(conn: Connection, campaign_conn: Connection, resolved: Resolv
     pk reached (the last of each batch) against the largest pk, never going back.
     """
     batch = batch or STREAM_BATCH
-    columns = _source_columns(catalog, fields)
-    create, insert, stage = staging_statements(catalog, fields, columns, as_of_date(as_of))
+    columns = _source_columns(catalog, [*fields, *([split_by] if split_by else [])])
+    create, insert, stage = staging_statements(catalog, fields, columns, as_of_date(as_of), split_by)
     try:
         conn.engine.prepare_reads(conn)
         sql, params = member_rows_query(conn, resolved, catalog, as_of, columns)
@@ -596,21 +657,22 @@ def _diff(campaign_conn: Connection, audience_id: int | None, count: int) -> _Di
     """
     for table in (DELTA_NEW, DELTA_OLD):
         campaign_conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (profile_id TEXT PRIMARY KEY,"
-                              " fields TEXT) WITHOUT ROWID")
+                              " fields TEXT, split TEXT) WITHOUT ROWID")
         campaign_conn.execute(f"DELETE FROM {table}")
     previous = 0 if audience_id is None else int(campaign_conn.execute(
         "SELECT count(*) FROM audience_members WHERE audience_id = ?", (audience_id,)).fetchone()[0])
     if previous == 0:
         return _Diff(0, count, count, 0, 0)
     new_rows = campaign_conn.execute(
-        f"INSERT INTO {DELTA_NEW} SELECT profile_id, fields FROM {STAGED} EXCEPT"
-        " SELECT profile_id, fields FROM audience_members WHERE audience_id = ? ORDER BY 1, 2",
+        f"INSERT INTO {DELTA_NEW} SELECT profile_id, fields, split FROM {STAGED} EXCEPT"
+        " SELECT profile_id, fields, split FROM audience_members WHERE audience_id = ? ORDER BY 1, 2, 3",
         (audience_id,)).rowcount
     old_rows = previous - count + new_rows  # |members| - |rows in both|
     if old_rows:
         campaign_conn.execute(
-            f"INSERT INTO {DELTA_OLD} SELECT profile_id, fields FROM audience_members"
-            f" WHERE audience_id = ? EXCEPT SELECT profile_id, fields FROM {STAGED} ORDER BY 1, 2",
+            f"INSERT INTO {DELTA_OLD} SELECT profile_id, fields, split FROM audience_members"
+            f" WHERE audience_id = ? EXCEPT SELECT profile_id, fields, split FROM {STAGED}"
+            " ORDER BY 1, 2, 3",
             (audience_id,))
     changed = 0 if not (new_rows and old_rows) else int(campaign_conn.execute(
         f"SELECT count(*) FROM {DELTA_NEW} AS n JOIN {DELTA_OLD} AS o ON o.profile_id = n.profile_id"
@@ -618,11 +680,52 @@ def _diff(campaign_conn: Connection, audience_id: int | None, count: int) -> _Di
     return _Diff(previous, count, new_rows, old_rows, changed)
 
 
-def _existing(campaign_conn: Connection, segment_id: str) -> tuple[int, str, int] | None:
+@dataclass(frozen=True)
+class _Existing:
+    """The audience row a (re)activation compares with."""
+
+    id: int
+    fingerprint: str
+    member_count: int
+    definition: str
+    split: SplitSpec
+
+
+def _existing(campaign_conn: Connection, segment_id: str) -> _Existing | None:
     row = campaign_conn.execute(
-        "SELECT id, fingerprint, member_count FROM audiences WHERE segment_id = ?", (segment_id,)
-    ).fetchone()
-    return None if row is None else (int(row[0]), str(row[1]), int(row[2]))
+        "SELECT id, fingerprint, member_count, definition, splits FROM audiences WHERE segment_id = ?",
+        (segment_id,)).fetchone()
+    return None if row is None else _Existing(int(row[0]), str(row[1]), int(row[2]), str(row[3]),
+                                              SplitSpec.from_json(row[4]))
+
+
+def _split_for(campaign_conn: Connection, catalog: Catalog, segment_id: str,
+               requested: SplitSpec | None) -> SplitSpec:
+    """The requested split; when none is given, the one the audience has (a refresh keeps it)."""
+    if requested is not None:
+        if requested.attribute is not None:
+            split_attribute(catalog, requested.attribute)
+        return requested
+    if not _has_audiences(campaign_conn):
+        return SplitSpec()
+    found = _existing(campaign_conn, segment_id)
+    if found is None or (found.split.attribute is not None
+                         and found.split.attribute not in catalog.attributes):
+        return SplitSpec()
+    return found.split
+
+
+def _assign_groups(campaign_conn: Connection, split: SplitSpec, existing: _Existing | None) -> None:
+    """Give each staged member its group (inside the caller's transaction)."""
+    if split.groups:
+        assign_share_groups(campaign_conn, STAGED, split, existing.id if existing else None,
+                            keep_groups=existing is not None and existing.split == split)
+    elif split.attribute is not None:
+        check_group_count(campaign_conn, STAGED, split)
+
+
+def _staged_groups(campaign_conn: Connection, split: SplitSpec) -> dict[str, int]:
+    return ordered_counts(split, group_counts(campaign_conn, STAGED)) if split.active else {}
 
 
 def _samples(campaign_conn: Connection, sql: str, params: tuple[Any, ...],
@@ -643,23 +746,32 @@ def _translate(campaign_conn: Connection, exc: sqlite3.DatabaseError) -> Excepti
 def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
            as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
            samples: int = SAMPLE_SIZE, progress: Progress | None = None,
-           cancel: threading.Event | None = None, expected: int | None = None) -> Review:
-    """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file."""
+           cancel: threading.Event | None = None, expected: int | None = None,
+           split: SplitSpec | None = None) -> Review:
+    """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file.
+
+    ``split``: divide the members into groups (``SplitSpec()``: no split; None: keep the
+    audience's split).
+    """
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
     check_same_source(campaign_conn, resolved.segment.id, store_location(conn))
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
+    chosen_split = _split_for(campaign_conn, catalog, resolved.segment.id, split)
     segment = resolved.segment
-    _, _, fingerprint = definition_of(resolved)
+    definition, _, fingerprint = definition_of(resolved)
     try:
         count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
-                              progress=progress, cancel=cancel, share=0.8, expected=expected)
+                              progress=progress, cancel=cancel, share=0.8, expected=expected,
+                              split_by=chosen_split.attribute)
         if progress:
             progress("Comparing with the current members", 0.8)
         campaign_conn.execute("BEGIN")
         try:
             existing = _existing(campaign_conn, segment.id) if _has_audiences(campaign_conn) else None
-            audience_id = existing[0] if existing else None
+            audience_id = existing.id if existing else None
+            _assign_groups(campaign_conn, chosen_split, existing)
+            groups = _staged_groups(campaign_conn, chosen_split)
             diff = _diff(campaign_conn, audience_id, count)
             only = ("SELECT d.profile_id, d.fields FROM {this} AS d WHERE NOT EXISTS"
                     " (SELECT 1 FROM {other} AS x WHERE x.profile_id = d.profile_id) ORDER BY d.profile_id")
@@ -687,9 +799,10 @@ def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegmen
         segment_id=segment.id, name=segment.name, as_of=as_of, fields=chosen, count=count,
         added=diff.added, removed=diff.removed, kept=diff.kept, changed=diff.changed,
         previous=diff.previous if existing else None, fingerprint=fingerprint,
-        definition_changed=existing is not None and existing[1] != fingerprint,
+        definition_changed=existing is not None and existing.fingerprint != fingerprint,
         samples_added=added, samples_removed=removed, samples_kept=kept,
-        elapsed_ms=(time.perf_counter() - started) * 1000,
+        elapsed_ms=(time.perf_counter() - started) * 1000, splits=groups, split=chosen_split,
+        definition=definition, previous_definition=existing.definition if existing else None,
     )
 
 
@@ -733,7 +846,8 @@ def _has_audiences(campaign_conn: Connection) -> bool:
 def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
              as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
              name: str | None = None, progress: Progress | None = None,
-             cancel: threading.Event | None = None, expected: int | None = None) -> ActivationResult:
+             cancel: threading.Event | None = None, expected: int | None = None,
+             split: SplitSpec | None = None, trigger: str = "activate") -> ActivationResult:
     """Replace the segment's audience in the campaign store by its members at ``as_of``.
 
     One transaction on the campaign store; activating again with the same
@@ -742,11 +856,15 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     Raises ``StoreError`` when the campaign store cannot be written (read-only,
     full, locked), ``QueryCancelled`` when ``cancel`` is set or the query is
     interrupted; in every failure the campaign store is left as it was. ``expected``, the
-    audience's size when a review just counted it, makes the progress exact.
+    audience's size when a review just counted it, makes the progress exact. ``split``
+    divides the members into groups (None keeps the audience's split, ``SplitSpec()``
+    removes it); ``trigger`` (activate, refresh, schedule) is recorded in the history.
     """
     started = time.perf_counter()
     catalog = catalog or Catalog.load(conn)
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
+    chosen_split = _split_for(campaign_conn, catalog, resolved.segment.id, split)
+    origin = "saved" if saved_definition(conn, resolved.segment.id) is not None else "file"
     segment = resolved.segment
     definition, refs, fingerprint = definition_of(resolved)
     report = progress or (lambda step, fraction: None)
@@ -754,12 +872,14 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     check_same_source(campaign_conn, segment.id, store_location(conn))
     try:
         count = stage_members(conn, campaign_conn, resolved, as_of, chosen, catalog,
-                              progress=progress, cancel=cancel, share=0.5, expected=expected)
+                              progress=progress, cancel=cancel, share=0.5, expected=expected,
+                              split_by=chosen_split.attribute)
         report("Comparing with the current members", 0.5)
         campaign_conn.execute("BEGIN IMMEDIATE")
         try:
-            result = _apply(campaign_conn, segment.id, name or segment.name, definition, refs,
-                            fingerprint, chosen, as_of, count, store_location(conn), started, report)
+            result = _apply(campaign_conn, _Target(segment.id, name or segment.name, definition, refs,
+                                                   fingerprint, chosen, chosen_split, origin, trigger),
+                            as_of, count, store_location(conn), started, report)
             _check(cancel)
             campaign_conn.execute("COMMIT")
         except BaseException:
@@ -775,29 +895,46 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     return result
 
 
-def _apply(campaign_conn: Connection, segment_id: str, name: str, definition: str,
-           refs: dict[str, str], fingerprint: str, fields: tuple[str, ...], as_of: dt.datetime,
+@dataclass(frozen=True)
+class _Target:
+    """What an activation writes into the audience row."""
+
+    segment_id: str
+    name: str
+    definition: str
+    refs: dict[str, str]
+    fingerprint: str
+    fields: tuple[str, ...]
+    split: SplitSpec
+    origin: str
+    trigger: str
+
+
+def _apply(campaign_conn: Connection, target: _Target, as_of: dt.datetime,
            count: int, source_db: str, started: float, report: Progress) -> ActivationResult:
     """Steps 2 and 3, inside the caller's write transaction."""
     now = format_datetime(dt.datetime.now(UTC).replace(microsecond=0))
     as_of_text = format_datetime(as_of)
+    segment_id, name, fields = target.segment_id, target.name, target.fields
     existing = _existing(campaign_conn, segment_id)
     if existing is None:
         audience_id = int(campaign_conn.execute(
             "INSERT INTO audiences(name, segment_id, definition, refs, fingerprint, status, fields,"
-            " source_db, created_at, activated_at, as_of, member_count)"
-            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, 0)",
-            (name, segment_id, definition, json.dumps(refs), fingerprint, json.dumps(list(fields)),
-             source_db, now, now, as_of_text),
+            " source_db, created_at, activated_at, as_of, member_count, origin)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, 0, ?)",
+            (name, segment_id, target.definition, json.dumps(target.refs), target.fingerprint,
+             json.dumps(list(fields)), source_db, now, now, as_of_text, target.origin),
         ).lastrowid or 0)
     else:
-        audience_id = existing[0]
+        audience_id = existing.id
+    _assign_groups(campaign_conn, target.split, existing)
+    groups = _staged_groups(campaign_conn, target.split)
     diff = _diff(campaign_conn, audience_id, count)
     report("Writing the members", 0.7)
     if diff.previous == 0:
         campaign_conn.execute(
-            "INSERT INTO audience_members(audience_id, profile_id, fields)"
-            f" SELECT ?, profile_id, fields FROM {STAGED} ORDER BY profile_id", (audience_id,))
+            "INSERT INTO audience_members(audience_id, profile_id, fields, split)"
+            f" SELECT ?, profile_id, fields, split FROM {STAGED} ORDER BY profile_id", (audience_id,))
     else:
         # changed members are replaced: their old row goes with the removed, the new one comes
         # with the added
@@ -807,22 +944,26 @@ def _apply(campaign_conn: Connection, segment_id: str, name: str, definition: st
                 f" (SELECT profile_id FROM {DELTA_OLD})", (audience_id,))
         if diff.new_rows:
             campaign_conn.execute(
-                "INSERT INTO audience_members(audience_id, profile_id, fields)"
-                f" SELECT ?, profile_id, fields FROM {DELTA_NEW} ORDER BY profile_id", (audience_id,))
+                "INSERT INTO audience_members(audience_id, profile_id, fields, split)"
+                f" SELECT ?, profile_id, fields, split FROM {DELTA_NEW} ORDER BY profile_id", (audience_id,))
     report("Recording the activation", 0.95)
     duration_ms = (time.perf_counter() - started) * 1000
+    splits_json = json.dumps(groups) if target.split.active else None
     campaign_conn.execute(
         "UPDATE audiences SET name = ?, definition = ?, refs = ?, fingerprint = ?, status = 'active',"
-        " fields = ?, source_db = ?, activated_at = ?, as_of = ?, member_count = ? WHERE id = ?",
-        (name, definition, json.dumps(refs), fingerprint, json.dumps(list(fields)), source_db, now,
-         as_of_text, count, audience_id))
+        " fields = ?, source_db = ?, activated_at = ?, as_of = ?, member_count = ?, splits = ?,"
+        " origin = CASE WHEN ? = 'saved' THEN 'saved' ELSE origin END WHERE id = ?",
+        (name, target.definition, json.dumps(target.refs), target.fingerprint, json.dumps(list(fields)),
+         source_db, now, as_of_text, count, target.split.to_json(), target.origin, audience_id))
     campaign_conn.execute(
         "INSERT INTO activations(audience_id, activated_at, as_of, count, added, removed, kept, changed,"
-        " duration_ms, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " duration_ms, fingerprint, trigger, splits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (audience_id, now, as_of_text, count, diff.added, diff.removed, diff.kept, diff.changed,
-         round(duration_ms, 3), fingerprint))
+         round(duration_ms, 3), target.fingerprint, target.trigger, splits_json))
     return ActivationResult(audience_id, segment_id, name, as_of, count, diff.added, diff.removed,
-                            diff.kept, diff.changed, duration_ms, fields)
+                            diff.kept, diff.changed, duration_ms, fields,
+                            groups if target.split.active else None, target.trigger,
+                            existing is not None and existing.fingerprint != target.fingerprint)
 
 
 def require_writable(campaign_conn: Connection) -> None:
@@ -839,3 +980,41 @@ def require_writable(campaign_conn: Connection) -> None:
             campaign_conn.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
         raise store_error(campaign_conn, exc) from exc
+
+
+# ------------------------------------------------------------------ refresh
+
+TRIGGERS = ("activate", "refresh", "schedule")
+
+
+def refresh_definition(conn: Connection, audience: Audience,
+                       catalog: Catalog | None = None) -> ResolvedSegment:
+    """The segment to refresh an audience with: its segment's current saved definition.
+
+    An audience activated from a file whose segment was never saved keeps the
+    definition it was activated with. One whose saved segment has been deleted
+    since cannot be refreshed: an ``InputError`` says so (its members stay).
+    """
+    saved = get_segment(conn, audience.segment_id)
+    if saved is not None:
+        return resolve_segment(conn, *saved, catalog=catalog)
+    if audience.origin == "saved":
+        raise InputError(
+            f"Cannot refresh audience {audience.id} ({audience.name}): its segment"
+            f" '{audience.segment_id}' is no longer saved in the profile store. The audience keeps"
+            f" its {audience.member_count:,} members; save the segment again, or activate a file.")
+    return resolve_audience(conn, audience, catalog)
+
+
+def refresh(conn: Connection, campaign_conn: Connection, key: int | str, as_of: dt.datetime, *,
+            catalog: Catalog | None = None, trigger: str = "refresh",
+            progress: Progress | None = None,
+            cancel: threading.Event | None = None) -> ActivationResult:
+    """Activate an audience again with its segment's current saved definition, keeping its
+    name, fields and split; the history records ``trigger`` (refresh or schedule)."""
+    audience = find_audience(campaign_conn, key)
+    catalog = catalog or Catalog.load(conn)
+    resolved = refresh_definition(conn, audience, catalog)
+    resolved.check_bounds(as_of)
+    return activate(conn, campaign_conn, resolved, as_of, audience.fields or None, catalog=catalog,
+                    name=audience.name, progress=progress, cancel=cancel, trigger=trigger)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from store.campaign.store import Audience, Member, find_audience, member_page, store_error
+from store.campaign.store import DELIVERABLE, Audience, Member, find_audience, member_page, store_error
 from store.engines.base import Connection
 from store.engines.layout import write_transaction
 from store.errors import InputError
@@ -236,7 +236,8 @@ def delete_delivery(conn: Connection, delivery_id: int) -> None:
 
 
 def missing_counts(conn: Connection, audience_id: int, fields: tuple[str, ...]) -> dict[str, int]:
-    """For each field, how many members have no value (missing or empty) for it; one pass."""
+    """For each field, how many members have no value (missing or empty) for it; one pass
+    (the holdout group is never delivered to, so it is not counted)."""
     names = [name for name in fields if name != "profile_id"]
     result = {name: 0 for name in fields}
     if not names:
@@ -244,7 +245,7 @@ def missing_counts(conn: Connection, audience_id: int, fields: tuple[str, ...]) 
     sums = ", ".join(
         "coalesce(sum(coalesce(json_extract(fields, ?), '') = ''), 0)" for _ in names)
     paths = ['$."' + name.replace('"', '\\"') + '"' for name in names]
-    row = conn.execute(f"SELECT {sums} FROM audience_members WHERE audience_id = ?",
+    row = conn.execute(f"SELECT {sums} FROM audience_members WHERE audience_id = ? AND {DELIVERABLE}",
                        (*paths, audience_id)).fetchone()
     result.update({name: int(value) for name, value in zip(names, row, strict=True)})
     return result
@@ -267,10 +268,10 @@ def preview(conn: Connection, delivery: Delivery, limit: int = PREVIEW_LIMIT,
     needed = tuple(name for name in used if subject.needs(name) or body.needs(name))
     conn.execute("BEGIN")
     try:
-        members = member_page(conn, audience.id, after, limit)
+        members = member_page(conn, audience.id, after, limit, deliverable=True)
         missing = missing_counts(conn, audience.id, used)
-        size = int(conn.execute("SELECT count(*) FROM audience_members WHERE audience_id = ?",
-                                (audience.id,)).fetchone()[0])
+        size = int(conn.execute("SELECT count(*) FROM audience_members WHERE audience_id = ?"
+                                f" AND {DELIVERABLE}", (audience.id,)).fetchone()[0])
     finally:
         conn.execute("COMMIT")
     messages = tuple(render_member(delivery, member) for member in members)

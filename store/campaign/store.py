@@ -11,13 +11,14 @@ Tables:
   ROWID so the members of one audience sit together in key order; ``profile_id``
   is the profile's own external id (text) and ``fields`` a JSON object of the
   personalisation fields captured at activation.
-- ``activations``: one row per activation (sizes and differences).
+- ``activations``: one row per activation (sizes, differences, what started it, per-group counts).
 - ``deliveries``: message drafts addressed to an audience (see ``store.campaign.delivery``).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sqlite3
@@ -34,7 +35,7 @@ from store.engines.sqlite import Connection, closed_on_failure, connect, describ
 from store.errors import InputError, StoreError
 
 CAMPAIGN_FORMAT = "audiences-tui-campaign"
-CAMPAIGN_SCHEMA_VERSION = 1
+CAMPAIGN_SCHEMA_VERSION = 2
 DEFAULT_FILE_NAME = "campaign.db"
 
 SCHEMA = """
@@ -55,12 +56,16 @@ CREATE TABLE IF NOT EXISTS audiences (
     created_at TEXT NOT NULL,
     activated_at TEXT NOT NULL,
     as_of TEXT NOT NULL,
-    member_count INTEGER NOT NULL DEFAULT 0
+    member_count INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL DEFAULT 'file',
+    schedule TEXT NOT NULL DEFAULT 'off',
+    splits TEXT
 );
 CREATE TABLE IF NOT EXISTS audience_members (
     audience_id INTEGER NOT NULL REFERENCES audiences(id),
     profile_id TEXT NOT NULL,
     fields TEXT,
+    split TEXT,
     PRIMARY KEY (audience_id, profile_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS activations (
@@ -74,7 +79,9 @@ CREATE TABLE IF NOT EXISTS activations (
     kept INTEGER NOT NULL,
     changed INTEGER NOT NULL DEFAULT 0,
     duration_ms REAL NOT NULL,
-    fingerprint TEXT NOT NULL
+    fingerprint TEXT NOT NULL,
+    trigger TEXT NOT NULL DEFAULT 'activate',
+    splits TEXT
 );
 CREATE INDEX IF NOT EXISTS activations_audience ON activations(audience_id, id);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -89,6 +96,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_audience ON deliveries(audience_id);
 """
+
+# Columns added since schema version 1, by table: (name, declaration). ``open_campaign``
+# adds the missing ones to an older store (version 1 had none of them).
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "audiences": (("origin", "TEXT NOT NULL DEFAULT 'file'"), ("schedule", "TEXT NOT NULL DEFAULT 'off'"),
+                  ("splits", "TEXT")),
+    "audience_members": (("split", "TEXT"),),
+    "activations": (("trigger", "TEXT NOT NULL DEFAULT 'activate'"), ("splits", "TEXT")),
+}
+# What each added column reads as in a version-1 store that cannot be migrated (read-only).
+_OLD_DEFAULTS = {"origin": "'file'", "schedule": "'off'", "splits": "NULL", "split": "NULL",
+                 "trigger": "'activate'"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,9 @@ class Audience:
     activated_at: str
     as_of: str
     member_count: int
+    origin: str = "file"  # "saved": activated from a segment saved in the profile store
+    schedule: str = "off"
+    splits: str | None = None  # the split's JSON (``SplitSpec.from_json``), None without one
 
 
 @dataclass(frozen=True)
@@ -125,6 +147,8 @@ class ActivationRecord:
     changed: int
     duration_ms: float
     fingerprint: str
+    trigger: str = "activate"  # activate | refresh | schedule
+    splits: dict[str, int] | None = None  # members per group after this activation
 
 
 @dataclass(frozen=True)
@@ -133,6 +157,7 @@ class Member:
 
     profile_id: str
     fields: dict[str, Any]
+    split: str | None = None  # its group, when the audience is split
 
 
 # ------------------------------------------------------------------ files
@@ -171,6 +196,8 @@ def open_campaign(path: str | Path, *, readonly: bool = False) -> Connection:
             raise StoreError(f"No campaign store at {path}; activate an audience first.")
         conn = connect(path, readonly=True)
         _check_format(conn, path)
+        with closed_on_failure(conn, path):
+            _old_store_views(conn)
         return conn
     if not path.parent.exists():
         try:
@@ -192,7 +219,54 @@ def open_campaign(path: str | Path, *, readonly: bool = False) -> Connection:
         if _format(conn) is None or not _has_table(conn, "deliveries"):
             install_schema(conn, [s for s in SCHEMA.split(";") if s.strip()], CAMPAIGN_FORMAT,
                            CAMPAIGN_SCHEMA_VERSION)
+        migrate(conn)
     return conn
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
+
+
+def _missing_columns(conn: Connection) -> list[tuple[str, str, str]]:
+    missing: list[tuple[str, str, str]] = []
+    for table, columns in ADDED_COLUMNS.items():
+        have = _columns(conn, table)
+        missing.extend((table, name, decl) for name, decl in columns if name not in have)
+    return missing
+
+
+def migrate(conn: Connection) -> None:
+    """Bring a campaign store of an older schema version up to this one, in one transaction.
+
+    Version 2 added the audience's origin, schedule and split, each member's
+    group and each activation's trigger and group counts; an older store gets
+    the columns with their defaults (no split, schedule off) and keeps
+    everything it had.
+    """
+    missing = _missing_columns(conn)
+    if not missing:
+        return
+    try:
+        with write_transaction(conn):
+            for table, name, decl in _missing_columns(conn):  # again, inside the lock
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                         (str(CAMPAIGN_SCHEMA_VERSION),))
+    except sqlite3.DatabaseError as exc:
+        raise store_error(conn, exc) from exc
+
+
+def _old_store_views(conn: Connection) -> None:
+    """Read a version-1 store that cannot be migrated (read-only) as if it were current.
+
+    Temporary views of the same names, which SQLite finds before the file's
+    tables, add the new columns with their defaults.
+    """
+    for table in {table for table, _, _ in _missing_columns(conn)}:
+        have = sorted(_columns(conn, table))
+        extra = [f"{_OLD_DEFAULTS[n]} AS {n}" for n, _ in ADDED_COLUMNS[table] if n not in have]
+        conn.execute(f"CREATE TEMP VIEW IF NOT EXISTS {table} AS SELECT {', '.join(have + extra)}"
+                     f" FROM main.{table}")
 
 
 def _has_table(conn: Connection, name: str) -> bool:
@@ -260,12 +334,13 @@ def store_error(conn: Connection, exc: sqlite3.DatabaseError) -> StoreError:
 # ------------------------------------------------------------------ audiences
 
 _AUDIENCE_COLUMNS = ("id, name, segment_id, definition, refs, fingerprint, status, fields, source_db,"
-                     " created_at, activated_at, as_of, member_count")
+                     " created_at, activated_at, as_of, member_count, origin, schedule, splits")
 
 
 def _audience(row: tuple[Any, ...]) -> Audience:
     return Audience(int(row[0]), row[1], row[2], row[3], json.loads(row[4] or "{}"), row[5], row[6],
-                    tuple(json.loads(row[7] or "[]")), row[8], row[9], row[10], row[11], int(row[12]))
+                    tuple(json.loads(row[7] or "[]")), row[8], row[9], row[10], row[11], int(row[12]),
+                    row[13], row[14], row[15])
 
 
 def list_audiences(conn: Connection) -> list[Audience]:
@@ -313,17 +388,47 @@ def set_status(conn: Connection, audience_id: int, status: str) -> None:
         raise store_error(conn, exc) from exc
 
 
+def set_schedule(conn: Connection, audience_id: int, schedule: str) -> None:
+    """Set when ``refresh --due`` refreshes the audience (off, hourly, daily, weekly)."""
+    from store.campaign.schedule import check_schedule
+
+    schedule = check_schedule(schedule)
+    try:
+        with write_transaction(conn):
+            cursor = conn.execute("UPDATE audiences SET schedule = ? WHERE id = ?", (schedule, audience_id))
+            if cursor.rowcount == 0:
+                raise InputError(f"No audience {audience_id}.")
+    except sqlite3.DatabaseError as exc:
+        raise store_error(conn, exc) from exc
+
+
 def history(conn: Connection, audience_id: int, limit: int | None = None) -> list[ActivationRecord]:
     """An audience's activations, oldest first (the last ``limit`` of them when given)."""
     sql = ("SELECT id, audience_id, activated_at, as_of, count, added, removed, kept, changed,"
-           " duration_ms, fingerprint FROM activations WHERE audience_id = ? ORDER BY id DESC")
+           " duration_ms, fingerprint, trigger, splits FROM activations WHERE audience_id = ?"
+           " ORDER BY id DESC")
     params: tuple[Any, ...] = (audience_id,)
     if limit is not None:
         sql += " LIMIT ?"
         params += (limit,)
-    rows = [ActivationRecord(*row) for row in conn.execute(sql, params)]
+    rows = [ActivationRecord(int(row[0]), int(row[1]), row[2], row[3], int(row[4]), int(row[5]),
+                             int(row[6]), int(row[7]), int(row[8]), float(row[9]), row[10], row[11],
+                             json.loads(row[12]) if row[12] else None)
+            for row in conn.execute(sql, params)]
     rows.reverse()
     return rows
+
+
+def split_counts(conn: Connection, audience_id: int) -> dict[str, int]:
+    """Members per group of a split audience, in the split's order ({} when it is not split)."""
+    from store.campaign.splits import SplitSpec, group_counts, ordered_counts
+
+    row = conn.execute("SELECT splits FROM audiences WHERE id = ?", (audience_id,)).fetchone()
+    spec = SplitSpec.from_json(row[0] if row else None)
+    if not spec.active:
+        return {}
+    return ordered_counts(spec, group_counts(conn, "audience_members", "AND audience_id = ?",
+                                             (audience_id,)))
 
 
 def size_history(conn: Connection, limit: int = 30) -> dict[int, list[int]]:
@@ -362,30 +467,33 @@ def _snapshot(conn: Connection) -> Iterator[None]:
 # ------------------------------------------------------------------ members
 
 
-def _member(profile_id: str, fields: str | None) -> Member:
-    return Member(profile_id, json.loads(fields) if fields else {})
+def _member(profile_id: str, fields: str | None, split: str | None = None) -> Member:
+    return Member(profile_id, json.loads(fields) if fields else {}, split)
+
+
+# Members a delivery goes to: everyone but the holdout group.
+DELIVERABLE = "coalesce(lower(split), '') <> 'holdout'"
 
 
 def member_page(conn: Connection, audience_id: int, after: str | None = None,
-                limit: int = 100, *, before: str | None = None) -> list[Member]:
+                limit: int = 100, *, before: str | None = None,
+                deliverable: bool = False) -> list[Member]:
     """One page of members in profile-id order: the ``limit`` after ``after`` (keyset paging).
 
     With ``before`` instead, the ``limit`` members just before it (for paging back),
-    still returned in ascending order.
+    still returned in ascending order. ``deliverable``: leave out the holdout group.
     """
+    extra = f" AND {DELIVERABLE}" if deliverable else ""
+    base = f"SELECT profile_id, fields, split FROM audience_members WHERE audience_id = ?{extra}"
     if before is not None:
-        rows = conn.execute(
-            "SELECT profile_id, fields FROM audience_members WHERE audience_id = ? AND profile_id < ?"
-            " ORDER BY profile_id DESC LIMIT ?", (audience_id, before, limit)).fetchall()
+        rows = conn.execute(f"{base} AND profile_id < ? ORDER BY profile_id DESC LIMIT ?",
+                            (audience_id, before, limit)).fetchall()
         rows.reverse()
     elif after is None:
-        rows = conn.execute(
-            "SELECT profile_id, fields FROM audience_members WHERE audience_id = ?"
-            " ORDER BY profile_id LIMIT ?", (audience_id, limit)).fetchall()
+        rows = conn.execute(f"{base} ORDER BY profile_id LIMIT ?", (audience_id, limit)).fetchall()
     else:
-        rows = conn.execute(
-            "SELECT profile_id, fields FROM audience_members WHERE audience_id = ? AND profile_id > ?"
-            " ORDER BY profile_id LIMIT ?", (audience_id, after, limit)).fetchall()
+        rows = conn.execute(f"{base} AND profile_id > ? ORDER BY profile_id LIMIT ?",
+                            (audience_id, after, limit)).fetchall()
     return [_member(*row) for row in rows]
 
 
@@ -430,30 +538,127 @@ def member_ids(conn: Connection, audience_id: int) -> set[str]:
         "SELECT profile_id FROM audience_members WHERE audience_id = ?", (audience_id,))}
 
 
-def export_csv(conn: Connection, audience: Audience, out: TextIO) -> int:
-    """Write the members as CSV (``profile_id`` then one column per field); returns the row count.
+EXPORT_FORMATS = ("csv", "ndjson")
+HASHES = ("sha256",)
+# Fields hashed by ``--hash``: the identifiers ad platforms match on.
+IDENTIFIER_WORDS = ("email", "phone", "mobile", "msisdn")
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What an export writes: which fields, which groups, in which format, hashed or not."""
+
+    fields: tuple[str, ...]
+    groups: tuple[str, ...] | None  # None: every member but the holdout
+    fmt: str = "csv"
+    hashed: tuple[str, ...] = ()  # fields written as the SHA-256 of their normalised value
+    with_split: bool = False
+
+
+def is_identifier(name: str) -> bool:
+    return any(word in name.lower() for word in IDENTIFIER_WORDS)
+
+
+def export_plan(conn: Connection, audience: Audience, *, fmt: str = "csv",
+                fields: tuple[str, ...] | list[str] | None = None, hash_name: str | None = None,
+                groups: tuple[str, ...] | list[str] | None = None) -> ExportPlan:
+    """Check an export's options against the audience; wrong ones are an ``InputError``."""
+    from store.campaign.splits import SplitSpec
+
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"Unknown export format {fmt!r}; use csv or ndjson.")
+    chosen = tuple(fields) if fields else audience.fields
+    for name in chosen:
+        if name not in audience.fields:
+            known = ", ".join(audience.fields) or "none"
+            raise InputError(f"Audience {audience.id} has no field {name!r} (its fields: {known});"
+                             " activate it again with --field to capture more.")
+    hashed: tuple[str, ...] = ()
+    if hash_name is not None:
+        if hash_name.lower() not in HASHES:
+            raise InputError(f"Unknown hash {hash_name!r}; use sha256.")
+        hashed = tuple(name for name in chosen if is_identifier(name))
+        if not hashed:
+            raise InputError("--hash sha256 hashes identifier fields (email, phone), and none is"
+                             f" exported (fields: {', '.join(chosen) or 'none'}).")
+    split = SplitSpec.from_json(audience.splits).active
+    wanted: tuple[str, ...] | None = None
+    if groups:
+        present = split_counts(conn, audience.id)
+        if not split:
+            raise InputError(f"Audience {audience.id} is not split into groups.")
+        by_lower = {name.lower(): name for name in present}
+        wanted = tuple(by_lower.get(g.lower(), g) for g in groups)
+        unknown = [g for g in wanted if g not in present]
+        if unknown:
+            raise InputError(f"Audience {audience.id} has no group {unknown[0]!r}"
+                             f" (its groups: {', '.join(present)}).")
+    return ExportPlan(chosen, wanted, fmt, hashed, split)
+
+
+def _hashed(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    return hashlib.sha256(str(value).strip().lower().encode("utf-8")).hexdigest()
+
+
+def iter_export(conn: Connection, audience: Audience, plan: ExportPlan,
+                batch: int = 10_000) -> Iterator[Member]:
+    """The members an export writes, in profile-id order (keyset batches)."""
+    from store.campaign.splits import is_holdout
+
+    for member in iter_members(conn, audience.id, batch):
+        if plan.groups is None:
+            if is_holdout(member.split):
+                continue
+        elif member.split not in plan.groups:
+            continue
+        yield member
+
+
+def export_members(conn: Connection, audience: Audience, out: TextIO,
+                   plan: ExportPlan | None = None) -> int:
+    """Write the members as CSV (``profile_id``, the fields, ``split`` when split) or NDJSON;
+    returns the row count.
 
     Read inside one read transaction, so an activation committing meanwhile
     cannot mix two versions of the audience into the file.
     """
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["profile_id", *audience.fields])
+    plan = plan or export_plan(conn, audience)
     written = 0
+    header = ["profile_id", *plan.fields, *(["split"] if plan.with_split else [])]
+    writer = csv.writer(out, lineterminator="\n") if plan.fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(header)
     with _snapshot(conn):
-        for member in iter_members(conn, audience.id):
-            writer.writerow([member.profile_id,
-                             *(_csv_value(member.fields.get(name)) for name in audience.fields)])
+        for member in iter_export(conn, audience, plan):
+            values: list[Any] = [member.profile_id]
+            for name in plan.fields:
+                value = member.fields.get(name)
+                values.append(_hashed(value) if name in plan.hashed else value)
+            if plan.with_split:
+                values.append(member.split)
+            if writer is not None:
+                writer.writerow([_csv_value(v) for v in values])
+            else:
+                out.write(json.dumps(dict(zip(header, values, strict=True)), ensure_ascii=False) + "\n")
             written += 1
     return written
 
 
-def export_csv_file(conn: Connection, audience: Audience, output: str | Path) -> int:
-    """``export_csv`` into a file, through a temporary name so a failure leaves no partial file."""
+def export_csv(conn: Connection, audience: Audience, out: TextIO) -> int:
+    """Every member but the holdout as CSV (``export_members`` with the defaults)."""
+    return export_members(conn, audience, out)
+
+
+def export_csv_file(conn: Connection, audience: Audience, output: str | Path,
+                    plan: ExportPlan | None = None) -> int:
+    """``export_members`` into a file, through a temporary name so a failure leaves no partial file."""
     output = Path(output)
     temp = output.with_name(f".{output.name}.partial")
     try:
         with temp.open("w", encoding="utf-8", newline="") as handle:
-            written = export_csv(conn, audience, handle)
+            written = export_members(conn, audience, handle, plan)
         temp.replace(output)
     except OSError as exc:
         temp.unlink(missing_ok=True)

@@ -90,6 +90,23 @@ def describe(node: Node, catalog: Catalog | None = None,
     return describe_event(node, catalog)
 
 
+def rule_lines(node: Node, catalog: Catalog | None = None,
+               segment_names: Mapping[str, str] | None = None, depth: int = 0) -> list[str]:
+    """A whole rule tree in plain words, one line a node, each group's children indented
+    under it (how the review shows a definition before and after a change)."""
+    lines = ["  " * depth + describe(node, catalog, segment_names)]
+    children: tuple[Node, ...] = ()
+    if isinstance(node, AllOf | AnyOf):
+        children = node.children
+    elif isinstance(node, NotOf) and isinstance(node.child, AllOf | AnyOf):
+        children = node.child.children
+    elif isinstance(node, NotOf) and isinstance(node.child, NotOf):
+        children = (node.child,)
+    for child in children:
+        lines.extend(rule_lines(child, catalog, segment_names, depth + 1))
+    return lines
+
+
 def _describe_not(child: Node, catalog: Catalog | None, names: Mapping[str, str]) -> str:
     if isinstance(child, AllOf):
         return "Not all of:"

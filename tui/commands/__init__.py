@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "tui.commands.copy",
     "tui.commands.segments",
     "tui.commands.activate",
+    "tui.commands.analysis",
 )
 
 
