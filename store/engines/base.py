@@ -27,10 +27,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from store.errors import InputError
+from store.errors import InputError, StoreError
 
 if TYPE_CHECKING:
     from sqlglot import exp
+
+    from store.engines.source import Relation
 
 
 class Cursor(Protocol):
@@ -72,6 +74,7 @@ class DriverConnection:
         self._raw = raw
         self.engine = engine
         self._progress: Callable[[], int] | None = None
+        self.companions: list[Connection] = []  # closed with this one (a source's segments store)
 
     @property
     def raw(self) -> Any:
@@ -101,6 +104,9 @@ class DriverConnection:
             self.execute("ROLLBACK")
 
     def close(self) -> None:
+        for companion in self.companions:
+            companion.close()
+        self.companions.clear()
         self._raw.close()
 
 
@@ -320,6 +326,43 @@ class Engine(ABC):
         """A sentence a person understands for a low-level failure of this engine."""
         return f"{self.display}: {exc}"
 
+    def segments_connection(self, conn: Connection) -> Connection:
+        """Where the saved segments of the store behind ``conn`` live: the store itself, except
+        for a source file's tables, whose segments live in a local SQLite file."""
+        return conn
+
+    # ------------------------------------------- tables the project did not create (store/engines/source.py)
+    reads_source_tables: ClassVar[bool] = False
+
+    def source_connect(self) -> Connection:
+        """A connection for reading a source file's tables, which may hold temporary views."""
+        raise StoreError(f"{self.label} cannot read a source file's tables.")
+
+    def source_ready(self, conn: Connection) -> None:  # noqa: B027
+        """After a source connection's temporary views are made: nothing may write any more."""
+
+    def release_source(self) -> None:  # noqa: B027
+        """Let go of what ``source_connect`` keeps open."""
+
+    def source_relation(self, conn: Connection, table: str, folder: Path) -> Relation | None:
+        """A source table (or Parquet path, relative to ``folder``) as SQL to read it, with its
+        columns' native types and a key unique to each row; None when there is no such table."""
+        return None
+
+    def source_value(self, column: str, kind: str) -> str:
+        """SQL reading a source column of a kind (store/engines/source.py ``classify``) in the store's
+        encoding of its attribute type."""
+        raise NotImplementedError
+
+    def source_epoch(self, column: str, kind: str) -> str:
+        """SQL for a date or timestamp column as epoch seconds (a date: its midnight, UTC)."""
+        raise NotImplementedError
+
+    def source_null_type(self, kind: str) -> str:
+        """The SQL type of a missing value of a kind, in the store's encoding."""
+        return {"string": "TEXT", "date": "TEXT", "datetime": "TEXT", "datetime_tz": "TEXT",
+                "number": "DOUBLE PRECISION"}.get(kind, "BIGINT")
+
 
 def bump_data_version(conn: Connection) -> None:
     """Count a committed write in ``meta`` (what ``data_stamp`` reads on engines without one)."""
@@ -341,12 +384,18 @@ SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 def engine_for(spec: str | Path) -> Engine:
     """The engine a ``--db`` value names (spec/engines.md).
 
-    A path ending in ``.duckdb`` or written ``duckdb:PATH`` is DuckDB; a
+    A path ending in ``.yaml`` or ``.yml`` is a source file mapping tables the
+    project did not create (store/engines/source.py); one ending in ``.duckdb``
+    or written ``duckdb:PATH`` is DuckDB; a
     ``postgresql://`` or ``postgres://`` URL is PostgreSQL; any other URL is
     refused (InputError, exit 2); everything else is an SQLite file.
     """
     text = str(spec)
     lowered = text.lower()
+    if lowered.endswith((".yaml", ".yml")) and not SCHEME.match(text):
+        from store.engines.source import SourceEngine
+
+        return SourceEngine(text)
     if lowered.startswith(URL_SCHEMES):
         from store.engines.postgres import PostgresEngine
 

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from store.engines.base import Connection, DriverConnection, Engine, quote_identifier
 from store.engines.layout import (
@@ -30,6 +30,9 @@ from store.engines.layout import (
     install_schema,
 )
 from store.errors import StoreError
+
+if TYPE_CHECKING:
+    from store.engines.source import Relation
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 DEFAULT_THREADS = 2
@@ -317,6 +320,77 @@ class DuckDBEngine(Engine):
             return super().int_array(conn, sql, parameters)
         values = conn.int_column(sql, parameters)
         return np.asarray(values.compressed() if np.ma.isMaskedArray(values) else values, dtype=np.int64)
+
+    # ------------------------------------------- tables the project did not create (store/engines/source.py)
+    reads_source_tables: ClassVar[bool] = True
+    _source: Any = None
+
+    def source_connect(self) -> DuckDBConnection:
+        """A cursor of one instance per engine object: the file opened read-only (``:memory:`` for
+        Parquet files alone). Without the ICU extension (not shipped here) a TIMESTAMPTZ casts to
+        TIMESTAMP as UTC."""
+        with _instances_lock:
+            if self._source is None:
+                duckdb = _driver()
+                memory = self.location == ":memory:"
+                if not memory and not self.path.is_file():
+                    raise StoreError(f"No DuckDB file at {self.path}.")
+                config = {
+                    "memory_limit": os.environ.get("AUDIENCES_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT),
+                    "threads": int(os.environ.get("AUDIENCES_DUCKDB_THREADS", DEFAULT_THREADS)),
+                }
+                try:
+                    self._source = duckdb.connect(self.location, read_only=not memory, config=config)
+                except Exception as exc:
+                    raise StoreError(self.describe_error(exc)) from exc
+            return DuckDBConnection(self._source.cursor(), self, True)
+
+    def release_source(self) -> None:
+        with _instances_lock:
+            instance, self._source = self._source, None
+        if instance is not None:
+            instance.close()
+
+    def source_relation(self, conn: Connection, table: str, folder: Path) -> Relation | None:
+        from store.engines.source import Relation
+
+        if table.lower().endswith(".parquet") or "/" in table or "*" in table:
+            path = Path(table) if Path(table).is_absolute() else folder / table
+            if "*" not in table and not path.exists():
+                return None
+            sql = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}', file_row_number = true)"
+            key = "s.file_row_number"
+        else:
+            sql = ".".join(quote_identifier(part) for part in table.split("."))
+            key = "s.rowid"
+        try:
+            rows = conn.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()
+        except sqlite3.Error:
+            return None
+        columns = {str(r[0]): str(r[1]) for r in rows}
+        if key == "s.file_row_number":
+            columns.pop("file_row_number", None)
+        return Relation(sql, columns, key)
+
+    def source_value(self, column: str, kind: str) -> str:
+        if kind in ("boolean", "integer"):
+            return f"CAST({column} AS BIGINT)"
+        if kind == "number":
+            return f"CAST({column} AS DOUBLE)"
+        if kind == "string":
+            return f"NULLIF(CAST({column} AS VARCHAR), '')"
+        if kind == "date":
+            return f"strftime(CAST({column} AS DATE), '%Y-%m-%d')"
+        moment = f"CAST({column} AS TIMESTAMP)"  # a TIMESTAMPTZ in the instance's time zone: UTC
+        return (f"(strftime({moment}, '%Y-%m-%d %H:%M:%S') || CASE WHEN epoch_us({moment}) % 1000000 <> 0"
+                f" THEN strftime({moment}, '.%f') ELSE '' END)")
+
+    def source_epoch(self, column: str, kind: str) -> str:
+        return f"CAST(epoch_us(CAST({column} AS TIMESTAMP)) AS DOUBLE) / 1000000"
+
+    def source_null_type(self, kind: str) -> str:
+        return {"number": "DOUBLE", "string": "VARCHAR", "date": "VARCHAR", "datetime": "VARCHAR",
+                "datetime_tz": "VARCHAR"}.get(kind, "BIGINT")
 
     def describe_error(self, exc: BaseException) -> str:
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # DuckDB appends tuning hints

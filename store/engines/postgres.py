@@ -15,7 +15,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from store.engines.base import (
@@ -33,6 +34,9 @@ from store.engines.layout import (
     install_schema,
 )
 from store.errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    from store.engines.source import Relation
 
 CONNECT_TIMEOUT_S = 5
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -365,6 +369,54 @@ class PostgresEngine(Engine):
                     copy.write_row(row)
         except Exception as exc:
             raise _translated(exc) from exc
+
+    # ------------------------------------------- tables the project did not create (store/engines/source.py)
+    reads_source_tables: ClassVar[bool] = True
+
+    def source_connect(self) -> PostgresConnection:
+        """A writable session until ``source_ready``: temporary views need one."""
+        return self.connect()
+
+    def source_ready(self, conn: Connection) -> None:
+        conn.execute("SET default_transaction_read_only = on")
+
+    def source_relation(self, conn: Connection, table: str, folder: Path) -> Relation | None:
+        from store.engines.source import Relation
+
+        schema, _, name = table.rpartition(".")
+        schema = schema or self.schema
+        rows = conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+            " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = ? AND c.relname = ? AND a.attnum > 0 AND NOT a.attisdropped"
+            " ORDER BY a.attnum", (schema, name)).fetchall()
+        if not rows:
+            return None
+        # The row's address (page, item) as one number: unique in the table while it is read.
+        key = ("(CAST((CAST(CAST(s.ctid AS TEXT) AS point))[0] AS BIGINT) * 65536"
+               " + CAST((CAST(CAST(s.ctid AS TEXT) AS point))[1] AS BIGINT))")
+        return Relation(f"{quote_identifier(schema)}.{quote_identifier(name)}",
+                        {str(r[0]): str(r[1]) for r in rows}, key)
+
+    def source_value(self, column: str, kind: str) -> str:
+        if kind == "boolean":
+            return f"CAST(CAST({column} AS INT) AS BIGINT)"
+        if kind == "integer":
+            return f"CAST({column} AS BIGINT)"
+        if kind == "number":
+            return f"CAST({column} AS DOUBLE PRECISION)"
+        if kind == "string":
+            return f'(NULLIF(CAST({column} AS TEXT), \'\') COLLATE "C")'
+        if kind == "date":
+            return f'(to_char({column}, \'YYYY-MM-DD\') COLLATE "C")'
+        moment = f"({column} AT TIME ZONE 'UTC')" if kind == "datetime_tz" else column
+        return (f"((to_char({moment}, 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN"
+                f" CAST(EXTRACT(MICROSECONDS FROM {moment}) AS BIGINT) % 1000000 <> 0"
+                f" THEN to_char({moment}, '.US') ELSE '' END) COLLATE \"C\")")
+
+    def source_epoch(self, column: str, kind: str) -> str:
+        moment = f"CAST({column} AS TIMESTAMP)" if kind == "date" else column
+        return f"CAST(EXTRACT(EPOCH FROM {moment}) AS DOUBLE PRECISION)"
 
     def describe_error(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split())

@@ -41,6 +41,7 @@ def list_segments(conn: Connection) -> list[SavedSegment]:
     Sorted here rather than by the engine: a case-insensitive collation differs
     between engines, and a store holds few segments.
     """
+    conn = conn.engine.segments_connection(conn)
     rows = conn.execute(
         "SELECT id, name, description, created_at, updated_at FROM segments").fetchall()
     saved = [SavedSegment(*row) for row in rows]
@@ -48,6 +49,7 @@ def list_segments(conn: Connection) -> list[SavedSegment]:
 
 
 def saved_definition(conn: Connection, segment_id: str) -> str | None:
+    conn = conn.engine.segments_connection(conn)
     row = conn.execute("SELECT definition FROM segments WHERE id = ?", (segment_id,)).fetchone()
     return None if row is None else str(row[0])
 
@@ -102,6 +104,7 @@ def save_segment(conn: Connection, resolved: ResolvedSegment) -> None:
     (Validation has already refused cycles, including one through the old
     saved version of this segment.)
     """
+    conn = conn.engine.segments_connection(conn)
     segment = resolved.segment
     with write_transaction(conn):
         for ref_id, ref in resolved.refs.items():
@@ -135,6 +138,7 @@ def referrers(conn: Connection, segment_id: str) -> list[str]:
 
 def delete_segment(conn: Connection, segment_id: str) -> None:
     """Delete a saved segment; refused while another saved segment refers to it."""
+    conn = conn.engine.segments_connection(conn)
     with write_transaction(conn):
         if saved_definition(conn, segment_id) is None:
             raise InputError(f"No saved segment {segment_id!r}.")
@@ -149,6 +153,7 @@ def delete_segment(conn: Connection, segment_id: str) -> None:
 
 def rename_segment(conn: Connection, segment_id: str, new_name: str) -> None:
     """Change a saved segment's display name (its id, which references use, stays)."""
+    conn = conn.engine.segments_connection(conn)
     new_name = new_name.strip()
     if not new_name:
         raise InputError("A segment needs a name.")

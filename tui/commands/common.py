@@ -14,9 +14,9 @@ from store.errors import InputError
 from store.schema.values import UTC, datetime_out_of_range, parse_date, parse_datetime
 from store.segments.validate import ResolvedSegment
 
-STORE_HELP = ("The profile store: a file (SQLite), a .duckdb file or duckdb:PATH (DuckDB), or a"
-              " postgresql:// URL (?schema=NAME picks the schema). Default: the top-level --db,"
-              " else $AUDIENCES_DB.")
+STORE_HELP = ("The profile store: a file (SQLite), a .duckdb file or duckdb:PATH (DuckDB), a"
+              " postgresql:// URL (?schema=NAME picks the schema), or a source file (.yaml) mapping"
+              " existing tables. Default: the top-level --db, else $AUDIENCES_DB.")
 ENGINE_KEY = "audiences.engine"  # ctx.meta: the store a command works on, for error messages
 
 
