@@ -603,12 +603,17 @@ def test_json_each_payload_decodes_to_the_values() -> None:
     assert render(tree, [payload], "spark")[1] == ("a", "b")
 
 
-def test_duckdb_folds_an_ascii_pattern_with_lower_and_keeps_translate_for_the_rare_texts() -> None:
+def test_duckdb_folds_an_ascii_pattern_with_ilike_and_keeps_translate_for_the_rare_texts() -> None:
     binder = sb.Binder()
     where = Predicates(binder, TODAY).like("ends_with", "@Gmail.com", sb.column("s"))
     sql, params = render(exp.select(pk_column()).from_(sb.table("t")).where(where), binder.values, "duckdb")
-    assert 'LOWER("s") LIKE ?' in sql and 'TRANSLATE("s"' in sql and "CASE WHEN" in sql
+    assert '"s" ILIKE ?' in sql and 'TRANSLATE("s"' in sql and "CASE WHEN" in sql
+    assert "ESCAPE" not in sql  # DuckDB has no default escape character: none is needed here
     assert params == ("%@gmail.com", "%@gmail.com")
+    binder = sb.Binder()
+    where = Predicates(binder, TODAY).like("ends_with", "_1%", sb.column("s"))
+    sql, params = render(exp.select(pk_column()).from_(sb.table("t")).where(where), binder.values, "duckdb")
+    assert sql.count("ESCAPE") == 2 and params == ("%\\_1\\%", "%\\_1\\%")
     sql, _ = render(exp.select(pk_column()).from_(sb.table("t")).where(
         Predicates(sb.Binder(), TODAY).like("contains", "é", sb.column("s"))), ["%é%"], "duckdb")
-    assert "LOWER(" not in sql  # a pattern with other letters: translate() alone
+    assert "ILIKE" not in sql  # a pattern with other letters: translate() alone
