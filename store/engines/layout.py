@@ -18,6 +18,9 @@ from store.engines.base import quote_identifier as quote_identifier
 STORE_FORMAT = "audiences-tui-store"
 SCHEMA_VERSION = 1
 
+# The `xdm` columns (XDM names for PQL, spec/pql.md) came after the first stores were made: those
+# lack them until a name is first set (store.schema.catalog.set_xdm adds the column), and the
+# catalog reads its tables by column name, so both kinds of store load.
 # {text} {int} {real}: the engine's column types; {key}: the integer key of
 # profiles and events (numbered by the writers); {time}: event times (epoch seconds, maybe with
 # fractions); {compact}: SQLite's WITHOUT ROWID where it helps.
@@ -34,20 +37,23 @@ CREATE TABLE IF NOT EXISTS attributes (
     grp {text},
     description {text},
     derived_from {text},
-    position {int} NOT NULL DEFAULT 0
+    position {int} NOT NULL DEFAULT 0,
+    xdm {text}
 );
 CREATE TABLE IF NOT EXISTS event_types (
     id {int} PRIMARY KEY,
     name {text} NOT NULL UNIQUE,
     label {text},
-    description {text}
+    description {text},
+    xdm {text}
 );
 CREATE TABLE IF NOT EXISTS event_fields (
     name {text} PRIMARY KEY,
     type {text} NOT NULL,
     column_name {text} NOT NULL UNIQUE,
     label {text},
-    description {text}
+    description {text},
+    xdm {text}
 );
 CREATE TABLE IF NOT EXISTS event_type_fields (
     event_type_id {int} NOT NULL REFERENCES event_types(id),

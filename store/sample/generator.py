@@ -41,6 +41,7 @@ from store.engines.base import Connection, Engine, engine_for
 from store.errors import InputError, StoreError
 from store.sample import pools as pools
 from store.schema.catalog import (
+    XdmKind,
     declare_derived_age,
     ensure_attribute,
     ensure_entity,
@@ -48,6 +49,7 @@ from store.schema.catalog import (
     ensure_event_field,
     ensure_event_type,
     set_labels,
+    set_xdm,
 )
 from store.schema.indexes import create_missing_indexes, drop_event_indexes
 from store.schema.rebuild import Build, SavedRows, process_runs, replacement
@@ -261,13 +263,16 @@ def _declare_catalog(conn: Connection) -> Columns:
 
 
 def _apply_labels(conn: Connection, labels: dict[str, Any]) -> None:
-    """Write the labels of ``schema.yaml``; entity labels go straight to the entity tables."""
-    sections = (("attributes", "attributes"), ("event_types", "event_types"),
-                ("event_fields", "event_fields"))
-    for key, table in sections:
+    """Write the labels and XDM names of ``schema.yaml``; entity labels go straight to the
+    entity tables."""
+    sections: tuple[tuple[str, XdmKind], ...] = (
+        ("attributes", "attribute"), ("event_types", "event type"), ("event_fields", "event field"))
+    for key, kind in sections:
         for name, entry in (labels.get(key) or {}).items():
-            set_labels(conn, table, str(name), label=entry.get("label"),
+            set_labels(conn, key, str(name), label=entry.get("label"),
                        group=entry.get("group"), description=entry.get("description"))
+            if entry.get("xdm"):
+                set_xdm(conn, kind, str(name), str(entry["xdm"]))
     for name, entry in (labels.get("entities") or {}).items():
         conn.execute("UPDATE entities SET label = ?, description = ? WHERE name = ?",
                      (entry.get("label"), entry.get("description"), name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from store.engines.base import Connection
 from store.engines.layout import RESERVED_COLUMNS, quote_identifier
@@ -26,6 +27,7 @@ class Attribute:
     group: str = ""
     description: str = ""
     derived_from: str | None = None
+    xdm: str = ""  # its XDM name in PQL (spec/pql.md); "" when none is declared
 
     @property
     def display_label(self) -> str:
@@ -39,6 +41,7 @@ class EventField:
     column: str
     label: str = ""
     description: str = ""
+    xdm: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class EventType:
     label: str = ""
     description: str = ""
     fields: tuple[str, ...] = ()
+    xdm: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,27 +91,25 @@ class Catalog:
     @classmethod
     def load(cls, conn: Connection) -> Catalog:
         attributes = {ID_ATTRIBUTE.name: ID_ATTRIBUTE}
-        for row in conn.execute(
-            "SELECT name, type, column_name, label, grp, description, derived_from"
-            " FROM attributes ORDER BY position, name"
-        ):
-            attributes[row[0]] = Attribute(row[0], row[1], row[2], row[3] or "", row[4] or "",
-                                           row[5] or "", row[6])
+        for row in _rows(conn, "SELECT * FROM attributes ORDER BY position, name"):
+            attributes[row["name"]] = Attribute(
+                row["name"], row["type"], row["column_name"], row["label"] or "", row["grp"] or "",
+                row["description"] or "", row["derived_from"], row.get("xdm") or "")
         fields_by_type: dict[int, list[str]] = {}
         for type_id, field_name in conn.execute(
             "SELECT event_type_id, field_name FROM event_type_fields ORDER BY field_name"
         ):
             fields_by_type.setdefault(type_id, []).append(field_name)
         event_types = {
-            row[1]: EventType(row[0], row[1], row[2] or "", row[3] or "",
-                              tuple(fields_by_type.get(row[0], ())))
-            for row in conn.execute("SELECT id, name, label, description FROM event_types ORDER BY name")
+            row["name"]: EventType(row["id"], row["name"], row["label"] or "",
+                                   row["description"] or "",
+                                   tuple(fields_by_type.get(row["id"], ())), row.get("xdm") or "")
+            for row in _rows(conn, "SELECT * FROM event_types ORDER BY name")
         }
         event_fields = {
-            row[0]: EventField(row[0], row[1], row[2], row[3] or "", row[4] or "")
-            for row in conn.execute(
-                "SELECT name, type, column_name, label, description FROM event_fields ORDER BY name"
-            )
+            row["name"]: EventField(row["name"], row["type"], row["column_name"], row["label"] or "",
+                                    row["description"] or "", row.get("xdm") or "")
+            for row in _rows(conn, "SELECT * FROM event_fields ORDER BY name")
         }
         entities: dict[str, Entity] = {}
         for row in conn.execute(
@@ -133,6 +135,13 @@ class Catalog:
 
     def entity_for_prefix(self, prefix: str) -> Entity | None:
         return self.entities.get(prefix)
+
+
+def _rows(conn: Connection, sql: str) -> list[dict[str, Any]]:
+    """Rows as dicts by column name: a store made before a column was added still loads."""
+    cursor = conn.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def nearest(name: str, known: list[str] | tuple[str, ...] | set[str], n: int = 3) -> list[str]:
@@ -376,3 +385,34 @@ def ensure_entity_field(conn: Connection, entity: str, name: str,
             "UPDATE entity_fields SET type = ? WHERE entity = ? AND name = ?", (final, entity, name)
         )
     return EntityField(name, final, column)
+
+
+# ---------------------------------------------------------------- XDM names (spec/pql.md)
+
+XDM_TABLES: dict[str, str] = {"attribute": "attributes", "event type": "event_types",
+                              "event field": "event_fields"}
+XdmKind = Literal["attribute", "event type", "event field"]
+XDM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+
+
+def set_xdm(conn: Connection, kind: XdmKind, name: str, xdm: str) -> None:
+    """Declare the XDM name of an attribute, event type or event field (in the caller's
+    transaction). Refuses (``InputError``) an unknown name, a malformed XDM path and an XDM
+    name another entry of the same kind already has: PQL must name one thing."""
+    from store.errors import InputError
+
+    table = XDM_TABLES[kind]
+    if not XDM_NAME.match(xdm):
+        raise InputError(f"XDM name {xdm!r} for {kind} {name!r} must be dotted names"
+                         " (letters, digits, '_'), e.g. person.gender.")
+    if "xdm" not in table_columns(conn, table):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN xdm {conn.engine.column_type('TEXT')}")
+    if conn.execute(f"SELECT 1 FROM {table} WHERE name = ?", (name,)).fetchone() is None:
+        known = [row[0] for row in conn.execute(f"SELECT name FROM {table}")]
+        raise InputError(f"Cannot give an XDM name to unknown {kind} {name!r}." +
+                         did_you_mean(name, known))
+    taken = conn.execute(f"SELECT name FROM {table} WHERE xdm = ? AND name <> ?",
+                         (xdm, name)).fetchone()
+    if taken is not None:
+        raise InputError(f"XDM name {xdm!r} already names the {kind} {taken[0]!r}.")
+    conn.execute(f"UPDATE {table} SET xdm = ? WHERE name = ?", (xdm, name))

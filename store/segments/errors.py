@@ -23,3 +23,20 @@ class SegmentError(InputError):
         if self.path:
             where += f": {self.path}"
         return f"{where}: {self.message}"
+
+
+class PqlError(SegmentError):
+    """PQL that cannot be read: names the construct and where it is (line and column)."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 column: int | None = None) -> None:
+        self.column = column
+        super().__init__(message, source=source, line=line)
+
+    def format(self) -> str:
+        where = self.source or "<pql>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
