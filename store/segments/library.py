@@ -16,7 +16,7 @@ from store.errors import InputError
 from store.schema.catalog import Catalog
 from store.segments.model import Segment, referenced_segments
 from store.segments.validate import ResolvedSegment, SegmentLookup, validate_segment
-from store.segments.yamlio import dump_segment, load_segment_file, load_segment_text
+from store.segments.yamlio import dump_segment, load_segment_file, load_segment_text, read_text_file
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,22 @@ def resolve_segment(conn: Connection, segment: Segment, lines: dict[str, int] | 
 
 
 def resolve_file(conn: Connection, path: str | Path) -> ResolvedSegment:
+    """A segment file, validated: YAML, or PQL when the file ends in ``.pql``."""
+    if Path(path).suffix.lower() == ".pql":
+        return resolve_pql(conn, read_text_file(path), str(path))[0]
     segment, lines = load_segment_file(path)
     return resolve_segment(conn, segment, lines)
+
+
+def resolve_pql(conn: Connection, text: str, source: str, *, segment_id: str | None = None,
+                name: str | None = None) -> tuple[ResolvedSegment, list[str]]:
+    """PQL text (spec/pql.md) read over the store's XDM names and validated like YAML; with
+    the reader's warnings (case sensitivity given up)."""
+    from store.segments.pql_reader import read_pql
+
+    catalog = Catalog.load(conn)
+    reading = read_pql(text, catalog, source=source, segment_id=segment_id, name=name)
+    return resolve_segment(conn, reading.segment, reading.lines, catalog), reading.warnings
 
 
 def resolve_saved(conn: Connection, segment_id: str) -> ResolvedSegment:

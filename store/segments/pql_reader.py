@@ -72,8 +72,8 @@ UNIT_NAMES = {"day": "days", "days": "days", "week": "weeks", "weeks": "weeks",
               "month": "months", "months": "months", "year": "years", "years": "years"}
 # Words that start constructs outside the subset, named in the refusal.
 OUTSIDE = {
-    "let": "'let' bindings", "if": "'if' expressions", "select": "'select ... from'",
-    "from": "'select ... from'", "forall": "'forall'", "exists": "'exists' quantifiers",
+    "let": "let bindings", "if": "if expressions", "select": "select ... from",
+    "from": "select ... from", "forall": "forall quantifiers", "exists": "exists quantifiers",
     "map": "map functions", "filter": "array functions", "matches": "regular expressions",
     "regexp": "regular expressions", "regex": "regular expressions",
 }
@@ -158,7 +158,7 @@ class _Reader:
     def not_a_condition(self, tree: Tree) -> str:
         kind = tree.data
         if kind == "arith":
-            return f"arithmetic ({tree.children[1]!s}) is not in the PQL subset (spec/pql.md)"
+            return outside(f"arithmetic ('{tree.children[1]!s}')")
         if kind in ("name", "member"):
             return (f"{self.path(tree) or 'a field'} alone is not a condition; compare it with a"
                     " value (=, in, occurs, ...)")
@@ -212,8 +212,8 @@ class _Reader:
         if name == "CHAIN":
             raise self.fail("CHAIN (event sequences) is not read yet: this store's segments have"
                             " no sequences", tree)
-        what = OUTSIDE.get(name, f"the function {name!r}")
-        raise self.fail(f"{what} is not in the PQL subset (spec/pql.md)", tree)
+        what = f"{OUTSIDE[name]} ({name!r})" if name in OUTSIDE else f"the function {name!r}"
+        raise self.fail(outside(what), tree)
 
     def arguments(self, tree: Tree, start: int) -> list[Tree | Token]:
         rest = tree.children[start:]
@@ -256,6 +256,8 @@ class _Reader:
                 return self.date(tree)
             if kind == "paren":
                 return self.value(tree.children[0])
+            if kind == "arith":
+                raise self.fail(self.not_a_condition(tree), tree)
         raise self.fail(f"expected a value (text in double quotes, a number, true/false,"
                         f" date(Y, M, D) or [a, b]), got {self.describe(tree)}", tree)
 
@@ -294,6 +296,8 @@ class _Reader:
         """The attribute (profile scope) or event field (event scope) a condition names, and
         its type."""
         path = self.path(tree)
+        if isinstance(tree, Tree) and tree.data == "arith":
+            raise self.fail(self.not_a_condition(tree), tree)
         if path is None:
             raise self.fail(f"expected {'an attribute' if scope == 'profile' else 'an event field'}"
                             f" name, got {self.describe(tree)}", tree)
@@ -384,12 +388,12 @@ class _Reader:
         if method in STRING_METHODS or method in ("equals", "notEqualTo"):
             return self.string_method(tree, target, method, args, scope)
         if method in OUTSIDE or method in ARRAY_METHODS:
-            what = OUTSIDE.get(method, f"the array function {method!r}")
-            raise self.fail(f"{what} is not in the PQL subset (spec/pql.md)", method_token)
+            what = (f"{OUTSIDE[method]} ({method!r})" if method in OUTSIDE
+                    else f"the array function {method!r}")
+            raise self.fail(outside(what), method_token)
         if method in ("count", *AGGREGATES):
             raise self.fail(f".{method}() needs a comparison: xEvent[...].{method}(...) >= N", tree)
-        raise self.fail(f"the method {method!r} is not in the PQL subset (spec/pql.md)",
-                        method_token)
+        raise self.fail(outside(f"the method {method!r}"), method_token)
 
     def string_method(self, tree: Tree, target: Tree | Token, method: str,
                       args: list[Tree | Token], scope: str) -> Node:
@@ -655,7 +659,7 @@ class _Reader:
             return self.count_comparison(source, op, value, tree)
         fn = AGGREGATES.get(method)
         if fn is None:
-            raise self.fail(f"the method {method!r} is not in the PQL subset (spec/pql.md)", left)
+            raise self.fail(outside(f"the method {method!r}"), left)
         if len(args) != 1:
             raise self.fail(f".{method}(...) takes one event field", left)
         field_name, kind = self.subject(args[0], "event")
@@ -724,7 +728,27 @@ def fold_pair(left: Node, right: Node) -> Node | None:
     return None
 
 
-def syntax_error(exc: UnexpectedInput, source: str) -> PqlError:
+def outside(what: str) -> str:
+    return f"{what}: not in the PQL subset this program reads (spec/pql.md)"
+
+
+def outside_keyword(expression: str, token: Token) -> tuple[str, int, int] | None:
+    """The last word before ``token`` that starts a construct outside the subset (``let``,
+    ``select``, ``forall`` ...), with its line and column: the construct to name."""
+    found = None
+    try:
+        for item in parser().lex(expression):
+            if item.start_pos is not None and token.start_pos is not None \
+                    and item.start_pos > token.start_pos:
+                break
+            if item.type == "NAME" and str(item) in OUTSIDE:
+                found = (str(item), item.line or 0, item.column or 0)
+    except UnexpectedInput:
+        pass
+    return found
+
+
+def syntax_error(exc: UnexpectedInput, source: str, expression: str) -> PqlError:
     """A parse error as one message naming what was found where."""
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedEOF):
@@ -737,9 +761,12 @@ def syntax_error(exc: UnexpectedInput, source: str) -> PqlError:
             return PqlError("the PQL ends too early (an unclosed bracket or a missing operand?)",
                             source=source, line=line if line > 0 else None,
                             column=column if column > 0 else None)
-        if text in OUTSIDE:
-            message = f"{OUTSIDE[text]} ({text!r}) are not in the PQL subset (spec/pql.md)"
-        elif text in (")", "]"):
+        keyword = outside_keyword(expression, token)
+        if keyword is not None:
+            word, line, column = keyword
+            return PqlError(outside(f"{OUTSIDE[word]} ({word!r})"), source=source, line=line,
+                            column=column)
+        if text in (")", "]"):
             message = f"unbalanced brackets: {text!r} closes nothing"
         else:
             message = f"unexpected {text!r}"
@@ -802,7 +829,7 @@ def read_pql(text: str, catalog: Catalog, *, source: str = "<pql>", segment_id: 
     try:
         tree = parser().parse(expression)
     except UnexpectedInput as exc:
-        raise syntax_error(exc, source) from None
+        raise syntax_error(exc, source, expression) from None
     except RecursionError:
         raise PqlError("the PQL is nested too deeply", source=source) from None
     reader = _Reader(Names.of(catalog), source)

@@ -63,7 +63,8 @@ class _Writer:
             parts = [self.node(child, f"{path}.{kind}[{i}]") for i, child in enumerate(node.children)]
             return group(parts, joiner)
         if isinstance(node, NotOf):
-            return "not " + parenthesised(self.node(node.child, f"{path}.not"))
+            child = self.node(node.child, f"{path}.not")
+            return "not " + (child if isinstance(node.child, SegmentRef) else parenthesised(child))
         if isinstance(node, SegmentRef):
             return f"inSegment({quote(node.segment)})"
         if isinstance(node, AttributeCondition):
@@ -165,7 +166,11 @@ class _Writer:
                                              where_path, in_event=True))
         if not conditions:
             return "xEvent"
-        return f"xEvent[{' and '.join(conditions)}]"
+        one_line = f"xEvent[{' and '.join(conditions)}]"
+        if len(one_line) <= LINE_WIDTH and "\n" not in one_line:
+            return one_line
+        body = [indent(conditions[0])] + [indent(f"and {part}") for part in conditions[1:]]
+        return "xEvent[\n" + "\n".join(body) + "\n]"
 
     def field_type(self, name: str) -> str:
         if name in self.catalog.event_fields:

@@ -394,16 +394,20 @@ def load_segment_text(text: str, source: str = "<segment>",
 
 def load_segment_file(path: str | Path) -> tuple[Segment, dict[str, int]]:
     """Read a segment file; the id defaults to a slug of the name, else of the file name."""
+    return load_segment_text(read_text_file(path), str(path), default_id=Path(path).stem)
+
+
+def read_text_file(path: str | Path) -> str:
+    """A segment file's text (UTF-8), or a ``SegmentError`` that says why it cannot be read."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise SegmentError(f"cannot read the file ({exc.strerror})", source=str(path)) from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SegmentError("the file is not UTF-8 text", source=str(path)) from None
-    return load_segment_text(text, str(path), default_id=path.stem)
 
 
 # ---------------------------------------------------------------------- dumping

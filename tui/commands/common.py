@@ -131,13 +131,17 @@ def check_readable(path: Path) -> None:
 
 
 def resolve_segment(conn: Connection, source: str, when: dt.datetime) -> ResolvedSegment:
-    """SEGMENT (a YAML file, or the id of a segment saved in the store), validated, and
+    """SEGMENT (a YAML or PQL file, or the id of a segment saved in the store), validated, and
     checked at the as-of instant ``when`` (a ``between`` whose relative bounds resolve in
     the wrong order then is refused, not an empty audience)."""
     from store.segments import library
 
     path = Path(source)
-    if path.is_file():
+    if path.is_file() and path.suffix.lower() == ".pql":
+        resolved, warnings = library.resolve_pql(conn, library.read_text_file(path), str(path))
+        for warning in warnings:
+            click.echo(f"Warning: {warning}", err=True)
+    elif path.is_file():
         resolved = library.resolve_file(conn, path)
     elif library.saved_definition(conn, source) is not None:
         resolved = library.resolve_saved(conn, source)

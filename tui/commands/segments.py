@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from store.engines.base import Engine
+from store.engines.base import Connection, Engine
 from store.errors import InputError
 from tui.commands.common import (
     ExistingFile,
@@ -139,18 +139,67 @@ def save_command(file: Path, db: Engine | None) -> None:
     click.echo(f"Saved segment {resolved.segment.id!r} ({resolved.segment.name}).")
 
 
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["yaml", "pql"], case_sensitive=False), default=None,
+    help="yaml, or pql (spec/pql.md). Default: pql for a .pql file, else yaml.")
+
+
+@segments_group.command("import")
+@click.argument("file", type=ExistingFile())
+@engine_option()
+@FORMAT_OPTION
+@click.option("--id", "segment_id", default=None, metavar="ID",
+              help="Save it under this id (default: the file's id, else a slug of its name).")
+@click.option("--name", default=None, help="Its display name (default: the file's).")
+def import_command(file: Path, db: Engine | None, fmt: str | None, segment_id: str | None,
+                   name: str | None) -> None:
+    """Save a segment from a YAML file or from PQL text (a .pql file, or AEP's JSON export)."""
+    from dataclasses import replace
+
+    from store.segments import library
+    from store.segments.model import SLUG_RE
+    from store.segments.yamlio import read_text_file
+
+    if segment_id is not None and not SLUG_RE.match(segment_id):
+        raise InputError(f"--id {segment_id!r} must be a lowercase slug (letters, digits, '-' or"
+                         " '_').")
+    fmt = (fmt or ("pql" if file.suffix.lower() == ".pql" else "yaml")).lower()
+    conn = store_engine(db).open_store()
+    try:
+        warnings: list[str] = []
+        if fmt == "pql":
+            resolved, warnings = library.resolve_pql(conn, read_text_file(file), str(file),
+                                                     segment_id=segment_id, name=name)
+        else:
+            resolved = library.resolve_file(conn, file)
+            segment = resolved.segment
+            segment = replace(segment, id=segment_id or segment.id, name=name or segment.name)
+            resolved = library.resolve_segment(conn, segment, None)
+        library.save_segment(conn, resolved)
+    finally:
+        conn.close()
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Saved segment {resolved.segment.id!r} ({resolved.segment.name}).")
+
+
 @segments_group.command("export")
 @click.argument("segment_id")
 @engine_option()
+@FORMAT_OPTION
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file instead of standard output.")
-def export_command(segment_id: str, db: Engine | None, output: Path | None) -> None:
-    """Export a saved segment as YAML."""
+def export_command(segment_id: str, db: Engine | None, fmt: str | None, output: Path | None) -> None:
+    """Export a saved segment as YAML or PQL."""
     from store.segments.library import saved_definition
 
+    fmt = (fmt or ("pql" if output is not None and output.suffix.lower() == ".pql" else "yaml"))
     conn = store_engine(db).open_store(readonly=True)
     try:
-        text = saved_definition(conn, segment_id)
+        if fmt.lower() == "pql":
+            text: str | None = segment_pql(conn, segment_id)
+        else:
+            text = saved_definition(conn, segment_id)
     finally:
         conn.close()
     if text is None:
@@ -163,6 +212,28 @@ def export_command(segment_id: str, db: Engine | None, output: Path | None) -> N
     except OSError as exc:
         raise InputError(f"Cannot write {output}: {exc.strerror}.") from None
     click.echo(f"Exported {segment_id!r} to {output}.")
+
+
+def segment_pql(conn: Connection, segment: str) -> str:
+    """SEGMENT (a file or a saved id) as PQL over the store's XDM names."""
+    from store.schema.catalog import Catalog
+    from store.segments.pql_writer import write_pql
+
+    resolved = resolve_segment(conn, segment, parse_when(None))
+    return write_pql(resolved.segment, Catalog.load(conn))
+
+
+@click.command("pql")
+@click.argument("segment")
+@engine_option()
+def pql_command(segment: str, db: Engine | None) -> None:
+    """Print SEGMENT (a YAML or PQL file, or a saved id) as PQL (spec/pql.md)."""
+    conn = store_engine(db).open_store(readonly=True)
+    try:
+        text = segment_pql(conn, segment)
+    finally:
+        conn.close()
+    click.echo(text, nl=False)
 
 
 @segments_group.command("delete")
@@ -196,4 +267,4 @@ def rename_command(segment_id: str, new_name: str, db: Engine | None) -> None:
     click.echo(f"Renamed {segment_id!r} to {new_name!r}.")
 
 
-commands = [count_command, sql_command, segments_group]
+commands = [count_command, sql_command, pql_command, segments_group]
