@@ -312,8 +312,10 @@ class _Reader:
             return name, catalog.attributes[name].type
         name = self.names.event_field(path)
         if name is None:
-            raise self.fail(f"unknown event field {path!r}." +
-                            Names.suggest(path, self.names.event_fields), tree)
+            hint = Names.suggest(path, self.names.event_fields)
+            if path in self.names.event_types:
+                hint = f" {path!r} is an event type: write eventType = {json.dumps(path)}."
+            raise self.fail(f"unknown event field {path!r}." + hint, tree)
         if "." in name and name not in catalog.event_fields:
             entity, _, field_name = name.partition(".")
             return name, catalog.entities[entity].fields[field_name].type
@@ -748,19 +750,37 @@ def outside_keyword(expression: str, token: Token) -> tuple[str, int, int] | Non
     return found
 
 
+def unclosed_bracket(expression: str) -> Token | None:
+    """The innermost bracket left open at the end of the text, if any."""
+    pairs = {")": "(", "]": "["}
+    stack: list[Token] = []
+    try:
+        for token in parser().lex(expression):
+            if str(token) in ("(", "["):
+                stack.append(token)
+            elif str(token) in pairs and stack and str(stack[-1]) == pairs[str(token)]:
+                stack.pop()
+    except UnexpectedInput:
+        pass
+    return stack[-1] if stack else None
+
+
 def syntax_error(exc: UnexpectedInput, source: str, expression: str) -> PqlError:
     """A parse error as one message naming what was found where."""
     line, column = exc.line, exc.column
-    if isinstance(exc, UnexpectedEOF):
-        return PqlError("the PQL ends too early (an unclosed bracket or a missing operand?)",
-                        source=source)
+    ended = isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken)
+                                               and exc.token.type == "$END")
+    if ended:
+        opened = unclosed_bracket(expression)
+        if opened is not None:
+            return PqlError(f"unbalanced brackets: this {str(opened)!r} is never closed",
+                            source=source, line=opened.line, column=opened.column)
+        return PqlError("the PQL ends too early (a missing operand?)", source=source,
+                        line=line if isinstance(line, int) and line > 0 else None,
+                        column=column if isinstance(column, int) and column > 0 else None)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         text = str(token)
-        if token.type == "$END":
-            return PqlError("the PQL ends too early (an unclosed bracket or a missing operand?)",
-                            source=source, line=line if line > 0 else None,
-                            column=column if column > 0 else None)
         keyword = outside_keyword(expression, token)
         if keyword is not None:
             word, line, column = keyword
