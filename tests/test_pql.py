@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -385,3 +386,60 @@ def test_import_refuses_what_it_cannot_read_and_writes_nothing(sample_store: str
     ok("segments", "import", yaml_file, "--format", "yaml", "--id", "men", "--name", "Men",
        "--db", sample_store)
     assert "men\tMen\t" in ok("segments", "list", "--db", sample_store).stdout
+
+
+# ------------------------------------------------------------------ XDM names in the catalog
+
+
+def test_import_sets_xdm_names_that_pql_then_reads(fresh_location: Callable[[str], str],
+                                                   tmp_path: Path) -> None:
+    db = fresh_location("store")
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("id,gender,first name\np1,male,Al\np2,female,Bo\n", encoding="utf-8")
+    events = tmp_path / "events.csv"
+    events.write_text("profile_id,type,timestamp,amount\np1,buy,2026-11-01T10:00:00Z,5\n"
+                      "p2,buy,2026-11-02T10:00:00Z,50\n", encoding="utf-8")
+    ok("import", "profiles", profiles, "--db", db, "--xdm", "gender=person.gender",
+       "--xdm", "first name=person.name.firstName")
+    ok("import", "events", events, "--db", db, "--xdm", "amount=commerce.order.priceTotal",
+       "--type-xdm", "buy=commerce.purchases")
+    pql = tmp_path / "q.pql"
+    pql.write_text('person.gender = "male"\nand person.name.firstName = "Al"\n'
+                   'and xEvent[eventType = "commerce.purchases" and commerce.order.priceTotal < 10]\n',
+                   encoding="utf-8")
+    assert count(pql, db) == 1
+    assert ok("pql", pql, "--db", db).stdout == pql.read_text(encoding="utf-8")
+    # A wrong name is refused with the nearest names, and nothing of that import is written.
+    refused = invoke("import", "profiles", profiles, "--db", db, "--xdm", "gendr=x.y")
+    assert refused.exit_code == 2
+    assert refused.stderr == ("Error: Cannot give an XDM name to unknown attribute 'gendr'."
+                              " Did you mean 'gender'?\n")
+    taken = invoke("import", "events", events, "--db", db, "--xdm", "amount=commerce.purchases",
+                   "--type-xdm", "buy=commerce.order.priceTotal")
+    assert taken.exit_code == 0, taken.output  # types and fields are named apart
+    clash = invoke("import", "profiles", profiles, "--db", db, "--xdm", "first name=person.gender")
+    assert clash.stderr == ("Error: XDM name 'person.gender' already names the attribute"
+                            " 'gender'.\n")
+    refused = invoke("count", pql, "--db", db)  # the names moved: the old ones are unknown now
+    assert refused.exit_code == 2 and "unknown event type 'commerce.purchases'" in refused.stderr
+
+
+@pytest.mark.engines("sqlite")
+def test_a_store_made_before_xdm_names_loads_and_takes_them(engine_kind: str,
+                                                            tmp_path: Path) -> None:
+    from store.engines.base import engine_for
+    from store.engines.layout import write_transaction
+    from store.schema.catalog import set_xdm
+    from tests.factory import StoreSpec, build_store
+
+    path = tmp_path / "old.db"
+    build_store(path, StoreSpec(attributes={"gender": "string"},
+                                profiles=[{"id": "p1", "gender": "male"}])).close()
+    raw = engine_for(path).connect()
+    for table in ("attributes", "event_types", "event_fields"):
+        raw.execute(f"ALTER TABLE {table} DROP COLUMN xdm")
+    assert Catalog.load(raw).attributes["gender"].xdm == ""
+    with write_transaction(raw):
+        set_xdm(raw, "attribute", "gender", "person.gender")
+    assert Catalog.load(raw).attributes["gender"].xdm == "person.gender"
+    raw.close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress, filterfalse
 from pathlib import Path
@@ -46,12 +46,14 @@ from store.ingest.readers import Chunk, ImportFile, RowProblem
 from store.schema.catalog import (
     ID_ATTRIBUTE,
     Catalog,
+    XdmKind,
     did_you_mean,
     ensure_attribute,
     ensure_entity,
     ensure_entity_field,
     ensure_event_field,
     ensure_event_type,
+    set_xdm,
 )
 from store.schema.indexes import ensure_indexes
 from store.schema.rebuild import discard_store, remove_store_files
@@ -119,30 +121,39 @@ def _plural(count: int, word: str) -> str:
 
 
 def import_profiles(db_path: str | Path | Engine, file_path: str | Path, id_column: str | None = None,
-                    *, progress: Progress | None = None) -> ImportResult:
+                    *, progress: Progress | None = None,
+                    xdm: Mapping[str, str] | None = None) -> ImportResult:
     """Upsert profiles by id: an existing id gets the file's columns, its other attributes stay.
 
     ``id_column`` defaults to ``id`` if the file has it, else ``profile_id``.
-    Within one file, the last row of a repeated id wins.
+    Within one file, the last row of a repeated id wins. ``xdm`` gives attributes their XDM
+    names for PQL (spec/pql.md), in the same transaction.
     """
     source = ImportFile(file_path)
-    return _run(_engine(db_path), source, _ProfilesJob(source, id_column), progress)
+    names: list[tuple[XdmKind, str, str]] = [("attribute", name, value)
+                                              for name, value in (xdm or {}).items()]
+    return _run(_engine(db_path), source, _ProfilesJob(source, id_column), progress, names)
 
 
 def import_events(db_path: str | Path | Engine, file_path: str | Path, profile_column: str = "profile_id",
                   type_column: str = "type", type_name: str | None = None,
                   time_column: str = "timestamp", create_profiles: bool = False,
                   time_format: str | None = None, *,
-                  progress: Progress | None = None) -> ImportResult:
+                  progress: Progress | None = None, xdm: Mapping[str, str] | None = None,
+                  type_xdm: Mapping[str, str] | None = None) -> ImportResult:
     """Append events; the other columns become typed event fields of the types they appear with.
 
     ``type_name`` gives every row that type (the file then needs no type column).
     A row whose profile id is not in the store is bad unless ``create_profiles``.
+    ``xdm`` and ``type_xdm`` give event fields and event types their XDM names for PQL.
     """
     source = ImportFile(file_path)
     job = _EventsJob(source, profile_column, type_column, type_name, time_column,
                      create_profiles, time_format)
-    return _run(_engine(db_path), source, job, progress)
+    names: list[tuple[XdmKind, str, str]] = [
+        *(("event field", name, value) for name, value in (xdm or {}).items()),
+        *(("event type", name, value) for name, value in (type_xdm or {}).items())]
+    return _run(_engine(db_path), source, job, progress, names)
 
 
 def import_entity(db_path: str | Path | Engine, name: str, file_path: str | Path, key: str, link: str,
@@ -164,7 +175,8 @@ def _engine(store: str | Path | Engine) -> Engine:
 # ---------------------------------------------------------------- the two passes
 
 
-def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | None) -> ImportResult:
+def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | None,
+         xdm_names: Sequence[tuple[XdmKind, str, str]] = ()) -> ImportResult:
     started = time.perf_counter()
     engine.check_can_bulk_write()
     with _StoreAccess(engine) as store:
@@ -181,6 +193,8 @@ def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | Non
                     read = source.chunks(_phase(progress, "Writing", source.size))
                     chunks = (chunk for chunk in read if len(chunk))
                 outcome = job.write(conn, plan, chunks)
+                for kind, name, xdm in xdm_names:
+                    set_xdm(conn, kind, name, xdm)
         except sqlite3.Error as exc:
             raise StoreError(engine.describe_error(exc) + " Nothing was imported.") from exc
         ensure_indexes(conn)  # indexes of new attribute columns (store/schema/indexes.py)

@@ -162,7 +162,7 @@ class BuilderScreen(Screen[str | None]):
         Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last change"),
         Binding("ctrl+y", "redo", "Redo", show=False, tooltip="Redo the change undone"),
         Binding("s,ctrl+s", "save", "Save", tooltip="Save the segment in the store"),
-        Binding("y", "yaml", "YAML", tooltip="Show or edit the definition as YAML"),
+        Binding("y", "yaml", "Code", tooltip="Show, copy or edit the definition as YAML and PQL"),
         Binding("i", "info", "Rename", show=False, tooltip="Change the name and description"),
         Binding("b", "breakdown", "Breakdown", show=False,
                 tooltip="Break the audience down by an attribute"),
@@ -650,7 +650,7 @@ class BuilderScreen(Screen[str | None]):
 
         known = {s.id for s in self.saved_segments}
         self.app.push_screen(YamlModal(dump_segment(self.draft.segment), catalog=self.catalog,
-                                       known_segments=known,
+                                       known_segments=known, segment=self.draft.segment,
                                        locked_id=self.draft.segment.id if self.draft.saved
                                        else None), applied)
 

@@ -57,6 +57,22 @@ def _progress(file: Path) -> Iterator[Progress | None]:
         yield report
 
 
+def _xdm_pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """``NAME=XDM.NAME`` pairs of a repeated option."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, sep, xdm = value.partition("=")
+        if not sep or not name.strip() or not xdm.strip():
+            raise click.UsageError(f"{option} takes NAME=XDM.NAME (e.g. gender=person.gender),"
+                                   f" not {value!r}.")
+        pairs[name.strip()] = xdm.strip()
+    return pairs
+
+
+XDM_HELP = ("Give {what} an XDM name, the name PQL uses for it (spec/pql.md); repeat for"
+            " several. Default: none (PQL then uses the store's own name).")
+
+
 def _finish(result: ImportResult) -> None:
     click.echo(result.summary())
 
@@ -75,11 +91,15 @@ def import_group() -> None:
 @engine_option(IMPORT_STORE_HELP)
 @click.option("--id-column", default=None, metavar="COL",
               help="The column holding the profile id (default: id, else profile_id).")
-def profiles_command(file: Path, db: Engine | None, id_column: str | None) -> None:
+@click.option("--xdm", "xdm", multiple=True, metavar="ATTRIBUTE=XDM.NAME",
+              help=XDM_HELP.format(what="an attribute"))
+def profiles_command(file: Path, db: Engine | None, id_column: str | None,
+                     xdm: tuple[str, ...]) -> None:
     """Add or update profiles; an existing id keeps the attributes the file does not have."""
+    names = _xdm_pairs(xdm, "--xdm")
     store = store_engine(db)
     with _progress(file) as progress:
-        result = import_profiles(store, file, id_column, progress=progress)
+        result = import_profiles(store, file, id_column, progress=progress, xdm=names)
     _finish(result)
 
 
@@ -99,18 +119,24 @@ def profiles_command(file: Path, db: Engine | None, id_column: str | None) -> No
                    " (default: ISO 8601; no offset means UTC).")
 @click.option("--create-profiles", is_flag=True,
               help="Add a bare profile for an unknown profile id instead of refusing the file.")
+@click.option("--xdm", "xdm", multiple=True, metavar="FIELD=XDM.NAME",
+              help=XDM_HELP.format(what="an event field"))
+@click.option("--type-xdm", "type_xdm", multiple=True, metavar="TYPE=XDM.NAME",
+              help=XDM_HELP.format(what="an event type"))
 def events_command(file: Path, db: Engine | None, profile_column: str,
                    type_column: str | None, type_name: str | None, time_column: str,
-                   time_format: str | None, create_profiles: bool) -> None:
+                   time_format: str | None, create_profiles: bool, xdm: tuple[str, ...],
+                   type_xdm: tuple[str, ...]) -> None:
     """Append events; other columns become typed event fields."""
     if type_column is not None and type_name is not None:
         raise click.UsageError("Use --type-column or --type, not both.")
+    field_names, type_names = _xdm_pairs(xdm, "--xdm"), _xdm_pairs(type_xdm, "--type-xdm")
     store = store_engine(db)
     with _progress(file) as progress:
         result = import_events(
             store, file, profile_column=profile_column, type_column=type_column or "type",
             type_name=type_name, time_column=time_column, create_profiles=create_profiles,
-            time_format=time_format, progress=progress,
+            time_format=time_format, progress=progress, xdm=field_names, type_xdm=type_names,
         )
     _finish(result)
 

@@ -42,7 +42,9 @@ from store.segments.library import (
     save_segment,
 )
 from store.segments.model import Segment, slugify
-from store.segments.yamlio import dump_segment, load_segment_file
+from store.segments.pql_reader import read_pql
+from store.segments.pql_writer import write_pql
+from store.segments.yamlio import dump_segment, load_segment_file, read_text_file
 from tui.builder.modals import Choice, ConfirmModal, TextPrompt
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
@@ -198,8 +200,10 @@ class SegmentsScreen(Screen[None]):
         Binding("c", "duplicate", "Duplicate", show=False, tooltip="Save a copy under a new name"),
         Binding("r", "rename", "Rename", show=False, tooltip="Change the segment's display name"),
         Binding("d,delete", "delete", "Delete", tooltip="Delete the segment (asks first)"),
-        Binding("i", "import", "Import", show=False, tooltip="Import a segment from a YAML file"),
-        Binding("x", "export", "Export", show=False, tooltip="Export the segment to a YAML file"),
+        Binding("i", "import", "Import", show=False,
+                tooltip="Import a segment from a YAML file (or PQL: a .pql file)"),
+        Binding("x", "export", "Export", show=False,
+                tooltip="Export the segment to a YAML file (or PQL: a .pql file)"),
         Binding("A", "activate", "Activate", tooltip="Activate the segment's audience"),
         Binding("slash", "filter", "Filter", tooltip="Filter the list by name or id"),
         Binding("ctrl+r", "reload", "Recount", show=False,
@@ -607,14 +611,19 @@ class SegmentsScreen(Screen[None]):
             if path and path.strip():
                 self.import_file(str(Path(path.strip()).expanduser()), replace_existing=False)
 
-        self.app.push_screen(TextPrompt("Import a segment from a YAML file", "",
-                                        placeholder="path/to/segment.yaml",
+        self.app.push_screen(TextPrompt("Import a segment from a YAML or PQL file", "",
+                                        placeholder="path/to/segment.yaml (or .pql)",
                                         check=check_readable), chosen)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
     def import_file(self, path: str, replace_existing: bool) -> None:
         def write(conn: Connection) -> WorkerResult:
-            segment, lines = load_segment_file(path)
+            if Path(path).suffix.lower() == ".pql":
+                reading = read_pql(read_text_file(path), self.catalog or Catalog.load(conn),
+                                   source=path)
+                segment, lines = reading.segment, reading.lines
+            else:
+                segment, lines = load_segment_file(path)
             if not replace_existing and get_segment(conn, segment.id) is not None:
                 return ImportWouldReplace(0, path, segment.id)
             save_segment(conn, resolve_segment(conn, segment, lines, self.catalog))
@@ -653,8 +662,11 @@ class SegmentsScreen(Screen[None]):
             found = get_segment(conn, segment_id)
             if found is None:
                 raise AudiencesError(f"No saved segment {segment_id!r}.")
+            text = (write_pql(found[0], self.catalog or Catalog.load(conn))
+                    if Path(path).suffix.lower() == ".pql"
+                    else dump_segment(found[0]))
             try:
-                Path(path).write_text(dump_segment(found[0]), encoding="utf-8")
+                Path(path).write_text(text, encoding="utf-8")
             except OSError as exc:
                 raise AudiencesError(f"Cannot write {path}: {exc.strerror}.") from None
             return StoreChanged(0, f"Exported {segment_id!r} to {path}.", segment_id, reload=False)
