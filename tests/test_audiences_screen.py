@@ -94,9 +94,9 @@ async def test_the_area_lists_audiences_with_sizes_trend_and_history(shop: Path)
         table = screen.query_one("#audiences-table", DataTable)
         assert table.row_count == 2
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(2)]
-        assert [r[6] for r in rows] == ["small", "pages"]
-        assert rows[1][2] == "239" and rows[1][3] == "active"
-        assert rows[1][5] == trend([99, 239, 239])
+        assert [r[7] for r in rows] == ["small", "pages"]
+        assert rows[1][2] == "239" and rows[1][3] == "active" and rows[1][5] == "off"
+        assert rows[1][6] == trend([99, 239, 239])
         await highlight(pilot, screen, "pages")
         assert screen.query_one("#sizes", Sparkline).data == [99.0, 239.0, 239.0]
         history_rows = screen.query_one("#history-table", DataTable)

@@ -1018,3 +1018,26 @@ def refresh(conn: Connection, campaign_conn: Connection, key: int | str, as_of: 
     resolved.check_bounds(as_of)
     return activate(conn, campaign_conn, resolved, as_of, audience.fields or None, catalog=catalog,
                     name=audience.name, progress=progress, cancel=cancel, trigger=trigger)
+
+
+def definition_states(conn: Connection, audiences: Sequence[Audience],
+                      catalog: Catalog | None = None) -> dict[int, str]:
+    """For each audience whose segment moved on since its last activation, what happened:
+    ``changed`` (the saved definition differs: a refresh applies it) or ``deleted`` (the
+    saved segment is gone: a refresh is refused). Audiences still in step are left out."""
+    catalog = catalog or Catalog.load(conn)
+    states: dict[int, str] = {}
+    for audience in audiences:
+        saved = get_segment(conn, audience.segment_id)
+        if saved is None:
+            if audience.origin == "saved":
+                states[audience.id] = "deleted"
+            continue
+        try:
+            resolved = resolve_segment(conn, *saved, catalog=catalog)
+        except InputError:
+            states[audience.id] = "changed"  # it no longer validates: not what was activated
+            continue
+        if definition_of(resolved)[2] != audience.fingerprint:
+            states[audience.id] = "changed"
+    return states

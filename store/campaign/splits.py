@@ -68,6 +68,10 @@ class SplitSpec:
         return cls(tuple((str(name), float(share)) for name, share in data.get("groups", [])),
                    str(data.get("seed", DEFAULT_SEED)))
 
+    def shares_text(self) -> str:
+        """The shares as ``--split`` takes them (``A:45,B:45,holdout:10``; empty without)."""
+        return ",".join(f"{name}:{_number(share)}" for name, share in self.groups)
+
     def describe(self) -> str:
         """The split in the CLI's words: ``A:45,B:45,holdout:10 (seed 1)`` or ``by country``."""
         if self.attribute is not None:

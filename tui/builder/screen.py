@@ -167,6 +167,8 @@ class BuilderScreen(Screen[str | None]):
         Binding("b", "breakdown", "Breakdown", show=False,
                 tooltip="Break the audience down by an attribute"),
         Binding("A", "activate", "Activate", show=False, tooltip="Activate the saved segment's audience"),
+        Binding("o", "overlap", "Overlap", show=False,
+                tooltip="Overlap of this draft with saved segments: how many profiles they share"),
         Binding("escape", "back", "Back", show=False, tooltip="Back to the segments (asks if unsaved)"),
         # The app's area keys work here as everywhere, but stay out of this footer: it is
         # full of editing keys, and at 120 columns Help and Quit were cut off.
@@ -765,6 +767,15 @@ class BuilderScreen(Screen[str | None]):
             self.notify("Activation is not available in this build.", severity="warning")
             return
         activate(self.draft.segment.id)
+
+    def action_overlap(self) -> None:
+        """"Overlap of this draft with ...": the draft as it is now (saved or not)."""
+        if self.resolved is None:
+            self.notify("The draft is not valid yet; fix it to compare it.", severity="warning")
+            return
+        from tui.screens.overlap import OverlapScreen
+
+        self.app.push_screen(OverlapScreen("segments", draft=self.resolved))
 
     def action_open_member(self) -> None:
         pk = self.preview.member_pk()

@@ -21,12 +21,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, ProgressBar, Static
+from textual.widgets import Button, Footer, Input, ProgressBar, Static
 
-from store.campaign.activation import ActivationResult, Review, activate, resolve_audience, review
+from store.campaign.activation import ActivationResult, Review, activate, refresh_definition, review
+from store.campaign.splits import SplitSpec, parse_split
 from store.campaign.store import Audience, Member, open_campaign
 from store.engines.base import Connection, Engine
 from store.errors import AudiencesError, QueryCancelled
@@ -134,8 +135,10 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     """Review a segment's audience against its last activation, then activate it.
 
     ``segment`` is a saved segment's id, a resolved segment (from the builder),
-    or an activated ``Audience`` to refresh from the definition it was
-    activated with. Dismissed with the ``ActivationResult``, or None.
+    or an activated ``Audience`` to refresh with its segment's current saved
+    definition (the review says when that changed, and shows both in words).
+    The split field divides the members into groups (enter reviews again).
+    Dismissed with the ``ActivationResult``, or None.
     """
 
     HELP_TITLE = "Activate"
@@ -150,6 +153,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     #activation-summary { margin-bottom: 1; }
     #activation-error { color: $error; margin-bottom: 1; }
     #activation-progress { margin-bottom: 1; }
+    #activation-split { margin-bottom: 0; }
+    #activation-split-hint { color: $text-muted; margin-bottom: 1; }
     #activation-buttons { height: auto; align-horizontal: right; }
     #activation-buttons Button { margin-left: 2; }
     """
@@ -169,6 +174,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.audience_name = name
         self.review_result: Review | None = None
         self.result: ActivationResult | None = None
+        self.trigger = "refresh" if isinstance(segment, Audience) else "activate"
+        self.split: SplitSpec | None = None  # None: the audience keeps its split
         self.state = "reviewing"  # reviewing | ready | activating | done | failed
         self._cancel = threading.Event()
         self._lock = threading.Lock()
@@ -182,11 +189,14 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             title = self.segment.segment.name
         else:
             title = self.segment
-        with Vertical(id="activation-dialog"):
+        with VerticalScroll(id="activation-dialog"):  # scrolls on a small terminal
             yield Static(Text(f"Activate {title}"), id="activation-title")
             yield Static("Reviewing: finding the members…", id="activation-status")
             yield ProgressBar(total=None, show_eta=False, id="activation-progress")
             yield Static("", id="activation-summary")
+            yield Input(placeholder="Split into groups, e.g. A:45,B:45,holdout:10", id="activation-split")
+            yield Static("enter: review with this split (empty: no split) · a group named holdout"
+                         " is stored but never delivered to", id="activation-split-hint")
             yield Static("", id="activation-error")
             with Horizontal(id="activation-buttons"):
                 yield Button("Activate", id="activate", variant="primary", disabled=True)
@@ -221,7 +231,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         if isinstance(self.segment, ResolvedSegment):
             return self.segment
         if isinstance(self.segment, Audience):
-            return resolve_audience(conn, self.segment, catalog)
+            return refresh_definition(conn, self.segment, catalog)
         from store.segments.library import resolve_saved
 
         return resolve_saved(conn, self.segment)
@@ -237,7 +247,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             resolved = self._resolve(conn, catalog)
             self.segment = resolved
             result = review(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
-                            progress=self._post_progress, cancel=self._cancel)
+                            progress=self._post_progress, cancel=self._cancel, split=self.split)
         except QueryCancelled:
             self.post_message(ActivationFailed("review", "Review cancelled.", cancelled=True))
         except Exception as exc:
@@ -261,7 +271,9 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             result = activate(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
                               name=self.audience_name, progress=self._post_progress,
                               cancel=self._cancel,
-                              expected=reviewed.count if reviewed is not None else None)
+                              expected=reviewed.count if reviewed is not None else None,
+                              split=reviewed.split if reviewed is not None else self.split,
+                              trigger=self.trigger)
         except QueryCancelled:
             self.post_message(ActivationFailed("activation", "Activation cancelled; nothing was changed.",
                                                cancelled=True))
@@ -296,7 +308,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             status = (f"Refresh of an audience of {result.previous:,}: "
                       f"{plural(result.count, 'member')} after activation.")
         if result.definition_changed:
-            status += " The segment's definition changed since the last activation."
+            status += " The segment's definition changed since the last activation (below)."
         if result.count == 0 and result.previous:
             status += " This empties the audience."
         self.query_one("#activation-status", Static).update(
@@ -316,7 +328,23 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         summary.append_text(_samples("Removed", result.samples_removed, result.removed))
         summary.append("\n")
         summary.append_text(_samples("Kept", result.samples_kept, result.kept))
+        if result.splits:
+            summary.append("\nGroups: ", style="bold")
+            summary.append(" · ".join(f"{name} {n:,}" for name, n in result.splits.items()))
+        if result.definition_changed:
+            catalog = getattr(self.app, "catalog", None)
+            warn = tone(self.app, "warning")
+            summary.append("\nDefinition at the last activation:\n", style=f"bold {warn}")
+            summary.append("\n".join("  " + line for line in result.previous_words(catalog)))
+            summary.append("\nDefinition now (this refresh applies it):\n", style=f"bold {warn}")
+            summary.append("\n".join("  " + line for line in result.definition_words(catalog)))
         self.query_one("#activation-summary", Static).update(summary)
+        split_input = self.query_one("#activation-split", Input)
+        if result.split.attribute is not None:
+            split_input.value = ""
+            split_input.placeholder = f"Split by {result.split.attribute}; type shares to split by share"
+        else:
+            split_input.value = result.split.shares_text()
         button = self.query_one("#activate", Button)
         button.disabled = False
         button.focus()
@@ -353,6 +381,25 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         show_error = getattr(self.app, "show_error", None)
         if callable(show_error):
             show_error(message.message)
+
+    @on(Input.Submitted, "#activation-split")
+    def split_submitted(self, event: Input.Submitted) -> None:
+        """Review again with the split typed (an empty field: no split)."""
+        if self.state not in ("ready", "failed"):
+            return
+        error = self.query_one("#activation-error", Static)
+        try:
+            self.split = parse_split(event.value) if event.value.strip() else SplitSpec()
+        except AudiencesError as exc:
+            error.update(Text(str(exc)))
+            error.display = True
+            return
+        error.display = False
+        self.state = "reviewing"
+        self.review_result = None
+        self.query_one("#activate", Button).disabled = True
+        self.query_one("#activation-status", Static).update("Reviewing: finding the members…")
+        self.run_review()
 
     # -- actions
     @on(Button.Pressed, "#activate")

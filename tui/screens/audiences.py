@@ -3,8 +3,11 @@
 A table of audiences (size, last activation, a trend of sizes) beside the
 highlighted audience's detail: a sparkline of its sizes over past activations
 and its history with added/removed per activation. Enter pages through the
-members with their fields; r refreshes (review, then activate at now); e
-exports CSV; x deactivates; m opens its deliveries.
+members with their fields; r refreshes (review, then activate at now, with
+the segment's current saved definition); e exports CSV; x deactivates; m
+opens its deliveries; s sets its refresh schedule; o compares audiences.
+An audience whose saved segment changed since its last activation says so
+until it is refreshed; a split audience shows its groups.
 
 All reads and writes run in thread workers on their own connections; the
 workers post messages and the handlers update the widgets.
@@ -23,8 +26,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Sparkline, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, OptionList, Sparkline, Static
+from textual.widgets.option_list import Option
 
+from store.campaign.schedule import SCHEDULES, next_run
+from store.campaign.splits import SplitSpec, is_holdout
 from store.campaign.store import (
     ActivationRecord,
     Audience,
@@ -35,10 +41,18 @@ from store.campaign.store import (
     open_campaign,
     overview,
     read_member_page,
+    set_schedule,
     set_status,
+    split_counts,
 )
 from store.engines.base import Connection
-from tui.screens.activation import ActivationScreen, campaign_path_of, error_text, profile_reader
+from tui.screens.activation import (
+    ActivationScreen,
+    app_catalog,
+    campaign_path_of,
+    error_text,
+    profile_reader,
+)
 from tui.widgets.format import field_label, plural, tone
 from tui.widgets.list_table import ListTable
 
@@ -80,6 +94,14 @@ def sizes_caption(sizes: list[int]) -> tuple[str, bool]:
             f"{plural(max(sizes), 'member')}"), True
 
 
+def shown_path(path: Path) -> str:
+    """A path as short as it can be said: relative to the working folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def short_time(stamp: str) -> str:
     """``2026-11-29 05:03:31`` as ``2026-11-29 05:03`` (the seconds say nothing here)."""
     return stamp[:16] if len(stamp) >= 16 else stamp
@@ -96,10 +118,14 @@ def open_campaign_reader(path: Path) -> Connection | None:
 
 
 class AudiencesLoaded(Message):
-    def __init__(self, audiences: list[Audience], sizes: dict[int, list[int]]) -> None:
+    def __init__(self, audiences: list[Audience], sizes: dict[int, list[int]],
+                 states: dict[int, str] | None = None,
+                 groups: dict[int, dict[str, int]] | None = None) -> None:
         super().__init__()
         self.audiences = audiences
         self.sizes = sizes
+        self.states = states or {}  # audience id -> "changed" | "deleted" (its saved segment)
+        self.groups = groups or {}  # audience id -> members per group (split audiences)
 
 
 class HistoryLoaded(Message):
@@ -213,6 +239,61 @@ class ExportScreen(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
+class ScheduleScreen(ModalScreen[str | None]):
+    """Pick when ``refresh --due`` (cron, a systemd timer) refreshes the audience."""
+
+    HELP_TITLE = "Schedule"
+    DEFAULT_CSS = """
+    ScheduleScreen { align: center middle; }
+    #schedule-dialog { width: 64; max-width: 95%; height: auto; border: thick $primary;
+                       background: $surface; padding: 1 2; }
+    #schedule-dialog Static { width: 1fr; height: auto; }
+    #schedule-options { height: auto; max-height: 8; margin: 1 0; }
+    #schedule-dialog .hint { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="schedule.cancel")]
+
+    def __init__(self, audience: Audience) -> None:
+        super().__init__()
+        self.audience = audience
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="schedule-dialog"):
+            yield Static(Text(f"Refresh {self.audience.name} …"))
+            yield OptionList(*(Option(word, id=word) for word in SCHEDULES), id="schedule-options")
+            yield Static("enter: choose · escape: cancel · runs when cron or a systemd timer calls"
+                         " `audiences-tui refresh --due` (see docs/activation.md)", classes="hint")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#schedule-options", OptionList)
+        options.highlighted = list(SCHEDULES).index(self.audience.schedule) \
+            if self.audience.schedule in SCHEDULES else 0
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def schedule_words(audience: Audience) -> str:
+    """``Last run 2026-11-29 05:03 · next 2026-11-30 05:03 (daily)``, or the schedule is off."""
+    upcoming = next_run(audience.schedule, audience.activated_at)
+    last = f"Last run {short_time(audience.activated_at)}"
+    if upcoming is None:
+        return f"{last} · no schedule (s sets one)"
+    return f"{last} · next {upcoming:%Y-%m-%d %H:%M} ({audience.schedule})"
+
+
+def groups_words(groups: dict[str, int]) -> str:
+    """``Groups: A 91 · B 90 · holdout 20 (never delivered to)``."""
+    parts = [f"{name} {n:,}" + (" (never delivered to)" if is_holdout(name) else "")
+             for name, n in groups.items()]
+    return "Groups: " + " · ".join(parts)
+
+
 # ------------------------------------------------------------------ the area
 
 
@@ -264,6 +345,10 @@ class AudiencesScreen(Screen[None]):
                 tooltip="Mark the audience inactive (asks first; members are kept)"),
         Binding("m", "deliveries", "Deliveries", id="audiences.deliveries",
                 tooltip="Write and preview messages for the audience"),
+        Binding("s", "schedule", "Schedule", id="audiences.schedule", show=False,
+                tooltip="When `refresh --due` refreshes the audience: off, hourly, daily, weekly"),
+        Binding("o", "overlap", "Overlap", id="audiences.overlap", show=False,
+                tooltip="Compare audiences: how many members they share"),
         Binding("ctrl+r", "reload", "Reload", id="audiences.reload", show=False,
                 tooltip="Read the campaign store again"),
     ]
@@ -275,6 +360,8 @@ class AudiencesScreen(Screen[None]):
         self.order: list[Audience] = []
         self.loaded = False
         self.history_records: list[ActivationRecord] = []
+        self.states: dict[int, str] = {}
+        self.groups: dict[int, dict[str, int]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -299,6 +386,7 @@ class AudiencesScreen(Screen[None]):
         table.add_column(Text("Members", justify="right"), key="members")
         table.add_column("Status", key="status")
         table.add_column("Last activation", key="activated")
+        table.add_column("Schedule", key="schedule")
         table.add_column("Trend", key="trend")
         table.add_column("Segment", key="segment")
         history_table = self.query_one("#history-table", DataTable)
@@ -307,6 +395,7 @@ class AudiencesScreen(Screen[None]):
         history_table.add_column(Text("Added", justify="right"), key="added")
         history_table.add_column(Text("Removed", justify="right"), key="removed")
         history_table.add_column(Text("ms", justify="right"), key="ms")
+        history_table.add_column("By", key="by")
         self.query_one("#sizes", Sparkline).display = False
         self.app.theme_changed_signal.subscribe(self, self.theme_changed)
         table.focus()  # AUTO_FOCUS is skipped while the terminal has no focus
@@ -319,7 +408,7 @@ class AudiencesScreen(Screen[None]):
     def theme_changed(self, _theme: object) -> None:
         """Colours come from the theme: draw the rows again in the new one."""
         if self.loaded:
-            self.show_audiences(AudiencesLoaded(self.order, self.sizes))
+            self.show_audiences(AudiencesLoaded(self.order, self.sizes, self.states, self.groups))
 
     # -- helpers
     @property
@@ -353,12 +442,27 @@ class AudiencesScreen(Screen[None]):
                 return
             try:
                 audiences, sizes = overview(conn)
+                groups = {a.id: split_counts(conn, a.id) for a in audiences if a.splits}
             finally:
                 conn.close()
         except Exception as exc:
             self.post_message(CampaignFailed("load", error_text(exc)))
-        else:
-            self.post_message(AudiencesLoaded(audiences, sizes))
+            return
+        self.post_message(AudiencesLoaded(audiences, sizes, self.read_states(audiences), groups))
+
+    def read_states(self, audiences: list[Audience]) -> dict[int, str]:
+        """Which audiences' saved segments changed or went since their last activation (the
+        profile store says; when it cannot be read the list still shows)."""
+        from store.campaign.activation import definition_states
+
+        try:
+            conn = profile_reader(self.app)
+            try:
+                return definition_states(conn, audiences, app_catalog(self.app, conn))
+            finally:
+                conn.close()
+        except Exception:
+            return {}
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audiences-history")
     def load_history(self, audience_id: int) -> None:
@@ -408,17 +512,25 @@ class AudiencesScreen(Screen[None]):
         self.order = list(message.audiences)
         self.audiences = {a.id: a for a in message.audiences}
         self.sizes = message.sizes
-        active = tone(self.app, "success")
+        self.states = message.states
+        self.groups = message.groups
+        active, warning = tone(self.app, "success"), tone(self.app, "warning")
         for audience in message.audiences:
             status = Text(audience.status, style=active if audience.status == "active" else "dim")
+            state = message.states.get(audience.id)
+            if state is not None:
+                status.append(f" · {'definition changed' if state == 'changed' else 'segment deleted'}",
+                              style=warning)
             table.add_row(
                 str(audience.id), Text(audience.name, no_wrap=True, overflow="ellipsis"),
                 Text(f"{audience.member_count:,}", justify="right"), status,
-                short_time(audience.activated_at), trend(message.sizes.get(audience.id, [])),
-                Text(audience.segment_id, style="dim"), key=str(audience.id))
+                short_time(audience.activated_at),
+                Text(audience.schedule, style="" if audience.schedule != "off" else "dim"),
+                trend(message.sizes.get(audience.id, [])), Text(audience.segment_id, style="dim"),
+                key=str(audience.id))
         hint = self.query_one("#audiences-hint", Static)
         if message.audiences:
-            hint.update(f"{plural(len(message.audiences), 'audience')} in {self.campaign_path}")
+            hint.update(f"{plural(len(message.audiences), 'audience')} in {shown_path(self.campaign_path)}")
         else:
             hint.update("No audience activated yet. Activate a segment from the Segments area, or run"
                         " `audiences-tui activate SEGMENT.yaml`.")
@@ -455,7 +567,19 @@ class AudiencesScreen(Screen[None]):
         sentence, draw = sizes_caption(sizes)
         sparkline.data = [float(s) for s in sizes] if draw else []
         sparkline.display = draw
-        caption.update(f"{sentence}\nFields: {', '.join(self.field_labels(audience.fields)) or 'none'}")
+        lines = Text(f"{sentence}\nFields: {', '.join(self.field_labels(audience.fields)) or 'none'}")
+        lines.append(f"\n{schedule_words(audience)}")
+        if audience.id in self.groups:
+            split = SplitSpec.from_json(audience.splits)
+            lines.append(f"\nSplit {split.describe()}\n{groups_words(self.groups[audience.id])}")
+        state = self.states.get(audience.id)
+        if state == "changed":
+            lines.append("\nThe segment's definition changed since the last activation;"
+                         " r refreshes the audience with it.", style=tone(self.app, "warning"))
+        elif state == "deleted":
+            lines.append(f"\nThe segment '{audience.segment_id}' is no longer saved; the audience"
+                         " keeps its members but cannot be refreshed.", style=tone(self.app, "warning"))
+        caption.update(lines)
         self.load_history(audience.id)
 
     def field_labels(self, fields: Sequence[str]) -> list[str]:
@@ -475,7 +599,8 @@ class AudiencesScreen(Screen[None]):
                 short_time(record.activated_at), Text(f"{record.count:,}", justify="right"),
                 Text(f"+{record.added:,}", style=added, justify="right"),
                 Text(f"−{record.removed:,}", style=removed, justify="right"),
-                Text(f"{record.duration_ms:,.0f}", justify="right"))
+                Text(f"{record.duration_ms:,.0f}", justify="right"),
+                Text(record.trigger, style="" if record.trigger == "schedule" else "dim"))
 
     @on(CampaignFailed)
     def failed(self, message: CampaignFailed) -> None:
@@ -550,6 +675,37 @@ class AudiencesScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen(
             f"Deactivate audience {audience.id} ({audience.name})? Its members are kept;"
             " refreshing it activates it again.", yes="Deactivate", no="Keep active"), answered)
+
+    def action_schedule(self) -> None:
+        audience = self.current()
+        if audience is None:
+            return
+
+        def chosen(word: str | None) -> None:
+            if word is not None and word != audience.schedule:
+                self.write_schedule(audience.id, word)
+
+        self.app.push_screen(ScheduleScreen(audience), chosen)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="audiences-write")
+    def write_schedule(self, audience_id: int, word: str) -> None:
+        try:
+            conn = open_campaign(self.campaign_path)
+            try:
+                set_schedule(conn, audience_id, word)
+            finally:
+                conn.close()
+        except Exception as exc:
+            self.post_message(CampaignFailed("schedule", error_text(exc)))
+        else:
+            note = "has no schedule" if word == "off" else f"is refreshed {word} by `refresh --due`"
+            self.post_message(CampaignDone(f"Audience {audience_id} {note}."))
+
+    def action_overlap(self) -> None:
+        from tui.screens.overlap import OverlapScreen
+
+        audience = self.current()
+        self.app.push_screen(OverlapScreen("audiences", [str(audience.id)] if audience else []))
 
     def action_deliveries(self) -> None:
         audience = self.current()

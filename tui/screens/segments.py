@@ -205,6 +205,8 @@ class SegmentsScreen(Screen[None]):
         Binding("x", "export", "Export", show=False,
                 tooltip="Export the segment to a YAML file (or PQL: a .pql file)"),
         Binding("A", "activate", "Activate", tooltip="Activate the segment's audience"),
+        Binding("o", "overlap", "Overlap", show=False,
+                tooltip="Compare the segment with others: how many profiles they share"),
         Binding("slash", "filter", "Filter", tooltip="Filter the list by name or id"),
         Binding("ctrl+r", "reload", "Recount", show=False,
                 tooltip="Reload the list and count every audience again"),
@@ -536,6 +538,12 @@ class SegmentsScreen(Screen[None]):
             self.notify("Activation is not available in this build.", severity="warning")
             return
         activate(segment.id)
+
+    def action_overlap(self) -> None:
+        from tui.screens.overlap import OverlapScreen
+
+        chosen = self.selected_id()
+        self.app.push_screen(OverlapScreen("segments", [chosen] if chosen else []))
 
     # -- writes -------------------------------------------------------------------------------
     def action_duplicate(self) -> None:
