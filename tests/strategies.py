@@ -23,6 +23,8 @@ from store.segments.model import (
     AGGREGATE_FNS,
     AGGREGATE_OPS,
     COUNT_OPS,
+    FIELD_OPS_BY_TYPE,
+    GAP_UNITS,
     LIST_OPS,
     NO_VALUE_OPS,
     OPS_BY_TYPE,
@@ -34,14 +36,19 @@ from store.segments.model import (
     AnyOf,
     AttributeCondition,
     CountRule,
+    Duration,
     EventCondition,
+    Gap,
     Node,
     NotOf,
     Period,
     RelativeDate,
     Segment,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
+    comparable_types,
     referenced_segments,
 )
 from store.segments.timeutil import as_of_date, shift
@@ -61,6 +68,10 @@ PROFILE_ATTRIBUTES: dict[str, AttrType] = {
     "signup": "date",
     "last_seen": "datetime",
     "birth_date": "date",
+    # Second attributes of a type, so that field comparisons meet every compatible pair.
+    "home_city": "string",
+    "opted_in": "boolean",
+    "last_order": "datetime",
 }
 # What rules may name: the stored attributes, the built-in id and the derived age.
 RULE_ATTRIBUTES: dict[str, AttrType] = {**PROFILE_ATTRIBUTES, "id": "string", "age": "integer"}
@@ -100,6 +111,7 @@ TEXT_POOLS: dict[str, tuple[str, ...]] = {
     "order_id": ("o1", "o2", "o3", "O1", "o_1"),
     "sku": PRODUCT_SKUS + GHOST_SKUS,
 }
+TEXT_POOLS["home_city"] = ("Zürich", "zürich", "x", "", "50%", "a_b", "O'Brien", "male")
 TEXT_POOLS["product.category"] = TEXT_POOLS["category"]
 TEXT_POOLS["product.sku"] = TEXT_POOLS["sku"]
 LIKE_FRAGMENTS = ("", "%", "_", "a", "A", "ü", "Ü", "zür", "ZÜR", "ICH", "İ", "i", "ist", "IST",
@@ -241,8 +253,18 @@ class Pools:
         return dt.datetime.combine(picker.pick(self.dates), moment, tzinfo=UTC)
 
     def event_instant(self, picker: Picker) -> dt.datetime:
-        """A, A+-1s, A+-1us, the edges of D (to the microsecond), window edges, anywhere near."""
+        """A, A+-1s, A+-1us, the edges of D (to the microsecond), window edges, anywhere near;
+        or an anchor plus an offset, so that two events lie exactly a gap apart (or a second
+        or a microsecond more or less), or at the same instant."""
         today = as_of_date(self.as_of)
+        if picker.index(3) == 0:
+            anchor = picker.pick([self.as_of.replace(microsecond=0) - dt.timedelta(days=2),
+                                  self.as_of - dt.timedelta(hours=3),
+                                  dt.datetime.combine(today, dt.time(), tzinfo=UTC)
+                                  - dt.timedelta(days=1),
+                                  dt.datetime.combine(today - 40 * DAY, dt.time(12, 0, 0, 250_000),
+                                                      tzinfo=UTC)])
+            return anchor + picker.pick(GAP_OFFSETS) + picker.pick(NUDGES)
         if picker.index(3) == 0:
             floor = self.as_of.replace(microsecond=0)
             return picker.pick([floor, floor - SECOND, floor + SECOND,
@@ -260,6 +282,12 @@ class Pools:
 
 SECOND = dt.timedelta(seconds=1)
 MICROSECOND = dt.timedelta(microseconds=1)
+# Offsets from an anchor instant whose differences are the gaps rules draw (GAP_AMOUNTS of
+# every GAP_UNITS), and nudges that land just off a gap's bound.
+GAP_OFFSETS = tuple(dt.timedelta(seconds=s) for s in (
+    0, 60, 120, 3600, 7200, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 14 * 86400))
+NUDGES = (dt.timedelta(0), dt.timedelta(0), dt.timedelta(0), SECOND, -SECOND, MICROSECOND,
+          -MICROSECOND)
 
 
 def birth_pool(today: dt.date) -> list[dt.date]:
@@ -519,7 +547,9 @@ TYPE_LISTS = st.one_of(
 @st.composite
 def _event_conditions(draw: st.DrawFn, as_of: dt.datetime, mixed_bounds: bool) -> EventCondition:
     types = draw(TYPE_LISTS)
-    where = tuple(draw(st.lists(attribute_conditions("where", as_of, mixed_bounds), max_size=2)))
+    where = tuple(draw(st.lists(st.one_of(attribute_conditions("where", as_of, mixed_bounds),
+                                          attribute_conditions("where", as_of, mixed_bounds),
+                                          field_comparisons("where")), max_size=2)))
     within = draw(st.one_of(st.none(), windows(as_of)))
     return EventCondition(types, where, within, draw(COUNT_RULES), draw(AGGREGATE_RULES))
 
@@ -531,12 +561,85 @@ def event_conditions(as_of: dt.datetime,
     return _event_conditions(as_of, mixed_bounds)
 
 
+# ---------------------------------------------------------------------- field comparisons
+
+# What the other side of a field comparison may name, by scope: profile attributes on a
+# profile; in an event's where, event and entity fields and ``profile.NAME``.
+OTHER_FIELDS: dict[str, dict[str, AttrType]] = {
+    "profile": RULE_ATTRIBUTES,
+    "where": {**WHERE_FIELDS, **{f"profile.{n}": k for n, k in RULE_ATTRIBUTES.items()}},
+}
+
+
+@st.composite
+def _field_comparisons(draw: st.DrawFn, scope: str) -> AttributeCondition:
+    """``attribute op field`` for a compatible pair of types (every pair the scope has)."""
+    lefts = SCOPES[scope]
+    others = OTHER_FIELDS[scope]
+    pairs = sorted({(lk, rk) for lk in lefts.values() for rk in others.values()
+                    if comparable_types(lk, rk)})
+    left_kind, right_kind = draw(st.sampled_from(pairs))
+    left = draw(st.sampled_from(sorted(n for n, k in lefts.items() if k == left_kind)))
+    right = draw(st.sampled_from(sorted(n for n, k in others.items() if k == right_kind)))
+    op = draw(st.sampled_from(FIELD_OPS_BY_TYPE[left_kind]))
+    return AttributeCondition(left, op, field=right)
+
+
+@functools.lru_cache(maxsize=8)
+def field_comparisons(scope: str) -> st.SearchStrategy[AttributeCondition]:
+    return _field_comparisons(scope)
+
+
+# ---------------------------------------------------------------------- sequences
+
+GAP_AMOUNTS = (0, 1, 2, 12)
+
+
+@functools.lru_cache(maxsize=1)
+def gaps() -> st.SearchStrategy[Gap]:
+    """min, max or both (min <= max), in every unit."""
+    lengths = st.builds(Duration, st.sampled_from(GAP_AMOUNTS), st.sampled_from(GAP_UNITS))
+
+    def ordered(pair: tuple[Duration, Duration]) -> Gap:
+        low, high = sorted(pair, key=lambda d: d.seconds)
+        return Gap(low, high)
+
+    return st.one_of(st.builds(Gap, max=lengths), st.builds(Gap, min=lengths),
+                     st.tuples(lengths, lengths).map(ordered))
+
+
+@st.composite
+def _sequence_conditions(draw: st.DrawFn, as_of: dt.datetime,
+                         mixed_bounds: bool) -> SequenceCondition:
+    """2-4 steps, each with types or "*", a where on fields, entities or the profile (values
+    or other fields), gaps, an absent last step, a window."""
+    where = st.one_of(attribute_conditions("where", as_of, mixed_bounds), field_comparisons("where"))
+    count = draw(st.integers(2, 4))
+    steps = []
+    for index in range(count):
+        types = draw(st.one_of(st.sampled_from(EVENT_TYPES).map(lambda t: (t,)), TYPE_LISTS))
+        conditions = tuple(draw(st.lists(where, max_size=1 if index else 2)))
+        gap = draw(st.one_of(st.none(), gaps())) if index else None
+        absent = index == count - 1 and draw(st.booleans())
+        steps.append(SequenceStep(types, conditions, gap, absent))
+    within = draw(st.one_of(st.none(), st.none(), windows(as_of)))
+    return SequenceCondition(tuple(steps), within)
+
+
+@functools.lru_cache(maxsize=256)
+def sequence_conditions(as_of: dt.datetime,
+                        mixed_bounds: bool = True) -> st.SearchStrategy[SequenceCondition]:
+    return _sequence_conditions(as_of, mixed_bounds)
+
+
 @functools.lru_cache(maxsize=256)
 def leaf_nodes(as_of: dt.datetime, mixed_bounds: bool = True,
                scope: str = "profile") -> st.SearchStrategy[Node]:
     """One condition: mostly on a profile attribute, else on events."""
     attribute = attribute_conditions(scope, as_of, mixed_bounds)
-    return st.one_of(attribute, attribute, event_conditions(as_of, mixed_bounds))
+    extra = [field_comparisons(scope)] if scope in OTHER_FIELDS else []
+    return st.one_of(attribute, attribute, event_conditions(as_of, mixed_bounds), *extra,
+                     sequence_conditions(as_of, mixed_bounds))
 
 
 @functools.lru_cache(maxsize=256)
@@ -546,6 +649,8 @@ def rule_nodes(as_of: dt.datetime, ref_ids: tuple[str, ...] = (), depth: int = 4
     leaves: list[st.SearchStrategy[Node]] = [
         attribute_conditions("profile", as_of, mixed_bounds),
         event_conditions(as_of, mixed_bounds),
+        field_comparisons("profile"),
+        sequence_conditions(as_of, mixed_bounds),
     ]
     if ref_ids:
         leaves.append(st.sampled_from(ref_ids).map(SegmentRef))

@@ -43,10 +43,13 @@ from tests.strategies import (
     Scene,
     attribute_conditions,
     closure,
+    event_conditions,
+    field_comparisons,
     leaf_nodes,
     libraries,
     rule_nodes,
     scenes,
+    sequence_conditions,
 )
 
 PROPERTY = settings(max_examples=500, deadline=None, print_blob=True,
@@ -124,8 +127,15 @@ def cases(draw: st.DrawFn, rules: int = 3, leaves: int = 0, mixed_bounds: bool =
     if rules:
         trees += draw(st.lists(rule_nodes(scene.as_of, tuple(library), mixed_bounds=mixed_bounds),
                                min_size=1, max_size=rules))
-    leaf = (leaf_nodes(scene.as_of, mixed_bounds) if scope is None
-            else attribute_conditions(scope, scene.as_of, mixed_bounds))
+    leaf: st.SearchStrategy[Node]
+    if scope is None:
+        leaf = leaf_nodes(scene.as_of, mixed_bounds)
+    elif scope == "sequences":
+        leaf = sequence_conditions(scene.as_of, mixed_bounds)
+    elif scope == "fields":
+        leaf = st.one_of(field_comparisons("profile"), event_conditions(scene.as_of, mixed_bounds))
+    else:
+        leaf = attribute_conditions(scope, scene.as_of, mixed_bounds)
     trees += draw(st.lists(leaf, min_size=leaves // 2, max_size=leaves))
     return scene, library, trees
 
@@ -175,6 +185,36 @@ def test_text_operators_agree(engine_kind: str, server: str | None,
 def test_date_operators_agree(engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """Many date, datetime and age conditions per store, at every calendar edge."""
+    check_all(case, engine_kind, server)
+
+
+@on_every_engine
+@PROPERTY
+@given(cases(rules=0, leaves=8, scope="sequences"))
+def test_sequences_agree(engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """Sequences of 2-4 steps: gaps with min and max, absent last steps, windows, where on
+    fields, entities and the profile; events at the same instant and at a gap's exact bounds."""
+    check_all(case, engine_kind, server)
+
+
+@on_every_engine
+@PROPERTY
+@given(cases(rules=0, leaves=8, scope="fields"))
+def test_field_comparisons_agree(engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """Field comparisons of every compatible pair of types, on profiles and in events' where
+    (event fields, entity fields, ``profile.NAME``)."""
+    check_all(case, engine_kind, server)
+
+
+@on_every_engine
+@pytest.mark.slow
+@settings(PROPERTY, max_examples=10_000)
+@given(cases(rules=0, leaves=8, scope="sequences"))
+def test_sequences_agree_long_run(engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """The sequence property, twenty times longer (``--run-slow``)."""
     check_all(case, engine_kind, server)
 
 

@@ -45,6 +45,7 @@ from store.schema.indexes import FieldIndex, field_indexes
 from store.schema.values import UTC, day_start_epoch, epoch_from_micros, to_epoch_seconds
 from store.segments.model import (
     NEGATIVE_TWIN,
+    PROFILE_PREFIX,
     AggregateRule,
     AllOf,
     AnyOf,
@@ -55,6 +56,8 @@ from store.segments.model import (
     NotOf,
     Segment,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
     child_path,
     holds_at_zero,
@@ -66,6 +69,9 @@ PROFILES = "profiles"
 EVENTS = "events"
 EVENTS_ALIAS = "ev"
 PROBE_ALIAS = "probe"  # the events of one profile, asked from a profiles row (``probe``)
+PROFILE_ALIAS = "ev_profile"  # the profiles row of an event, for ``field: profile.NAME``
+PREVIOUS_ALIAS = "prev"  # a sequence's previous step: (profile_pk, ts) of the series so far
+LATER_ALIAS = "later"  # a sequence's absent step: the events that must not follow
 TYPE_TIME_INDEX = "events_type_ts_profile"  # created with every store (store/engines/sqlite.py)
 PROFILE_TIME_INDEX = "events_profile_ts"  # created with every store (store/engines/sqlite.py)
 SHORT_WINDOW_SECONDS = 31 * 86400
@@ -350,9 +356,15 @@ class _Compiler:
         if isinstance(node, NotOf):
             return negated(self.node(node.child, f"{path}.not"))
         if isinstance(node, AttributeCondition):
-            return Pred(self.predicates.condition(node, self.attribute(node.attribute, path), path))
+            left = self.attribute(node.attribute, path)
+            if node.field is not None:
+                return Pred(self.predicates.fields(node.op, left,
+                                                   self.attribute(node.field, path, "field")))
+            return Pred(self.predicates.condition(node, left, path))
         if isinstance(node, EventCondition):
             return self.event(node, path)
+        if isinstance(node, SequenceCondition):
+            return self.sequence(node, f"{path}.sequence")
         if isinstance(node, SegmentRef):
             return self.reference(node, path)
         raise TypeError(f"not a rule node: {node!r}")
@@ -415,18 +427,86 @@ class _Compiler:
         finally:
             self.stack = self.stack[:-1]
 
-    def attribute(self, name: str, path: str) -> Target:
-        attribute = self.catalog.attributes.get(name)
-        if attribute is None:
-            raise InputError(f"{path}.attribute: unknown attribute {name!r}")
-        if attribute.derived_from:
-            kind, _, source_name = attribute.derived_from.partition(":")
-            source = self.catalog.attributes.get(source_name)
-            if kind != "age" or source is None or source.type not in ("date", "datetime"):
-                raise InputError(f"{path}.attribute: cannot compute {name!r} from"
-                                 f" {attribute.derived_from!r}")
-            return Target(sb.column(source.column), "integer", age=True)
-        return Target(sb.column(attribute.column), attribute.type)
+    def attribute(self, name: str, path: str, what: str = "attribute") -> Target:
+        return attribute_target(self.catalog, name, f"{path}.{what}")
+
+    # -- sequences -----------------------------------------------------------------
+    def sequence(self, node: SequenceCondition, path: str) -> Fragment:
+        """Profiles with a series of events, one per present step, in order and within the
+        gaps (spec: Sequences).
+
+        Each present step is one query of the (profile_pk, ts) pairs that end a series so
+        far: the step's events joined to the previous step's pairs of the same profile,
+        earlier and within the gap. Keeping each step's pairs DISTINCT keeps the work
+        linear in the steps instead of multiplying every step's events. An absent last step
+        keeps the pairs that no later event of that step follows within its gap
+        (``LEFT JOIN ... IS NULL``), once the gap has elapsed.
+        """
+        present = [step for step in node.steps if not step.absent]
+        absent = node.steps[-1] if node.steps[-1].absent else None
+        stage: exp.Select | None = None
+        for index, step in enumerate(present):
+            keep_time = absent is not None or index < len(present) - 1
+            stage = self.sequence_stage(step, node.within, f"{path}.steps[{index}]", stage,
+                                        keep_time)
+        assert stage is not None
+        if absent is not None:
+            stage = self.absent_stage(absent, stage, f"{path}.steps[{len(node.steps) - 1}]")
+        narrow = any(step.where for step in present) or self.window_span(
+            EventCondition(None, (), node.within), path)[2]
+        return PkSet(stage, narrow=narrow)
+
+    def sequence_stage(self, step: SequenceStep, within: Window | None, path: str,
+                       previous: exp.Select | None, keep_time: bool) -> exp.Select:
+        """``SELECT DISTINCT ev.profile_pk[, ev.ts]`` of the step's events (type, where, the
+        sequence's window, never after A) that follow a pair of ``previous`` within the gap."""
+        source = _EventSource(self.catalog, path)
+        filters, hint = self.event_filters(EventCondition(step.types, step.where, within),
+                                           source, path)
+        events = source.select(filters, hint if previous is None else None)
+        if keep_time:
+            events = events.select(sb.column("ts", EVENTS_ALIAS), copy=False)
+        if previous is not None:
+            prior = exp.Subquery(this=previous, alias=exp.TableAlias(this=sb.ident(PREVIOUS_ALIAS)))
+            later = sb.column("ts", EVENTS_ALIAS)
+            on = [sb.column("profile_pk", PREVIOUS_ALIAS).eq(sb.column("profile_pk", EVENTS_ALIAS)),
+                  *self.gap_terms(step, later)]
+            events = events.join(prior, on=sb.conjunction(on), join_type="inner", copy=False)
+        return events.distinct(copy=False)
+
+    def gap_terms(self, step: SequenceStep, later: exp.Expression) -> list[exp.Expression]:
+        """``later`` strictly after the previous step's ts, at least ``min`` and at most ``max``
+        after it (epoch seconds: adding whole seconds to a stored time is exact)."""
+        before = sb.column("ts", PREVIOUS_ALIAS)
+        terms: list[exp.Expression] = [exp.GT(this=later.copy(), expression=before.copy())]
+        gap = step.gap
+        if gap is not None and gap.min is not None and gap.min.seconds > 0:
+            terms.append(exp.GTE(this=later.copy(), expression=exp.Add(
+                this=before.copy(), expression=self.binder.bind(gap.min.seconds))))
+        if gap is not None and gap.max is not None:
+            terms.append(exp.LTE(this=later.copy(), expression=exp.Add(
+                this=before.copy(), expression=self.binder.bind(gap.max.seconds))))
+        return terms
+
+    def absent_stage(self, step: SequenceStep, previous: exp.Select, path: str) -> exp.Select:
+        """The profiles of the ``previous`` pairs that no event of the absent step follows within
+        its gap (up to A without a max), whose gap (with a max) has elapsed by A."""
+        source = _EventSource(self.catalog, path)
+        filters, hint = self.event_filters(EventCondition(step.types, step.where, None),
+                                           source, path)
+        events = source.select(filters, hint).select(sb.column("ts", EVENTS_ALIAS), copy=False)
+        later = exp.Subquery(this=events, alias=exp.TableAlias(this=sb.ident(LATER_ALIAS)))
+        prior = exp.Subquery(this=previous, alias=exp.TableAlias(this=sb.ident(PREVIOUS_ALIAS)))
+        on = [sb.column("profile_pk", LATER_ALIAS).eq(sb.column("profile_pk", PREVIOUS_ALIAS)),
+              *self.gap_terms(step, sb.column("ts", LATER_ALIAS))]
+        query = exp.select(sb.column("profile_pk", PREVIOUS_ALIAS)).from_(prior, copy=False).join(
+            later, on=sb.conjunction(on), join_type="left", copy=False)
+        terms = [sb.is_null(sb.column("profile_pk", LATER_ALIAS))]
+        if step.gap is not None and step.gap.max is not None:
+            elapsed = exp.Add(this=sb.column("ts", PREVIOUS_ALIAS),
+                              expression=self.binder.bind(step.gap.max.seconds))
+            terms.append(exp.LTE(this=elapsed, expression=self.binder.bind(self.as_of_epoch)))
+        return query.where(sb.conjunction(terms), copy=False).distinct(copy=False)
 
     # -- events --------------------------------------------------------------------
     def event(self, node: EventCondition, path: str) -> Fragment:
@@ -551,6 +631,10 @@ class _Compiler:
         for index, cond in enumerate(node.where):
             where_path = f"{path}.where[{index}]"
             target = source.target(cond.attribute, f"where[{index}].attribute")
+            if cond.field is not None:  # may read other tables: never an entity restriction
+                other = source.target(cond.field, f"where[{index}].field")
+                filters.append(self.predicates.fields(cond.op, target, other))
+                continue
             predicate = self.predicates.condition(cond, target, where_path)
             entity = source.entity_of(cond.attribute)
             if entity is not None and false_when_missing(cond.op):
@@ -690,6 +774,7 @@ class _EventSource:
         self.uses: dict[str, int] = {}  # entity -> how many targets read its fields
         self.restrictions: dict[str, list[exp.Expression]] = {}  # see ``restrict``
         self.fields: set[str] = set()  # the event fields read, entity links included
+        self.profile_joined = False  # whether a condition reads the event's profile row
 
     def entity_of(self, name: str) -> Entity | None:
         """The entity of an ``entity.field`` name (None for an event field)."""
@@ -700,7 +785,12 @@ class _EventSource:
         self.restrictions.setdefault(entity.name, []).append(predicate)
 
     def target(self, name: str, where: str) -> Target:
-        """An event field, or ``entity.field`` through the entity's link (missing entity: NULL)."""
+        """An event field, ``entity.field`` through the entity's link (missing entity: NULL),
+        or ``profile.NAME``, an attribute of the event's profile."""
+        if name.startswith(PROFILE_PREFIX):
+            self.profile_joined = True
+            return attribute_target(self.catalog, name.removeprefix(PROFILE_PREFIX),
+                                    f"{self.path}.{where}", PROFILE_ALIAS)
         if "." in name:
             entity_name, _, field_name = name.partition(".")
             entity = self.catalog.entities.get(entity_name)
@@ -749,8 +839,27 @@ class _EventSource:
             terms.extend(restrictions)
             on = sb.column("key", alias).eq(sb.column(link.column, EVENTS_ALIAS))
             query = query.join(sb.table(entity.table, alias), on=on, join_type="left", copy=False)
+        if self.profile_joined:
+            on = sb.column("pk", PROFILE_ALIAS).eq(sb.column("profile_pk", EVENTS_ALIAS))
+            query = query.join(sb.table(PROFILES, PROFILE_ALIAS), on=on, join_type="left",
+                               copy=False)
         where = sb.conjunction(terms)
         return query if sb.is_true(where) else query.where(where, copy=False)
+
+
+def attribute_target(catalog: Catalog, name: str, path: str, table: str | None = None) -> Target:
+    """What a condition on a profile attribute tests (a derived age: the birth date column),
+    its columns qualified by ``table`` when given."""
+    attribute = catalog.attributes.get(name)
+    if attribute is None:
+        raise InputError(f"{path}: unknown attribute {name!r}")
+    if attribute.derived_from:
+        kind, _, source_name = attribute.derived_from.partition(":")
+        source = catalog.attributes.get(source_name)
+        if kind != "age" or source is None or source.type not in ("date", "datetime"):
+            raise InputError(f"{path}: cannot compute {name!r} from {attribute.derived_from!r}")
+        return Target(sb.column(source.column, table), "integer", age=True)
+    return Target(sb.column(attribute.column, table), attribute.type)
 
 
 def reads_event_rows(node: EventCondition) -> bool:

@@ -24,6 +24,7 @@ from store.schema.values import AttrType, from_epoch_seconds, parse_date, parse_
 from store.segments.describe import describe
 from store.segments.model import (
     NEGATIVE_TWIN,
+    PROFILE_PREFIX,
     AggregateRule,
     AllOf,
     AnyOf,
@@ -35,6 +36,8 @@ from store.segments.model import (
     Period,
     Segment,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
     child_path,
     children_of,
@@ -43,6 +46,7 @@ from store.segments.timeutil import age_on, as_of_date, last_window, next_window
 from store.segments.validate import ResolvedSegment
 
 UTC = dt.UTC
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 _ENTITY_BATCH = 500
 _PROFILE_BATCH = 2000  # profiles read at once by load_all_profiles
 
@@ -352,6 +356,32 @@ def value_holds(op: str, x: Any, value: Any, today: dt.date) -> bool:
     return _number_holds(op, x, value)
 
 
+def field_holds(op: str, x: Any, y: Any) -> bool:
+    """Whether ``x op y`` holds for two typed field values (None = missing).
+
+    A positive operator needs both sides; ``not_equals`` is the complement of ``equals``.
+    Dates against datetimes compare dates; two datetimes compare as instants.
+    """
+    if op == "not_equals":
+        return not field_holds("equals", x, y)
+    if x is None or y is None:
+        return False
+    if isinstance(x, dt.date) and isinstance(y, dt.date):
+        if not (isinstance(x, dt.datetime) and isinstance(y, dt.datetime)):
+            x, y = day_of(x), day_of(y)
+        op = {"on": "equals", "before": "less_than", "after": "greater_than"}.get(op, op)
+    if op == "equals":
+        return bool(x == y)
+    if isinstance(x, bool | str) or isinstance(y, bool | str):
+        raise ValueError(f"operator {op!r} does not compare text or booleans")
+    return _number_holds(op, x, y)
+
+
+def micros(moment: dt.datetime) -> int:
+    """An instant as whole microseconds since the epoch (exact arithmetic for gaps)."""
+    return (moment - EPOCH) // dt.timedelta(microseconds=1)
+
+
 def count_holds(rule: CountRule, n: int) -> bool:
     if rule.op == "at_least":
         return bool(n >= rule.value)
@@ -427,9 +457,7 @@ class _Evaluation:
             if (types is None or e.type in types) and e.ts <= self.as_of
             and self.in_window(e, node.within)
         ]
-        chosen = [e for e in candidates
-                  if all(value_holds(c.op, e.fields.get(c.attribute), c.value, self.today)
-                         for c in node.where)]
+        chosen = [e for e in candidates if self.passes(node.where, e)]
         rule = node.effective_count
         if rule.distinct:
             counted = len({v for e in chosen if (v := e.fields.get(rule.distinct)) is not None})
@@ -444,6 +472,61 @@ class _Evaluation:
         return EventFacts(len(candidates), len(chosen), counted, aggregate_value,
                           count_holds(rule, counted), aggregate_ok)
 
+    def passes(self, where: tuple[AttributeCondition, ...], event: EventData) -> bool:
+        """Whether every ``where`` condition holds for an event."""
+        return all(self.where_holds(c, event) for c in where)
+
+    def where_holds(self, cond: AttributeCondition, event: EventData) -> bool:
+        x = event.fields.get(cond.attribute)
+        if cond.field is None:
+            return value_holds(cond.op, x, cond.value, self.today)
+        if cond.field.startswith(PROFILE_PREFIX):
+            y = self.attribute(cond.field.removeprefix(PROFILE_PREFIX))
+        else:
+            y = event.fields.get(cond.field)
+        return field_holds(cond.op, x, y)
+
+    # -- sequences
+    def step_instants(self, step: SequenceStep, window: Window | None,
+                      present: bool) -> list[int]:
+        """The instants (microseconds) of the events that pass a step: up to A, and for a
+        present step inside the sequence's window (an absent step's events are not bound
+        by the window)."""
+        types = None if step.types is None else set(step.types)
+        return sorted(
+            micros(e.ts) for e in self.profile.events
+            if (types is None or e.type in types) and e.ts <= self.as_of
+            and (not present or self.in_window(e, window)) and self.passes(step.where, e))
+
+    def sequence_reach(self, node: SequenceCondition) -> list[list[int]]:
+        """For each present step, the instants of its events that end a series e1 < ... < ei
+        meeting every gap so far (empty from the first step nobody reaches)."""
+        present = [s for s in node.steps if not s.absent]
+        reached = [self.step_instants(present[0], node.within, True)]
+        for step in present[1:]:
+            low, high = gap_bounds(step)
+            previous = reached[-1]
+            reached.append([t for t in self.step_instants(step, node.within, True)
+                            if any(p < t and t - p >= low and (high is None or t - p <= high)
+                                   for p in previous)])
+        return reached
+
+    def sequence_holds(self, node: SequenceCondition) -> bool:
+        last = self.sequence_reach(node)[-1]
+        step = node.steps[-1]
+        if not step.absent:
+            return bool(last)
+        low, high = gap_bounds(step)
+        now = micros(self.as_of)
+        forbidden = self.step_instants(step, None, False)
+        for t in last:
+            if high is not None and t + high > now:
+                continue  # the gap has not elapsed yet
+            end = now if high is None else t + high
+            if not any(x > t and x - t >= low and x <= end for x in forbidden):
+                return True
+        return False
+
     # -- nodes
     def matches(self, node: Node) -> bool:
         if isinstance(node, AllOf):
@@ -453,10 +536,18 @@ class _Evaluation:
         if isinstance(node, NotOf):
             return not self.matches(node.child)
         if isinstance(node, AttributeCondition):
-            return value_holds(node.op, self.attribute(node.attribute), node.value, self.today)
+            return self.attribute_holds(node)
         if isinstance(node, EventCondition):
             return self.event_facts(node).matched
+        if isinstance(node, SequenceCondition):
+            return self.sequence_holds(node)
         return self.reference(node)
+
+    def attribute_holds(self, node: AttributeCondition) -> bool:
+        x = self.attribute(node.attribute)
+        if node.field is not None:
+            return field_holds(node.op, x, self.attribute(node.field))
+        return value_holds(node.op, x, node.value, self.today)
 
     def reference(self, node: SegmentRef) -> bool:
         if node.segment not in self.ref_results:
@@ -486,12 +577,19 @@ class _Evaluation:
         if isinstance(node, AttributeCondition):
             value = self.attribute(node.attribute)
             seen: dict[str, object] = {node.attribute: value}
-            definition = self.profile.derived.get(node.attribute)
-            if definition:
-                source = definition.partition(":")[2]
-                seen[source] = self.profile.attributes.get(source)
-            return Explanation(path, self.label(node),
-                               value_holds(node.op, value, node.value, self.today), seen)
+            if node.field is not None:
+                seen[node.field] = self.attribute(node.field)
+            for name in (node.attribute, node.field):
+                definition = self.profile.derived.get(name or "")
+                if definition:
+                    source = definition.partition(":")[2]
+                    seen[source] = self.profile.attributes.get(source)
+            return Explanation(path, self.label(node), self.attribute_holds(node), seen)
+        if isinstance(node, SequenceCondition):
+            reached = self.sequence_reach(node)
+            steps = sum(1 for instants in reached if instants)
+            seen = {"steps reached": steps, "of": len(reached)}
+            return Explanation(path, self.label(node), self.sequence_holds(node), seen)
         if isinstance(node, EventCondition):
             facts = self.event_facts(node)
             seen = {"events": facts.matching}
@@ -511,6 +609,14 @@ class _Evaluation:
         """The node in the same plain words as the builder (``store.segments.describe``)."""
         names = {ref_id: ref.name for ref_id, ref in self.refs.items()}
         return describe(node, self.catalog, names).removesuffix(":")
+
+
+def gap_bounds(step: SequenceStep) -> tuple[int, int | None]:
+    """A step's gap in microseconds: (min, max), min 0 and max None when not given."""
+    gap = step.gap
+    low = gap.min.seconds * 1_000_000 if gap is not None and gap.min is not None else 0
+    high = gap.max.seconds * 1_000_000 if gap is not None and gap.max is not None else None
+    return low, high
 
 
 def aggregate_of(rule: AggregateRule, events: list[EventData]) -> float | int | None:

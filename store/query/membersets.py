@@ -30,11 +30,20 @@ from store.engines.base import Connection
 from store.engines.cancel import Cancel, watching
 from store.query.compiler import compile_members
 from store.schema.catalog import Catalog
-from store.segments.model import AllOf, AnyOf, AttributeCondition, EventCondition, Node, NotOf, SegmentRef
+from store.segments.model import (
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    EventCondition,
+    Node,
+    NotOf,
+    SegmentRef,
+    SequenceCondition,
+)
 from store.segments.validate import ResolvedSegment
 
 Bits = npt.NDArray[np.uint8]
-Leaf = AttributeCondition | EventCondition | SegmentRef
+Leaf = AttributeCondition | EventCondition | SegmentRef | SequenceCondition
 DEFAULT_CAPACITY = 256  # leaves kept; 1M profiles: 125 KB each
 
 

@@ -73,6 +73,43 @@ class Predicates:
             return self.guard(column, column.copy().eq(self.bind(op == "is_true")))
         return self.date(op, cond.value, column, path)
 
+    # ------------------------------------------------------------------ field comparisons
+    def fields(self, op: str, left: Target, right: Target) -> exp.Expression:
+        """``left op right`` for two fields of compatible types (spec: Field comparisons):
+        false unless both are present; ``not_equals`` is the complement of ``equals``. A date
+        against a datetime compares dates (the stored text's first ten characters); two
+        datetimes compare as instants (their sortable stored text)."""
+        if op == "not_equals":
+            return sb.negate(self.fields("equals", left, right))
+        a, b = self.field_value(left), self.field_value(right)
+        if left.type in ("date", "datetime") and left.type != right.type:
+            a, b = self.day(a, left), self.day(b, right)
+        make: dict[str, Callable[..., exp.Expression]] = {
+            "equals": exp.EQ, "on": exp.EQ, "greater_than": exp.GT, "after": exp.GT,
+            "greater_or_equal": exp.GTE, "less_than": exp.LT, "before": exp.LT,
+            "less_or_equal": exp.LTE,
+        }
+        if op not in make:
+            raise ValueError(f"field comparison operator {op!r}")
+        return sb.conjunction([*self.present(left), *self.present(right),
+                               make[op](this=a, expression=b)])
+
+    def present(self, target: Target) -> list[exp.Expression]:
+        """The terms that hold when a field has a value (text: also not '')."""
+        terms = [sb.not_null(target.expr)]
+        if target.type == "string" and not target.age:
+            terms.append(exp.NEQ(this=target.expr.copy(), expression=self.bind("")))
+        return terms
+
+    def field_value(self, target: Target) -> exp.Expression:
+        return self.age_expression(target.expr) if target.age else target.expr.copy()
+
+    def day(self, value: exp.Expression, target: Target) -> exp.Expression:
+        """date(x) of a stored datetime (its first ten characters); a date as it is."""
+        if target.type != "datetime":
+            return value
+        return exp.Substring(this=value, start=self.bind(1), length=self.bind(10))
+
     def guard(self, column: exp.Expression, *comparisons: exp.Expression) -> exp.Expression:
         """A two-valued positive predicate: false on a missing value."""
         return sb.conjunction([sb.not_null(column), *comparisons])

@@ -18,17 +18,21 @@ from typing import Any, Final
 from store.schema.catalog import Catalog
 from store.schema.values import format_datetime
 from store.segments.model import (
+    PROFILE_PREFIX,
     AggregateRule,
     AllOf,
     AnyOf,
     AttributeCondition,
     CountRule,
+    Duration,
     EventCondition,
     Node,
     NotOf,
     Period,
     RelativeDate,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
     holds_at_zero,
 )
@@ -70,7 +74,19 @@ NEGATED_OP: Final[dict[str, str]] = {
     "is_empty": "is_not_empty", "is_not_empty": "is_empty",
 }
 AGGREGATE_WORDS: Final = {"sum": "total", "avg": "average", "min": "smallest", "max": "largest"}
-SINGULAR_UNITS: Final = {"days": "day", "weeks": "week", "months": "month", "years": "year"}
+SINGULAR_UNITS: Final = {"days": "day", "weeks": "week", "months": "month", "years": "year",
+                         "minutes": "minute", "hours": "hour"}
+# A sequence step read as what the person did: (past, base form, object when none is given)
+# for the usual commerce and email events; other types read by their labels.
+STEP_VERBS: Final[dict[str, tuple[str, str, str]]] = {
+    "product_view": ("viewed {obj}", "view {obj}", "a product"),
+    "page_view": ("viewed {obj}", "view {obj}", "a page"),
+    "add_to_cart": ("added {obj} to cart", "add {obj} to cart", ""),
+    "purchase": ("bought {obj}", "buy {obj}", ""),
+    "email_sent": ("was sent {obj}", "get {obj}", "an email"),
+    "email_open": ("opened {obj}", "open {obj}", "an email"),
+    "email_click": ("clicked {obj}", "click {obj}", "an email"),
+}
 
 
 def describe(node: Node, catalog: Catalog | None = None,
@@ -86,7 +102,10 @@ def describe(node: Node, catalog: Catalog | None = None,
     if isinstance(node, SegmentRef):
         return f"In segment {names.get(node.segment) or node.segment}"
     if isinstance(node, AttributeCondition):
-        return describe_condition(node, attribute_label(node.attribute, catalog))
+        other = attribute_label(node.field, catalog) if node.field is not None else None
+        return describe_condition(node, attribute_label(node.attribute, catalog), other)
+    if isinstance(node, SequenceCondition):
+        return describe_sequence(node, catalog)
     return describe_event(node, catalog)
 
 
@@ -114,9 +133,11 @@ def _describe_not(child: Node, catalog: Catalog | None, names: Mapping[str, str]
         return "None of:"
     if isinstance(child, SegmentRef):
         return f"Not in segment {names.get(child.segment) or child.segment}"
-    if isinstance(child, AttributeCondition) and child.op in NEGATED_OP:
-        flipped = AttributeCondition(child.attribute, NEGATED_OP[child.op], child.value)
-        return describe_condition(flipped, attribute_label(child.attribute, catalog))
+    if (isinstance(child, AttributeCondition) and child.op in NEGATED_OP
+            and (child.field is None or child.op in ("equals", "not_equals"))):
+        flipped = replace(child, op=NEGATED_OP[child.op])
+        other = attribute_label(child.field, catalog) if child.field is not None else None
+        return describe_condition(flipped, attribute_label(child.attribute, catalog), other)
     if isinstance(child, NotOf):
         return "Not:"
     if isinstance(child, EventCondition) and child.aggregate is None and _is_none(child):
@@ -131,9 +152,12 @@ def _is_none(node: EventCondition) -> bool:
     return count.op in ("at_most", "exactly") and count.value == 0 and count.distinct is None
 
 
-def describe_condition(node: AttributeCondition, label: str) -> str:
-    """``<label> <operator in words> <value>``."""
+def describe_condition(node: AttributeCondition, label: str, other: str | None = None) -> str:
+    """``<label> <operator in words> <value>``; a field comparison names the other field
+    (``other``, its label) in place of a value."""
     words = OP_WORDS.get(node.op, node.op.replace("_", " "))
+    if node.field is not None:
+        return f"{label} {words} {inline(other or humanize(node.field))}"
     if node.op in ("is_empty", "is_not_empty", "is_true", "is_false"):
         return f"{label} {words}"
     if isinstance(node.value, Period) and node.value.amount == 1:  # "in the last month"
@@ -156,14 +180,92 @@ def describe_event(node: EventCondition, catalog: Catalog | None = None) -> str:
     if node.within is not None:
         parts.append(window_words(node.within))
     if node.where:
-        parts.append("where " + " and ".join(
-            describe_condition(c, inline(field_label(c.attribute, catalog))) for c in node.where))
+        parts.append(where_words(node.where, catalog))
     text = " ".join(p for p in parts if p)
     if node.aggregate is not None:
         text += ", " + aggregate_words(node.aggregate, catalog)
         if holds_at_zero(count, node.aggregate) and not text.startswith("No "):
             text += " (0 if none)"  # a sum over no event is 0: non-buyers match too
     return text
+
+
+def where_words(where: tuple[AttributeCondition, ...], catalog: Catalog | None) -> str:
+    """``where amount is greater than 100 and product category is Shoes``."""
+    return "where " + " and ".join(
+        describe_condition(c, inline(field_label(c.attribute, catalog)),
+                           None if c.field is None else where_field_label(c.field, catalog))
+        for c in where)
+
+
+def where_field_label(name: str, catalog: Catalog | None) -> str:
+    """The other side of a comparison in a ``where``: a field, or ``the profile's country``."""
+    if name.startswith(PROFILE_PREFIX):
+        label = attribute_label(name.removeprefix(PROFILE_PREFIX), catalog)
+        return "the profile's " + inline(label)
+    return field_label(name, catalog)
+
+
+def describe_sequence(node: SequenceCondition, catalog: Catalog | None = None) -> str:
+    """``Viewed Shoes, then added to cart within 2 hours, then did not buy within 24 hours``,
+    with the sequence's window at the end (``, all in the last 30 days``)."""
+    phrases = [step_words(step, index, catalog) for index, step in enumerate(node.steps)]
+    text = ", then ".join(phrases)
+    text = text[:1].upper() + text[1:]
+    if node.within is not None:
+        text += ", all " + window_words(node.within)
+    return text
+
+
+def step_words(step: SequenceStep, index: int, catalog: Catalog | None = None) -> str:
+    """One step: what was done (or not), to what, and when after the previous step."""
+    where = list(step.where)
+    obj = ""
+    for cond in where:  # `product.category equals Shoes` reads as the object: "viewed Shoes"
+        if (cond.field is None and cond.op in ("equals", "in") and "." in cond.attribute
+                and isinstance(cond.value, str | tuple)):
+            obj = (" or ".join(format_value(v) for v in cond.value)
+                   if isinstance(cond.value, tuple) else format_value(cond.value))
+            where.remove(cond)
+            break
+    if step.types is None:
+        action = "had no event" if step.absent else "had any event"
+        if obj:
+            action += f" of {obj}"
+    else:
+        action = " or ".join(type_words(name, obj, step.absent, catalog) for name in step.types)
+        if step.absent:
+            action = "did not " + action if step.types[0] in STEP_VERBS else "no " + action
+    if where:
+        action += " " + where_words(tuple(where), catalog)
+    if index > 0 and step.gap is not None:
+        action += " " + gap_words(step.gap.min, step.gap.max)
+    return action
+
+
+def type_words(name: str, obj: str, absent: bool, catalog: Catalog | None) -> str:
+    verbs = STEP_VERBS.get(name)
+    if verbs is None:
+        label = inline(event_label(name, catalog))
+        return f"{label} of {obj}" if obj else label
+    past, base, default = verbs
+    text = (base if absent else past).replace("{obj}", obj or default)
+    return " ".join(text.split())
+
+
+def gap_words(low: Duration | None, high: Duration | None) -> str:
+    """``within 2 hours``, ``at least 30 minutes later``, ``between 1 and 2 days later``."""
+    if low is not None and high is not None:
+        return f"between {duration_words(low)} and {duration_words(high)} later"
+    if high is not None:
+        return f"within {duration_words(high)}"
+    if low is not None:
+        return f"at least {duration_words(low)} later"
+    return ""
+
+
+def duration_words(length: Duration) -> str:
+    unit = SINGULAR_UNITS.get(length.unit, length.unit) if length.amount == 1 else length.unit
+    return f"{length.amount} {unit}"
 
 
 def event_subject(types: tuple[str, ...] | None, catalog: Catalog | None) -> str:

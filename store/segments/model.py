@@ -76,11 +76,41 @@ class Period:
     unit: Unit
 
 
+# Operators of a field comparison (``field:`` in place of ``value:``) by the left side's type.
+FIELD_OPS_BY_TYPE: Final[dict[str, tuple[str, ...]]] = {
+    "string": ("equals", "not_equals"),
+    "boolean": ("equals", "not_equals"),
+    "integer": ("equals", "not_equals", "greater_than", "greater_or_equal", "less_than",
+                "less_or_equal"),
+    "number": ("equals", "not_equals", "greater_than", "greater_or_equal", "less_than",
+               "less_or_equal"),
+    "date": ("equals", "not_equals", "on", "before", "after"),
+    "datetime": ("equals", "not_equals", "on", "before", "after"),
+}
+# Types that compare with each other in a field comparison (integer and number mix; date and
+# datetime mix; nothing else does).
+TYPE_FAMILY: Final[dict[str, str]] = {
+    "string": "string", "boolean": "boolean", "integer": "number", "number": "number",
+    "date": "date", "datetime": "date",
+}
+PROFILE_PREFIX: Final = "profile."  # ``field: profile.NAME`` in an event's where
+
+
+def comparable_types(left: str, right: str) -> bool:
+    """Whether two attribute types may be compared by a field comparison."""
+    return TYPE_FAMILY.get(left) is not None and TYPE_FAMILY.get(left) == TYPE_FAMILY.get(right)
+
+
 @dataclass(frozen=True)
 class AttributeCondition:
+    """``attribute op value``, or with ``field`` set, ``attribute op <another field>``
+    (``value`` is then None). In an event's ``where`` the field is an event field,
+    ``ENTITY.FIELD``, or ``profile.NAME`` for a profile attribute."""
+
     attribute: str
     op: str
     value: Any = None
+    field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +164,63 @@ class SegmentRef:
     segment: str
 
 
+GapUnit = Literal["minutes", "hours", "days", "weeks"]
+GAP_UNITS: Final[tuple[str, ...]] = ("minutes", "hours", "days", "weeks")
+GAP_UNIT_SECONDS: Final[dict[str, int]] = {
+    "minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400,
+}
+MIN_STEPS: Final = 2
+MAX_STEPS: Final = 8
+
+
+@dataclass(frozen=True)
+class Duration:
+    """``{amount: N, unit: U}`` of a sequence gap: a fixed length (minutes to weeks)."""
+
+    amount: int
+    unit: GapUnit
+
+    @property
+    def seconds(self) -> int:
+        return self.amount * GAP_UNIT_SECONDS[self.unit]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Time since the previous step's event: at least ``min``, at most ``max`` (either optional)."""
+
+    min: Duration | None = None
+    max: Duration | None = None
+
+
+@dataclass(frozen=True)
+class SequenceStep:
+    """One step: events of ``types`` (None: every type) passing ``where``; ``gap`` is the time
+    since the previous step's event; ``absent`` ("and then did not") only on the last step."""
+
+    types: tuple[str, ...] | None
+    where: tuple[AttributeCondition, ...] = ()
+    gap: Gap | None = None
+    absent: bool = False
+
+
+@dataclass(frozen=True)
+class SequenceCondition:
+    """``sequence``: events one per present step, in order, all inside ``within``."""
+
+    steps: tuple[SequenceStep, ...]
+    within: Window | None = None
+
+    def prefix(self, size: int) -> Node:
+        """The condition of the first ``size`` steps, as the funnel counts "got this far":
+        one step is the event condition it amounts to, more are a shorter sequence."""
+        steps = self.steps[:size]
+        if len(steps) == 1:
+            first = steps[0]
+            return EventCondition(first.types, first.where, self.within)
+        return SequenceCondition(steps, self.within)
+
+
 @dataclass(frozen=True)
 class AllOf:
     children: tuple[Node, ...] = ()
@@ -149,7 +236,7 @@ class NotOf:
     child: Node
 
 
-Node = AllOf | AnyOf | NotOf | AttributeCondition | EventCondition | SegmentRef
+Node = AllOf | AnyOf | NotOf | AttributeCondition | EventCondition | SegmentRef | SequenceCondition
 GROUPS: Final = (AllOf, AnyOf)
 
 

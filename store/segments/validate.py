@@ -26,10 +26,14 @@ from store.segments.model import (
     AGGREGATE_FNS,
     AGGREGATE_OPS,
     COUNT_OPS,
+    FIELD_OPS_BY_TYPE,
     LIST_OPS,
+    MAX_STEPS,
+    MIN_STEPS,
     NO_VALUE_OPS,
     OPS_BY_TYPE,
     PERIOD_OPS,
+    PROFILE_PREFIX,
     RANGE_OPS,
     AggregateRule,
     AllOf,
@@ -43,8 +47,11 @@ from store.segments.model import (
     RelativeDate,
     Segment,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
     child_path,
+    comparable_types,
 )
 from store.segments.timeutil import as_of_date, resolve
 
@@ -53,6 +60,7 @@ from store.segments.timeutil import as_of_date, resolve
 SegmentLookup = Callable[[str, str | None], tuple[Segment, dict[str, int]] | None]
 
 MAX_LIST_VALUES = 100_000
+MAX_GAP_SECONDS = 520_000 * 7 * 86400  # about 10,000 years: longer is no gap at all
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Text a YAML reader would have read as a number, had it not been quoted.
 NUMBER_TEXT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
@@ -213,16 +221,31 @@ class _Validator:
         if isinstance(node, SegmentRef):
             return self.reference(node, path, stack)
         if isinstance(node, AttributeCondition):
-            return self.condition(node, self.profile_attribute(node.attribute, path), path)
+            return self.condition(node, self.profile_attribute(node.attribute, path), path,
+                                  self.profile_field)
+        if isinstance(node, SequenceCondition):
+            return self.sequence(node, f"{path}.sequence")
         return self.event(node, path)
 
-    def profile_attribute(self, name: str, path: str) -> FieldInfo:
+    def profile_attribute(self, name: str, path: str, what: str = "attribute") -> FieldInfo:
         attribute = self.catalog.attributes.get(name)
         if attribute is None:
             raise self.fail(f"unknown attribute {name!r}." +
                             did_you_mean(name, set(self.catalog.attributes)),
-                            f"{path}.attribute")
+                            f"{path}.{what}")
         return FieldInfo(attribute.name, attribute.type)
+
+    def profile_field(self, name: str, path: str) -> FieldInfo:
+        """The other side of a field comparison on a profile: another profile attribute."""
+        return self.profile_attribute(name, path, "field")
+
+    def where_field(self, name: str, path: str) -> FieldInfo:
+        """The other side of a field comparison in an event's ``where``: an event field,
+        ``ENTITY.FIELD``, or ``profile.NAME`` (a profile attribute)."""
+        if name.startswith(PROFILE_PREFIX):
+            info = self.profile_attribute(name.removeprefix(PROFILE_PREFIX), path, "field")
+            return FieldInfo(name, info.type, "profile attribute")
+        return self.event_field(name, path, "field")
 
     def event_field(self, name: str, path: str, what: str = "attribute") -> FieldInfo:
         """An event field, or ``ENTITY.FIELD`` of an entity events link to."""
@@ -262,8 +285,10 @@ class _Validator:
         return hint
 
     # -- attribute conditions ---------------------------------------------------------
-    def condition(self, node: AttributeCondition, info: FieldInfo,
-                  path: str) -> AttributeCondition:
+    def condition(self, node: AttributeCondition, info: FieldInfo, path: str,
+                  other: Callable[[str, str], FieldInfo]) -> AttributeCondition:
+        if node.field is not None:
+            return self.field_comparison(node, info, path, other)
         ops = OPS_BY_TYPE[info.type]
         if node.op not in ops:
             raise self.fail(f"operator {node.op!r} does not apply to {info.name!r} ({info.type});"
@@ -304,6 +329,24 @@ class _Validator:
         if op in RANGE_OPS:
             self.defer_bounds(typed[0], typed[1], value_path, "low <= high")
         return AttributeCondition(info.name, op, typed)
+
+    def field_comparison(self, node: AttributeCondition, info: FieldInfo, path: str,
+                         other: Callable[[str, str], FieldInfo]) -> AttributeCondition:
+        """``attribute op field``: an operator that compares two fields, and types that mix."""
+        assert node.field is not None
+        ops = FIELD_OPS_BY_TYPE[info.type]
+        if node.op not in ops:
+            raise self.fail(f"operator {node.op!r} does not compare {info.name!r} ({info.type})"
+                            f" with another field; use one of: {', '.join(ops)}", f"{path}.op")
+        if node.value is not None:
+            raise self.fail("a condition compares with a 'value' or with a 'field', not both",
+                            f"{path}.field")
+        right = other(node.field, path)
+        if not comparable_types(info.type, right.type):
+            raise self.fail(f"{info.described} and {right.described}: they cannot be compared"
+                            " (integer and number mix, date and datetime mix, other types only"
+                            " with their own)", f"{path}.field")
+        return AttributeCondition(info.name, node.op, None, right.name)
 
     def scalar(self, value: Any, info: FieldInfo, path: str) -> Any:
         """One value, checked against and converted to the attribute's type."""
@@ -391,22 +434,67 @@ class _Validator:
         raise self.fail(f"{quoted} is text (in quotes); {info.described}: {advice}", path)
 
     # -- events ----------------------------------------------------------------------
-    def event(self, node: EventCondition, path: str) -> EventCondition:
-        if node.types is not None:
-            for index, name in enumerate(node.types):
-                if name not in self.catalog.event_types:
-                    sub = f"{path}.event" if len(node.types) == 1 else f"{path}.event[{index}]"
-                    raise self.fail(f"unknown event type {name!r}." +
-                                    did_you_mean(name, set(self.catalog.event_types)), sub)
-        where = tuple(
+    def event_types(self, types: tuple[str, ...] | None, path: str) -> None:
+        if types is None:
+            return
+        for index, name in enumerate(types):
+            if name not in self.catalog.event_types:
+                sub = f"{path}.event" if len(types) == 1 else f"{path}.event[{index}]"
+                raise self.fail(f"unknown event type {name!r}." +
+                                did_you_mean(name, set(self.catalog.event_types)), sub)
+
+    def where(self, where: tuple[AttributeCondition, ...],
+              path: str) -> tuple[AttributeCondition, ...]:
+        return tuple(
             self.condition(cond, self.event_field(cond.attribute, f"{path}.where[{i}]"),
-                           f"{path}.where[{i}]")
-            for i, cond in enumerate(node.where)
+                           f"{path}.where[{i}]", self.where_field)
+            for i, cond in enumerate(where)
         )
+
+    def event(self, node: EventCondition, path: str) -> EventCondition:
+        self.event_types(node.types, path)
+        where = self.where(node.where, path)
         within = self.window(node.within, f"{path}.within") if node.within else None
         count = self.count(node.count, f"{path}.count") if node.count else None
         aggregate = self.aggregate(node.aggregate, f"{path}.aggregate") if node.aggregate else None
         return EventCondition(node.types, where, within, count, aggregate)
+
+    # -- sequences -------------------------------------------------------------------
+    def sequence(self, node: SequenceCondition, path: str) -> SequenceCondition:
+        count = len(node.steps)
+        if not MIN_STEPS <= count <= MAX_STEPS:
+            raise self.fail(f"a sequence takes {MIN_STEPS} to {MAX_STEPS} steps, got {count}"
+                            + ("; for one event use an event condition" if count == 1 else ""),
+                            f"{path}.steps")
+        steps = tuple(self.step(step, index, count, f"{path}.steps[{index}]")
+                      for index, step in enumerate(node.steps))
+        within = self.window(node.within, f"{path}.within") if node.within else None
+        return SequenceCondition(steps, within)
+
+    def step(self, step: SequenceStep, index: int, count: int, path: str) -> SequenceStep:
+        if step.absent and index == 0:
+            raise self.fail("the first step cannot be absent: a sequence starts with an event"
+                            " that happened", f"{path}.absent")
+        if step.absent and index != count - 1:
+            raise self.fail("only the last step can be absent (\"and then did not\")",
+                            f"{path}.absent")
+        if step.gap is not None:
+            if index == 0:
+                raise self.fail("the first step has no gap: a gap is the time since the previous"
+                                " step's event", f"{path}.gap")
+            low, high = step.gap.min, step.gap.max
+            if low is None and high is None:
+                raise self.fail("a gap takes 'min', 'max' or both", f"{path}.gap")
+            if low is not None and high is not None and low.seconds > high.seconds:
+                raise self.fail(f"a gap needs min <= max, got min {low.amount} {low.unit} and"
+                                f" max {high.amount} {high.unit}", f"{path}.gap")
+            for length in (low, high):
+                if length is not None and length.seconds > MAX_GAP_SECONDS:
+                    raise self.fail(f"a gap of {length.amount:,} {length.unit} is longer than"
+                                    f" the calendar allows ({MAX_GAP_SECONDS // 604800:,} weeks"
+                                    " at most)", f"{path}.gap")
+        self.event_types(step.types, path)
+        return replace(step, where=self.where(step.where, path))
 
     def window(self, window: Window, path: str) -> Window:
         if window.last is not None:

@@ -20,19 +20,24 @@ import yaml
 from store.schema.values import format_datetime
 from store.segments.errors import SegmentError
 from store.segments.model import (
+    GAP_UNITS,
     UNITS,
     AggregateRule,
     AllOf,
     AnyOf,
     AttributeCondition,
     CountRule,
+    Duration,
     EventCondition,
+    Gap,
     Node,
     NotOf,
     Period,
     RelativeDate,
     Segment,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
     slugify,
 )
@@ -50,7 +55,7 @@ MAX_CONDITIONS = 10_000
 # Levels of all/any/not. Saving, activating, explaining and the builder's tree walk the
 # rule recursively; 300 levels already strain Python's stack, and nobody writes 100.
 MAX_DEPTH = 100
-NODE_KINDS = ("all", "any", "not", "attribute", "event", "segment")
+NODE_KINDS = ("all", "any", "not", "attribute", "event", "segment", "sequence")
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
 
@@ -215,7 +220,7 @@ class _Reader:
         if len(kinds) > 1:
             raise self.fail(f"a node has exactly one kind, found {' and '.join(kinds)}", node, path)
         kind = kinds[0]
-        if kind in ("attribute", "event", "segment"):
+        if kind in ("attribute", "event", "segment", "sequence"):
             self.condition(node, path)
         if kind in ("all", "any"):
             self.check_keys(fields, (kind,), node, path, f"an '{kind}' group")
@@ -233,15 +238,24 @@ class _Reader:
             return SegmentRef(self.text(fields["segment"], f"{path}.segment"))
         if kind == "attribute":
             return self.attribute(fields, node, path)
+        if kind == "sequence":
+            self.check_keys(fields, ("sequence",), node, path, "a sequence node")
+            return self.sequence(fields["sequence"], f"{path}.sequence")
         return self.event(fields, node, path)
 
     def attribute(self, fields: dict[str, yaml.Node], node: yaml.Node,
                   path: str) -> AttributeCondition:
-        self.check_keys(fields, ("attribute", "op", "value"), node, path, "an attribute condition")
+        self.check_keys(fields, ("attribute", "op", "value", "field"), node, path,
+                        "an attribute condition")
         name = self.text(fields["attribute"], f"{path}.attribute")
         if "op" not in fields:
             raise self.fail("missing required key 'op'", node, f"{path}.op")
         op = self.text(fields["op"], f"{path}.op")
+        if "field" in fields:
+            if "value" in fields:
+                raise self.fail("a condition compares with a 'value' or with a 'field', not both",
+                                fields["field"], f"{path}.field")
+            return AttributeCondition(name, op, field=self.text(fields["field"], f"{path}.field"))
         value = self.value(fields["value"], f"{path}.value") if "value" in fields else None
         return AttributeCondition(name, op, value)
 
@@ -282,39 +296,106 @@ class _Reader:
     def event(self, fields: dict[str, yaml.Node], node: yaml.Node, path: str) -> EventCondition:
         self.check_keys(fields, ("event", "where", "within", "count", "aggregate"), node, path,
                         "an event condition")
-        raw_types = self.plain(fields["event"], f"{path}.event")
-        types: tuple[str, ...] | None
-        if raw_types == "*":
-            types = None
-        elif isinstance(raw_types, str) and raw_types:
-            types = (raw_types,)
-        elif (isinstance(raw_types, list) and raw_types
-              and all(isinstance(t, str) and t for t in raw_types)):
-            types = tuple(dict.fromkeys(raw_types))
-        else:
-            raise self.fail("'event' takes an event type, a list of types, or \"*\"",
-                            fields["event"], f"{path}.event")
-        where: tuple[AttributeCondition, ...] = ()
-        if "where" in fields:
-            items = fields["where"]
-            if not isinstance(items, yaml.SequenceNode):
-                raise self.fail("'where' takes a list of conditions", items, f"{path}.where")
-            conditions = []
-            for i, item in enumerate(items.value):
-                item_path = f"{path}.where[{i}]"
-                self.note(item, item_path)
-                item_fields = self.mapping(item, item_path)
-                self.condition(item, item_path)
-                if "attribute" not in item_fields:
-                    raise self.fail("a 'where' condition needs 'attribute', 'op' and 'value'",
-                                    item, item_path)
-                conditions.append(self.attribute(item_fields, item, item_path))
-            where = tuple(conditions)
+        types = self.event_types(fields["event"], f"{path}.event")
+        where = self.where(fields["where"], f"{path}.where") if "where" in fields else ()
         within = self.within(fields["within"], f"{path}.within") if "within" in fields else None
         count = self.count(fields["count"], f"{path}.count") if "count" in fields else None
         aggregate = (self.aggregate(fields["aggregate"], f"{path}.aggregate")
                      if "aggregate" in fields else None)
         return EventCondition(types, where, within, count, aggregate)
+
+    def event_types(self, node: yaml.Node, path: str) -> tuple[str, ...] | None:
+        """``event``: one type, a list of types, or "*" (None: every type)."""
+        raw_types = self.plain(node, path)
+        if raw_types == "*":
+            return None
+        if isinstance(raw_types, str) and raw_types:
+            return (raw_types,)
+        if (isinstance(raw_types, list) and raw_types
+                and all(isinstance(t, str) and t for t in raw_types)):
+            return tuple(dict.fromkeys(raw_types))
+        raise self.fail("'event' takes an event type, a list of types, or \"*\"", node, path)
+
+    def where(self, items: yaml.Node, path: str) -> tuple[AttributeCondition, ...]:
+        """An event's or a step's ``where``: a list of attribute conditions on its fields."""
+        if not isinstance(items, yaml.SequenceNode):
+            raise self.fail("'where' takes a list of conditions", items, path)
+        conditions = []
+        for i, item in enumerate(items.value):
+            item_path = f"{path}[{i}]"
+            self.note(item, item_path)
+            item_fields = self.mapping(item, item_path)
+            self.condition(item, item_path)
+            if "attribute" not in item_fields:
+                raise self.fail("a 'where' condition needs 'attribute', 'op' and 'value'"
+                                " (or 'field')", item, item_path)
+            conditions.append(self.attribute(item_fields, item, item_path))
+        return tuple(conditions)
+
+    def sequence(self, node: yaml.Node, path: str) -> SequenceCondition:
+        """``sequence: {within: ..., steps: [...]}``; the step count, gaps and ``absent`` are
+        checked by the validator, which knows the rules (and reports them with the path)."""
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        self.check_keys(fields, ("steps", "within"), node, path,
+                        "a sequence (expected steps, within)")
+        if "steps" not in fields:
+            raise self.fail("missing required key 'steps' (a list of 2 to 8 steps)", node,
+                            f"{path}.steps")
+        items = fields["steps"]
+        if not isinstance(items, yaml.SequenceNode):
+            raise self.fail("'steps' takes a list of steps", items, f"{path}.steps")
+        steps = tuple(self.step(item, f"{path}.steps[{i}]") for i, item in enumerate(items.value))
+        within = self.within(fields["within"], f"{path}.within") if "within" in fields else None
+        return SequenceCondition(steps, within)
+
+    def step(self, node: yaml.Node, path: str) -> SequenceStep:
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        self.check_keys(fields, ("event", "where", "gap", "absent"), node, path,
+                        "a sequence step (expected event, where, gap, absent)")
+        if "event" not in fields:
+            raise self.fail("missing required key 'event'", node, f"{path}.event")
+        types = self.event_types(fields["event"], f"{path}.event")
+        where = self.where(fields["where"], f"{path}.where") if "where" in fields else ()
+        gap = self.gap(fields["gap"], f"{path}.gap") if "gap" in fields else None
+        absent = False
+        if "absent" in fields:
+            flag = self.plain(fields["absent"], f"{path}.absent")
+            if not isinstance(flag, bool):
+                raise self.fail(f"'absent' takes true or false, got {flag!r}", fields["absent"],
+                                f"{path}.absent")
+            absent = flag
+        return SequenceStep(types, where, gap, absent)
+
+    def gap(self, node: yaml.Node, path: str) -> Gap:
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        self.check_keys(fields, ("min", "max"), node, path, "a gap (expected min, max)")
+        if not fields:
+            raise self.fail("a gap takes 'min', 'max' or both", node, path)
+        lengths = {key: self.duration(value, f"{path}.{key}") for key, value in fields.items()}
+        return Gap(lengths.get("min"), lengths.get("max"))
+
+    def duration(self, node: yaml.Node, path: str) -> Duration:
+        self.note(node, path)
+        fields = self.mapping(node, path)
+        self.check_keys(fields, ("amount", "unit"), node, path,
+                        "a gap length (expected amount, unit)")
+        for key in ("amount", "unit"):
+            if key not in fields:
+                raise self.fail(f"missing required key {key!r}", node, f"{path}.{key}")
+        amount = self.integer(fields["amount"], f"{path}.amount")
+        if amount < 0:
+            raise self.fail(f"a gap's amount must be 0 or more, got {amount}", fields["amount"],
+                            f"{path}.amount")
+        unit = self.plain(fields["unit"], f"{path}.unit")
+        if unit not in GAP_UNITS:
+            hint = (" (a gap is a fixed length: months and years vary)"
+                    if unit in ("months", "years") else "")
+            raise self.fail(f"a gap's unit must be one of {', '.join(GAP_UNITS)}, got {unit!r}"
+                            + hint, fields["unit"], f"{path}.unit")
+        return Duration(amount, unit)
 
     def within(self, node: yaml.Node, path: str) -> Window:
         self.note(node, path)
@@ -439,21 +520,22 @@ def node_to_data(node: Node) -> dict[str, Any]:
         return {"segment": node.segment}
     if isinstance(node, AttributeCondition):
         data: dict[str, Any] = {"attribute": node.attribute, "op": node.op}
-        if node.value is not None:
+        if node.field is not None:
+            data["field"] = node.field
+        elif node.value is not None:
             data["value"] = dump_value(node.value)
         return data
-    event: dict[str, Any] = {}
-    if node.types is None:
-        event["event"] = "*"
-    else:
-        event["event"] = node.types[0] if len(node.types) == 1 else list(node.types)
+    if isinstance(node, SequenceCondition):
+        sequence: dict[str, Any] = {}
+        if node.within is not None:
+            sequence["within"] = window_to_data(node.within)
+        sequence["steps"] = [step_to_data(step) for step in node.steps]
+        return {"sequence": sequence}
+    event: dict[str, Any] = {"event": types_to_data(node.types)}
     if node.where:
         event["where"] = [node_to_data(c) for c in node.where]
     if node.within is not None:
-        if node.within.last is not None:
-            event["within"] = {"last": node.within.last.amount, "unit": node.within.last.unit}
-        elif node.within.between is not None:
-            event["within"] = {"between": dump_value(node.within.between)}
+        event["within"] = window_to_data(node.within)
     if node.count is not None:
         count: dict[str, Any] = {"op": node.count.op, "value": dump_value(node.count.value)}
         if node.count.distinct:
@@ -464,6 +546,31 @@ def node_to_data(node: Node) -> dict[str, Any]:
         event["aggregate"] = {"fn": agg.fn, "attribute": agg.attribute, "op": agg.op,
                               "value": dump_value(agg.value)}
     return event
+
+
+def types_to_data(types: tuple[str, ...] | None) -> Any:
+    if types is None:
+        return "*"
+    return types[0] if len(types) == 1 else list(types)
+
+
+def window_to_data(window: Window) -> dict[str, Any]:
+    if window.last is not None:
+        return {"last": window.last.amount, "unit": window.last.unit}
+    return {"between": dump_value(window.between)}
+
+
+def step_to_data(step: SequenceStep) -> dict[str, Any]:
+    data: dict[str, Any] = {"event": types_to_data(step.types)}
+    if step.where:
+        data["where"] = [node_to_data(c) for c in step.where]
+    if step.absent:
+        data["absent"] = True
+    if step.gap is not None:
+        data["gap"] = {key: {"amount": length.amount, "unit": length.unit}
+                       for key, length in (("min", step.gap.min), ("max", step.gap.max))
+                       if length is not None}
+    return data
 
 
 def segment_to_data(segment: Segment) -> dict[str, Any]:
