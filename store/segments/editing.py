@@ -32,6 +32,7 @@ from store.segments.model import (
     NotOf,
     Segment,
     SegmentRef,
+    SequenceCondition,
     walk,
 )
 from store.segments.validate import ResolvedSegment, validate_segment
@@ -431,14 +432,15 @@ def leaf_problems(rule: Node, catalog: Catalog,
     """
     problems: dict[str, Problem] = {}
     for path, node in walk(rule):
-        if isinstance(node, AttributeCondition | EventCondition):
+        if isinstance(node, AttributeCondition | EventCondition | SequenceCondition):
             problem = check_condition(node, catalog, path, as_of)
             if problem is not None:
                 problems[path] = problem
     return problems
 
 
-def check_condition(node: AttributeCondition | EventCondition, catalog: Catalog,
+def check_condition(node: AttributeCondition | EventCondition | SequenceCondition,
+                    catalog: Catalog,
                     path: str = ROOT, as_of: dt.datetime | None = None) -> Problem | None:
     """The problem with one condition against the schema (and, with ``as_of``, with its
     relative ``between`` bounds at that instant), or None if it is valid."""
