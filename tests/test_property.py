@@ -34,7 +34,7 @@ from store.query.evaluator import (
 )
 from store.schema.catalog import Catalog
 from store.segments.errors import SegmentError
-from store.segments.model import AllOf, Node, Segment, walk
+from store.segments.model import AllOf, Node, Segment, SequenceCondition, walk
 from store.segments.validate import ResolvedSegment, validate_segment
 from store.segments.yamlio import dump_node, dump_segment, load_segment_text
 from tests.factory import StoreSpec, build_store, refill_store
@@ -240,8 +240,8 @@ def check_all(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: s
 def test_node_counts_and_waterfall_equal_evaluator(
         engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
-    """node_counts: each node's own count, and for the i-th child of an ``all`` the number
-    matching children 0..i, as the evaluator counts them."""
+    """node_counts: each node's own count, for the i-th child of an ``all`` the number
+    matching children 0..i, and a sequence's funnel, as the evaluator counts them."""
     scene, library, trees = case
     with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
@@ -262,9 +262,13 @@ def test_node_counts_and_waterfall_equal_evaluator(
                         wanted[f"{path}.all[{index}]"] = (
                             wanted[f"{path}.all[{index}]"][0],
                             size(AllOf(node.children[:index + 1])))
-            got = {n.path: (n.own, n.remaining)
-                   for n in node_counts(conn, resolved, scene.as_of, catalog)}
+            counted = node_counts(conn, resolved, scene.as_of, catalog)
+            got = {n.path: (n.own, n.remaining) for n in counted}
             assert got == wanted, describe(rule, refs, scene.as_of)
+            funnels = {path: tuple(size(node.prefix(n)) for n in range(1, len(node.steps) + 1))
+                       for path, node in walk(rule) if isinstance(node, SequenceCondition)}
+            assert {n.path: n.funnel for n in counted if n.funnel} == funnels, describe(
+                rule, refs, scene.as_of)
 
 
 @on_every_engine

@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from store.engines.base import Connection
-from store.query.audience import count
+from store.query.audience import count, node_counts
 from store.query.evaluator import evaluate_all, explain, load_all_profiles, matches
 from store.schema.catalog import Catalog
 from store.segments.describe import describe
@@ -105,7 +105,7 @@ def spec() -> StoreSpec:
         attributes={"country": "string", "home": "string", "score": "integer",
                     "balance": "number", "signup": "date", "last_login": "datetime"},
         profiles=PROFILES,
-        event_fields={"amount": "number"},
+        event_fields={"sku": "string", "amount": "number"},
         events=EVENTS,
         entities={"product": EntitySpec("sku", "string", "sku",
                                         {"sku": "string", "category": "string",
@@ -251,6 +251,16 @@ def test_explain_reports_the_steps_reached(store: Connection) -> None:
     assert not why.matched and why.seen == {"steps reached": 2, "of": 2}
     assert explain(profiles["p1"], segment, AS_OF, catalog).matched
     assert matches(profiles["p9"], segment, AS_OF) is False
+
+
+def test_funnel_counts_each_step(store: Connection) -> None:
+    """node_counts gives a sequence's funnel: how many got as far as each step."""
+    segment = resolved(store, {"all": [CART_ABANDONMENT]})
+    nodes = {n.path: n for n in node_counts(store, segment, AS_OF)}
+    # viewed shoes (S1): p1-p8 (p10's are after A); then carted within 2 h: p1, p2, p3, p6,
+    # p7, p8; then did not buy within 24 h (elapsed): p1, p6, p8
+    assert nodes["rule.all[0]"].funnel == (8, 6, 3)
+    assert nodes["rule.all[0]"].own == 3 and nodes["rule"].funnel == ()
 
 
 def test_prefix_is_the_funnel() -> None:

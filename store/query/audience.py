@@ -40,7 +40,7 @@ from store.query.compiler import (
 from store.query.membersets import Bits, Combiner, MemberSetCache, population
 from store.query.predicates import Predicates
 from store.schema.catalog import Catalog, did_you_mean
-from store.segments.model import AllOf, walk
+from store.segments.model import AllOf, SequenceCondition, walk
 from store.segments.timeutil import as_of_date
 from store.segments.validate import ResolvedSegment
 
@@ -51,11 +51,13 @@ MISSING = "(missing)"
 
 @dataclass(frozen=True)
 class NodeCount:
-    """One node's audience size; ``remaining`` is the waterfall for children of an ``all``."""
+    """One node's audience size; ``remaining`` is the waterfall for children of an ``all``;
+    ``funnel``, for a sequence, how many got as far as each step (the last is ``own``)."""
 
     path: str
     own: int
     remaining: int | None = None
+    funnel: tuple[int, ...] = ()
 
 
 def prepare(conn: Connection) -> None:
@@ -213,6 +215,7 @@ def node_counts(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
     """Every node's own audience size, and for each child of an ``all`` the waterfall:
     the profiles matching that child and all the siblings before it.
 
+    A sequence also gets its funnel: the profiles matching its first 1, 2, ... steps.
     Each distinct leaf condition is read once as a set of pks and the nodes are
     combined in memory (``store.query.membersets``); pass the same ``cache`` after an
     edit and only the leaves that changed are read again.
@@ -236,7 +239,11 @@ def node_counts(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
             child = f"{path}.all[{index}]"
             running = bits[child] if index == 0 else np.bitwise_and(running, bits[child])
             remaining[child] = population(running)
-    return [NodeCount(path, population(bits[path]), remaining.get(path)) for path, _ in nodes]
+    funnels = {path: (*(population(combiner.leaf(node.prefix(size), path))
+                        for size in range(1, len(node.steps))), population(bits[path]))
+               for path, node in nodes if isinstance(node, SequenceCondition)}
+    return [NodeCount(path, population(bits[path]), remaining.get(path), funnels.get(path, ()))
+            for path, _ in nodes]
 
 
 def breakdown(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,

@@ -191,10 +191,13 @@ def describe_event(node: EventCondition, catalog: Catalog | None = None) -> str:
 
 def where_words(where: tuple[AttributeCondition, ...], catalog: Catalog | None) -> str:
     """``where amount is greater than 100 and product category is Shoes``."""
-    return "where " + " and ".join(
-        describe_condition(c, inline(field_label(c.attribute, catalog)),
-                           None if c.field is None else where_field_label(c.field, catalog))
-        for c in where)
+    return "where " + " and ".join(where_condition_words(c, catalog) for c in where)
+
+
+def where_condition_words(condition: AttributeCondition, catalog: Catalog | None) -> str:
+    """One ``where`` condition: ``amount is less than product list price``."""
+    other = None if condition.field is None else where_field_label(condition.field, catalog)
+    return describe_condition(condition, inline(field_label(condition.attribute, catalog)), other)
 
 
 def where_field_label(name: str, catalog: Catalog | None) -> str:

@@ -211,7 +211,7 @@ class SequenceCondition:
     steps: tuple[SequenceStep, ...]
     within: Window | None = None
 
-    def prefix(self, size: int) -> Node:
+    def prefix(self, size: int) -> EventCondition | SequenceCondition:
         """The condition of the first ``size`` steps, as the funnel counts "got this far":
         one step is the event condition it amounts to, more are a shorter sequence."""
         steps = self.steps[:size]

@@ -3,10 +3,12 @@
 The operator list and the value boxes follow the field's type: one box for
 a single value, two for ``between``, a period box for ``in_last``, a pick
 list of the values the store actually holds (with their counts) for
-strings and for ``in``. Every keystroke rebuilds the condition and checks
-it against the schema: a problem is shown at once in red, otherwise the
-condition in plain words. Enter applies (an invalid condition can be kept;
-the tree marks it and leaves it out of the count until it is fixed).
+strings and for ``in``. "Compare" chooses between a value and another field
+of a compatible type (a field comparison), listed by the caller. Every
+keystroke rebuilds the condition and checks it against the schema: a
+problem is shown at once in red, otherwise the condition in plain words.
+Enter applies (an invalid condition can be kept; the tree marks it and
+leaves it out of the count until it is fixed).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from store.schema.catalog import Catalog
 from store.schema.values_lookup import top_values
 from store.segments.describe import OP_WORDS
 from store.segments.model import (
+    FIELD_OPS_BY_TYPE,
     LIST_OPS,
     NO_VALUE_OPS,
     OPS_BY_TYPE,
@@ -36,6 +39,7 @@ from store.segments.model import (
     AttributeCondition,
 )
 from tui.builder.modals import Dialog, modal_css
+from tui.builder.pickers import PickItem
 from tui.builder.value_text import (
     DATE_HINT,
     PERIOD_HINT,
@@ -90,7 +94,7 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     ConditionEditor .dialog { width: 84; }
     ConditionEditor .row { height: 1; margin-bottom: 1; }
     ConditionEditor .row Label { width: 10; color: $text-muted; }
-    ConditionEditor #op { width: 1fr; }
+    ConditionEditor #op, ConditionEditor #compare, ConditionEditor #other-field { width: 1fr; }
     ConditionEditor #value, ConditionEditor #value-high { width: 1fr; }
     ConditionEditor #value-and { width: auto; padding: 0 1; color: $text-muted; }
     ConditionEditor #suggestions, ConditionEditor #choices {
@@ -114,12 +118,17 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     def __init__(self, condition: AttributeCondition, *, field_type: str, title: str,
                  description: str = "", check: Checker, describe: Describer,
                  catalog: Catalog | None = None, connect: Connector | None = None,
-                 event_field: bool = False) -> None:
+                 event_field: bool = False, other_fields: list[PickItem] | None = None) -> None:
         super().__init__()
         self.field_type = field_type
-        self.ops = OPS_BY_TYPE.get(field_type, ("equals",))
+        self.other_fields = other_fields or []
+        self.compare = "field" if condition.field is not None else "value"
+        self.ops = self.ops_for(self.compare)
         op = condition.op if condition.op in self.ops else DEFAULT_OP.get(field_type, self.ops[0])
-        self.condition = AttributeCondition(condition.attribute, op, condition.value)
+        if op not in self.ops:
+            op = self.ops[0]
+        self.condition = AttributeCondition(condition.attribute, op, condition.value,
+                                            condition.field)
         self.title_text = title
         self.description = description
         self.check = check
@@ -142,10 +151,24 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
             yield Label(self.title_text, classes="title")
             if self.description:
                 yield Static(self.description, classes="description", markup=False)
+            with Horizontal(classes="row", id="compare-row"):
+                yield Label("Compare")
+                yield FormSelect([("with a value", "value"), ("with another field", "field")],
+                                 value=self.compare, allow_blank=False, id="compare")
             with Horizontal(classes="row"):
                 yield Label("Operator")
                 yield FormSelect([(op_label(op), op) for op in self.ops],
                                  value=self.condition.op, allow_blank=False, id="op")
+            with Horizontal(classes="row", id="other-row"):
+                yield Label("Field")
+                known = {item.value for item in self.other_fields}
+                options = [(self.field_option(item), item.value) for item in self.other_fields]
+                field = self.condition.field
+                if field and field not in known:
+                    options.append((f"{field}  (not a field of a compatible type)", field))
+                yield FormSelect(options, value=field or Select.NULL,
+                                 prompt="the field to compare with…", allow_blank=True,
+                                 id="other-field")
             with Horizontal(classes="row", id="value-row"):
                 yield Label("Value")
                 yield Input(low, id="value")
@@ -158,23 +181,45 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
             yield Static("enter: apply · shift+tab: operator (space opens it) · down: values in"
                          " the store · esc: cancel", classes="hint")
 
+    @staticmethod
+    def field_option(item: PickItem) -> str:
+        return f"{item.label}  ({item.value})" if item.label != item.value else item.value
+
+    def ops_for(self, compare: str) -> tuple[str, ...]:
+        """The operators of a comparison with a value, or with another field."""
+        if compare == "field":
+            return FIELD_OPS_BY_TYPE.get(self.field_type, ("equals", "not_equals"))
+        return OPS_BY_TYPE.get(self.field_type, ("equals",))
+
     def on_mount(self) -> None:
         super().on_mount()
         for box in self.query(Input):
             box.compact = True
-        self.query_one("#op", Select).compact = True
+        for select in self.query(Select):
+            select.compact = True
+        self.query_one("#compare-row").display = bool(self.other_fields)
         if self.condition.op in LIST_OPS and isinstance(self.condition.value, tuple):
             self.query_one("#value", Input).value = to_text(self.condition.value)
         self.layout_for(self.condition.op)
         # Focus now (not deferred): the value box, or the operator when there is nothing to type.
-        self.set_focus(self.query_one("#op" if self.condition.op in NO_VALUE_OPS else "#value"))
+        if self.compare == "field":
+            self.set_focus(self.query_one("#other-field"))
+        else:
+            self.set_focus(self.query_one("#op" if self.condition.op in NO_VALUE_OPS
+                                          else "#value"))
         if self.connect is not None and self.catalog is not None and self.field_type == "string":
             self.load_values()
         self.refresh_verdict()
 
+    def current_compare(self) -> str:
+        value = self.query_one("#compare", Select).value
+        return value if value in ("value", "field") else "value"
+
     def layout_for(self, op: str) -> None:
-        """Show the boxes the operator needs."""
-        no_value = op in NO_VALUE_OPS
+        """Show the boxes the operator needs (a field comparison: the field list instead)."""
+        by_field = self.current_compare() == "field"
+        self.query_one("#other-row").display = by_field
+        no_value = op in NO_VALUE_OPS or by_field
         self.query_one("#value-row").display = not no_value
         ranged = op in RANGE_OPS
         self.query_one("#value-and").display = ranged
@@ -192,7 +237,9 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
             value_input.placeholder = {"integer": "a whole number", "number": "a number"}.get(
                 self.field_type, "a value")
         hint = ""
-        if op in PERIOD_OPS:
+        if by_field:
+            hint = ""
+        elif op in PERIOD_OPS:
             hint = PERIOD_HINT
         elif self.field_type in ("date", "datetime") and not no_value:
             hint = DATE_HINT + (", or an ISO datetime" if self.field_type == "datetime" else "")
@@ -202,8 +249,8 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
         single_string = self.field_type == "string" and op in ("equals", "not_equals",
                                                                "starts_with", "ends_with",
                                                                "contains", "not_contains")
-        self.query_one("#suggestions").display = has_values and single_string
-        self.query_one("#choices").display = has_values and op in LIST_OPS
+        self.query_one("#suggestions").display = has_values and single_string and not by_field
+        self.query_one("#choices").display = has_values and op in LIST_OPS and not by_field
         self.fill_suggestions()
 
     # -- values from the store --------------------------------------------------------
@@ -277,9 +324,15 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
         value = self.query_one("#op", Select).value
         return value if isinstance(value, str) else self.condition.op
 
+    def other_field(self) -> str:
+        value = self.query_one("#other-field", Select).value
+        return value if isinstance(value, str) else ""
+
     def build(self) -> tuple[AttributeCondition, str | None]:
         """The condition as typed, and a problem reading the boxes (before the schema check)."""
         op = self.current_op()
+        if self.current_compare() == "field":
+            return AttributeCondition(self.condition.attribute, op, field=self.other_field()), None
         text = self.query_one("#value", Input).value
         value: Any
         problem = None
@@ -306,6 +359,8 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     def waiting_for(self, op: str) -> str | None:
         """What to type while a value box is still empty: a neutral hint, not an error
         (nothing typed is not a mistake)."""
+        if self.current_compare() == "field":
+            return None if self.other_field() else "choose the field to compare with (space)"
         if op in NO_VALUE_OPS:
             return None
         low = self.query_one("#value", Input).value.strip()
@@ -337,7 +392,25 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
             verdict.update(Text("✓ " + self.describe(condition), style=tone(self.app, "success")))
 
     @on(Select.Changed, "#op")
+    @on(Select.Changed, "#other-field")
     def op_changed(self) -> None:
+        self.layout_for(self.current_op())
+        self.refresh_verdict()
+
+    @on(Select.Changed, "#compare")
+    def compare_changed(self) -> None:
+        """A value or another field: offer that comparison's operators (keeping the one
+        chosen when it still applies)."""
+        compare = self.current_compare()
+        if compare == self.compare:
+            return
+        self.compare = compare
+        current = self.current_op()
+        self.ops = self.ops_for(compare)
+        select = self.query_one("#op", Select)
+        with self.prevent(Select.Changed):
+            select.set_options([(op_label(op), op) for op in self.ops])
+            select.value = current if current in self.ops else self.ops[0]
         self.layout_for(self.current_op())
         self.refresh_verdict()
 

@@ -24,7 +24,12 @@ from textual.widgets.option_list import Option
 
 from store.engines.base import Connection
 from store.schema.catalog import Catalog
-from store.segments.describe import describe, describe_condition, field_label, inline
+from store.segments.describe import (
+    describe,
+    field_label,
+    step_words,
+    where_condition_words,
+)
 from store.segments.editing import check_condition
 from store.segments.model import (
     AGGREGATE_FNS,
@@ -34,19 +39,26 @@ from store.segments.model import (
     AttributeCondition,
     CountRule,
     EventCondition,
-    Window,
+    SequenceStep,
 )
 from tui.builder.condition_editor import ConditionEditor, FormSelect, op_label
 from tui.builder.modals import Dialog, modal_css
-from tui.builder.pickers import ANY_EVENT, FuzzyPicker, event_field_items, event_type_items
+from tui.builder.pickers import (
+    ANY_EVENT,
+    FuzzyPicker,
+    comparable_items,
+    event_field_items,
+    event_type_items,
+)
 from tui.builder.value_text import (
     DATE_HINT,
     DATE_WORDS,
     PERIOD_HINT,
-    parse_period,
     parse_scalar,
+    parse_window,
     plain_message,
     to_text,
+    window_texts,
 )
 from tui.widgets.format import tone
 
@@ -101,9 +113,11 @@ class EventEditor(Dialog[EventCondition | None]):
     AUTO_FOCUS = "#count-value"
 
     def __init__(self, condition: EventCondition, *, catalog: Catalog,
-                 connect: Callable[[], Connection] | None = None) -> None:
+                 connect: Callable[[], Connection] | None = None, step: bool = False) -> None:
         super().__init__()
         self.condition = condition
+        # A sequence's step: only the event type(s) and ``where`` (no count, window, total).
+        self.step = step
         self.catalog = catalog
         self.connect = connect
         self.where: list[AttributeCondition] = list(condition.where)
@@ -115,15 +129,9 @@ class EventEditor(Dialog[EventCondition | None]):
         count = node.effective_count
         low, high = (count.value if isinstance(count.value, tuple) and len(count.value) == 2
                      else (count.value, ""))
-        window_kind = "ever"
-        last_text, from_text, to_text_ = "30 days", "", ""
-        if node.within is not None and node.within.last is not None:
-            window_kind, last_text = "last", to_text(node.within.last)
-        elif node.within is not None and node.within.between is not None:
-            window_kind = "between"
-            from_text, to_text_ = (to_text(v) for v in node.within.between)
+        window_kind, last_text, from_text, to_text_ = window_texts(node.within)
         with Vertical(classes="dialog"):
-            yield Label("Event condition", classes="title")
+            yield Label("Sequence step" if self.step else "Event condition", classes="title")
             yield from self.form(node, count, (low, high), window_kind,
                                  (last_text, from_text, to_text_))
             yield Static("", id="verdict")
@@ -143,7 +151,7 @@ class EventEditor(Dialog[EventCondition | None]):
                 yield Input("*" if node.types is None else ", ".join(node.types), id="types",
                             placeholder="event type(s), comma-separated, or * for any")
                 yield Button("Pick…", id="pick-type")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="count-row"):
                 yield Label("How often")
                 yield FormSelect([(COUNT_WORDS[op], op) for op in COUNT_OPS], value=count.op,
                              allow_blank=False, id="count-op")
@@ -151,12 +159,12 @@ class EventEditor(Dialog[EventCondition | None]):
                 yield Static("and", classes="sep", id="count-and")
                 yield Input(to_text(high), id="count-high", classes="small")
                 yield Static("times", classes="sep")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="distinct-row"):
                 yield Label("Distinct")
                 yield Input(count.distinct or "", id="distinct",
                             placeholder="optional: count distinct values of a field (order_id)")
                 yield Button("Pick…", id="pick-distinct")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="window-row"):
                 yield Label("When")
                 yield FormSelect(list(WINDOW_KINDS), value=window_kind, allow_blank=False,
                              id="window-kind")
@@ -167,7 +175,7 @@ class EventEditor(Dialog[EventCondition | None]):
             yield Label("Only events where (a: add · enter: edit · d: delete)",
                         classes="field-label")
             yield WhereList(id="where")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="total-row"):
                 yield Label("Total")
                 yield FormSelect([("no total", "none"), *((fn, fn) for fn in AGGREGATE_FNS)],
                              value=aggregate.fn if aggregate else "none", allow_blank=False,
@@ -200,6 +208,8 @@ class EventEditor(Dialog[EventCondition | None]):
         self.fill_where()
         self.relayout()
         self.refresh_verdict()
+        if self.step:
+            self.set_focus(self.query_one("#where" if self.condition.types else "#types"))
 
     def relayout(self) -> None:
         between = self.select_value("count-op") == "between"
@@ -209,9 +219,11 @@ class EventEditor(Dialog[EventCondition | None]):
         self.query_one("#window-last").display = window == "last"
         for name in ("window-from", "window-and", "window-to"):
             self.query_one(f"#{name}").display = window == "between"
-        has_total = self.select_value("agg-fn") != "none"
+        has_total = self.select_value("agg-fn") != "none" and not self.step
         self.query_one("#agg-field").display = has_total
         self.query_one("#agg-row").display = has_total
+        for row in ("count-row", "distinct-row", "window-row", "total-row"):
+            self.query_one(f"#{row}").display = not self.step
         agg_between = self.select_value("agg-op") == "between"
         self.query_one("#agg-and").display = agg_between
         self.query_one("#agg-high").display = agg_between
@@ -230,8 +242,8 @@ class EventEditor(Dialog[EventCondition | None]):
             where.add_option(Option(Text("no conditions: every event of the type counts",
                                          style="dim italic"), id="where-empty", disabled=True))
         for index, condition in enumerate(self.where):
-            label = inline(field_label(condition.attribute, self.catalog))
-            where.add_option(Option(describe_condition(condition, label), id=f"where-{index}"))
+            where.add_option(Option(where_condition_words(condition, self.catalog),
+                                    id=f"where-{index}"))
         if self.where:
             where.highlighted = min(highlight or 0, len(self.where) - 1)
 
@@ -247,6 +259,8 @@ class EventEditor(Dialog[EventCondition | None]):
         types = self.types()
         if types == ():
             problem = "choose an event type (Pick…), or * for any event"
+        if self.step:
+            return EventCondition(types, tuple(self.where)), problem
         count_op = self.select_value("count-op")
         count_value: Any = parse_scalar(self.input_text("count-value"), "integer")
         if count_op == "between":
@@ -254,16 +268,11 @@ class EventEditor(Dialog[EventCondition | None]):
         distinct = self.input_text("distinct") or None
         count: CountRule | None = CountRule(count_op, count_value, distinct)
         within = None
-        window = self.select_value("window-kind")
-        if window == "last":
-            try:
-                within = Window(last=parse_period(self.input_text("window-last")))
-            except ValueError as exc:
-                problem = problem or f"window: {exc}"
-        elif window == "between":
-            low = parse_scalar(self.input_text("window-from"), "datetime")
-            high = parse_scalar(self.input_text("window-to"), "datetime")
-            within = Window(between=(low, high))
+        try:
+            within = parse_window(self.select_value("window-kind"), self.input_text("window-last"),
+                                  self.input_text("window-from"), self.input_text("window-to"))
+        except ValueError as exc:
+            problem = problem or f"window: {exc}"
         aggregate = None
         fn = self.select_value("agg-fn")
         if fn != "none":
@@ -284,6 +293,8 @@ class EventEditor(Dialog[EventCondition | None]):
             return "choose an event type (Pick…), or * for any event"
         if types is not None and any(t not in self.catalog.event_types for t in types):
             return None  # the schema check names the unknown type and the nearest ones
+        if self.step:
+            return None
         count_op = self.select_value("count-op")
         if not self.input_text("count-value") or (count_op == "between"
                                                   and not self.input_text("count-high")):
@@ -319,7 +330,10 @@ class EventEditor(Dialog[EventCondition | None]):
         if problem:
             verdict.update(Text("✗ " + plain_message(problem), style=f"bold {tone(self.app, 'error')}"))
         else:
-            verdict.update(Text("✓ " + describe(node, self.catalog), style=tone(self.app, "success")))
+            words = (step_words(SequenceStep(node.types, node.where), 0, self.catalog)
+                     if self.step else describe(node, self.catalog))
+            verdict.update(Text("✓ " + words[:1].upper() + words[1:],
+                                style=tone(self.app, "success")))
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -335,7 +349,7 @@ class EventEditor(Dialog[EventCondition | None]):
         def chosen(value: str | None) -> None:
             if value is not None:
                 self.query_one("#types", Input).value = value
-                self.query_one("#count-value", Input).focus()
+                self.query_one("#where" if self.step else "#count-value").focus()
 
         self.app.push_screen(FuzzyPicker("Event type", event_type_items(self.catalog)), chosen)
 
@@ -420,8 +434,10 @@ class EventEditor(Dialog[EventCondition | None]):
         editor = ConditionEditor(
             condition, field_type=field_type, title=f"{label} · {field_type}",
             description=self.field_description(condition.attribute), check=check,
-            describe=lambda c: describe_condition(c, label), catalog=self.catalog,
-            connect=self.connect, event_field=True)
+            describe=lambda c: where_condition_words(c, self.catalog), catalog=self.catalog,
+            connect=self.connect, event_field=True,
+            other_fields=comparable_items(self.catalog, condition.attribute, field_type,
+                                          event_types=types or None, in_event=True))
         self.app.push_screen(editor, done)
 
     def field_type(self, name: str) -> str:

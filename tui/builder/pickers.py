@@ -22,7 +22,8 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from store.schema.catalog import Catalog
-from store.segments.describe import field_label, humanize
+from store.segments.describe import field_label, humanize, inline
+from store.segments.model import PROFILE_PREFIX, comparable_types
 from tui.builder.modals import Dialog, modal_css
 from tui.widgets.format import tone
 
@@ -251,3 +252,22 @@ def segment_items(segments: Iterable[tuple[str, str, str]]) -> list[PickItem]:
     """Saved segments as (id, name, description)."""
     return [PickItem(seg_id, name, "segment", "Saved segments", description)
             for seg_id, name, description in segments]
+
+
+def comparable_items(catalog: Catalog, left: str, left_type: str, *,
+                     event_types: tuple[str, ...] | None = None,
+                     in_event: bool = False) -> list[PickItem]:
+    """The fields a condition on ``left`` may compare with (spec: Field comparisons): other
+    profile attributes of a compatible type; in an event's ``where``, the event's fields and
+    linked entities' fields, then the profile's attributes as ``profile.NAME``."""
+    items: list[PickItem] = []
+    if in_event:
+        items.extend(event_field_items(catalog, event_types))
+    for item in attribute_items(catalog):
+        if in_event:
+            items.append(PickItem(PROFILE_PREFIX + item.value, "Profile " + inline(item.label),
+                                  item.kind, "Profile", item.description))
+        else:
+            items.append(item)
+    return [item for item in items
+            if item.value != left and comparable_types(left_type, item.kind)]

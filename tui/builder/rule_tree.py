@@ -27,15 +27,17 @@ from textual.widgets.tree import TreeNode
 
 from store.query.audience import NodeCount
 from store.schema.catalog import Catalog
-from store.segments.describe import describe
+from store.segments.describe import describe, step_words, window_words
 from store.segments.editing import Problem, left_out, unit_path
-from store.segments.model import AllOf, AnyOf, Node, NotOf, child_path
+from store.segments.model import AllOf, AnyOf, Node, NotOf, SequenceCondition, child_path
+from tui.builder.preview import share_bar
 from tui.widgets.format import tone
 
 MIN_OWN_WIDTH = 5  # "2,919": the counts column never narrower than this
 GAP = 2  # between the words and the counts
 INVALID = "✗ invalid, left out"
 LEFT_OUT = "left out"
+FUNNEL_BAR = 10  # the bar of a sequence step: its count against the first step's
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Row:
     left_out: bool = False
     count: NodeCount | None = None
     pending: bool = True
+    step: int | None = None  # a sequence's step (shown under it, with its funnel count)
 
 
 class RuleTree(Tree[Row]):
@@ -76,6 +79,8 @@ class RuleTree(Tree[Row]):
         self.guide_depth = 3
         self.auto_expand = False
         self.rows: dict[str, TreeNode[Row]] = {}
+        # The step rows under each sequence, by the sequence's path: views, not model nodes.
+        self.step_rows: dict[str, list[TreeNode[Row]]] = {}
         self.rule: Node = AllOf()
         # Widths of the two count columns, from the counts last shown (kept while pending).
         self.own_width = MIN_OWN_WIDTH
@@ -88,6 +93,7 @@ class RuleTree(Tree[Row]):
         """Rebuild from the model and put the cursor on ``select`` (or the nearest row)."""
         self.clear()
         self.rows = {}
+        self.step_rows = {}
         self.rule = rule
         self._fill(self.root, rule, "rule", False, catalog, names or {}, problems or {})
         self.mark_left_out(problems or {})
@@ -106,12 +112,23 @@ class RuleTree(Tree[Row]):
             else node
         is_group = isinstance(group, AllOf | AnyOf) or (
             isinstance(node, NotOf) and isinstance(node.child, NotOf))
-        row = Row(path, node, describe(node, catalog, names), is_group, in_all, tuple(covers))
+        sequence = shown if isinstance(shown, SequenceCondition) else None
+        row = Row(path, node, row_text(node, catalog, names), is_group, in_all, tuple(covers))
         row.problem = next((problems[p] for p in covers if p in problems), None)
         tree_node.data = row
         tree_node.set_label(row.text)
-        tree_node.allow_expand = is_group
+        tree_node.allow_expand = is_group or sequence is not None
         self.rows[path] = tree_node
+        if sequence is not None:
+            steps = []
+            for index, step in enumerate(sequence.steps):
+                phrase = step_words(step, index, catalog)
+                phrase = f"then {phrase}" if index else phrase[:1].upper() + phrase[1:]
+                step_row = Row(path, node, f"{index + 1}. {phrase}", False, False, tuple(covers),
+                               problem=row.problem, step=index)
+                leaf = tree_node.add_leaf(step_row.text, data=step_row)
+                steps.append(leaf)
+            self.step_rows[covers[-1]] = steps
         if isinstance(group, AllOf | AnyOf):
             base = f"{path}.not" if group is not node else path
             for index, child in enumerate(group.children):
@@ -153,11 +170,15 @@ class RuleTree(Tree[Row]):
         for node in self.rows.values():
             row = node.data
             if row is not None:
-                row.text = describe(row.node, catalog, names)
+                row.text = row_text(row.node, catalog, names)
                 node.set_label(row.text)
 
+    def every_row(self) -> list[TreeNode[Row]]:
+        """The model's rows and the sequence steps' rows under them."""
+        return [*self.rows.values(), *(n for steps in self.step_rows.values() for n in steps)]
+
     def set_pending(self) -> None:
-        for node in self.rows.values():
+        for node in self.every_row():
             if node.data is not None:
                 node.data.pending = True
                 node.data.count = None
@@ -165,7 +186,8 @@ class RuleTree(Tree[Row]):
 
     def set_counts(self, counts: Mapping[str, NodeCount]) -> None:
         shown = [counts[path] for path in self.rows if path in counts]
-        self.own_width = max([MIN_OWN_WIDTH, *(len(f"{c.own:,}") for c in shown)])
+        self.own_width = max([MIN_OWN_WIDTH, *(len(f"{n:,}") for c in shown
+                                               for n in (c.own, *c.funnel))])
         self.left_width = max([0, *(len(f"{c.remaining:,}") for path, c in counts.items()
                                     if c.remaining is not None and self.in_all(path))])
         for path, node in self.rows.items():
@@ -173,9 +195,15 @@ class RuleTree(Tree[Row]):
                 node.data.count = counts.get(path)
                 node.data.pending = False
                 node.refresh()
+        for path, steps in self.step_rows.items():
+            for node in steps:
+                if node.data is not None:
+                    node.data.count = counts.get(path)
+                    node.data.pending = False
+                    node.refresh()
 
     def set_problems(self, problems: Mapping[str, Problem]) -> None:
-        for node in self.rows.values():
+        for node in self.every_row():
             row = node.data
             if row is not None:
                 row.problem = next((problems[p] for p in row.covers if p in problems), None)
@@ -185,7 +213,7 @@ class RuleTree(Tree[Row]):
     def mark_left_out(self, problems: Mapping[str, Problem]) -> None:
         """Flag the rows the count leaves out (bad ones, and groups of nothing but bad ones)."""
         out = left_out(self.rule, set(problems))
-        for node in self.rows.values():
+        for node in self.every_row():
             row = node.data
             if row is not None:
                 row.left_out = any(p in out for p in row.covers) or any(
@@ -247,6 +275,8 @@ class RuleTree(Tree[Row]):
             text.append("…".rjust(self.own_width), style="dim")
             text.append(" " * self.waterfall_width)
             return text
+        if row.step is not None:
+            return self.funnel_text(row.count, row.step)
         text.append(f"{row.count.own:,}".rjust(self.own_width), style=tone(self.app, "accent"))
         if row.in_all and row.count.remaining is not None and self.left_width:
             text.append(" · ", style="dim")
@@ -255,3 +285,38 @@ class RuleTree(Tree[Row]):
         else:
             text.append(" " * self.waterfall_width)
         return text
+
+    def funnel_text(self, count: NodeCount, step: int) -> Text:
+        """A step's funnel: a bar of how many got this far against the first step, the count."""
+        text = Text(no_wrap=True)
+        funnel = count.funnel
+        if step >= len(funnel):
+            text.append(" " * (FUNNEL_BAR + 1 + self.own_width + self.waterfall_width))
+            return text
+        first = funnel[0]
+        text.append_text(share_bar(funnel[step] / first if first else 0.0, FUNNEL_BAR,
+                                   tone(self.app, "success")))
+        text.append(" ")
+        text.append(f"{funnel[step]:,}".rjust(self.own_width), style=tone(self.app, "accent"))
+        text.append(" " * self.waterfall_width)
+        return text
+
+
+def row_text(node: Node, catalog: Catalog | None, names: Mapping[str, str]) -> str:
+    """A model row's words: the node described, except a sequence (its steps are the rows
+    under it), which gets a title."""
+    shown = node
+    while isinstance(shown, NotOf) and not isinstance(shown.child, NotOf | AllOf | AnyOf):
+        shown = shown.child
+    if isinstance(shown, SequenceCondition):
+        return sequence_title(shown, shown is not node)
+    return describe(node, catalog, names)
+
+
+def sequence_title(sequence: SequenceCondition, negated: bool) -> str:
+    """The row of a sequence, whose steps are the rows under it: ``In this order:``,
+    ``Not in this order, all in the last 30 days:``."""
+    title = "Not in this order" if negated else "In this order"
+    if sequence.within is not None:
+        title += ", all " + window_words(sequence.within)
+    return title + ":"

@@ -57,6 +57,8 @@ from store.segments.model import (
     NotOf,
     Segment,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
 )
 from store.segments.validate import ResolvedSegment
 from store.segments.yamlio import dump_segment
@@ -78,11 +80,13 @@ from tui.builder.modals import Choice, ConfirmModal, SegmentInfo, SegmentInfoMod
 from tui.builder.pickers import (
     FuzzyPicker,
     attribute_items,
+    comparable_items,
     event_type_items,
     segment_items,
 )
 from tui.builder.preview import PreviewPanel, SampleList
 from tui.builder.rule_tree import RuleTree
+from tui.builder.sequence_editor import SequenceEditor
 from tui.builder.value_text import plain_message
 from tui.builder.yaml_modal import YamlModal
 from tui.widgets.format import tone
@@ -120,6 +124,13 @@ def app_clipboard(app: App[Any]) -> Clipboard:
     return found
 
 
+def node_shown(node: Node) -> Node:
+    """The node a tree row stands for, under the ``not``s the row folds into its words."""
+    while isinstance(node, NotOf):
+        node = node.child
+    return node
+
+
 class BuilderScreen(Screen[str | None]):
     """Build or edit one segment; dismisses with the saved segment's id (None if never saved)."""
 
@@ -148,6 +159,8 @@ class BuilderScreen(Screen[str | None]):
         Binding("a", "add_condition", "Add", tooltip="Add a condition on a profile attribute"),
         Binding("e", "add_event", "Event", tooltip="Add a condition on events (did / did not)"),
         Binding("g", "add_group", "Group", tooltip="Add an empty 'all of' group"),
+        Binding("f", "add_sequence", "Sequence", show=False,
+                tooltip="Add a sequence: events in order, with gaps (followed by)"),
         Binding("r", "add_reference", "Segment", tooltip="Add a reference to a saved segment"),
         Binding("d,delete", "delete", "Delete", tooltip="Delete the highlighted node"),
         Binding("n", "negate", "Not", tooltip="Negate the highlighted node (or remove its not)"),
@@ -490,7 +503,9 @@ class BuilderScreen(Screen[str | None]):
                                style=f"bold {tone(self.app, 'error')}"))
             return
         hint = Text(row.text)
-        if row.is_group:
+        if isinstance(node_shown(row.node), SequenceCondition):
+            hint.append("   enter: edit the steps · n: not · d: delete · K/J: move", style="dim")
+        elif row.is_group:
             hint.append("   a: add inside · t: all/any · n: not · d: delete", style="dim")
         else:
             hint.append("   enter: edit · n: not · d: delete · K/J: move", style="dim")
@@ -529,6 +544,16 @@ class BuilderScreen(Screen[str | None]):
     def action_add_group(self) -> None:
         self.insert(AllOf())
 
+    def action_add_sequence(self) -> None:
+        """Pick the first step's events, then build the rest of the sequence in its editor."""
+        def picked(name: str | None) -> None:
+            if name is not None:
+                types = None if name == "*" else (name,)
+                self.edit_sequence(SequenceCondition((SequenceStep(types),)), self.insert, 0)
+
+        self.app.push_screen(FuzzyPicker("A sequence: first, events of type…",
+                                         event_type_items(self.catalog)), picked)
+
     def action_add_reference(self) -> None:
         def picked(segment_id: str | None) -> None:
             if segment_id is not None:
@@ -556,6 +581,8 @@ class BuilderScreen(Screen[str | None]):
             self.edit_attribute_condition(node, replace)
         elif isinstance(node, EventCondition):
             self.edit_event_condition(node, replace)
+        elif isinstance(node, SequenceCondition):
+            self.edit_sequence(node, replace, row.step or 0)
         elif isinstance(node, SegmentRef):
             def picked(segment_id: str | None) -> None:
                 if segment_id is not None:
@@ -589,7 +616,9 @@ class BuilderScreen(Screen[str | None]):
         editor = ConditionEditor(condition, field_type=attribute.type, title=title,
                                  description=attribute.description, check=check,
                                  describe=lambda c: describe(c, self.catalog),
-                                 catalog=self.catalog, connect=self.read_connection)
+                                 catalog=self.catalog, connect=self.read_connection,
+                                 other_fields=comparable_items(self.catalog, attribute.name,
+                                                               attribute.type))
         self.app.push_screen(editor, finished)
 
     def edit_event_condition(self, condition: EventCondition,
@@ -600,6 +629,28 @@ class BuilderScreen(Screen[str | None]):
 
         self.app.push_screen(EventEditor(condition, catalog=self.catalog,
                                          connect=self.read_connection), finished)
+
+    def edit_sequence(self, sequence: SequenceCondition, done: Callable[[Node], None],
+                      step: int) -> None:
+        def finished(result: SequenceCondition | None) -> None:
+            if result is not None:
+                done(result)
+
+        self.app.push_screen(SequenceEditor(sequence, catalog=self.catalog,
+                                            connect=self.read_connection,
+                                            funnel=self.sequence_funnel, step=step), finished)
+
+    def sequence_funnel(self, sequence: SequenceCondition) -> tuple[int, ...]:
+        """How many profiles match the first 1, 2, ... steps of a sequence being edited, at
+        the builder's as-of instant (run in the editor's worker, on its own connection)."""
+        conn = self.read_connection()
+        try:
+            resolved = resolve_segment(conn, Segment("funnel", "Funnel", sequence),
+                                       catalog=self.catalog)
+            nodes = audience.node_counts(conn, resolved, self.as_of(), self.catalog)
+        finally:
+            conn.close()
+        return next(node.funnel for node in nodes if node.path == "rule")
 
     def action_delete(self) -> None:
         self.edit(self.draft.delete)

@@ -13,7 +13,7 @@ import re
 from typing import Any, Final
 
 from store.schema.values import format_datetime
-from store.segments.model import UNITS, Period, RelativeDate
+from store.segments.model import GAP_UNITS, UNITS, Duration, Period, RelativeDate, Window
 
 _UNIT_WORDS: Final[dict[str, str]] = {
     "d": "days", "day": "days", "days": "days",
@@ -64,6 +64,56 @@ def parse_period(text: str) -> Period:
     if unit is None:
         raise ValueError(f"unknown unit {match.group(2)!r}; use {', '.join(UNITS)}")
     return Period(int(match.group(1)), unit)  # type: ignore[arg-type]
+
+
+_GAP_UNIT_WORDS: Final[dict[str, str]] = {
+    "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
+    "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
+    "d": "days", "day": "days", "days": "days",
+    "w": "weeks", "wk": "weeks", "week": "weeks", "weeks": "weeks",
+}
+GAP_HINT: Final = "a length such as 30 minutes, 2 hours, 1 day, 2 weeks (or empty)"
+
+
+def parse_duration(text: str) -> Duration | None:
+    """A sequence gap's length: ``2 hours``, ``30 min``, ``1d``; None when empty; ValueError
+    (with a hint) otherwise. Months and years are refused: a gap is a fixed length."""
+    cleaned = " ".join(text.lower().split())
+    if not cleaned:
+        return None
+    match = re.match(r"(\d+)\s*([a-z]+)\Z", cleaned)
+    if not match:
+        raise ValueError(f"expected {GAP_HINT}")
+    unit = _GAP_UNIT_WORDS.get(match.group(2))
+    if unit is None:
+        raise ValueError(f"unknown unit {match.group(2)!r}; use {', '.join(GAP_UNITS)}")
+    return Duration(int(match.group(1)), unit)  # type: ignore[arg-type]
+
+
+def duration_text(length: Duration | None) -> str:
+    if length is None:
+        return ""
+    unit = length.unit[:-1] if length.amount == 1 else length.unit
+    return f"{length.amount} {unit}"
+
+
+def parse_window(kind: str, last: str, low: str, high: str) -> Window | None:
+    """A ``within`` from an editor's boxes: ``ever`` (None), ``last`` N units, ``between``
+    two dates; ValueError (with a hint) when the length cannot be read."""
+    if kind == "last":
+        return Window(last=parse_period(last))
+    if kind == "between":
+        return Window(between=(parse_scalar(low, "datetime"), parse_scalar(high, "datetime")))
+    return None
+
+
+def window_texts(window: Window | None) -> tuple[str, str, str, str]:
+    """The editor's boxes for a ``within``: (kind, last, from, to)."""
+    if window is not None and window.last is not None:
+        return "last", to_text(window.last), "", ""
+    if window is not None and window.between is not None:
+        return "between", "30 days", to_text(window.between[0]), to_text(window.between[1])
+    return "ever", "30 days", "", ""
 
 
 def parse_relative_date(text: str) -> RelativeDate | None:
