@@ -545,20 +545,23 @@ TYPE_LISTS = st.one_of(
 
 
 @st.composite
-def _event_conditions(draw: st.DrawFn, as_of: dt.datetime, mixed_bounds: bool) -> EventCondition:
+def _event_conditions(draw: st.DrawFn, as_of: dt.datetime, mixed_bounds: bool,
+                      with_fields: bool = False) -> EventCondition:
     types = draw(TYPE_LISTS)
-    where = tuple(draw(st.lists(st.one_of(attribute_conditions("where", as_of, mixed_bounds),
-                                          attribute_conditions("where", as_of, mixed_bounds),
-                                          field_comparisons("where")), max_size=2)))
+    where_items = attribute_conditions("where", as_of, mixed_bounds)
+    if with_fields:
+        where_items = st.one_of(where_items, field_comparisons("where"))
+    where = tuple(draw(st.lists(where_items, max_size=2)))
     within = draw(st.one_of(st.none(), windows(as_of)))
     return EventCondition(types, where, within, draw(COUNT_RULES), draw(AGGREGATE_RULES))
 
 
 @functools.lru_cache(maxsize=256)
-def event_conditions(as_of: dt.datetime,
-                     mixed_bounds: bool = True) -> st.SearchStrategy[EventCondition]:
-    """An event condition with every option: types or "*", where, within, count, aggregate."""
-    return _event_conditions(as_of, mixed_bounds)
+def event_conditions(as_of: dt.datetime, mixed_bounds: bool = True,
+                     with_fields: bool = False) -> st.SearchStrategy[EventCondition]:
+    """An event condition with every option: types or "*", where (with ``with_fields``, also
+    comparisons with other fields), within, count, aggregate."""
+    return _event_conditions(as_of, mixed_bounds, with_fields)
 
 
 # ---------------------------------------------------------------------- field comparisons
@@ -637,9 +640,7 @@ def leaf_nodes(as_of: dt.datetime, mixed_bounds: bool = True,
                scope: str = "profile") -> st.SearchStrategy[Node]:
     """One condition: mostly on a profile attribute, else on events."""
     attribute = attribute_conditions(scope, as_of, mixed_bounds)
-    extra = [field_comparisons(scope)] if scope in OTHER_FIELDS else []
-    return st.one_of(attribute, attribute, event_conditions(as_of, mixed_bounds), *extra,
-                     sequence_conditions(as_of, mixed_bounds))
+    return st.one_of(attribute, attribute, event_conditions(as_of, mixed_bounds))
 
 
 @functools.lru_cache(maxsize=256)
@@ -649,8 +650,6 @@ def rule_nodes(as_of: dt.datetime, ref_ids: tuple[str, ...] = (), depth: int = 4
     leaves: list[st.SearchStrategy[Node]] = [
         attribute_conditions("profile", as_of, mixed_bounds),
         event_conditions(as_of, mixed_bounds),
-        field_comparisons("profile"),
-        sequence_conditions(as_of, mixed_bounds),
     ]
     if ref_ids:
         leaves.append(st.sampled_from(ref_ids).map(SegmentRef))

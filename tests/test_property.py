@@ -34,7 +34,7 @@ from store.query.evaluator import (
 )
 from store.schema.catalog import Catalog
 from store.segments.errors import SegmentError
-from store.segments.model import AllOf, Node, Segment, SequenceCondition, walk
+from store.segments.model import AllOf, Node, NotOf, Segment, SequenceCondition, walk
 from store.segments.validate import ResolvedSegment, validate_segment
 from store.segments.yamlio import dump_node, dump_segment, load_segment_text
 from tests.factory import StoreSpec, build_store, refill_store
@@ -130,10 +130,13 @@ def cases(draw: st.DrawFn, rules: int = 3, leaves: int = 0, mixed_bounds: bool =
     leaf: st.SearchStrategy[Node]
     if scope is None:
         leaf = leaf_nodes(scene.as_of, mixed_bounds)
-    elif scope == "sequences":
-        leaf = sequence_conditions(scene.as_of, mixed_bounds)
+    elif scope == "sequences":  # alone, negated, and beside another condition
+        sequence = sequence_conditions(scene.as_of, mixed_bounds)
+        leaf = st.one_of(sequence, sequence, sequence.map(NotOf), st.tuples(
+            sequence, leaf_nodes(scene.as_of, mixed_bounds)).map(AllOf))
     elif scope == "fields":
-        leaf = st.one_of(field_comparisons("profile"), event_conditions(scene.as_of, mixed_bounds))
+        leaf = st.one_of(field_comparisons("profile"),
+                         event_conditions(scene.as_of, mixed_bounds, with_fields=True))
     else:
         leaf = attribute_conditions(scope, scene.as_of, mixed_bounds)
     trees += draw(st.lists(leaf, min_size=leaves // 2, max_size=leaves))
@@ -240,8 +243,24 @@ def check_all(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: s
 def test_node_counts_and_waterfall_equal_evaluator(
         engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
-    """node_counts: each node's own count, for the i-th child of an ``all`` the number
-    matching children 0..i, and a sequence's funnel, as the evaluator counts them."""
+    """node_counts: each node's own count, and for the i-th child of an ``all`` the number
+    matching children 0..i, as the evaluator counts them."""
+    check_node_counts(case, engine_kind, server)
+
+
+@on_every_engine
+@settings(PROPERTY, max_examples=100)
+@given(cases(rules=0, leaves=4, scope="sequences"))
+def test_sequence_funnels_equal_evaluator(
+        engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """node_counts on sequences: every node's count and each sequence's funnel (how many
+    match its first 1, 2, ... steps), as the evaluator counts them."""
+    check_node_counts(case, engine_kind, server)
+
+
+def check_node_counts(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: str,
+                      server: str | None) -> None:
     scene, library, trees = case
     with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
@@ -302,6 +321,11 @@ def test_yaml_route_gives_back_the_typed_tree(
         engine_kind: str, server: str | None,
         case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """dump -> load -> validate returns the typed tree, and (with the compiler) the same counts."""
+    check_yaml_route(case, engine_kind, server)
+
+
+def check_yaml_route(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: str,
+                     server: str | None) -> None:
     scene, library, trees = case
     with built(scene.spec, engine_kind, server) as conn:
         catalog = Catalog.load(conn)
@@ -318,6 +342,17 @@ def test_yaml_route_gives_back_the_typed_tree(
                 expected = sum(matches(p, resolved, scene.as_of) for p in profiles)
                 assert compiled_count(conn, resolved, scene.as_of) == expected, describe(
                     rule, resolved.refs, scene.as_of)
+
+
+@on_every_engine
+@SMALLER
+@given(st.sampled_from(["sequences", "fields"]).flatmap(
+    lambda scope: cases(rules=0, leaves=4, mixed_bounds=False, scope=scope)))
+def test_yaml_route_of_sequences_and_field_comparisons(
+        engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """Sequences and field comparisons also come back typed and counted the same from YAML."""
+    check_yaml_route(case, engine_kind, server)
 
 
 @on_every_engine

@@ -84,6 +84,8 @@ class _Writer:
     def condition(self, name: str, node: AttributeCondition, kind: str, path: str,
                   in_event: bool = False) -> str:
         op, value = node.op, node.value
+        if node.field is not None:
+            raise self.fail(f"a field comparison (with {node.field!r}) has no PQL form yet", path)
         if op == "is_empty":
             return f"{name}.isNull()"
         if op == "is_not_empty":
