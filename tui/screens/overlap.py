@@ -151,7 +151,7 @@ class OverlapScreen(Screen[None]):
     #overlap-toolbar { height: auto; padding: 0 1; margin: 1 0 0 0; }
     #overlap-hint { width: 1fr; color: $text-muted; }
     #overlap-body { height: 1fr; }
-    #overlap-choices { width: 36; min-width: 24; height: 1fr; }
+    #overlap-choices { width: 30%; min-width: 24; max-width: 40; height: 1fr; }
     #overlap-result { width: 1fr; padding: 0 1; }
     #overlap-status { height: auto; margin: 0 0 1 0; }
     #overlap-matrix { height: auto; max-height: 14; margin: 0 0 1 0; }
@@ -324,7 +324,7 @@ class OverlapScreen(Screen[None]):
             "\nEach cell: profiles in both, and the share of the row's audience also in the column."))
         table = self.query_one("#overlap-matrix", DataTable)
         table.clear(columns=True)
-        table.add_column("", key="name")
+        table.add_column("", key="name", width=24)
         table.add_column(Text("Size", justify="right"), key="size")
         for j in range(k):
             table.add_column(Text(f"[{j + 1}]", justify="right"), key=f"c{j}")
