@@ -221,6 +221,16 @@ def test_sequences_agree_long_run(engine_kind: str, server: str | None,
     check_all(case, engine_kind, server)
 
 
+@on_every_engine
+@pytest.mark.slow
+@settings(PROPERTY, max_examples=10_000)
+@given(cases(rules=0, leaves=8, scope="fields"))
+def test_field_comparisons_agree_long_run(engine_kind: str, server: str | None,
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """The field comparison property, twenty times longer (``--run-slow``)."""
+    check_all(case, engine_kind, server)
+
+
 def check_all(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: str,
               server: str | None, with_evaluate_all: bool = False) -> None:
     """Build the store once; check every node of every tree (and evaluate_all on the first)."""
