@@ -196,7 +196,7 @@ async def test_build_the_spec_example_from_keystrokes(store_path: Path, tmp_path
         await type_text(pilot, "purch")
         await pilot.press("enter")
         await type_text(pilot, "2")
-        await pilot.press("tab", "tab", "tab", "space")  # distinct, its picker, the window kind
+        await pilot.press("tab", "tab", "space")  # what is counted (events), the window kind
         await type_text(pilot, "in")
         await pilot.press("enter", "tab")
         await type_text(pilot, "90d")

@@ -330,7 +330,7 @@ def test_explain_shows_distinct_and_aggregate_values() -> None:
                       event("buy", "2026-03-02 10:00:00", order_id="o1", amount=40.0)))
     why = explain(profile, rule(node), A)
     assert why.matched
-    assert why.label == ("Any event between 1 and 3 distinct order id values between 1 month ago"
+    assert why.label == ("Any event in 1 to 3 orders between 1 month ago"
                          " and today, average amount is at least 20")
     assert why.seen == {"events": 2, "distinct order_id": 1, "avg of amount": 25.0}
 

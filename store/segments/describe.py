@@ -281,21 +281,46 @@ def event_subject(types: tuple[str, ...] | None, catalog: Catalog | None) -> str
 
 
 def count_words(count: CountRule, catalog: Catalog | None = None) -> str:
-    """``at least 2 times``, ``between 1 and 3 times``; with ``distinct``, counts its values:
-    ``at least 2 distinct order id values``."""
+    """``at least 2 times``, ``between 1 and 3 times``; with ``distinct``, counts what the field
+    names: ``in at least 3 orders`` (an id field: each value is one thing), else ``of at least
+    2 distinct SKUs``."""
     value = count.value
     prefix = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}.get(
         count.op, count.op.replace("_", " "))
     ranged = count.op == "between" and isinstance(value, tuple | list) and len(value) == 2
     if count.distinct:
-        field = inline(field_label(count.distinct, catalog))
-        amount = (f"between {format_value(value[0])} and {format_value(value[1])}" if ranged
+        amount = (f"{format_value(value[0])} to {format_value(value[1])}" if ranged
                   else f"{prefix} {format_value(value)}")
-        plural = "" if not ranged and value == 1 else "s"
-        return f"{amount} distinct {field} value{plural}"
+        singular, is_id = distinct_noun(count.distinct, catalog)
+        noun = singular if not ranged and value == 1 else plural(singular)
+        return f"in {amount} {noun}" if is_id else f"of {amount} distinct {noun}"
     if ranged:
         return f"between {format_value(value[0])} and {format_value(value[1])} times"
     return f"{prefix} {times(value)}"
+
+
+def distinct_noun(field: str, catalog: Catalog | None = None) -> tuple[str, bool]:
+    """What a distinct count counts, in words, and whether the field is an id (``order_id``:
+    ("order", True); ``sku``: ("SKU", False); ``product.category``: ("product category",
+    False))."""
+    label = inline(field_label(field, catalog))
+    for suffix in (" id", " ID", " Id"):
+        if label.endswith(suffix) and len(label) > len(suffix):
+            return label[: -len(suffix)], True
+    return label, False
+
+
+def plural(noun: str) -> str:
+    """An English plural, good enough for field names: orders, SKUs, categories, boxes."""
+    if not noun:
+        return noun
+    if noun.isupper():
+        return noun + "s"
+    if noun.endswith("y") and len(noun) > 1 and noun[-2] not in "aeiou":
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "ch", "sh", "z")):
+        return noun + "es"
+    return noun + "s"
 
 
 def times(value: Any) -> str:

@@ -265,6 +265,24 @@ def move(rule: Node, path: str, delta: int) -> Edit:
                 f"{parent_path}.{group_kind(parent)}[{target}]{suffix}")
 
 
+def reference_at(rule: Node, path: str) -> tuple[str, str]:
+    """The path and segment id of the reference at ``path`` (or inside the ``not`` there)."""
+    node = node_at(rule, path)
+    if isinstance(node, NotOf) and isinstance(node.child, SegmentRef):
+        return f"{path}.not", node.child.segment
+    if isinstance(node, SegmentRef):
+        return path, node.segment
+    raise EditError("only a segment reference can be replaced by its rules; highlight one")
+
+
+def inline_reference(rule: Node, path: str, referenced: Node) -> Edit:
+    """Replace the reference at ``path`` with ``referenced``, the rule of the segment it names:
+    the same audience (a reference means exactly that segment's rule, at the same as-of
+    instant), now editable here. References inside that rule stay references."""
+    ref_path, _ = reference_at(rule, path)
+    return Edit(replace_at(rule, ref_path, referenced), ref_path)
+
+
 def copy(rule: Node, path: str) -> Node:
     """The subtree to keep on the clipboard (with the ``not`` around it, as the tree shows it)."""
     return node_at(rule, path)
@@ -363,6 +381,9 @@ class SegmentDraft:
 
     def move(self, path: str, delta: int) -> str:
         return self.apply(move(self.rule, path, delta), path)
+
+    def inline(self, path: str, referenced: Node) -> str:
+        return self.apply(inline_reference(self.rule, path, referenced), path)
 
     def copy(self, path: str) -> Node:
         self.clipboard = copy(self.rule, path)

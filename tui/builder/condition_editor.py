@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -38,7 +38,7 @@ from store.segments.model import (
     RANGE_OPS,
     AttributeCondition,
 )
-from tui.builder.modals import Dialog, modal_css
+from tui.builder.modals import Dialog, TextPrompt, modal_css
 from tui.builder.pickers import PickItem
 from tui.builder.value_text import (
     DATE_HINT,
@@ -47,6 +47,8 @@ from tui.builder.value_text import (
     parse_period,
     parse_scalar,
     plain_message,
+    read_value_file,
+    split_values,
     to_text,
 )
 from tui.widgets.format import tone
@@ -67,6 +69,26 @@ class FormSelect(Select[str]):
         Binding("enter", "screen.apply", "Apply", show=False),
         Binding("space,down,up", "show_overlay", "Choose", show=False),
     ]
+
+
+class ValueInput(Input):
+    """The value box. A list pasted into it (lines, tabs or commas: a column copied from a
+    spreadsheet) goes in as the values of an ``in`` condition, not as its first line only."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        # Handlers run for each class of the widget: prevent_default keeps Input's own (which
+        # would insert the first line) from running after this one.
+        if len(split_values(event.text)) > 1 or "\n" in event.text.strip():
+            event.prevent_default()
+            event.stop()
+            self.screen.paste_values(split_values(event.text))  # type: ignore[attr-defined]
+
+    def action_paste(self) -> None:
+        text = self.app.clipboard
+        if len(split_values(text)) > 1 or "\n" in text.strip():
+            self.screen.paste_values(split_values(text))  # type: ignore[attr-defined]
+            return
+        super().action_paste()
 
 
 class ValueChoices(SelectionList[str]):
@@ -113,6 +135,8 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("ctrl+o", "values_from_file", "Values from a file", priority=True,
+                tooltip="Read the values of an 'is one of' condition from a one-column file"),
     ]
 
     def __init__(self, condition: AttributeCondition, *, field_type: str, title: str,
@@ -171,7 +195,7 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
                                  id="other-field")
             with Horizontal(classes="row", id="value-row"):
                 yield Label("Value")
-                yield Input(low, id="value")
+                yield ValueInput(low, id="value")
                 yield Static("and", id="value-and")
                 yield Input(high, id="value-high")
             yield Static("", id="value-hint", markup=False)
@@ -179,7 +203,8 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
             yield ValueChoices(id="choices")
             yield Static("", id="verdict")
             yield Static("enter: apply · shift+tab: operator (space opens it) · down: values in"
-                         " the store · esc: cancel", classes="hint")
+                         " the store · paste a list, or ctrl+o: values from a file · esc: cancel",
+                         classes="hint")
 
     @staticmethod
     def field_option(item: PickItem) -> str:
@@ -451,6 +476,52 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     def submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.action_apply()
+
+    # -- lists of values: pasted, or from a file ---------------------------------------------
+    def paste_values(self, values: list[str]) -> None:
+        """Add pasted values to the list (switching "is" to "is one of", "is not" to "is none
+        of", where the operator takes one value)."""
+        op = self.current_op()
+        if op not in LIST_OPS:
+            target = "not_in" if op == "not_equals" else "in"
+            if target not in self.ops:
+                self.notify(f"A list of values does not fit '{op_label(op)}'; pasted the first"
+                            " value only.", severity="warning")
+                box = self.query_one("#value", Input)
+                box.value = values[0] if values else box.value
+                return
+            self.query_one("#op", Select).value = target
+            self.layout_for(target)
+            current: list[str] = []
+        else:
+            current = self.box_items()
+        merged = list(dict.fromkeys([*current, *values]))
+        with_commas = [v for v in values if "," in v]
+        if with_commas:
+            self.notify(f"{len(with_commas)} value(s) hold a comma and were split there.",
+                        severity="warning")
+        self.query_one("#value", Input).value = ", ".join(merged)
+        self.notify(f"Added {len(merged) - len(current):,} value(s); {len(merged):,} in the list.")
+
+    def action_values_from_file(self) -> None:
+        if self.field_type not in ("string", "integer", "number"):
+            self.notify("Only text and number conditions take a list of values.",
+                        severity="warning")
+            return
+        def chosen(path: str | None) -> None:
+            if not path or not path.strip():
+                return
+            headers = (self.condition.attribute, self.condition.attribute.rpartition(".")[2],
+                       self.title_text.partition(" · ")[0])
+            try:
+                values = read_value_file(path.strip(), headers)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.paste_values(values)
+
+        self.app.push_screen(TextPrompt("Values from a one-column file (one value a line)", "",
+                                        placeholder="path/to/values.csv"), chosen)
 
     def action_apply(self) -> None:
         condition, _ = self.build()

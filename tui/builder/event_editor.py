@@ -1,7 +1,8 @@
 """The editor of one event condition: which events, how often, when, which ones, and totals.
 
 Mirrors the spec's event node: event type(s); count (at least / at most /
-exactly / between, optionally of distinct values of a field); window (all
+exactly / between, or "did not"; optionally of distinct values of a field chosen from the
+type's fields, read as "3 orders"); window (all
 time, the last N units, or between two dates); ``where`` conditions on the
 event's fields and linked entities (``product.category``), each edited with
 the condition editor; and an optional aggregate (sum/avg/min/max of a
@@ -26,7 +27,9 @@ from store.engines.base import Connection
 from store.schema.catalog import Catalog
 from store.segments.describe import (
     describe,
+    distinct_noun,
     field_label,
+    plural,
     step_words,
     where_condition_words,
 )
@@ -34,7 +37,6 @@ from store.segments.editing import check_condition
 from store.segments.model import (
     AGGREGATE_FNS,
     AGGREGATE_OPS,
-    COUNT_OPS,
     AggregateRule,
     AttributeCondition,
     CountRule,
@@ -62,8 +64,10 @@ from tui.builder.value_text import (
 )
 from tui.widgets.format import tone
 
-COUNT_WORDS = {"at_least": "at least", "at_most": "at most", "exactly": "exactly",
-               "between": "between"}
+# "did not" is a choice of its own in "How often" (the model says at_most 0).
+DID_NOT = "did_not"
+HOW_OFTEN = (("at least", "at_least"), ("did not", DID_NOT), ("at most", "at_most"),
+             ("exactly", "exactly"), ("between", "between"))
 WINDOW_KINDS = (("all time", "ever"), ("in the last", "last"), ("between dates", "between"))
 
 
@@ -95,7 +99,7 @@ class EventEditor(Dialog[EventCondition | None]):
     EventEditor #where:focus { border: round $primary; }
     EventEditor #verdict { height: auto; }  /* the last row's margin is above it */
     EventEditor #form { height: auto; max-height: 100%; }
-    EventEditor #agg-field { width: 1fr; }
+    EventEditor #agg-field, EventEditor #distinct { width: 1fr; }
     EventEditor.short .dialog { padding: 0 1; max-height: 100%; }
     EventEditor.short .dialog .title { margin-bottom: 0; }
     EventEditor.short #form { max-height: 60vh; }
@@ -153,17 +157,19 @@ class EventEditor(Dialog[EventCondition | None]):
                 yield Button("Pick…", id="pick-type")
             with Horizontal(classes="row", id="count-row"):
                 yield Label("How often")
-                yield FormSelect([(COUNT_WORDS[op], op) for op in COUNT_OPS], value=count.op,
-                             allow_blank=False, id="count-op")
+                did_not = count.op == "at_most" and count.value == 0 and not count.distinct
+                yield FormSelect(list(HOW_OFTEN), value=DID_NOT if did_not else count.op,
+                                 allow_blank=False, id="count-op")
                 yield Input(to_text(low), id="count-value", classes="small")
                 yield Static("and", classes="sep", id="count-and")
                 yield Input(to_text(high), id="count-high", classes="small")
-                yield Static("times", classes="sep")
+                yield Static("times", classes="sep", id="count-times")
             with Horizontal(classes="row", id="distinct-row"):
-                yield Label("Distinct")
-                yield Input(count.distinct or "", id="distinct",
-                            placeholder="optional: count distinct values of a field (order_id)")
-                yield Button("Pick…", id="pick-distinct")
+                yield Label("Counting")
+                yield FormSelect(self.distinct_fields(node.types, count.distinct or ""),
+                                 value=count.distinct or Select.NULL,
+                                 prompt="events (or pick a field: orders, SKUs…)",
+                                 allow_blank=True, id="distinct")
             with Horizontal(classes="row", id="window-row"):
                 yield Label("When")
                 yield FormSelect(list(WINDOW_KINDS), value=window_kind, allow_blank=False,
@@ -212,9 +218,12 @@ class EventEditor(Dialog[EventCondition | None]):
             self.set_focus(self.query_one("#where" if self.condition.types else "#types"))
 
     def relayout(self) -> None:
-        between = self.select_value("count-op") == "between"
+        how = self.select_value("count-op")
+        between = how == "between"
         self.query_one("#count-and").display = between
         self.query_one("#count-high").display = between
+        for name in ("count-value", "count-times"):
+            self.query_one(f"#{name}").display = how != DID_NOT
         window = self.select_value("window-kind")
         self.query_one("#window-last").display = window == "last"
         for name in ("window-from", "window-and", "window-to"):
@@ -222,8 +231,9 @@ class EventEditor(Dialog[EventCondition | None]):
         has_total = self.select_value("agg-fn") != "none" and not self.step
         self.query_one("#agg-field").display = has_total
         self.query_one("#agg-row").display = has_total
-        for row in ("count-row", "distinct-row", "window-row", "total-row"):
+        for row in ("count-row", "window-row", "total-row"):
             self.query_one(f"#{row}").display = not self.step
+        self.query_one("#distinct-row").display = not self.step and how != DID_NOT
         agg_between = self.select_value("agg-op") == "between"
         self.query_one("#agg-and").display = agg_between
         self.query_one("#agg-high").display = agg_between
@@ -262,11 +272,14 @@ class EventEditor(Dialog[EventCondition | None]):
         if self.step:
             return EventCondition(types, tuple(self.where)), problem
         count_op = self.select_value("count-op")
-        count_value: Any = parse_scalar(self.input_text("count-value"), "integer")
-        if count_op == "between":
-            count_value = (count_value, parse_scalar(self.input_text("count-high"), "integer"))
-        distinct = self.input_text("distinct") or None
-        count: CountRule | None = CountRule(count_op, count_value, distinct)
+        count: CountRule | None
+        if count_op == DID_NOT:
+            count = CountRule("at_most", 0)
+        else:
+            count_value: Any = parse_scalar(self.input_text("count-value"), "integer")
+            if count_op == "between":
+                count_value = (count_value, parse_scalar(self.input_text("count-high"), "integer"))
+            count = CountRule(count_op, count_value, self.select_value("distinct") or None)
         within = None
         try:
             within = parse_window(self.select_value("window-kind"), self.input_text("window-last"),
@@ -296,8 +309,8 @@ class EventEditor(Dialog[EventCondition | None]):
         if self.step:
             return None
         count_op = self.select_value("count-op")
-        if not self.input_text("count-value") or (count_op == "between"
-                                                  and not self.input_text("count-high")):
+        if count_op != DID_NOT and (not self.input_text("count-value") or (
+                count_op == "between" and not self.input_text("count-high"))):
             return "type how many times" + (": from … and …" if count_op == "between" else "")
         window = self.select_value("window-kind")
         if window == "last" and not self.input_text("window-last"):
@@ -353,15 +366,6 @@ class EventEditor(Dialog[EventCondition | None]):
 
         self.app.push_screen(FuzzyPicker("Event type", event_type_items(self.catalog)), chosen)
 
-    @on(Button.Pressed, "#pick-distinct")
-    def pick_distinct(self) -> None:
-        def chosen(value: str | None) -> None:
-            if value is not None:
-                self.query_one("#distinct", Input).value = value
-
-        self.app.push_screen(FuzzyPicker("Count distinct values of",
-                                         event_field_items(self.catalog, self.types())), chosen)
-
     # -- the field a total adds up ---------------------------------------------------------
     def total_fields(self, types: tuple[str, ...] | None, chosen: str = "") -> list[tuple[str, str]]:
         """(label, name) of the numeric fields of ``types`` (every type: None), linked entities'
@@ -375,19 +379,36 @@ class EventEditor(Dialog[EventCondition | None]):
             options.append((f"{chosen}  (not a number field of these events)", chosen))
         return options
 
+    def distinct_fields(self, types: tuple[str, ...] | None, chosen: str = "") -> list[tuple[str, str]]:
+        """(label, name) of the fields of ``types`` whose distinct values can be counted
+        ("orders" by ``order_id``), linked entities' included; a field already chosen that is
+        not one of them stays listed, so it shows."""
+        known = {name for name in self.catalog.event_types}
+        wanted = None if types is None else tuple(t for t in types if t in known)
+        options = []
+        for item in event_field_items(self.catalog, wanted):
+            noun, is_id = distinct_noun(item.value, self.catalog)
+            words = plural(noun) if is_id else f"distinct {plural(noun)}"
+            options.append((f"{words}  ({item.value})", item.value))
+        if chosen and chosen not in {value for _, value in options}:
+            options.append((f"{chosen}  (not a field of these events)", chosen))
+        return options
+
     def refresh_total_fields(self) -> None:
-        """Offer the numeric fields of the event types now typed (keeping the choice if it fits)."""
+        """Offer the fields of the event types now typed, to total and to count distinct values
+        of (keeping each choice if it fits)."""
         types = self.types()
         if types == self._total_types:
             return
         self._total_types = types
-        select = self.query_one("#agg-field", Select)
-        chosen = self.select_value("agg-field")
-        options = self.total_fields(types)
-        with self.prevent(Select.Changed):
-            select.set_options(options)
-            if chosen in {value for _, value in options}:
-                select.value = chosen
+        for select_id, options in (("agg-field", self.total_fields(types)),
+                                   ("distinct", self.distinct_fields(types))):
+            select = self.query_one(f"#{select_id}", Select)
+            chosen = self.select_value(select_id)
+            with self.prevent(Select.Changed):
+                select.set_options(options)
+                if chosen in {value for _, value in options}:
+                    select.value = chosen
 
     # -- where conditions ------------------------------------------------------------
     def action_add_where(self) -> None:

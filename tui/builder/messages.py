@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from store.query.audience import NodeCount
 from store.segments.editing import Problem
 from store.segments.library import SavedSegment
+from store.segments.model import Node
 from store.segments.validate import ResolvedSegment
 from tui.messages import WorkerResult
 
@@ -78,6 +79,18 @@ class SavedSegmentsLoaded(WorkerResult):
     def __init__(self, generation: int, segments: list[SavedSegment]) -> None:
         super().__init__(generation)
         self.segments = segments
+
+
+class ReferenceLoaded(WorkerResult):
+    """The rule of a referenced segment, to put in place of the reference at ``path``."""
+
+    def __init__(self, generation: int, path: str, segment_id: str, rule: Node | None,
+                 error: str = "") -> None:
+        super().__init__(generation)
+        self.path = path
+        self.segment_id = segment_id
+        self.rule = rule
+        self.error = error
 
 
 class SegmentSaved(WorkerResult):

@@ -45,9 +45,16 @@ from store.segments.editing import (
     SegmentDraft,
     leaf_problems,
     node_at,
+    reference_at,
     resolve_countable,
 )
-from store.segments.library import SavedSegment, list_segments, resolve_segment, save_segment
+from store.segments.library import (
+    SavedSegment,
+    get_segment,
+    list_segments,
+    resolve_segment,
+    save_segment,
+)
 from store.segments.model import (
     AllOf,
     AnyOf,
@@ -70,6 +77,7 @@ from tui.builder.messages import (
     PreviewDone,
     PreviewFailed,
     ProblemsFound,
+    ReferenceLoaded,
     Sampled,
     SavedSegmentsLoaded,
     SaveFailed,
@@ -162,6 +170,8 @@ class BuilderScreen(Screen[str | None]):
         Binding("f", "add_sequence", "Sequence", show=False,
                 tooltip="Add a sequence: events in order, with gaps (followed by)"),
         Binding("r", "add_reference", "Segment", tooltip="Add a reference to a saved segment"),
+        Binding("R", "inline_reference", "Inline", show=False,
+                tooltip="Convert the highlighted segment reference to its rules (undoable)"),
         Binding("d,delete", "delete", "Delete", tooltip="Delete the highlighted node"),
         Binding("n", "negate", "Not", tooltip="Negate the highlighted node (or remove its not)"),
         Binding("w", "wrap", "Wrap", show=False, tooltip="Wrap the highlighted node in a group"),
@@ -507,9 +517,18 @@ class BuilderScreen(Screen[str | None]):
             hint.append("   enter: edit the steps · n: not · d: delete · K/J: move", style="dim")
         elif row.is_group:
             hint.append("   a: add inside · t: all/any · n: not · d: delete", style="dim")
+        elif self.is_reference(self.rule_tree.selected_path):
+            hint.append("   R: convert to its rules · enter: change · n: not · d: delete", style="dim")
         else:
             hint.append("   enter: edit · n: not · d: delete · K/J: move", style="dim")
         status.update(hint)
+
+    def is_reference(self, path: str) -> bool:
+        try:
+            reference_at(self.draft.rule, path)
+        except EditError:
+            return False
+        return True
 
     # -- edits ----------------------------------------------------------------------------
     def edit(self, operation: Callable[[str], str]) -> None:
@@ -651,6 +670,43 @@ class BuilderScreen(Screen[str | None]):
         finally:
             conn.close()
         return next(node.funnel for node in nodes if node.path == "rule")
+
+    def action_inline_reference(self) -> None:
+        try:
+            path, segment_id = reference_at(self.draft.rule, self.rule_tree.selected_path)
+        except EditError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.load_reference(self.generation, path, segment_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-inline")
+    def load_reference(self, generation: int, path: str, segment_id: str) -> None:
+        try:
+            conn = self.read_connection()
+            try:
+                found = get_segment(conn, segment_id)
+            finally:
+                conn.close()
+        except AudiencesError as exc:
+            self.post_message(ReferenceLoaded(generation, path, segment_id, None, str(exc)))
+            return
+        if found is None:
+            self.post_message(ReferenceLoaded(generation, path, segment_id, None,
+                                              f"no saved segment {segment_id!r}"))
+            return
+        self.post_message(ReferenceLoaded(generation, path, segment_id, found[0].rule))
+
+    @on(ReferenceLoaded)
+    def reference_loaded(self, message: ReferenceLoaded) -> None:
+        if not self.current(message):  # the draft changed meanwhile: ask again
+            return
+        if message.rule is None:
+            self.notify(f"Cannot convert the reference: {message.error}.", severity="warning")
+            return
+        rule = message.rule
+        self.edit(lambda _selected: self.draft.inline(message.path, rule))
+        name = self.segment_names.get(message.segment_id, message.segment_id)
+        self.notify(f"Replaced the reference to {name!r} with its rules (ctrl+z undoes it).")
 
     def action_delete(self) -> None:
         self.edit(self.draft.delete)

@@ -162,6 +162,53 @@ def parse_list(text: str, attr_type: str) -> tuple[Any, ...]:
     return tuple(parse_scalar(item, attr_type) for item in text.split(",") if item.strip())
 
 
+def split_values(text: str) -> list[str]:
+    """A pasted list of values: separated by newlines, tabs or commas (a column copied from a
+    spreadsheet, a line of an email); blanks dropped, repeats kept once, in order."""
+    items = (item.strip() for line in text.splitlines() for cell in line.split("\t")
+             for item in cell.split(","))
+    return list(dict.fromkeys(item for item in items if item))
+
+
+MAX_FILE_VALUES = 100_000  # as many as a list condition takes (store.segments.validate)
+
+
+def read_value_file(path: str, headers: tuple[str, ...] = ()) -> list[str]:
+    """The values of a one-column file (one per line; CSV quoting understood; gzip not). A
+    first line equal to one of ``headers`` (the field's name or label, any case) is the
+    header and skipped. Raises ``ValueError`` with a message for a person."""
+    import csv
+    from pathlib import Path
+
+    try:
+        raw = Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    rows = list(csv.reader(text.splitlines()))
+    wanted = {header.strip().lower() for header in headers}
+    values: list[str] = []
+    for number, row in enumerate(rows, start=1):
+        cells = [cell.strip() for cell in row]
+        if len([c for c in cells if c]) > 1:
+            raise ValueError(f"{path} has more than one column (line {number}: {','.join(row)!r});"
+                             " keep only the column of values")
+        value = next((c for c in cells if c), "")
+        if not value or (number == 1 and value.lower() in wanted):
+            continue
+        values.append(value)
+    values = list(dict.fromkeys(values))
+    if not values:
+        raise ValueError(f"{path} holds no values")
+    if len(values) > MAX_FILE_VALUES:
+        raise ValueError(f"{path} holds {len(values):,} values; a list takes at most"
+                         f" {MAX_FILE_VALUES:,}")
+    return values
+
+
 def to_text(value: Any) -> str:
     """A rule value as the text that parses back to it."""
     if value is None:
