@@ -91,6 +91,9 @@ def test_event_editor(snap_compare: Any, example_app: BuilderApp) -> None:
 def test_yaml_view(snap_compare: Any, example_app: BuilderApp) -> None:
     async def show_yaml(pilot: Pilot[Any]) -> None:
         await pilot.press("y")
+        for area in pilot.app.screen.query("TextArea"):  # no blink: the picture must not
+            area.cursor_blink = False  # type: ignore[attr-defined]  # depend on its timing
+        await pilot.pause(0.3)
 
     assert snap_compare(example_app, terminal_size=SIZE,
                         run_before=then(everything_counted, show_yaml))
