@@ -165,15 +165,19 @@ def read_only_store(tmp_path: Path, good_store: Path) -> Iterator[Path]:
 
 def test_a_read_only_store_can_be_read_but_never_written(read_only_store: Path, tmp_path: Path) -> None:
     db = read_only_store
-    before = sha(db)
     cmds = commands(tmp_path, db)
+    os.chmod(db, 0o644)  # a saved segment to try to delete
+    assert run(cmds["segments save"]).exit_code == 0
+    os.chmod(db, 0o444)
+    before = sha(db)
     for name in ("count", "segments list", "activate"):
         result = run(cmds[name])
         assert result.exit_code == 0, f"{name}: {result.output}"
     for name in ("import", "segments save", "sample"):
         assert_failed_cleanly(run(cmds[name]), 1, "read-only")
         assert sha(db) == before, name
-    assert_failed_cleanly(run(["segments", "delete", "nothing", "--db", str(db)]), 1, "read-only")
+    assert_failed_cleanly(run(["segments", "delete", "everyone-vip", "--db", str(db)]), 1, "read-only")
+    assert_failed_cleanly(run(["segments", "delete", "nothing", "--db", str(db)]), 2, "No saved segment")
     check_store(db)  # the app opens it (to browse)
     assert sha(db) == before
     assert os.stat(db).st_mode & 0o777 == 0o444

@@ -106,8 +106,10 @@ def cli(ctx: click.Context, db: Engine | None, as_of: str | None) -> None:
 
 def _register_commands() -> None:
     from tui.commands import register
+    from tui.commands.common import require_text
 
     register(cli)
+    require_text(cli)
 
 
 _register_commands()

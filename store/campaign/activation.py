@@ -60,6 +60,7 @@ from store.campaign.store import (
 from store.engines.base import Connection
 from store.engines.layout import quote_identifier
 from store.errors import InputError, QueryCancelled, StoreError
+from store.files import is_utf8_text, printable
 from store.schema.catalog import Catalog, did_you_mean
 from store.schema.values import UTC, format_datetime
 from store.segments.library import get_segment, resolve_segment, saved_definition
@@ -420,7 +421,7 @@ def attachable_path(conn: Connection) -> str | None:
     profile_path = database_path(conn)
     if profile_path in ("", ":memory:"):
         raise StoreError("Activation needs a profile store file (not an in-memory database).")
-    return profile_path
+    return profile_path if is_utf8_text(profile_path) else None  # SQL names files as UTF-8 text
 
 
 def _stage_attached(conn: Connection, campaign_conn: Connection, profile_path: str,
@@ -830,7 +831,7 @@ def check_same_source(campaign_conn: Connection, segment_id: str, profile_path: 
         if is_file_location(profile_path) and Path(recorded).resolve() == Path(profile_path).resolve():
             return
     raise StoreError(
-        f"{database_path(campaign_conn)} already holds the audience of segment '{segment_id}',"
+        f"{printable(database_path(campaign_conn))} already holds the audience of segment '{segment_id}',"
         f" activated from the profile store {recorded}, not {profile_path}. Activate it from"
         " that store, or give this store a campaign store of its own (--campaign-db).")
 

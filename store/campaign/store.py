@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,9 +29,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from store.engines.base import SCHEME
-from store.engines.layout import install_schema, write_transaction
-from store.engines.sqlite import Connection, closed_on_failure, connect, describe_sqlite_error
+from store.engines.layout import create_schema, write_transaction
+from store.engines.sqlite import (
+    Connection,
+    closed_on_failure,
+    connect,
+    describe_sqlite_error,
+    is_read_only_file,
+    use_wal,
+)
 from store.errors import InputError, StoreError
+from store.files import check_store_path, output_file, printable
 
 CAMPAIGN_FORMAT = "audiences-tui-campaign"
 CAMPAIGN_SCHEMA_VERSION = 2
@@ -168,57 +175,49 @@ def default_campaign_path(db_path: str | Path) -> Path:
     return Path(db_path).with_name(DEFAULT_FILE_NAME)
 
 
-def is_read_only_file(path: Path) -> bool:
-    """Whether the file's permission bits forbid writing.
-
-    Checked from the bits rather than by trying, so a file marked read-only
-    stays untouched even for a user (root) whom the system would let write.
-    """
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK)
-
-
 def open_campaign(path: str | Path, *, readonly: bool = False) -> Connection:
     """Open the campaign store at ``path``, creating it (and its tables) if needed.
 
     A file marked read-only is opened read-only: reading works, and any write
     fails with a ``StoreError`` that says so. ``readonly=True`` never creates.
+    A path that is not a regular file (``/dev/null``, a pipe) is refused unopened.
+
+    Creating is checked and done in one write transaction, which waits for the
+    busy timeout while another program writes: two programs creating the same new
+    store at once both succeed, one after the other, and neither sees the other's
+    half-made store. Only then is the file switched to WAL mode (``use_wal``), so a
+    file refused as not a campaign store is left byte for byte as it was.
     """
     path = Path(path)
-    if path.is_dir():
-        raise StoreError(f"{path} is a folder, not a campaign store file.")
+    check_store_path(path, "campaign store")
     exists = path.exists() and path.stat().st_size > 0
     if readonly or (exists and is_read_only_file(path)):
         if not exists:
-            raise StoreError(f"No campaign store at {path}; activate an audience first.")
+            raise StoreError(f"No campaign store at {printable(path)}; activate an audience first.")
         conn = connect(path, readonly=True)
-        _check_format(conn, path)
         with closed_on_failure(conn, path):
+            with _snapshot(conn):
+                _check_format(conn, path)
             _old_store_views(conn)
         return conn
     if not path.parent.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"Cannot create the folder for {path}: {exc}") from exc
-    if exists:  # checked read-only first: a writable connection would switch a foreign file to WAL
-        probe = connect(path, readonly=True)
-        try:
-            _check_format(probe, path)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(describe_sqlite_error(path, exc)) from exc
-        finally:
-            probe.close()
-    conn = connect(path)
+            raise StoreError(f"Cannot create the folder for {printable(path)}: {exc}") from exc
+    conn = connect(path, wal=False)
     with closed_on_failure(conn, path):
-        if exists:
+        conn.execute("BEGIN IMMEDIATE")  # waits while another program creates or writes it
+        try:
             _check_format(conn, path)
-        if _format(conn) is None or not _has_table(conn, "deliveries"):
-            install_schema(conn, [s for s in SCHEMA.split(";") if s.strip()], CAMPAIGN_FORMAT,
-                           CAMPAIGN_SCHEMA_VERSION)
+            if _format(conn) is None or not _has_table(conn, "deliveries"):
+                create_schema(conn, [s for s in SCHEMA.split(";") if s.strip()], CAMPAIGN_FORMAT,
+                              CAMPAIGN_SCHEMA_VERSION)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        use_wal(conn)
         migrate(conn)
     return conn
 
@@ -282,29 +281,36 @@ def _format(conn: Connection) -> str | None:
 
 
 def _check_format(conn: Connection, path: Path) -> None:
-    """Refuse a file that is not a campaign store (a profile store passed by mistake, say)."""
+    """Refuse a file that is not a campaign store (a profile store passed by mistake, say).
+    Callers read in one transaction, so that the reads here see one state of the file."""
+    shown = printable(path)
+    fmt = _format(conn)
+    tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+    if fmt is None and tables == 0:
+        return
+    if fmt != CAMPAIGN_FORMAT:
+        raise StoreError(f"{shown} is not an Audiences campaign store.")
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     try:
-        fmt = _format(conn)
-        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-        if fmt is None and tables == 0:
-            return
-        if fmt != CAMPAIGN_FORMAT:
-            conn.close()
-            raise StoreError(f"{path} is not an Audiences campaign store.")
-        version = int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StoreError(describe_sqlite_error(path, exc)) from exc
+        version = int(row[0])
+    except (TypeError, ValueError):
+        raise StoreError(f"{shown} is an Audiences campaign store of an unknown version.") from None
     if version > CAMPAIGN_SCHEMA_VERSION:
-        conn.close()
-        raise StoreError(f"{path} was written by a newer version of Audiences TUI; upgrade the program.")
+        raise StoreError(f"{shown} was written by a newer version of Audiences TUI; upgrade the program.")
 
 
 def database_path(conn: Connection) -> str:
-    """The file behind a connection's main database (for messages)."""
-    for _, name, file in conn.execute("PRAGMA database_list"):
-        if name == "main":
-            return str(file or ":memory:")
+    """The file behind a connection's main database (a file name that is not UTF-8 keeps
+    its bytes as lone surrogates, as Python's own file names do; show it with ``printable``)."""
+    factory = conn.text_factory  # type: ignore[attr-defined]
+    conn.text_factory = bytes  # type: ignore[attr-defined]  # SQLite reports the name's bytes
+    try:
+        rows = conn.execute("PRAGMA database_list").fetchall()
+    finally:
+        conn.text_factory = factory  # type: ignore[attr-defined]
+    for _, name, file in rows:
+        if name == b"main":
+            return os.fsdecode(file) if file else ":memory:"
     return ":memory:"
 
 
@@ -317,7 +323,7 @@ def store_location(conn: Connection) -> str:
     the campaign file is meant to be shared with downstream tools.
     """
     if isinstance(conn, sqlite3.Connection):
-        return database_path(conn)
+        return printable(database_path(conn))
     return conn.engine.identity
 
 
@@ -653,17 +659,10 @@ def export_csv(conn: Connection, audience: Audience, out: TextIO) -> int:
 
 def export_csv_file(conn: Connection, audience: Audience, output: str | Path,
                     plan: ExportPlan | None = None) -> int:
-    """``export_members`` into a file, through a temporary name so a failure leaves no partial file."""
-    output = Path(output)
-    temp = output.with_name(f".{output.name}.partial")
-    try:
-        with temp.open("w", encoding="utf-8", newline="") as handle:
-            written = export_members(conn, audience, handle, plan)
-        temp.replace(output)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise StoreError(f"Cannot write {output}: {exc.strerror or exc}") from exc
-    return written
+    """``export_members`` into a file (``store.files.output_file``: a regular file is replaced
+    only once complete, a pipe or a device is written into)."""
+    with output_file(output, newline="") as handle:
+        return export_members(conn, audience, handle, plan)
 
 
 def _csv_value(value: Any) -> Any:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from store.errors import InputError, StoreError
+from store.files import is_utf8_text, printable
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -123,8 +124,9 @@ class Engine(ABC):
     # ---------------------------------------------------------------- identity
     @property
     def display(self) -> str:
-        """Where the store is, as shown to a person (never a password)."""
-        return self.location
+        """Where the store is, as shown to a person (never a password; a file name's bytes that
+        are not UTF-8 as ``\\xNN``)."""
+        return printable(self.location)
 
     @property
     def short_name(self) -> str:
@@ -392,6 +394,10 @@ def engine_for(spec: str | Path) -> Engine:
     """
     text = str(spec)
     lowered = text.lower()
+    if not is_utf8_text(text) and (SCHEME.match(text) or lowered.startswith(DUCKDB_PREFIX)
+                                   or lowered.endswith(".duckdb")):
+        raise InputError(f"{printable(redact(text))}: a database URL or a DuckDB file name must"
+                         " be UTF-8 text (only an SQLite file's name may hold other bytes).")
     if lowered.endswith((".yaml", ".yml")) and not SCHEME.match(text):
         from store.engines.source import SourceEngine
 

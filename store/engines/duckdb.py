@@ -30,6 +30,7 @@ from store.engines.layout import (
     install_schema,
 )
 from store.errors import StoreError
+from store.files import check_store_path, printable
 
 if TYPE_CHECKING:
     from store.engines.source import Relation
@@ -182,7 +183,7 @@ class DuckDBEngine(Engine):
 
     @property
     def short_name(self) -> str:
-        return self.path.name
+        return printable(self.path.name)
 
     def exists(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0
@@ -194,8 +195,6 @@ class DuckDBEngine(Engine):
             instance = _instances.get(key)
             if instance is None:
                 duckdb = _driver()
-                if self.path.is_dir():
-                    raise StoreError(f"{self.path} is a folder, not a DuckDB store file.")
                 config = {
                     "memory_limit": duckdb_memory_limit(),
                     "threads": int(os.environ.get("AUDIENCES_DUCKDB_THREADS", DEFAULT_THREADS)),
@@ -208,12 +207,14 @@ class DuckDBEngine(Engine):
             return instance
 
     def connect(self, *, readonly: bool = False) -> DuckDBConnection:
+        check_store_path(self.path, "DuckDB store")
         if readonly and not self.exists():
             raise StoreError(f"No store at {self.path}. Create one with"
                              f" `audiences-tui sample --db {self.path}` or an import.")
         return DuckDBConnection(self._instance().cursor(), self, readonly)
 
     def open_store(self, *, readonly: bool = False) -> DuckDBConnection:
+        check_store_path(self.path, "DuckDB store")
         if not self.exists():
             raise StoreError(f"No store at {self.path}. Create one with"
                              f" `audiences-tui sample --db {self.path}` or an import.")

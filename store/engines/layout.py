@@ -141,16 +141,21 @@ def check_store_format(conn: Connection, where: str, *, missing: str, foreign: s
 
 
 def install_schema(conn: Connection, statements: list[str], file_format: str, version: int) -> None:
-    """Create the tables (idempotent) and stamp the store's format and version, in one transaction
-    (shared by the profile store and the campaign store)."""
+    """``create_schema`` in a transaction of its own."""
     with write_transaction(conn):
-        for statement in statements:
-            conn.execute(statement)
-        conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('format', ?), ('schema_version', ?),"
-            " ('created_at', ?) ON CONFLICT(key) DO NOTHING",
-            (file_format, str(version), _now_text()),
-        )
+        create_schema(conn, statements, file_format, version)
+
+
+def create_schema(conn: Connection, statements: list[str], file_format: str, version: int) -> None:
+    """Create the tables (idempotent) and stamp the store's format and version, inside the
+    caller's write transaction (shared by the profile store and the campaign store)."""
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('format', ?), ('schema_version', ?),"
+        " ('created_at', ?) ON CONFLICT(key) DO NOTHING",
+        (file_format, str(version), _now_text()),
+    )
 
 
 def _now_text() -> str:

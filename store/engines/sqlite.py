@@ -9,6 +9,7 @@ external profile id looks like; events point at ``profiles.pk``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -16,11 +17,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from store.engines.base import Connection, Engine
 from store.engines.base import quote_identifier as quote_identifier
-from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema, install_schema
+from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, create_schema, fixed_schema
 from store.errors import StoreError
+from store.files import check_store_path, printable
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -42,7 +45,7 @@ class SQLiteEngine(Engine):
 
     @property
     def short_name(self) -> str:
-        return self.path.name
+        return printable(self.path.name)
 
     def exists(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0
@@ -77,6 +80,7 @@ class SQLiteEngine(Engine):
 
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
+
 
     def before_commit(self, conn: Connection) -> None:
         """Nothing: SQLite counts commits itself (``PRAGMA data_version``, see ``data_stamp``)."""
@@ -128,17 +132,24 @@ class SQLiteEngine(Engine):
         return describe_sqlite_error(self.path, exc)
 
 
-def connect(path: str | Path, *, readonly: bool = False) -> SQLiteConnection:
+def connect(path: str | Path, *, readonly: bool = False, wal: bool = True) -> SQLiteConnection:
     """A connection with the store's pragmas: WAL, busy timeout, autocommit.
 
     ``isolation_level=None``: nothing is in a transaction unless
     ``write_transaction`` opens one, so every write that matters is explicit.
+    A writable connection switches the file to WAL mode (readers never wait for
+    a writer) unless it is in WAL mode already; the switch rewrites bytes 18-19,
+    24-27 and 92-95 of the file's header, so commands that may refuse check on a
+    read-only connection first. ``wal=False`` leaves the switch to the caller
+    (``use_wal``, after creating the file).
+    A path that is not a regular file (a device, a pipe) is refused unopened.
     """
     path = Path(path)
+    check_store_path(path)
     try:
         if readonly:
             conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                f"file:{quote(os.fsencode(path))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                 check_same_thread=False, isolation_level=None, factory=SQLiteConnection,
             )
         else:
@@ -149,8 +160,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> SQLiteConnection:
         conn.engine = SQLiteEngine(str(path))
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not readonly:
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
+            if wal and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -65536")
@@ -160,9 +170,26 @@ def connect(path: str | Path, *, readonly: bool = False) -> SQLiteConnection:
     return conn
 
 
+def use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a file just created or checked to WAL mode, unless it is in it already.
+
+    Called after the transaction that created the file, not before it: on a new,
+    empty file that another program holds, SQLite refuses the switch at once
+    instead of waiting. It waits for the busy timeout otherwise; if the file is
+    still held (or waiting could deadlock, where SQLite answers at once), it stays
+    in rollback-journal mode, which is as safe, and the next writable connection
+    switches it.
+    """
+    if conn.in_transaction or conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    with contextlib.suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA journal_mode = WAL")
+
+
 def describe_sqlite_error(path: str | Path, exc: BaseException) -> str:
     """A sentence a person understands for a low-level SQLite failure."""
     text = str(exc).lower()
+    path = printable(path)
     if "not a database" in text or "malformed" in text or "disk image" in text:
         return f"{path} is not an Audiences store or is damaged ({exc})."
     if "locked" in text or "busy" in text:
@@ -195,44 +222,49 @@ def create_store(path: str | Path) -> SQLiteConnection:
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
+    conn = connect(path, wal=False)
     with closed_on_failure(conn, path):
-        existing = _store_format(conn)
-        if existing is None and _has_user_tables(conn):
-            raise StoreError(f"{path} is an SQLite file but not an Audiences store.")
-        install_schema(conn, fixed_schema(conn.engine), STORE_FORMAT, SCHEMA_VERSION)
+        with conn.engine.write_transaction(conn):
+            # checked and created in one transaction: another program creating the same
+            # store is waited for (the busy timeout), and never seen half done
+            existing = _store_format(conn)
+            if existing is None and _has_user_tables(conn):
+                raise StoreError(f"{printable(path)} is an SQLite file but not an Audiences store.")
+            create_schema(conn, fixed_schema(conn.engine), STORE_FORMAT, SCHEMA_VERSION)
+        use_wal(conn)
     return conn
 
 
 def open_store(path: str | Path, *, readonly: bool = False) -> SQLiteConnection:
     """Open an existing store, checking that it is one and that we can read its version."""
     path = Path(path)
+    shown = printable(path)
     if not path.exists():
-        raise StoreError(f"No store at {path}. Create one with `audiences-tui sample --db {path}`"
+        raise StoreError(f"No store at {shown}. Create one with `audiences-tui sample --db {shown}`"
                          " or an import.")
     if path.is_dir():
-        raise StoreError(f"{path} is a folder, not a store file.")
+        raise StoreError(f"{shown} is a folder, not a store file.")
     _roll_back_hot_journal(path)
     if not readonly:
         # Check on a read-only connection first: a writable one switches the file to WAL,
         # which would change a file that turns out not to be a store (or one we cannot read).
         open_store(path, readonly=True).close()
         if is_read_only_file(path):
-            raise StoreError(f"{path} is read-only; nothing was written.")
+            raise StoreError(f"{shown} is read-only; nothing was written.")
     conn = connect(path, readonly=readonly)
     with closed_on_failure(conn, path):
         fmt = _store_format(conn)
         if fmt is None:
-            raise StoreError(f"{path} is not an Audiences store.")
+            raise StoreError(f"{shown} is not an Audiences store.")
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         try:
             version = int(row[0])
         except (TypeError, ValueError):
-            raise StoreError(f"{path} is an Audiences store of an unknown version"
+            raise StoreError(f"{shown} is an Audiences store of an unknown version"
                              f" ({None if row is None else row[0]!r}).") from None
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{path} was written by a newer version of Audiences TUI (store version {version},"
+                f"{shown} was written by a newer version of Audiences TUI (store version {version},"
                 f" this program reads up to {SCHEMA_VERSION}). Upgrade the program."
             )
     return conn

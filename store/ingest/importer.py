@@ -31,6 +31,7 @@ import numpy as np
 from store.engines.base import Connection, Engine, engine_for
 from store.engines.layout import EVENT_INDEXES, quote_identifier, write_transaction
 from store.errors import InputError, StoreError
+from store.files import printable
 from store.ingest.inference import (
     ColumnConverter,
     ColumnInference,
@@ -98,7 +99,7 @@ class ImportResult:
 
     def summary(self) -> str:
         """One line, e.g. "Imported 1,500,000 events (3 types) into shop.db in 9.8 s"."""
-        where = f"into {self.db_path} in {self.elapsed_s:.1f} s"
+        where = f"into {printable(self.db_path)} in {self.elapsed_s:.1f} s"
         if self.kind == "profiles":
             rows = "" if self.rows == self.profiles else f" from {self.rows:,} rows"
             return (f"Imported {self.profiles:,} {_plural(self.profiles, 'profile')}"
@@ -240,7 +241,7 @@ def _check(source: ImportFile, job: _Job,
     if bad.count:
         raise InputError(bad.report(source.path))
     if rows == 0:
-        raise InputError(f"{source.path} has no rows to import.")
+        raise InputError(f"{source.shown} has no rows to import.")
     return rows, retained
 
 
@@ -296,7 +297,7 @@ class _BadRows:
 
     def report(self, path: Path) -> str:
         found = "1 problem" if self.count == 1 else f"{self.count:,} problems"
-        head = f"{path}: {found} in the rows; nothing was imported."
+        head = f"{printable(path)}: {found} in the rows; nothing was imported."
         if self.count > len(self.first):
             head += f" The first {len(self.first)}:"
         return "\n".join([head, *("  " + describe_problem(row) for row in self.first)])
@@ -311,17 +312,23 @@ class _StoreAccess:
         self.engine = engine
         self.conn: Connection | None = None
         self.created = False  # True once this import made the store
+        self.writing = False  # True once conn is the writable connection
 
     def __enter__(self) -> _StoreAccess:
-        if self.engine.exists():
-            self.conn = self.engine.open_store()
+        if self.engine.exists():  # read-only while checking: a rejected file changes no byte
+            self.conn = self.engine.open_store(readonly=True)
         return self
 
     def writable(self) -> Connection:
-        if self.conn is None:
+        if self.conn is not None and not self.writing:
+            self.conn.close()
+            self.conn = None
+            self.conn = self.engine.open_store()
+        elif self.conn is None:
             path = self.engine.path
             self.created = path is None or not path.exists()
             self.conn = self.engine.create_store()
+        self.writing = True
         return self.conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -475,7 +482,7 @@ def _blank(value: Any) -> bool:
 
 def _conflict_error(path: Path, conflicts: list[RowProblem]) -> InputError:
     count = len(conflicts)
-    head = (f"{path}: {count} {_plural(count, 'column')} {'does' if count == 1 else 'do'} not fit"
+    head = (f"{printable(path)}: {count} {_plural(count, 'column')} {'does' if count == 1 else 'do'} not fit"
             " the store's schema; nothing was imported.")
     return InputError("\n".join([head, *("  " + describe_problem(row) for row in conflicts)]))
 

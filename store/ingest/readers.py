@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal, cast
 
 from store.errors import InputError
+from store.files import check_input_file, printable
 
 FileFormat = Literal["csv", "json", "ndjson"]
 ProgressFn = Callable[[float], None]
@@ -96,18 +97,16 @@ class ImportFile:
 
     def __init__(self, path: str | Path, *, chunk_rows: int = CHUNK_ROWS) -> None:
         self.path = Path(path)
+        self.shown = printable(self.path)  # the name in messages (it may hold any bytes)
         self.chunk_rows = chunk_rows
         self._repeat_marks: set[str] = set()  # see _csv_chunks
-        if not self.path.exists():
-            raise InputError(f"{self.path}: no such file.")
-        if self.path.is_dir():
-            raise InputError(f"{self.path} is a folder, not a file.")
+        check_input_file(self.path)  # read twice: a pipe or a device is refused
         try:
             self.size = self.path.stat().st_size
             with self.path.open("rb") as raw:
                 magic = raw.read(2)
         except OSError as exc:
-            raise InputError(f"Cannot read {self.path}: {exc.strerror or exc}.") from exc
+            raise InputError(f"Cannot read {self.shown}: {exc.strerror or exc}.") from exc
         self.gzip_magic = magic == GZIP_MAGIC
         self.compressed = self.path.suffix.lower() == ".gz" or self.gzip_magic
         self.format, self.delimiter = self._detect()
@@ -126,7 +125,7 @@ class ImportFile:
         head = self._head_text()
         stripped = head.lstrip(" \t\r\n")
         if not stripped:
-            raise InputError(f"{self.path}: the file is empty (no rows).")
+            raise InputError(f"{self.shown}: the file is empty (no rows).")
         first = stripped[0]
         if suffix in {".ndjson", ".jsonl"}:
             return "ndjson", ","
@@ -180,23 +179,23 @@ class ImportFile:
             line = self._bad_utf8_line()
             where = f" at line {line}" if line else ""
             raise InputError(
-                f"{self.path}: not valid UTF-8 text{where} ({exc.reason});"
+                f"{self.shown}: not valid UTF-8 text{where} ({exc.reason});"
                 " save the file as UTF-8 and try again."
             ) from exc
         except EOFError as exc:
             raise InputError(
-                f"{self.path}: the gzip data ends early (the file is truncated)."
+                f"{self.shown}: the gzip data ends early (the file is truncated)."
             ) from exc
         except (gzip.BadGzipFile, zlib.error) as exc:
             if not self.gzip_magic:
-                raise InputError(f"{self.path} is not a gzip file, though its name ends in .gz;"
+                raise InputError(f"{self.shown} is not a gzip file, though its name ends in .gz;"
                                  " rename it without .gz, or compress it.") from exc
-            raise InputError(f"{self.path}: not a valid gzip file ({exc}).") from exc
+            raise InputError(f"{self.shown}: not a valid gzip file ({exc}).") from exc
         except csv.Error as exc:
             line = near_line() if near_line else 0
-            raise InputError(f"{self.path}, line {line}: cannot read the CSV ({exc}).") from exc
+            raise InputError(f"{self.shown}, line {line}: cannot read the CSV ({exc}).") from exc
         except OSError as exc:
-            raise InputError(f"Cannot read {self.path}: {exc.strerror or exc}.") from exc
+            raise InputError(f"Cannot read {self.shown}: {exc.strerror or exc}.") from exc
 
     def _bad_utf8_line(self) -> int:
         """The line holding the first byte that is not UTF-8 (0 if it cannot be found)."""
@@ -226,7 +225,7 @@ class ImportFile:
             for row in reader:
                 if row:
                     return self._check_header(row, reader.line_num)
-        raise InputError(f"{self.path}: the file is empty (no rows).")
+        raise InputError(f"{self.shown}: the file is empty (no rows).")
 
     def chunks(self, progress: ProgressFn | None = None) -> Iterator[Chunk]:
         """The rows of the file, ``chunk_rows`` at a time, from the start."""
@@ -246,13 +245,13 @@ class ImportFile:
         names = [name.strip() for name in row]
         for position, name in enumerate(names, 1):
             if not name:
-                raise InputError(f"{self.path}, line {line}: column {position} has no name.")
+                raise InputError(f"{self.shown}, line {line}: column {position} has no name.")
             if NUL in name:
-                raise InputError(f"{self.path}, line {line}: the name of column {position} {NUL_WHY}.")
+                raise InputError(f"{self.shown}, line {line}: the name of column {position} {NUL_WHY}.")
         seen: set[str] = set()
         for name in names:
             if name in seen:
-                raise InputError(f"{self.path}, line {line}: the column {name!r} appears twice.")
+                raise InputError(f"{self.shown}, line {line}: the column {name!r} appears twice.")
             seen.add(name)
         return names
 
@@ -266,7 +265,7 @@ class ImportFile:
                     header = self._check_header(row, reader.line_num)
                     break
             if header is None:
-                raise InputError(f"{self.path}: the file is empty (no rows).")
+                raise InputError(f"{self.shown}: the file is empty (no rows).")
             width = len(header)
             # the first cell of a line that repeats the header, as files joined together have
             # (not in a file of one column, where a value may well be the column's name)
@@ -370,11 +369,11 @@ class ImportFile:
 
     def _json_elements(self, text: str, position: list[int]) -> Iterator[tuple[int, Any]]:
         """The elements of the top-level array with their first lines; ``position`` follows."""
-        decoder = json.JSONDecoder()
+        decoder = _DECODER
         pos = _JSON_WS.match(text, 0).end()  # type: ignore[union-attr]
         if pos >= len(text) or text[pos] != "[":
             raise InputError(
-                f"{self.path}: a .json file must hold one array of objects"
+                f"{self.shown}: a .json file must hold one array of objects"
                 " (or use one object per line, NDJSON)."
             )
         pos += 1
@@ -393,8 +392,10 @@ class ImportFile:
                 value, pos = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 raise InputError(
-                    f"{self.path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})."
+                    f"{self.shown}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})."
                 ) from exc
+            except _RepeatedKey as exc:
+                raise self._repeated(line, exc) from None
             position[0] = pos
             yield line, value
             pos = _JSON_WS.match(text, pos).end()  # type: ignore[union-attr]
@@ -410,10 +411,14 @@ class ImportFile:
         if rest < len(text):
             raise self._json_error(text, rest, "there is more data after the array")
 
+    def _repeated(self, line: int, exc: _RepeatedKey) -> InputError:
+        return InputError(f"{self.shown}, line {line}: the column {exc.name!r} appears twice"
+                          " in one object.")
+
     def _json_error(self, text: str, pos: int, why: str) -> InputError:
         line = text.count("\n", 0, pos) + 1
         column = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        return InputError(f"{self.path}, line {line}, column {column}: not valid JSON ({why}).")
+        return InputError(f"{self.shown}, line {line}, column {column}: not valid JSON ({why}).")
 
     def _ndjson_chunks(self, progress: ProgressFn | None) -> Iterator[Chunk]:
         state = {"line": 0}
@@ -437,10 +442,9 @@ class ImportFile:
         if progress:
             progress(1.0)
 
-    @staticmethod
-    def _ndjson_records(text: IO[str], state: dict[str, int]) -> Iterator[tuple[int, Any]]:
+    def _ndjson_records(self, text: IO[str], state: dict[str, int]) -> Iterator[tuple[int, Any]]:
         """Each non-blank line's value, or a ``RowProblem`` for a line that is not JSON."""
-        loads = json.loads
+        loads = _DECODER.decode
         for number, raw_line in enumerate(text, 1):
             state["line"] = number
             stripped = raw_line.strip()
@@ -455,6 +459,32 @@ class ImportFile:
             except json.JSONDecodeError as exc:
                 yield number, RowProblem(number, None, stripped[:60],
                                          f"not valid JSON ({exc.msg}, column {exc.colno})")
+            except _RepeatedKey as exc:
+                raise self._repeated(number, exc) from None
+
+
+class _RepeatedKey(ValueError):
+    """A JSON object names one key twice (Python's decoder would keep the last value)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return obj
+
+
+# One decoder for every import: it refuses a repeated key, as a CSV header's repeated name is
+# refused (built once: a decoder per call would cost more than the check).
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
 def _repeats_header(row: list[str], header: list[str]) -> bool:
@@ -539,7 +569,7 @@ def _trimmed_keys(objects: list[dict[str, Any]], lines: Sequence[int],
                   path: Path | None) -> list[dict[str, Any]]:
     """The objects with their keys trimmed; raises as for a CSV header when a key is empty
     once trimmed, or when two keys of one object trim to the same name."""
-    where = f"{path}, line" if path is not None else "line"
+    where = f"{printable(path)}, line" if path is not None else "line"
     trimmed: list[dict[str, Any]] = []
     for line, obj in zip(lines, objects, strict=True):
         names = [key.strip() for key in obj]

@@ -35,6 +35,7 @@ from store.engines.layout import (
 )
 from store.engines.sqlite import BUSY_TIMEOUT_MS, SQLiteEngine, describe_sqlite_error, open_store
 from store.errors import StoreError
+from store.files import check_store_path
 
 SavedRows = tuple[list[str], list[tuple[Any, ...]]]
 # A temporary store file is committed every so many rows: an engine may hold a
@@ -80,7 +81,10 @@ def replacement(engine: Engine, *, refuse_data: str | None = None,
     file that is not a store.
     """
     if engine.path is not None:
-        with _file_replacement(engine, engine.path, refuse_data, who) as build:
+        # a symlink stays a symlink: its target is replaced; a device or a pipe is refused
+        check_store_path(engine.path)
+        target = Path(os.path.realpath(engine.path))
+        with _file_replacement(engine, target, refuse_data, who) as build:
             yield build
     else:
         with _in_place_replacement(engine, refuse_data) as build:

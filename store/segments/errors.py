@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from store.errors import InputError
+from store.files import printable
 
 
 class SegmentError(InputError):
@@ -17,7 +18,7 @@ class SegmentError(InputError):
         super().__init__(self.format())
 
     def format(self) -> str:
-        where = self.source or "<segment>"
+        where = printable(self.source or "<segment>")  # a file name may hold any bytes
         if self.line is not None:
             where += f":{self.line}"
         if self.path:

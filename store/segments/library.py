@@ -150,35 +150,44 @@ def referrers(conn: Connection, segment_id: str) -> list[str]:
     return users
 
 
+def check_deletable(conn: Connection, segment_id: str) -> None:
+    """Refuse to delete a segment that is not saved, or that another saved segment uses."""
+    if saved_definition(conn, segment_id) is None:
+        raise InputError(f"No saved segment {segment_id!r}.")
+    users = referrers(conn, segment_id)
+    if users:
+        raise InputError(
+            f"Segment {segment_id!r} is used by " + ", ".join(repr(u) for u in users)
+            + "; change or delete those first."
+        )
+
+
 def delete_segment(conn: Connection, segment_id: str) -> None:
     """Delete a saved segment; refused while another saved segment refers to it."""
     conn = conn.engine.segments_connection(conn)
     with write_transaction(conn):
-        if saved_definition(conn, segment_id) is None:
-            raise InputError(f"No saved segment {segment_id!r}.")
-        users = referrers(conn, segment_id)
-        if users:
-            raise InputError(
-                f"Segment {segment_id!r} is used by " + ", ".join(repr(u) for u in users)
-                + "; change or delete those first."
-            )
+        check_deletable(conn, segment_id)
         conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+
+
+def check_renamable(conn: Connection, segment_id: str, new_name: str) -> Segment:
+    """The saved segment to rename; refused without a name or a segment."""
+    if not new_name.strip():
+        raise InputError("A segment needs a name.")
+    found = get_segment(conn, segment_id)
+    if found is None:
+        raise InputError(f"No saved segment {segment_id!r}.")
+    return found[0]
 
 
 def rename_segment(conn: Connection, segment_id: str, new_name: str) -> None:
     """Change a saved segment's display name (its id, which references use, stays)."""
     conn = conn.engine.segments_connection(conn)
-    new_name = new_name.strip()
-    if not new_name:
-        raise InputError("A segment needs a name.")
-    found = get_segment(conn, segment_id)
-    if found is None:
-        raise InputError(f"No saved segment {segment_id!r}.")
-    segment = found[0]
+    segment = check_renamable(conn, segment_id, new_name)
     from dataclasses import replace
 
     with write_transaction(conn):
-        _upsert(conn, replace(segment, name=new_name))
+        _upsert(conn, replace(segment, name=new_name.strip()))
 
 
 def save_segment_files(conn: Connection, directory: str | Path) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from store.files import special_kind
 from store.schema.values import format_datetime
 from store.segments.errors import SegmentError
 from store.segments.model import (
@@ -481,6 +482,9 @@ def load_segment_file(path: str | Path) -> tuple[Segment, dict[str, int]]:
 def read_text_file(path: str | Path) -> str:
     """A segment file's text (UTF-8), or a ``SegmentError`` that says why it cannot be read."""
     path = Path(path)
+    kind = special_kind(path)
+    if kind is not None:  # a pipe is read once, a device may never end
+        raise SegmentError(f"it is {kind}, not a file", source=str(path))
     try:
         raw = path.read_bytes()
     except OSError as exc:

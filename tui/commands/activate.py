@@ -15,9 +15,11 @@ import click
 
 from store.engines.base import Connection, Engine
 from store.errors import InputError, StoreError
+from store.files import check_store_path, printable
 from store.segments.validate import ResolvedSegment
 from tui.commands.common import (
     ExistingFile,
+    SegmentSource,
     engine_option,
     given_engine,
     parse_when,
@@ -54,13 +56,15 @@ def open_campaign_file(path: Path, *, readonly: bool = False) -> Connection:
     profile store, in the message."""
     from store.campaign.store import open_campaign
 
+    check_store_path(path, "campaign store")  # a pipe would block the read below
     try:
         with path.open("rb") as file:
             head = file.read(len(SQLITE_HEADER))
     except OSError:  # missing, a folder or unreadable: open_campaign says which
         head = b""
     if head and head != SQLITE_HEADER:
-        raise StoreError(f"{path} is not an Audiences campaign store (not an SQLite database).")
+        raise StoreError(f"{printable(path)} is not an Audiences campaign store"
+                         " (not an SQLite database).")
     return open_campaign(path, readonly=readonly)
 
 
@@ -116,7 +120,7 @@ class _StderrProgress:
 
 
 @click.command("activate")
-@click.argument("segment", required=False)
+@click.argument("segment", required=False, type=SegmentSource())
 @engine_option()
 @campaign_option()
 @click.option("--segment", "segment_id", metavar="ID", help="Activate a segment saved in the store.")
@@ -186,7 +190,7 @@ def echo_result(result: Any, campaign: Path, as_json: bool, verb: str) -> None:
     """One activation's outcome: the ``--json`` object, or one line in words."""
     if as_json:
         payload = result.to_json()
-        payload["campaign_db"] = str(campaign)
+        payload["campaign_db"] = printable(campaign)
         if verb != "Activated":
             payload["trigger"] = result.trigger
         click.echo(json.dumps(payload))
@@ -405,8 +409,9 @@ def audiences_schedule(audience: str, schedule: str, db: Engine | None,
 @click.argument("audience")
 @engine_option()
 @campaign_option()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the CSV here (default: standard output).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              default=None, help="Write the members here (default or `-`: standard output; a regular"
+                                 " file is replaced once complete, a pipe or a device written into).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"], case_sensitive=False),
               default="csv", show_default=True, help="CSV, or one JSON object per line.")
 @click.option("--field", "fields", multiple=True, metavar="F",
@@ -429,7 +434,7 @@ def audiences_export(audience: str, db: Engine | None, campaign_db: Path | None,
         found = find_audience(conn, audience)
         plan = export_plan(conn, found, fmt=fmt.lower(), fields=fields, hash_name=hash_name,
                            groups=groups)
-        if output is None:
+        if output is None or str(output) == "-":
             try:
                 export_members(conn, found, sys.stdout, plan)
                 sys.stdout.flush()
@@ -437,7 +442,7 @@ def audiences_export(audience: str, db: Engine | None, campaign_db: Path | None,
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
         written = export_csv_file(conn, found, output, plan)
-    click.echo(f"Wrote {written:,} members to {output}", err=True)
+    click.echo(f"Wrote {written:,} members to {printable(output)}", err=True)
 
 
 @audiences_group.command("deactivate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 
 from store.engines.base import Connection, Engine, engine_for
 from store.errors import InputError
+from store.files import check_input_file, is_utf8_text, printable, special_kind
 from store.schema.values import UTC, datetime_out_of_range, parse_date, parse_datetime
 from store.segments.validate import ResolvedSegment
 
@@ -25,6 +27,51 @@ class StoreSpecError(click.ClickException):
     where the group's error handler cannot see it)."""
 
     exit_code = 2
+
+
+class NotText(click.ClickException):
+    """An argument that must be text holds bytes that are not UTF-8: one line, exit 2."""
+
+    exit_code = 2
+
+
+class Text(click.types.StringParamType):
+    """A plain text argument (a name, an id, a type, a template): UTF-8 text only.
+
+    Linux hands a program arguments as bytes; Python turns bytes that are not
+    UTF-8 into lone surrogates, which no store can hold. Such an argument is
+    refused before the command runs (so nothing is created or written). File
+    names are not ``Text``: they may hold any bytes (``click.Path``, ``SEGMENT``).
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = super().convert(value, param, ctx)
+        if isinstance(text, str) and not is_utf8_text(text):
+            where = param.get_error_hint(ctx) if param is not None and ctx is not None else "a value"
+            raise NotText(f"{where}: '{printable(text)}' holds bytes that are not UTF-8 text;"
+                          " give it as UTF-8.")
+        return text
+
+
+def require_text(command: click.Command) -> None:
+    """Make every plain string option and argument of ``command`` and its subcommands
+    ``Text`` (called once on the whole CLI, so that no command can forget it)."""
+    for param in command.params:
+        if type(param.type) is click.types.StringParamType:
+            param.type = Text()
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            require_text(sub)
+
+
+class SegmentSource(click.ParamType):
+    """SEGMENT: a segment file (whose name may hold any bytes) or a saved segment's id
+    (text); ``resolve_segment`` tells which."""
+
+    name = "segment"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 class DriverMissing(click.ClickException):
@@ -107,6 +154,17 @@ def store_engine(db: Engine | None, *, from_env: bool = True) -> Engine:
     return engine
 
 
+def checked(engine: Engine, check: Callable[[Connection], object]) -> None:
+    """Run ``check`` on a read-only connection before a command opens the store for writing,
+    so that a refused write leaves the store file byte for byte as it was (opening an SQLite
+    store for writing may switch it to WAL mode, which rewrites header bytes)."""
+    conn = engine.open_store(readonly=True)
+    try:
+        check(conn)
+    finally:
+        conn.close()
+
+
 class ExistingFile(click.Path):
     """A FILE that must exist and be readable; if not, one line on stderr (exit 2), like a
     missing segment file, instead of click's usage text."""
@@ -121,13 +179,10 @@ class ExistingFile(click.Path):
 
 
 def check_readable(path: Path) -> None:
-    """Raise ``InputError`` unless ``path`` is a file this process can read."""
-    if path.is_dir():
-        raise InputError(f"{path} is a folder, not a file.")
-    if not path.exists():
-        raise InputError(f"{path}: no such file.")
+    """Raise ``InputError`` unless ``path`` is a regular file this process can read."""
+    check_input_file(path)
     if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: cannot read the file (permission denied).")
+        raise InputError(f"{printable(path)}: cannot read the file (permission denied).")
 
 
 def resolve_segment(conn: Connection, source: str, when: dt.datetime) -> ResolvedSegment:
@@ -143,11 +198,13 @@ def resolve_segment(conn: Connection, source: str, when: dt.datetime) -> Resolve
             click.echo(f"Warning: {warning}", err=True)
     elif path.is_file():
         resolved = library.resolve_file(conn, path)
-    elif library.saved_definition(conn, source) is not None:
+    elif is_utf8_text(source) and library.saved_definition(conn, source) is not None:
         resolved = library.resolve_saved(conn, source)
     else:
-        raise InputError(f"{source} is a folder, not a segment file." if path.is_dir() else
-                         f"{source}: no such segment file (and no saved segment with that id).")
+        kind = special_kind(path)
+        shown = printable(source)
+        raise InputError(f"{shown} is {kind}, not a segment file." if kind is not None else
+                         f"{shown}: no such segment file (and no saved segment with that id).")
     resolved.check_bounds(when)
     return resolved
 

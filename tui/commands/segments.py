@@ -10,8 +10,11 @@ import click
 
 from store.engines.base import Connection, Engine
 from store.errors import InputError
+from store.files import output_file, printable
 from tui.commands.common import (
     ExistingFile,
+    SegmentSource,
+    checked,
     engine_option,
     parse_when,
     resolve_segment,
@@ -20,7 +23,7 @@ from tui.commands.common import (
 
 
 @click.command("count")
-@click.argument("segment")
+@click.argument("segment", type=SegmentSource())
 @engine_option()
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -58,7 +61,7 @@ SQL_DIALECTS = ("sqlite", "duckdb", "postgres", "postgresql", "spark", "bigquery
 
 
 @click.command("sql")
-@click.argument("segment")
+@click.argument("segment", type=SegmentSource())
 @engine_option()
 @click.option("--dialect", default=None, type=click.Choice(SQL_DIALECTS, case_sensitive=False),
               help="SQL dialect to render. Default: the store's own.")
@@ -130,9 +133,11 @@ def save_command(file: Path, db: Engine | None) -> None:
     """Validate FILE and save it in the store (replacing a segment with the same id)."""
     from store.segments import library
 
-    conn = store_engine(db).open_store()
+    engine = store_engine(db)
+    checked(engine, lambda conn: library.resolve_file(conn, file))
+    conn = engine.open_store()
     try:
-        resolved = library.resolve_file(conn, file)
+        resolved = library.resolve_file(conn, file)  # again: the store may have changed since
         library.save_segment(conn, resolved)
     finally:
         conn.close()
@@ -187,8 +192,9 @@ def import_command(file: Path, db: Engine | None, fmt: str | None, segment_id: s
 @click.argument("segment_id")
 @engine_option()
 @FORMAT_OPTION
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of standard output.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write to this file instead of standard output (`-`: standard output; a"
+                   " regular file is replaced once complete, a pipe or a device written into).")
 def export_command(segment_id: str, db: Engine | None, fmt: str | None, output: Path | None) -> None:
     """Export a saved segment as YAML or PQL."""
     from store.segments.library import saved_definition
@@ -204,14 +210,12 @@ def export_command(segment_id: str, db: Engine | None, fmt: str | None, output: 
         conn.close()
     if text is None:
         raise InputError(f"No saved segment {segment_id!r}.")
-    if output is None:
+    if output is None or str(output) == "-":
         click.echo(text, nl=False)
         return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"Cannot write {output}: {exc.strerror}.") from None
-    click.echo(f"Exported {segment_id!r} to {output}.")
+    with output_file(output) as stream:
+        stream.write(text)
+    click.echo(f"Exported {segment_id!r} to {printable(output)}.", err=True)
 
 
 def segment_pql(conn: Connection, segment: str) -> str:
@@ -241,9 +245,11 @@ def pql_command(segment: str, db: Engine | None) -> None:
 @engine_option()
 def delete_command(segment_id: str, db: Engine | None) -> None:
     """Delete a saved segment (refused while another segment refers to it)."""
-    from store.segments.library import delete_segment
+    from store.segments.library import check_deletable, delete_segment
 
-    conn = store_engine(db).open_store()
+    engine = store_engine(db)
+    checked(engine, lambda conn: check_deletable(conn, segment_id))
+    conn = engine.open_store()
     try:
         delete_segment(conn, segment_id)
     finally:
@@ -257,9 +263,11 @@ def delete_command(segment_id: str, db: Engine | None) -> None:
 @engine_option()
 def rename_command(segment_id: str, new_name: str, db: Engine | None) -> None:
     """Change a saved segment's display name (its id stays)."""
-    from store.segments.library import rename_segment
+    from store.segments.library import check_renamable, rename_segment
 
-    conn = store_engine(db).open_store()
+    engine = store_engine(db)
+    checked(engine, lambda conn: check_renamable(conn, segment_id, new_name))
+    conn = engine.open_store()
     try:
         rename_segment(conn, segment_id, new_name)
     finally:

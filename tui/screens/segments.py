@@ -28,6 +28,7 @@ from textual.worker import get_current_worker
 from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
 from store.errors import AudiencesError, QueryCancelled
+from store.files import output_file
 from store.query import audience
 from store.schema.catalog import Catalog
 from store.schema.values import UTC
@@ -673,10 +674,8 @@ class SegmentsScreen(Screen[None]):
             text = (write_pql(found[0], self.catalog or Catalog.load(conn))
                     if Path(path).suffix.lower() == ".pql"
                     else dump_segment(found[0]))
-            try:
-                Path(path).write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise AudiencesError(f"Cannot write {path}: {exc.strerror}.") from None
+            with output_file(path) as stream:  # a failure is an AudiencesError naming the file
+                stream.write(text)
             return StoreChanged(0, f"Exported {segment_id!r} to {path}.", segment_id, reload=False)
 
         self.write("Not exported", write)
