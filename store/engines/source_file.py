@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from store.errors import InputError
+from store.files import printable, special_kind
 
 SOURCE_SUFFIXES = (".yaml", ".yml")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -98,6 +99,9 @@ def _lines(node: yaml.Node, key: str, lines: dict[str, int]) -> None:
 
 def load_source_file(path: str | Path) -> SourceFile:
     path = Path(path)
+    kind = special_kind(path)
+    if kind is not None:  # a pipe is read once, a device may never end
+        raise InputError(f"The source file {printable(path)} is {kind}, not a file.")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

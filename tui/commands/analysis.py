@@ -8,11 +8,17 @@ import click
 
 from store.engines.base import Engine
 from store.errors import InputError
-from tui.commands.common import engine_option, parse_when, resolve_segment, store_engine
+from tui.commands.common import (
+    SegmentSource,
+    engine_option,
+    parse_when,
+    resolve_segment,
+    store_engine,
+)
 
 
 @click.command("overlap")
-@click.argument("segments", nargs=-1, metavar="SEGMENT SEGMENT [SEGMENT...]")
+@click.argument("segments", nargs=-1, metavar="SEGMENT SEGMENT [SEGMENT...]", type=SegmentSource())
 @engine_option()
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -64,7 +70,7 @@ def overlap_command(segments: tuple[str, ...], db: Engine | None, as_of: str | N
 
 
 @click.command("trend")
-@click.argument("segment")
+@click.argument("segment", type=SegmentSource())
 @engine_option()
 @click.option("--every", default="1w", show_default=True, metavar="SPAN",
               help="Time between points: a number and d, w or m (days, weeks, months).")

@@ -228,7 +228,7 @@ def segment_pql(conn: Connection, segment: str) -> str:
 
 
 @click.command("pql")
-@click.argument("segment")
+@click.argument("segment", type=SegmentSource())
 @engine_option()
 def pql_command(segment: str, db: Engine | None) -> None:
     """Print SEGMENT (a YAML or PQL file, or a saved id) as PQL (spec/pql.md)."""
