@@ -19,6 +19,7 @@ small side) and is inverted.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class MemberSetCache:
         self.universe: Universe | None = None
         self.leaves: OrderedDict[Hashable, Bits] = OrderedDict()
         self.reads = 0  # leaves read from the store (for tests and benchmarks)
+        self._lock = threading.Lock()  # overlap reads segments on two threads
 
     def prepare(self, conn: Connection) -> Universe:
         """The store's pk space; forgets everything when the data changed since the last call."""
@@ -103,16 +105,19 @@ class MemberSetCache:
         return self.universe
 
     def get(self, key: Hashable) -> Bits | None:
-        bits = self.leaves.get(key)
-        if bits is not None:
-            self.leaves.move_to_end(key)
-        return bits
+        with self._lock:
+            bits = self.leaves.get(key)
+            if bits is not None:
+                self.leaves.move_to_end(key)
+            return bits
 
     def put(self, key: Hashable, bits: Bits) -> None:
-        self.leaves[key] = bits
-        self.leaves.move_to_end(key)
-        while len(self.leaves) > self.capacity:
-            self.leaves.popitem(last=False)
+        with self._lock:
+            self.reads += 1
+            self.leaves[key] = bits
+            self.leaves.move_to_end(key)
+            while len(self.leaves) > self.capacity:
+                self.leaves.popitem(last=False)
 
 
 def load_universe(conn: Connection) -> Universe:
@@ -163,7 +168,6 @@ class Combiner:
             bits = self.universe.bits(pks)
             if outside:
                 bits = self.universe.complement(bits)
-            self.cache.reads += 1
             self.cache.put(key, bits)
         return bits
 

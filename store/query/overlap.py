@@ -12,9 +12,11 @@ and a segment that did not change is not read again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,9 +107,51 @@ def member_bits(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
         bits = universe.bits(pks)
         if outside:
             bits = universe.complement(bits)
-        cache.reads += 1
         cache.put(key, bits)
     return bits
+
+
+READERS = 2  # segments read at once, each on its own connection (the machines have 2 cores)
+
+
+def read_sets(conn: Connection, resolved: Sequence[ResolvedSegment], as_of: dt.datetime,
+              catalog: Catalog, cache: MemberSetCache, universe: Universe,
+              cancel: Cancel | None = None) -> list[Bits]:
+    """Every segment's bitmap; those not cached are read two at a time when the store can be
+    opened a second time (a file that exists, a server), else one after the other."""
+    missing = [item for item in resolved if cache.get(segment_key(item, as_of)) is None]
+    location = conn.engine.path
+    other: Connection | None = None
+    if len(missing) > 1 and READERS > 1 and (location is None or location.exists()):
+        try:
+            other = conn.engine.connect(readonly=True)
+        except Exception:  # no second connection: read on the first alone
+            other = None
+    if other is not None:
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                helper = pool.submit(_read_all, other, missing[1::2], as_of, catalog, cache,
+                                     universe, cancel)
+                try:
+                    _read_all(conn, missing[0::2], as_of, catalog, cache, universe, cancel)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        other.interrupt()
+                    raise
+                finally:
+                    helper_error = helper.exception()
+                if helper_error is not None:
+                    raise helper_error
+        finally:
+            other.close()
+    return [member_bits(conn, item, as_of, catalog, cache, universe, cancel) for item in resolved]
+
+
+def _read_all(conn: Connection, items: Sequence[ResolvedSegment], as_of: dt.datetime,
+              catalog: Catalog, cache: MemberSetCache, universe: Universe,
+              cancel: Cancel | None) -> None:
+    for item in items:
+        member_bits(conn, item, as_of, catalog, cache, universe, cancel)
 
 
 def overlap(conn: Connection, resolved: Sequence[ResolvedSegment], as_of: dt.datetime,
@@ -121,7 +165,7 @@ def overlap(conn: Connection, resolved: Sequence[ResolvedSegment], as_of: dt.dat
     reads_before = cache.reads
     with watching(cancel, conn):
         universe = cache.prepare(conn)
-    sets = [member_bits(conn, item, as_of, catalog, cache, universe, cancel) for item in resolved]
+    sets = read_sets(conn, resolved, as_of, catalog, cache, universe, cancel)
     sizes = tuple(population(bits) for bits in sets)
     matrix = tuple(tuple(sizes[i] if i == j else population(np.bitwise_and(sets[i], sets[j]))
                          for j in range(len(sets))) for i in range(len(sets)))
