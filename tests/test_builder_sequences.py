@@ -99,6 +99,7 @@ async def test_build_the_cart_abandonment_sequence_from_keystrokes(store_path: P
         await pilot.press("enter", "ctrl+s")
         assert editor.steps[0].where == (AttributeCondition("product.category", "equals",
                                                             "Shoes"),)
+        assert (await funnel_counted(pilot)).counts == (8,)  # one step: already its count
         # Step 2: added to cart within 2 hours.
         await pilot.press("a")
         await type_text(pilot, "added to")

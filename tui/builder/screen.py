@@ -662,14 +662,16 @@ class BuilderScreen(Screen[str | None]):
     def sequence_funnel(self, sequence: SequenceCondition) -> tuple[int, ...]:
         """How many profiles match the first 1, 2, ... steps of a sequence being edited, at
         the builder's as-of instant (run in the editor's worker, on its own connection)."""
+        rule: Node = sequence if len(sequence.steps) > 1 else sequence.prefix(1)
         conn = self.read_connection()
         try:
-            resolved = resolve_segment(conn, Segment("funnel", "Funnel", sequence),
+            resolved = resolve_segment(conn, Segment("funnel", "Funnel", rule),
                                        catalog=self.catalog)
             nodes = audience.node_counts(conn, resolved, self.as_of(), self.catalog)
         finally:
             conn.close()
-        return next(node.funnel for node in nodes if node.path == "rule")
+        found = next(node for node in nodes if node.path == "rule")
+        return found.funnel or (found.own,)
 
     def action_inline_reference(self) -> None:
         try:

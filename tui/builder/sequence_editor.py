@@ -53,7 +53,8 @@ from tui.builder.value_text import (
 )
 from tui.widgets.format import tone
 
-# Counts the funnel of a sequence: how many profiles match its first 1, 2, ... steps.
+# Counts the funnel of a sequence: how many profiles match its first 1, 2, ... steps (of a
+# sequence still at its first step: that step's count).
 Funnel = Callable[[SequenceCondition], tuple[int, ...]]
 FUNNEL_DEBOUNCE = 0.25
 FUNNEL_BAR = 16
@@ -322,13 +323,16 @@ class SequenceEditor(Dialog[SequenceCondition | None]):
         """After any change: words, verdict, and a fresh funnel a moment later."""
         self.counts = None
         problem = self.refresh_verdict()
-        self.counting = problem is None and self.funnel is not None
+        node, window_problem = self.sequence()
+        # A lone first step already has its count (the funnel's first bar).
+        countable = problem is None or (len(self.steps) == 1 and window_problem is None
+                                        and check_condition(node.prefix(1), self.catalog) is None)
+        self.counting = countable and self.funnel is not None
         self.fill_steps(highlight)
         self.generation += 1
         if self._debounce is not None:
             self._debounce.stop()
         if self.counting:
-            node, _ = self.sequence()
             generation = self.generation
             self._debounce = self.set_timer(FUNNEL_DEBOUNCE,
                                             lambda: self.count_funnel(generation, node))
