@@ -360,6 +360,10 @@ class Engine(ABC):
         """SQL for a date or timestamp column as epoch seconds (a date: its midnight, UTC)."""
         raise NotImplementedError
 
+    def source_literal(self, text: str) -> str:
+        """A string literal (standard SQL doubles a quote)."""
+        return "'" + text.replace("'", "''") + "'"
+
     def source_null_type(self, kind: str) -> str:
         """The SQL type of a missing value of a kind, in the store's encoding."""
         return {"string": "TEXT", "date": "TEXT", "datetime": "TEXT", "datetime_tz": "TEXT",

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from store.engines.base import Connection, DriverConnection, Engine, engine_for, quote_identifier
-from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, fixed_schema
+from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT
 from store.engines.source_file import SourceFile, TableMap, Where, load_source_file
 from store.errors import InputError, StoreError
 
@@ -46,6 +46,21 @@ RESERVED = frozenset({"pk", "id", "profile_pk", "type_id", "ts", "key", "rowid",
 SPARSE_FACTOR = 8  # integer ids are the keys while max(id) <= 8 x count + SPARSE_SLACK
 SPARSE_SLACK = 1_000_000
 KEYS_VIEW = "audiences_profile_keys"
+VIEW = "CREATE OR REPLACE TEMPORARY VIEW"  # one session may be shared by connections (Spark)
+# The catalog tables the rest of store/ reads (store/engines/layout.py), as views of literals.
+CATALOG_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "meta": (("key", "text"), ("value", "text")),
+    "attributes": (("name", "text"), ("type", "text"), ("column_name", "text"), ("label", "text"),
+                   ("grp", "text"), ("description", "text"), ("derived_from", "text"), ("position", "int")),
+    "event_types": (("id", "int"), ("name", "text"), ("label", "text"), ("description", "text")),
+    "event_fields": (("name", "text"), ("type", "text"), ("column_name", "text"), ("label", "text"),
+                     ("description", "text")),
+    "event_type_fields": (("event_type_id", "int"), ("field_name", "text")),
+    "entities": (("name", "text"), ("table_name", "text"), ("key_field", "text"), ("link_field", "text"),
+                 ("label", "text"), ("description", "text")),
+    "entity_fields": (("entity", "text"), ("name", "text"), ("type", "text"), ("column_name", "text"),
+                      ("label", "text"), ("description", "text")),
+}
 
 
 def classify(native: str) -> str | None:
@@ -293,21 +308,33 @@ class _Planner:
                 raise where.error(f"{table.table} has no column {label_name!r}{_known(relation.columns)}")
         return chosen
 
+    def row(self, table: str, **values: Any) -> None:
+        self.rows.setdefault(table, []).append(values)
+
     def plan(self) -> Plan:
-        base = self.base
-        for statement in fixed_schema(base):
-            head = statement.split("(", 1)[0].upper()
-            if any(f" {t.upper()} " in head + " " for t in ("profiles", "events", "segments")) \
-                    or not head.startswith("CREATE TABLE"):
-                continue
-            body = re.sub(r"\s+REFERENCES\s+\w+\s*\(\w+\)", "", statement)
-            self.run(body.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMPORARY TABLE", 1))
-        self.run("INSERT INTO meta(key, value) VALUES ('format', ?), ('schema_version', ?)",
-                 (STORE_FORMAT, str(SCHEMA_VERSION)))
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.row("meta", key="format", value=STORE_FORMAT)
+        self.row("meta", key="schema_version", value=str(SCHEMA_VERSION))
         self.profiles()
         self.events()
         self.entities()
+        for table, columns in CATALOG_TABLES.items():
+            self.run(f"{VIEW} {table} AS {self.literal_rows(columns, self.rows.get(table, []))}")
         return self.plan_
+
+    def literal_rows(self, columns: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]) -> str:
+        """A catalog table as a query of literals (no engine needs a table, or a write, for it)."""
+        def value(v: Any, kind: str) -> str:
+            if v is None:
+                return f"CAST(NULL AS {self.base.source_null_type('string' if kind == 'text' else 'int')})"
+            return str(int(v)) if kind == "int" else self.base.source_literal(str(v))
+
+        if not rows:
+            return "SELECT " + ", ".join(f"{value(None, kind)} AS {name}" for name, kind in columns) \
+                + " WHERE 1 = 0"
+        return " UNION ALL ".join(
+            "SELECT " + ", ".join(f"{value(r.get(name), kind)} AS {name}" for name, kind in columns)
+            for r in rows)
 
     # -- profiles ----------------------------------------------------------------------
     def profiles(self) -> None:
@@ -325,12 +352,11 @@ class _Planner:
         select += [f"{self.base.source_value('s.' + quote_identifier(c.source), c.kind)}"
                    f" AS {quote_identifier(c.column)}" for c in columns]
         joined = (f" JOIN {KEYS_VIEW} k ON k.id = {text_id}" if self.keyed else "")
-        self.run(f"CREATE TEMPORARY VIEW profiles AS SELECT {', '.join(select)}"
+        self.run(f"{VIEW} profiles AS SELECT {', '.join(select)}"
                  f" FROM {relation.sql} s{joined} WHERE {source_id} IS NOT NULL")
         for position, c in enumerate(columns):
-            self.run("INSERT INTO attributes(name, type, column_name, label, grp, position)"
-                     " VALUES (?, ?, ?, ?, ?, ?)",
-                     (c.name, KIND_TYPES[c.kind], c.column, c.label or None, None, position + 1))
+            self.row("attributes", name=c.name, type=KIND_TYPES[c.kind], column_name=c.column,
+                     label=c.label or None, position=position + 1)
         if "age_from" in table.roles:  # the derived age (whole years at the as-of date) of a date
             self.role(table, relation, "age_from", ("date",))
             source = table.roles["age_from"]
@@ -338,9 +364,8 @@ class _Planner:
                 raise table.role_places["age_from"].error(f"{source!r} is not one of the profile attributes.")
             if any(c.name == "age" for c in columns):
                 raise table.role_places["age_from"].error("the profiles already have an attribute named age.")
-            self.run("INSERT INTO attributes(name, type, column_name, label, grp, derived_from, position)"
-                     " VALUES ('age', 'integer', 'derived:age', 'Age', NULL, ?, ?)",
-                     ("age:" + source, len(columns) + 1))
+            self.row("attributes", name="age", type="integer", column_name="derived:age", label="Age",
+                     derived_from="age:" + source, position=len(columns) + 1)
 
     def profile_keys(self, relation: Relation, source_id: str, kind: str) -> bool:
         """Whether profiles need numbered keys; refuses ids that are not unique."""
@@ -356,7 +381,7 @@ class _Planner:
                      and int(high) <= SPARSE_FACTOR * int(total) + SPARSE_SLACK)))
         if keyed:
             text_id = self.base.source_value(source_id, "string")
-            self.run(f"CREATE TEMPORARY VIEW {KEYS_VIEW} AS SELECT id, row_number() OVER (ORDER BY id) AS pk"
+            self.run(f"{VIEW} {KEYS_VIEW} AS SELECT id, row_number() OVER (ORDER BY id) AS pk"
                      f" FROM (SELECT DISTINCT {text_id} AS id FROM {relation.sql} s"
                      f" WHERE {source_id} IS NOT NULL) ids")
         return keyed
@@ -414,17 +439,16 @@ class _Planner:
         for index, (table, relation, own, names) in enumerate(resolved):
             parts.append(self.event_select(table, relation, own, names, ids, index, count))
             for name in names:
-                self.run("INSERT INTO event_types(id, name) VALUES (?, ?)", (ids[name], name))
+                self.row("event_types", id=ids[name], name=name)
                 for c in own:
-                    self.run("INSERT INTO event_type_fields(event_type_id, field_name) VALUES (?, ?)",
-                             (ids[name], c.name))
+                    self.row("event_type_fields", event_type_id=ids[name], field_name=c.name)
         for c in fields.values():
-            self.run("INSERT INTO event_fields(name, type, column_name, label) VALUES (?, ?, ?, ?)",
-                     (c.name, KIND_TYPES[c.kind], c.column, c.label or None))
+            self.row("event_fields", name=c.name, type=KIND_TYPES[c.kind], column_name=c.column,
+                     label=c.label or None)
         if not parts:  # no event table: an empty events view of the right shape
             parts.append("SELECT CAST(NULL AS BIGINT) AS pk, CAST(NULL AS BIGINT) AS profile_pk,"
                          " CAST(NULL AS BIGINT) AS type_id, CAST(NULL AS DOUBLE PRECISION) AS ts WHERE 1 = 0")
-        self.run("CREATE TEMPORARY VIEW events AS " + " UNION ALL ".join(parts))
+        self.run(f"{VIEW} events AS " + " UNION ALL ".join(parts))
 
     def type_values(self, relation: Relation, column: str) -> list[str]:
         text = self.base.source_value(f"s.{quote_identifier(column)}", "string")
@@ -444,8 +468,9 @@ class _Planner:
             where = ""
         else:
             text = base.source_value(f"s.{quote_identifier(table.roles['type_column'])}", "string")
-            type_id = "CASE " + " ".join(f"WHEN {text} = {_literal(n)} THEN {ids[n]}" for n in names) + " END"
-            where = f" AND {text} IN ({', '.join(_literal(n) for n in names)})" if names else " AND 1 = 0"
+            literal = base.source_literal
+            type_id = "CASE " + " ".join(f"WHEN {text} = {literal(n)} THEN {ids[n]}" for n in names) + " END"
+            where = f" AND {text} IN ({', '.join(literal(n) for n in names)})" if names else " AND 1 = 0"
         mine = {c.name: c for c in own}
         select = [f"{relation.row_key} * {count} + {index} AS pk",
                   f"{self.profile_key(profile, 'k')} AS profile_pk",
@@ -480,17 +505,15 @@ class _Planner:
             select = [f"{self.base.source_value('s.' + quote_identifier(key), key_kind)} AS key"]
             select += [f"{self.base.source_value('s.' + quote_identifier(c.source), c.kind)}"
                        f" AS {quote_identifier(c.column)}" for c in columns]
-            self.run(f"CREATE TEMPORARY VIEW {quote_identifier(view)} AS SELECT {', '.join(select)}"
+            self.run(f"{VIEW} {quote_identifier(view)} AS SELECT {', '.join(select)}"
                      f" FROM {relation.sql} s")
-            self.run("INSERT INTO entities(name, table_name, key_field, link_field, label)"
-                     " VALUES (?, ?, ?, ?, ?)", (table.name, view, key, table.link, table.label or None))
-            self.run("INSERT INTO entity_fields(entity, name, type, column_name, label)"
-                     " VALUES (?, ?, ?, 'key', ?)",
-                     (table.name, key, KIND_TYPES[key_kind], table.labels.get(key)))
+            self.row("entities", name=table.name, table_name=view, key_field=key, link_field=table.link,
+                     label=table.label or None)
+            self.row("entity_fields", entity=table.name, name=key, type=KIND_TYPES[key_kind],
+                     column_name="key", label=table.labels.get(key))
             for c in columns:
-                self.run("INSERT INTO entity_fields(entity, name, type, column_name, label)"
-                         " VALUES (?, ?, ?, ?, ?)", (table.name, c.name, KIND_TYPES[c.kind], c.column,
-                                                     c.label or None))
+                self.row("entity_fields", entity=table.name, name=c.name, type=KIND_TYPES[c.kind],
+                         column_name=c.column, label=c.label or None)
 
 
 def _allocate(name: str, taken: set[str]) -> str:
@@ -504,10 +527,6 @@ def _allocate(name: str, taken: set[str]) -> str:
         candidate = f"{base}_{counter}"
     taken.add(candidate)
     return candidate
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _known(columns: dict[str, Any]) -> str:

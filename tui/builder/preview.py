@@ -7,7 +7,8 @@ from an older edit is never left on screen as if it were current).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.table import Table
@@ -15,12 +16,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Digits, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.widgets.format import tone
 
 BAR_WIDTH = 24
+COUNTING_TICK_S = 0.5
+SLOW_COUNT_S = 1.0  # a count running longer says for how long, and how to stop it
 BREAKDOWN_LABEL = 16
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
@@ -107,6 +111,10 @@ class PreviewPanel(Vertical):
     PreviewPanel .stale { text-opacity: 35%; }
     """
 
+    counting_since: float | None = None
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    _counting_clock: Timer | None = None
+
     def compose(self) -> ComposeResult:
         with Vertical(id="preview-count"):
             yield Static("AUDIENCE", classes="section")
@@ -121,18 +129,46 @@ class PreviewPanel(Vertical):
                               style="dim"), id="breakdown")
 
     # -- count --------------------------------------------------------------------
-    def show_counting(self) -> None:
-        """The count of the edit on screen is not known yet: no number; older lists dimmed."""
+    def show_counting(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """The count of the edit on screen is not known yet: no number; older lists dimmed.
+        On a slow engine (a count taking seconds) the seconds so far are shown, and how to stop."""
         digits = self.query_one("#count-digits", Digits)
         digits.update("…")
         digits.add_class("stale")
         self.query_one("#sample").add_class("stale")
         self.query_one("#breakdown").add_class("stale")
         self.query_one("#count-status", Static).update("")
-        counting = Text("counting…", style=f"italic {tone(self.app, 'warning')}")
-        self.query_one("#count-share", Static).update(counting)
+        self.clock = clock
+        self.counting_since = clock()
+        self.show_counting_time()
+        if self._counting_clock is None:
+            self._counting_clock = self.set_interval(COUNTING_TICK_S, self.show_counting_time)
+        self._counting_clock.resume()
+
+    def show_counting_time(self) -> None:
+        if self.counting_since is None:
+            return
+        waited = self.clock() - self.counting_since
+        line = Text("counting…", style=f"italic {tone(self.app, 'warning')}")
+        if waited >= SLOW_COUNT_S:
+            line.append(f" {waited:.0f} s", style=f"bold {tone(self.app, 'warning')}")
+            line.append("\nx stops it (the engine is slow)", style="dim")
+        self.query_one("#count-share", Static).update(line)
+
+    def stop_counting_clock(self) -> None:
+        self.counting_since = None
+        if self._counting_clock is not None:
+            self._counting_clock.pause()
+
+    def show_stopped(self) -> None:
+        """The count was stopped by hand: no number until the next edit."""
+        self.stop_counting_clock()
+        self.query_one("#count-digits", Digits).update("-")
+        self.query_one("#count-share", Static).update(
+            Text("count stopped: x counts again", style="italic"))
 
     def show_count(self, count: int, total: int, elapsed: float, left_out: int) -> None:
+        self.stop_counting_clock()
         digits = self.query_one("#count-digits", Digits)
         digits.update(f"{count:,}")
         digits.remove_class("stale")
@@ -149,6 +185,7 @@ class PreviewPanel(Vertical):
         self.query_one("#count-status", Static).update(status)
 
     def show_uncountable(self, reason: str) -> None:
+        self.stop_counting_clock()
         digits = self.query_one("#count-digits", Digits)
         digits.update("-")
         digits.add_class("stale")
@@ -159,6 +196,7 @@ class PreviewPanel(Vertical):
         self.query_one("#breakdown").remove_class("stale")
 
     def show_failure(self, message: str) -> None:
+        self.stop_counting_clock()
         digits = self.query_one("#count-digits", Digits)
         digits.update("-")
         digits.add_class("stale")

@@ -192,6 +192,8 @@ class BuilderScreen(Screen[str | None]):
         Binding("A", "activate", "Activate", show=False, tooltip="Activate the saved segment's audience"),
         Binding("o", "overlap", "Overlap", show=False,
                 tooltip="Overlap of this draft with saved segments: how many profiles they share"),
+        Binding("x", "stop_count", "Stop count", show=False,
+                tooltip="Stop the running count (a slow engine), or count again"),
         Binding("escape", "back", "Back", show=False, tooltip="Back to the segments (asks if unsaved)"),
         # The app's area keys work here as everywhere, but stay out of this footer: it is
         # full of editing keys, and at 120 columns Help and Quit were cut off.
@@ -220,6 +222,7 @@ class BuilderScreen(Screen[str | None]):
         self.resolved: ResolvedSegment | None = None
         self._debounce: Timer | None = None
         self._cancels: list[Cancel] = []
+        self.counts_stopped = False
         self._selected = "rule"
         self._as_of: dt.datetime | None = None
         # Counts reuse the member sets of unchanged conditions between edits; the cache
@@ -335,12 +338,31 @@ class BuilderScreen(Screen[str | None]):
         """Supersede any running count; count again after a short pause in the edits."""
         self.generation += 1
         self.cancel_running()
+        self.counts_stopped = False
         if self._debounce is not None:
             self._debounce.stop()
         self.shown_count = None
-        self.preview.show_counting()
+        self.preview.show_counting(type(self).clock)
         self.rule_tree.set_pending()
         self._debounce = self.set_timer(delay, self.start_preview)
+
+    def action_stop_count(self) -> None:
+        """Stop the count running in the engine (the builder stays usable meanwhile), or start
+        it again once stopped."""
+        if self.shown_count is not None:
+            return
+        if self._cancels or self._debounce is not None:
+            self.generation += 1  # whatever the stopped workers still post is dropped
+            self.cancel_running()
+            if self._debounce is not None:
+                self._debounce.stop()
+                self._debounce = None
+            self.counts_stopped = True
+            self.preview.show_stopped()
+            self.rule_tree.set_pending()
+        elif self.counts_stopped:
+            self.counts_stopped = False
+            self.schedule_preview(0.01)
 
     def cancel_running(self) -> None:
         """Stop the counts of the previous edit inside the database."""
