@@ -865,7 +865,6 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     catalog = catalog or Catalog.load(conn)
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     chosen_split = _split_for(campaign_conn, catalog, resolved.segment.id, split)
-    origin = "saved" if saved_definition(conn, resolved.segment.id) is not None else "file"
     segment = resolved.segment
     definition, refs, fingerprint = definition_of(resolved)
     report = progress or (lambda step, fraction: None)
@@ -876,6 +875,7 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
                               progress=progress, cancel=cancel, share=0.5, expected=expected,
                               split_by=chosen_split.attribute)
         report("Comparing with the current members", 0.5)
+        origin = "saved" if saved_definition(conn, segment.id) is not None else "file"
         campaign_conn.execute("BEGIN IMMEDIATE")
         try:
             result = _apply(campaign_conn, _Target(segment.id, name or segment.name, definition, refs,

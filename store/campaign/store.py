@@ -230,6 +230,8 @@ def _missing_columns(conn: Connection) -> list[tuple[str, str, str]]:
     missing: list[tuple[str, str, str]] = []
     for table, columns in ADDED_COLUMNS.items():
         have = _columns(conn, table)
+        if not have:  # no such table yet: it is made whole with the rest of the schema
+            continue
         missing.extend((table, name, decl) for name, decl in columns if name not in have)
     return missing
 
