@@ -32,12 +32,16 @@ from store.segments.model import (
     AnyOf,
     AttributeCondition,
     CountRule,
+    Duration,
     EventCondition,
+    Gap,
     Node,
     NotOf,
     Period,
     RelativeDate,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
 )
 from store.segments.pql_reader import read_pql
@@ -195,6 +199,37 @@ READS: list[tuple[str, Node]] = [
             AllOf((AttributeCondition("age", "greater_than", 1),
                    AttributeCondition("age", "less_than", 9))), SegmentRef("x")))),
     ('person.gender = "say \\"hi\\" \\\\ ü"', AttributeCondition("gender", "equals", 'say "hi" \\ ü')),
+    # Field comparisons: another field on the right.
+    ("age > loyalty.lifetimeValue",
+     AttributeCondition("age", "greater_than", field="lifetime_value")),
+    ("person.gender != homeAddress.countryCode",
+     AttributeCondition("gender", "not_equals", field="country")),
+    ("signup_date occurs before person.birthDate",
+     AttributeCondition("signup_date", "before", field="birth_date")),
+    ("signup_date > person.birthDate",
+     AttributeCondition("signup_date", "after", field="birth_date")),
+    ("not (age = loyalty.lifetimeValue)",
+     AttributeCondition("age", "not_equals", field="lifetime_value")),
+    ('xEvent[commerce.order.priceTotal >= product.category and sku = profile.person.gender]',
+     EventCondition(None, (AttributeCondition("amount", "greater_or_equal",
+                                              field="product.category"),
+                           AttributeCondition("sku", "equals", field="profile.gender")))),
+    # Sequences: CHAIN as Segment Builder writes it.
+    ('CHAIN(xEvent[timestamp occurs <= 30 days before now], timestamp, [\n'
+     '  A: WHAT(eventType = "commerce.purchases" and product.category = "Shoes"),\n'
+     '  B: WHAT(eventType = "commerce.productListAdds") WHEN(<= 2 hours after A),\n'
+     '  C: WHAT(eventType = "commerce.purchases") WHEN(>= 10 minutes after B and'
+     ' <= 24 hours after B) COUNT(0)\n])',
+     SequenceCondition((
+         SequenceStep(("purchase",), (AttributeCondition("product.category", "equals",
+                                                         "Shoes"),)),
+         SequenceStep(("add_to_cart",), gap=Gap(max=Duration(2, "hours"))),
+         SequenceStep(("purchase",), gap=Gap(Duration(10, "minutes"), Duration(24, "hours")),
+                      absent=True)), Window(last=Period(30, "days")))),
+    ("CHAIN(xEvent, timestamp, [A: WHAT(true), B: WHAT(sku = \"x\") WHEN(>= 1 weeks after A)])",
+     SequenceCondition((SequenceStep(None), SequenceStep(None, (AttributeCondition(
+         "sku", "equals", "x"),), Gap(min=Duration(1, "weeks")))))),
+    ('CHAIN(xEvent, timestamp, [A: WHAT(eventType = "commerce.purchases")])', PURCHASES),
 ]
 
 
@@ -245,8 +280,16 @@ REFUSALS = [
     ('person.gender like "a_b%"', "t.pql:1:20: like \"a_b%\" is not a contains"),
     ("age", "t.pql:1:1: age alone is not a condition"),
     ("age > \"abc\"", "t.pql:1: rule.value: 'age' is an integer attribute"),
-    ('CHAIN(xEvent, timestamp, [A: WHAT(eventType = "commerce.purchases")])',
-     "t.pql:1:1: CHAIN (event sequences)"),
+    ('CHAIN(xEvent, timestamp, [A: WHAT(eventType = "commerce.purchases") WHEN(<= 2 hours'
+     " after A)])", "t.pql:1:69: the first step of a CHAIN has no WHEN"),
+    ('CHAIN(xEvent, timestamp, [A: WHAT(true), B: WHAT(true) WHEN(<= 2 months after A)])',
+     "t.pql:1:66: gap unit 'months' is not one of minutes, hours, days, weeks"),
+    ('CHAIN(xEvent, timestamp, [A: WHAT(true), B: WHAT(true) WHEN(<= 2 hours after C)])',
+     "t.pql:1:78: WHEN counts from the step just before ('A'), not 'C'"),
+    ('CHAIN(xEvent, timestamp, [A: WHAT(true), B: WHAT(true) COUNT(2)])',
+     "t.pql:1:56: COUNT on a step is COUNT(0)"),
+    ("age > loyalty.lifetimeValue and person.gender = person.birthDate",
+     "rule.all[1].field: 'gender' is a string attribute and 'birth_date' is a date attribute"),
     ("signup_date occurs >= 3 days before now", "t.pql:1:20: occurs >= N days before has no"),
     ("", "there is no PQL expression"),
 ]

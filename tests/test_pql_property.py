@@ -11,6 +11,7 @@ and counted by the compiler against the original.
 from __future__ import annotations
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 from store.engines.base import Connection
 from store.engines.layout import write_transaction
@@ -79,8 +80,25 @@ def through_pql(node: Node, library: dict[str, Segment], catalog: Catalog) -> Re
 @given(cases(rules=2, leaves=6))
 def test_pql_round_trip_keeps_the_audience(engine_kind: str, server: str | None,  # noqa: F811
                                            case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    check_round_trips(case, engine_kind, server)
+
+
+@on_every_engine
+@SMALLER
+@given(st.sampled_from(["sequences", "fields"]).flatmap(
+    lambda scope: cases(rules=0, leaves=6, scope=scope)))
+def test_pql_round_trip_of_sequences_and_field_comparisons(
+        engine_kind: str, server: str | None,  # noqa: F811
+        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """CHAIN(...) for sequences (gaps, an absent last step, a window), X op Y for two fields
+    (inside xEvent[...]: event, entity and profile.NAME fields)."""
+    check_round_trips(case, engine_kind, server)
+
+
+def check_round_trips(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: str,
+                      postgres: str | None) -> None:
     scene, library, trees = case
-    with built(scene.spec, engine_kind, server) as conn:
+    with built(scene.spec, engine_kind, postgres) as conn:
         catalog = name_things(conn)
         checked: set[Node] = set()
         for rule in trees:

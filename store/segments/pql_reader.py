@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +27,23 @@ from store.schema.catalog import Catalog
 from store.schema.values import parse_date, parse_datetime
 from store.segments.errors import PqlError
 from store.segments.model import (
+    FIELD_OPS_BY_TYPE,
     AggregateRule,
     AllOf,
     AnyOf,
     AttributeCondition,
     CountRule,
+    Duration,
     EventCondition,
+    Gap,
     Node,
     NotOf,
     Period,
     RelativeDate,
     Segment,
     SegmentRef,
+    SequenceCondition,
+    SequenceStep,
     Window,
     slugify,
     walk,
@@ -68,6 +73,8 @@ STRING_METHODS = {"contains": ("contains", False), "doesNotContain": ("contains"
                   "startsWith": ("starts_with", False), "doesNotStartWith": ("starts_with", True),
                   "endsWith": ("ends_with", False), "doesNotEndWith": ("ends_with", True)}
 AGGREGATES = {"sum": "sum", "average": "avg", "avg": "avg", "min": "min", "max": "max"}
+GAP_UNIT_NAMES = {"minute": "minutes", "minutes": "minutes", "hour": "hours", "hours": "hours",
+                  "day": "days", "days": "days", "week": "weeks", "weeks": "weeks"}
 UNIT_NAMES = {"day": "days", "days": "days", "week": "weeks", "weeks": "weeks",
               "month": "months", "months": "months", "year": "years", "years": "years"}
 # Words that start constructs outside the subset, named in the refusal.
@@ -192,8 +199,8 @@ class _Reader:
             return child.child
         if isinstance(child, AttributeCondition):  # `not (x in [...])` is `x notIn [...]`
             kind = self.names.catalog.attributes[child.attribute].type
-            if child.op in TWIN_OF and kind in TWIN_TYPES[child.op]:
-                return AttributeCondition(child.attribute, TWIN_OF[child.op], child.value)
+            if has_twin(child, kind):
+                return replace(child, op=TWIN_OF[child.op])
         return NotOf(child)
 
     def c_true(self, tree: Tree) -> Node:
@@ -210,8 +217,7 @@ class _Reader:
                 raise self.fail('inSegment takes one segment id in quotes: inSegment("vips")', tree)
             return SegmentRef(self.string(args[0]))
         if name == "CHAIN":
-            raise self.fail("CHAIN (event sequences) is not read yet: this store's segments have"
-                            " no sequences", tree)
+            return self.chain_of(tree, args)
         what = f"{OUTSIDE[name]} ({name!r})" if name in OUTSIDE else f"the function {name!r}"
         raise self.fail(outside(what), tree)
 
@@ -328,6 +334,8 @@ class _Reader:
         if isinstance(left, Tree) and left.data == "method" and scope == "profile":
             return self.event_comparison(left, op, right, tree)
         name, kind = self.subject(left, scope)
+        if self.path(right) is not None:
+            return self.field_comparison(name, kind, op, right, tree, scope)
         value = self.value(right)
         if kind == "boolean":
             if not isinstance(value, bool) or op not in ("=", "==", "!="):
@@ -347,6 +355,34 @@ class _Reader:
         if kind == "string" and op not in ("=", "=="):
             raise self.fail(f"{op} compares numbers; {name!r} is text", op_token)
         return AttributeCondition(name, NUMBER_COMPARISONS[op], value)
+
+    def field_comparison(self, name: str, kind: str, op: str, right: Tree | Token, tree: Tree,
+                         scope: str) -> Node:
+        """``X = Y``, ``X > Y``...: a comparison with another field of the profile (or, inside
+        xEvent[...], of the event, its entity, or ``profile.NAME``)."""
+        other = self.other_field(right, scope)
+        if op in ("=", "=="):
+            return AttributeCondition(name, "equals", field=other)
+        if op == "!=":
+            return AttributeCondition(name, "not_equals", field=other)
+        if kind in ("date", "datetime"):
+            if op not in ("<", ">"):
+                raise self.fail(f"{op} between dates has no counterpart: write =, <, > or"
+                                " 'occurs before/after/on'", tree.children[1])
+            return AttributeCondition(name, "before" if op == "<" else "after", field=other)
+        return AttributeCondition(name, NUMBER_COMPARISONS[op], field=other)
+
+    def other_field(self, tree: Tree | Token, scope: str) -> str:
+        """The field on the right of a field comparison, as the model names it."""
+        path = self.path(tree) or ""
+        if scope == "event" and path.startswith("profile."):
+            inner = path.removeprefix("profile.")
+            name = self.names.attribute(inner)
+            if name is None:
+                raise self.fail(f"unknown attribute {inner!r} in {path!r}." +
+                                Names.suggest(inner, self.names.attributes), tree)
+            return f"profile.{name}"
+        return self.subject(tree, scope)[0]
 
     def c_in_(self, tree: Tree, scope: str = "profile") -> Node:
         return self.listed(tree, "in", scope)
@@ -423,9 +459,8 @@ class _Reader:
     def negate(self, node: AttributeCondition, tree: Tree, scope: str, kind: str) -> Node:
         """``not`` of a condition: its negative twin where it has one, else (outside an event
         filter) a ``not`` node."""
-        twin = TWIN_OF.get(node.op)
-        if twin is not None and kind in TWIN_TYPES[node.op]:
-            return AttributeCondition(node.attribute, twin, node.value)
+        if has_twin(node, kind):
+            return replace(node, op=TWIN_OF[node.op])
         if scope == "event":
             raise self.fail(f"not of {node.op!r} on {node.attribute!r} has no counterpart inside"
                             " xEvent[...]", tree)
@@ -445,6 +480,8 @@ class _Reader:
                                                   ("BEFORE", "AFTER", "ON", "BETWEEN", "AND"))]
         if kind in ("occurs_before", "occurs_after", "occurs_on"):
             op = {"occurs_before": "before", "occurs_after": "after", "occurs_on": "on"}[kind]
+            if self.path(parts[0]) is not None:  # another date field
+                return AttributeCondition(name, op, field=self.other_field(parts[0], scope))
             return AttributeCondition(name, op, self.timepoint(parts[0]))
         if kind == "occurs_between":
             return AttributeCondition(name, "between",
@@ -501,6 +538,104 @@ class _Reader:
             raise self.fail("expected date(Y, M, D), date(\"ISO 8601\") or today", tree)
         return value
 
+    # -- sequences (CHAIN) ---------------------------------------------------------------------
+    def chain_of(self, tree: Tree, args: list[Tree | Token]) -> Node:
+        """``CHAIN(xEvent[window], timestamp, [A: WHAT(...), B: WHAT(...) WHEN(<= 2 hours
+        after A) COUNT(0)])``: a sequence (one step: an event condition)."""
+        if len(args) != 3 or self.path(args[1]) != "timestamp":
+            raise self.fail("CHAIN takes (xEvent, timestamp, [steps])", tree)
+        source = self.event_source(args[0])
+        if source.types is not None or source.where:
+            raise self.fail("the events of a CHAIN are filtered in each step's WHAT; the first"
+                            " argument takes only the time (xEvent[timestamp occurs ...])", args[0])
+        array = args[2]
+        if not (isinstance(array, Tree) and array.data == "array"):
+            raise self.fail("the steps of a CHAIN are a list: [A: WHAT(...), B: ...]", array)
+        items = self.arguments(array, 0)
+        labels: list[str] = []
+        steps: list[SequenceStep] = []
+        for index, item in enumerate(items):
+            if not (isinstance(item, Tree) and item.data == "labelled"):
+                raise self.fail("a CHAIN step is LABEL: WHAT(...) [WHEN(...)] [COUNT(0)]", item)
+            steps.append(self.chain_step(item, index, labels))
+            labels.append(str(item.children[0]))
+        if not steps:
+            raise self.fail("a CHAIN needs at least one step", array)
+        if len(steps) == 1:
+            only = steps[0]
+            if only.absent:
+                raise self.fail("a CHAIN of one step cannot be COUNT(0): write not xEvent[...]",
+                                items[0])
+            return EventCondition(only.types, only.where, source.within)
+        return SequenceCondition(tuple(steps), source.within)
+
+    def chain_step(self, item: Tree, index: int, labels: list[str]) -> SequenceStep:
+        label = str(item.children[0])
+        if label in labels:
+            raise self.fail(f"the step label {label!r} is used twice", item.children[0])
+        what: _Source | None = None
+        gap: Gap | None = None
+        absent = False
+        for part in item.children[1:]:
+            kind = part.data if isinstance(part, Tree) else ""
+            name = str(part.children[0]) if isinstance(part, Tree) and part.children else ""
+            if kind == "function" and name == "WHAT":
+                what = self.step_filter(part)
+            elif kind == "gap_call" and name == "WHEN":
+                gap = self.gap(part, labels)
+            elif kind == "function" and name == "COUNT":
+                count = [self.value(a) for a in self.arguments(part, 1)]
+                if count != [0]:
+                    raise self.fail("COUNT on a step is COUNT(0) (\"and then did not\"); other"
+                                    " counts have no counterpart", part)
+                absent = True
+            else:
+                raise self.fail(f"a CHAIN step holds WHAT, WHEN and COUNT, not"
+                                f" {self.describe(part)}", part)
+        if what is None:
+            raise self.fail(f"the step {label!r} needs WHAT(...): which events", item)
+        return SequenceStep(what.types, what.where, gap, absent)
+
+    def step_filter(self, tree: Tree) -> _Source:
+        args = self.arguments(tree, 1)
+        if len(args) != 1:
+            raise self.fail("WHAT takes one condition on the event", tree)
+        source = self.filter_parts(args[0])
+        if source.within is not None:
+            raise self.fail("the time of a CHAIN goes in its first argument:"
+                            " CHAIN(xEvent[timestamp occurs ...], ...)", args[0])
+        return source
+
+    def gap(self, tree: Tree, labels: list[str]) -> Gap:
+        if not labels:
+            raise self.fail("the first step of a CHAIN has no WHEN (nothing comes before it)",
+                            tree)
+        low: Duration | None = None
+        high: Duration | None = None
+        for bound in (c for c in tree.children if isinstance(c, Tree) and c.data == "gap_bound"):
+            op_token, amount_token, unit_token, direction, anchor = bound.children
+            if str(anchor) != labels[-1]:
+                raise self.fail(f"WHEN counts from the step just before ({labels[-1]!r}), not"
+                                f" {str(anchor)!r}", anchor)
+            if str(direction.children[0]) != "after":
+                raise self.fail("a step comes after the one before it: write 'after'", direction)
+            unit = GAP_UNIT_NAMES.get(str(unit_token))
+            if unit is None:
+                raise self.fail(f"gap unit {str(unit_token)!r} is not one of minutes, hours, days,"
+                                " weeks", unit_token)
+            if not str(amount_token).isdigit():
+                raise self.fail("the amount of time is a whole number", amount_token)
+            duration = Duration(int(str(amount_token)), unit)  # type: ignore[arg-type]
+            op = str(op_token)
+            if op == "<=" and high is None:
+                high = duration
+            elif op == ">=" and low is None:
+                low = duration
+            else:
+                raise self.fail(f"WHEN takes <= (at most) and >= (at least) once each, not {op}",
+                                op_token)
+        return Gap(low, high)
+
     # -- events ------------------------------------------------------------------------------
     def c_filter(self, tree: Tree) -> Node:
         return self.event_source(tree).event()
@@ -519,6 +654,10 @@ class _Reader:
         if self.path(base) != "xEvent":
             raise self.fail(f"only xEvent can be filtered with [...], not {self.describe(base)}",
                             base)
+        return self.filter_parts(condition)
+
+    def filter_parts(self, condition: Tree | Token) -> _Source:
+        """The event type(s), time and field conditions of a filter (``and`` of them)."""
         types: tuple[str, ...] | None = None
         within: Window | None = None
         where: list[AttributeCondition] = []
@@ -689,6 +828,17 @@ class _Reader:
         return source.event(CountRule("at_most", value - 1))
 
 
+def has_twin(node: AttributeCondition, kind: str) -> bool:
+    """Whether the condition's negative (or positive) twin applies to its type (for a field
+    comparison: is one of the field operators)."""
+    twin = TWIN_OF.get(node.op)
+    if twin is None:
+        return False
+    if node.field is not None:
+        return twin in FIELD_OPS_BY_TYPE.get(kind, ())
+    return kind in TWIN_TYPES[node.op]
+
+
 def number(text: str) -> int | float:
     if text.isdigit():
         return int(text)
@@ -699,6 +849,8 @@ def fold_pair(left: Node, right: Node) -> Node | None:
     """``x >= a and x <= b`` as one ``between``; a count and an aggregate of the same events
     as one event condition. None when the pair is not one of these shapes."""
     if isinstance(left, AttributeCondition) and isinstance(right, AttributeCondition):
+        if left.field is not None or right.field is not None:
+            return None
         if left.attribute == right.attribute and {left.op, right.op} == {"greater_or_equal",
                                                                          "less_or_equal"}:
             low, high = (left, right) if left.op == "greater_or_equal" else (right, left)

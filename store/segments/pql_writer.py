@@ -18,9 +18,11 @@ from store.errors import InputError
 from store.schema.catalog import Catalog
 from store.schema.values import format_datetime
 from store.segments.model import (
+    PROFILE_PREFIX,
     AllOf,
     AnyOf,
     AttributeCondition,
+    Duration,
     EventCondition,
     Node,
     NotOf,
@@ -28,6 +30,7 @@ from store.segments.model import (
     RelativeDate,
     Segment,
     SegmentRef,
+    SequenceCondition,
     Window,
 )
 from store.segments.pql_names import Names
@@ -74,6 +77,8 @@ class _Writer:
             return self.condition(name, node, self.catalog.attributes[node.attribute].type, path)
         if isinstance(node, EventCondition):
             return self.event(node, path)
+        if isinstance(node, SequenceCondition):
+            return self.sequence(node, path)
         raise self.fail(f"{type(node).__name__} has no PQL form", path)
 
     def no_name(self, kind: str, name: str, path: str) -> PqlWriteError:
@@ -85,7 +90,7 @@ class _Writer:
                   in_event: bool = False) -> str:
         op, value = node.op, node.value
         if node.field is not None:
-            raise self.fail(f"a field comparison (with {node.field!r}) has no PQL form yet", path)
+            return self.field_comparison(name, node, path, in_event)
         if op == "is_empty":
             return f"{name}.isNull()"
         if op == "is_not_empty":
@@ -109,6 +114,30 @@ class _Writer:
         if op == "not_between":
             return "not " + between(name, value)
         raise self.fail(f"the operator {op!r} has no PQL form", path)
+
+    def field_comparison(self, name: str, node: AttributeCondition, path: str,
+                         in_event: bool) -> str:
+        """``X = Y``, ``X > Y``, ``X occurs before Y``: with another field (inside an event
+        filter, ``profile.NAME`` for a profile attribute)."""
+        other = node.field or ""
+        if in_event and other.startswith(PROFILE_PREFIX):
+            attribute = other.removeprefix(PROFILE_PREFIX)
+            written = self.names.written_attribute(attribute)
+            if written is None:
+                raise self.no_name("attribute", attribute, path)
+            right = PROFILE_PREFIX + written
+        elif in_event:
+            right = self.event_field(other, path)
+        else:
+            found = self.names.written_attribute(other)
+            if found is None:
+                raise self.no_name("attribute", other, path)
+            right = found
+        if node.op in ("on", "before", "after"):
+            return f"{name} occurs {node.op} {right}"
+        if node.op not in NUMBER_OPS:
+            raise self.fail(f"the operator {node.op!r} has no PQL form for two fields", path)
+        return f"{name} {NUMBER_OPS[node.op]} {right}"
 
     def date_condition(self, name: str, op: str, value: Any, path: str) -> str:
         if op == "in_last":
@@ -149,23 +178,30 @@ class _Writer:
             return source
         return parts[0] if len(parts) == 1 else group(parts, "and")
 
+    def sequence(self, node: SequenceCondition, path: str) -> str:
+        """``CHAIN(xEvent[window], timestamp, [A: WHAT(...), B: WHAT(...) WHEN(...) ...])``."""
+        source = ("xEvent" if node.within is None
+                  else f"xEvent[{self.window(node.within, f'{path}.sequence.within')}]")
+        steps = []
+        for index, step in enumerate(node.steps):
+            step_path = f"{path}.sequence.steps[{index}]"
+            label = STEP_LABELS[index]
+            what = self.filter_conditions(step.types, step.where, None, step_path)
+            text = f"{label}: WHAT({' and '.join(what) if what else 'true'})"
+            if step.gap is not None and (step.gap.min or step.gap.max):
+                bounds = []
+                if step.gap.min is not None:
+                    bounds.append(f">= {duration(step.gap.min)} after {STEP_LABELS[index - 1]}")
+                if step.gap.max is not None:
+                    bounds.append(f"<= {duration(step.gap.max)} after {STEP_LABELS[index - 1]}")
+                text += f" WHEN({' and '.join(bounds)})"
+            if step.absent:
+                text += " COUNT(0)"
+            steps.append(text)
+        return f"CHAIN({source}, timestamp, [\n" + ",\n".join(indent(s) for s in steps) + "\n])"
+
     def event_source(self, node: EventCondition, path: str) -> str:
-        conditions: list[str] = []
-        if node.types is not None:
-            types = []
-            for name in node.types:
-                written = self.names.written_event_type(name)
-                if written is None:
-                    raise self.no_name("event type", name, f"{path}.event")
-                types.append(f"eventType = {quote(written)}")
-            conditions.append(types[0] if len(types) == 1 else group(types, "or"))
-        if node.within is not None:
-            conditions.append(self.window(node.within, f"{path}.within"))
-        for index, where in enumerate(node.where):
-            where_path = f"{path}.where[{index}]"
-            field = self.event_field(where.attribute, where_path)
-            conditions.append(self.condition(field, where, self.field_type(where.attribute),
-                                             where_path, in_event=True))
+        conditions = self.filter_conditions(node.types, node.where, node.within, path)
         if not conditions:
             return "xEvent"
         one_line = f"xEvent[{' and '.join(conditions)}]"
@@ -173,6 +209,30 @@ class _Writer:
             return one_line
         body = [indent(conditions[0])] + [indent(f"and {part}") for part in conditions[1:]]
         return "xEvent[\n" + "\n".join(body) + "\n]"
+
+    def filter_conditions(self, types: tuple[str, ...] | None,
+                          where: tuple[AttributeCondition, ...], within: Window | None,
+                          path: str) -> list[str]:
+        """The conditions of an event filter: type(s), time, fields."""
+        node = EventCondition(types, where, within)
+        conditions: list[str] = []
+        if node.types is not None:
+            named = []
+            for name in node.types:
+                written = self.names.written_event_type(name)
+                if written is None:
+                    raise self.no_name("event type", name, f"{path}.event")
+                named.append(f"eventType = {quote(written)}")
+            conditions.append(named[0] if len(named) == 1 else group(named, "or"))
+        if node.within is not None:
+            conditions.append(self.window(node.within, f"{path}.within"))
+        for index, condition in enumerate(node.where):
+            where_path = f"{path}.where[{index}]"
+            field = self.event_field(condition.attribute, where_path)
+            conditions.append(self.condition(field, condition,
+                                             self.field_type(condition.attribute), where_path,
+                                             in_event=True))
+        return conditions
 
     def field_type(self, name: str) -> str:
         if name in self.catalog.event_fields:
@@ -195,6 +255,13 @@ class _Writer:
 
 
 # ---------------------------------------------------------------------- literals and layout
+
+
+STEP_LABELS = "ABCDEFGH"  # a sequence has at most 8 steps (model.MAX_STEPS)
+
+
+def duration(value: Duration) -> str:
+    return f"{value.amount} {value.unit}"
 
 
 def quote(text: str) -> str:
