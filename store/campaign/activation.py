@@ -862,6 +862,7 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     removes it); ``trigger`` (activate, refresh, schedule) is recorded in the history.
     """
     started = time.perf_counter()
+    attachable_path(conn)  # an in-memory store is refused before anything reads it
     catalog = catalog or Catalog.load(conn)
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     chosen_split = _split_for(campaign_conn, catalog, resolved.segment.id, split)
