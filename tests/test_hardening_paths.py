@@ -545,3 +545,33 @@ def test_racing_first_activations_both_succeed(shop: Path, tmp_path: Path) -> No
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
         assert out.startswith("Activated")
+
+
+# ------------------------------------------------------------------ messages
+
+
+RELATIVE = ("id: rel\nname: Relative\nrule:\n  all:\n    - attribute: id\n      op: is_not_empty\n"
+            "    - attribute: signup_date\n      op: after\n      value: {ago: 5, unit: days}\n")
+
+
+def test_a_relative_date_off_the_calendar_at_the_as_of_date_names_file_and_line(
+        shop: Path, tmp_path: Path) -> None:
+    segment = tmp_path / "rel.yaml"
+    segment.write_text(RELATIVE)
+    for args in (("count", segment), ("activate", segment, "--campaign-db", tmp_path / "c.db"),
+                 ("sql", segment)):
+        refused(run(*args, "--db", shop, "--as-of", "0001-01-01"), 2,
+                "rel.yaml:9: rule.all[1].value: the relative date falls outside the calendar"
+                " (as of 0001-01-01)")
+    ok("segments", "save", segment, "--db", shop)
+    refused(run("count", "rel", "--db", shop, "--as-of", "0001-01-02"), 2,
+            "saved segment 'rel':9: rule.all[1].value")
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_a_refused_sample_prints_only_the_error(tmp_path: Path) -> None:
+    """With the progress display on (no --quiet): no blank line before the error."""
+    result = run("sample", "--db", tmp_path / "new.db", "--until", "0001-01-01", "--profiles", "20")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --until must be between"), repr(result.stderr)
+    assert not (tmp_path / "new.db").exists()

@@ -112,8 +112,10 @@ class BoundsCheck:
         """Raise ``SegmentError`` when the bounds resolve in the wrong order at ``today``."""
         try:
             bounds: Any = resolve((self.low, self.high), today)
-        except (ValueError, OverflowError):  # outside the calendar: the compiler says so
-            return
+        except (ValueError, OverflowError):
+            raise SegmentError(f"a relative date falls outside the calendar (as of"
+                               f" {today.isoformat()})", source=self.source, line=self.line,
+                               path=self.path) from None
         low, high = bounds
         if bounds_ordered(low, high):
             return
@@ -121,6 +123,26 @@ class BoundsCheck:
             f"'between' needs {self.order}; as of {today.isoformat()},"
             f" [{short(self.low)}, {short(self.high)}] is [{short(low)}, {short(high)}]",
             source=self.source, line=self.line, path=self.path)
+
+
+@dataclass(frozen=True)
+class CalendarCheck:
+    """A relative date: whether it lands inside the calendar (years 1-9999) depends on the
+    as-of date (``check_at``); it keeps where it was written, so that the error names the file,
+    line and node path whatever the as-of date."""
+
+    value: Any
+    source: str | None
+    line: int | None
+    path: str
+
+    def check_at(self, today: dt.date) -> None:
+        try:
+            resolve(self.value, today)
+        except (ValueError, OverflowError):
+            raise SegmentError(f"the relative date falls outside the calendar (as of"
+                               f" {today.isoformat()})", source=self.source, line=self.line,
+                               path=self.path) from None
 
 
 @dataclass(frozen=True)
@@ -132,12 +154,13 @@ class ResolvedSegment:
 
     segment: Segment
     refs: dict[str, Segment]
-    bounds: tuple[BoundsCheck, ...] = ()
+    bounds: tuple[BoundsCheck | CalendarCheck, ...] = ()
 
     def check_bounds(self, as_of: dt.datetime) -> None:
         """Refuse (``SegmentError``) a ``between`` of the segment or of one it refers to
-        whose relative bounds resolve in the wrong order at ``as_of``; literal bounds were
-        checked by the validation already."""
+        whose relative bounds resolve in the wrong order at ``as_of``, and a relative date
+        that falls outside the calendar then; literal bounds were checked by the validation
+        already."""
         today = as_of_date(as_of)
         for check in self.bounds:
             check.check_at(today)
@@ -164,7 +187,7 @@ class _Validator:
         self.refs: dict[str, Segment] = {}
         self.source: str | None = None
         self.lines: dict[str, int] = {}
-        self.bounds: list[BoundsCheck] = []
+        self.bounds: list[BoundsCheck | CalendarCheck] = []
 
     def line_of(self, path: str) -> int | None:
         """The YAML line of ``path``, else of the nearest node that contains it."""
@@ -406,6 +429,7 @@ class _Validator:
             raise self.fail(f"{value.amount:,} {value.unit} "
                             f"{'ago' if value.direction == 'ago' else 'from now'} falls outside"
                             " the calendar (years 1 to 9999)", path) from None
+        self.bounds.append(CalendarCheck(value, self.source, self.line_of(path), path))
         return value
 
     def in_range(self, value: int, path: str) -> int:

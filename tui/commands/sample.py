@@ -39,21 +39,27 @@ def phase_progress() -> Iterator[Callable[[str, float], None]]:
     )
 
     tasks: dict[str, TaskID] = {}
-    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TaskProgressColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True)) as progress:
+    progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), TaskProgressColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True))
 
-        def report(phase: str, fraction: float) -> None:
-            if phase not in tasks:
-                for earlier in tasks.values():
-                    progress.update(earlier, completed=1.0)
-                    progress.stop_task(earlier)
-                tasks[phase] = progress.add_task(phase, total=1.0)
-            progress.update(tasks[phase], completed=max(0.0, min(fraction, 1.0)))
+    def report(phase: str, fraction: float) -> None:
+        if not tasks:  # shown from the first phase on: an error before it prints no blank line
+            progress.start()
+        if phase not in tasks:
+            for earlier in tasks.values():
+                progress.update(earlier, completed=1.0)
+                progress.stop_task(earlier)
+            tasks[phase] = progress.add_task(phase, total=1.0)
+        progress.update(tasks[phase], completed=max(0.0, min(fraction, 1.0)))
 
+    try:
         yield report
         for task in tasks.values():
             progress.update(task, completed=1.0)
             progress.stop_task(task)
+    finally:
+        if tasks:
+            progress.stop()
 
 
 SAMPLE_STORE_HELP = ("The store to create or refill: a file (SQLite), a .duckdb file or duckdb:PATH"
