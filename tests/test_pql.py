@@ -238,6 +238,15 @@ def test_the_subset_reads_into_these_rules(text: str, expected: Node) -> None:
     assert read(text) == expected
 
 
+def test_long_rules_read_without_recursion_and_too_long_ones_are_refused() -> None:
+    text = "\nor ".join(f'(person.gender = "x{i}" and age > {i})' for i in range(1500))
+    rule = read(text)
+    assert isinstance(rule, AnyOf) and len(rule.children) == 1500
+    assert read(write_pql(rule, CATALOG)) == rule
+    too_many = " or ".join(f"age > {i}" for i in range(10_001))
+    assert "more than 10,000 conditions" in refusal(too_many)
+
+
 def test_a_case_sensitive_string_function_reads_with_a_warning() -> None:
     reading = read_pql('person.gender.contains("MA")\n', CATALOG, source="t.pql")
     assert reading.segment.rule == AttributeCondition("gender", "contains", "MA")

@@ -49,6 +49,7 @@ from store.segments.model import (
     walk,
 )
 from store.segments.pql_names import Names
+from store.segments.yamlio import MAX_CONDITIONS
 
 GRAMMAR = Path(__file__).with_name("pql.lark")
 MAX_PQL_CHARS = 1_000_000
@@ -189,9 +190,14 @@ class _Reader:
 
     def chain(self, tree: Tree, kind: str) -> list[Tree | Token]:
         """The operands of ``a and b and c`` (not those inside parentheses)."""
-        left, _, right = tree.children
-        found = self.chain(left, kind) if isinstance(left, Tree) and left.data == kind else [left]
-        return [*found, right]
+        operands: list[Tree | Token] = []
+        node: Tree | Token = tree
+        while isinstance(node, Tree) and node.data == kind:  # left-nested: a and b and c
+            left, _, right = node.children
+            operands.append(right)
+            node = left
+        operands.append(node)
+        return operands[::-1]
 
     def c_not_(self, tree: Tree) -> Node:
         child = self.condition(tree.children[1])
@@ -679,12 +685,12 @@ class _Reader:
         return _Source(types, tuple(where), within)
 
     def conjuncts(self, tree: Tree | Token) -> list[Tree | Token]:
-        if isinstance(tree, Tree) and tree.data == "and_":
-            return [*self.conjuncts(tree.children[0]), *self.conjuncts(tree.children[2])]
         if isinstance(tree, Tree) and tree.data == "paren":
             inner = tree.children[0]
             if isinstance(inner, Tree) and inner.data == "and_":
                 return self.conjuncts(inner)
+        if isinstance(tree, Tree) and tree.data == "and_":
+            return [part for operand in self.chain(tree, "and_") for part in self.conjuncts(operand)]
         return [tree]
 
     def event_types(self, tree: Tree | Token) -> tuple[str, ...] | None:
@@ -1009,6 +1015,12 @@ def read_pql(text: str, catalog: Catalog, *, source: str = "<pql>", segment_id: 
         rule = reader.condition(tree.children[0])
     except RecursionError:
         raise PqlError("the PQL is nested too deeply", source=source) from None
+    conditions = sum(1 for _, node in walk(rule)
+                     if isinstance(node, AttributeCondition | EventCondition | SegmentRef
+                                   | SequenceCondition))
+    if conditions > MAX_CONDITIONS:
+        raise PqlError(f"the rule has more than {MAX_CONDITIONS:,} conditions; split it into"
+                       " smaller segments", source=source)
     title = name or meta.get("name")
     seg_id = segment_id or slugify(title or Path(source).stem or "pql-segment")
     segment = Segment(id=seg_id, name=title or seg_id, rule=rule,
