@@ -575,3 +575,9 @@ def test_a_refused_sample_prints_only_the_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --until must be between"), repr(result.stderr)
     assert not (tmp_path / "new.db").exists()
+
+
+def test_a_segment_file_over_the_limit_says_what_the_limit_is(shop: Path, tmp_path: Path) -> None:
+    segment = tmp_path / "big.yaml"
+    segment.write_text(SEGMENT + "#" * 5_000_001 + "\n")
+    refused(run("count", segment, "--db", shop), 2, "too large", "at most 5,000,000")

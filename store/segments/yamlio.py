@@ -446,7 +446,8 @@ def load_segment_text(text: str, source: str = "<segment>",
                       default_id: str | None = None) -> tuple[Segment, dict[str, int]]:
     """Parse segment YAML; returns the segment and the YAML line of each node path."""
     if len(text) > MAX_DOCUMENT_BYTES:
-        raise SegmentError(f"the file is too large ({len(text):,} characters)", source=source)
+        raise SegmentError(f"the file is too large ({len(text):,} characters; a segment file"
+                           f" holds at most {MAX_DOCUMENT_BYTES:,})", source=source)
     if "\x00" in text:
         raise SegmentError("the file is not text (it contains NUL bytes)", source=source)
     reader = _Reader(source)
