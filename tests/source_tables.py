@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,11 @@ def native_tables(store: Path) -> tuple[list[Table], dict[str, Any]]:
     profiles: dict[str, Any] = {"table": "customers", "id": "customer_id"}
     if age is not None:
         profiles["age_from"] = str(age[0]).partition(":")[2]
+    with closing(sqlite3.connect(store)) as names:
+        types = [str(row[0]) for row in names.execute("SELECT name FROM event_types")]
     mapping = {"profiles": profiles,
                "events": [{"table": "shop_events", "profile": "customer_id", "type_column": "event_name",
-                           "time": "occurred_at"}],
+                           "time": "occurred_at", "types": sorted(types)}],
                "entities": entities}
     return tables, mapping
 

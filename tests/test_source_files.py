@@ -286,3 +286,18 @@ async def test_the_app_browses_a_source_and_says_which_engine_and_where(source: 
         await settle(pilot, table_ready(table), timeout=30)
         await pilot.press("enter")  # the 360-degree view: attributes, timeline, why
         await settle(pilot, lambda: app.screen.title.startswith("Profile ·"), timeout=30)
+
+
+def test_a_type_column_may_declare_types_it_holds_no_rows_of_yet(warehouse: Path) -> None:
+    path = warehouse / "s.yaml"
+    path.write_text(HEAD + "events:\n  - {table: o, profile: cid, type_column: kind, time: ordered,"
+                           " types: [refund]}\n")
+    engine = engine_for(path)
+    conn = engine.open_store(readonly=True)
+    try:
+        catalog = Catalog.load(conn)
+        assert set(catalog.event_types) == {"purchase", "refund"}
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    finally:
+        conn.close()
+        engine.release()

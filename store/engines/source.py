@@ -410,7 +410,7 @@ class _Planner:
                 self.role(table, relation, "type_column", ("string",))
                 column = table.roles["type_column"]
                 used.add(column)
-                names = self.type_values(relation, column)
+                names = sorted({*self.type_values(relation, column), *table.event_types})
                 for name in names:
                     if name in type_names:
                         raise table.role_places["type_column"].error(
@@ -469,7 +469,8 @@ class _Planner:
         else:
             text = base.source_value(f"s.{quote_identifier(table.roles['type_column'])}", "string")
             literal = base.source_literal
-            type_id = "CASE " + " ".join(f"WHEN {text} = {literal(n)} THEN {ids[n]}" for n in names) + " END"
+            type_id = ("CASE " + " ".join(f"WHEN {text} = {literal(n)} THEN {ids[n]}" for n in names)
+                       + " END") if names else "NULL"
             where = f" AND {text} IN ({', '.join(literal(n) for n in names)})" if names else " AND 1 = 0"
         mine = {c.name: c for c in own}
         select = [f"{relation.row_key} * {count} + {index} AS pk",

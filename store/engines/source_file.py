@@ -57,6 +57,7 @@ class TableMap:
     columns: tuple[str, ...] | None = None
     labels: dict[str, str] = field(default_factory=dict)
     event_type: str | None = None  # a fixed event type
+    event_types: tuple[str, ...] = ()  # types a type column may hold besides those found in it
     name: str | None = None  # an entity's name
     link: str | None = None  # the event field an entity is linked from
     label: str = ""
@@ -224,15 +225,20 @@ class _SourceReader:
 
     def event(self, data: Any, key: str) -> TableMap:
         base = self.table(data, key, roles=("profile", "time"), optional_roles=("type_column",),
-                          extra={"type", "columns", "labels"})
+                          extra={"type", "types", "columns", "labels"})
         fixed = self.text(data, "type", required=False, key=key)
         if (fixed is None) == ("type_column" not in base.roles):
             raise self.at(key).error("give either type (every row is one event type) or type_column"
                                      " (a column holds each row's type), not both or neither.")
         if fixed is not None and not NAME.match(fixed):
             raise self.at(f"{key}.type").error(f"{fixed!r} is not an event type name (letters, digits, _).")
+        declared = data.get("types") or []
+        if "types" in data and ("type_column" not in base.roles or not isinstance(declared, list)
+                                or not all(isinstance(t, str) and NAME.match(t) for t in declared)):
+            raise self.at(f"{key}.types").error("types lists event type names a type_column may hold"
+                                                " (letters, digits, _).")
         return TableMap(base.table, base.where, base.roles, base.role_places, base.columns, base.labels,
-                        event_type=fixed)
+                        event_type=fixed, event_types=tuple(declared))
 
     def entity(self, data: Any, key: str) -> TableMap:
         base = self.table(data, key, roles=("key", "link"), extra={"name", "label", "columns", "labels"})
