@@ -131,6 +131,10 @@ class AudiencesApp(App[None]):
         "audiences": audiences_screen,
     }
     DEFAULT_MODE = "profiles"
+    # Every screen gets -narrow (under 110 columns) or -wide, and -short (under 32 rows) or
+    # -tall: app.tcss drops or stacks panels by priority on small terminals (80x24, 100x30).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 (Textual reads it as a class attribute; typed by App)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
     COMMANDS: ClassVar[set[type[Provider] | Any]] = App.COMMANDS | {ScreenActionsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "area('profiles')", "Profiles", tooltip="Browse and search the profiles"),

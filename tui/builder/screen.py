@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets import Header, Static, Tree
 from textual.worker import get_current_worker
 
 from store.engines.base import Connection, Engine
@@ -97,6 +97,7 @@ from tui.builder.rule_tree import RuleTree
 from tui.builder.sequence_editor import SequenceEditor
 from tui.builder.value_text import plain_message
 from tui.builder.yaml_modal import YamlModal
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import tone
 from tui.widgets.queries import SerialConnection
 
@@ -164,6 +165,9 @@ class BuilderScreen(Screen[str | None]):
                                         height: 40%; min-height: 10; max-height: 16; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Save and Code lead the footer: after Help and Quit, the last to be cut off.
+        Binding("s,ctrl+s", "save", "Save", tooltip="Save the segment in the store"),
+        Binding("y", "yaml", "Code", tooltip="Show, copy or edit the definition as YAML and PQL"),
         Binding("a", "add_condition", "Add", tooltip="Add a condition on a profile attribute"),
         Binding("e", "add_event", "Event", tooltip="Add a condition on events (did / did not)"),
         Binding("g", "add_group", "Group", tooltip="Add an empty 'all of' group"),
@@ -184,8 +188,6 @@ class BuilderScreen(Screen[str | None]):
         Binding("p", "paste", "Paste", show=False, tooltip="Paste the copied node after it"),
         Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last change"),
         Binding("ctrl+y", "redo", "Redo", show=False, tooltip="Redo the change undone"),
-        Binding("s,ctrl+s", "save", "Save", tooltip="Save the segment in the store"),
-        Binding("y", "yaml", "Code", tooltip="Show, copy or edit the definition as YAML and PQL"),
         Binding("i", "info", "Rename", show=False, tooltip="Change the name and description"),
         Binding("b", "breakdown", "Breakdown", show=False,
                 tooltip="Break the audience down by an attribute"),
@@ -276,7 +278,7 @@ class BuilderScreen(Screen[str | None]):
             panel = PreviewPanel(id="preview", classes="panel")
             panel.border_title = "Live preview"
             yield panel
-        yield Footer()
+        yield AppFooter()
 
     def on_unmount(self) -> None:
         for cancel in self._cancels:

@@ -24,7 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, ProgressBar, Static
+from textual.widgets import Button, Input, ProgressBar, Static
 
 from store.campaign.activation import ActivationResult, Review, activate, refresh_definition, review
 from store.campaign.splits import SplitSpec, parse_split
@@ -34,6 +34,7 @@ from store.errors import AudiencesError, QueryCancelled
 from store.schema.catalog import Catalog
 from store.schema.values import UTC
 from store.segments.validate import ResolvedSegment
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import field_label, plural, tone
 
 SAMPLE_SHOWN = 5
@@ -163,6 +164,9 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         Binding("a", "activate", "Activate", id="activation.activate"),
         Binding("ctrl+s", "activate", "Activate", show=False, id="activation.activate_alt"),
         Binding("escape", "close", "Cancel / close", id="activation.close"),
+        # a dialog hides the app's keys from the footer: Help and Quit are listed again here
+        Binding("f1", "app.help", "Help", id="activation.help"),
+        Binding("ctrl+q", "app.quit", "Quit", id="activation.quit"),
     ]
 
     def __init__(self, segment: str | ResolvedSegment | Audience, *, fields: Sequence[str] | None = None,
@@ -188,7 +192,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         elif isinstance(self.segment, ResolvedSegment):
             title = self.segment.segment.name
         else:
-            title = self.segment
+            title = self.audience_name or "the segment"
         with VerticalScroll(id="activation-dialog"):  # scrolls on a small terminal
             yield Static(Text(f"Activate {title}"), id="activation-title")
             yield Static("Reviewing: finding the members…", id="activation-status")
@@ -201,7 +205,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             with Horizontal(id="activation-buttons"):
                 yield Button("Activate", id="activate", variant="primary", disabled=True)
                 yield Button("Cancel", id="cancel")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#activation-error", Static).display = False
@@ -301,6 +305,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         result = message.result
         self.review_result = result
         self.state = "ready"
+        if isinstance(self.segment, str):  # the id was all there was to show until now
+            self.query_one("#activation-title", Static).update(Text(f"Activate {result.name}"))
         self.query_one("#activation-progress", ProgressBar).update(total=100, progress=0)
         if result.previous is None:
             status = f"New audience: {plural(result.count, 'member')} will be activated."

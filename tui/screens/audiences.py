@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, OptionList, Sparkline, Static
+from textual.widgets import Button, DataTable, Header, Input, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
 from store.campaign.schedule import SCHEDULES, next_run
@@ -53,6 +53,7 @@ from tui.screens.activation import (
     error_text,
     profile_reader,
 )
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import field_label, plural, tone
 from tui.widgets.list_table import ListTable
 
@@ -376,7 +377,7 @@ class AudiencesScreen(Screen[None]):
                 yield Sparkline([], id="sizes")
                 yield Static("", id="sizes-caption")
                 yield HistoryTable(id="history-table", show_cursor=False)
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#audiences-table", DataTable)
@@ -777,7 +778,7 @@ class AudienceMembersScreen(Screen[None]):
         yield Header()
         yield Static("", id="members-title")
         yield MembersTable(id="members-table", zebra_stripes=True)
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#members-table", DataTable)

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Select, Static, TextArea
+from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from store.campaign.delivery import (
     CHANNELS,
@@ -32,6 +32,7 @@ from store.campaign.delivery import (
 )
 from store.campaign.store import Audience, open_campaign
 from tui.screens.activation import campaign_path_of, error_text
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import plural, tone
 from tui.widgets.list_table import ListTable
 
@@ -128,6 +129,9 @@ class DeliveryScreen(ModalScreen[None]):
         Binding("ctrl+n", "new", "New", id="delivery.new"),
         Binding("ctrl+g", "next_sample", "Next members", id="delivery.next_sample"),
         Binding("escape", "close", "Close", id="delivery.close"),
+        # a dialog hides the app's keys from the footer: Help and Quit are listed again here
+        Binding("f1", "app.help", "Help", id="delivery.help"),
+        Binding("ctrl+q", "app.quit", "Quit", id="delivery.quit"),
     ]
 
     def __init__(self, audience: Audience) -> None:
@@ -158,7 +162,7 @@ class DeliveryScreen(ModalScreen[None]):
                                 id="delivery-hint")
                 with VerticalScroll(id="delivery-preview-box"):
                     yield Static("", id="delivery-preview")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#deliveries-table", DataTable)

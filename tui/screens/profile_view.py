@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static, Tree
+from textual.widgets import Header, OptionList, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
@@ -37,6 +37,7 @@ from store.query.profiles import (
 from store.schema.catalog import Catalog
 from store.segments.model import Segment
 from tui.messages import Explained, MembershipLoaded, ProfileLoaded, QueryFailed
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import MISSING, format_money, format_ts, plain_value, relative_day, tone
 from tui.widgets.keyset_table import GROW_ALL, ColumnSpec, KeysetTable, describe_error
 from tui.widgets.queries import is_interrupt
@@ -59,28 +60,43 @@ def display_name(attributes: Sequence[AttributeValue]) -> str:
     return str(values.get("id") or "Profile")
 
 
+class AttributeTable:
+    """Attributes grouped as the catalog says, label and value side by side.
+
+    Drawn for the width it gets: labels take up to 24 columns but never more than
+    half a narrow panel (a cut label ends in "…"), so every value stays readable.
+    """
+
+    def __init__(self, attributes: Sequence[AttributeValue]) -> None:
+        self.attributes = attributes
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        groups: dict[str, list[AttributeValue]] = {}
+        longest = min(max((len(a.label) for a in self.attributes), default=8), 24)
+        label_width = max(6, min(longest, (options.max_width - 2) // 2))
+        for attribute in self.attributes:
+            groups.setdefault(attribute.group or "Other", []).append(attribute)
+        first = True
+        for group, members in groups.items():
+            table = Table.grid(padding=(0, 2), expand=True)
+            table.add_column(style="dim", no_wrap=True, width=label_width, overflow="ellipsis")
+            table.add_column(ratio=1, overflow="fold")
+            for attribute in members:
+                shown = plain_value(attribute.value, attribute.type)
+                value = Text(shown, style="dim" if shown == MISSING else "")
+                if attribute.derived and attribute.value is not None:
+                    value.append("  derived", style="dim italic")
+                table.add_row(attribute.label, value)
+            if not first:
+                yield Text("")
+            first = False
+            yield Text(group.upper(), style="bold")
+            yield table
+
+
 def attribute_table(attributes: Sequence[AttributeValue]) -> RenderableType:
-    """Attributes grouped as the catalog says, label and value side by side."""
-    groups: dict[str, list[AttributeValue]] = {}
-    label_width = min(max((len(a.label) for a in attributes), default=8), 24)
-    for attribute in attributes:
-        groups.setdefault(attribute.group or "Other", []).append(attribute)
-    parts: list[RenderableType] = []
-    for group, members in groups.items():
-        table = Table.grid(padding=(0, 2), expand=True)
-        table.add_column(style="dim", no_wrap=True, width=label_width, overflow="ellipsis")
-        table.add_column(ratio=1, overflow="fold")
-        for attribute in members:
-            shown = plain_value(attribute.value, attribute.type)
-            value = Text(shown, style="dim" if shown == MISSING else "")
-            if attribute.derived and attribute.value is not None:
-                value.append("  derived", style="dim italic")
-            table.add_row(attribute.label, value)
-        if parts:
-            parts.append(Text(""))
-        parts.append(Text(group.upper(), style="bold"))
-        parts.append(table)
-    return Group(*parts)
+    """Attributes grouped as the catalog says (see ``AttributeTable``)."""
+    return AttributeTable(attributes)
 
 
 def summary_table(summary: ProfileSummary, today: dt.date) -> RenderableType:
@@ -238,7 +254,7 @@ class ProfileViewScreen(Screen[None]):
                                   id="pv-why-hint", classes="panel")
                     hint.border_title = "Why"
                     yield hint
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         timeline = self.query_one(TimelineTable)

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
 from store.engines.cancel import Cancel
@@ -34,6 +34,7 @@ from store.query.profiles import (
 )
 from store.schema.catalog import Attribute, Catalog
 from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import cell
 from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
 from tui.widgets.paged_table import PagedTable
@@ -164,7 +165,7 @@ class ProfilesScreen(Screen[None]):
         with Horizontal(classes="status-bar"):
             yield Static("", id="count", classes="status-count")
             yield Static("", id="timing", classes="status-timing")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.table.runner = self.audiences.queries

@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from store.engines.base import Connection, Engine
@@ -50,6 +50,7 @@ from tui.builder.modals import Choice, ConfirmModal, TextPrompt
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
 from tui.messages import WorkerResult
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import tone
 from tui.widgets.list_table import ListTable
 
@@ -263,7 +264,7 @@ class SegmentsScreen(Screen[None]):
             yield Static("No saved segments yet. Press n to build one, or i to import a YAML"
                          " file.", id="segments-empty")
         yield Static("", id="segments-detail")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.layout_columns()
