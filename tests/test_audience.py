@@ -161,19 +161,15 @@ def test_breakdown(conn: sqlite3.Connection) -> None:
 
 def test_ages_and_dates_break_down_in_bands_that_match_their_conditions(
         conn: sqlite3.Connection) -> None:
-    """Ages in ten-year bands and birth dates by decade, lowest first, missing last; each
-    band holds exactly the profiles of the matching condition."""
+    """Ages in bands of one round width and birth dates by decade, lowest first, missing
+    last; each band is labelled by the ages it holds and holds exactly the profiles of the
+    matching condition."""
     everyone = resolve_rule(conn, {"all": []})
     ages = audience.breakdown(conn, everyone, A, "age")
     assert ages[-1] == ("(missing)", 30)
     assert sum(n for _, n in ages) == 300
-    for label, size in ages[:-1]:
-        low, _, high = label.partition("–")
-        rule = ({"attribute": "age", "op": "greater_or_equal", "value": int(low[:-1])}
-                if label.endswith("+") else
-                {"attribute": "age", "op": "between", "value": [int(low), int(high)]})
-        assert int(low.rstrip("+")) % 10 == 0
-        assert len(ids_where(conn, rule)) == size, label
+    assert_age_bands_hold_their_labels(conn, ages[:-1])
+    assert all(int(label.partition("–")[0]) % 10 == 0 for label, _ in ages[1:-1])
     decades = audience.breakdown(conn, everyone, A, "birth_date")
     assert [label for label, _ in decades] == ["1950s", "1960s", "1970s", "1980s", "1990s",
                                                "(missing)"]
@@ -182,6 +178,30 @@ def test_ages_and_dates_break_down_in_bands_that_match_their_conditions(
         rule = {"attribute": "birth_date", "op": "between",
                 "value": [f"{start}-01-01", f"{start + 9}-12-31"]}
         assert len(ids_where(conn, rule)) == size, label
+
+
+def assert_age_bands_hold_their_labels(conn: sqlite3.Connection,
+                                       bands: list[tuple[str, int]]) -> None:
+    """Each ``low–high`` (or single-age) band holds exactly the profiles of that age range."""
+    for label, size in bands:
+        low, _, high = label.partition("–")
+        rule = {"attribute": "age", "op": "between", "value": [int(low), int(high or low)]}
+        assert len(ids_where(conn, rule)) == size, label
+
+
+def test_a_band_is_labelled_by_what_it_holds(conn: sqlite3.Connection) -> None:
+    """After "age > 50" the first band starts at 51 (not 50), the last ends at the oldest
+    age seen (not "90+")."""
+    older = resolve_rule(conn, {"attribute": "age", "op": "greater_than", "value": 50})
+    ages = audience.breakdown(conn, older, A, "age")
+    assert ages and ages[0][0].startswith("51")
+    oldest = max(int(label.rpartition("–")[2]) for label, _ in ages)
+    assert not any(label.endswith("+") for label, _ in ages)
+    assert ids_where(conn, {"attribute": "age", "op": "greater_than", "value": oldest}) == set()
+    assert ids_where(conn, {"attribute": "age", "op": "equals", "value": oldest})
+    assert_age_bands_hold_their_labels(conn, ages)
+    assert sum(n for _, n in ages) == len(ids_where(conn, {"attribute": "age",
+                                                           "op": "greater_than", "value": 50}))
 
 
 @pytest.mark.parametrize(("values", "expected"), [

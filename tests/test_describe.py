@@ -30,6 +30,7 @@ from store.segments.model import (
     RelativeDate,
     SegmentRef,
     Window,
+    fixed_attributes,
 )
 from tests.factory import EntitySpec, StoreSpec, build_store
 
@@ -180,4 +181,26 @@ def test_top_values_counts_profiles_events_and_entities(tmp_path: Path) -> None:
     assert not has_few_values(conn, catalog, "gender", at_most=1)
     assert not has_few_values(conn, catalog, "age")
     assert breakdown_candidate(conn, catalog) == "gender"
+    conn.close()
+
+
+def test_the_breakdown_prefers_an_attribute_the_rule_does_not_fix(tmp_path: Path) -> None:
+    """After "Gender is male" the breakdown is by country, not "male 100%"; a fixed attribute
+    is only the last resort; conditions under any/not fix nothing."""
+    spec = StoreSpec(
+        attributes={"gender": "string", "country": "string"},
+        profiles=[{"id": "a", "gender": "male", "country": "DE"},
+                  {"id": "b", "gender": "female", "country": "FR"},
+                  {"id": "c", "gender": "male", "country": "FR"}],
+    )
+    conn: sqlite3.Connection = build_store(tmp_path / "s.db", spec)
+    catalog = Catalog.load(conn)
+    male = AttributeCondition("gender", "equals", "male")
+    assert fixed_attributes(AllOf((male, AttributeCondition("country", "contains", "E")))) == {
+        "gender"}
+    assert fixed_attributes(AnyOf((male,))) == set()
+    assert fixed_attributes(NotOf(male)) == set()
+    assert breakdown_candidate(conn, catalog) == "gender"
+    assert breakdown_candidate(conn, catalog, fixed_attributes(male)) == "country"
+    assert breakdown_candidate(conn, catalog, {"gender", "country"}) == "gender"
     conn.close()

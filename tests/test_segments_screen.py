@@ -4,6 +4,7 @@ delete (refused while referenced), import and export."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,28 +67,69 @@ async def test_list_shows_every_segment_with_its_exact_count(store_path: Path) -
         assert [str(screen.table.get_cell_at((r, 0))) for r in range(2)] == ["Men", "Unsubscribed"]
 
 
-async def test_deleting_a_referenced_segment_is_refused_with_the_reason(store_path: Path) -> None:
+async def confirm_shown(pilot: Any) -> Any:
+    """Wait for the confirmation dialog (delete looks up the segment's users first)."""
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmModal")
+    return pilot.app.screen
+
+
+async def test_deleting_a_used_segment_says_who_uses_it_before_asking(store_path: Path) -> None:
+    """The users are named before anything is confirmed; nothing is deleted; the user can
+    still delete the segment that uses it, then the other."""
     app = BuilderApp(store_path, SegmentsScreen)
     async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
         await wait_for(pilot, lambda: screen.table.row_count == 2)
-        await pilot.press("j", "d")  # Unsubscribed
-        assert type(app.screen).__name__ == "ConfirmModal"
-        await pilot.press("y")
-        await wait_for(pilot, lambda: any("used by" in note for note in app.notes))
-        note = next(note for note in app.notes if "used by" in note)
-        assert "'men'" in note
+        await pilot.press("j", "d")  # Unsubscribed, used by Men
+        modal = await confirm_shown(pilot)
+        assert modal.title_text == "Segment in use"
+        assert "'Men' (men)" in modal.message and "cannot be deleted" in modal.message
+        assert [choice.key for choice in modal.choices] == ["escape"]  # nothing to confirm
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
         assert saved_ids(store_path) == ["men", "unsubscribed"]
         # The referring segment itself can go, then the other one too.
-        await pilot.press("k", "d", "y")
+        await pilot.press("k", "d")
+        modal = await confirm_shown(pilot)
+        assert modal.title_text == "Delete segment"
+        await pilot.press("y")
         await wait_for(pilot, lambda: saved_ids(store_path) == ["unsubscribed"])
         await wait_for(pilot, lambda: screen.table.row_count == 1)
-        await pilot.press("d", "n")  # "n" keeps it
+        await pilot.press("d")
+        await confirm_shown(pilot)
+        await pilot.press("n")  # "n" keeps it
         await pilot.pause(0.2)
         assert saved_ids(store_path) == ["unsubscribed"]
-        await pilot.press("d", "y")
+        await pilot.press("d")
+        await confirm_shown(pilot)
+        await pilot.press("y")
         await wait_for(pilot, lambda: saved_ids(store_path) == [])
         await wait_for(pilot, lambda: screen.query_one("#segments-empty").display)
+
+
+async def test_a_name_already_used_is_warned_about(store_path: Path) -> None:
+    """Renaming "Men" to "unsubscribed" (another segment's name, any case) warns first; a
+    second enter keeps the name anyway; duplicating warns the same way."""
+    app = BuilderApp(store_path, SegmentsScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        await wait_for(pilot, lambda: screen.table.row_count == 2)
+        await pilot.press("r", "ctrl+u")
+        await type_text(pilot, "unsubscribed")
+        prompt = app.screen
+        assert type(prompt).__name__ == "TextPrompt"
+        warning = str(prompt.query_one("#prompt-error").render())
+        assert "'Unsubscribed' is already the name of 'unsubscribed'" in warning
+        await pilot.press("enter")
+        assert app.screen is prompt  # warned, not renamed yet
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("Renamed" in n for n in app.notes))
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.press("c", "ctrl+u")
+        await type_text(pilot, "UNSUBSCRIBED")
+        assert "is already the name of" in str(
+            app.screen.query_one("#prompt-error").render())
+        await pilot.press("escape")
 
 
 async def test_rename_and_duplicate(store_path: Path) -> None:

@@ -360,7 +360,7 @@ def banded_breakdown(conn: Connection, compiled: CompiledQuery, binder: sb.Binde
         for x, n in values:
             index = bisect.bisect_right(edges, x) - 1
             banded[index] = banded.get(index, 0) + n
-        return [(band_label(edges[i], edges[i + 1], kind), n)
+        return [(band_label(edges[i], edges[i + 1], kind, low, high), n)
                 for i, n in sorted(banded.items())] + missing
     band = exp.Case(ifs=[exp.If(this=sb.is_null(v.copy()), true=exp.Null()),
                          *(exp.If(this=exp.LT(this=v.copy(), expression=binder.bind(edge)),
@@ -368,7 +368,7 @@ def banded_breakdown(conn: Connection, compiled: CompiledQuery, binder: sb.Binde
                            for i, edge in enumerate(edges[1:-1]))],
                     default=exp.Literal.number(len(edges) - 2))
     rows = scan(named(band, "k"), count, group=sb.column("k"))
-    return [(band_label(edges[int(k)], edges[int(k) + 1], kind), int(n))
+    return [(band_label(edges[int(k)], edges[int(k) + 1], kind, low, high), int(n))
             for k, n in rows if k is not None] + missing  # the NULL group: the missing
 
 
@@ -427,9 +427,18 @@ def band_width(raw: float, *, whole: bool) -> float:
     return 10.0 * power
 
 
-def band_label(start: float, end: float, kind: str) -> str:
+def band_label(start: float, end: float, kind: str, low: float | None = None,
+               high: float | None = None) -> str:
     """``200–400`` (a number band, ``end`` excluded), ``30–39`` (whole numbers), ``5,000+``
-    (the last band)."""
+    (the last band).
+
+    Whole numbers are labelled by what the band holds: with ``low`` and ``high``, the
+    smallest and largest value seen, the first band of "age > 50" reads ``51–54``, not
+    ``50–54``, the last ``90–97``, not ``90+``, and a band of one value reads ``51``."""
+    if kind == "integer" and low is not None and high is not None:
+        first = max(int(start), math.ceil(low))
+        last = math.floor(high) if math.isinf(end) else min(int(end) - 1, math.floor(high))
+        return f"{first:,}" if first == last else f"{first:,}–{last:,}"
     if math.isinf(end):
         return f"{_round_text(start)}+"
     if kind == "integer":

@@ -7,6 +7,7 @@ by ``LIMIT``; column names come from the catalog only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from store.engines.base import Connection
@@ -72,10 +73,17 @@ def has_few_values(conn: Connection, catalog: Catalog, name: str, *, at_most: in
     return 2 <= int(found) <= at_most
 
 
-def breakdown_candidate(conn: Connection, catalog: Catalog) -> str | None:
-    """The first string or boolean attribute (in catalog order) with a handful of values."""
+def breakdown_candidate(conn: Connection, catalog: Catalog,
+                        fixed: Collection[str] = ()) -> str | None:
+    """The first string or boolean attribute (in catalog order) with a handful of values,
+    preferring one not in ``fixed`` (attributes the rule pins to one value: a breakdown by
+    them would show one bar at 100%); a fixed one only when nothing else qualifies."""
+    fallback = None
     for attribute in catalog.attributes.values():
         if attribute.type in ("string", "boolean") and attribute.name != "id" \
+                and (attribute.name not in fixed or fallback is None) \
                 and has_few_values(conn, catalog, attribute.name):
-            return attribute.name
-    return None
+            if attribute.name not in fixed:
+                return attribute.name
+            fallback = attribute.name
+    return fallback

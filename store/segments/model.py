@@ -290,6 +290,22 @@ def referenced_segments(node: Node) -> set[str]:
     return {n.segment for _, n in walk(node) if isinstance(n, SegmentRef)}
 
 
+# Operators that pin an attribute to one value (or a short list of values).
+FIXING_OPS: Final = frozenset({"equals", "in", "is_true", "is_false"})
+
+
+def fixed_attributes(node: Node) -> set[str]:
+    """Attributes whose value every member shares: an equals/in/is_true/is_false condition
+    the whole rule requires (directly, or inside "all" groups; not under any or not).
+
+    A breakdown by one of them says nothing new ("Gender is male": 100% male)."""
+    if isinstance(node, AttributeCondition):
+        return {node.attribute} if node.op in FIXING_OPS else set()
+    if isinstance(node, AllOf):
+        return set().union(*(fixed_attributes(child) for child in node.children))
+    return set()
+
+
 # ---------------------------------------------------------------------- count semantics
 # Shared by the compiler (which shapes a query by whether profiles without events match)
 # and the plain-words descriptions; the reference evaluator keeps its own versions.

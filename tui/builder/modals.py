@@ -73,6 +73,17 @@ def modal_css(screen_class: str) -> str:
 ResultType = TypeVar("ResultType")
 
 
+def name_in_use(name: str, own_id: str | None, names: dict[str, str]) -> str | None:
+    """A warning when another saved segment (by id, in ``names``) already has this name:
+    two "Lapsed VIPs" cannot be told apart in the profile view or in Audiences."""
+    wanted = " ".join(name.split()).casefold()
+    for segment_id, other in names.items():
+        if segment_id != own_id and wanted and " ".join(other.split()).casefold() == wanted:
+            return (f"{other!r} is already the name of {segment_id!r}; two segments with one"
+                    " name cannot be told apart. Press enter again to keep it anyway.")
+    return None
+
+
 class Dialog(ModalScreen[ResultType]):
     """A modal centred over the dimmed screen below it, that answers once.
 
@@ -180,12 +191,15 @@ class TextPrompt(Dialog[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, value: str = "", *, placeholder: str = "",
-                 check: Callable[[str], str | None] | None = None, hint: str = "") -> None:
+                 check: Callable[[str], str | None] | None = None,
+                 warn: Callable[[str], str | None] | None = None, hint: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.initial = value
         self.placeholder = placeholder
         self.check = check
+        self.warn = warn  # a doubt, not a refusal: the first enter shows it, the second goes on
+        self.warned: str | None = None
         self.hint = hint
 
     def compose(self) -> ComposeResult:
@@ -197,7 +211,8 @@ class TextPrompt(Dialog[str | None]):
 
     @on(Input.Changed)
     def changed(self, event: Input.Changed) -> None:
-        self.query_one("#prompt-error", Static).update(self.problem(event.value) or "")
+        doubt = self.warn(event.value) if self.warn else None
+        self.query_one("#prompt-error", Static).update(self.problem(event.value) or doubt or "")
 
     def problem(self, text: str) -> str | None:
         return self.check(text) if self.check else None
@@ -208,6 +223,12 @@ class TextPrompt(Dialog[str | None]):
         problem = self.problem(event.value)
         if problem:
             self.query_one("#prompt-error", Static).update(problem)
+            self.app.bell()
+            return
+        doubt = self.warn(event.value) if self.warn else None
+        if doubt and self.warned != event.value:
+            self.warned = event.value
+            self.query_one("#prompt-error", Static).update(doubt)
             self.app.bell()
             return
         self.dismiss(event.value)
@@ -237,12 +258,14 @@ class SegmentInfoModal(Dialog[SegmentInfo | None]):
     ]
 
     def __init__(self, title: str, info: SegmentInfo, *, id_locked: bool = False,
-                 taken: set[str] | None = None) -> None:
+                 taken: set[str] | None = None, names: dict[str, str] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.info = info
         self.id_locked = id_locked
         self.taken = taken or set()
+        self.names = names or {}  # saved segments' names by id: a name in use is warned about
+        self.warned: str | None = None
         self._id_follows_name = not id_locked and (not info.id or info.id == slugify(info.name))
 
     def compose(self) -> ComposeResult:
@@ -288,8 +311,12 @@ class SegmentInfoModal(Dialog[SegmentInfo | None]):
             return f"A saved segment already has the id {info.id!r}; choose another."
         return None
 
+    def doubt(self) -> str | None:
+        info = self.current()
+        return name_in_use(info.name, info.id if self.id_locked else None, self.names)
+
     def show_problem(self) -> None:
-        self.query_one("#info-error", Static).update(self.problem() or "")
+        self.query_one("#info-error", Static).update(self.problem() or self.doubt() or "")
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
@@ -300,6 +327,12 @@ class SegmentInfoModal(Dialog[SegmentInfo | None]):
         problem = self.problem()
         if problem:
             self.query_one("#info-error", Static).update(problem)
+            self.app.bell()
+            return
+        doubt = self.doubt()
+        if doubt and self.warned != self.current().name:
+            self.warned = self.current().name
+            self.query_one("#info-error", Static).update(doubt)
             self.app.bell()
             return
         self.dismiss(self.current())

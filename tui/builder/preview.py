@@ -36,15 +36,18 @@ def format_elapsed(seconds: float) -> str:
 
 
 def format_share(part: int, whole: int) -> str:
-    """``part`` of ``whole`` as a percentage that never shows a non-empty audience as 0%."""
+    """``part`` of ``whole`` as a percentage with one decimal everywhere in the app (the
+    count, the breakdown, the Segments list), so shares line up and compare; a non-empty
+    audience below 0.05% reads ``<0.1%``, never 0%, and one that misses anybody never
+    reads 100%."""
     if not whole:
         return ""
     share = part / whole
-    if share == 0 or share >= 0.01:
-        return f"{share:.1%}"
-    if share >= 0.0001:
-        return f"{share:.2%}"
-    return "<0.01%"
+    if 0 < share < 0.0005:
+        return "<0.1%"
+    if 0.9995 <= share < 1:
+        return ">99.9%"
+    return f"{share:.1%}"
 
 
 def share_bar(share: float, width: int = BAR_WIDTH, colour: str = "green") -> Text:

@@ -66,6 +66,7 @@ from store.segments.model import (
     SegmentRef,
     SequenceCondition,
     SequenceStep,
+    fixed_attributes,
 )
 from store.segments.validate import ResolvedSegment
 from store.segments.yamlio import dump_segment
@@ -442,7 +443,8 @@ class BuilderScreen(Screen[str | None]):
                                       cancel)
             post("sample", Sampled(generation, members, size))
             if breakdown_by is None:
-                breakdown_by = breakdown_candidate(conn, catalog)
+                breakdown_by = breakdown_candidate(conn, catalog,
+                                                   fixed_attributes(resolved.segment.rule))
             if breakdown_by is not None and breakdown_by in catalog.attributes:
                 rows = audience.breakdown(conn, resolved, as_of, breakdown_by, BREAKDOWN_TOP,
                                           catalog, cancel)
@@ -487,7 +489,8 @@ class BuilderScreen(Screen[str | None]):
     @on(BrokenDown)
     def broken_down(self, message: BrokenDown) -> None:
         if self.current(message):
-            self.breakdown_attribute = self.breakdown_attribute or message.attribute
+            # an attribute picked by the app is not kept: after the next edit the rule may fix
+            # it ("Gender is male"), and another one says more
             self.preview.show_breakdown(self.attribute_text(message.attribute), message.rows,
                                         message.audience)
 
@@ -795,7 +798,8 @@ class BuilderScreen(Screen[str | None]):
         name = "" if not self.draft.saved and segment.name == "New segment" else segment.name
         seg_id = "" if not name else segment.id
         return SegmentInfoModal(title, SegmentInfo(name, seg_id, segment.description),
-                                id_locked=self.draft.saved, taken=taken)
+                                id_locked=self.draft.saved, taken=taken,
+                                names=self.segment_names)
 
     def action_info(self) -> None:
         self.ask_info(save=False, then=None)

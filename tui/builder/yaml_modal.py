@@ -27,7 +27,7 @@ from store.segments.model import Segment, SegmentRef, walk
 from store.segments.pql_reader import read_pql
 from store.segments.pql_writer import write_pql
 from store.segments.yamlio import load_segment_text
-from tui.builder.modals import Dialog, modal_css
+from tui.builder.modals import Choice, ConfirmModal, Dialog, modal_css
 
 SOURCE = "YAML"
 PQL_SOURCE = "PQL"
@@ -148,7 +148,7 @@ class YamlModal(Dialog[Segment | None]):
                     yield note
             yield Static("", id="yaml-problems")
             yield Static("ctrl+s: check and apply the focused pane · F5: copy it · tab: other pane"
-                         " · escape: close", classes="hint")
+                         " · escape: close (asks first if edited)", classes="hint")
 
     def focused_area(self) -> TextArea:
         focused = self.focused
@@ -193,4 +193,26 @@ class YamlModal(Dialog[Segment | None]):
         self.dismiss(segment)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Close; hand-made edits (in either pane) are not thrown away without asking."""
+        yaml_area = self.query_one("#yaml-text", TextArea)
+        pql_area = self.query_one("#pql-text", TextArea)
+        edited = [area for area, shown in ((yaml_area, self.text), (pql_area, self.pql))
+                  if area.text != shown]
+        if not edited:
+            self.dismiss(None)
+            return
+        kinds = " and ".join("PQL" if area is pql_area else "YAML" for area in edited)
+
+        def answered(choice: str | None) -> None:
+            if choice == "d":
+                self.dismiss(None)
+            elif choice == "a":
+                if self.focused not in edited:
+                    edited[0].focus()  # apply what was edited, not the untouched pane
+                self.call_after_refresh(self.action_apply)
+
+        self.app.push_screen(ConfirmModal(
+            f"Discard the {kinds} edits?", f"The {kinds} was edited and not applied. Apply it,"
+            " discard the edits, or keep editing?",
+            [Choice("a", "Apply", "primary"), Choice("d", "Discard", "error"),
+             Choice("escape", "Keep editing")]), answered)

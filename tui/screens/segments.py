@@ -37,6 +37,7 @@ from store.segments.library import (
     delete_segment,
     get_segment,
     list_segments,
+    referrers,
     rename_segment,
     resolve_saved,
     resolve_segment,
@@ -46,7 +47,7 @@ from store.segments.model import Segment, slugify
 from store.segments.pql_reader import read_pql
 from store.segments.pql_writer import write_pql
 from store.segments.yamlio import dump_segment, load_segment_file, read_text_file
-from tui.builder.modals import Choice, ConfirmModal, TextPrompt
+from tui.builder.modals import Choice, ConfirmModal, TextPrompt, name_in_use
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
 from tui.messages import WorkerResult
@@ -97,6 +98,15 @@ class ImportWouldReplace(WorkerResult):
         super().__init__(generation)
         self.path = path
         self.segment_id = segment_id
+
+
+class DeleteChecked(WorkerResult):
+    """The segments that use the one about to be deleted (none: ask to confirm)."""
+
+    def __init__(self, generation: int, segment: SavedSegment, users: list[str]) -> None:
+        super().__init__(generation)
+        self.segment = segment
+        self.users = users
 
 
 class WriteFailed(WorkerResult):
@@ -558,8 +568,9 @@ class SegmentsScreen(Screen[None]):
             if name and name.strip():
                 self.duplicate(segment.id, name.strip(), unique_id(slugify(name), taken))
 
+        names = {s.id: s.name for s in self.segments}
         self.app.push_screen(TextPrompt(f"Duplicate {segment.name!r} as", f"Copy of {segment.name}",
-                                        check=need_name,
+                                        check=need_name, warn=lambda n: name_in_use(n, None, names),
                                         hint="The copy gets an id made from its name."), named)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
@@ -583,8 +594,11 @@ class SegmentsScreen(Screen[None]):
             if name and name.strip() and name.strip() != segment.name:
                 self.rename(segment.id, name.strip())
 
-        self.app.push_screen(TextPrompt(f"Rename {segment.id!r}", segment.name,
-                                        check=need_name, hint="The id stays (other segments refer to it)."),
+        names = {s.id: s.name for s in self.segments}
+        self.app.push_screen(TextPrompt(f"Rename {segment.name!r}", segment.name,
+                                        check=need_name,
+                                        warn=lambda n: name_in_use(n, segment.id, names),
+                                        hint="The id stays (other segments refer to it)."),
                              named)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
@@ -596,8 +610,36 @@ class SegmentsScreen(Screen[None]):
         self.write("Not renamed", write)
 
     def action_delete(self) -> None:
+        """Say which segments use this one (by name) before asking anything; else confirm."""
         segment = self.need_selection()
-        if segment is None:
+        if segment is not None:
+            self.check_delete(segment)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="segments-write")
+    def check_delete(self, segment: SavedSegment) -> None:
+        try:
+            conn = self.read_connection()
+            try:
+                users = referrers(conn, segment.id)
+            finally:
+                conn.close()
+        except AudiencesError as exc:
+            self.post_message(WriteFailed(0, "Not deleted", str(exc)))
+            return
+        self.post_message(DeleteChecked(0, segment, users))
+
+    @on(DeleteChecked)
+    def delete_checked(self, message: DeleteChecked) -> None:
+        segment = message.segment
+        if message.users:
+            names = {s.id: s.name for s in self.segments}
+            used_by = ", ".join(f"{names.get(u, u)!r} ({u})" for u in message.users)
+            self.app.push_screen(ConfirmModal(
+                "Segment in use",
+                f"{segment.name!r} cannot be deleted: {used_by} use"
+                f"{'s' if len(message.users) == 1 else ''} it. Change or delete"
+                f" {'that segment' if len(message.users) == 1 else 'those segments'} first.",
+                [Choice("escape", "OK")]))
             return
 
         def answered(choice: str | None) -> None:
