@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.widgets import TextArea
 
+from store.segments.model import AllOf
 from store.segments.yamlio import load_segment_text
 from tests.test_builder import (
     SIZE,
@@ -97,3 +98,28 @@ async def test_the_automatic_breakdown_avoids_an_attribute_the_rule_fixes(tmp_pa
         await pilot.press("enter")
         await wait_for(pilot, lambda: "BY GENDER" in str(title.render()))
         assert screen.breakdown_attribute == "gender"  # the user's choice stays
+
+
+async def test_indent_and_outdent_move_a_node_into_and_out_of_a_group(tmp_path: Path) -> None:
+    """Wrap "Age" in a group, then ">" moves the purchase condition below it into that group
+    and "<" moves it back out; both from the keyboard, both undoable."""
+    segment, _ = load_segment_text(SPEC_EXAMPLE)
+    app = BuilderApp(make_store(tmp_path / "s.db"), lambda: BuilderScreen(segment, saved=True))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = builder(app)
+        await settled(pilot, screen)
+        original = screen.draft.rule
+        await pilot.press("down", "down", "w")  # Age alone in a new "all of" group
+        assert screen.rule_tree.selected_path == "rule.all[1]"
+        await pilot.press("down", "down")  # past Age, onto the purchase condition
+        assert screen.rule_tree.selected_path == "rule.all[2]"
+        await pilot.press("greater_than_sign")
+        assert screen.rule_tree.selected_path == "rule.all[1].all[1]"
+        rule = screen.draft.rule
+        assert isinstance(rule, AllOf) and len(rule.children) == 3
+        assert rule.children[1] == AllOf((original.children[1], original.children[2]))  # type: ignore[union-attr]
+        await pilot.press("less_than_sign")
+        assert screen.rule_tree.selected_path == "rule.all[2]"
+        await pilot.press("ctrl+z", "ctrl+z", "ctrl+z")
+        assert screen.draft.rule == original
+        await settled(pilot, screen)

@@ -131,6 +131,37 @@ def test_move_swaps_siblings_and_refuses_past_the_ends() -> None:
         ed.move(rule, "rule", 1)
 
 
+def test_indent_moves_into_the_group_above_and_outdent_moves_back_out() -> None:
+    """Like an outliner: indent puts the node (with its not) at the end of the group just
+    above it; outdent puts it just after its group; the selection follows the node."""
+    rule = AllOf((AnyOf((MALE,)), NotOf(OLD), SHOES))
+    indented = ed.indent(rule, "rule.all[1].not")
+    assert indented == ed.Edit(AllOf((AnyOf((MALE, NotOf(OLD))), SHOES)), "rule.all[0].any[1].not")
+    assert ed.outdent(indented.rule, indented.select) == ed.Edit(rule, "rule.all[1].not")
+    # into a negated group, through its not
+    negated = AllOf((NotOf(AllOf((MALE,))), OLD))
+    assert ed.indent(negated, "rule.all[1]") == ed.Edit(
+        AllOf((NotOf(AllOf((MALE, OLD))),)), "rule.all[0].not.all[1]")
+    # a group left empty by an outdent goes
+    assert ed.outdent(AllOf((AnyOf((MALE,)), OLD)), "rule.all[0].any[0]") == ed.Edit(
+        AllOf((MALE, OLD)), "rule.all[0]")
+    # the draft makes both undoable steps
+    draft = ed.SegmentDraft(Segment("s", "S", rule), saved=True)
+    assert draft.indent("rule.all[1]") == "rule.all[0].any[1]"
+    assert draft.undo() == "rule.all[1]" and draft.rule == rule
+
+
+def test_indent_and_outdent_refuse_with_a_reason() -> None:
+    with pytest.raises(ed.EditError, match="no group just above"):
+        ed.indent(EXAMPLE, "rule.all[0]")  # first in its group
+    with pytest.raises(ed.EditError, match="no group just above"):
+        ed.indent(EXAMPLE, "rule.all[1]")  # a condition above, not a group
+    with pytest.raises(ed.EditError, match="top of the rule"):
+        ed.indent(EXAMPLE, "rule")
+    with pytest.raises(ed.EditError, match="already at the top level"):
+        ed.outdent(EXAMPLE, "rule.all[2]")
+
+
 def test_copy_and_paste_a_subtree() -> None:
     rule = AllOf((AnyOf((MALE, OLD)), UNSUB))
     copied = ed.copy(rule, "rule.all[0]")
@@ -380,6 +411,8 @@ def test_every_operation_selects_an_existing_node(rule: Node, data: st.DataObjec
         lambda: ed.move(rule, path, -1),
         lambda: ed.move(rule, path, 1),
         lambda: ed.paste(rule, path, ed.copy(rule, path)),
+        lambda: ed.indent(rule, path),
+        lambda: ed.outdent(rule, path),
     ]
     for operation in operations:
         try:

@@ -33,7 +33,8 @@ from store.segments.model import Segment
 from store.segments.timeutil import as_of_date
 from tui.messages import StoreCounted
 from tui.screens.profiles import ProfilesScreen
-from tui.widgets.commands import ScreenActionsProvider
+from tui.widgets.commands import AreaAction, ScreenActionsProvider
+from tui.widgets.keys import AREA_LABELS
 from tui.widgets.queries import QueryRunner, is_interrupt
 
 DARK_THEME = Theme(
@@ -103,7 +104,7 @@ LIGHT_THEME = Theme(
 )
 
 THEME_ALIASES = {"dark": DARK_THEME.name, "light": LIGHT_THEME.name}
-AREAS = {"profiles": "Profiles", "segments": "Segments", "audiences": "Audiences"}
+AREAS = AREA_LABELS
 
 
 def segments_screen() -> Screen[Any]:
@@ -290,16 +291,45 @@ class AudiencesApp(App[None]):
         self.theme = LIGHT_THEME.name if dark else DARK_THEME.name
 
     def get_system_commands(self, screen: Any) -> Any:
-        yield from super().get_system_commands(screen)
+        """Textual's commands, less those that repeat a key the palette lists already (Quit,
+        Keys: F1) and the areas (listed once, as "Go to ...", from their keys)."""
         from textual.app import SystemCommand
 
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
         other = "light" if self.current_theme.dark else "dark"
         yield SystemCommand(f"Switch to the {other} theme", "Toggle light and dark (ctrl+t)",
                             self.action_toggle_theme)
-        for mode, label in AREAS.items():
-            if mode != self.current_mode:
-                yield SystemCommand(f"Go to {label}", f"Open the {label} area",
-                                    lambda m=mode: self.run_action(f"area('{m}')"))
+
+    def area_screen_types(self) -> dict[str, type[Screen[Any]]]:
+        """The main screen of each area (importing the larger ones only now)."""
+        from tui.screens.audiences import AudiencesScreen
+        from tui.screens.segments import SegmentsScreen
+
+        return {"profiles": ProfilesScreen, "segments": SegmentsScreen,
+                "audiences": AudiencesScreen}
+
+    def area_actions(self) -> list[AreaAction]:
+        """Every action of the areas not on screen, for the command palette: "Segments: New"
+        works from the Audiences area. Keys that only make sense where the user is (escape:
+        back or clear) stay out."""
+        found = []
+        for mode, kind in self.area_screen_types().items():
+            if mode == self.current_mode:
+                continue
+            for item in kind.BINDINGS:
+                if isinstance(item, Binding) and item.key != "escape" and item.description:
+                    found.append(AreaAction(mode, AREAS[mode], item))
+        return found
+
+    async def run_in_area(self, mode: str, action: str) -> None:
+        """Go to ``mode``'s area, then run ``action`` on its main screen."""
+        await self.action_area(mode)
+        kind = self.area_screen_types()[mode]
+        target = next((s for s in reversed(self.screen_stack) if isinstance(s, kind)), None)
+        if target is not None:
+            await self.run_action(action, target)
 
     async def action_quit(self) -> None:
         """Stop every running query, then leave; unsaved work is asked about first.

@@ -283,6 +283,63 @@ def inline_reference(rule: Node, path: str, referenced: Node) -> Edit:
     return Edit(replace_at(rule, ref_path, referenced), ref_path)
 
 
+def indent(rule: Node, path: str) -> Edit:
+    """Move the selection (with its ``not``) into the group just above it, at its end, as an
+    outliner's indent does."""
+    unit = unit_path(path)
+    found = parent_of(unit)
+    if found is None:
+        raise EditError("the top of the rule cannot move into a group")
+    parent_path, (_, index) = found
+    parent = node_at(rule, parent_path)
+    assert isinstance(parent, AllOf | AnyOf)
+    above = None if index == 0 else inner_group_path(
+        rule, f"{parent_path}.{group_kind(parent)}[{index - 1}]")
+    if above is None:
+        raise EditError("there is no group just above it to move into; w wraps it in a group")
+    node, group = node_at(rule, unit), node_at(rule, above)
+    assert isinstance(group, AllOf | AnyOf)
+    # the group is above the node: removing the node afterwards leaves the group's path as it is
+    updated = replace_at(rule, above, type(group)((*group.children, node)))
+    moved_from = node_at(updated, parent_path)
+    assert isinstance(moved_from, AllOf | AnyOf)
+    children = list(moved_from.children)
+    del children[index]
+    updated = replace_at(updated, parent_path, type(parent)(tuple(children)))
+    return Edit(updated, f"{above}.{group_kind(group)}[{len(group.children)}]{path[len(unit):]}")
+
+
+def outdent(rule: Node, path: str) -> Edit:
+    """Move the selection (with its ``not``) out of its group, just after that group, as an
+    outliner's outdent does; a group left empty goes (an empty group would match everyone or
+    nobody)."""
+    unit = unit_path(path)
+    found = parent_of(unit)
+    if found is None:
+        raise EditError("the top of the rule is not in a group")
+    parent_path, (_, index) = found
+    outer = parent_of(unit_path(parent_path))
+    if outer is None:
+        raise EditError("already at the top level of the rule")
+    outer_path, (_, parent_index) = outer
+    node, parent = node_at(rule, unit), node_at(rule, parent_path)
+    assert isinstance(parent, AllOf | AnyOf)
+    children = list(parent.children)
+    del children[index]
+    updated = replace_at(rule, parent_path, type(parent)(tuple(children)))
+    grand = node_at(updated, outer_path)
+    assert isinstance(grand, AllOf | AnyOf)
+    siblings = list(grand.children)
+    if children:
+        position = parent_index + 1
+    else:
+        del siblings[parent_index]
+        position = parent_index
+    siblings.insert(position, node)
+    updated = replace_at(updated, outer_path, type(grand)(tuple(siblings)))
+    return Edit(updated, f"{outer_path}.{group_kind(grand)}[{position}]{path[len(unit):]}")
+
+
 def copy(rule: Node, path: str) -> Node:
     """The subtree to keep on the clipboard (with the ``not`` around it, as the tree shows it)."""
     return node_at(rule, path)
@@ -384,6 +441,12 @@ class SegmentDraft:
 
     def inline(self, path: str, referenced: Node) -> str:
         return self.apply(inline_reference(self.rule, path, referenced), path)
+
+    def indent(self, path: str) -> str:
+        return self.apply(indent(self.rule, path), path)
+
+    def outdent(self, path: str) -> str:
+        return self.apply(outdent(self.rule, path), path)
 
     def copy(self, path: str) -> Node:
         self.clipboard = copy(self.rule, path)

@@ -77,6 +77,16 @@ def breakdown_table(rows: Sequence[tuple[str, int]], audience: int, width: int =
     return table
 
 
+def member_text(line: str) -> Text:
+    """A sampled member on one line: the id, then its name and tested values dimmed; cut with
+    "…" when the panel is narrow."""
+    profile_id, _, rest = line.partition("  ")
+    text = Text(profile_id, no_wrap=True, overflow="ellipsis")
+    if rest:
+        text.append("  " + rest, style="dim")
+    return text
+
+
 class SampleList(OptionList):
     """A few members of the audience; enter opens the profile with why it belongs."""
 
@@ -109,7 +119,8 @@ class PreviewPanel(Vertical):
     PreviewPanel #count-digits { color: $success; width: auto; }
     PreviewPanel #count-digits.stale { color: $text-muted; }
     PreviewPanel #count-share, PreviewPanel #count-status { height: auto; }
-    PreviewPanel #sample { height: auto; max-height: 12; border: none; padding: 0; }
+    PreviewPanel #sample { height: auto; max-height: 12; border: none; padding: 0;
+                           text-wrap: nowrap; text-overflow: ellipsis; }
     PreviewPanel #breakdown { height: auto; }
     PreviewPanel .stale { text-opacity: 35%; }
     """
@@ -207,10 +218,11 @@ class PreviewPanel(Vertical):
 
     # -- sample -------------------------------------------------------------------------
     def show_sample(self, members: Sequence[tuple[int, str]], audience: int | None = None) -> None:
+        """(pk, line) per member: the line starts with the profile id, the rest is dimmed."""
         sample = self.query_one("#sample", SampleList)
         sample.remove_class("stale")
         sample.clear_options()
-        sample.add_options(Option(Text(profile_id), id=f"member-{pk}") for pk, profile_id in members)
+        sample.add_options(Option(member_text(line), id=f"member-{pk}") for pk, line in members)
         if members:
             sample.highlighted = 0
         title = "SAMPLE OF MEMBERS"

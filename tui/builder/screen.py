@@ -67,7 +67,9 @@ from store.segments.model import (
     SequenceCondition,
     SequenceStep,
     fixed_attributes,
+    walk,
 )
+from store.segments.timeutil import as_of_date
 from store.segments.validate import ResolvedSegment
 from store.segments.yamlio import dump_segment
 from tui.builder.condition_editor import ConditionEditor
@@ -99,12 +101,13 @@ from tui.builder.sequence_editor import SequenceEditor
 from tui.builder.value_text import plain_message
 from tui.builder.yaml_modal import YamlModal
 from tui.widgets.footer import AppFooter
-from tui.widgets.format import tone
+from tui.widgets.format import plain_value, tone
 from tui.widgets.queries import SerialConnection
 
 DEBOUNCE_SECONDS = 0.25
 SAMPLE_SIZE = 10
 SAMPLE_SEED = 7
+SAMPLE_FIELDS = 2  # attribute values shown beside each sampled member's name
 BREAKDOWN_TOP = 8
 
 # Called by the preview worker after each stage, before its result is posted:
@@ -139,6 +142,37 @@ def node_shown(node: Node) -> Node:
     while isinstance(node, NotOf):
         node = node.child
     return node
+
+
+def member_lines(conn: Connection, catalog: Catalog, members: list[tuple[int, str]],
+                 resolved: ResolvedSegment, as_of: dt.datetime) -> list[tuple[int, str]]:
+    """(pk, line) per sampled member: the id, the name and the values of the first
+    ``SAMPLE_FIELDS`` attributes the rule tests ("C0000702  Inés Uribe  Age 55"), so a
+    sample says who is in the audience and why at a glance."""
+    from store.query.profiles import load_attributes
+    from tui.screens.profile_view import display_name
+
+    tested: list[str] = []
+    same_for_all = fixed_attributes(resolved.segment.rule)  # "Gender male" on every line: left out
+    for _path, node in walk(resolved.segment.rule):
+        if isinstance(node, AttributeCondition) and node.attribute not in tested \
+                and node.attribute not in same_for_all and node.attribute in catalog.attributes:
+            tested.append(node.attribute)
+    today = as_of_date(as_of)
+    lines = []
+    for pk, profile_id in members:
+        attributes = load_attributes(conn, catalog, pk, today) or []
+        by_name = {a.name: a for a in attributes}
+        parts = [profile_id]
+        name = display_name(attributes) if attributes else profile_id
+        if name != profile_id:
+            parts.append(name)
+        for attribute in tested[:SAMPLE_FIELDS]:
+            found = by_name.get(attribute)
+            if found is not None and attribute != "id":
+                parts.append(f"{found.label} {plain_value(found.value, found.type)}")
+        lines.append((pk, "  ".join(parts)))
+    return lines
 
 
 class BuilderScreen(Screen[str | None]):
@@ -185,6 +219,10 @@ class BuilderScreen(Screen[str | None]):
                 tooltip="Move the highlighted node up among its siblings"),
         Binding("ctrl+down,J", "move(1)", "Move down", show=False,
                 tooltip="Move the highlighted node down among its siblings"),
+        Binding("ctrl+right,greater_than_sign", "indent", "Indent", show=False,
+                tooltip="Move the highlighted node into the group just above it"),
+        Binding("ctrl+left,less_than_sign", "outdent", "Outdent", show=False,
+                tooltip="Move the highlighted node out of its group, just after it"),
         Binding("c", "copy", "Copy", show=False, tooltip="Copy the highlighted node"),
         Binding("p", "paste", "Paste", show=False, tooltip="Paste the copied node after it"),
         Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last change"),
@@ -441,7 +479,8 @@ class BuilderScreen(Screen[str | None]):
         try:
             members = audience.sample(conn, resolved, as_of, SAMPLE_SIZE, SAMPLE_SEED, catalog,
                                       cancel)
-            post("sample", Sampled(generation, members, size))
+            post("sample", Sampled(generation, member_lines(conn, catalog, members, resolved,
+                                                            as_of), size))
             if breakdown_by is None:
                 breakdown_by = breakdown_candidate(conn, catalog,
                                                    fixed_attributes(resolved.segment.rule))
@@ -751,6 +790,12 @@ class BuilderScreen(Screen[str | None]):
 
     def action_move(self, delta: int) -> None:
         self.edit(lambda path: self.draft.move(path, delta))
+
+    def action_indent(self) -> None:
+        self.edit(self.draft.indent)
+
+    def action_outdent(self) -> None:
+        self.edit(self.draft.outdent)
 
     @property
     def clipboard(self) -> Clipboard:

@@ -24,6 +24,9 @@ ROW_MOVES: list[Binding] = [
     Binding("pagedown", "page_down", "Page down", show=False),
 ]
 
+# The three areas (app modes) and what they are called on screen.
+AREA_LABELS = {"profiles": "Profiles", "segments": "Segments", "audiences": "Audiences"}
+
 HIDDEN_ACTIONS = frozenset({"command_palette", "app.command_palette"})
 
 # Moving the cursor or the view: listed in the F1 help, left out of the command palette
