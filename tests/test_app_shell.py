@@ -347,8 +347,7 @@ async def test_the_palette_offers_commands_not_cursor_moves(store: Path) -> None
             await pilot.press(key)
             await settle(pilot, lambda a=area: isinstance(app.screen, a))
             await pilot.pause(0.3)
-            titles = [ScreenActionsProvider(app.screen)._title(line)
-                      for line in ScreenActionsProvider(app.screen)._lines()]
+            titles = [command.title for command in ScreenActionsProvider(app.screen).commands()]
             assert titles, area
             for title in titles:
                 assert not any(word in title for word in (

@@ -81,6 +81,8 @@ class ScreenActionsProvider(Provider):
         for line in key_lines(self.screen):
             if not line.enabled or line.navigation or line.action in PALETTE_NOISE:
                 continue
+            if line.action.removeprefix("app.") == f"area('{self.app.current_mode}')":
+                continue  # "Go to Audiences" while there
             title = self._title(line)
             if title in seen:
                 continue
