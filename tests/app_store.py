@@ -141,6 +141,32 @@ def build(path: Path) -> Path:
     return path
 
 
+STAMP = "2025-06-01 09:30:00"
+
+
+def build_with_audiences(path: Path) -> Path:
+    """``build``, then two activated audiences (gold-over-30, smiths) in campaign.db beside
+    it; every save and activation stamp pinned to ``STAMP`` so screens draw the same."""
+    from store.campaign.activation import activate
+    from store.campaign.store import open_campaign
+    from store.engines.sqlite import open_store
+    from store.segments.library import resolve_saved
+
+    build(path)
+    conn = open_store(path)
+    campaign = open_campaign(path.parent / "campaign.db")
+    for segment_id in ("gold-over-30", "smiths"):
+        activate(conn, campaign, resolve_saved(conn, segment_id), AS_OF)
+    with campaign:
+        campaign.execute("UPDATE audiences SET activated_at = ?, created_at = ?", (STAMP, STAMP))
+        campaign.execute("UPDATE activations SET activated_at = ?, duration_ms = 12", (STAMP,))
+    campaign.close()
+    conn.execute("UPDATE segments SET created_at = ?, updated_at = ?", (STAMP, STAMP))
+    conn.commit()
+    conn.close()
+    return path
+
+
 async def settle(pilot: Any, condition: Any, timeout: float = 10.0) -> None:
     """Let the app run until ``condition()`` holds (workers finished, messages handled)."""
     loop = asyncio.get_running_loop()

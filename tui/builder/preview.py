@@ -26,6 +26,7 @@ BAR_WIDTH = 24
 COUNTING_TICK_S = 0.5
 SLOW_COUNT_S = 1.0  # a count running longer says for how long, and how to stop it
 BREAKDOWN_LABEL = 16
+MIN_BAR = 6
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
@@ -61,10 +62,11 @@ def share_bar(share: float, width: int = BAR_WIDTH, colour: str = "green") -> Te
     return text
 
 
-def breakdown_table(rows: Sequence[tuple[str, int]], audience: int, width: int = BAR_WIDTH) -> Table:
+def breakdown_table(rows: Sequence[tuple[str, int]], audience: int, width: int = BAR_WIDTH,
+                    label_width: int = BREAKDOWN_LABEL) -> Table:
     """Value · bar · count · share of the audience, one line per value."""
     table = Table.grid(padding=(0, 1))
-    table.add_column(max_width=BREAKDOWN_LABEL, no_wrap=True, overflow="ellipsis")
+    table.add_column(max_width=label_width, no_wrap=True, overflow="ellipsis")
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True)
     table.add_column(justify="right", no_wrap=True, style="dim")
@@ -254,8 +256,11 @@ class PreviewPanel(Vertical):
             widget.update(Text("nobody to break down", style="dim"))
         else:
             room = self.query_one("#preview-lists").content_region.width or 50
-            names = min(BREAKDOWN_LABEL, max(len(str(value)) for value, _ in rows))
             counts = max(len(f"{n:,}") for _, n in rows)
             shares = max(len(format_share(n, audience)) for _, n in rows)
-            bar = max(8, min(BAR_WIDTH * 2, room - names - counts - shares - 3))
-            widget.update(breakdown_table(rows, audience, bar))
+            # the numbers always fit; the labels give way (ending in "…") before the bar
+            # drops under MIN_BAR cells, so a narrow panel never cuts a count or a share
+            names = min(BREAKDOWN_LABEL, max(len(str(value)) for value, _ in rows),
+                        max(4, room - counts - shares - 3 - MIN_BAR))
+            bar = max(MIN_BAR, min(BAR_WIDTH * 2, room - names - counts - shares - 3))
+            widget.update(breakdown_table(rows, audience, bar, names))

@@ -181,6 +181,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.trigger = "refresh" if isinstance(segment, Audience) else "activate"
         self.split: SplitSpec | None = None  # None: the audience keeps its split
         self.state = "reviewing"  # reviewing | ready | activating | done | failed
+        self.named_later = False  # opened with a segment id: titled by name once reviewed
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._connections: list[Connection] = []
@@ -193,6 +194,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             title = self.segment.segment.name
         else:
             title = self.audience_name or "the segment"
+            self.named_later = self.audience_name is None
         with VerticalScroll(id="activation-dialog"):  # scrolls on a small terminal
             yield Static(Text(f"Activate {title}"), id="activation-title")
             yield Static("Reviewing: finding the members…", id="activation-status")
@@ -305,7 +307,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         result = message.result
         self.review_result = result
         self.state = "ready"
-        if isinstance(self.segment, str):  # the id was all there was to show until now
+        if self.named_later:  # only the id was known when the dialog opened
             self.query_one("#activation-title", Static).update(Text(f"Activate {result.name}"))
         self.query_one("#activation-progress", ProgressBar).update(total=100, progress=0)
         if result.previous is None:

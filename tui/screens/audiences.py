@@ -532,6 +532,7 @@ class AudiencesScreen(Screen[None]):
         hint = self.query_one("#audiences-hint", Static)
         if message.audiences:
             hint.update(f"{plural(len(message.audiences), 'audience')} in {shown_path(self.campaign_path)}")
+            hint.tooltip = str(self.campaign_path)
         else:
             hint.update("No audience activated yet. Activate a segment from the Segments area, or run"
                         " `audiences-tui activate SEGMENT.yaml`.")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -94,6 +95,21 @@ class AttributeTable:
             yield table
 
 
+class WhyTree(Tree[Any]):
+    """The explanation of one segment: each condition ✓/✗ with the values seen; a condition
+    too long for the panel ends in "…" instead of being cut mid-word."""
+
+    def render_label(self, node: TreeNode[Any], base_style: Style, style: Style) -> Text:
+        text = super().render_label(node, base_style, style)
+        depth, parent = 0, node.parent
+        while parent is not None:
+            depth, parent = depth + 1, parent.parent
+        room = self.scrollable_content_region.width - depth * self.guide_depth - 1
+        if room > 4 and text.cell_len > room:
+            text.truncate(room, overflow="ellipsis")
+        return text
+
+
 def attribute_table(attributes: Sequence[AttributeValue]) -> RenderableType:
     """Attributes grouped as the catalog says (see ``AttributeTable``)."""
     return AttributeTable(attributes)
@@ -113,9 +129,12 @@ def summary_table(summary: ProfileSummary, today: dt.date) -> RenderableType:
                 line.append(f" ({note})", style="dim")
         return line
 
-    orders = MISSING if summary.orders is None else f"{summary.orders:,}"
-    totals = facts(("Orders", orders, ""), ("Total spend", format_money(summary.spend), ""),
-                   ("Events", f"{summary.events:,}", ""))
+    if summary.orders is None and summary.spend is None:  # a store without purchases
+        totals = facts(("Events", f"{summary.events:,}", ""))
+    else:
+        orders = MISSING if summary.orders is None else f"{summary.orders:,}"
+        totals = facts(("Orders", orders, ""), ("Total spend", format_money(summary.spend), ""),
+                       ("Events", f"{summary.events:,}", ""))
     when = facts(("First activity", format_ts(summary.first_ts, with_time=False),
                   relative_day(summary.first_ts, today)),
                  ("Last activity", format_ts(summary.last_ts, with_time=False),
@@ -246,7 +265,7 @@ class ProfileViewScreen(Screen[None]):
                     segments = OptionList(id="pv-segments", classes="panel")
                     segments.border_title = "Saved segments"
                     yield segments
-                    why: Tree[Any] = Tree("Why", id="pv-why", classes="panel")
+                    why = WhyTree("Why", id="pv-why", classes="panel")
                     why.border_title = "Why"
                     why.show_root = True
                     yield why
@@ -378,7 +397,9 @@ class ProfileViewScreen(Screen[None]):
         name = display_name(message.attributes)
         self.title = f"Profile · {name}"
         self.query_one("#pv-name", Static).update(Text(name, style="bold"))
-        meta = [str(values["id"].value)] if "id" in values else []
+        # the id once: it is the heading already when the profile has no name
+        meta = [str(values["id"].value)] if "id" in values and name != str(values["id"].value) \
+            else []
         for name in ("email",):
             if name in values and values[name].value:
                 meta.append(str(values[name].value))
@@ -390,6 +411,12 @@ class ProfileViewScreen(Screen[None]):
         if message.summary is not None:
             self.query_one("#pv-summary", Static).update(
                 summary_table(message.summary, self.audiences.today()))
+        if not self.catalog.event_types:
+            # a store of profiles only (an imported table): no activity or timeline to show,
+            # the segments and the explanation take the height
+            self.query_one("#pv-summary").display = False
+            self.query_one(TimelineTable).display = False
+            self.query_one("#pv-explain").styles.height = "1fr"
 
     @on(MembershipLoaded)
     def _membership_loaded(self, message: MembershipLoaded) -> None:
