@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -22,7 +21,6 @@ from tui.commands.common import (
     StoreParam,
     is_driver,
     missing_driver_message,
-    parse_store,
 )
 
 if TYPE_CHECKING:
@@ -67,18 +65,6 @@ def describe_database_error(ctx: click.Context, exc: BaseException) -> str:
     if engine is None:
         return f"The store: {exc}"
     return str(engine.describe_error(exc))
-
-
-def default_store() -> Engine:
-    """``$AUDIENCES_DB``, else ``audiences.db`` (SQLite) in the user's data directory."""
-    env = os.environ.get("AUDIENCES_DB")
-    if env:
-        return parse_store(env)
-    import platformdirs
-
-    from store.engines.sqlite import SQLiteEngine
-
-    return SQLiteEngine(str(Path(platformdirs.user_data_dir("audiences-tui")) / "audiences.db"))
 
 
 @click.group(cls=AudiencesGroup, invoke_without_command=True,

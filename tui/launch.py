@@ -85,7 +85,7 @@ def resolve_store(db: Engine | str | Path | None, console: Console | None = None
     """The store to open: ``--db`` (must exist), else the default one (created on first run)."""
     if db is not None:
         return check_store(db)
-    from tui.cli import default_store
+    from tui.store_path import default_store
 
     engine = default_store()
     if not engine.exists():

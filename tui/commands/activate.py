@@ -44,7 +44,7 @@ def campaign_path(db: Engine | None, campaign_db: Path | None) -> Path:
         return campaign_db
     store = given_engine(db)
     if store is None:
-        from tui.cli import default_store
+        from tui.store_path import default_store
 
         store = default_store()
     return store.default_campaign_path()
