@@ -25,6 +25,14 @@ def _private_data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         os.environ["XDG_DATA_HOME"] = before
 
 
+@pytest.fixture(autouse=True)
+def _private_settings(tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps its own settings (column choices): one test's choice never shows up
+    in another's screen."""
+    monkeypatch.setenv("AUDIENCES_CONFIG_DIR", str(tmp_path_factory.mktemp("settings")))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", default=False,
                      help="also run tests marked slow (long fuzz and scale runs)")

@@ -367,6 +367,31 @@ async def test_column_picker_changes_the_columns(store: Path) -> None:
         keys = [column.key for column in screen.table.columns]
         assert "email" not in keys and "loyalty_tier" in keys
         assert len(screen.table.window[0].values) == len(keys)
+        chosen = list(screen.columns)
+    # kept for this store across restarts; another store keeps its defaults
+    again = make_app(store, as_of=AS_OF)
+    async with again.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(again)
+        await settle(pilot, table_ready(screen.table))
+        assert screen.columns == chosen
+        assert "Columns" in [key.description for key in screen.query("FooterKey")]
+
+
+async def test_a_settings_file_that_cannot_be_written_is_a_warning(
+        store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("AUDIENCES_CONFIG_DIR", str(blocker))
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = screen_of(app)
+        await settle(pilot, table_ready(screen.table))
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, ColumnPicker))
+        app.screen.query_one("#column-list").deselect("email")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(pilot, lambda: any("not kept" in n.message for n in app._notifications))
+        assert "email" not in screen.columns and app.is_running
 
 
 async def test_enter_opens_the_profile_under_the_cursor(store: Path) -> None:

@@ -34,6 +34,7 @@ from store.query.profiles import (
 )
 from store.schema.catalog import Attribute, Catalog
 from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
+from tui.settings import load_columns, save_columns
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import cell
 from tui.widgets.keyset_table import ColumnSpec, KeysetTable, describe_error
@@ -115,8 +116,8 @@ class ProfilesScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search", tooltip="Find profiles by name, email or id"),
         Binding("f", "filter_segment", "Segment", tooltip="Show only the members of a saved segment"),
-        # Columns stays out of the footer so that q and F1 fit at 120 columns with esc shown.
-        Binding("c", "columns", "Columns", show=False, tooltip="Choose the columns to show"),
+        Binding("c", "columns", "Columns",
+                tooltip="Choose the columns to show (kept for this store across restarts)"),
         Binding("s", "sort", "Sort", tooltip="Sort the profiles by a column"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
         Binding("escape", "clear", "Clear", tooltip="Clear the search and the segment filter"),
@@ -171,9 +172,15 @@ class ProfilesScreen(Screen[None]):
         self.table.runner = self.audiences.queries
         fields = ", ".join(self.search_fields())
         self.query_one("#search", Input).placeholder = f"{fields} · every word must match"
-        self.columns = default_columns(self.catalog)
+        saved = [c for c in load_columns(self.store_key) or [] if c in self.catalog.attributes]
+        self.columns = saved or default_columns(self.catalog)
         self._restart(columns_changed=True)
         self.table.focus()
+
+    @property
+    def store_key(self) -> str:
+        """How the settings file names this store (its path or URL, never a password)."""
+        return self.audiences.engine.display
 
     def _next(self, what: str) -> int:
         """A new generation for requests of kind ``what``; older results are dropped."""
@@ -436,6 +443,9 @@ class ProfilesScreen(Screen[None]):
             if isinstance(columns, list) and columns != self.columns:
                 self.columns = [str(c) for c in columns]
                 self._restart(columns_changed=True, keep_position=True)
+                problem = save_columns(self.store_key, self.columns)
+                if problem:
+                    self.notify(problem, severity="warning")
 
         self.app.push_screen(ColumnPicker(self.catalog, self.columns), chosen)
 
