@@ -204,3 +204,14 @@ def test_the_breakdown_prefers_an_attribute_the_rule_does_not_fix(tmp_path: Path
     assert breakdown_candidate(conn, catalog, fixed_attributes(male)) == "country"
     assert breakdown_candidate(conn, catalog, {"gender", "country"}) == "gender"
     conn.close()
+
+
+def test_labels_from_column_names_keep_words_and_acronyms() -> None:
+    """Imported columns without a label read as words: "Streaming TV", not "Streamingtv" or
+    "Streaming tv"."""
+    from store.schema.catalog import label_from_name
+
+    assert [label_from_name(n) for n in ("StreamingTV", "streaming_tv", "SeniorCitizen",
+                                         "customerID", "tenure", "sms_opt_in", "address_line_2")
+            ] == ["Streaming TV", "Streaming TV", "Senior citizen", "Customer ID", "Tenure",
+                  "SMS opt in", "Address line 2"]

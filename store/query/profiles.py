@@ -26,7 +26,7 @@ from sqlglot import exp
 from store.engines.base import Connection
 from store.engines.layout import quote_identifier
 from store.query import sqlbuild as sb
-from store.schema.catalog import Attribute, Catalog
+from store.schema.catalog import Attribute, Catalog, label_from_name
 from store.schema.values import parse_date
 from store.segments.timeutil import age_on
 
@@ -503,7 +503,7 @@ def profile_summary(conn: Connection, catalog: Catalog, pk: int) -> ProfileSumma
     ):
         event_type = by_id.get(type_id)
         name = event_type.name if event_type else f"type {type_id}"
-        label = (event_type.label if event_type else "") or name.replace("_", " ").capitalize()
+        label = (event_type.label if event_type else "") or label_from_name(name)
         activity.append(Activity(name, label, int(count), int(first), int(last)))
     total = sum(a.count for a in activity)
     first_ts = min((a.first_ts for a in activity), default=None)
@@ -624,7 +624,7 @@ def timeline_page(conn: Connection, catalog: Catalog, pk: int, *,
         own = {}
         for f, value in zip(fields, row[offset:offset + len(fields)], strict=True):
             if value is not None:  # a field another event type uses is missing here
-                own[f.name] = EventDetail(f.name, f.label or f.name.replace("_", " ").capitalize(),
+                own[f.name] = EventDetail(f.name, f.label or label_from_name(f.name),
                                           f.type, value)
         offset += len(fields)
         linked: list[EventDetail] = []
@@ -633,14 +633,14 @@ def timeline_page(conn: Connection, catalog: Catalog, pk: int, *,
                 continue
             ef = catalog.entities[entity].fields[name]
             if name in ("name", "title"):  # a product's name reads best as "Product ..."
-                label = catalog.entities[entity].label or entity.replace("_", " ").capitalize()
+                label = catalog.entities[entity].label or label_from_name(entity)
             else:
-                label = ef.label or name.replace("_", " ").capitalize()
+                label = ef.label or label_from_name(name)
             linked.append(EventDetail(f"{entity}.{name}", label, ef.type, value))
         details.extend(linked)
         details.extend(own.values())
         name = event_type.name if event_type else f"type {row[2]}"
-        label = (event_type.label if event_type else "") or name.replace("_", " ").capitalize()
+        label = (event_type.label if event_type else "") or label_from_name(name)
         result.append(TimelineEvent(int(row[0]), whole(row[1]), name, label, tuple(details)))
     return result[::-1] if ascending else result
 

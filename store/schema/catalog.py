@@ -31,7 +31,25 @@ class Attribute:
 
     @property
     def display_label(self) -> str:
-        return self.label or self.name.replace("_", " ").capitalize()
+        return self.label or label_from_name(self.name)
+
+
+# Short words that are read letter by letter: a label spells them in capitals.
+ACRONYMS = frozenset({"id", "tv", "sms", "url", "ip", "utm", "vip", "xdm", "uk", "us", "eu",
+                      "pin", "dsl", "pos", "crm", "sku", "gdpr", "api", "ltv"})
+_WORD_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def label_from_name(name: str) -> str:
+    """A label for a name that has none: words split at underscores and case changes,
+    the first capitalised, acronyms in capitals (``StreamingTV`` and ``streaming_tv``:
+    "Streaming TV"; ``SeniorCitizen``: "Senior citizen"; ``customerID``: "Customer ID")."""
+    words = _WORD_RE.findall(name) or [name]
+    shown = [w.upper() if w.lower() in ACRONYMS or (w.isupper() and len(w) > 1) else w.lower()
+             for w in words]
+    first = shown[0]
+    shown[0] = first if first.isupper() else first[:1].upper() + first[1:]
+    return " ".join(shown)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from store.schema.catalog import Catalog
+from store.schema.catalog import Catalog, label_from_name
 from store.schema.values import format_datetime
 from store.segments.model import (
     PROFILE_PREFIX,
@@ -412,9 +412,9 @@ def field_label(name: str, catalog: Catalog | None) -> str:
 
 
 def humanize(name: str) -> str:
-    """``loyalty_tier`` -> ``Loyalty tier``."""
-    text = name.replace("_", " ").strip()
-    return text[:1].upper() + text[1:] if text else name
+    """``loyalty_tier`` -> ``Loyalty tier`` (the catalog's rule: ``StreamingTV`` -> ``Streaming
+    TV``)."""
+    return label_from_name(name.strip()) if name.strip() else name
 
 
 def inline(label: str) -> str:
