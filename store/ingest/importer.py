@@ -32,6 +32,7 @@ from store.engines.base import Connection, Engine, engine_for
 from store.engines.layout import EVENT_INDEXES, quote_identifier, write_transaction
 from store.errors import InputError, StoreError
 from store.files import printable
+from store.ingest.columns import ColumnSpec, boolean_converter, boolean_value
 from store.ingest.inference import (
     ColumnConverter,
     ColumnInference,
@@ -54,6 +55,7 @@ from store.schema.catalog import (
     ensure_entity_field,
     ensure_event_field,
     ensure_event_type,
+    set_labels,
     set_xdm,
 )
 from store.schema.indexes import ensure_indexes
@@ -123,17 +125,21 @@ def _plural(count: int, word: str) -> str:
 
 def import_profiles(db_path: str | Path | Engine, file_path: str | Path, id_column: str | None = None,
                     *, progress: Progress | None = None,
-                    xdm: Mapping[str, str] | None = None) -> ImportResult:
+                    xdm: Mapping[str, str] | None = None,
+                    columns: Mapping[str, ColumnSpec] | None = None) -> ImportResult:
     """Upsert profiles by id: an existing id gets the file's columns, its other attributes stay.
 
     ``id_column`` defaults to ``id`` if the file has it, else ``profile_id``.
     Within one file, the last row of a repeated id wins. ``xdm`` gives attributes their XDM
-    names for PQL (spec/pql.md), in the same transaction.
+    names for PQL (spec/pql.md), in the same transaction. ``columns`` declares types, labels,
+    groups and XDM names (``store.ingest.columns``: ``--schema`` and ``--boolean``).
     """
     source = ImportFile(file_path)
-    names: list[tuple[XdmKind, str, str]] = [("attribute", name, value)
-                                              for name, value in (xdm or {}).items()]
-    return _run(_engine(db_path), source, _ProfilesJob(source, id_column), progress, names)
+    declared = {name: spec.xdm for name, spec in (columns or {}).items() if spec.xdm}
+    names: list[tuple[XdmKind, str, str]] = [("attribute", name, value) for name, value
+                                              in {**declared, **(xdm or {})}.items()]
+    return _run(_engine(db_path), source, _ProfilesJob(source, id_column, columns), progress,
+                names)
 
 
 def import_events(db_path: str | Path | Engine, file_path: str | Path, profile_column: str = "profile_id",
@@ -475,6 +481,10 @@ class _Job:
         ]
 
 
+def _a_type(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 def _blank(value: Any) -> bool:
     """A missing JSON id: null, or text that is empty or only white space."""
     return value is None or (isinstance(value, str) and (not value or value.isspace()))
@@ -594,12 +604,16 @@ class _Upsert:
 class _ProfilesJob(_Job):
     kind: ImportKind = "profiles"
 
-    def __init__(self, source: ImportFile, id_column: str | None) -> None:
+    def __init__(self, source: ImportFile, id_column: str | None,
+                 columns: Mapping[str, ColumnSpec] | None = None) -> None:
         super().__init__(source)
         self.id_column = id_column or ""
         self.explicit = id_column is not None
         self.seen_ids: set[Any] = set()
         self.rows = 0
+        self.specs = dict(columns or {})
+        # declared booleans are checked against the yes/no words, not inferred
+        self.booleans = [name for name, spec in self.specs.items() if spec.type == "boolean"]
 
     def begin(self, columns: tuple[str, ...]) -> None:
         if not self.explicit:
@@ -616,7 +630,21 @@ class _ProfilesJob(_Job):
                 f"{self.source.path}: column 'id' would clash with the built-in profile id while"
                 f" the id column is {self.id_column!r}; rename it, or use --id-column id."
             )
-        self.roles = {self.id_column}
+        self.roles = {self.id_column, *self.booleans}
+        self.check_specs(columns)
+
+    def check_specs(self, columns: tuple[str, ...]) -> None:
+        """Every declared column is in the file, is not the id, and agrees with the store."""
+        for name, spec in self.specs.items():
+            if name not in columns:
+                raise InputError(f"{self.source.path} has no column {name!r} (named in --schema"
+                                 " or --boolean)." + did_you_mean(name, list(columns)))
+            if name == self.id_column and spec.type is not None:
+                raise InputError(f"{name!r} is the id column; it cannot be given a type.")
+            stored = self.catalog.attributes.get(name)
+            if stored is not None and spec.type is not None and stored.type != spec.type:
+                raise InputError(f"Column {name!r} is declared {spec.type} but attribute"
+                                 f" {name!r} is {_a_type(stored.type)} in the store.")
 
     def check(self, chunk: Chunk) -> list[RowProblem]:
         raw = chunk.column(self.id_column)
@@ -625,11 +653,19 @@ class _ProfilesJob(_Job):
         self.seen_ids.update(ids)
         self.rows += len(chunk)
         self.observe_fields(chunk, bad)
+        for name in self.booleans:
+            for line, value in zip(chunk.lines, chunk.column(name), strict=True):
+                if isinstance(boolean_value(value), str):
+                    bad.append(RowProblem(line, name, str(value), "not a yes/no value (the column"
+                                          " is boolean: true/false, yes/no, 1/0)"))
         return bad
 
     def schema(self, name: str) -> AttrType | None:
         attribute = self.catalog.attributes.get(name)
-        return attribute.type if attribute else None
+        if attribute is not None:
+            return attribute.type
+        spec = self.specs.get(name)
+        return spec.type if spec is not None else None
 
     def plan(self) -> Plan:
         conflicts: list[RowProblem] = []
@@ -640,14 +676,28 @@ class _ProfilesJob(_Job):
                                             f" ({attribute.derived_from}) and cannot be imported"))
         if conflicts:
             raise _conflict_error(self.source.path, conflicts)
-        return self.plan_fields(self.schema, "attribute")
+        plan = self.plan_fields(self.schema, "attribute")
+        for name, final in plan:  # a declared type is kept, never widened by the values
+            declared = self.specs[name].type if name in self.specs else None
+            if declared is not None and final != declared:
+                kind, (line, text) = next((k, found) for k, found
+                                          in self.fields[name].examples.items() if k != declared)
+                conflicts.append(RowProblem(line, name, text, f"{_a_type(kind)} value, but the"
+                                            f" column is declared {declared}"))
+        if conflicts:
+            raise _conflict_error(self.source.path, conflicts)
+        return plan + [(name, "boolean") for name in self.booleans]
 
     def write(self, conn: Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
         attributes = [ensure_attribute(conn, name, final) for name, final in plan]
         plan = [(name, attribute.type)
                 for (name, _), attribute in zip(plan, attributes, strict=True)]
-        converters = [converter(final, self.is_json) for _, final in plan]
+        converters = [boolean_converter if name in self.booleans else converter(final, self.is_json)
+                      for name, final in plan]
+        for name, spec in self.specs.items():
+            set_labels(conn, "attributes", name, label=spec.label or None,
+                       group=spec.group or None, description=spec.description or None)
         before = _count(conn, "profiles")
         upsert = _Upsert(conn, "profiles", "id", "string",
                          [attribute.column for attribute in attributes],

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from store.engines.base import Engine
+from store.ingest.columns import load_column_specs, with_booleans
 from store.ingest.importer import (
     ImportResult,
     Progress,
@@ -93,13 +94,22 @@ def import_group() -> None:
               help="The column holding the profile id (default: id, else profile_id).")
 @click.option("--xdm", "xdm", multiple=True, metavar="ATTRIBUTE=XDM.NAME",
               help=XDM_HELP.format(what="an attribute"))
+@click.option("--schema", "schema_file", type=ExistingFile(), default=None, metavar="FILE",
+              help="A YAML file giving columns a type, label, group, description and XDM name:"
+                   " 'SeniorCitizen: {type: boolean, label: Senior citizen, group: Demographics}'.")
+@click.option("--boolean", "booleans", multiple=True, metavar="COL",
+              help="Store this 0/1, yes/no or true/false column as a boolean (repeatable).")
 def profiles_command(file: Path, db: Engine | None, id_column: str | None,
-                     xdm: tuple[str, ...]) -> None:
+                     xdm: tuple[str, ...], schema_file: Path | None,
+                     booleans: tuple[str, ...]) -> None:
     """Add or update profiles; an existing id keeps the attributes the file does not have."""
     names = _xdm_pairs(xdm, "--xdm")
+    specs = load_column_specs(schema_file) if schema_file is not None else {}
+    columns = with_booleans(specs, booleans)
     store = store_engine(db)
     with _progress(file) as progress:
-        result = import_profiles(store, file, id_column, progress=progress, xdm=names)
+        result = import_profiles(store, file, id_column, progress=progress, xdm=names,
+                                 columns=columns)
     _finish(result)
 
 
