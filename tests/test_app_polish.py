@@ -47,10 +47,10 @@ async def test_every_area_footer_starts_with_help_and_quit_at_80_columns(store: 
         await settle(pilot, lambda: type(app.screen).__name__ == "BuilderScreen"
                      and bool(footer_keys(app.screen)))
         shown = footer_keys(app.screen)
-        assert shown[:4] == ["Help", "Quit", "Save", "YAML"], shown
+        assert shown[:4] == ["Help", "Quit", "Save", "Code"], shown
         # every key shown fits: the footer's keys end inside the terminal
         assert all(key.region.right <= SMALL[0] for key in app.screen.query(FooterKey)
-                   if key.description in ("Help", "Quit", "Save", "YAML"))
+                   if key.description in ("Help", "Quit", "Save", "Code"))
 
 
 async def test_the_palette_holds_every_area_once_without_noise(store: Path) -> None:

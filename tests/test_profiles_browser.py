@@ -374,7 +374,8 @@ async def test_column_picker_changes_the_columns(store: Path) -> None:
         screen = screen_of(again)
         await settle(pilot, table_ready(screen.table))
         assert screen.columns == chosen
-        assert "Columns" in [key.description for key in screen.query("FooterKey")]
+        await settle(pilot, lambda: "Columns" in [key.description
+                                                  for key in screen.query("FooterKey")])
 
 
 async def test_a_settings_file_that_cannot_be_written_is_a_warning(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -87,6 +88,25 @@ def member_text(line: str) -> Text:
     if rest:
         text.append("  " + rest, style="dim")
     return text
+
+
+class Breakdown:
+    """The breakdown table drawn for the width it gets when drawn (the panel may narrow
+    later, when a scrollbar appears): the counts and shares always fit; the labels give
+    way (ending in "…") before the bar drops under ``MIN_BAR`` cells."""
+
+    def __init__(self, rows: Sequence[tuple[str, int]], audience: int) -> None:
+        self.rows = rows
+        self.audience = audience
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rows, room = self.rows, options.max_width
+        counts = max(len(f"{n:,}") for _, n in rows)
+        shares = max(len(format_share(n, self.audience)) for _, n in rows)
+        names = min(BREAKDOWN_LABEL, max(len(str(value)) for value, _ in rows),
+                    max(4, room - counts - shares - 3 - MIN_BAR))
+        bar = max(MIN_BAR, min(BAR_WIDTH * 2, room - names - counts - shares - 3))
+        yield breakdown_table(rows, self.audience, bar, names)
 
 
 class SampleList(OptionList):
@@ -255,12 +275,4 @@ class PreviewPanel(Vertical):
         if not rows:
             widget.update(Text("nobody to break down", style="dim"))
         else:
-            room = self.query_one("#preview-lists").content_region.width or 50
-            counts = max(len(f"{n:,}") for _, n in rows)
-            shares = max(len(format_share(n, audience)) for _, n in rows)
-            # the numbers always fit; the labels give way (ending in "…") before the bar
-            # drops under MIN_BAR cells, so a narrow panel never cuts a count or a share
-            names = min(BREAKDOWN_LABEL, max(len(str(value)) for value, _ in rows),
-                        max(4, room - counts - shares - 3 - MIN_BAR))
-            bar = max(MIN_BAR, min(BAR_WIDTH * 2, room - names - counts - shares - 3))
-            widget.update(breakdown_table(rows, audience, bar, names))
+            widget.update(Breakdown(rows, audience))
