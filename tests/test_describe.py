@@ -199,6 +199,8 @@ def test_the_breakdown_prefers_an_attribute_the_rule_does_not_fix(tmp_path: Path
     assert fixed_attributes(AllOf((male, AttributeCondition("country", "contains", "E")))) == {
         "gender"}
     assert fixed_attributes(AnyOf((male,))) == set()
+    assert fixed_attributes(AttributeCondition("country", "in", ("DE",))) == {"country"}
+    assert fixed_attributes(AttributeCondition("country", "in", ("DE", "FR"))) == set()
     assert fixed_attributes(NotOf(male)) == set()
     assert breakdown_candidate(conn, catalog) == "gender"
     assert breakdown_candidate(conn, catalog, fixed_attributes(male)) == "country"

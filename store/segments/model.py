@@ -295,12 +295,14 @@ FIXING_OPS: Final = frozenset({"equals", "in", "is_true", "is_false"})
 
 
 def fixed_attributes(node: Node) -> set[str]:
-    """Attributes whose value every member shares: an equals/in/is_true/is_false condition
-    the whole rule requires (directly, or inside "all" groups; not under any or not).
+    """Attributes whose value every member shares: an equals/is_true/is_false condition (or
+    an "in" of one value) the whole rule requires (directly, or inside "all" groups; not under any or not).
 
     A breakdown by one of them says nothing new ("Gender is male": 100% male)."""
     if isinstance(node, AttributeCondition):
-        return {node.attribute} if node.op in FIXING_OPS else set()
+        one_value = node.op != "in" or (isinstance(node.value, list | tuple)
+                                         and len(node.value) == 1)
+        return {node.attribute} if node.op in FIXING_OPS and one_value else set()
     if isinstance(node, AllOf):
         return set().union(*(fixed_attributes(child) for child in node.children))
     return set()
