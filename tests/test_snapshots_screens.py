@@ -34,7 +34,8 @@ Step = Callable[[Any], Awaitable[None]]
 
 
 @pytest.fixture(autouse=True)
-def fixed_clocks(monkeypatch: pytest.MonkeyPatch) -> None:
+def fixed_clocks(monkeypatch: pytest.MonkeyPatch, store: Path) -> None:
+    monkeypatch.chdir(store.parent)  # paths on screen are shown relative to the working folder
     monkeypatch.setattr(profiles, "SLOW_PAGE_S", float("inf"))
     monkeypatch.setattr(BuilderScreen, "clock", staticmethod(lambda: 0.0))
 

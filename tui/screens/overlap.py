@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, SelectionList, Static
+from textual.widgets import DataTable, Header, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from store.campaign.store import audience_overlap, list_audiences
@@ -36,6 +36,7 @@ from tui.screens.activation import (
     error_text,
     profile_reader,
 )
+from tui.widgets.footer import AppFooter
 from tui.widgets.format import tone
 
 DRAFT = "\x00draft"  # the selection value of the builder's draft
@@ -189,7 +190,7 @@ class OverlapScreen(Screen[None]):
                 yield DataTable(id="overlap-matrix", show_cursor=False, zebra_stripes=True)
                 with Vertical():
                     yield Static("", id="overlap-picture")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#overlap-matrix", DataTable).display = False
