@@ -39,16 +39,22 @@ class AppFooter(Footer):
 
     def compose(self) -> ComposeResult:
         keys = list(super().compose())
-        if self.app.size.width < AREA_KEYS_BELOW:
+        if self.hides_area_keys():
             keys = [key for key in keys if not is_area_key(key)]
         keys.sort(key=pinned_rank)  # stable: everything else keeps Textual's order
         yield from keys
 
+    def hides_area_keys(self) -> bool:
+        return self.app.size.width < AREA_KEYS_BELOW
+
     def on_mount(self) -> None:
         self.compact = self.app.size.width < COMPACT_BELOW
+        self._hiding = self.hides_area_keys()
 
     def on_resize(self, event: events.Resize) -> None:
         compact = self.app.size.width < COMPACT_BELOW
         if compact != self.compact:
             self.compact = compact
-        self.call_after_refresh(self.recompose)
+        if self.hides_area_keys() != self._hiding:  # only then: a recompose redraws every key
+            self._hiding = self.hides_area_keys()
+            self.call_after_refresh(self.recompose)
