@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
         code = run(step)
         if code:
             return code
-    return run([str(PYTHON), "-m", "pytest", "-n", "2", *rest])
+    # loadgroup: the Spark tests (one xdist group) share one worker, so one Spark session starts.
+    return run([str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadgroup", *rest])
 
 
 if __name__ == "__main__":

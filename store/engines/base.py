@@ -417,11 +417,16 @@ def engine_for(spec: str | Path) -> Engine:
         if not path:
             raise InputError("duckdb: needs a path, e.g. duckdb:shop.duckdb.")
         return DuckDBEngine(path)
+    if lowered.startswith(("spark://", "sc://")):
+        from store.engines.spark import SparkEngine
+
+        return SparkEngine(text)
     if SCHEME.match(text):
         scheme = text.split("://", 1)[0]
         raise InputError(
             f"Unknown database URL scheme {scheme}:// in {redact(text)}: use a file path"
-            " (SQLite), a .duckdb path, or a postgresql:// URL.")
+            " (SQLite), a .duckdb path, a postgresql:// URL, or spark://local or sc://HOST:PORT in"
+            " a source file.")
     if lowered.endswith(".duckdb"):
         from store.engines.duckdb import DuckDBEngine
 
