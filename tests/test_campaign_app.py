@@ -10,6 +10,7 @@ deliberate change of the look, and look at the SVGs before committing them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from store.engines.sqlite import open_store
 from store.query import overlap as overlap_module
 from store.segments.library import resolve_saved, resolve_segment, save_segment
 from store.segments.yamlio import load_segment_text
-from tests.app_store import AS_OF, build, settle
+from tests.app_store import AS_OF, build, profile_row, settle
 from tui.app import make_app
 from tui.screens.activation import ActivationScreen
 from tui.screens.audiences import AudiencesScreen, ScheduleScreen
@@ -239,6 +240,70 @@ async def test_a_bad_split_in_the_review_is_said_and_nothing_changes(shop: Path)
         assert modal.state == "ready"
 
 
+async def open_review(pilot: Any, segment_id: str) -> ActivationScreen:
+    app = pilot.app
+    app.push_screen(ActivationScreen(segment_id))
+    await settle(pilot, lambda: isinstance(app.screen, ActivationScreen) and app.screen.state == "ready")
+    screen = app.screen
+    assert isinstance(screen, ActivationScreen)
+    return screen
+
+
+async def test_fields_typed_in_the_review_are_carried_and_reach_is_counted(shop: Path) -> None:
+    app = make_app(shop, as_of=AS_OF)
+    async with app.run_test(size=BIG) as pilot:
+        modal = await open_review(pilot, "gold-over-30")
+        fields = modal.query_one("#activation-fields", Input)
+        assert fields.value == "email, first_name"
+        fields.focus()
+        fields.value = "email, last_name, lifetime_value"
+        await pilot.press("enter")
+        await settle(pilot, lambda: modal.state == "ready" and modal.review_result is not None
+                     and modal.review_result.fields == ("email", "last_name", "lifetime_value"))
+        reviewed = modal.review_result
+        assert reviewed is not None
+        summary = str(modal.query_one("#activation-summary", Static).render())
+        assert "fields: Email, Last name, Lifetime value" in summary or "lifetime" in summary.lower()
+        modal.query_one("#activate").focus()
+        await pilot.press("a")
+        await settle(pilot, lambda: modal.state == "done")
+    campaign = open_campaign(shop.parent / "campaign.db", readonly=True)
+    try:
+        audience = find_audience(campaign, "gold-over-30")
+        assert audience.fields == ("email", "last_name", "lifetime_value")
+        rows = campaign.execute("SELECT profile_id, fields FROM audience_members WHERE audience_id = ?",
+                                (audience.id,)).fetchall()
+    finally:
+        campaign.close()
+    people = {row["id"]: row for row in (profile_row(int(pid[1:])) for pid, _ in rows)}
+    for pid, carried in rows:
+        assert json.loads(carried)["last_name"] == people[pid]["last_name"]
+    # reach: members whose email_opt_in is true, counted apart from the members' own rows
+    opted = sum(1 for row in people.values() if row["email_opt_in"])
+    assert reviewed.reach == {"email": opted}
+    assert f"Reachable: email {opted:,}" in summary
+
+
+async def test_more_than_twenty_fields_are_refused_in_the_review(shop: Path) -> None:
+    app = make_app(shop, as_of=AS_OF)
+    async with app.run_test(size=BIG) as pilot:
+        modal = await open_review(pilot, "gold-over-30")
+        before = modal.review_result
+        fields = modal.query_one("#activation-fields", Input)
+        fields.focus()
+        fields.value = ", ".join(f"field{i}" for i in range(21))
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        error = modal.query_one("#activation-error", Static)
+        assert error.display and "At most 20 personalisation fields (got 21)" in str(error.render())
+        assert modal.state == "ready" and modal.review_result is before
+        # an unknown field is refused by the review with its name
+        fields.value = "email, shoe_size"
+        await pilot.press("enter")
+        await settle(pilot, lambda: modal.state == "failed")
+        assert "shoe_size" in str(error.render())
+
+
 # ------------------------------------------------------------------ snapshots
 
 
@@ -279,6 +344,15 @@ def test_snapshot_refresh_review_with_a_changed_definition(snap_compare: Any, sh
         table.move_cursor(row=table.get_row_index(str(smiths.id)))
         await pilot.press("r")
         await settle(pilot, lambda: isinstance(app.screen, ActivationScreen) and app.screen.state == "ready")
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", [BIG, SMALL], ids=["160x48", "80x24"])
+def test_snapshot_review_with_fields_and_reach(snap_compare: Any, shop: Path, size: tuple[int, int]) -> None:
+    async def ready(pilot: Any) -> None:
+        await open_review(pilot, "gold-over-30")
         await pilot.pause(0.1)
 
     assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=ready)

@@ -59,8 +59,9 @@ from store.campaign.store import (
 )
 from store.engines.base import Connection
 from store.engines.layout import quote_identifier
-from store.errors import InputError, QueryCancelled, StoreError
+from store.errors import AudiencesError, InputError, QueryCancelled, StoreError
 from store.files import is_utf8_text, printable
+from store.query.reach import reach
 from store.schema.catalog import Catalog, did_you_mean
 from store.schema.values import UTC, format_datetime
 from store.segments.library import get_segment, resolve_segment, saved_definition
@@ -105,6 +106,7 @@ class Review:
     split: SplitSpec = field(default_factory=SplitSpec)
     definition: str = ""  # the YAML that would be activated
     previous_definition: str | None = None  # the YAML of the last activation (None: first)
+    reach: dict[str, int] = field(default_factory=dict)  # members reachable per consent channel
 
     def definition_words(self, catalog: Catalog | None = None) -> list[str]:
         """The definition that would be activated, in plain words (one line a node)."""
@@ -795,6 +797,14 @@ def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegmen
     finally:
         clear_staged(campaign_conn)
     if progress:
+        progress("Counting the members reachable per channel", 0.9)
+    try:
+        reachable = reach(conn, resolved, as_of, catalog, check=lambda: _check(cancel))
+    except AudiencesError:
+        if cancel is not None and cancel.is_set():
+            raise QueryCancelled("activation cancelled") from None
+        raise
+    if progress:
         progress("Reviewed", 1.0)
     return Review(
         segment_id=segment.id, name=segment.name, as_of=as_of, fields=chosen, count=count,
@@ -804,6 +814,7 @@ def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegmen
         samples_added=added, samples_removed=removed, samples_kept=kept,
         elapsed_ms=(time.perf_counter() - started) * 1000, splits=groups, split=chosen_split,
         definition=definition, previous_definition=existing.definition if existing else None,
+        reach=reachable,
     )
 
 

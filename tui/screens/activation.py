@@ -26,7 +26,14 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, ProgressBar, Static
 
-from store.campaign.activation import ActivationResult, Review, activate, refresh_definition, review
+from store.campaign.activation import (
+    MAX_FIELDS,
+    ActivationResult,
+    Review,
+    activate,
+    refresh_definition,
+    review,
+)
 from store.campaign.splits import SplitSpec, parse_split
 from store.campaign.store import Audience, Member, open_campaign
 from store.engines.base import Connection, Engine
@@ -116,6 +123,22 @@ class ActivationFailed(Message):
 # ------------------------------------------------------------------ the modal
 
 
+def _reach(result: Review) -> Text:
+    """Members reachable per consent channel, with their share of the audience."""
+    text = Text()
+    text.append("Reachable: ", style="bold")
+    if not result.reach:
+        text.append("no consent attributes in the catalog (a boolean named CHANNEL_opt_in)",
+                    style="dim")
+        return text
+    parts = []
+    for channel, n in result.reach.items():
+        share = f" ({100 * n / result.count:.0f}%)" if result.count else ""
+        parts.append(f"{channel} {n:,}{share}")
+    text.append(" · ".join(parts))
+    return text
+
+
 def _samples(label: str, members: Sequence[Member], total: int) -> Text:
     text = Text()
     text.append(f"{label} ({total:,}): ", style="bold")
@@ -154,7 +177,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     #activation-summary { margin-bottom: 1; }
     #activation-error { color: $error; margin-bottom: 1; }
     #activation-progress { margin-bottom: 1; }
-    #activation-split { margin-bottom: 0; }
+    #activation-fields, #activation-split { margin-bottom: 0; }
+    #activation-fields-hint { color: $text-muted; }
     #activation-split-hint { color: $text-muted; margin-bottom: 1; }
     #activation-buttons { height: auto; align-horizontal: right; }
     #activation-buttons Button { margin-left: 2; }
@@ -200,6 +224,10 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             yield Static("Reviewing: finding the members…", id="activation-status")
             yield ProgressBar(total=None, show_eta=False, id="activation-progress")
             yield Static("", id="activation-summary")
+            yield Input(placeholder="Fields each member carries, e.g. email, first_name",
+                        id="activation-fields")
+            yield Static(f"enter: review with these fields (at most {MAX_FIELDS}; empty: the audience's own)",
+                         id="activation-fields-hint")
             yield Input(placeholder="Split into groups, e.g. A:45,B:45,holdout:10", id="activation-split")
             yield Static("enter: review with this split (empty: no split) · a group named holdout"
                          " is stored but never delivered to", id="activation-split-hint")
@@ -274,7 +302,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
             catalog = app_catalog(self.app, conn)
             reviewed = self.review_result
-            result = activate(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
+            fields = reviewed.fields if reviewed is not None else self.fields
+            result = activate(conn, campaign, resolved, as_of, fields, catalog=catalog,
                               name=self.audience_name, progress=self._post_progress,
                               cancel=self._cancel,
                               expected=reviewed.count if reviewed is not None else None,
@@ -336,6 +365,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         summary.append_text(_samples("Removed", result.samples_removed, result.removed))
         summary.append("\n")
         summary.append_text(_samples("Kept", result.samples_kept, result.kept))
+        summary.append("\n")
+        summary.append_text(_reach(result))
         if result.splits:
             summary.append("\nGroups: ", style="bold")
             summary.append(" · ".join(f"{name} {n:,}" for name, n in result.splits.items()))
@@ -347,6 +378,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             summary.append("\nDefinition now (this refresh applies it):\n", style=f"bold {warn}")
             summary.append("\n".join("  " + line for line in result.definition_words(catalog)))
         self.query_one("#activation-summary", Static).update(summary)
+        self.query_one("#activation-fields", Input).value = ", ".join(result.fields)
         split_input = self.query_one("#activation-split", Input)
         if result.split.attribute is not None:
             split_input.value = ""
@@ -403,6 +435,25 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             error.display = True
             return
         error.display = False
+        self._review_again()
+
+    @on(Input.Submitted, "#activation-fields")
+    def fields_submitted(self, event: Input.Submitted) -> None:
+        """Review again carrying the fields typed (comma- or space-separated, at most 20)."""
+        if self.state not in ("ready", "failed"):
+            return
+        error = self.query_one("#activation-error", Static)
+        names = tuple(dict.fromkeys(name for name in event.value.replace(",", " ").split()))
+        if len(names) > MAX_FIELDS:
+            error.update(Text(f"At most {MAX_FIELDS} personalisation fields (got {len(names)});"
+                              " remove some and press enter again."))
+            error.display = True
+            return
+        error.display = False
+        self.fields = names or None
+        self._review_again()
+
+    def _review_again(self) -> None:
         self.state = "reviewing"
         self.review_result = None
         self.query_one("#activate", Button).disabled = True
