@@ -93,6 +93,7 @@ class ImportResult:
     event_types: tuple[str, ...] = ()
     entity: str | None = None
     columns: tuple[tuple[str, AttrType], ...] = ()
+    widened: tuple[str, ...] = ()  # e.g. "event field 'amount' widened from integer to number"
 
     @property
     def profiles(self) -> int:
@@ -100,7 +101,12 @@ class ImportResult:
         return self.created_profiles + self.updated_profiles
 
     def summary(self) -> str:
-        """One line, e.g. "Imported 1,500,000 events (3 types) into shop.db in 9.8 s"."""
+        """One line, e.g. "Imported 1,500,000 events (3 types) into shop.db in 9.8 s", then each
+        column whose stored type the import widened (an integer column that now holds a
+        decimal becomes number, which changes what queries on it match: so it is said)."""
+        return "; ".join((self._headline(), *self.widened))
+
+    def _headline(self) -> str:
         where = f"into {printable(self.db_path)} in {self.elapsed_s:.1f} s"
         if self.kind == "profiles":
             rows = "" if self.rows == self.profiles else f" from {self.rows:,} rows"
@@ -209,7 +215,7 @@ def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | Non
     return ImportResult(
         kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started,
         db_path=engine.path or engine.display,
-        file_path=source.path, columns=tuple(plan), **outcome,
+        file_path=source.path, columns=tuple(plan), widened=tuple(job.widened), **outcome,
     )
 
 
@@ -369,6 +375,7 @@ class _Job:
         self.catalog = Catalog({ID_ATTRIBUTE.name: ID_ATTRIBUTE}, {}, {}, {})
         self.fields: dict[str, ColumnInference] = {}
         self.roles: set[str] = set()
+        self.widened: list[str] = []  # plan_fields: the columns whose stored type widens
 
     def prepare(self, conn: Connection | None) -> None:
         if conn is not None:
@@ -438,11 +445,14 @@ class _Job:
         plan: Plan = []
         conflicts: list[RowProblem] = []
         for name, inference in self.fields.items():
-            final = check_type(name, inference, schema(name), f"{what} {name!r}")
+            stored = schema(name)
+            final = check_type(name, inference, stored, f"{what} {name!r}")
             if isinstance(final, RowProblem):
                 conflicts.append(final)
             elif final is not None:
                 plan.append((name, final))
+                if stored is not None and final != stored:
+                    self.widened.append(f"{what} {name!r} widened from {stored} to {final}")
         if conflicts:
             raise _conflict_error(self.source.path, conflicts)
         return plan

@@ -445,6 +445,7 @@ class ImportFile:
     def _ndjson_records(self, text: IO[str], state: dict[str, int]) -> Iterator[tuple[int, Any]]:
         """Each non-blank line's value, or a ``RowProblem`` for a line that is not JSON."""
         loads = _DECODER.decode
+        first = True
         for number, raw_line in enumerate(text, 1):
             state["line"] = number
             stripped = raw_line.strip()
@@ -457,10 +458,35 @@ class ImportFile:
                     continue
                 yield number, value
             except json.JSONDecodeError as exc:
+                if first:
+                    self._check_one_document(number)
                 yield number, RowProblem(number, None, stripped[:60],
                                          f"not valid JSON ({exc.msg}, column {exc.colno})")
             except _RepeatedKey as exc:
                 raise self._repeated(number, exc) from None
+            finally:
+                first = False
+
+
+    def _check_one_document(self, line: int) -> None:
+        """When the first line of an NDJSON file is not JSON by itself: refuse the file at once
+        if it is one JSON value written over several lines (a pretty-printed object is not
+        one row per line; without this it reads as a "not valid JSON" problem per line)."""
+        with self._open_text() as (stream, _raw):
+            whole = stream.read()
+        try:
+            value = _DECODER.decode(whole)
+        except (json.JSONDecodeError, _RepeatedKey):
+            return  # not one document either: the lines' own problems say what is wrong
+        if isinstance(value, dict):
+            raise InputError(
+                f"{self.shown}, line {line}: the file holds one JSON object written over several"
+                " lines, not rows: give an array of objects ([{...}, {...}]) or one object per"
+                " line (NDJSON).")
+        if isinstance(value, list):
+            raise InputError(
+                f"{self.shown}, line {line}: the file holds one JSON array, not one object per"
+                " line: name it .json (a JSON array of objects) or write one object per line.")
 
 
 class _RepeatedKey(ValueError):

@@ -54,6 +54,24 @@ def saved_definition(conn: Connection, segment_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def check_replaceable(conn: Connection, segment: Segment) -> None:
+    """Refuse to save ``segment`` over a saved segment with its id but another name.
+
+    Ids default to a slug of the name, and different names can reduce to one id
+    (``Café ☕`` and ``Cafe`` are both ``cafe``): saving one must not silently
+    replace the other. Saving a segment again under its own name updates it; the
+    command line's ``--replace`` skips this check for a replacement on purpose.
+    """
+    conn = conn.engine.segments_connection(conn)
+    row = conn.execute("SELECT name FROM segments WHERE id = ?", (segment.id,)).fetchone()
+    if row is None or str(row[0]) == segment.name:
+        return
+    raise InputError(
+        f"A different segment is saved under the id {segment.id!r}: {row[0]!r} (this one is"
+        f" {segment.name!r}). Pass --replace to replace it on purpose, or give this segment"
+        " its own id (`id:` in the file, or --id with segments import).")
+
+
 def get_segment(conn: Connection, segment_id: str) -> tuple[Segment, dict[str, int]] | None:
     """A saved segment, parsed, with its YAML line map; None if there is none."""
     text = saved_definition(conn, segment_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -16,14 +15,14 @@ import click
 from store.engines.base import Connection, Engine
 from store.errors import InputError, StoreError
 from store.files import check_store_path, printable
-from store.segments.validate import ResolvedSegment
 from tui.commands.common import (
     ExistingFile,
     SegmentSource,
     engine_option,
     given_engine,
     parse_when,
-    resolve_segment,
+    resolve_segment_arg,
+    segment_id_option,
     store_engine,
 )
 
@@ -82,22 +81,6 @@ def campaign_reader(db: Engine | None, campaign_db: Path | None) -> Iterator[Con
         conn.close()
 
 
-def resolve_segment_arg(conn: Connection, source: str | None, segment_id: str | None,
-                        when: dt.datetime) -> ResolvedSegment:
-    """A segment file, or the id of a segment saved in the store, checked at ``when``."""
-    from store.segments import library
-
-    if segment_id is not None:
-        if source is not None:
-            raise InputError("Give a segment file or --segment ID, not both.")
-        resolved = library.resolve_saved(conn, segment_id)
-        resolved.check_bounds(when)
-        return resolved
-    if source is None:
-        raise InputError("Give a segment file (SEGMENT.yaml) or --segment ID.")
-    return resolve_segment(conn, source, when)
-
-
 class _StderrProgress:
     """One self-overwriting line on stderr while a big activation runs (only on a terminal)."""
 
@@ -123,7 +106,7 @@ class _StderrProgress:
 @click.argument("segment", required=False, type=SegmentSource())
 @engine_option()
 @campaign_option()
-@click.option("--segment", "segment_id", metavar="ID", help="Activate a segment saved in the store.")
+@segment_id_option("Activate the segment saved in the store under this id")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--field", "fields", multiple=True, metavar="NAME",
               help="A profile attribute to capture with each member (repeatable, up to 20;"

@@ -13,6 +13,8 @@ from tui.commands.common import (
     engine_option,
     parse_when,
     resolve_segment,
+    resolve_segment_arg,
+    segment_id_option,
     store_engine,
 )
 
@@ -20,22 +22,28 @@ from tui.commands.common import (
 @click.command("overlap")
 @click.argument("segments", nargs=-1, metavar="SEGMENT SEGMENT [SEGMENT...]", type=SegmentSource())
 @engine_option()
+@click.option("--segment", "segment_ids", multiple=True, metavar="ID",
+              help="A segment saved in the store under this id, even if a file in the working"
+                   " folder has that name (repeatable; after the SEGMENT arguments).")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def overlap_command(segments: tuple[str, ...], db: Engine | None, as_of: str | None,
-                    as_json: bool) -> None:
-    """Sizes and pairwise overlaps of two or more SEGMENTs (YAML files or saved ids), exact.
+def overlap_command(segments: tuple[str, ...], db: Engine | None, segment_ids: tuple[str, ...],
+                    as_of: str | None, as_json: bool) -> None:
+    """Sizes and pairwise overlaps of two or more SEGMENTs (YAML files or saved ids) and
+    --segment IDs, exact.
 
     Also the profiles in exactly each combination (for up to 8 segments).
     """
     from store.query.overlap import MIN_SEGMENTS, check_segments, overlap
 
-    if len(segments) < MIN_SEGMENTS:
-        raise InputError(f"overlap needs at least two segments (got {len(segments)}).")
+    given = len(segments) + len(segment_ids)
+    if given < MIN_SEGMENTS:
+        raise InputError(f"overlap needs at least two segments (got {given}).")
     when = parse_when(as_of)
     conn = store_engine(db).open_store(readonly=True)
     try:
         resolved = [resolve_segment(conn, segment, when) for segment in segments]
+        resolved += [resolve_segment_arg(conn, None, saved, when) for saved in segment_ids]
         check_segments(resolved)
         result = overlap(conn, resolved, when)
     finally:
@@ -70,16 +78,17 @@ def overlap_command(segments: tuple[str, ...], db: Engine | None, as_of: str | N
 
 
 @click.command("trend")
-@click.argument("segment", type=SegmentSource())
+@click.argument("segment", required=False, type=SegmentSource())
 @engine_option()
+@segment_id_option("Follow the segment saved in the store under this id")
 @click.option("--every", default="1w", show_default=True, metavar="SPAN",
               help="Time between points: a number and d, w or m (days, weeks, months).")
 @click.option("--last", "last", default="12w", show_default=True, metavar="SPAN",
               help="How far back from WHEN the points go.")
 @click.option("--as-of", "as_of", metavar="WHEN", help="The newest point (default: now, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def trend_command(segment: str, db: Engine | None, every: str, last: str, as_of: str | None,
-                  as_json: bool) -> None:
+def trend_command(segment: str | None, db: Engine | None, segment_id: str | None, every: str,
+                  last: str, as_of: str | None, as_json: bool) -> None:
     """SEGMENT's exact audience size at past as-of instants, oldest first (from the events,
     so a segment made today has a history too; attribute values are today's)."""
     from store.query.audience import total
@@ -89,7 +98,7 @@ def trend_command(segment: str, db: Engine | None, every: str, last: str, as_of:
     points = instants(when, parse_span(every, "--every"), parse_span(last, "--last"))
     conn = store_engine(db).open_store(readonly=True)
     try:
-        resolved = resolve_segment(conn, segment, when)
+        resolved = resolve_segment_arg(conn, segment, segment_id, when)
         found = trend(conn, resolved, points)
         everyone = total(conn)
     finally:

@@ -185,13 +185,42 @@ def check_readable(path: Path) -> None:
         raise InputError(f"{printable(path)}: cannot read the file (permission denied).")
 
 
+def segment_id_option(what: str = "Use the segment saved in the store under this id") -> Any:
+    """``--segment ID``: name a saved segment explicitly (SEGMENT prefers a file of that name)."""
+    return click.option("--segment", "segment_id", metavar="ID",
+                        help=f"{what}, even if a file in the working folder has that name.")
+
+
+def resolve_segment_arg(conn: Connection, source: str | None, segment_id: str | None,
+                        when: dt.datetime) -> ResolvedSegment:
+    """SEGMENT or ``--segment ID`` (exactly one of them), checked at ``when``."""
+    from store.segments import library
+
+    if segment_id is not None:
+        if source is not None:
+            raise InputError("Give a segment file or --segment ID, not both.")
+        resolved = library.resolve_saved(conn, segment_id)
+        resolved.check_bounds(when)
+        return resolved
+    if source is None:
+        raise InputError("Give a segment file (SEGMENT.yaml), a saved id, or --segment ID.")
+    return resolve_segment(conn, source, when)
+
+
 def resolve_segment(conn: Connection, source: str, when: dt.datetime) -> ResolvedSegment:
     """SEGMENT (a YAML or PQL file, or the id of a segment saved in the store), validated, and
     checked at the as-of instant ``when`` (a ``between`` whose relative bounds resolve in
-    the wrong order then is refused, not an empty audience)."""
+    the wrong order then is refused, not an empty audience).
+
+    A file wins over a saved segment of the same id (as it always has); that is said on
+    stderr, with ``--segment ID`` as the way to name the saved one."""
     from store.segments import library
 
     path = Path(source)
+    if path.is_file() and is_utf8_text(source) and library.saved_definition(conn, source) is not None:
+        click.echo(f"Warning: {source!r} is read from the file of that name in the working folder,"
+                   f" not the saved segment {source!r} (use --segment {source} for that one).",
+                   err=True)
     if path.is_file() and path.suffix.lower() == ".pql":
         resolved, warnings = library.resolve_pql(conn, library.read_text_file(path), str(path))
         for warning in warnings:

@@ -11,30 +11,34 @@ import click
 from store.engines.base import Connection, Engine
 from store.errors import InputError
 from store.files import output_file, printable
+from store.segments.validate import ResolvedSegment
 from tui.commands.common import (
     ExistingFile,
     SegmentSource,
     checked,
     engine_option,
     parse_when,
-    resolve_segment,
+    resolve_segment_arg,
+    segment_id_option,
     store_engine,
 )
 
 
 @click.command("count")
-@click.argument("segment", type=SegmentSource())
+@click.argument("segment", required=False, type=SegmentSource())
 @engine_option()
+@segment_id_option("Count the segment saved in the store under this id")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Evaluate at this instant (default: now, UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def count_command(segment: str, db: Engine | None, as_of: str | None, as_json: bool) -> None:
-    """Print the exact audience size of SEGMENT (a YAML file or a saved id)."""
+def count_command(segment: str | None, db: Engine | None, segment_id: str | None, as_of: str | None,
+                  as_json: bool) -> None:
+    """Print the exact audience size of SEGMENT (a YAML file or a saved id) or --segment ID."""
     from store.query import audience
 
     when = parse_when(as_of)
     conn = store_engine(db).open_store(readonly=True)
     try:
-        resolved = resolve_segment(conn, segment, when)
+        resolved = resolve_segment_arg(conn, segment, segment_id, when)
         started = time.perf_counter()
         size = audience.count(conn, resolved, when)
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -61,13 +65,15 @@ SQL_DIALECTS = ("sqlite", "duckdb", "postgres", "postgresql", "spark", "bigquery
 
 
 @click.command("sql")
-@click.argument("segment", type=SegmentSource())
+@click.argument("segment", required=False, type=SegmentSource())
 @engine_option()
+@segment_id_option("Render the segment saved in the store under this id")
 @click.option("--dialect", default=None, type=click.Choice(SQL_DIALECTS, case_sensitive=False),
               help="SQL dialect to render. Default: the store's own.")
 @click.option("--as-of", "as_of", metavar="WHEN", help="Resolve relative dates at this instant.")
-def sql_command(segment: str, db: Engine | None, dialect: str | None, as_of: str | None) -> None:
-    """Print the SQL query SEGMENT compiles to."""
+def sql_command(segment: str | None, db: Engine | None, segment_id: str | None, dialect: str | None,
+                as_of: str | None) -> None:
+    """Print the SQL query SEGMENT (a file or a saved id) or --segment ID compiles to."""
     from store.query.compiler import compile_segment, pretty_sql
     from store.schema.catalog import Catalog
 
@@ -75,7 +81,7 @@ def sql_command(segment: str, db: Engine | None, dialect: str | None, as_of: str
     engine = store_engine(db)
     conn = engine.open_store(readonly=True)
     try:
-        resolved = resolve_segment(conn, segment, when)
+        resolved = resolve_segment_arg(conn, segment, segment_id, when)
         compiled = compile_segment(resolved, Catalog.load(conn), when,
                                    dialect=(dialect or engine.dialect).lower())
     finally:
@@ -126,18 +132,36 @@ def show_command(segment_id: str, db: Engine | None) -> None:
     click.echo(text, nl=False)
 
 
+REPLACE_OPTION = click.option(
+    "--replace", is_flag=True,
+    help="Replace a saved segment with the same id even if its name differs (by default"
+         " refused: two names can reduce to one id, as Café and Cafe do).")
+
+
+def _saveable(conn: Connection, resolved: ResolvedSegment, replace: bool) -> ResolvedSegment:
+    """``resolved`` once ``--replace`` or the store allows saving it under its id."""
+    from store.segments.library import check_replaceable
+
+    if not replace:
+        check_replaceable(conn, resolved.segment)
+    return resolved
+
+
 @segments_group.command("save")
 @click.argument("file", type=ExistingFile())
 @engine_option()
-def save_command(file: Path, db: Engine | None) -> None:
-    """Validate FILE and save it in the store (replacing a segment with the same id)."""
+@REPLACE_OPTION
+def save_command(file: Path, db: Engine | None, replace: bool) -> None:
+    """Validate FILE and save it in the store (updating the saved segment with its id and
+    name; a saved segment with its id but another name only with --replace)."""
     from store.segments import library
 
     engine = store_engine(db)
-    checked(engine, lambda conn: library.resolve_file(conn, file))
+    checked(engine, lambda conn: _saveable(conn, library.resolve_file(conn, file), replace))
     conn = engine.open_store()
     try:
-        resolved = library.resolve_file(conn, file)  # again: the store may have changed since
+        # again: the store may have changed since
+        resolved = _saveable(conn, library.resolve_file(conn, file), replace)
         library.save_segment(conn, resolved)
     finally:
         conn.close()
@@ -156,10 +180,11 @@ FORMAT_OPTION = click.option(
 @click.option("--id", "segment_id", default=None, metavar="ID",
               help="Save it under this id (default: the file's id, else a slug of its name).")
 @click.option("--name", default=None, help="Its display name (default: the file's).")
+@REPLACE_OPTION
 def import_command(file: Path, db: Engine | None, fmt: str | None, segment_id: str | None,
-                   name: str | None) -> None:
+                   name: str | None, replace: bool) -> None:
     """Save a segment from a YAML file or from PQL text (a .pql file, or AEP's JSON export)."""
-    from dataclasses import replace
+    import dataclasses
 
     from store.segments import library
     from store.segments.model import SLUG_RE
@@ -178,9 +203,10 @@ def import_command(file: Path, db: Engine | None, fmt: str | None, segment_id: s
         else:
             resolved = library.resolve_file(conn, file)
             segment = resolved.segment
-            segment = replace(segment, id=segment_id or segment.id, name=name or segment.name)
+            segment = dataclasses.replace(segment, id=segment_id or segment.id,
+                                          name=name or segment.name)
             resolved = library.resolve_segment(conn, segment, None)
-        library.save_segment(conn, resolved)
+        library.save_segment(conn, _saveable(conn, resolved, replace))
     finally:
         conn.close()
     for warning in warnings:
@@ -203,7 +229,7 @@ def export_command(segment_id: str, db: Engine | None, fmt: str | None, output: 
     conn = store_engine(db).open_store(readonly=True)
     try:
         if fmt.lower() == "pql":
-            text: str | None = segment_pql(conn, segment_id)
+            text: str | None = segment_pql(conn, None, segment_id)  # the saved one, never a file
         else:
             text = saved_definition(conn, segment_id)
     finally:
@@ -218,23 +244,24 @@ def export_command(segment_id: str, db: Engine | None, fmt: str | None, output: 
     click.echo(f"Exported {segment_id!r} to {printable(output)}.", err=True)
 
 
-def segment_pql(conn: Connection, segment: str) -> str:
-    """SEGMENT (a file or a saved id) as PQL over the store's XDM names."""
+def segment_pql(conn: Connection, segment: str | None, segment_id: str | None = None) -> str:
+    """SEGMENT (a file or a saved id) or a saved ``segment_id`` as PQL over the store's XDM names."""
     from store.schema.catalog import Catalog
     from store.segments.pql_writer import write_pql
 
-    resolved = resolve_segment(conn, segment, parse_when(None))
+    resolved = resolve_segment_arg(conn, segment, segment_id, parse_when(None))
     return write_pql(resolved.segment, Catalog.load(conn))
 
 
 @click.command("pql")
-@click.argument("segment", type=SegmentSource())
+@click.argument("segment", required=False, type=SegmentSource())
 @engine_option()
-def pql_command(segment: str, db: Engine | None) -> None:
-    """Print SEGMENT (a YAML or PQL file, or a saved id) as PQL (spec/pql.md)."""
+@segment_id_option("Print the segment saved in the store under this id")
+def pql_command(segment: str | None, db: Engine | None, segment_id: str | None) -> None:
+    """Print SEGMENT (a YAML or PQL file, or a saved id) or --segment ID as PQL (spec/pql.md)."""
     conn = store_engine(db).open_store(readonly=True)
     try:
-        text = segment_pql(conn, segment)
+        text = segment_pql(conn, segment, segment_id)
     finally:
         conn.close()
     click.echo(text, nl=False)
