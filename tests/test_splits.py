@@ -74,7 +74,7 @@ def test_shares_hold_within_a_point_and_groups_stay_through_churn(big: Any) -> N
 
 
 def test_the_holdout_is_never_delivered_to(tmp_path: Path) -> None:
-    make_profile_store(tmp_path / "shop.db", 200)
+    profiles = make_profile_store(tmp_path / "shop.db", 200)
     conn = open_store(tmp_path / "shop.db", readonly=True)
     campaign = open_campaign(tmp_path / "campaign.db")
     try:
@@ -86,6 +86,10 @@ def test_the_holdout_is_never_delivered_to(tmp_path: Path) -> None:
         held = {pid for pid, group in groups_of(campaign, result.audience_id).items() if group == "holdout"}
         assert shown.members == 80
         assert len(shown.messages) == 80 and not {m.profile_id for m in shown.messages} & held
+        # members lacking a field the template uses: counted among those delivered to only
+        lacking = {p["id"] for p in profiles if p["n"] < 101 and not p["first_name"]}
+        assert lacking & held and lacking - held  # the test means something only if both hold some
+        assert shown.missing["first_name"] == len(lacking - held)
     finally:
         conn.close()
         campaign.close()
