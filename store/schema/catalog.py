@@ -6,10 +6,11 @@ compiler only ever puts identifiers that come from the catalog into SQL.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from rapidfuzz import fuzz, process
 
 from store.engines.base import Connection
 from store.engines.layout import RESERVED_COLUMNS, quote_identifier
@@ -163,8 +164,10 @@ def _rows(conn: Connection, sql: str) -> list[dict[str, Any]]:
 
 
 def nearest(name: str, known: list[str] | tuple[str, ...] | set[str], n: int = 3) -> list[str]:
-    """The closest known names, for "did you mean" messages."""
-    return difflib.get_close_matches(name, sorted(known), n=n, cutoff=0.5)
+    """The closest known names, for "did you mean" messages: the best ``n`` by similarity
+    (the share of characters in common, as difflib's ratio), at least half alike."""
+    matches = process.extract(name, sorted(known), scorer=fuzz.ratio, limit=n, score_cutoff=50)
+    return [match for match, _score, _index in matches]
 
 
 def did_you_mean(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
