@@ -139,7 +139,7 @@ def test_review_shows_both_definitions_in_words(tmp_path: Path) -> None:
         seen = review(conn, campaign, new, AS_OF)
         assert seen.definition_changed
         assert seen.previous_words() == ["N is less than 10"]
-        assert seen.definition_words() == ["Any of:", "  N is less than 20", "  Vip is true"]
+        assert seen.definition_words() == ["Any of:", "  N is less than 20", "  VIP is true"]
         result = refresh(conn, campaign, "small", AS_OF)
         assert result.definition_changed and result.trigger == "refresh"
         assert history(campaign, result.audience_id)[-1].trigger == "refresh"
