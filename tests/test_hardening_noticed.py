@@ -123,6 +123,19 @@ def test_two_names_that_reduce_to_one_id_do_not_replace_each_other(store: str) -
                                                             ("cafe-plain", "Cafe")]
 
 
+def test_a_segment_whose_id_is_written_out_is_renamed_by_saving_it_again(store: str) -> None:
+    """The id in the file names the segment meant: renaming it there and saving updates it."""
+    path = Path("gold.yaml")
+    path.write_text("id: gold\nname: Gold members\nrule:\n  attribute: tier\n  op: equals\n"
+                    "  value: gold\n", encoding="utf-8")
+    ok("segments", "save", str(path), "--db", store)
+    path.write_text(path.read_text(encoding="utf-8").replace("Gold members", "Gold tier"),
+                    encoding="utf-8")
+    ok("segments", "save", str(path), "--db", store)
+    listed = json.loads(ok("segments", "list", "--json", "--db", store).stdout)
+    assert [(s["id"], s["name"]) for s in listed if s["id"] == "gold"] == [("gold", "Gold tier")]
+
+
 # ------------------------------------------------- (c) one pretty-printed JSON document
 
 

@@ -14,7 +14,7 @@ from store.engines.base import Connection
 from store.engines.layout import write_transaction
 from store.errors import InputError
 from store.schema.catalog import Catalog
-from store.segments.model import Segment, referenced_segments
+from store.segments.model import Segment, referenced_segments, slugify
 from store.segments.validate import ResolvedSegment, SegmentLookup, validate_segment
 from store.segments.yamlio import dump_segment, load_segment_file, load_segment_text, read_text_file
 
@@ -59,9 +59,13 @@ def check_replaceable(conn: Connection, segment: Segment) -> None:
 
     Ids default to a slug of the name, and different names can reduce to one id
     (``Café ☕`` and ``Cafe`` are both ``cafe``): saving one must not silently
-    replace the other. Saving a segment again under its own name updates it; the
-    command line's ``--replace`` skips this check for a replacement on purpose.
+    replace the other. Saving a segment again under its own name updates it, and so
+    does saving one whose id is written out (not the slug of its name: renaming a
+    segment in its file keeps its identity); the command line's ``--replace`` skips
+    this check for a replacement on purpose.
     """
+    if segment.id != slugify(segment.name):
+        return  # an id written out (``id:`` in the file, ``--id``): the user names the one meant
     conn = conn.engine.segments_connection(conn)
     row = conn.execute("SELECT name FROM segments WHERE id = ?", (segment.id,)).fetchone()
     if row is None or str(row[0]) == segment.name:
