@@ -59,6 +59,7 @@ from store.campaign.store import (
 )
 from store.engines.base import Connection
 from store.engines.layout import quote_identifier
+from store.engines.sqlite import error_kind
 from store.errors import AudiencesError, InputError, QueryCancelled, StoreError
 from store.files import is_utf8_text, printable
 from store.query.reach import reach
@@ -611,7 +612,7 @@ def stream_members(conn: Connection, campaign_conn: Connection, resolved: Resolv
 def _profile_error(conn: Connection, exc: sqlite3.Error,
                    cancel: threading.Event | None) -> Exception:
     """A failure of the profile store's engine: cancelled, or a message naming that store."""
-    if (cancel is not None and cancel.is_set()) or "interrupt" in str(exc).lower():
+    if (cancel is not None and cancel.is_set()) or error_kind(exc) == "interrupted":
         return QueryCancelled("activation cancelled")
     return StoreError(conn.engine.describe_error(exc))
 
@@ -738,7 +739,7 @@ def _samples(campaign_conn: Connection, sql: str, params: tuple[Any, ...],
 
 
 def _translate(campaign_conn: Connection, exc: sqlite3.DatabaseError) -> Exception:
-    if "interrupted" in str(exc).lower():
+    if error_kind(exc) == "interrupted":
         return QueryCancelled("activation cancelled")
     return store_error(campaign_conn, exc)
 

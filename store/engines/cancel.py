@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from store.engines.base import Connection
-from store.engines.sqlite import describe_sqlite_error
+from store.engines.sqlite import describe_sqlite_error, error_kind
 from store.errors import InputError, QueryCancelled, StoreError
 
 PROGRESS_STEPS = 20_000  # VM instructions between two looks at the flag (well under 1 ms)
@@ -98,10 +98,10 @@ def translated_errors(cancel: Cancel | None) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        text = str(exc).lower()
-        if (cancel is not None and cancel.cancelled) or "interrupt" in text:
+        kind = error_kind(exc)
+        if (cancel is not None and cancel.cancelled) or kind == "interrupted":
             raise QueryCancelled("The query was cancelled.") from exc
-        if any(word in text for word in ("too large", "too many", "too complex", "too deep")):
+        if kind == "limit":
             raise InputError(f"The segment is too large for the database to evaluate ({exc}).") \
                 from exc
         raise StoreError(describe_sqlite_error("The store", exc)) from exc

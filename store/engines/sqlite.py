@@ -186,19 +186,66 @@ def use_wal(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
 
 
+# SQLite's primary result codes that callers tell apart (https://sqlite.org/rescode.html)
+_KIND_BY_CODE = {
+    sqlite3.SQLITE_INTERRUPT: "interrupted",
+    sqlite3.SQLITE_CORRUPT: "damaged",
+    sqlite3.SQLITE_NOTADB: "damaged",
+    sqlite3.SQLITE_BUSY: "locked",
+    sqlite3.SQLITE_LOCKED: "locked",
+    sqlite3.SQLITE_READONLY: "readonly",
+    sqlite3.SQLITE_FULL: "full",
+    sqlite3.SQLITE_CANTOPEN: "cantopen",
+}
+# the same kinds in message text, for errors SQLite did not raise itself
+_KIND_BY_TEXT = (
+    ("interrupted", ("interrupt",)),
+    ("damaged", ("not a database", "malformed", "disk image")),
+    ("locked", ("locked", "busy")),
+    ("readonly", ("readonly", "read-only")),
+    ("full", ("disk is full", "full")),
+    ("cantopen", ("unable to open",)),
+)
+# limits SQLite reports as a plain SQLITE_ERROR, told apart only by the message
+_LIMIT_WORDS = ("too large", "too many", "too complex", "too deep")
+
+
+def error_kind(exc: BaseException) -> str:
+    """What kind of failure a DB-API error is: interrupted, damaged, locked, readonly, full,
+    cantopen, limit, or "" for any other.
+
+    SQLite's own errors carry their result code (``sqlite_errorcode``), which decides: a
+    message that merely contains a word ("no such column: fullname") is not a full disk.
+    The other engines raise these classes translated from their own errors, without a
+    code; their messages name the kind ("interrupted: ...", "attempt to write a readonly
+    database: ..."), so for them the text decides.
+    """
+    text = str(exc).lower()
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        primary = code & 0xFF  # an extended code's low byte is its primary code
+        if primary == sqlite3.SQLITE_ERROR and any(word in text for word in _LIMIT_WORDS):
+            return "limit"
+        return _KIND_BY_CODE.get(primary, "")
+    for kind, words in _KIND_BY_TEXT:
+        if any(word in text for word in words):
+            return kind
+    return "limit" if any(word in text for word in _LIMIT_WORDS) else ""
+
+
 def describe_sqlite_error(path: str | Path, exc: BaseException) -> str:
     """A sentence a person understands for a low-level SQLite failure."""
-    text = str(exc).lower()
+    kind = error_kind(exc)
     path = printable(path)
-    if "not a database" in text or "malformed" in text or "disk image" in text:
+    if kind == "damaged":
         return f"{path} is not an Audiences store or is damaged ({exc})."
-    if "locked" in text or "busy" in text:
+    if kind == "locked":
         return f"{path} is locked by another program; try again when it is done ({exc})."
-    if "readonly" in text or "read-only" in text:
+    if kind == "readonly":
         return f"{path} is read-only; nothing was written ({exc})."
-    if "disk is full" in text or "full" in text:
+    if kind == "full":
         return f"The disk holding {path} is full; nothing was written ({exc})."
-    if "unable to open" in text:
+    if kind == "cantopen":
         return f"Cannot open {path} ({exc})."
     return f"{path}: {exc}"
 
