@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Button, DataTable, Input, Sparkline, Static
+from textual.widgets import Button, DataTable, Input, Static
 
 from store.campaign.activation import activate
 from store.campaign.delivery import list_deliveries
@@ -28,6 +28,7 @@ from tui.screens.audiences import (
     trend,
 )
 from tui.screens.delivery import DeliveryScreen
+from tui.widgets.chart import SizeChart
 
 SIZE = (130, 40)
 
@@ -82,7 +83,9 @@ async def highlight(pilot: Any, screen: AudiencesScreen, segment_id: str) -> Non
 def test_trend_text() -> None:
     assert trend([]) == ""
     assert trend([7]) == ""  # one size is no trend
-    assert trend([5, 5]) == "▄▄"
+    assert trend([5, 5]) == "██"  # the blocks start at zero: equal sizes are full blocks
+    assert trend([90, 100]) == "▇█"  # a small change looks small
+    assert trend([0, 0]) == "▁▁"
     assert trend([0, 50, 100]) == "▁▅█"
     assert len(trend(list(range(40)))) == 12
 
@@ -98,7 +101,8 @@ async def test_the_area_lists_audiences_with_sizes_trend_and_history(shop: Path)
         assert rows[1][2] == "239" and rows[1][3] == "active" and rows[1][5] == "off"
         assert rows[1][6] == trend([99, 239, 239])
         await highlight(pilot, screen, "pages")
-        assert screen.query_one("#sizes", Sparkline).data == [99.0, 239.0, 239.0]
+        chart = screen.query_one("#sizes", SizeChart)
+        await settle(pilot, lambda: [n for _, n in chart.points] == [99, 239, 239])
         history_rows = screen.query_one("#history-table", DataTable)
         newest_first = [[str(c) for c in history_rows.get_row_at(i)] for i in range(3)]
         assert [(r[1], r[2], r[3]) for r in newest_first] == [
@@ -303,7 +307,7 @@ async def test_deliveries_preview_live_and_save(shop: Path) -> None:
     reader.close()
 
 
-def test_sizes_caption_draws_a_sparkline_only_for_a_real_trend() -> None:
+def test_sizes_caption_draws_a_chart_only_for_a_real_trend() -> None:
     assert sizes_caption([]) == ("No activation recorded yet.", False)
     assert sizes_caption([4]) == ("One activation so far: 4 members.", False)
     assert sizes_caption([1]) == ("One activation so far: 1 member.", False)
@@ -311,18 +315,20 @@ def test_sizes_caption_draws_a_sparkline_only_for_a_real_trend() -> None:
     assert sizes_caption([3, 1]) == ("Size over the last 2 activations: 1 – 3 members", True)
 
 
-async def test_the_detail_pane_shows_a_sparkline_only_for_different_sizes(shop: Path) -> None:
+async def test_the_detail_pane_shows_a_chart_only_for_different_sizes(shop: Path) -> None:
     app = make_app(shop / "shop.db", as_of=AS_OF)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_area(pilot, app)
-        sparkline = screen.query_one("#sizes", Sparkline)
+        chart = screen.query_one("#sizes", SizeChart)
         caption = screen.query_one("#sizes-caption", Static)
         await highlight(pilot, screen, "small")
-        assert not sparkline.display
+        assert not chart.display
         assert text_of(caption).startswith("One activation so far: 3 members.")
         assert "Small · 3 members · active" in text_of(screen.query_one("#detail-title", Static))
         await highlight(pilot, screen, "pages")
-        assert sparkline.display and sparkline.data == [99.0, 239.0, 239.0]
+        assert chart.display
+        await settle(pilot, lambda: [n for _, n in chart.points] == [99, 239, 239])
+        assert "members" in str(chart.render()) and "0 └" in str(chart.render())
         assert text_of(caption).startswith("Size over the last 3 activations: 99 – 239 members")
         assert "Fields: Email, First name" in text_of(caption)
         assert text_of(screen.query_one("#audiences-hint", Static)).startswith("2 audiences in")
@@ -341,7 +347,7 @@ async def test_one_audience_is_one_audience(tmp_path: Path) -> None:
         screen = await open_area(pilot, app)
         assert text_of(screen.query_one("#audiences-hint", Static)).startswith("1 audience in")
         await settle(pilot, lambda: screen.query_one("#history-table", DataTable).row_count == 2)
-        assert not screen.query_one("#sizes", Sparkline).display
+        assert not screen.query_one("#sizes", SizeChart).display
         assert text_of(screen.query_one("#sizes-caption", Static)).startswith(
             "The last 2 activations had the same size: 1 member.")
         assert "Solo · 1 member · active" in text_of(screen.query_one("#detail-title", Static))

@@ -233,6 +233,8 @@ class BuilderScreen(Screen[str | None]):
         Binding("A", "activate", "Activate", show=False, tooltip="Activate the saved segment's audience"),
         Binding("o", "overlap", "Overlap", show=False,
                 tooltip="Overlap of this draft with saved segments: how many profiles they share"),
+        Binding("T", "trend", "Trend", show=False,
+                tooltip="Size over time: the draft's exact size at past dates (weekly, 12 weeks)"),
         Binding("x", "stop_count", "Stop count", show=False,
                 tooltip="Stop the running count (a slow engine), or count again"),
         Binding("escape", "back", "Back", show=False, tooltip="Back to the segments (asks if unsaved)"),
@@ -958,6 +960,17 @@ class BuilderScreen(Screen[str | None]):
         from tui.screens.overlap import OverlapScreen
 
         self.app.push_screen(OverlapScreen("segments", draft=self.resolved))
+
+    def action_trend(self) -> None:
+        """The draft's size over time, as it is now (saved or not)."""
+        resolved = self.resolved
+        if resolved is None:
+            self.notify("The draft is not valid yet; fix it to chart its size.", severity="warning")
+            return
+        from tui.screens.trend import TrendScreen
+
+        self.app.push_screen(TrendScreen(resolved.segment.name, lambda conn, catalog: resolved,
+                                         what="draft"))
 
     def action_open_member(self) -> None:
         pk = self.preview.member_pk()

@@ -1,8 +1,8 @@
 """The Audiences area: activated audiences in the campaign store.
 
 A table of audiences (size, last activation, a trend of sizes) beside the
-highlighted audience's detail: a sparkline of its sizes over past activations
-and its history with added/removed per activation. Enter pages through the
+highlighted audience's detail: a chart of its sizes over past activations
+(bars from zero, dated) and its history with added/removed per activation. Enter pages through the
 members with their fields; r refreshes (review, then activate at now, with
 the segment's current saved definition); e exports CSV; x deactivates; m
 opens its deliveries; s sets its refresh schedule; o compares audiences.
@@ -15,6 +15,7 @@ workers post messages and the handlers update the widgets.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Header, Input, OptionList, Sparkline, Static
+from textual.widgets import Button, DataTable, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from store.campaign.schedule import SCHEDULES, next_run
@@ -53,6 +54,7 @@ from tui.screens.activation import (
     error_text,
     profile_reader,
 )
+from tui.widgets.chart import SizeChart
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import field_label, plural, tone
 from tui.widgets.list_table import ListTable
@@ -67,21 +69,23 @@ AFTER_EVERY_ID = "\U0010ffff"
 def trend(sizes: list[int], width: int = TREND_POINTS) -> str:
     """A one-line text sparkline of the last ``width`` sizes (for a table cell).
 
-    One size is no trend: nothing is drawn for fewer than two activations.
+    One size is no trend: nothing is drawn for fewer than two activations. The blocks
+    start at zero (the lowest block is an empty audience), so a change of a few members
+    looks like one.
     """
     points = sizes[-width:]
     if len(points) < 2:
         return ""
-    low, high = min(points), max(points)
-    if high == low:
-        return BLOCKS[3] * len(points)
-    return "".join(BLOCKS[round((p - low) / (high - low) * (len(BLOCKS) - 1))] for p in points)
+    high = max(points)
+    if high == 0:
+        return BLOCKS[0] * len(points)
+    return "".join(BLOCKS[round(p / high * (len(BLOCKS) - 1))] for p in points)
 
 
 def sizes_caption(sizes: list[int]) -> tuple[str, bool]:
     """What the detail pane says about an audience's past sizes, and whether a sparkline helps.
 
-    A sparkline is drawn only for at least two activations of different
+    A chart is drawn only for at least two activations of different
     sizes; otherwise a sentence says what there is to say.
     """
     if not sizes:
@@ -101,6 +105,11 @@ def shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
         return str(path)
+
+
+def activated_moment(stamp: str) -> dt.datetime:
+    """An activation's ``activated_at`` (``2026-11-29 05:03:31``) as an instant for the chart."""
+    return dt.datetime.fromisoformat(stamp)
 
 
 def short_time(stamp: str) -> str:
@@ -329,7 +338,7 @@ class AudiencesScreen(Screen[None]):
     #audiences-detail { width: 2fr; min-width: 50; border-left: solid $primary-darken-2;
                         padding: 0 1; }
     #detail-title { text-style: bold; }
-    #sizes { height: 4; margin: 1 0 0 0; }
+    #sizes { height: 7; margin: 1 0 0 0; }
     #sizes-caption { color: $text-muted; margin: 1 0 1 0; }
     #history-table { height: 1fr; scrollbar-size-vertical: 1; }
     """
@@ -350,6 +359,8 @@ class AudiencesScreen(Screen[None]):
                 tooltip="When `refresh --due` refreshes the audience: off, hourly, daily, weekly"),
         Binding("o", "overlap", "Overlap", id="audiences.overlap", show=False,
                 tooltip="Compare audiences: how many members they share"),
+        Binding("t", "trend", "Trend", id="audiences.trend", show=False,
+                tooltip="Size over time: the audience's exact size at past dates"),
         Binding("ctrl+r", "reload", "Reload", id="audiences.reload", show=False,
                 tooltip="Read the campaign store again"),
     ]
@@ -374,7 +385,7 @@ class AudiencesScreen(Screen[None]):
                 yield AudienceTable(id="audiences-table", zebra_stripes=True)
             with Vertical(id="audiences-detail"):
                 yield Static("", id="detail-title")
-                yield Sparkline([], id="sizes")
+                yield SizeChart(unit="members", id="sizes")
                 yield Static("", id="sizes-caption")
                 yield HistoryTable(id="history-table", show_cursor=False)
         yield AppFooter()
@@ -397,7 +408,7 @@ class AudiencesScreen(Screen[None]):
         history_table.add_column(Text("Removed", justify="right"), key="removed")
         history_table.add_column(Text("ms", justify="right"), key="ms")
         history_table.add_column("By", key="by")
-        self.query_one("#sizes", Sparkline).display = False
+        self.query_one("#sizes", SizeChart).display = False
         self.app.theme_changed_signal.subscribe(self, self.theme_changed)
         table.focus()  # AUTO_FOCUS is skipped while the terminal has no focus
         self.action_reload()
@@ -554,12 +565,12 @@ class AudiencesScreen(Screen[None]):
 
     def show_detail(self, audience: Audience | None) -> None:
         title = self.query_one("#detail-title", Static)
-        sparkline = self.query_one("#sizes", Sparkline)
+        chart = self.query_one("#sizes", SizeChart)
         caption = self.query_one("#sizes-caption", Static)
         if audience is None:
             title.update("")
-            sparkline.data = []
-            sparkline.display = False
+            chart.points = []
+            chart.display = False
             caption.update("")
             self.query_one("#history-table", DataTable).clear()
             return
@@ -567,8 +578,8 @@ class AudiencesScreen(Screen[None]):
                           f" · {audience.status}"))
         sizes = self.sizes.get(audience.id, [])
         sentence, draw = sizes_caption(sizes)
-        sparkline.data = [float(s) for s in sizes] if draw else []
-        sparkline.display = draw
+        chart.points = []  # dated when the history arrives
+        chart.display = draw
         lines = Text(f"{sentence}\nFields: {', '.join(self.field_labels(audience.fields)) or 'none'}")
         lines.append(f"\n{schedule_words(audience)}")
         if audience.id in self.groups:
@@ -593,6 +604,9 @@ class AudiencesScreen(Screen[None]):
         if current is None or current.id != message.audience_id:
             return
         self.history_records = list(message.records)
+        chart = self.query_one("#sizes", SizeChart)
+        if chart.display:
+            chart.points = [(activated_moment(r.activated_at), r.count) for r in message.records[-30:]]
         table = self.query_one("#history-table", DataTable)
         table.clear()
         added, removed = tone(self.app, "success"), tone(self.app, "error")
@@ -708,6 +722,17 @@ class AudiencesScreen(Screen[None]):
 
         audience = self.current()
         self.app.push_screen(OverlapScreen("audiences", [str(audience.id)] if audience else []))
+
+    def action_trend(self) -> None:
+        from store.campaign.activation import resolve_audience
+        from tui.screens.trend import TrendScreen
+
+        audience = self.current()
+        if audience is None:
+            return
+        self.app.push_screen(TrendScreen(
+            audience.name, lambda conn, catalog: resolve_audience(conn, audience, catalog),
+            what="audience"))
 
     def action_deliveries(self) -> None:
         audience = self.current()
