@@ -209,15 +209,13 @@ def render(expression: exp.Expression, values: Sequence[Any],
 
 
 def with_literals(expression: exp.Expression, values: Sequence[Any]) -> exp.Expression:
-    """A copy of the tree with every placeholder replaced by its value as a SQL literal."""
-
-    def substitute(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Placeholder) and isinstance(node.this, str) \
-                and node.this.startswith("p") and node.this[1:].isdigit():
-            return literal(values[int(node.this[1:]) - 1])
-        return node
-
-    return expression.copy().transform(substitute, copy=False)
+    """A copy of the tree with every placeholder ``pN`` replaced by its value as a SQL literal
+    (made by ``literal``: sqlglot's own conversion leaves a None unreplaced and makes a tuple a
+    row; a negative number an operator takes is parenthesised)."""
+    literals = {f"p{number}": literal(value) for number, value in enumerate(values, 1)}
+    replaced = exp.replace_placeholders(expression, **literals)  # a copy
+    assert isinstance(replaced, exp.Expression)
+    return replaced
 
 
 def literal(value: Any) -> exp.Expression:
