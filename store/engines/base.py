@@ -66,6 +66,40 @@ class Connection(Protocol):
         """SQLite's hook, called every ``n`` steps (others: before each statement); 1 stops it."""
 
 
+class BufferedCursor:
+    """A finished statement's rows, read all at once: the cursor of drivers that keep one
+    result per connection (DuckDB) or hand results over whole (Spark)."""
+
+    def __init__(self, rows: list[Any], description: Any, rowcount: int) -> None:
+        self._rows = rows
+        self._next = 0
+        self.description = description
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        rows = self._rows[self._next:self._next + size]
+        self._next += len(rows)
+        return rows
+
+    def fetchall(self) -> list[Any]:
+        rows = self._rows[self._next:]
+        self._next = len(self._rows)
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+    def close(self) -> None:
+        self._rows = []
+
+
 class DriverConnection:
     """What the adapters whose driver is not Python's sqlite3 share: the ``Connection``
     protocol's progress hook (checked before each statement and between streamed batches),

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from store.engines.base import Connection, DriverConnection, Engine, quote_identifier
+from store.engines.base import BufferedCursor, Connection, DriverConnection, Engine, quote_identifier
 from store.engines.layout import (
     SCHEMA_VERSION,
     STORE_FORMAT,
@@ -67,37 +67,6 @@ def _translated(exc: Exception) -> sqlite3.Error:
     return sqlite3.DatabaseError(text)
 
 
-class DuckDBCursor:
-    """A finished statement's rows, read all at once (DuckDB keeps one result per connection)."""
-
-    def __init__(self, rows: list[tuple[Any, ...]], description: Any, rowcount: int) -> None:
-        self._rows = rows
-        self._next = 0
-        self.description = description
-        self.rowcount = rowcount
-
-    def fetchone(self) -> Any:
-        if self._next >= len(self._rows):
-            return None
-        row = self._rows[self._next]
-        self._next += 1
-        return row
-
-    def fetchmany(self, size: int = 1) -> list[Any]:
-        rows = self._rows[self._next:self._next + size]
-        self._next += len(rows)
-        return rows
-
-    def fetchall(self) -> list[Any]:
-        rows = self._rows[self._next:]
-        self._next = len(self._rows)
-        return rows
-
-    def __iter__(self) -> Iterator[Any]:
-        while (row := self.fetchone()) is not None:
-            yield row
-
-
 class DuckDBConnection(DriverConnection):
     """The store's Connection protocol over one DuckDB cursor."""
 
@@ -110,7 +79,7 @@ class DuckDBConnection(DriverConnection):
     def in_transaction(self) -> bool:
         return self._in_transaction
 
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> DuckDBCursor:
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> BufferedCursor:
         self.check_progress()
         self._track(sql)
         try:
@@ -121,9 +90,9 @@ class DuckDBConnection(DriverConnection):
             if isinstance(exc, sqlite3.Error):
                 raise
             raise _translated(exc) from exc
-        return DuckDBCursor(rows, description, len(rows) if description else -1)
+        return BufferedCursor(rows, description, len(rows) if description else -1)
 
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> DuckDBCursor:
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> BufferedCursor:
         self.check_progress()
         rows = [list(row) for row in parameters]
         if rows:
@@ -131,7 +100,7 @@ class DuckDBConnection(DriverConnection):
                 self._raw.executemany(sql, rows)
             except Exception as exc:
                 raise _translated(exc) from exc
-        return DuckDBCursor([], None, len(rows))
+        return BufferedCursor([], None, len(rows))
 
     def stream(self, sql: str, parameters: Sequence[Any] = (), size: int = 10_000) -> Iterator[list[Any]]:
         """Rows in batches, without reading them all (nothing else may run on this connection meanwhile)."""

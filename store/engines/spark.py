@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from store.engines.base import Connection, DriverConnection, Engine, redact
+from store.engines.base import BufferedCursor, Connection, DriverConnection, Engine, redact
 from store.errors import InputError, StoreError
 
 if TYPE_CHECKING:
@@ -116,35 +116,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class SparkCursor:
-    def __init__(self, rows: list[tuple[Any, ...]], columns: list[str]) -> None:
-        self._rows = rows
-        self._next = 0
-        self.description = [(name, None, None, None, None, None, None) for name in columns] or None
-        self.rowcount = len(rows)
-
-    def fetchone(self) -> Any:
-        if self._next >= len(self._rows):
-            return None
-        self._next += 1
-        return self._rows[self._next - 1]
-
-    def fetchmany(self, size: int = 1) -> list[Any]:
-        rows = self._rows[self._next:self._next + size]
-        self._next += len(rows)
-        return rows
-
-    def fetchall(self) -> list[Any]:
-        rows = self._rows[self._next:]
-        self._next = len(self._rows)
-        return rows
-
-    def __iter__(self) -> Iterator[Any]:
-        while (row := self.fetchone()) is not None:
-            yield row
-
-    def close(self) -> None:
-        self._rows = []
+def _description(columns: list[str]) -> Any:
+    """DB-API cursor description of a result's columns (names only), None for no columns."""
+    return [(name, None, None, None, None, None, None) for name in columns] or None
 
 
 class SparkConnection(DriverConnection):
@@ -166,7 +140,7 @@ class SparkConnection(DriverConnection):
         finally:
             self._raw.removeTag(self.tag)
 
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SparkCursor:
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> BufferedCursor:
         try:
             frame = self._frame(sql, parameters)
             self._raw.addTag(self.tag)
@@ -174,13 +148,13 @@ class SparkConnection(DriverConnection):
                 rows = [tuple(_plain(v) for v in row) for row in frame.collect()]
             finally:
                 self._raw.removeTag(self.tag)
-            return SparkCursor(rows, list(frame.columns))
+            return BufferedCursor(rows, _description(list(frame.columns)), len(rows))
         except sqlite3.Error:
             raise
         except Exception as exc:
             raise _translated(exc) from exc
 
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> SparkCursor:
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> BufferedCursor:
         raise sqlite3.OperationalError("attempt to write a readonly database: Spark tables are read here")
 
     def stream(self, sql: str, parameters: Sequence[Any] = (), size: int = 10_000) -> Iterator[list[Any]]:
