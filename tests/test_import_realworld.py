@@ -242,7 +242,7 @@ def test_one_object_json_and_ndjson_with_blank_and_crlf_lines(tmp_path: Path) ->
 @pytest.mark.parametrize(("name", "content", "fragments"), [
     ("trailing.ndjson", '{"id": "c", "n": 1},\n{"id": "d", "n": 2},\n',
      ("2 problems", "line 1, value '{\"id\": \"c\", \"n\": 1},': not valid JSON", "line 2, value ")),
-    ("pretty.json", '{\n  "id": "pp",\n  "n": 5\n}\n', ("line 1", "not valid JSON")),
+    ("pretty.json", '{\n  "id": "pp",\n  "n": 5\n}\n', ("line 1", "one JSON object written over")),
     ("wrapped.json", '{"data": [{"id": "w"}]}', ("--id-column", "data")),
 ])
 def test_json_that_is_not_rows_is_refused_whole(tmp_path: Path, name: str, content: str,
