@@ -649,9 +649,7 @@ def rule_nodes(as_of: dt.datetime, ref_ids: tuple[str, ...] = (), depth: int = 4
     """Rule trees up to ``depth`` levels of all/any/not over every kind of leaf."""
     leaves: list[st.SearchStrategy[Node]] = [
         attribute_conditions("profile", as_of, mixed_bounds),
-        event_conditions(as_of, mixed_bounds, with_fields=True),
-        field_comparisons("profile"),
-        sequence_conditions(as_of, mixed_bounds),
+        event_conditions(as_of, mixed_bounds),
     ]
     if ref_ids:
         leaves.append(st.sampled_from(ref_ids).map(SegmentRef))
