@@ -3,11 +3,14 @@ a test marked ``engines(...)`` is only collected for those engines."""
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.widgets import Input, TextArea
 
 from tests.services.fixtures import engine_kind, fresh_location, postgres_url  # noqa: F401
 
@@ -31,6 +34,28 @@ def _private_settings(tmp_path_factory: pytest.TempPathFactory,
     """Each test keeps its own settings (column choices): one test's choice never shows up
     in another's screen."""
     monkeypatch.setenv("AUDIENCES_CONFIG_DIR", str(tmp_path_factory.mktemp("settings")))
+
+
+@pytest.fixture
+def snap_compare(snap_compare: Callable[..., bool]) -> Callable[..., bool]:
+    """The snapshot plugin's comparison, with every text cursor held steady before the picture
+    is taken: a blinking cursor is caught on or off depending on the machine's load."""
+
+    def compare(app: Any, *, run_before: Callable[[Any], Any] | None = None, **options: Any) -> bool:
+        async def ready(pilot: Any) -> None:
+            if run_before is not None:
+                outcome = run_before(pilot)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            for screen in pilot.app.screen_stack:
+                for widget in screen.query("Input, TextArea"):
+                    if isinstance(widget, Input | TextArea):
+                        widget.cursor_blink = False
+            await pilot.pause()
+
+        return snap_compare(app, run_before=ready, **options)
+
+    return compare
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

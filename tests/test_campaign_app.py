@@ -328,6 +328,10 @@ def test_snapshot_overlap(snap_compare: Any, shop: Path, size: tuple[int, int], 
         for value in ("shoe-buyers", "smiths")[: ticks - 1]:
             choices.select(value)
         await settle(pilot, lambda: screen.result is not None and len(screen.result.ids) == ticks)
+        table = screen.query_one("#overlap-matrix", DataTable)
+        # the matrix is laid out on a later refresh than the one that filled it
+        await settle(pilot, lambda: table.display and table.row_count == ticks
+                     and table.region.height > ticks)
         await pilot.pause(0.1)
 
     assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=ready)

@@ -327,7 +327,9 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     def show_progress(self, message: ActivationProgress) -> None:
         if self.state not in ("reviewing", "activating"):
             return  # a late report of a finished or cancelled run
-        self.query_one("#activation-progress", ProgressBar).update(total=100, progress=100 * message.fraction)
+        bar = self.query_one("#activation-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=100, progress=100 * message.fraction)
         prefix = "Reviewing" if self.state == "reviewing" else "Activating"
         self.query_one("#activation-status", Static).update(f"{prefix}: {message.step}…")
 
@@ -338,7 +340,9 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.state = "ready"
         if self.named_later:  # only the id was known when the dialog opened
             self.query_one("#activation-title", Static).update(Text(f"Activate {result.name}"))
-        self.query_one("#activation-progress", ProgressBar).update(total=100, progress=0)
+        bar = self.query_one("#activation-progress", ProgressBar)
+        bar.update(total=100, progress=0)
+        bar.display = False  # nothing runs while the review waits for the user
         if result.previous is None:
             status = f"New audience: {plural(result.count, 'member')} will be activated."
         else:
@@ -387,7 +391,10 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             split_input.value = result.split.shares_text()
         button = self.query_one("#activate", Button)
         button.disabled = False
-        button.focus()
+        # the summary is what to read first: on a small terminal the dialog stays at its top
+        # (enter still activates) instead of scrolling wherever the layout was when focus moved
+        button.focus(scroll_visible=False)
+        self.query_one("#activation-dialog", VerticalScroll).scroll_home(animate=False)
 
     @on(ActivationDone)
     def show_done(self, message: ActivationDone) -> None:
@@ -476,6 +483,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.query_one("#activation-error", Static).display = False
         self.query_one("#activate", Button).disabled = True
         self.query_one("#activation-status", Static).update("Activating…")
+        self.query_one("#activation-progress", ProgressBar).display = True
         self.run_activation()
 
     def action_close(self) -> None:
