@@ -63,7 +63,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="also run tests marked slow (long fuzz and scale runs)")
 
 
+# The longest modules start first: the two workers then end together instead of one of them
+# running Spark's tests (one xdist group, so one worker) alone at the end.
+LONGEST_FIRST = ("test_spark.py", "test_property.py", "test_pql_property.py")
+
+
+def run_order(item: pytest.Item) -> int:
+    name = item.path.name
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=run_order)  # stable: the order within a module is kept
     kept, dropped = [], []
     for item in items:
         marker = item.get_closest_marker("engines")

@@ -84,13 +84,22 @@ def build_store(location: str | Path, spec: StoreSpec) -> Connection:
 
 def refill_store(conn: Connection, spec: StoreSpec) -> None:
     """Replace every row of a store that ``build_store`` made with a spec of the same schema
-    (cheaper than a new store where creating tables is slow: DuckDB, PostgreSQL)."""
+    (cheaper than a new store where creating tables is slow: DuckDB, PostgreSQL). The schema
+    is read back from the catalog instead of declared again: each declaration is a few
+    queries, and on DuckDB they cost more than the rows."""
     with write_transaction(conn):
         for row in conn.execute("SELECT table_name FROM entities").fetchall():
             conn.execute(f"DELETE FROM {quote_identifier(row[0])}")
         conn.execute("DELETE FROM events")
         conn.execute("DELETE FROM profiles")
-    fill_store(conn, spec)
+    # a second transaction: DuckDB refuses a key deleted and inserted again in one
+    with write_transaction(conn):
+        catalog = cat.Catalog.load(conn)
+        write_rows(conn, spec, catalog,
+                   {name: catalog.attributes[name].column for name in spec.attributes},
+                   {name: catalog.event_types[name].id for name in type_names(spec)},
+                   {name: {f.name: f.column for f in catalog.entities[name].fields.values()}
+                    for name in spec.entities})
 
 
 def fill_store(conn: Connection, spec: StoreSpec) -> None:
@@ -100,35 +109,42 @@ def fill_store(conn: Connection, spec: StoreSpec) -> None:
                    for name, t in spec.attributes.items()}
         if spec.derived_age_from:
             cat.declare_derived_age(conn, "age", spec.derived_age_from)
-        engine = conn.engine
-        # One bulk load per table (a value a row lacks is NULL, as an omitted column would be).
-        engine.bulk_insert(conn, "profiles", ["pk", "id", *columns.values()], [
-            [pk, str(profile["id"]), *(to_storage(profile[n], t) if n in profile else None
-                                       for n, t in spec.attributes.items())]
-            for pk, profile in enumerate(spec.profiles, start=1)])
-        type_names = sorted({*spec.event_types, *(e["type"] for e in spec.events)})
-        type_ids = {name: cat.ensure_event_type(conn, name) for name in type_names}
-        field_columns = {
-            name: cat.ensure_event_field(conn, name, t, list(type_ids.values())).column
-            for name, t in spec.event_fields.items()
-        }
+        type_ids = {name: cat.ensure_event_type(conn, name) for name in type_names(spec)}
+        for name, t in spec.event_fields.items():
+            cat.ensure_event_field(conn, name, t, list(type_ids.values()))
+        entity_columns: dict[str, dict[str, str]] = {}
         for name, entity in spec.entities.items():
             cat.ensure_entity(conn, name, entity.key_field, entity.key_type, entity.link_field)
-            entity_columns = {f: cat.ensure_entity_field(conn, name, f, t).column
-                              for f, t in entity.fields.items() if f != entity.key_field}
-            field_columns.setdefault(
-                entity.link_field, cat.Catalog.load(conn).event_fields[entity.link_field].column)
-            engine.bulk_insert(conn, "entity_" + name.lower(), ["key", *entity_columns.values()], [
-                [row[entity.key_field], *(to_storage(row[f], entity.fields[f]) if f in row else None
-                                          for f in entity_columns)]
-                for row in entity.rows])
-        pks = dict(conn.execute("SELECT id, pk FROM profiles"))
-        all_fields = cat.Catalog.load(conn).event_fields
-        engine.bulk_insert(
-            conn, "events",
-            ["pk", "profile_pk", "type_id", "ts",
-             *(field_columns.get(f, all_fields[f].column) for f in all_fields)],
-            [[pk, pks[str(event["profile_id"])], type_ids[event["type"]],
-              to_epoch_seconds(event["timestamp"]),
-              *(to_storage(event[f], all_fields[f].type) if f in event else None for f in all_fields)]
-             for pk, event in enumerate(spec.events, start=1)])
+            entity_columns[name] = {f: cat.ensure_entity_field(conn, name, f, t).column
+                                    for f, t in entity.fields.items() if f != entity.key_field}
+        write_rows(conn, spec, cat.Catalog.load(conn), columns, type_ids, entity_columns)
+
+
+def type_names(spec: StoreSpec) -> list[str]:
+    return sorted({*spec.event_types, *(e["type"] for e in spec.events)})
+
+
+def write_rows(conn: Connection, spec: StoreSpec, catalog: cat.Catalog, columns: dict[str, str],
+               type_ids: dict[str, int], entity_columns: dict[str, dict[str, str]]) -> None:
+    """One bulk load per table (a value a row lacks is NULL, as an omitted column would be)."""
+    engine = conn.engine
+    engine.bulk_insert(conn, "profiles", ["pk", "id", *columns.values()], [
+        [pk, str(profile["id"]), *(to_storage(profile[n], t) if n in profile else None
+                                   for n, t in spec.attributes.items())]
+        for pk, profile in enumerate(spec.profiles, start=1)])
+    for name, entity in spec.entities.items():
+        fields = [f for f in entity.fields if f != entity.key_field]
+        engine.bulk_insert(conn, "entity_" + name.lower(),
+                           ["key", *(entity_columns[name][f] for f in fields)], [
+            [row[entity.key_field], *(to_storage(row[f], entity.fields[f]) if f in row else None
+                                      for f in fields)]
+            for row in entity.rows])
+    pks = dict(conn.execute("SELECT id, pk FROM profiles"))
+    all_fields = catalog.event_fields
+    engine.bulk_insert(
+        conn, "events",
+        ["pk", "profile_pk", "type_id", "ts", *(all_fields[f].column for f in all_fields)],
+        [[pk, pks[str(event["profile_id"])], type_ids[event["type"]],
+          to_epoch_seconds(event["timestamp"]),
+          *(to_storage(event[f], all_fields[f].type) if f in event else None for f in all_fields)]
+         for pk, event in enumerate(spec.events, start=1)])

@@ -369,6 +369,9 @@ class Engine(ABC):
 
     # ------------------------------------------- tables the project did not create (store/engines/source.py)
     reads_source_tables: ClassVar[bool] = False
+    # The catalog cannot change while a connection is open (a source file's mapping): it is
+    # read once per connection; each read is a round trip per catalog table.
+    fixed_catalog: ClassVar[bool] = False
 
     def source_connect(self) -> Connection:
         """A connection for reading a source file's tables, which may hold temporary views."""

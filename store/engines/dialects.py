@@ -74,7 +74,8 @@ def render(expression: exp.Expression, values: Sequence[Any],
         raise ValueError(f"unknown SQL dialect {dialect!r} (known: {', '.join(DIALECTS)})")
     rewriter = _Rewriter(dialect, values)
     tree = rewriter.rewrite(expression.copy())
-    return positional(tree.sql(dialect=dialect), rewriter.values, dialect)
+    # the tree is this call's own copy: the generator need not copy it again
+    return positional(tree.sql(dialect=dialect, copy=False), rewriter.values, dialect)
 
 
 def rewritten(expression: exp.Expression, values: Sequence[Any],

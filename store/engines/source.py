@@ -123,6 +123,7 @@ class SourceEngine(Engine):
     name = "source"
     dialect: ClassVar[str] = "sqlite"  # replaced per instance by the database's own
     label: ClassVar[str] = "tables"
+    fixed_catalog: ClassVar[bool] = True
 
     def __init__(self, location: str) -> None:
         super().__init__(location)

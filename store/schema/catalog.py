@@ -109,6 +109,16 @@ class Catalog:
 
     @classmethod
     def load(cls, conn: Connection) -> Catalog:
+        if not conn.engine.fixed_catalog:
+            return cls._read(conn)
+        found: Catalog | None = getattr(conn, "fixed_catalog", None)
+        if found is None:
+            found = cls._read(conn)
+            conn.fixed_catalog = found  # type: ignore[attr-defined]
+        return found
+
+    @classmethod
+    def _read(cls, conn: Connection) -> Catalog:
         attributes = {ID_ATTRIBUTE.name: ID_ATTRIBUTE}
         for row in _rows(conn, "SELECT * FROM attributes ORDER BY position, name"):
             attributes[row["name"]] = Attribute(
