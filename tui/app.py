@@ -144,6 +144,8 @@ class AudiencesApp(App[None]):
         Binding("f1,question_mark", "help", "Help", tooltip="The keys that work here"),
         Binding("ctrl+t", "toggle_theme", "Light/dark", show=False,
                 tooltip="Switch between the light and the dark theme"),
+        Binding("f6", "report", "Report", show=False,
+                tooltip="Save this view for slides: an SVG screenshot and a Markdown summary"),
         Binding("q", "quit", "Quit", tooltip="Stop running queries and leave"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -285,6 +287,17 @@ class AudiencesApp(App[None]):
             self.screen.dismiss(None)
             return
         self.push_screen(HelpScreen(self.screen))
+
+    def action_report(self) -> None:
+        from tui.report import report_folder, write_report
+
+        folder = report_folder()
+        try:
+            report = write_report(self, folder)
+        except OSError as exc:
+            self.show_error(f"Cannot write the report into {folder}: {exc.strerror or exc}")
+            return
+        self.notify(f"{report.svg}\n{report.markdown}", title="Report saved", timeout=6)
 
     def action_toggle_theme(self) -> None:
         dark = self.current_theme.dark

@@ -38,7 +38,7 @@ from store.query.membersets import MemberSetCache
 from store.schema.catalog import Catalog
 from store.schema.values import UTC
 from store.schema.values_lookup import breakdown_candidate
-from store.segments.describe import attribute_label, describe
+from store.segments.describe import attribute_label, describe, rule_lines
 from store.segments.editing import (
     EditError,
     Problem,
@@ -261,6 +261,7 @@ class BuilderScreen(Screen[str | None]):
         self.saved_segments: list[SavedSegment] = []
         self.breakdown_attribute: str | None = None
         self.shown_count: int | None = None
+        self.shown_total: int | None = None  # profiles in the store when the count was made
         self.previewed = -1  # the last edit whose preview is complete on screen
         self.resolved: ResolvedSegment | None = None
         self._debounce: Timer | None = None
@@ -304,6 +305,31 @@ class BuilderScreen(Screen[str | None]):
     @property
     def segment_names(self) -> dict[str, str]:
         return {s.id: s.name for s in self.saved_segments}
+
+    # -- the demo report (F6) -----------------------------------------------------------
+    def report_title(self) -> str:
+        return f"Segment: {self.draft.segment.name}"
+
+    def report_lines(self) -> list[str]:
+        """The segment in words, its size and its share of the store."""
+        segment = self.draft.segment
+        state = "not saved yet" if not self.draft.saved else (
+            "unsaved changes" if self.draft.dirty else "saved")
+        lines = [f"**{segment.name}** (`{segment.id}`, {state})"]
+        if segment.description:
+            lines += ["", segment.description]
+        lines += ["", "Rule:", ""]
+        lines += ["    " + line for line in rule_lines(segment.rule, self.catalog, self.segment_names)]
+        lines.append("")
+        if self.shown_count is None:
+            lines.append("Size: not counted yet.")
+        elif self.shown_total:
+            share = self.shown_count / self.shown_total
+            lines.append(f"Size: **{self.shown_count:,}** of {self.shown_total:,} profiles ({share:.1%}),"
+                         f" as of {self.as_of():%Y-%m-%d %H:%M} UTC.")
+        else:
+            lines.append(f"Size: **{self.shown_count:,}** profiles.")
+        return lines
 
     # -- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -510,6 +536,7 @@ class BuilderScreen(Screen[str | None]):
         if not self.current(message):
             return
         self.shown_count = message.count
+        self.shown_total = message.total
         self.resolved = message.resolved
         self.rule_tree.set_counts(message.nodes)
         self.preview.show_count(message.count, message.total, message.elapsed, len(self.problems))

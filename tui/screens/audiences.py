@@ -47,6 +47,10 @@ from store.campaign.store import (
     split_counts,
 )
 from store.engines.base import Connection
+from store.errors import AudiencesError
+from store.segments.describe import rule_lines
+from store.segments.yamlio import load_segment_text
+from tui.report import markdown_table
 from tui.screens.activation import (
     ActivationScreen,
     app_catalog,
@@ -562,6 +566,39 @@ class AudiencesScreen(Screen[None]):
     @on(DataTable.RowSelected, "#audiences-table")
     def selected(self, event: DataTable.RowSelected) -> None:
         self.action_open_members()
+
+    # -- the demo report (F6)
+    def report_title(self) -> str:
+        audience = self.current()
+        return f"Audience: {audience.name}" if audience is not None else "Audiences"
+
+    def report_lines(self) -> list[str]:
+        """The highlighted audience: size, status, schedule, groups, rule in words, recent runs."""
+        audience = self.current()
+        if audience is None:
+            return ["No audience activated yet."]
+        lines = [f"**{audience.name}** (audience {audience.id}, segment `{audience.segment_id}`):"
+                 f" **{audience.member_count:,}** members, {audience.status}.", "",
+                 f"Fields: {', '.join(self.field_labels(audience.fields)) or 'none'}.", "",
+                 schedule_words(audience) + "."]
+        if audience.id in self.groups:
+            split = SplitSpec.from_json(audience.splits)
+            lines += ["", f"Split {split.describe()}.", ""]
+            lines += markdown_table(["Group", "Members"], [
+                [name + (" (holdout, never delivered to)" if is_holdout(name) else ""), f"{n:,}"]
+                for name, n in self.groups[audience.id].items()])
+        try:
+            segment, _ = load_segment_text(audience.definition, f"audience {audience.id}")
+            lines += ["", "Rule at the last activation:", ""]
+            lines += ["    " + line for line in rule_lines(segment.rule, getattr(self.app, "catalog", None))]
+        except AudiencesError:
+            pass  # an audience activated by an older version: its size and runs still say enough
+        if self.history_records:
+            lines += ["", "Recent runs:", ""]
+            lines += markdown_table(["Run (UTC)", "Members", "Added", "Removed"], [
+                [short_time(r.activated_at), f"{r.count:,}", f"+{r.added:,}", f"−{r.removed:,}"]
+                for r in reversed(self.history_records[-5:])])
+        return lines
 
     def show_detail(self, audience: Audience | None) -> None:
         title = self.query_one("#detail-title", Static)

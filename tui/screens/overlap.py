@@ -29,6 +29,7 @@ from store.query.membersets import MemberSetCache
 from store.query.overlap import MAX_EXCLUSIVE, MAX_SEGMENTS, Overlap, overlap
 from store.segments.library import list_segments, resolve_saved
 from store.segments.validate import ResolvedSegment
+from tui.report import markdown_table
 from tui.screens.activation import (
     app_as_of,
     app_catalog,
@@ -310,6 +311,35 @@ class OverlapScreen(Screen[None]):
         show_error = getattr(self.app, "show_error", None)
         if callable(show_error):
             show_error(message.message)
+
+    # -- the demo report (F6)
+    def report_title(self) -> str:
+        count = len(self.result.ids) if self.result is not None else 0
+        noun = "audiences" if self.kind == "audiences" else "segments"
+        return f"Overlap of {count} {noun}" if count else f"Overlap of {noun}"
+
+    def report_lines(self) -> list[str]:
+        """The matrix (profiles in both, share of the row), the union, and for three or more
+        the largest exclusive intersections."""
+        result = self.result
+        if result is None:
+            return ["Nothing compared yet: tick two or more."]
+        k = len(result.ids)
+        lines = markdown_table(
+            ["", "Size", *(f"[{j + 1}]" for j in range(k))],
+            [[f"[{i + 1}] {result.names[i]}", f"{result.sizes[i]:,}",
+              *("—" if i == j else f"{result.matrix[i][j]:,} ({result.share(i, j):.0%})"
+                for j in range(k))] for i in range(k)])
+        base = "members" if self.kind == "audiences" else f"profiles of {result.total:,}"
+        lines += ["", f"In at least one: **{result.union:,}** {base}, as of"
+                      f" {result.as_of:%Y-%m-%d %H:%M} UTC. Each cell: in both, and the share of the"
+                      " row's audience also in the column."]
+        if k > 2 and result.exclusive:
+            lines += ["", "In exactly these and no other:", ""]
+            lines += markdown_table(["Audiences", "Profiles"], [
+                [" + ".join(result.names[i] for i in combo), f"{n:,}"]
+                for combo, n in result.exclusive[:10]])
+        return lines
 
     @on(OverlapReady)
     def show_result(self, message: OverlapReady) -> None:

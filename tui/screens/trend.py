@@ -29,6 +29,7 @@ from store.errors import QueryCancelled
 from store.query.trend import Span, instants, trend
 from store.schema.catalog import Catalog
 from store.segments.validate import ResolvedSegment
+from tui.report import markdown_table
 from tui.screens.activation import app_as_of, app_catalog, error_text, profile_reader
 from tui.widgets.chart import SizeChart
 from tui.widgets.footer import AppFooter
@@ -200,6 +201,22 @@ class TrendScreen(Screen[None]):
     def action_period(self, key: str) -> None:
         self.period = key
         self.start()
+
+    # -- the demo report (F6)
+    def report_title(self) -> str:
+        return f"Size over time: {self.subject}"
+
+    def report_lines(self) -> list[str]:
+        """The exact size at each date counted so far, and the change from the first to the last."""
+        _, _, words = PERIODS[self.period]
+        if not self.points:
+            return [f"Exact size {words}: no point counted yet."]
+        lines = [f"Exact size of the {self.what} {words}, as of each date"
+                 + (" (still counting)." if self.running else "."), ""]
+        lines += markdown_table(["As of (UTC)", "Size"],
+                                [[f"{moment:%Y-%m-%d %H:%M}", f"{size:,}"] for moment, size in self.points])
+        lines += ["", change_words(self.points) + "."]
+        return lines
 
     def action_back(self) -> None:
         self.stop_running()
