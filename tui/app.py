@@ -31,6 +31,7 @@ from store.schema.catalog import Catalog
 from store.schema.values import UTC
 from store.segments.model import Segment
 from store.segments.timeutil import as_of_date
+from tui.keymap import load_keymap
 from tui.messages import StoreCounted
 from tui.screens.profiles import ProfilesScreen
 from tui.widgets.commands import AreaAction, ScreenActionsProvider
@@ -138,16 +139,17 @@ class AudiencesApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
     COMMANDS: ClassVar[set[type[Provider] | Any]] = App.COMMANDS | {ScreenActionsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f2", "area('profiles')", "Profiles", tooltip="Browse and search the profiles"),
-        Binding("f3", "area('segments')", "Segments", tooltip="Build and manage segments"),
-        Binding("f4", "area('audiences')", "Audiences", tooltip="Activated audiences"),
-        Binding("f1,question_mark", "help", "Help", tooltip="The keys that work here"),
-        Binding("ctrl+t", "toggle_theme", "Light/dark", show=False,
+        Binding("f2", "area('profiles')", "Profiles", id="app.profiles",
+                tooltip="Browse and search the profiles"),
+        Binding("f3", "area('segments')", "Segments", id="app.segments", tooltip="Build and manage segments"),
+        Binding("f4", "area('audiences')", "Audiences", id="app.audiences", tooltip="Activated audiences"),
+        Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="The keys that work here"),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", id="app.toggle_theme", show=False,
                 tooltip="Switch between the light and the dark theme"),
-        Binding("f6", "report", "Report", show=False,
+        Binding("f6", "report", "Report", id="app.report", show=False,
                 tooltip="Save this view for slides: an SVG screenshot and a Markdown summary"),
-        Binding("q", "quit", "Quit", tooltip="Stop running queries and leave"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Stop running queries and leave"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit_anywhere", show=False, priority=True),
     ]
 
     def __init__(self, db: Engine | str | Path, campaign_db_path: Path | None = None, *,
@@ -170,6 +172,10 @@ class AudiencesApp(App[None]):
         finally:
             conn.close()
         self.sub_title = self.store_title() + self.as_of_note()
+        # The user's keys, before any screen exists: the first footer already shows them.
+        keymap, keymap_file = load_keymap()
+        self.set_keymap(keymap.keys)
+        self.keymap_problem = keymap.message(keymap_file)  # said once the app is up
 
     @property
     def db_path(self) -> Path | None:
@@ -231,6 +237,8 @@ class AudiencesApp(App[None]):
 
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
+        if self.keymap_problem:
+            self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=15)
         token = self.queries.start("app:total")
         self._count_profiles(token)
 
@@ -326,14 +334,16 @@ class AudiencesApp(App[None]):
     def area_actions(self) -> list[AreaAction]:
         """Every action of the areas not on screen, for the command palette: "Segments: New"
         works from the Audiences area. Keys that only make sense where the user is (escape:
-        back or clear) stay out."""
+        back or clear) stay out. Keys are the user's, when the keymap file changes them."""
         found = []
         for mode, kind in self.area_screen_types().items():
             if mode == self.current_mode:
                 continue
             for item in kind.BINDINGS:
                 if isinstance(item, Binding) and item.key != "escape" and item.description:
-                    found.append(AreaAction(mode, AREAS[mode], item))
+                    keys = self._keymap.get(item.id or "")
+                    shown = item.with_key(keys, key_display=None) if keys else item
+                    found.append(AreaAction(mode, AREAS[mode], shown))
         return found
 
     async def run_in_area(self, mode: str, action: str) -> None:

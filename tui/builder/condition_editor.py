@@ -66,8 +66,8 @@ class FormSelect(Select[str]):
     """A select in an editor form: enter applies the form; space, up or down open the list."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.apply", "Apply", show=False),
-        Binding("space,down,up", "show_overlay", "Choose", show=False),
+        Binding("enter", "screen.apply", "Apply", id="form_select.apply", show=False),
+        Binding("space,down,up", "show_overlay", "Choose", id="form_select.show_overlay", show=False),
     ]
 
 
@@ -95,7 +95,7 @@ class ValueChoices(SelectionList[str]):
     """The store's values to tick (space); enter applies the form."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.apply", "Apply", show=False),
+        Binding("enter", "screen.apply", "Apply", id="value_choices.apply", show=False),
     ]
 
 
@@ -133,9 +133,10 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     ConditionEditor.short #verdict, ConditionEditor.short .hint { margin-top: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply", priority=True),
-        Binding("ctrl+o", "values_from_file", "Values from a file", priority=True,
+        Binding("escape", "cancel", "Cancel", id="condition_editor.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="condition_editor.apply", priority=True),
+        Binding("ctrl+o", "values_from_file", "Values from a file", id="condition_editor.values_from_file",
+                priority=True,
                 tooltip="Read the values of an 'is one of' condition from a one-column file"),
     ]
 

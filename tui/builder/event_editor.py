@@ -77,9 +77,9 @@ class WhereList(OptionList):
     HELP_TITLE = "Event conditions"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "screen.add_where", "Add condition"),
-        Binding("enter", "screen.edit_where", "Edit condition"),
-        Binding("d,delete", "screen.delete_where", "Delete condition"),
+        Binding("a", "screen.add_where", "Add condition", id="event_editor.add_where"),
+        Binding("enter", "screen.edit_where", "Edit condition", id="event_editor.edit_where"),
+        Binding("d,delete", "screen.delete_where", "Delete condition", id="event_editor.delete_where"),
     ]
 
 
@@ -110,8 +110,8 @@ class EventEditor(Dialog[EventCondition | None]):
     EventEditor.narrow #where { margin-left: 10; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("escape", "cancel", "Cancel", id="event_editor.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="event_editor.apply", priority=True),
     ]
 
     AUTO_FOCUS = "#count-value"

@@ -143,7 +143,7 @@ class ConfirmModal(Dialog[str | None]):
 
     AUTO_FOCUS = "Button"
     DEFAULT_CSS = modal_css("ConfirmModal")
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="confirm_modal.cancel")]
 
     def __init__(self, title: str, message: str, choices: Sequence[Choice]) -> None:
         super().__init__()
@@ -188,7 +188,7 @@ class TextPrompt(Dialog[str | None]):
 
     AUTO_FOCUS = "#prompt-input"
     DEFAULT_CSS = modal_css("TextPrompt")
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="text_prompt.cancel")]
 
     def __init__(self, title: str, value: str = "", *, placeholder: str = "",
                  check: Callable[[str], str | None] | None = None,
@@ -253,8 +253,8 @@ class SegmentInfoModal(Dialog[SegmentInfo | None]):
 
     DEFAULT_CSS = modal_css("SegmentInfoModal")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel", id="segment_info.cancel"),
+        Binding("ctrl+s", "submit", "Save", id="segment_info.submit", priority=True),
     ]
 
     def __init__(self, title: str, info: SegmentInfo, *, id_locked: bool = False,

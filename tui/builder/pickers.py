@@ -105,11 +105,11 @@ class FuzzyPicker(Dialog[str | None]):
     FuzzyPicker #picker-detail { height: 3; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("down", "move(1)", "Next", show=False),
-        Binding("up", "move(-1)", "Previous", show=False),
-        Binding("pagedown", "move(10)", "Page down", show=False),
-        Binding("pageup", "move(-10)", "Page up", show=False),
+        Binding("escape", "cancel", "Cancel", id="fuzzy_picker.cancel"),
+        Binding("down", "move(1)", "Next", id="fuzzy_picker.next", show=False),
+        Binding("up", "move(-1)", "Previous", id="fuzzy_picker.previous", show=False),
+        Binding("pagedown", "move(10)", "Page down", id="fuzzy_picker.page_down", show=False),
+        Binding("pageup", "move(-10)", "Page up", id="fuzzy_picker.page_up", show=False),
     ]
 
     def __init__(self, title: str, items: Iterable[PickItem], *, query: str = "",

@@ -115,7 +115,7 @@ class SampleList(OptionList):
     HELP_TITLE = "Member sample"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.open_member", "Open profile",
+        Binding("enter", "screen.open_member", "Open profile", id="preview.open_member",
                 tooltip="Open the highlighted member and see why they are in the audience"),
     ]
 

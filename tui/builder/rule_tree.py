@@ -67,11 +67,11 @@ class RuleTree(Tree[Row]):
     RuleTree > .tree--guides { color: $primary 40%; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.edit", "Edit", show=False,
+        Binding("enter", "screen.edit", "Edit", id="rule_tree.edit", show=False,
                 tooltip="Edit the highlighted condition"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("space", "toggle_node", "Fold", show=False),
+        Binding("j", "cursor_down", "Down", id="rule_tree.cursor_down", show=False),
+        Binding("k", "cursor_up", "Up", id="rule_tree.cursor_up", show=False),
+        Binding("space", "toggle_node", "Fold", id="rule_tree.toggle_node", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:

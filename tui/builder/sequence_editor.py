@@ -67,15 +67,18 @@ class StepList(OptionList):
     HELP_TITLE = "Sequence steps"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "screen.add_step", "Add step", tooltip="Add a step after this one"),
-        Binding("enter", "screen.edit_step", "Edit step",
+        Binding("a", "screen.add_step", "Add step", id="sequence_editor.add_step",
+                tooltip="Add a step after this one"),
+        Binding("enter", "screen.edit_step", "Edit step", id="sequence_editor.edit_step",
                 tooltip="Edit the step's event type(s) and where conditions"),
-        Binding("g", "screen.edit_gap", "Gap", tooltip="Time since the previous step: min, max"),
-        Binding("x", "screen.toggle_absent", "Did not",
+        Binding("g", "screen.edit_gap", "Gap", id="sequence_editor.edit_gap",
+                tooltip="Time since the previous step: min, max"),
+        Binding("x", "screen.toggle_absent", "Did not", id="sequence_editor.toggle_absent",
                 tooltip="The last step: 'and then did not' (absent) or did"),
-        Binding("d,delete", "screen.delete_step", "Delete step"),
-        Binding("ctrl+up,K", "screen.move_step(-1)", "Move up", show=False),
-        Binding("ctrl+down,J", "screen.move_step(1)", "Move down", show=False),
+        Binding("d,delete", "screen.delete_step", "Delete step", id="sequence_editor.delete_step"),
+        Binding("ctrl+up,K", "screen.move_step(-1)", "Move up", id="sequence_editor.move_up", show=False),
+        Binding("ctrl+down,J", "screen.move_step(1)", "Move down", id="sequence_editor.move_down",
+                show=False),
     ]
 
 
@@ -98,8 +101,8 @@ class GapEditor(Dialog[Gap | None]):
     GapEditor #gap-verdict { height: auto; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("escape", "cancel", "Cancel", id="gap_editor.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="gap_editor.apply", priority=True),
     ]
     AUTO_FOCUS = "#gap-max"
 
@@ -190,8 +193,8 @@ class SequenceEditor(Dialog[SequenceCondition | None]):
     SequenceEditor.short #seq-verdict, SequenceEditor.short .hint { margin-top: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "apply", "Apply", priority=True),
+        Binding("escape", "cancel", "Cancel", id="sequence_editor.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="sequence_editor.apply", priority=True),
     ]
     AUTO_FOCUS = "#steps"
 

@@ -116,9 +116,10 @@ class YamlModal(Dialog[Segment | None]):
     YamlModal #yaml-problems { height: auto; max-height: 8; color: $error; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Close"),
-        Binding("ctrl+s", "apply", "Apply", priority=True),
-        Binding("f5", "copy", "Copy", priority=True, tooltip="Copy the focused pane's text"),
+        Binding("escape", "cancel", "Close", id="yaml_modal.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="yaml_modal.apply", priority=True),
+        Binding("f5", "copy", "Copy", id="yaml_modal.copy", priority=True,
+                tooltip="Copy the focused pane's text"),
     ]
 
     def __init__(self, text: str, *, catalog: Catalog, known_segments: set[str],

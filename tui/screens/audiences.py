@@ -316,7 +316,7 @@ class AudienceTable(ListTable):
 
     HELP_TITLE = "Audience list"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.open_members", "Members",
+        Binding("enter", "screen.open_members", "Members", id="audiences.members",
                 tooltip="Page through the audience's members"),
     ]
 
@@ -800,11 +800,11 @@ class MembersTable(ListTable):
 
     HELP_TITLE = "Member list"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.open_profile", "Open",
+        Binding("enter", "screen.open_profile", "Open", id="members.profile",
                 tooltip="Open the member's profile"),
-        Binding("home,ctrl+home,g", "screen.first_member", "First", show=False,
+        Binding("home,ctrl+home,g", "screen.first_member", "First", id="table.first", show=False,
                 tooltip="Jump to the audience's first member"),
-        Binding("end,ctrl+end,G", "screen.last_member", "Last", show=False,
+        Binding("end,ctrl+end,G", "screen.last_member", "Last", id="table.last", show=False,
                 tooltip="Jump to the audience's last member"),
     ]
 

@@ -102,7 +102,8 @@ class DeliveryTable(ListTable):
 
     HELP_TITLE = "Delivery list"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Load", tooltip="Load the delivery into the form"),
+        Binding("enter", "select_cursor", "Load", id="delivery.load",
+                tooltip="Load the delivery into the form"),
     ]
 
 

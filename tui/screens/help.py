@@ -16,23 +16,25 @@ from tui.widgets.keys import KeyLine, key_lines
 
 
 def help_table(lines: list[KeyLine]) -> Table:
-    """The keys as a two-column table with a heading per section."""
+    """The keys as a table with a heading per section; the last column names each binding
+    for the keymap file (keymap.yaml), dimmed."""
     table = Table.grid(padding=(0, 2))
     table.add_column(justify="right", style="bold", no_wrap=True, min_width=12)
     table.add_column()
+    table.add_column(style="dim", no_wrap=True)
     section = None
     for line in lines:
         if line.section != section:
             if section is not None:
-                table.add_row("", "")
+                table.add_row("", "", "")
             section = line.section
-            table.add_row(Text(section, style="bold underline"), "")
+            table.add_row(Text(section, style="bold underline"), "", "")
         description = Text(line.description)
         if line.tooltip and line.tooltip != line.description:
             description.append(f"  {line.tooltip}", style="dim")
         if not line.enabled:
             description.stylize("dim")
-        table.add_row(Text(line.key_text, style="bold"), description)
+        table.add_row(Text(line.key_text, style="bold"), description, line.id_text)
     return table
 
 
@@ -40,7 +42,7 @@ class HelpScreen(ModalScreen[None]):
     """The keys of the focused widget, the screen below and the app."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,f1,question_mark,q", "close", "Close", tooltip="Close the help"),
+        Binding("escape,f1,question_mark,q", "close", "Close", id="help.close", tooltip="Close the help"),
     ]
 
     def __init__(self, screen: Screen[object]) -> None:

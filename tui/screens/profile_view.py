@@ -205,13 +205,15 @@ class ProfileViewScreen(Screen[None]):
     TITLE = "Profile"
     HELP_TITLE = "Profile"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", tooltip="Back to where you came from"),
-        Binding("t", "focus_panel('pv-timeline')", "Timeline", tooltip="Move to the event timeline"),
-        Binding("w", "focus_panel('pv-segments')", "Why",
+        Binding("escape", "back", "Back", id="profile_view.back", tooltip="Back to where you came from"),
+        Binding("t", "focus_panel('pv-timeline')", "Timeline", id="profile_view.timeline",
+                tooltip="Move to the event timeline"),
+        Binding("w", "focus_panel('pv-segments')", "Why", id="profile_view.why",
                 tooltip="Pick a saved segment to see why the profile is in it or not"),
-        Binding("a", "focus_panel('pv-attributes')", "Attributes", show=False,
+        Binding("a", "focus_panel('pv-attributes')", "Attributes", id="profile_view.attributes", show=False,
                 tooltip="Move to the attributes"),
-        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the profile again"),
+        Binding("ctrl+r", "reload", "Reload", id="profile_view.reload", show=False,
+                tooltip="Read the profile again"),
     ]
 
     def __init__(self, pk: int, segment: str | Segment | None = None) -> None:

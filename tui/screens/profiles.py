@@ -92,7 +92,7 @@ class ProfileTable(KeysetTable):
 
     HELP_TITLE = "Profile list"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open", tooltip="Open the profile's 360° view"),
+        Binding("enter", "select_cursor", "Open", id="profiles.open", tooltip="Open the profile's 360° view"),
     ]
 
 
@@ -114,14 +114,19 @@ class ProfilesScreen(Screen[None]):
     TITLE = "Profiles"
     HELP_TITLE = "Profiles"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", tooltip="Find profiles by name, email or id"),
-        Binding("f", "filter_segment", "Segment", tooltip="Show only the members of a saved segment"),
-        Binding("c", "columns", "Columns",
+        Binding("slash", "search", "Search", id="profiles.search",
+                tooltip="Find profiles by name, email or id"),
+        Binding("f", "filter_segment", "Segment", id="profiles.filter_segment",
+                tooltip="Show only the members of a saved segment"),
+        Binding("c", "columns", "Columns", id="profiles.columns",
                 tooltip="Choose the columns to show (kept for this store across restarts)"),
-        Binding("s", "sort", "Sort", tooltip="Sort the profiles by a column"),
-        Binding("r", "reverse", "Reverse", show=False, tooltip="Reverse the sort order"),
-        Binding("escape", "clear", "Clear", tooltip="Clear the search and the segment filter"),
-        Binding("ctrl+r", "refresh", "Refresh", show=False, tooltip="Read the profiles again"),
+        Binding("s", "sort", "Sort", id="profiles.sort", tooltip="Sort the profiles by a column"),
+        Binding("r", "reverse", "Reverse", id="profiles.reverse", show=False,
+                tooltip="Reverse the sort order"),
+        Binding("escape", "clear", "Clear", id="profiles.clear",
+                tooltip="Clear the search and the segment filter"),
+        Binding("ctrl+r", "refresh", "Refresh", id="profiles.refresh", show=False,
+                tooltip="Read the profiles again"),
     ]
 
     def __init__(self) -> None:

@@ -174,7 +174,8 @@ class SegmentTable(ListTable):
     HELP_TITLE = "Segment list"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "screen.open", "Open", tooltip="Open the segment in the builder"),
+        Binding("enter", "screen.open", "Open", id="segments.open",
+                tooltip="Open the segment in the builder"),
     ]
 
     class Resized(Message):
@@ -205,24 +206,28 @@ class SegmentsScreen(Screen[None]):
     SegmentsScreen #segments-empty { padding: 2 4; color: $text-muted; display: none; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new", "New", tooltip="Build a new segment"),
-        Binding("enter", "open", "Open", tooltip="Open the segment in the builder"),
+        Binding("n", "new", "New", id="segments.new", tooltip="Build a new segment"),
+        Binding("enter", "open", "Open", id="segments.open", tooltip="Open the segment in the builder"),
         # The footer keeps the keys that fit at 120 columns; the others are in the line above
         # the list, the F1 help and the command palette.
-        Binding("c", "duplicate", "Duplicate", show=False, tooltip="Save a copy under a new name"),
-        Binding("r", "rename", "Rename", show=False, tooltip="Change the segment's display name"),
-        Binding("d,delete", "delete", "Delete", tooltip="Delete the segment (asks first)"),
-        Binding("i", "import", "Import", show=False,
+        Binding("c", "duplicate", "Duplicate", id="segments.duplicate", show=False,
+                tooltip="Save a copy under a new name"),
+        Binding("r", "rename", "Rename", id="segments.rename", show=False,
+                tooltip="Change the segment's display name"),
+        Binding("d,delete", "delete", "Delete", id="segments.delete",
+                tooltip="Delete the segment (asks first)"),
+        Binding("i", "import", "Import", id="segments.import", show=False,
                 tooltip="Import a segment from a YAML file (or PQL: a .pql file)"),
-        Binding("x", "export", "Export", show=False,
+        Binding("x", "export", "Export", id="segments.export", show=False,
                 tooltip="Export the segment to a YAML file (or PQL: a .pql file)"),
-        Binding("A", "activate", "Activate", tooltip="Activate the segment's audience"),
-        Binding("o", "overlap", "Overlap", show=False,
+        Binding("A", "activate", "Activate", id="segments.activate",
+                tooltip="Activate the segment's audience"),
+        Binding("o", "overlap", "Overlap", id="segments.overlap", show=False,
                 tooltip="Compare the segment with others: how many profiles they share"),
-        Binding("slash", "filter", "Filter", tooltip="Filter the list by name or id"),
-        Binding("ctrl+r", "reload", "Recount", show=False,
+        Binding("slash", "filter", "Filter", id="segments.filter", tooltip="Filter the list by name or id"),
+        Binding("ctrl+r", "reload", "Recount", id="segments.reload", show=False,
                 tooltip="Reload the list and count every audience again"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "clear_filter", "Clear filter", id="segments.clear_filter", show=False),
     ]
 
     def __init__(self, name: str | None = None, id: str | None = None,

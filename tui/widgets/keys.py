@@ -8,7 +8,7 @@ part of the app each line belongs to.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual.app import App
 from textual.binding import Binding
@@ -17,11 +17,11 @@ from textual.screen import Screen
 
 # The row moves every list shares (ListTable, PagedTable); each adds its own first/last.
 ROW_MOVES: list[Binding] = [
-    Binding("enter", "select_cursor", "Select", show=False),
-    Binding("up,k", "cursor_up", "Up", show=False),
-    Binding("down,j", "cursor_down", "Down", show=False),
-    Binding("pageup", "page_up", "Page up", show=False),
-    Binding("pagedown", "page_down", "Page down", show=False),
+    Binding("enter", "select_cursor", "Select", id="table.select_cursor", show=False),
+    Binding("up,k", "cursor_up", "Up", id="table.cursor_up", show=False),
+    Binding("down,j", "cursor_down", "Down", id="table.cursor_down", show=False),
+    Binding("pageup", "page_up", "Page up", id="table.page_up", show=False),
+    Binding("pagedown", "page_down", "Page down", id="table.page_down", show=False),
 ]
 
 # The three areas (app modes) and what they are called on screen.
@@ -59,6 +59,7 @@ class KeyLine:
     action: str
     node: DOMNode
     enabled: bool = True
+    ids: list[str] = field(default_factory=list)  # what the keymap file calls the binding(s)
 
     @property
     def navigation(self) -> bool:
@@ -68,6 +69,10 @@ class KeyLine:
     @property
     def key_text(self) -> str:
         return " / ".join(self.keys)
+
+    @property
+    def id_text(self) -> str:
+        return " / ".join(self.ids)
 
 
 def friendly_name(node: DOMNode) -> str:
@@ -118,11 +123,15 @@ def key_lines(screen: Screen[object]) -> list[KeyLine]:
         shown = app.get_key_display(Binding(key, binding.action, key_display=None)) \
             if binding.key_display is None else binding.key_display
         if identity in lines:
-            if shown not in lines[identity].keys:
-                lines[identity].keys.append(shown)
+            line = lines[identity]
+            if shown not in line.keys:
+                line.keys.append(shown)
+            if binding.id and binding.id not in line.ids:
+                line.ids.append(binding.id)
             continue
         lines[identity] = KeyLine(section_name(node, screen), [shown], _describe(binding),
-                                  binding.tooltip, binding.action, node, active.enabled)
+                                  binding.tooltip, binding.action, node, active.enabled,
+                                  [binding.id] if binding.id else [])
 
     def rank(line: KeyLine) -> int:
         if isinstance(line.node, App):

@@ -25,12 +25,12 @@ class ListTable(DataTable[Any], inherit_bindings=False):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *ROW_MOVES,
-        Binding("home,ctrl+home,g", "scroll_top", "First", show=False,
+        Binding("home,ctrl+home,g", "scroll_top", "First", id="table.first", show=False,
                 tooltip="Jump to the first row"),
-        Binding("end,ctrl+end,G", "scroll_bottom", "Last", show=False,
+        Binding("end,ctrl+end,G", "scroll_bottom", "Last", id="table.last", show=False,
                 tooltip="Jump to the last row"),
-        Binding("left", "cursor_left", "Scroll left", show=False),
-        Binding("right", "cursor_right", "Scroll right", show=False),
+        Binding("left", "cursor_left", "Scroll left", id="table.scroll_left", show=False),
+        Binding("right", "cursor_right", "Scroll right", id="table.scroll_right", show=False),
     ]
 
     def __init__(self, **options: Any) -> None:

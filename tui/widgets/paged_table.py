@@ -89,10 +89,12 @@ class PagedTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         *ROW_MOVES,
-        Binding("home,ctrl+home,g", "first", "First", tooltip="Jump to the first row", show=False),
-        Binding("end,ctrl+end,G", "last", "Last", tooltip="Jump to the last row", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False),
-        Binding("right", "scroll_right", "Scroll right", show=False),
+        Binding("home,ctrl+home,g", "first", "First", id="table.first",
+                tooltip="Jump to the first row", show=False),
+        Binding("end,ctrl+end,G", "last", "Last", id="table.last",
+                tooltip="Jump to the last row", show=False),
+        Binding("left", "scroll_left", "Scroll left", id="table.scroll_left", show=False),
+        Binding("right", "scroll_right", "Scroll right", id="table.scroll_right", show=False),
     ]
 
     cursor_row: reactive[int] = reactive(0, always_update=False)

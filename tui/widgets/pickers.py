@@ -29,7 +29,7 @@ class PickerScreen(ModalScreen[object]):
     """Common frame of the pickers: a titled box, a hint line, escape to cancel."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", tooltip="Close without changing anything"),
+        Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Close without changing anything"),
     ]
     TITLE_TEXT = ""
     HINT = ""
@@ -73,8 +73,10 @@ class ColumnPicker(PickerScreen):
     """Check the attributes to show as columns (space toggles, enter applies)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "apply", "Apply", priority=True, tooltip="Show the checked columns"),
-        Binding("escape", "cancel", "Cancel", tooltip="Close without changing the columns"),
+        Binding("enter", "apply", "Apply", id="columns.apply", priority=True,
+                tooltip="Show the checked columns"),
+        Binding("escape", "cancel", "Cancel", id="picker.cancel",
+                tooltip="Close without changing the columns"),
     ]
     TITLE_TEXT = "Columns"
     HINT = "space toggle · enter apply · esc cancel"
