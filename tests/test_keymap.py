@@ -88,7 +88,7 @@ def test_malformed_yaml_is_one_problem_with_its_line() -> None:
     assert found.keys == {}
     assert len(found.problems) == 1 and "not valid YAML" in found.problems[0]
     message = found.message(Path("/conf/keymap.yaml"))
-    assert message is not None and message.startswith("Keymap /conf/keymap.yaml: not valid YAML")
+    assert message is not None and message.startswith("/conf/keymap.yaml: not valid YAML")
 
 
 def test_a_list_instead_of_a_mapping_applies_nothing() -> None:
@@ -230,3 +230,13 @@ async def test_an_unreadable_file_warns(store: Path) -> None:
         assert len(found) == 1 and str(path) in found[0] and "cannot be read" in found[0]
         await pilot.press("f3")
         await settle(pilot, lambda: isinstance(app.screen, SegmentsScreen))
+
+
+async def test_the_palette_shows_the_remapped_key_of_another_area(store: Path) -> None:
+    write_keymap("segments.new: ctrl+n\n")
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, table_ready(app.screen.query_one("ProfileTable")))
+        new = next(found.binding for found in app.area_actions()
+                   if found.mode == "segments" and found.binding.description == "New")
+        assert new.key == "ctrl+n" and new.id == "segments.new"

@@ -238,7 +238,7 @@ class AudiencesApp(App[None]):
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
         if self.keymap_problem:
-            self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=15)
+            self.notify(self.keymap_problem, title="Keymap file", severity="warning", timeout=15)
         token = self.queries.start("app:total")
         self._count_profiles(token)
 

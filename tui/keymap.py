@@ -75,7 +75,7 @@ class Keymap:
         if not self.problems:
             return None
         applied = " The other entries apply." if self.keys else ""
-        return f"Keymap {path}: " + " ".join(self.problems) + applied
+        return f"{path}: " + " ".join(self.problems) + applied
 
 
 def _keys(value: object) -> str | None:
