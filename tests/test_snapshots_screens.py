@@ -63,6 +63,8 @@ async def profile_view(pilot: Any) -> None:
     view = pilot.app.screen
     await settle(pilot, lambda: view.attributes is not None and view.explanation is not None)
     await settle(pilot, table_ready(view.query_one("TimelineTable")))
+    why = view.query_one("#pv-why")
+    await settle(pilot, lambda: why.size.width > 0)  # laid out on a later refresh than it was filled
 
 
 async def help_screen(pilot: Any) -> None:
