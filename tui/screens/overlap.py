@@ -12,7 +12,7 @@ included: "overlap of this draft with ...".
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -141,6 +141,15 @@ class OverlapFailed(Message):
 
 
 # ------------------------------------------------------------------ the screen
+
+
+def matrix_rows(result: Overlap) -> list[list[str]]:
+    """The matrix as text, a row per audience: its label, its size, then for each column the
+    profiles in both with the share of the row's audience ("—" on the diagonal)."""
+    k = len(result.ids)
+    return [[f"[{i + 1}] {result.names[i]}", f"{result.sizes[i]:,}",
+             *("—" if i == j else f"{result.matrix[i][j]:,} ({result.share(i, j):.0%})" for j in range(k))]
+            for i in range(k)]
 
 
 class OverlapScreen(Screen[None]):
@@ -325,11 +334,7 @@ class OverlapScreen(Screen[None]):
         if result is None:
             return ["Nothing compared yet: tick two or more."]
         k = len(result.ids)
-        lines = markdown_table(
-            ["", "Size", *(f"[{j + 1}]" for j in range(k))],
-            [[f"[{i + 1}] {result.names[i]}", f"{result.sizes[i]:,}",
-              *("—" if i == j else f"{result.matrix[i][j]:,} ({result.share(i, j):.0%})"
-                for j in range(k))] for i in range(k)])
+        lines = markdown_table(["", "Size", *(f"[{j + 1}]" for j in range(k))], matrix_rows(result))
         base = "members" if self.kind == "audiences" else f"profiles of {result.total:,}"
         lines += ["", f"In at least one: **{result.union:,}** {base}, as of"
                       f" {result.as_of:%Y-%m-%d %H:%M} UTC. Each cell: in both, and the share of the"
@@ -359,16 +364,10 @@ class OverlapScreen(Screen[None]):
         table.add_column(Text("Size", justify="right"), key="size")
         for j in range(k):
             table.add_column(Text(f"[{j + 1}]", justify="right"), key=f"c{j}")
-        for i in range(k):
-            cells: list[Any] = [Text(f"[{i + 1}] {result.names[i]}", no_wrap=True, overflow="ellipsis"),
-                                Text(f"{result.sizes[i]:,}", justify="right")]
-            for j in range(k):
-                if i == j:
-                    cells.append(Text("—", justify="right", style="dim"))
-                else:
-                    cells.append(Text(f"{result.matrix[i][j]:,} ({result.share(i, j):.0%})",
-                                      justify="right"))
-            table.add_row(*cells)
+        for i, (label, *numbers) in enumerate(matrix_rows(result)):
+            table.add_row(Text(label, no_wrap=True, overflow="ellipsis"),
+                          *(Text(text, justify="right", style="dim" if j == i + 1 else "")
+                            for j, text in enumerate(numbers)))
         table.display = True
         self.query_one("#overlap-picture", Static).update(self.picture(result))
 
