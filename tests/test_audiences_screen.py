@@ -21,6 +21,7 @@ from tui.app import make_app
 from tui.screens.activation import ActivationScreen, open_activation
 from tui.screens.audiences import (
     AudienceMembersScreen,
+    AudiencesLoaded,
     AudiencesScreen,
     ConfirmScreen,
     ExportScreen,
@@ -179,6 +180,19 @@ async def test_deactivate_asks_first(shop: Path) -> None:
         await settle(pilot, lambda: find_audience(reader, "small").status == "inactive")
         await settle(pilot, lambda: any(a.status == "inactive" for a in screen.audiences.values()))
         reader.close()
+
+
+async def test_a_late_older_list_load_is_dropped(shop: Path) -> None:
+    """A list read before a write and delivered after the write's own reload must not win."""
+    app = make_app(shop / "shop.db", as_of=AS_OF)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_area(pilot, app)
+        shown = dict(screen.audiences)
+        screen.post_message(AudiencesLoaded(screen.generation - 1, [], {}))
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.audiences.keys() == shown.keys()
+        assert screen.query_one("#audiences-table", DataTable).row_count == len(shown)
 
 
 async def test_refresh_reviews_then_activates(shop: Path) -> None:

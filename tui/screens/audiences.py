@@ -50,6 +50,7 @@ from store.engines.base import Connection
 from store.errors import AudiencesError
 from store.segments.describe import rule_lines
 from store.segments.yamlio import load_segment_text
+from tui.messages import WorkerResult
 from tui.report import markdown_table
 from tui.screens.activation import (
     ActivationScreen,
@@ -131,11 +132,13 @@ def open_campaign_reader(path: Path) -> Connection | None:
 # ------------------------------------------------------------------ messages
 
 
-class AudiencesLoaded(Message):
-    def __init__(self, audiences: list[Audience], sizes: dict[int, list[int]],
+class AudiencesLoaded(WorkerResult):
+    """The list of audiences as read by the load of ``generation`` (older loads are dropped)."""
+
+    def __init__(self, generation: int, audiences: list[Audience], sizes: dict[int, list[int]],
                  states: dict[int, str] | None = None,
                  groups: dict[int, dict[str, int]] | None = None) -> None:
-        super().__init__()
+        super().__init__(generation)
         self.audiences = audiences
         self.sizes = sizes
         self.states = states or {}  # audience id -> "changed" | "deleted" (its saved segment)
@@ -375,6 +378,7 @@ class AudiencesScreen(Screen[None]):
         self.sizes: dict[int, list[int]] = {}
         self.order: list[Audience] = []
         self.loaded = False
+        self.generation = 0  # of the latest list load; older loads' results are dropped
         self.history_records: list[ActivationRecord] = []
         self.states: dict[int, str] = {}
         self.groups: dict[int, dict[str, int]] = {}
@@ -424,7 +428,8 @@ class AudiencesScreen(Screen[None]):
     def theme_changed(self, _theme: object) -> None:
         """Colours come from the theme: draw the rows again in the new one."""
         if self.loaded:
-            self.show_audiences(AudiencesLoaded(self.order, self.sizes, self.states, self.groups))
+            self.show_audiences(AudiencesLoaded(self.generation, self.order, self.sizes,
+                                                self.states, self.groups))
 
     # -- helpers
     @property
@@ -450,11 +455,11 @@ class AudiencesScreen(Screen[None]):
 
     # -- workers
     @work(thread=True, exclusive=True, exit_on_error=False, group="audiences-list")
-    def load_audiences(self) -> None:
+    def load_audiences(self, generation: int) -> None:
         try:
             conn = open_campaign_reader(self.campaign_path)
             if conn is None:
-                self.post_message(AudiencesLoaded([], {}))
+                self.post_message(AudiencesLoaded(generation, [], {}))
                 return
             try:
                 audiences, sizes = overview(conn)
@@ -464,7 +469,8 @@ class AudiencesScreen(Screen[None]):
         except Exception as exc:
             self.post_message(CampaignFailed("load", error_text(exc)))
             return
-        self.post_message(AudiencesLoaded(audiences, sizes, self.read_states(audiences), groups))
+        self.post_message(AudiencesLoaded(generation, audiences, sizes, self.read_states(audiences),
+                                          groups))
 
     def read_states(self, audiences: list[Audience]) -> dict[int, str]:
         """Which audiences' saved segments changed or went since their last activation (the
@@ -521,6 +527,10 @@ class AudiencesScreen(Screen[None]):
     # -- handlers
     @on(AudiencesLoaded)
     def show_audiences(self, message: AudiencesLoaded) -> None:
+        # A load started before a write can finish after the load the write started: a thread
+        # worker is not stopped by a newer one, so its late, older list is dropped here.
+        if message.generation != self.generation:
+            return
         self.loaded = True
         table = self.query_one("#audiences-table", DataTable)
         selected = self.current()
@@ -669,7 +679,8 @@ class AudiencesScreen(Screen[None]):
 
     # -- actions
     def action_reload(self) -> None:
-        self.load_audiences()
+        self.generation += 1
+        self.load_audiences(self.generation)
 
     def action_open_members(self) -> None:
         audience = self.current()

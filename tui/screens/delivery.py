@@ -43,8 +43,9 @@ DEFAULT_BODY = 'Hi {{ first_name | default("there") }},\n\n'
 
 
 class DeliveriesLoaded(Message):
-    def __init__(self, deliveries: list[Delivery]) -> None:
+    def __init__(self, list_generation: int, deliveries: list[Delivery]) -> None:
         super().__init__()
+        self.list_generation = list_generation
         self.deliveries = deliveries
 
 
@@ -139,6 +140,7 @@ class DeliveryScreen(ModalScreen[None]):
         super().__init__()
         self.audience = audience
         self.generation = 0
+        self.list_generation = 0  # of the latest list load (the one after a save wins)
         self.sample_after: str | None = None
         self.last_preview: Preview | None = None
         self._timer: Timer | None = None
@@ -171,7 +173,7 @@ class DeliveryScreen(ModalScreen[None]):
         table.add_column("Name", key="name")
         table.add_column("Channel", key="channel")
         self.query_one("#delivery-name", Input).focus()
-        self.load_deliveries()
+        self.reload_deliveries()
         self.schedule_preview()
 
     # -- form
@@ -200,8 +202,12 @@ class DeliveryScreen(ModalScreen[None]):
         self.run_preview(self.generation, channel, subject, body, self.sample_after)
 
     # -- workers
+    def reload_deliveries(self) -> None:
+        self.list_generation += 1
+        self.load_deliveries(self.list_generation)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="delivery-list")
-    def load_deliveries(self) -> None:
+    def load_deliveries(self, list_generation: int) -> None:
         try:
             conn = open_campaign(campaign_path_of(self.app), readonly=True)
             try:
@@ -211,7 +217,7 @@ class DeliveryScreen(ModalScreen[None]):
         except Exception as exc:
             self.post_message(DeliveryFailed(error_text(exc)))
         else:
-            self.post_message(DeliveriesLoaded(items))
+            self.post_message(DeliveriesLoaded(list_generation, items))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="delivery-preview")
     def run_preview(self, generation: int, channel: str, subject: str, body: str,
@@ -246,6 +252,8 @@ class DeliveryScreen(ModalScreen[None]):
     # -- handlers
     @on(DeliveriesLoaded)
     def show_deliveries(self, message: DeliveriesLoaded) -> None:
+        if message.list_generation != self.list_generation:
+            return  # a load started before the last save, finishing late
         table = self.query_one("#deliveries-table", DataTable)
         table.clear()
         self.deliveries = {d.id: d for d in message.deliveries}
@@ -283,7 +291,7 @@ class DeliveryScreen(ModalScreen[None]):
     @on(DeliverySaved)
     def saved(self, message: DeliverySaved) -> None:
         self.notify(f"Saved delivery {message.delivery.id} ({message.delivery.name}).")
-        self.load_deliveries()
+        self.reload_deliveries()
 
     @on(DeliveryFailed)
     def failed(self, message: DeliveryFailed) -> None:
