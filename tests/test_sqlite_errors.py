@@ -1,16 +1,20 @@
 """Failures told apart by SQLite's result code, and by the message for the other engines'
-translated errors (which carry no code)."""
+translated errors (which carry no code); every place that tells a cancelled query from a
+failed one does it this way."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from store.campaign import activation
 from store.engines.cancel import translated_errors
-from store.engines.sqlite import describe_sqlite_error, error_kind
+from store.engines.sqlite import connect, describe_sqlite_error, error_kind
 from store.errors import InputError, QueryCancelled, StoreError
+from tui.widgets.queries import is_interrupt
 
 
 def raised(conn: sqlite3.Connection, sql: str) -> sqlite3.Error:
@@ -85,3 +89,56 @@ def test_translated_errors_without_a_code_are_classified_by_their_message(messag
 def test_the_translation_turns_limits_into_input_errors() -> None:
     with pytest.raises(InputError, match="too large for the database"), translated_errors(None):
         raise sqlite3.OperationalError("too many terms in compound SELECT")
+
+
+def cancelled_by_the_app(exc: sqlite3.Error, store: Path) -> bool:
+    return is_interrupt(exc)
+
+
+def cancelled_by_the_query_translation(exc: sqlite3.Error, store: Path) -> bool:
+    try:
+        with translated_errors(None):
+            raise exc
+    except QueryCancelled:
+        return True
+    except (StoreError, InputError):
+        return False
+    raise AssertionError("translated_errors let the error through")
+
+
+def cancelled_by_activation_on_the_profile_store(exc: sqlite3.Error, store: Path) -> bool:
+    conn = connect(store)
+    try:
+        return isinstance(activation._profile_error(conn, exc, None), QueryCancelled)
+    finally:
+        conn.close()
+
+
+def cancelled_by_activation_on_the_campaign_store(exc: sqlite3.Error, store: Path) -> bool:
+    conn = connect(store)
+    try:
+        return isinstance(activation._translate(conn, exc), QueryCancelled)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("cancelled", [
+    cancelled_by_the_app, cancelled_by_the_query_translation,
+    cancelled_by_activation_on_the_profile_store, cancelled_by_activation_on_the_campaign_store,
+])
+def test_every_place_tells_a_cancelled_query_from_a_failed_one_by_the_code(
+        cancelled: Callable[[sqlite3.Error, Path], bool], tmp_path: Path) -> None:
+    conn = sqlite3.connect(":memory:")
+    store = tmp_path / "s.db"
+    # failures whose message merely holds the words: they are shown, not taken for a cancel
+    for column in ("cancelled_at", "interrupted_at"):
+        failed = raised(conn, f"SELECT {column}")
+        assert failed.sqlite_errorcode == sqlite3.SQLITE_ERROR
+        assert not cancelled(failed, store), column
+    conn.set_progress_handler(lambda: 1, 100)  # SQLite interrupts the statement
+    interrupted = raised(conn, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                               " WHERE i < 1000000) SELECT count(*) FROM n")
+    assert cancelled(interrupted, store)
+    # the other engines' cancellations, translated without a code (store/engines/postgres.py)
+    assert cancelled(sqlite3.OperationalError("interrupted: canceling statement due to user request"),
+                     store)

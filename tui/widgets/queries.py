@@ -16,15 +16,19 @@ from contextlib import contextmanager
 
 from store.engines.base import Connection
 from store.engines.cancel import Cancel
+from store.engines.sqlite import error_kind
 from store.errors import QueryCancelled
 
 
 def is_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` means the query was cancelled (not that it failed)."""
+    """Whether ``exc`` means the query was cancelled (not that it failed).
+
+    Told by SQLite's result code (``error_kind``), not by words in the message: a query
+    failing with "no such column: cancelled_at" failed, and its error is shown.
+    """
     if isinstance(exc, QueryCancelled):
         return True
-    text = str(exc).lower()  # every engine raises sqlite3's classes; PostgreSQL says "canceling"
-    return isinstance(exc, sqlite3.OperationalError) and ("interrupt" in text or "cancel" in text)
+    return isinstance(exc, sqlite3.OperationalError) and error_kind(exc) == "interrupted"
 
 
 class QueryRunner:
