@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.schema.catalog import Catalog
+from store.schema.catalog import Catalog, did_you_mean, nearest
 from store.segments.errors import SegmentError
 from store.segments.model import (
     AGGREGATE_FNS,
@@ -263,6 +263,15 @@ def test_unknown_attribute_names_the_nearest(catalog: Catalog) -> None:
                     catalog)
     assert "unknown attribute 'gendr'" in error.message and "'gender'" in error.message
     assert (error.path, error.line) == ("rule.all[0].attribute", 3)
+
+
+def test_nearest_names_share_the_most_characters_in_order() -> None:
+    # the longest common subsequence counts ("eal" of "ealm" and "email"); difflib's matcher,
+    # which this one replaced, counts matching blocks and suggested nothing here
+    assert nearest("ealm", ["age", "city", "email", "gender"]) == ["email"]
+    assert did_you_mean("ealm", {"age", "email"}) == " Did you mean 'email'?"
+    assert nearest("gen", ["gender", "age", "city"]) == ["age", "gender"]  # a tie, alphabetical
+    assert nearest("xyz", ["age", "email"]) == []  # under half alike: no suggestion
 
 
 def test_operator_must_fit_the_type(catalog: Catalog) -> None:

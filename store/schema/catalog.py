@@ -174,8 +174,9 @@ def _rows(conn: Connection, sql: str) -> list[dict[str, Any]]:
 
 
 def nearest(name: str, known: list[str] | tuple[str, ...] | set[str], n: int = 3) -> list[str]:
-    """The closest known names, for "did you mean" messages: the best ``n`` by similarity
-    (the share of characters in common, as difflib's ratio), at least half alike."""
+    """The closest known names, for "did you mean" messages: the best ``n`` by rapidfuzz's
+    ratio (twice the longest common subsequence over both lengths), at least half alike, ties
+    in alphabetical order. rapidfuzz is the app's one matcher (the pickers filter with it)."""
     matches = process.extract(name, sorted(known), scorer=fuzz.ratio, limit=n, score_cutoff=50)
     return [match for match, _score, _index in matches]
 
