@@ -3,12 +3,13 @@
 The store's encodings become the database's own types (booleans, DATE,
 TIMESTAMP, NUMERIC), ids stay text, events carry their type's name and a
 timestamp, so a source file mapping these tables must give the same answers as
-the store they came from.
+the store they came from (``cli_json`` reads the CLI's answers to compare).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner
 
 from store.schema.values import parse_date, read_datetime
+from tui.cli import cli
 
 UTC = dt.UTC
 Table = tuple[str, list[tuple[str, str]], list[tuple[Any, ...]]]  # name, (column, kind), rows
@@ -124,3 +127,12 @@ def write_source_file(path: Path, engine: str, mapping: dict[str, Any],
     data["entities"] = [{**e, "table": table(e["table"])} for e in mapping["entities"]]
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def cli_json(db: str, *args: str) -> dict[str, Any]:
+    """A command's ``--json`` answer on ``--db`` at the sample's as-of date, without its timing."""
+    result = CliRunner().invoke(cli, [*args, "--db", db, "--as-of", "2026-11-01", "--json"])
+    assert result.exit_code == 0, result.output
+    answer: dict[str, Any] = json.loads(result.stdout)
+    answer.pop("elapsed_ms", None)
+    return answer

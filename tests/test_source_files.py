@@ -31,7 +31,7 @@ from store.sample.generator import generate_sample
 from store.schema.catalog import Catalog
 from store.segments.library import list_segments, resolve_file, resolve_saved, save_segment
 from tests.services.fixtures import connect, fresh_schema
-from tests.source_tables import native_tables, write_duckdb, write_postgres, write_source_file
+from tests.source_tables import cli_json, native_tables, write_duckdb, write_postgres, write_source_file
 from tui.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +153,21 @@ def test_nothing_is_written_to_the_source(source: SourceEngine) -> None:
                 conn.execute("CREATE TABLE written_here (x INTEGER)")
     finally:
         conn.close()
+
+
+# Segments of the sample that intersect in every way, and one whose size moves month by month.
+ANALYSED = [str(ROOT / "sample_data" / "segments" / f"{name}.yaml")
+            for name in ("dormant-customers", "members-never-bought", "one-time-buyers", "unsubscribed")]
+
+
+def test_overlap_and_trend_give_the_stores_numbers(source: SourceEngine, sample: Path) -> None:
+    overlap = cli_json(source.location, "overlap", *ANALYSED)
+    assert overlap == cli_json(str(sample), "overlap", *ANALYSED)
+    assert min(overlap["sizes"]) > 0 and overlap["union"] < sum(overlap["sizes"])
+    trend = ["trend", ANALYSED[0], "--every", "1m", "--last", "6m"]
+    points = cli_json(source.location, *trend)
+    assert points == cli_json(str(sample), *trend)
+    assert len({p["count"] for p in points["points"]}) > 1
 
 
 # ------------------------------------------------------------------ native types, one by one
