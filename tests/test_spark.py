@@ -8,9 +8,9 @@ worker starts it. Under CI=true a missing pyspark or Java fails these tests.
   store the Parquet files came from, and the reference evaluator agrees.
 - The property test: random stores (tests/strategies.py) written as Parquet,
   every node of random rules counted on Spark equals the evaluator's count.
-  Spark answers in a second or more a query here (each example also plans a
-  new source), so it runs far fewer examples than on the embedded engines
-  (SPARK_EXAMPLES, 6 by default; AUDIENCES_SPARK_EXAMPLES sets more).
+  Spark answers in a second or more a query here (each example also writes
+  Parquet and plans a new source), so the default run takes 6 examples and
+  ``--run-slow`` adds the same property at 100.
 - Spark Connect (``sc://``): a Connect server started inside the local session,
   on a free loopback port, counts the same.
 """
@@ -54,7 +54,6 @@ pytestmark = pytest.mark.xdist_group("spark")
 ROOT = Path(__file__).resolve().parent.parent
 SEGMENTS = sorted((ROOT / "sample_data" / "segments").glob("*.yaml"))
 AS_OF = dt.datetime(2026, 11, 1, 23, 59, 59, 999999, tzinfo=dt.UTC)
-SPARK_EXAMPLES = int(os.environ.get("AUDIENCES_SPARK_EXAMPLES", "6"))
 
 
 def spark_missing(reason: str) -> None:
@@ -142,14 +141,31 @@ def cases(draw: st.DrawFn) -> tuple[Scene, dict[str, Segment], list[Node]]:
     return scene, library, trees
 
 
-@settings(max_examples=SPARK_EXAMPLES, deadline=None, print_blob=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+SPARK_PROPERTY = settings(max_examples=6, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                 HealthCheck.function_scoped_fixture])
+
+
+@SPARK_PROPERTY
 @given(case=cases())
 def test_compiled_counts_equal_evaluator_on_spark(
         spark: SparkEngine, case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
     """Every node of the rules: the count Spark computes equals the evaluator's (which reads
     the store the Parquet files were written from)."""
+    check_counts_on_spark(case)
+
+
+@pytest.mark.slow
+@settings(SPARK_PROPERTY, max_examples=100)
+@given(case=cases())
+def test_compiled_counts_equal_evaluator_on_spark_long_run(
+        spark: SparkEngine, case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """The Spark property at a hundred examples (``--run-slow``)."""
+    check_counts_on_spark(case)
+
+
+def check_counts_on_spark(case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
+    """Write the scene's store as Parquet; count every node of every tree on Spark."""
     scene, library, trees = case
     folder = Path(tempfile.mkdtemp(prefix="audiences-spark-"))
     try:
