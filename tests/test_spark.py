@@ -11,6 +11,7 @@ worker starts it. Under CI=true a missing pyspark or Java fails these tests.
   Spark answers in a second or more a query here (each example also writes
   Parquet and plans a new source), so the default run takes 6 examples and
   ``--run-slow`` adds the same property at 100.
+- ``overlap`` and ``trend`` through the CLI give the SQLite store's numbers.
 - Spark Connect (``sc://``): a Connect server started inside the local session,
   on a free loopback port, counts the same.
 """
@@ -45,7 +46,7 @@ from store.segments.model import Node, Segment, walk
 from store.segments.validate import ResolvedSegment
 from tests.factory import build_store
 from tests.services.fixtures import in_ci
-from tests.source_tables import native_tables, write_duckdb, write_source_file
+from tests.source_tables import cli_json, native_tables, write_duckdb, write_source_file
 from tests.strategies import Scene, closure, leaf_nodes, libraries, rule_nodes, scenes
 from tui.cli import cli
 
@@ -129,6 +130,20 @@ def test_the_cli_counts_and_prints_spark_sql(spark: SparkEngine, sample: Path, t
     assert counted.output.split(" in ")[0] == expected.output.split(" in ")[0]
     printed = runner.invoke(cli, ["sql", segment, "--db", source.location, "--as-of", "2026-11-01"])
     assert printed.exit_code == 0 and "INDEXED" not in printed.output and "`profiles`" in printed.output
+
+
+def test_overlap_and_trend_on_spark_give_the_stores_numbers(spark: SparkEngine, sample: Path,
+                                                            tmp_path: Path) -> None:
+    source = parquet_source(sample, tmp_path)
+    segments = [str(ROOT / "sample_data" / "segments" / f"{name}.yaml")
+                for name in ("dormant-customers", "members-never-bought", "one-time-buyers")]
+    overlap = cli_json(source.location, "overlap", *segments)
+    assert overlap == cli_json(str(sample), "overlap", *segments)
+    assert min(overlap["sizes"]) > 0 and overlap["union"] < sum(overlap["sizes"])
+    trend = ["trend", segments[0], "--every", "1m", "--last", "3m"]
+    points = cli_json(source.location, *trend)
+    assert points == cli_json(str(sample), *trend)
+    assert len({p["count"] for p in points["points"]}) > 1
 
 
 @st.composite
