@@ -52,6 +52,16 @@ def tables(sample: Path) -> tuple[list[Any], dict[str, Any]]:
     return native_tables(sample)
 
 
+@pytest.fixture(scope="module")
+def parquet_files(tables: tuple[list[Any], dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample's tables as Parquet files, in a folder of their own."""
+    folder = tmp_path_factory.mktemp("parquet")
+    conn = duckdb.connect()
+    write_duckdb(conn, tables[0], parquet=folder)
+    conn.close()
+    return folder
+
+
 @pytest.fixture(scope="module", params=KINDS)
 def source(request: pytest.FixtureRequest, tables: tuple[list[Any], dict[str, Any]],
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SourceEngine]:
@@ -65,10 +75,8 @@ def source(request: pytest.FixtureRequest, tables: tuple[list[Any], dict[str, An
         conn.close()
         path = write_source_file(folder / "shop.yaml", "warehouse.duckdb", mapping)
     elif kind == "parquet":
-        conn = duckdb.connect()
-        write_duckdb(conn, data, parquet=folder)
-        conn.close()
-        path = write_source_file(folder / "shop.yaml", "duckdb", mapping, lambda name: f"{name}.parquet")
+        files = request.getfixturevalue("parquet_files")  # beside them: the paths are relative
+        path = write_source_file(files / "shop.yaml", "duckdb", mapping, lambda name: f"{name}.parquet")
     else:
         url = fresh_schema(request.getfixturevalue("postgres_url"))
         with connect(url) as pg:
@@ -168,6 +176,64 @@ def test_overlap_and_trend_give_the_stores_numbers(source: SourceEngine, sample:
     points = cli_json(source.location, *trend)
     assert points == cli_json(str(sample), *trend)
     assert len({p["count"] for p in points["points"]}) > 1
+
+
+async def test_the_builders_overlap_and_trend_work_on_a_source(
+        parquet_files: Path, tables: tuple[list[Any], dict[str, Any]], sample: Path,
+        tmp_path: Path) -> None:
+    """The app on a source: a draft's overlap with saved segments (o) and its size over time
+    (T) are the numbers of the store the tables came from."""
+    from textual.widgets import SelectionList
+
+    from store.query.overlap import overlap
+    from store.query.trend import trend
+    from tests.app_store import settle
+    from tui.app import make_app
+    from tui.builder.screen import BuilderScreen
+    from tui.screens.overlap import OverlapScreen
+    from tui.screens.trend import TrendScreen
+
+    # a source file of its own over the sample's Parquet files, so its saved segments are this test's
+    path = write_source_file(tmp_path / "shop.yaml", "duckdb", tables[1],
+                             lambda name: str(parquet_files / f"{name}.parquet"))
+    engine = engine_for(path)
+    conn = engine.open_store(readonly=True)
+    try:
+        for name in ANALYSED[1:3]:
+            save_segment(conn, resolve_file(conn, Path(name)))
+        draft = resolve_file(conn, Path(ANALYSED[0]))
+    finally:
+        conn.close()
+    app = make_app(engine, as_of=AS_OF)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.push_screen(BuilderScreen(draft.segment))
+        await settle(pilot, lambda: isinstance(app.screen, BuilderScreen)
+                     and app.screen.resolved is not None, timeout=30)
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, OverlapScreen) and app.screen.ready, timeout=30)
+        screen = app.screen
+        assert isinstance(screen, OverlapScreen)
+        choices = screen.query_one("#overlap-choices", SelectionList)
+        for index in (1, 2):
+            choices.select(choices.get_option_at_index(index).value)
+        await settle(pilot, lambda: screen.result is not None and len(screen.result.ids) == 3, timeout=30)
+        shown = screen.result
+        await pilot.press("escape")
+        await pilot.press("T")
+        await settle(pilot, lambda: isinstance(app.screen, TrendScreen) and not app.screen.running,
+                     timeout=30)
+        assert isinstance(app.screen, TrendScreen)
+        points = list(app.screen.points)
+    assert shown is not None and len(points) == 12
+    store = engine_for(sample).open_store(readonly=True)
+    try:
+        by_id = {r.segment.id: r for r in (resolve_file(store, Path(name)) for name in ANALYSED[:3])}
+        expected = overlap(store, [by_id[i] for i in shown.ids], AS_OF)
+        counts = trend(store, by_id[draft.segment.id], [moment for moment, _ in points])
+    finally:
+        store.close()
+    assert shown.matrix == expected.matrix and min(shown.sizes) > 0
+    assert [n for _, n in points] == [p.count for p in counts]
 
 
 # ------------------------------------------------------------------ native types, one by one
