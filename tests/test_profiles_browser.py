@@ -22,10 +22,10 @@ from store.query.profiles import (
     default_columns,
     escape_like,
     listing_source,
-    searchable_attributes,
     segment_members,
 )
 from store.schema.catalog import Catalog
+from store.schema.search import searchable_attributes
 from store.segments.library import resolve_saved
 from tests.app_store import AS_OF, PROFILE_COUNT, build, settle, table_ready
 from tests.factory import StoreSpec, build_store

@@ -358,6 +358,23 @@ class Engine(ABC):
         (max + 1, as SQLite's rowid does), so every engine gives the same rows the same keys."""
         return "BIGINT PRIMARY KEY"
 
+    # ------------------------------------------- the quick search's index (store/schema/search.py)
+    def search_index_columns(self, conn: Connection) -> tuple[str, ...]:
+        """The profile columns the engine's search index covers now (none: the search scans)."""
+        return ()
+
+    def build_search_index(self, conn: Connection, columns: Sequence[str]) -> None:  # noqa: B027
+        """(Re)build the search index over ``columns``, outside any transaction; an engine
+        without one scans, which is what it does by default."""
+
+    def search_candidates(self, conn: Connection, columns: Sequence[str], words: Sequence[str],
+                          limit: int) -> list[int] | None:
+        """The pks, ascending, of every profile whose ``columns`` may hold each word, when the
+        engine's search index can tell and they are at most ``limit``; None: the search reads
+        every row (no index, words too short for it, or so many candidates that a scan finds
+        the first page sooner). A superset: the search's own test still decides."""
+        return None
+
     def describe_error(self, exc: BaseException) -> str:
         """A sentence a person understands for a low-level failure of this engine."""
         return f"{self.display}: {exc}"

@@ -249,6 +249,21 @@ class DuckDBEngine(Engine):
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main'"
             " AND table_name = ? ORDER BY ordinal_position", (table,))]
 
+    def search_candidates(self, conn: Connection, columns: Sequence[str], words: Sequence[str],
+                          limit: int) -> list[int] | None:
+        """DuckDB keeps no search index: one scan with ``contains(lower(...))``, which folds
+        every alphabet (so it finds a superset of LIKE's ASCII-only folding) and is far
+        cheaper than the exact ASCII folding of a word with other letters (translate())."""
+        if not columns or not words:
+            return None
+        conditions = " AND ".join(
+            "(" + " OR ".join(f"contains(lower({quote_identifier(column)}), lower(?))"
+                              for column in columns) + ")" for _ in words)
+        parameters = [word for word in words for _ in columns]
+        rows = conn.execute(f"SELECT pk FROM profiles WHERE {conditions} ORDER BY pk LIMIT ?",
+                            [*parameters, limit + 1]).fetchall()
+        return None if len(rows) > limit else [int(row[0]) for row in rows]
+
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN TRANSACTION")
 

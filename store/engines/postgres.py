@@ -92,6 +92,9 @@ def _translated(exc: Exception) -> sqlite3.Error:
     return sqlite3.DatabaseError(text)
 
 
+SEARCH_INDEX_PREFIX = "profiles_search_"
+
+
 class PostgresConnection(DriverConnection):
     """The store's Connection protocol over one psycopg connection."""
 
@@ -339,6 +342,49 @@ class PostgresEngine(Engine):
         for name, column in rows:
             found[name] = (*found.get(name, ()), column)
         return found
+
+    # -- the quick search's index: pg_trgm GIN indexes on what the search compares
+    def search_index_columns(self, conn: Connection) -> tuple[str, ...]:
+        rows = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = ? AND tablename = 'profiles'"
+            " AND indexname LIKE ? ORDER BY indexname",
+            (self.schema, SEARCH_INDEX_PREFIX.replace("_", "\\_") + "%")).fetchall()
+        return tuple(row[0][len(SEARCH_INDEX_PREFIX):] for row in rows)
+
+    def build_search_index(self, conn: Connection, columns: Sequence[str]) -> None:
+        """One ``profiles_search_<column>`` per column: a trigram GIN index on
+        ``lower(column COLLATE "C")``, the very expression the search's LIKE is rendered to
+        (store/engines/dialects.py), so the planner uses it for a rare word and scans for a
+        common one. Needs the pg_trgm extension (shipped with PostgreSQL, trusted: a user who
+        may create objects in the schema may install it); without it the search scans."""
+        trigram_schema = self._trigram_schema(conn)
+        if trigram_schema is None:
+            return
+        present = set(self.search_index_columns(conn))
+        for column in sorted(present - set(columns)):
+            conn.execute(f"DROP INDEX IF EXISTS {quote_identifier(SEARCH_INDEX_PREFIX + column)}")
+        for column in columns:
+            if column in present:
+                continue
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {quote_identifier(SEARCH_INDEX_PREFIX + column)}"
+                f" ON profiles USING gin (lower({quote_identifier(column)} COLLATE \"C\")"
+                f" {quote_identifier(trigram_schema)}.gin_trgm_ops)")
+        conn.execute("ANALYZE profiles")  # the planner's estimate of how common a word is
+
+    def _trigram_schema(self, conn: Connection) -> str | None:
+        """The schema of the pg_trgm extension, installed into the store's schema if the
+        database has none; None when it cannot be installed."""
+        query = ("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n"
+                 " ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'")
+        row = conn.execute(query).fetchone()
+        if row is None:
+            try:
+                conn.execute(f"CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA {quote_identifier(self.schema)}")
+            except sqlite3.Error:
+                return None
+            row = conn.execute(query).fetchone()
+        return None if row is None else str(row[0])
 
     def begin_write(self, conn: Connection) -> None:
         conn.execute("BEGIN")

@@ -10,6 +10,7 @@ external profile id looks like; events point at ``profiles.pk``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import stat
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import sqlite_utils
+
 from store.engines.base import Connection, Engine
 from store.engines.base import quote_identifier as quote_identifier
 from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, create_schema, fixed_schema
@@ -26,6 +29,10 @@ from store.errors import StoreError
 from store.files import check_store_path, printable
 
 BUSY_TIMEOUT_MS = 5000
+SEARCH_TABLE = "profiles_fts"  # the name sqlite-utils gives the FTS table of ``profiles``
+SEARCH_INDEX_KEY = "search_index"  # meta: the columns a complete search index covers
+TRIGRAM = 3  # the trigram tokenizer finds substrings of at least this many characters
+TRIGRAM_SINCE = (3, 34, 0)
 
 
 class SQLiteConnection(sqlite3.Connection):
@@ -127,6 +134,43 @@ class SQLiteEngine(Engine):
     def analyze(self, conn: Connection) -> None:
         conn.execute("PRAGMA analysis_limit = 1000")
         conn.execute("ANALYZE")
+
+    # -- the quick search's index: an FTS5 trigram table kept by sqlite-utils
+    def search_index_columns(self, conn: Connection) -> tuple[str, ...]:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (SEARCH_INDEX_KEY,)).fetchone()
+        if row is None or not self.has_table(conn, SEARCH_TABLE):
+            return ()
+        return tuple(json.loads(row[0]))
+
+    def build_search_index(self, conn: Connection, columns: Sequence[str]) -> None:
+        """An external-content FTS5 table of ``columns`` with the trigram tokenizer (any
+        substring of three characters or more is found), kept up to date by triggers on
+        ``profiles``. sqlite-utils runs it as several statements, so the meta row saying
+        which columns it covers is written last: a build cut short is not used, and is
+        replaced by the next one."""
+        if sqlite3.sqlite_version_info < TRIGRAM_SINCE or not columns:
+            return
+        conn.execute("DELETE FROM meta WHERE key = ?", (SEARCH_INDEX_KEY,))
+        conn.commit()
+        assert isinstance(conn, sqlite3.Connection)
+        database = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+        database.table("profiles").enable_fts(
+            list(columns), fts_version="FTS5", tokenize="trigram", create_triggers=True,
+            replace=True)
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                     (SEARCH_INDEX_KEY, json.dumps(list(columns))))
+        conn.commit()
+
+    def search_candidates(self, conn: Connection, columns: Sequence[str], words: Sequence[str],
+                          limit: int) -> list[int] | None:
+        long_words = [word for word in words if len(word) >= TRIGRAM]
+        if not long_words or not set(columns) <= set(self.search_index_columns(conn)):
+            return None
+        # Each word a quoted phrase: a substring of any indexed column, whatever it holds.
+        match = " AND ".join('"' + word.replace('"', '""') + '"' for word in long_words)
+        rows = conn.execute(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?"
+                            " ORDER BY rowid LIMIT ?", (match, limit + 1)).fetchall()
+        return None if len(rows) > limit else [row[0] for row in rows]
 
     def describe_error(self, exc: BaseException) -> str:
         return describe_sqlite_error(self.path, exc)

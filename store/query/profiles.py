@@ -27,6 +27,7 @@ from store.engines.base import Connection
 from store.engines.layout import quote_identifier
 from store.query import sqlbuild as sb
 from store.schema.catalog import Attribute, Catalog, label_from_name
+from store.schema.search import search_columns
 from store.schema.values import parse_date
 from store.segments.timeutil import age_on
 
@@ -35,11 +36,14 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 200
 COUNT_CAP = 10_000
+# More candidates than this from the search index: the words are common, and a scan finds the
+# first page (and the capped count) sooner than reading the candidates by pk.
+SEARCH_CANDIDATE_LIMIT = 20_000
+_UNKNOWN = object()
 DEFAULT_COLUMN_LIMIT = 8
 
 _NAME_LIKE = re.compile(r"(^|_)(name|first|last|surname|given|family|full)(_|$)|name$", re.I)
 _EMAIL_LIKE = re.compile(r"e?mail", re.I)
-_ID_LIKE = re.compile(r"(^|_)(id|key|code|ref|login|user|username|handle|phone|mobile)(_|$)", re.I)
 
 
 # ------------------------------------------------------------------ columns
@@ -50,19 +54,6 @@ def derived_source(attribute: Attribute) -> str | None:
     if not attribute.derived_from:
         return None
     return attribute.derived_from.partition(":")[2] or None
-
-
-def searchable_attributes(catalog: Catalog) -> list[Attribute]:
-    """The string attributes a quick search looks in: the id, names, emails, other identifiers."""
-    found = []
-    for attribute in catalog.attributes.values():
-        if attribute.type != "string" or attribute.derived_from:
-            continue
-        text = f"{attribute.name} {attribute.label}"
-        if attribute.name == "id" or _NAME_LIKE.search(attribute.name) or _EMAIL_LIKE.search(text) \
-                or _ID_LIKE.search(attribute.name):
-            found.append(attribute)
-    return found
 
 
 def default_columns(catalog: Catalog, limit: int = DEFAULT_COLUMN_LIMIT) -> list[str]:
@@ -137,6 +128,7 @@ class ProfileQuery:
         self.members = members
         self._columns, self._converters = self._select_list()
         self.order = self._order()
+        self._candidates: list[int] | object | None = _UNKNOWN  # the search index's answer
 
     # -- construction
     def _select_list(self) -> tuple[list[str], list[Any]]:
@@ -171,12 +163,20 @@ class ProfileQuery:
     def _filtered(self) -> bool:
         return bool(search_terms(self.listing.search)) or self.members is not None
 
-    def _filters(self, binder: sb.Binder) -> list[exp.Expression]:
-        """The quick search (every word in one of the searched fields) and the member list."""
+    def _filters(self, conn: Connection, binder: sb.Binder) -> list[exp.Expression]:
+        """The quick search (every word in one of the searched fields) and the member list.
+
+        Where the engine's search index names the candidates (store/schema/search.py), the
+        rows are read by pk among them; the LIKE test decides either way."""
         where: list[exp.Expression] = []
         terms = search_terms(self.listing.search)
         if terms:
-            fields = [a.column for a in searchable_attributes(self.catalog)]
+            fields = search_columns(self.catalog)
+            if self._candidates is _UNKNOWN:
+                self._candidates = conn.engine.search_candidates(conn, fields, terms,
+                                                                 SEARCH_CANDIDATE_LIMIT)
+            if isinstance(self._candidates, list):
+                where.append(pk_in(self._candidates, binder))
             for term in terms:
                 pattern = "%" + escape_like(term) + "%"
                 where.append(sb.disjunction([
@@ -194,7 +194,7 @@ class ProfileQuery:
         if self.order.column:
             columns.append(sb.column(self.order.column))
         query = (exp.select(*columns).from_(sb.table("profiles"), copy=False)
-                 .where(sb.conjunction(self._filters(binder) + extra), copy=False)
+                 .where(sb.conjunction(self._filters(conn, binder) + extra), copy=False)
                  .order_by(*order, copy=False).limit(binder.bind(limit), copy=False))
         rows = []
         width = len(self._converters)
@@ -271,7 +271,7 @@ class ProfileQuery:
             return len(self.members), False
         binder = sb.Binder()
         inner = (exp.select(exp.Literal.number(1)).from_(sb.table("profiles"), copy=False)
-                 .where(sb.conjunction(self._filters(binder)), copy=False))
+                 .where(sb.conjunction(self._filters(conn, binder)), copy=False))
         if cap is not None:
             inner = inner.limit(binder.bind(cap + 1), copy=False)
         counted = exp.select(exp.Count(this=exp.Star())).from_(

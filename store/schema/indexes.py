@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from store.engines.base import Connection
 from store.engines.layout import EVENT_INDEXES, quote_identifier, write_transaction
 from store.schema.catalog import Catalog, EventField
+from store.schema.search import ensure_search_index
 
 ATTRIBUTE_INDEX_PREFIX = "profiles_attr_"
 NUMERIC_TYPES = ("integer", "number")
@@ -167,18 +168,20 @@ def drop_event_indexes(conn: Connection) -> list[str]:
 
 
 def ensure_indexes(conn: Connection) -> list[str]:
-    """Create the recommended indexes that are missing or outdated (one transaction);
-    returns their names."""
+    """Create the recommended indexes that are missing or outdated (one transaction), then
+    the quick search's index (store/schema/search.py); returns the indexes' names."""
     wanted = wanted_indexes(conn)
     missing = missing_indexes(conn)
     if missing:
         with write_transaction(conn):
             _create(conn, wanted, missing)
+    ensure_search_index(conn)
     return missing
 
 
 def create_missing_indexes(conn: Connection) -> list[str]:
-    """``ensure_indexes`` inside the caller's transaction."""
+    """``ensure_indexes`` inside the caller's transaction, but for the search index, which
+    the caller builds after it (``ensure_search_index``)."""
     missing = missing_indexes(conn)
     _create(conn, wanted_indexes(conn), missing)
     return missing

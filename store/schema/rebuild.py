@@ -36,6 +36,7 @@ from store.engines.layout import (
 from store.engines.sqlite import BUSY_TIMEOUT_MS, SQLiteEngine, describe_sqlite_error, open_store
 from store.errors import StoreError
 from store.files import check_store_path
+from store.schema.search import ensure_search_index
 
 SavedRows = tuple[list[str], list[tuple[Any, ...]]]
 # A temporary store file is committed every so many rows: an engine may hold a
@@ -111,6 +112,7 @@ def _file_replacement(engine: Engine, path: Path, refuse_data: str | None,
             scratch.tune_for_bulk_write(conn, scratch=True)
             with write_transaction(conn):
                 yield Build(conn, scratch, kept)
+            ensure_search_index(conn)
             scratch.end_bulk_write(conn)
         finally:
             conn.close()
@@ -362,6 +364,7 @@ def _in_place_replacement(engine: Engine, refuse_data: str | None) -> Iterator[B
             if created:
                 discard_store(conn)
             raise
+        ensure_search_index(conn)
         engine.after_bulk_write(conn)  # committed: a failure here must not discard the store
     finally:
         conn.close()
