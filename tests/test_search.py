@@ -160,6 +160,7 @@ def test_sqlite_reads_a_rare_word_from_the_index_and_scans_for_short_or_common_o
         assert engine.search_candidates(conn, columns, ["P00"], 10) is None  # more than the limit
         assert engine.search_candidates(conn, [*columns, "other"], ["quetz"], 100) is None
         # A build cut short (no meta row yet) is not used, and the next one replaces it.
+        conn.execute("INSERT INTO profiles_fts (profiles_fts) VALUES ('delete-all')")
         conn.execute("DELETE FROM meta WHERE key = ?", (SEARCH_INDEX_KEY,))
         assert engine.search_index_columns(conn) == ()
         assert engine.search_candidates(conn, columns, ["quetz"], 100) is None

@@ -154,9 +154,10 @@ class SQLiteEngine(Engine):
         conn.commit()
         assert isinstance(conn, sqlite3.Connection)
         database = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
-        database.table("profiles").enable_fts(
-            list(columns), fts_version="FTS5", tokenize="trigram", create_triggers=True,
-            replace=True)
+        table = database.table("profiles")
+        table.disable_fts()  # a build cut short looks complete to enable_fts: start afresh
+        table.enable_fts(list(columns), fts_version="FTS5", tokenize="trigram",
+                         create_triggers=True)
         conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
                      (SEARCH_INDEX_KEY, json.dumps(list(columns))))
         conn.commit()

@@ -29,10 +29,10 @@ from store.query.profiles import (
     default_columns,
     listing_source,
     search_terms,
-    searchable_attributes,
     segment_members,
 )
 from store.schema.catalog import Attribute, Catalog
+from store.schema.search import searchable_attributes
 from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
 from tui.settings import load_columns, save_columns
 from tui.widgets.footer import AppFooter
@@ -86,6 +86,15 @@ def column_width(attribute: Attribute) -> int:
         width = 14
     return max(width, min(len(attribute.display_label), 18) + SORT_MARK_WIDTH)
 
+
+
+def search_placeholder(labels: list[str], shown: int = 3) -> str:
+    """What the search box says it looks in: the first few text attributes, then how many more."""
+    named = ", ".join(labels[:shown])
+    more = len(labels) - shown
+    if more > 0:
+        named += f" and {more} more text attribute{'s' if more > 1 else ''}"
+    return f"{named} · every word must match"
 
 class ProfileTable(KeysetTable):
     """The profile list: enter opens the profile under the cursor."""
@@ -175,8 +184,7 @@ class ProfilesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.table.runner = self.audiences.queries
-        fields = ", ".join(self.search_fields())
-        self.query_one("#search", Input).placeholder = f"{fields} · every word must match"
+        self.query_one("#search", Input).placeholder = search_placeholder(self.search_fields())
         saved = [c for c in load_columns(self.store_key) or [] if c in self.catalog.attributes]
         self.columns = saved or default_columns(self.catalog)
         self._restart(columns_changed=True)
@@ -410,7 +418,7 @@ class ProfilesScreen(Screen[None]):
         self._restart()
 
     def search_fields(self) -> list[str]:
-        """The labels of the attributes a search looks in (for the placeholder)."""
+        """The labels of the attributes a search looks in (every text attribute)."""
         return [a.display_label for a in searchable_attributes(self.catalog)]
 
     # ------------------------------------------------------------ clear / refresh
