@@ -128,7 +128,8 @@ def test_every_text_attribute_is_searched_and_indexed(
         assert ids_found(conn, "DSL bas") == ["C2"]
         assert ids_found(conn, "1000 fib") == ["C1"]
         if engine_kind != "duckdb":  # DuckDB scans: it has no index to keep
-            assert conn.engine.search_index_columns(conn) == search_columns(catalog)
+            assert set(conn.engine.search_index_columns(conn)) == set(search_columns(catalog))
+            assert ensure_search_index(conn) is False  # up to date: nothing is built again
     finally:
         conn.close()
     second = [{"id": "C1", "plan": "Cable 500", "city": "Fibreville"}]
@@ -192,5 +193,33 @@ def test_postgresql_plans_a_rare_word_on_its_trigram_index(postgres_url: str, tm
         plan = "\n".join(conn.engine.query_plan(conn, sql, params))
         assert "profiles_search_first_name" in plan, plan
         assert [row.values[0] for row in query.after(conn, None, 5)] == ["Q1"]
+    finally:
+        conn.close()
+
+
+def test_small_imports_keep_the_index_and_large_ones_rebuild_it(
+        engine_kind: str, fresh_location: Callable[[str], str], tmp_path: Path) -> None:
+    """Below REBUILD_SHARE of the store an import keeps the index up to date as it writes
+    (SQLite's triggers, PostgreSQL's index); above it, the index is dropped and built again."""
+    location = fresh_location("store")
+    rows = random_rows(200, seed=11)
+    import_profiles(location, write_csv(tmp_path / "all.csv", rows), id_column="id")
+    small = [{**rows[0], "plan": "Quokka"}, {"id": "NEW1", "first_name": "Wombat", "plan": "", "city": ""}]
+    import_profiles(location, write_csv(tmp_path / "small.csv", small), id_column="id")
+    conn = engine_for(location).open_store(readonly=True)
+    try:
+        assert ids_found(conn, "quokka") == [rows[0]["id"]]
+        assert ids_found(conn, "wombat") == ["NEW1"]
+        assert ids_found(conn, rows[0]["plan"]) == reference([*rows[1:], small[0], small[1]],
+                                                              rows[0]["plan"])
+    finally:
+        conn.close()
+    large = [{**row, "city": f"Numbat {row['id']}"} for row in rows[:100]]
+    import_profiles(location, write_csv(tmp_path / "large.csv", large), id_column="id")
+    conn = engine_for(location).open_store(readonly=True)
+    try:
+        assert ids_found(conn, "numbat p001") == [f"P{n:04d}" for n in range(10, 20)]
+        if engine_kind != "duckdb":
+            assert set(conn.engine.search_index_columns(conn)) == set(search_columns(Catalog.load(conn)))
     finally:
         conn.close()

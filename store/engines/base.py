@@ -367,6 +367,9 @@ class Engine(ABC):
         """(Re)build the search index over ``columns``, outside any transaction; an engine
         without one scans, which is what it does by default."""
 
+    def drop_search_index(self, conn: Connection) -> None:  # noqa: B027
+        """Drop the search index, outside any transaction (before a large write)."""
+
     def search_candidates(self, conn: Connection, columns: Sequence[str], words: Sequence[str],
                           limit: int) -> list[int] | None:
         """The pks, ascending, of every profile whose ``columns`` may hold each word, when the

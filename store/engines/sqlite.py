@@ -150,17 +150,22 @@ class SQLiteEngine(Engine):
         replaced by the next one."""
         if sqlite3.sqlite_version_info < TRIGRAM_SINCE or not columns:
             return
-        conn.execute("DELETE FROM meta WHERE key = ?", (SEARCH_INDEX_KEY,))
-        conn.commit()
-        assert isinstance(conn, sqlite3.Connection)
-        database = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
-        table = database.table("profiles")
-        table.disable_fts()  # a build cut short looks complete to enable_fts: start afresh
-        table.enable_fts(list(columns), fts_version="FTS5", tokenize="trigram",
-                         create_triggers=True)
+        self.drop_search_index(conn)  # a build cut short looks complete to enable_fts
+        self._fts_table(conn).enable_fts(list(columns), fts_version="FTS5",
+                                         tokenize="trigram", create_triggers=True)
         conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
                      (SEARCH_INDEX_KEY, json.dumps(list(columns))))
         conn.commit()
+
+    def drop_search_index(self, conn: Connection) -> None:
+        conn.execute("DELETE FROM meta WHERE key = ?", (SEARCH_INDEX_KEY,))
+        conn.commit()
+        self._fts_table(conn).disable_fts()
+
+    def _fts_table(self, conn: Connection) -> sqlite_utils.db.Table:
+        assert isinstance(conn, sqlite3.Connection)
+        database = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+        return database.table("profiles")
 
     def search_candidates(self, conn: Connection, columns: Sequence[str], words: Sequence[str],
                           limit: int) -> list[int] | None:

@@ -16,6 +16,7 @@ exist, insert the others, numbered in the order the file first names them).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import time
@@ -60,6 +61,7 @@ from store.schema.catalog import (
 )
 from store.schema.indexes import ensure_indexes
 from store.schema.rebuild import discard_store, remove_store_files
+from store.schema.search import ensure_search_index, suspend_search_index
 from store.schema.values import SQL_AFFINITY, AttrType, reconcile_types
 
 ImportKind = Literal["profiles", "events", "entity"]
@@ -197,6 +199,7 @@ def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | Non
         rows, retained = _check(source, job, progress)
         plan = job.plan()
         conn = store.writable()
+        suspended = job.kind == "profiles" and suspend_search_index(conn, rows)
         try:
             engine.tune_for_bulk_write(conn)
             with write_transaction(conn):
@@ -209,8 +212,12 @@ def _run(engine: Engine, source: ImportFile, job: _Job, progress: Progress | Non
                 for kind, name, xdm in xdm_names:
                     set_xdm(conn, kind, name, xdm)
         except sqlite3.Error as exc:
+            if suspended:
+                with contextlib.suppress(sqlite3.Error):
+                    ensure_search_index(conn)
             raise StoreError(engine.describe_error(exc) + " Nothing was imported.") from exc
-        ensure_indexes(conn)  # indexes of new attribute columns (store/schema/indexes.py)
+        # indexes of new attribute columns, and the search index (store/schema/indexes.py)
+        ensure_indexes(conn)
         engine.after_bulk_write(conn)
     return ImportResult(
         kind=job.kind, rows=rows, elapsed_s=time.perf_counter() - started,

@@ -38,7 +38,25 @@ def ensure_search_index(conn: Connection) -> bool:
     """Build the engine's search index if it is missing or covers other columns than the
     catalog's text attributes (an import added one); True when it was (re)built."""
     wanted = search_columns(Catalog.load(conn))
-    if conn.engine.search_index_columns(conn) == wanted:
+    if set(conn.engine.search_index_columns(conn)) == set(wanted):
         return False
     conn.engine.build_search_index(conn, wanted)
+    return True
+
+
+# An import of at least this share of the store's profiles drops the search index and builds
+# it again afterwards: keeping it up to date row by row (SQLite's triggers, PostgreSQL's GIN
+# insertions) costs more than one build. A smaller import keeps it as it goes.
+REBUILD_SHARE = 0.2
+
+
+def suspend_search_index(conn: Connection, rows: int) -> bool:
+    """Before a write of ``rows`` profiles: drop the search index if rebuilding it afterwards
+    (``ensure_search_index``) is the cheaper way; True when it was dropped."""
+    if not conn.engine.search_index_columns(conn):
+        return False
+    total = int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0])
+    if rows < REBUILD_SHARE * total:
+        return False
+    conn.engine.drop_search_index(conn)
     return True
