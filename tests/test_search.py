@@ -223,3 +223,26 @@ def test_small_imports_keep_the_index_and_large_ones_rebuild_it(
             assert set(conn.engine.search_index_columns(conn)) == set(search_columns(Catalog.load(conn)))
     finally:
         conn.close()
+
+
+async def test_the_app_finds_an_imported_text_column_from_the_keyboard(
+        engine_kind: str, fresh_location: Callable[[str], str], tmp_path: Path) -> None:
+    """The demo's imported churn table: typing a plan name finds its customers."""
+    from tests.app_store import settle, table_ready
+    from tui.app import make_app
+    from tui.screens.profiles import ProfilesScreen
+
+    location = fresh_location("store")
+    rows = [{"id": f"C{n}", "plan": plan, "contract": "Month-to-month"}
+            for n, plan in enumerate(["Fiber optic", "DSL", "Fiber optic", "No internet"])]
+    import_profiles(location, write_csv(tmp_path / "churn.csv", rows), id_column="id")
+    app = make_app(location)
+    async with app.run_test(size=(120, 34)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProfilesScreen)
+        table = screen.query_one("ProfileTable")
+        await settle(pilot, table_ready(table))
+        await pilot.press("slash", *"fiber", "enter")
+        await settle(pilot, lambda: screen.search == "fiber" and table_ready(table)()
+                     and len(table.window) == 2)
+        assert [row.values[0] for row in table.window] == ["C0", "C2"]
