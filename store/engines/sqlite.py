@@ -30,7 +30,9 @@ from store.files import check_store_path, printable
 
 BUSY_TIMEOUT_MS = 5000
 SEARCH_TABLE = "profiles_fts"  # the name sqlite-utils gives the FTS table of ``profiles``
-SEARCH_INDEX_KEY = "search_index"  # meta: the columns a complete search index covers
+# The columns a complete search index covers: a table of its own (not a meta row, which a copy
+# to another engine would carry along), made last.
+SEARCH_INDEX_TABLE = "search_index"
 TRIGRAM = 3  # the trigram tokenizer finds substrings of at least this many characters
 TRIGRAM_SINCE = (3, 34, 0)
 
@@ -137,28 +139,29 @@ class SQLiteEngine(Engine):
 
     # -- the quick search's index: an FTS5 trigram table kept by sqlite-utils
     def search_index_columns(self, conn: Connection) -> tuple[str, ...]:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (SEARCH_INDEX_KEY,)).fetchone()
-        if row is None or not self.has_table(conn, SEARCH_TABLE):
+        if not (self.has_table(conn, SEARCH_INDEX_TABLE) and self.has_table(conn, SEARCH_TABLE)):
             return ()
-        return tuple(json.loads(row[0]))
+        row = conn.execute(f"SELECT columns FROM {SEARCH_INDEX_TABLE}").fetchone()
+        return () if row is None else tuple(json.loads(row[0]))
 
     def build_search_index(self, conn: Connection, columns: Sequence[str]) -> None:
         """An external-content FTS5 table of ``columns`` with the trigram tokenizer (any
         substring of three characters or more is found), kept up to date by triggers on
-        ``profiles``. sqlite-utils runs it as several statements, so the meta row saying
-        which columns it covers is written last: a build cut short is not used, and is
+        ``profiles``. sqlite-utils runs it as several statements, so the row saying which
+        columns it covers (``search_index``) is written last: a build cut short is not used, and is
         replaced by the next one."""
         if sqlite3.sqlite_version_info < TRIGRAM_SINCE or not columns:
             return
         self.drop_search_index(conn)  # a build cut short looks complete to enable_fts
         self._fts_table(conn).enable_fts(list(columns), fts_version="FTS5",
                                          tokenize="trigram", create_triggers=True)
-        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
-                     (SEARCH_INDEX_KEY, json.dumps(list(columns))))
+        conn.execute(f"CREATE TABLE {SEARCH_INDEX_TABLE} (columns TEXT NOT NULL)")
+        conn.execute(f"INSERT INTO {SEARCH_INDEX_TABLE} (columns) VALUES (?)",
+                     (json.dumps(list(columns)),))
         conn.commit()
 
     def drop_search_index(self, conn: Connection) -> None:
-        conn.execute("DELETE FROM meta WHERE key = ?", (SEARCH_INDEX_KEY,))
+        conn.execute(f"DROP TABLE IF EXISTS {SEARCH_INDEX_TABLE}")
         conn.commit()
         self._fts_table(conn).disable_fts()
 
