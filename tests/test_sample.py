@@ -42,7 +42,8 @@ def table_digest(path: Path) -> dict[str, str]:
             " ORDER BY name")]
         digests = {}
         for table in tables:
-            query = f'SELECT * FROM "{table}" ORDER BY 1, 2'
+            width = len(conn.execute(f'SELECT * FROM "{table}" LIMIT 0').description)
+            query = f'SELECT * FROM "{table}" ORDER BY {", ".join(map(str, range(1, width + 1)))}'
             if table == "meta":
                 query = "SELECT * FROM meta WHERE key NOT LIKE '%_at' ORDER BY key"
             digest = hashlib.sha256()

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import sqlite_utils
-
 from store.engines.base import Connection, Engine
 from store.engines.base import quote_identifier as quote_identifier
 from store.engines.layout import SCHEMA_VERSION, STORE_FORMAT, create_schema, fixed_schema
@@ -165,7 +163,11 @@ class SQLiteEngine(Engine):
         conn.commit()
         self._fts_table(conn).disable_fts()
 
-    def _fts_table(self, conn: Connection) -> sqlite_utils.db.Table:
+    def _fts_table(self, conn: Connection) -> Any:
+        """``profiles`` as a sqlite-utils table (imported here: it loads pandas when present,
+        which every command would pay for at start)."""
+        import sqlite_utils
+
         assert isinstance(conn, sqlite3.Connection)
         database = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
         return database.table("profiles")
