@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store.engines.base import Connection, engine_for
-from store.engines.sqlite import SEARCH_INDEX_TABLE
 from store.ingest.importer import import_profiles
 from store.query.profiles import Listing, ProfileQuery, search_terms
 from store.schema.catalog import Catalog
@@ -160,9 +159,16 @@ def test_sqlite_reads_a_rare_word_from_the_index_and_scans_for_short_or_common_o
         assert engine.search_candidates(conn, columns, ["P0"], 100) is None
         assert engine.search_candidates(conn, columns, ["P00"], 10) is None  # more than the limit
         assert engine.search_candidates(conn, [*columns, "other"], ["quetz"], 100) is None
-        # A build cut short (no search_index row yet) is not used, and the next one replaces it.
-        conn.execute("INSERT INTO profiles_fts (profiles_fts) VALUES ('delete-all')")
-        conn.execute(f"DROP TABLE {SEARCH_INDEX_TABLE}")
+        # A profile's values set again unchanged leave the index alone; a changed one is kept.
+        conn.execute("UPDATE profiles SET first_name = first_name")
+        conn.execute("UPDATE profiles SET first_name = 'Quokka' WHERE id = 'Q1'")
+        assert engine.search_candidates(conn, columns, ["quetz"], 100) == []
+        assert engine.search_candidates(conn, columns, ["quokka"], 100) == [pk]
+        conn.execute("DELETE FROM profiles WHERE id = 'Q1'")
+        assert engine.search_candidates(conn, columns, ["quokka"], 100) == []
+        conn.execute("INSERT INTO profiles (pk, id, first_name) VALUES (?, 'Q1', 'Quetzal')", (pk,))
+        # Without the index (dropped before a large import) the search scans; ensure builds it.
+        engine.drop_search_index(conn)
         assert engine.search_index_columns(conn) == ()
         assert engine.search_candidates(conn, columns, ["quetz"], 100) is None
         assert ids_found(conn, "quetz") == ["Q1"]

@@ -364,11 +364,11 @@ class Engine(ABC):
         return ()
 
     def build_search_index(self, conn: Connection, columns: Sequence[str]) -> None:  # noqa: B027
-        """(Re)build the search index over ``columns``, outside any transaction; an engine
-        without one scans, which is what it does by default."""
+        """(Re)build the search index over ``columns``, in the caller's write transaction; an
+        engine without one scans, which is what it does by default."""
 
     def drop_search_index(self, conn: Connection) -> None:  # noqa: B027
-        """Drop the search index, outside any transaction (before a large write)."""
+        """Drop the search index, in the caller's write transaction (before a large write)."""
 
     def search_candidates(self, conn: Connection, columns: Sequence[str], words: Sequence[str],
                           limit: int) -> list[int] | None:

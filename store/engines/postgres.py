@@ -383,10 +383,13 @@ class PostgresEngine(Engine):
                  " ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'")
         row = conn.execute(query).fetchone()
         if row is None:
+            conn.execute("SAVEPOINT trigram")  # a refusal must not end the caller's transaction
             try:
                 conn.execute(f"CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA {quote_identifier(self.schema)}")
             except sqlite3.Error:
+                conn.execute("ROLLBACK TO SAVEPOINT trigram")
                 return None
+            conn.execute("RELEASE SAVEPOINT trigram")
             row = conn.execute(query).fetchone()
         return None if row is None else str(row[0])
 

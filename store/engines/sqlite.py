@@ -10,7 +10,6 @@ external profile id looks like; events point at ``profiles.pk``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import stat
@@ -27,10 +26,7 @@ from store.errors import StoreError
 from store.files import check_store_path, printable
 
 BUSY_TIMEOUT_MS = 5000
-SEARCH_TABLE = "profiles_fts"  # the name sqlite-utils gives the FTS table of ``profiles``
-# The columns a complete search index covers: a table of its own (not a meta row, which a copy
-# to another engine would carry along), made last.
-SEARCH_INDEX_TABLE = "search_index"
+SEARCH_TABLE = "profiles_fts"  # the quick search's FTS5 index of the profiles' text columns
 TRIGRAM = 3  # the trigram tokenizer finds substrings of at least this many characters
 TRIGRAM_SINCE = (3, 34, 0)
 
@@ -135,42 +131,39 @@ class SQLiteEngine(Engine):
         conn.execute("PRAGMA analysis_limit = 1000")
         conn.execute("ANALYZE")
 
-    # -- the quick search's index: an FTS5 trigram table kept by sqlite-utils
+    # -- the quick search's index: an FTS5 trigram table over the text columns
     def search_index_columns(self, conn: Connection) -> tuple[str, ...]:
-        if not (self.has_table(conn, SEARCH_INDEX_TABLE) and self.has_table(conn, SEARCH_TABLE)):
-            return ()
-        row = conn.execute(f"SELECT columns FROM {SEARCH_INDEX_TABLE}").fetchone()
-        return () if row is None else tuple(json.loads(row[0]))
+        return tuple(self.table_columns(conn, SEARCH_TABLE))
 
     def build_search_index(self, conn: Connection, columns: Sequence[str]) -> None:
         """An external-content FTS5 table of ``columns`` with the trigram tokenizer (any
-        substring of three characters or more is found), kept up to date by triggers on
-        ``profiles``. sqlite-utils runs it as several statements, so the row saying which
-        columns it covers (``search_index``) is written last: a build cut short is not used, and is
-        replaced by the next one."""
+        substring of three characters or more is found), filled from ``profiles`` and kept
+        up to date by triggers. Runs in the caller's write transaction: another program's
+        import waits for it, and never sees half an index."""
         if sqlite3.sqlite_version_info < TRIGRAM_SINCE or not columns:
             return
-        self.drop_search_index(conn)  # a build cut short looks complete to enable_fts
-        self._fts_table(conn).enable_fts(list(columns), fts_version="FTS5",
-                                         tokenize="trigram", create_triggers=True)
-        conn.execute(f"CREATE TABLE {SEARCH_INDEX_TABLE} (columns TEXT NOT NULL)")
-        conn.execute(f"INSERT INTO {SEARCH_INDEX_TABLE} (columns) VALUES (?)",
-                     (json.dumps(list(columns)),))
-        conn.commit()
+        self.drop_search_index(conn)
+        names = ", ".join(quote_identifier(c) for c in columns)
+        conn.execute(f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5({names},"
+                     " content='profiles', content_rowid='pk', tokenize='trigram')")
+        conn.execute(f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}) VALUES ('rebuild')")
+        old = ", ".join(f"old.{quote_identifier(c)}" for c in columns)
+        new = ", ".join(f"new.{quote_identifier(c)}" for c in columns)
+        removed = (f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rowid, {names})"
+                   f" VALUES ('delete', old.pk, {old});")
+        added = f"INSERT INTO {SEARCH_TABLE} (rowid, {names}) VALUES (new.pk, {new});"
+        changed = " OR ".join(f"old.{quote_identifier(c)} IS NOT new.{quote_identifier(c)}"
+                              for c in columns)
+        conn.execute(f"CREATE TRIGGER {SEARCH_TABLE}_ai AFTER INSERT ON profiles BEGIN {added} END")
+        conn.execute(f"CREATE TRIGGER {SEARCH_TABLE}_ad AFTER DELETE ON profiles BEGIN {removed} END")
+        # An import that sets a profile's values again, unchanged, leaves the index alone.
+        conn.execute(f"CREATE TRIGGER {SEARCH_TABLE}_au AFTER UPDATE OF {names} ON profiles"
+                     f" WHEN {changed} BEGIN {removed} {added} END")
 
     def drop_search_index(self, conn: Connection) -> None:
-        conn.execute(f"DROP TABLE IF EXISTS {SEARCH_INDEX_TABLE}")
-        conn.commit()
-        self._fts_table(conn).disable_fts()
-
-    def _fts_table(self, conn: Connection) -> Any:
-        """``profiles`` as a sqlite-utils table (imported here: it loads pandas when present,
-        which every command would pay for at start)."""
-        import sqlite_utils
-
-        assert isinstance(conn, sqlite3.Connection)
-        database = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
-        return database.table("profiles")
+        for trigger in ("ai", "ad", "au"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_{trigger}")
+        conn.execute(f"DROP TABLE IF EXISTS {SEARCH_TABLE}")
 
     def search_candidates(self, conn: Connection, columns: Sequence[str], words: Sequence[str],
                           limit: int) -> list[int] | None:
@@ -179,8 +172,11 @@ class SQLiteEngine(Engine):
             return None
         # Each word a quoted phrase: a substring of any indexed column, whatever it holds.
         match = " AND ".join('"' + word.replace('"', '""') + '"' for word in long_words)
-        rows = conn.execute(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?"
-                            " ORDER BY rowid LIMIT ?", (match, limit + 1)).fetchall()
+        try:
+            rows = conn.execute(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?"
+                                " ORDER BY rowid LIMIT ?", (match, limit + 1)).fetchall()
+        except sqlite3.OperationalError:  # dropped since, by another program's large import
+            return None
         return None if len(rows) > limit else [row[0] for row in rows]
 
     def describe_error(self, exc: BaseException) -> str:

@@ -7,19 +7,20 @@ and emails: an imported table's plan name or city is what a marketer types.
 
 Reading every row for a rare word is slow on a large store, so each engine keeps
 an index of these columns its own way (``Engine.build_search_index``): SQLite an
-FTS5 trigram table made and kept by sqlite-utils, which names the few candidate
+FTS5 trigram table kept up to date by triggers, which names the few candidate
 profiles; PostgreSQL pg_trgm indexes on the very expression the search compares,
 which its planner uses by itself; DuckDB and Spark scan, column by column. An index
 only narrows: the search's own LIKE decides every row, so results are the same on
 every engine, with or without an index.
 
-``ensure_search_index`` runs after every bulk write (sample, import, copy),
-outside the write's transaction (sqlite-utils commits as it goes).
+``ensure_search_index`` runs after every bulk write (sample, import, copy), in a write
+transaction of its own.
 """
 
 from __future__ import annotations
 
 from store.engines.base import Connection
+from store.engines.layout import write_transaction
 from store.schema.catalog import Attribute, Catalog
 
 
@@ -35,12 +36,16 @@ def search_columns(catalog: Catalog) -> tuple[str, ...]:
 
 
 def ensure_search_index(conn: Connection) -> bool:
-    """Build the engine's search index if it is missing or covers other columns than the
-    catalog's text attributes (an import added one); True when it was (re)built."""
+    """Build the engine's search index, in one write transaction, if it is missing or covers
+    other columns than the catalog's text attributes (an import added one); True when it was
+    (re)built. Checked again inside the transaction: two imports ending together build once."""
     wanted = search_columns(Catalog.load(conn))
     if set(conn.engine.search_index_columns(conn)) == set(wanted):
         return False
-    conn.engine.build_search_index(conn, wanted)
+    with write_transaction(conn):
+        if set(conn.engine.search_index_columns(conn)) == set(wanted):
+            return False
+        conn.engine.build_search_index(conn, wanted)
     return True
 
 
@@ -58,5 +63,6 @@ def suspend_search_index(conn: Connection, rows: int) -> bool:
     total = int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0])
     if rows < REBUILD_SHARE * total:
         return False
-    conn.engine.drop_search_index(conn)
+    with write_transaction(conn):
+        conn.engine.drop_search_index(conn)
     return True
