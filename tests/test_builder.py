@@ -25,19 +25,22 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import OptionList
 
-from store.engines.base import engine_for
+from store.engines.base import Connection, engine_for
 from store.engines.sqlite import open_store
 from store.query import audience
 from store.schema.catalog import Catalog
 from store.segments.library import get_segment, list_segments, resolve_saved, resolve_segment, save_segment
 from store.segments.model import AllOf, AttributeCondition, NotOf, Segment, SegmentRef
+from store.segments.timeutil import as_of_date
 from store.segments.yamlio import load_segment_text
 from tests.factory import SPEC_EXAMPLE_YAML as SPEC_EXAMPLE
 from tests.factory import EntitySpec, StoreSpec, build_store
 from tui.builder.messages import SavedSegmentsLoaded
 from tui.builder.screen import BuilderScreen
 from tui.builder.yaml_modal import YamlModal
+from tui.host import Clipboard
 from tui.screens.segments import SegmentsScreen
+from tui.widgets.queries import QueryRunner
 
 AS_OF = dt.datetime(2025, 6, 30, 23, 59, 59, tzinfo=dt.UTC)
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,16 +105,18 @@ def store_path(tmp_path: Path) -> Path:
 
 
 class BuilderApp(App[None]):
-    """The services the builder and the Segments area use from the app, and nothing else."""
+    """The services the builder and the Segments area use from the app (an ``AppHost``,
+    tui/host.py), and nothing else: a fixed as-of instant, no header count, no keymap."""
 
     def __init__(self, db_path: Path, start: Callable[[], Screen[Any]]) -> None:
         super().__init__()
         self.db_path = db_path
         self.engine = engine_for(db_path)
+        self.campaign_db_path = self.engine.default_campaign_path()
         self.as_of = AS_OF
-        conn = open_store(db_path, readonly=True)
-        self.catalog = Catalog.load(conn)
-        conn.close()
+        self.queries = QueryRunner(self.read_connection)
+        self.builder_clipboard = Clipboard()
+        self.catalog = self.refresh_catalog()
         self.start = start
         self.opened: list[tuple[int, Any]] = []
         self.activated: list[str] = []
@@ -119,6 +124,26 @@ class BuilderApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.start())
+
+    def read_connection(self) -> Connection:
+        return self.engine.connect(readonly=True)
+
+    def refresh_catalog(self) -> Catalog:
+        conn = self.engine.open_store(readonly=True)
+        try:
+            self.catalog = Catalog.load(conn)
+        finally:
+            conn.close()
+        return self.catalog
+
+    def as_of_instant(self) -> dt.datetime:
+        return self.as_of
+
+    def today(self) -> dt.date:
+        return as_of_date(self.as_of)
+
+    def show_error(self, message: str) -> None:
+        self.notify(message, severity="error")
 
     def open_profile(self, pk: int, segment_id: Any = None) -> None:
         self.opened.append((pk, segment_id))

@@ -1,11 +1,11 @@
 """The Audiences app: three areas (profiles, segments, audiences) over one profile store.
 
 ``make_app`` is the one way to build the app, for the command line and for
-tests. Screens reach the store through the app: ``engine`` (which store, on
-which database engine; screens never ask which), ``read_connection()`` for a
-new read-only connection inside one worker, ``queries`` to run cancellable
-requests, ``catalog`` for names and labels, ``open_profile`` and
-``show_error`` for the common moves.
+tests. Screens reach the store through the app, as an ``AppHost`` (tui/host.py,
+by ``host(self)``): ``engine`` (which store, on which database engine; screens
+never ask which), ``read_connection()`` for a new read-only connection inside one
+worker, ``queries`` to run cancellable requests, ``catalog`` for names and labels,
+``open_profile`` and ``show_error`` for the common moves.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from store.schema.catalog import Catalog
 from store.schema.values import UTC
 from store.segments.model import Segment
 from store.segments.timeutil import as_of_date
+from tui.host import AppHost, Clipboard
 from tui.keymap import load_keymap
 from tui.messages import StoreCounted
 from tui.screens.profiles import ProfilesScreen
@@ -166,6 +167,7 @@ class AudiencesApp(App[None]):
         self._connections_lock = threading.Lock()
         self.queries = QueryRunner(self.read_connection)
         self.profile_total: int | None = None
+        self.builder_clipboard = Clipboard()
         conn = self.engine.open_store(readonly=True)
         try:
             self.catalog = Catalog.load(conn)
@@ -387,6 +389,11 @@ class AudiencesApp(App[None]):
         for conn in connections:
             with contextlib.suppress(Exception):  # closed meanwhile (any engine): nothing to stop
                 conn.interrupt()
+
+
+def _is_a_host(app: AudiencesApp) -> AppHost:
+    """Never called: mypy checks here that the app offers every service screens use."""
+    return app
 
 
 def make_app(db: Engine | str | Path, campaign_db_path: Path | None = None, *,

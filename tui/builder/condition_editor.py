@@ -81,14 +81,20 @@ class ValueInput(Input):
         if len(split_values(event.text)) > 1 or "\n" in event.text.strip():
             event.prevent_default()
             event.stop()
-            self.screen.paste_values(split_values(event.text))  # type: ignore[attr-defined]
+            self.paste_list(split_values(event.text))
 
     def action_paste(self) -> None:
         text = self.app.clipboard
         if len(split_values(text)) > 1 or "\n" in text.strip():
-            self.screen.paste_values(split_values(text))  # type: ignore[attr-defined]
+            self.paste_list(split_values(text))
             return
         super().action_paste()
+
+    def paste_list(self, values: list[str]) -> None:
+        """Hand a pasted list to the condition editor this box belongs to."""
+        screen = self.screen
+        if isinstance(screen, ConditionEditor):
+            screen.paste_values(values)
 
 
 class ValueChoices(SelectionList[str]):

@@ -16,12 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -36,7 +35,6 @@ from store.errors import AudiencesError, QueryCancelled
 from store.query import audience
 from store.query.membersets import MemberSetCache
 from store.schema.catalog import Catalog
-from store.schema.values import UTC
 from store.schema.values_lookup import breakdown_candidate
 from store.segments.describe import attribute_label, describe, rule_lines
 from store.segments.editing import (
@@ -100,6 +98,7 @@ from tui.builder.rule_tree import RuleTree
 from tui.builder.sequence_editor import SequenceEditor
 from tui.builder.value_text import plain_message
 from tui.builder.yaml_modal import YamlModal
+from tui.host import Clipboard, host
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import plain_value, tone
 from tui.widgets.queries import SerialConnection
@@ -119,22 +118,6 @@ NARROW_COLUMNS = 100
 
 # What happens once the unsaved-changes question is answered with "save" (or "discard").
 Then = Literal["close", "quit", "activate"]
-
-
-@dataclass
-class Clipboard:
-    """The node copied last (c), for every builder of the app: it pastes (p) in any segment."""
-
-    node: Node | None = None
-
-
-def app_clipboard(app: App[Any]) -> Clipboard:
-    """The app's builder clipboard, made the first time a builder asks for it."""
-    found = getattr(app, "builder_clipboard", None)
-    if not isinstance(found, Clipboard):
-        found = Clipboard()
-        app.builder_clipboard = found  # type: ignore[attr-defined]
-    return found
 
 
 def node_shown(node: Node) -> Node:
@@ -291,13 +274,12 @@ class BuilderScreen(Screen[str | None]):
     # -- app services ------------------------------------------------------------------
     @property
     def catalog(self) -> Catalog:
-        return self.app.catalog  # type: ignore[attr-defined]
+        return host(self).catalog
 
     @property
     def engine(self) -> Engine:
         """The profile store, on whichever engine holds it."""
-        engine: Engine = self.app.engine  # type: ignore[attr-defined]
-        return engine
+        return host(self).engine
 
     def read_connection(self) -> Connection:
         """A fresh read-only connection, for one worker run (closed by the caller)."""
@@ -308,9 +290,7 @@ class BuilderScreen(Screen[str | None]):
         opened: every count of one editing session is taken at the same instant, so the
         member sets of unchanged conditions stay valid between edits."""
         if self._as_of is None:
-            instant = getattr(self.app, "as_of_instant", None)
-            chosen = instant() if callable(instant) else getattr(self.app, "as_of", None)
-            self._as_of = chosen if isinstance(chosen, dt.datetime) else dt.datetime.now(UTC)
+            self._as_of = host(self).as_of_instant()
         return self._as_of
 
     @property
@@ -840,7 +820,7 @@ class BuilderScreen(Screen[str | None]):
     @property
     def clipboard(self) -> Clipboard:
         """Shared by every builder of the app: copy in one segment, paste in another."""
-        return app_clipboard(self.app)
+        return host(self).builder_clipboard
 
     def action_copy(self) -> None:
         node = self.draft.copy(self.rule_tree.selected_path)
@@ -984,11 +964,7 @@ class BuilderScreen(Screen[str | None]):
             self.notify("Save the segment first (s); activation uses the saved definition.",
                         severity="warning")
             return
-        activate = getattr(self.app, "action_activate_segment", None)
-        if activate is None:
-            self.notify("Activation is not available in this build.", severity="warning")
-            return
-        activate(self.draft.segment.id)
+        host(self).action_activate_segment(self.draft.segment.id)
 
     def action_overlap(self) -> None:
         """"Overlap of this draft with ...": the draft as it is now (saved or not)."""
@@ -1014,14 +990,10 @@ class BuilderScreen(Screen[str | None]):
         pk = self.preview.member_pk()
         if pk is None:
             return
-        opener = getattr(self.app, "open_profile", None)
-        if opener is None:
-            self.notify("The profile view is not available here.", severity="warning")
-            return
         target: str | Segment = (self.draft.segment.id
                                  if self.draft.saved and not self.draft.dirty
                                  else self.draft.segment)
-        opener(pk, target)
+        host(self).open_profile(pk, target)
 
     @on(SampleList.OptionSelected)
     def member_selected(self, event: SampleList.OptionSelected) -> None:

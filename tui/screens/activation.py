@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -22,6 +21,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, ProgressBar, Static
@@ -36,11 +36,11 @@ from store.campaign.activation import (
 )
 from store.campaign.splits import SplitSpec, parse_split
 from store.campaign.store import Audience, Member, open_campaign
-from store.engines.base import Connection, Engine
+from store.engines.base import Connection
 from store.errors import AudiencesError, QueryCancelled
 from store.schema.catalog import Catalog
-from store.schema.values import UTC
 from store.segments.validate import ResolvedSegment
+from tui.host import host
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import field_label, plural, tone
 
@@ -50,37 +50,9 @@ SAMPLE_SHOWN = 5
 # ------------------------------------------------------------------ app helpers
 
 
-def engine_of(app: App[Any]) -> Engine:
-    """The app's profile store, on whichever engine holds it."""
-    engine: Engine = app.engine  # type: ignore[attr-defined]
-    return engine
-
-
-def campaign_path_of(app: App[Any]) -> Path:
-    """The app's campaign store path (by default the engine's: ``campaign.db`` beside a store file)."""
-    path = getattr(app, "campaign_db_path", None)
-    return Path(path) if path else engine_of(app).default_campaign_path()
-
-
-def profile_reader(app: App[Any]) -> Connection:
-    """A fresh read-only connection to the app's profile store, for one worker."""
-    return engine_of(app).open_store(readonly=True)
-
-
-def app_catalog(app: App[Any], conn: Connection) -> Catalog:
-    """The app's catalog when it keeps one, else read from the store."""
-    catalog = getattr(app, "catalog", None)
-    return catalog if isinstance(catalog, Catalog) else Catalog.load(conn)
-
-
-def app_as_of(app: App[Any]) -> dt.datetime:
-    """The app's as-of instant when it fixes one (tests, demos), else now (UTC)."""
-    instant = getattr(app, "as_of_instant", None)
-    if callable(instant):
-        moment = instant()
-        if isinstance(moment, dt.datetime):
-            return moment
-    return dt.datetime.now(UTC)
+def profile_reader(node: DOMNode) -> Connection:
+    """A fresh read-only connection to the app's profile store (checked), for one worker."""
+    return host(node).engine.open_store(readonly=True)
 
 
 def error_text(exc: BaseException) -> str:
@@ -273,11 +245,11 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
     # -- workers
     @work(thread=True, exclusive=True, exit_on_error=False, group="activation-review")
     def run_review(self) -> None:
-        as_of = self.as_of or app_as_of(self.app)
+        as_of = self.as_of or host(self).as_of_instant()
         try:
-            conn = self._open(lambda: profile_reader(self.app))
-            campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
-            catalog = app_catalog(self.app, conn)
+            conn = self._open(lambda: profile_reader(self))
+            campaign = self._open(lambda: open_campaign(host(self).campaign_db_path))
+            catalog = host(self).catalog
             resolved = self._resolve(conn, catalog)
             self.segment = resolved
             result = review(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
@@ -296,11 +268,11 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         assert isinstance(self.segment, ResolvedSegment)
         resolved = self.segment
         reviewed = self.review_result
-        as_of = reviewed.as_of if reviewed else (self.as_of or app_as_of(self.app))
+        as_of = reviewed.as_of if reviewed else (self.as_of or host(self).as_of_instant())
         try:
-            conn = self._open(lambda: profile_reader(self.app))
-            campaign = self._open(lambda: open_campaign(campaign_path_of(self.app)))
-            catalog = app_catalog(self.app, conn)
+            conn = self._open(lambda: profile_reader(self))
+            campaign = self._open(lambda: open_campaign(host(self).campaign_db_path))
+            catalog = host(self).catalog
             reviewed = self.review_result
             fields = reviewed.fields if reviewed is not None else self.fields
             result = activate(conn, campaign, resolved, as_of, fields, catalog=catalog,
@@ -356,7 +328,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             Text(status, style=f"bold {tone(self.app, 'warning')}"
                  if result.count == 0 and result.previous else ""))
         summary = Text()
-        fields = ", ".join(field_label(self.app, name) for name in result.fields)
+        fields = ", ".join(field_label(host(self).catalog, name) for name in result.fields)
         summary.append(f"As of {result.as_of.strftime('%Y-%m-%d %H:%M:%S')} UTC · fields: "
                        f"{fields or 'none'}\n")
         summary.append(f"+{result.added:,} added   −{result.removed:,} removed   {result.kept:,} kept",
@@ -375,7 +347,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             summary.append("\nGroups: ", style="bold")
             summary.append(" · ".join(f"{name} {n:,}" for name, n in result.splits.items()))
         if result.definition_changed:
-            catalog = getattr(self.app, "catalog", None)
+            catalog = host(self).catalog
             warn = tone(self.app, "warning")
             summary.append("\nDefinition at the last activation:\n", style=f"bold {warn}")
             summary.append("\n".join("  " + line for line in result.previous_words(catalog)))
@@ -425,9 +397,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
             "Nothing was changed in the campaign store.")
         self.query_one("#activate", Button).disabled = message.stage == "review"
         self.query_one("#cancel", Button).focus()
-        show_error = getattr(self.app, "show_error", None)
-        if callable(show_error):
-            show_error(message.message)
+        host(self).show_error(message.message)
 
     @on(Input.Submitted, "#activation-split")
     def split_submitted(self, event: Input.Submitted) -> None:

@@ -50,12 +50,11 @@ from store.engines.base import Connection
 from store.errors import AudiencesError
 from store.segments.describe import rule_lines
 from store.segments.yamlio import load_segment_text
+from tui.host import host
 from tui.messages import WorkerResult
 from tui.report import markdown_table
 from tui.screens.activation import (
     ActivationScreen,
-    app_catalog,
-    campaign_path_of,
     error_text,
     profile_reader,
 )
@@ -434,7 +433,7 @@ class AudiencesScreen(Screen[None]):
     # -- helpers
     @property
     def campaign_path(self) -> Path:
-        return campaign_path_of(self.app)
+        return host(self).campaign_db_path
 
     def current(self) -> Audience | None:
         table = self.query_one("#audiences-table", DataTable)
@@ -447,11 +446,7 @@ class AudiencesScreen(Screen[None]):
         return self.audiences.get(int(key)) if key is not None else None
 
     def _fail(self, message: str) -> None:
-        show_error = getattr(self.app, "show_error", None)
-        if callable(show_error):
-            show_error(message)
-        else:
-            self.notify(message, severity="error")
+        host(self).show_error(message)
 
     # -- workers
     @work(thread=True, exclusive=True, exit_on_error=False, group="audiences-list")
@@ -478,9 +473,9 @@ class AudiencesScreen(Screen[None]):
         from store.campaign.activation import definition_states
 
         try:
-            conn = profile_reader(self.app)
+            conn = profile_reader(self)
             try:
-                return definition_states(conn, audiences, app_catalog(self.app, conn))
+                return definition_states(conn, audiences, host(self).catalog)
             finally:
                 conn.close()
         except Exception:
@@ -600,7 +595,7 @@ class AudiencesScreen(Screen[None]):
         try:
             segment, _ = load_segment_text(audience.definition, f"audience {audience.id}")
             lines += ["", "Rule at the last activation:", ""]
-            lines += ["    " + line for line in rule_lines(segment.rule, getattr(self.app, "catalog", None))]
+            lines += ["    " + line for line in rule_lines(segment.rule, host(self).catalog)]
         except AudiencesError:
             pass  # an audience activated by an older version: its size and runs still say enough
         if self.history_records:
@@ -643,7 +638,7 @@ class AudiencesScreen(Screen[None]):
         self.load_history(audience.id)
 
     def field_labels(self, fields: Sequence[str]) -> list[str]:
-        return [field_label(self.app, name) for name in fields]
+        return [field_label(host(self).catalog, name) for name in fields]
 
     @on(HistoryLoaded)
     def show_history(self, message: HistoryLoaded) -> None:
@@ -858,14 +853,14 @@ class AudienceMembersScreen(Screen[None]):
         table = self.query_one("#members-table", DataTable)
         table.add_column("Profile id", key="profile_id")
         for name in self.audience.fields:
-            table.add_column(field_label(self.app, name), key=f"field:{name}")
+            table.add_column(field_label(host(self).catalog, name), key=f"field:{name}")
         table.focus()
         self.load_page(None, "first")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audience-members")
     def load_page(self, key: str | None, direction: str) -> None:
         try:
-            conn = open_campaign(campaign_path_of(self.app), readonly=True)
+            conn = open_campaign(host(self).campaign_db_path, readonly=True)
             try:
                 if direction == "last":
                     page = read_member_page(conn, self.audience.id, before=AFTER_EVERY_ID,
@@ -941,7 +936,7 @@ class AudienceMembersScreen(Screen[None]):
 
     def action_open_profile(self) -> None:
         table = self.query_one("#members-table", DataTable)
-        if table.row_count == 0 or not callable(getattr(self.app, "open_profile", None)):
+        if table.row_count == 0:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         if key is not None:
@@ -956,7 +951,7 @@ class AudienceMembersScreen(Screen[None]):
         from store.query.profiles import pk_of
 
         try:
-            conn = profile_reader(self.app)
+            conn = profile_reader(self)
             try:
                 pk = pk_of(conn, profile_id)
             finally:
@@ -968,7 +963,7 @@ class AudienceMembersScreen(Screen[None]):
             self.post_message(CampaignFailed(
                 "profile", f"Profile {profile_id} is no longer in the profile store."))
             return
-        self.app.call_from_thread(self.app.open_profile, pk)  # type: ignore[attr-defined]
+        self.app.call_from_thread(host(self).open_profile, pk)
 
 
 def _shown(value: Any) -> str:

@@ -31,7 +31,8 @@ from store.campaign.delivery import (
     preview,
 )
 from store.campaign.store import Audience, open_campaign
-from tui.screens.activation import campaign_path_of, error_text
+from tui.host import host
+from tui.screens.activation import error_text
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import plural, tone
 from tui.widgets.list_table import ListTable
@@ -209,7 +210,7 @@ class DeliveryScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="delivery-list")
     def load_deliveries(self, list_generation: int) -> None:
         try:
-            conn = open_campaign(campaign_path_of(self.app), readonly=True)
+            conn = open_campaign(host(self).campaign_db_path, readonly=True)
             try:
                 items = list_deliveries(conn, self.audience.id)
             finally:
@@ -226,7 +227,7 @@ class DeliveryScreen(ModalScreen[None]):
             for text, what in ((subject, "Subject"), (body, "Body")):
                 check_fields(parse_template(text, what.lower()), self.audience.fields, what)
             draft = Delivery(0, "preview", channel, self.audience.id, subject, body, "draft", "")
-            conn = open_campaign(campaign_path_of(self.app), readonly=True)
+            conn = open_campaign(host(self).campaign_db_path, readonly=True)
             try:
                 result = preview(conn, draft, PREVIEW_MEMBERS, after)
             finally:
@@ -239,7 +240,7 @@ class DeliveryScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="delivery-save")
     def save(self, name: str, channel: str, subject: str, body: str) -> None:
         try:
-            conn = open_campaign(campaign_path_of(self.app))
+            conn = open_campaign(host(self).campaign_db_path)
             try:
                 saved = create_delivery(conn, self.audience.id, name, body, subject, channel)
             finally:

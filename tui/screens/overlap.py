@@ -29,11 +29,9 @@ from store.query.membersets import MemberSetCache
 from store.query.overlap import MAX_EXCLUSIVE, MAX_SEGMENTS, Overlap, overlap
 from store.segments.library import list_segments, resolve_saved
 from store.segments.validate import ResolvedSegment
+from tui.host import host
 from tui.report import markdown_table
 from tui.screens.activation import (
-    app_as_of,
-    app_catalog,
-    campaign_path_of,
     error_text,
     profile_reader,
 )
@@ -215,7 +213,7 @@ class OverlapScreen(Screen[None]):
             if self.kind == "audiences":
                 from store.campaign.store import open_campaign
 
-                path = campaign_path_of(self.app)
+                path = host(self).campaign_db_path
                 choices: list[tuple[str, str]] = []
                 if path.exists():
                     conn = open_campaign(path, readonly=True)
@@ -225,7 +223,7 @@ class OverlapScreen(Screen[None]):
                     finally:
                         conn.close()
             else:
-                conn = profile_reader(self.app)
+                conn = profile_reader(self)
                 try:
                     choices = [(s.id, s.name) for s in list_segments(conn)]
                 finally:
@@ -241,18 +239,18 @@ class OverlapScreen(Screen[None]):
             if self.kind == "audiences":
                 from store.campaign.store import open_campaign
 
-                campaign = open_campaign(campaign_path_of(self.app), readonly=True)
+                campaign = open_campaign(host(self).campaign_db_path, readonly=True)
                 try:
                     result = audience_overlap(campaign, list(picked))
                 finally:
                     campaign.close()
             else:
-                conn = profile_reader(self.app)
+                conn = profile_reader(self)
                 try:
-                    catalog = app_catalog(self.app, conn)
+                    catalog = host(self).catalog
                     resolved = [self.draft if key == DRAFT and self.draft is not None
                                 else resolve_saved(conn, key) for key in picked]
-                    result = overlap(conn, resolved, app_as_of(self.app), catalog, self.cache)
+                    result = overlap(conn, resolved, host(self).as_of_instant(), catalog, self.cache)
                 finally:
                     conn.close()
         except Exception as exc:
@@ -317,9 +315,7 @@ class OverlapScreen(Screen[None]):
             return
         self.query_one("#overlap-status", Static).update(
             Text(message.message, style=tone(self.app, "error")))
-        show_error = getattr(self.app, "show_error", None)
-        if callable(show_error):
-            show_error(message.message)
+        host(self).show_error(message.message)
 
     # -- the demo report (F6)
     def report_title(self) -> str:

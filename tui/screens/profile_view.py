@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.style import Style
@@ -37,14 +37,12 @@ from store.query.profiles import (
 )
 from store.schema.catalog import Catalog
 from store.segments.model import Segment
+from tui.host import AppHost, host
 from tui.messages import Explained, MembershipLoaded, ProfileLoaded, QueryFailed
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import MISSING, format_money, format_ts, plain_value, relative_day, tone
 from tui.widgets.keyset_table import GROW_ALL, ColumnSpec, KeysetTable, describe_error
 from tui.widgets.queries import is_interrupt
-
-if TYPE_CHECKING:
-    from tui.app import AudiencesApp
 
 DRAFT_ID = "\0draft"  # the option id of an unsaved segment handed over by the builder
 _NAME_PARTS = (("first_name", "last_name"), ("given_name", "family_name"), ("full_name",), ("name",))
@@ -233,8 +231,9 @@ class ProfileViewScreen(Screen[None]):
         self._generations = {"profile": 0, "membership": 0, "explain": 0}
 
     @property
-    def audiences(self) -> AudiencesApp:
-        return cast("AudiencesApp", self.app)
+    def audiences(self) -> AppHost:
+        """The app's services (tui/host.py)."""
+        return host(self)
 
     @property
     def catalog(self) -> Catalog:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -33,6 +33,7 @@ from store.query.profiles import (
 )
 from store.schema.catalog import Attribute, Catalog
 from store.schema.search import searchable_attributes
+from tui.host import AppHost, host
 from tui.messages import ListingCounted, QueryFailed, SegmentsListed, WorkerResult
 from tui.settings import load_columns, save_columns
 from tui.widgets.footer import AppFooter
@@ -49,9 +50,6 @@ from tui.widgets.pickers import (
     describe_sort,
 )
 from tui.widgets.queries import is_interrupt
-
-if TYPE_CHECKING:
-    from tui.app import AudiencesApp
 
 SEARCH_DEBOUNCE_S = 0.3
 # Pages slower than this say so. Every attribute column has an index (store/schema/indexes.py),
@@ -156,8 +154,9 @@ class ProfilesScreen(Screen[None]):
 
     # ------------------------------------------------------------ layout
     @property
-    def audiences(self) -> AudiencesApp:
-        return cast("AudiencesApp", self.app)
+    def audiences(self) -> AppHost:
+        """The app's services (tui/host.py)."""
+        return host(self)
 
     @property
     def catalog(self) -> Catalog:

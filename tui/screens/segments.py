@@ -50,6 +50,7 @@ from store.segments.yamlio import dump_segment, load_segment_file, read_text_fil
 from tui.builder.modals import Choice, ConfirmModal, TextPrompt, name_in_use
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
+from tui.host import host
 from tui.messages import WorkerResult
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import tone
@@ -246,13 +247,11 @@ class SegmentsScreen(Screen[None]):
     @property
     def engine(self) -> Engine:
         """The profile store, on whichever engine holds it."""
-        engine: Engine = self.app.engine  # type: ignore[attr-defined]
-        return engine
+        return host(self).engine
 
     @property
-    def catalog(self) -> Catalog | None:
-        found = getattr(self.app, "catalog", None)
-        return found if isinstance(found, Catalog) else None
+    def catalog(self) -> Catalog:
+        return host(self).catalog
 
     def read_connection(self) -> Connection:
         return self.engine.open_store(readonly=True)
@@ -262,9 +261,7 @@ class SegmentsScreen(Screen[None]):
 
     def as_of(self) -> dt.datetime:
         """The app's as-of instant (fixed for demos and tests), else now."""
-        instant = getattr(self.app, "as_of_instant", None)
-        chosen = instant() if callable(instant) else getattr(self.app, "as_of", None)
-        return chosen if isinstance(chosen, dt.datetime) else dt.datetime.now(UTC)
+        return host(self).as_of_instant()
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -550,11 +547,7 @@ class SegmentsScreen(Screen[None]):
         segment = self.need_selection()
         if segment is None:
             return
-        activate = getattr(self.app, "action_activate_segment", None)
-        if activate is None:
-            self.notify("Activation is not available in this build.", severity="warning")
-            return
-        activate(segment.id)
+        host(self).action_activate_segment(segment.id)
 
     def action_overlap(self) -> None:
         from tui.screens.overlap import OverlapScreen
@@ -676,8 +669,7 @@ class SegmentsScreen(Screen[None]):
     def import_file(self, path: str, replace_existing: bool) -> None:
         def write(conn: Connection) -> WorkerResult:
             if Path(path).suffix.lower() == ".pql":
-                reading = read_pql(read_text_file(path), self.catalog or Catalog.load(conn),
-                                   source=path)
+                reading = read_pql(read_text_file(path), self.catalog, source=path)
                 segment, lines = reading.segment, reading.lines
             else:
                 segment, lines = load_segment_file(path)
@@ -719,7 +711,7 @@ class SegmentsScreen(Screen[None]):
             found = get_segment(conn, segment_id)
             if found is None:
                 raise AudiencesError(f"No saved segment {segment_id!r}.")
-            text = (write_pql(found[0], self.catalog or Catalog.load(conn))
+            text = (write_pql(found[0], self.catalog)
                     if Path(path).suffix.lower() == ".pql"
                     else dump_segment(found[0]))
             with output_file(path) as stream:  # a failure is an AudiencesError naming the file

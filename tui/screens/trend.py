@@ -29,8 +29,9 @@ from store.errors import QueryCancelled
 from store.query.trend import Span, instants, trend
 from store.schema.catalog import Catalog
 from store.segments.validate import ResolvedSegment
+from tui.host import host
 from tui.report import markdown_table
-from tui.screens.activation import app_as_of, app_catalog, error_text, profile_reader
+from tui.screens.activation import error_text, profile_reader
 from tui.widgets.chart import SizeChart
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import plural, tone
@@ -128,7 +129,7 @@ class TrendScreen(Screen[None]):
         self.stop_running()
         self.generation += 1
         every, last, words = PERIODS[self.period]
-        moments = instants(app_as_of(self.app), every, last)
+        moments = instants(host(self).as_of_instant(), every, last)
         self.points = []
         self.query_one("#trend-chart", SizeChart).points = []
         self.query_one("#trend-summary", Static).update("")
@@ -148,9 +149,9 @@ class TrendScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="trend")
     def count_points(self, generation: int, moments: list[dt.datetime], cancel: Cancel) -> None:
         try:
-            conn = profile_reader(self.app)
+            conn = profile_reader(self)
             try:
-                catalog = app_catalog(self.app, conn)
+                catalog = host(self).catalog
                 resolved = self.resolver(conn, catalog)
                 for moment in moments:
                     cancel.check()

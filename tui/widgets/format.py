@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import JustifyMethod
 from rich.text import Text
 
+from store.schema.catalog import Catalog
 from store.schema.values import from_epoch_seconds
 
 MISSING = "—"
@@ -114,9 +115,7 @@ def tone(app: Any, name: str) -> str:
     return str(value) if value else _FALLBACK_TONES.get(name, "")
 
 
-def field_label(app: Any, name: str) -> str:
-    """An attribute's label from the app's schema catalog (its own name when there is none)."""
-    catalog = getattr(app, "catalog", None)
-    attributes = getattr(catalog, "attributes", {})
-    attribute = attributes.get(name) if isinstance(attributes, dict) else None
-    return str(attribute.display_label) if attribute is not None else name
+def field_label(catalog: Catalog, name: str) -> str:
+    """An attribute's label from the store's schema catalog (its own name when there is none)."""
+    attribute = catalog.attributes.get(name)
+    return attribute.display_label if attribute is not None else name

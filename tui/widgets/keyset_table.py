@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
 from store.errors import AudiencesError
+from tui.host import host
 from tui.widgets.paged_table import GROW_ALL, ColumnSpec, PagedTable
 from tui.widgets.queries import QueryRunner, is_interrupt
 
@@ -277,7 +278,7 @@ class KeysetTable(PagedTable):
                     rows = request.source.before(conn, request.key, request.limit)
         except Exception as exc:
             error = (None if worker.is_cancelled or is_interrupt(exc)
-                     else describe_error(exc, getattr(self.app, "engine", None)))
+                     else describe_error(exc, host(self).engine))
             self.post_message(self._Page(request.generation, request.kind, request.key, None,
                                          0.0, error))
             return
