@@ -1,8 +1,32 @@
 """Typed messages that thread workers post back to the screens that started them.
 
-Workers never touch widgets. Each message carries the generation of the
-request that produced it; a screen drops results from requests it has since
-replaced (the user typed more, picked another segment, moved on).
+Workers never touch widgets. How a request is stopped and how its late results
+are dropped is one rule for every screen, with two parts, each with its own job:
+
+- Stopping the work, for every request that counts or scans profiles (one that may
+  run for seconds on a large store): a cancellation token (``store.engines.cancel.Cancel``) from
+  the app's query runner, ``host(self).queries.start(group)``, made in the UI
+  thread before the worker starts (one group per kind of request and screen, e.g.
+  ``builder-<id>:preview``). Starting the next request of a group cancels the
+  previous token, which interrupts its statement on any engine; a screen leaving
+  interrupts its groups (``queries.interrupt`` / ``interrupt_prefix`` in
+  ``on_unmount``), and quitting cancels every token. The worker hands the token to
+  the store (``cancel=``, or ``queries.connection(token)``), checks
+  ``token.cancelled`` between steps, and treats ``QueryCancelled`` as "stopped",
+  never as an error. Workers do not look at Textual's
+  ``get_current_worker().is_cancelled``: the token is the one flag.
+- Dropping late results: each message carries the generation of the request that
+  produced it (``WorkerResult``); the handler drops results of a generation it has
+  since replaced (the user typed more, picked another segment, moved on). A token
+  cannot do this job: a result posted just before the next request started still
+  arrives after it.
+
+Quick look-ups (a saved segment or a profile by its key, the campaign store's
+audience and delivery lists) and saves take no token: nothing long is there to
+stop, and generation alone drops what comes late. The activation dialog writes the
+campaign store and keeps its own stop (a ``threading.Event`` that
+``store.campaign.activation`` checks, plus an interrupt of the connections it
+opened), because ``review`` and ``activate`` take that kind of flag.
 """
 
 from __future__ import annotations

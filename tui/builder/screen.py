@@ -27,7 +27,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Header, Static, Tree
-from textual.worker import get_current_worker
 
 from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
@@ -339,9 +338,13 @@ class BuilderScreen(Screen[str | None]):
         yield AppFooter()
 
     def on_unmount(self) -> None:
-        for cancel in self._cancels:
-            cancel.cancel()
+        host(self).queries.interrupt_prefix(f"builder-{id(self)}:")
         self._count_conn.close()
+
+    def token(self, kind: str) -> Cancel:
+        """The cancellation token of a new ``kind`` request (preview, breakdown) of this builder;
+        the previous one of that kind is cancelled (tui/messages.py)."""
+        return host(self).queries.start(f"builder-{id(self)}:{kind}")
 
     def on_resize(self) -> None:
         self.fit_terminal()
@@ -433,18 +436,18 @@ class BuilderScreen(Screen[str | None]):
     def start_preview(self) -> None:
         """Count first; once the count is on screen the tree's counts start beside the rest."""
         self._debounce = None
-        self._cancels = [Cancel()]
+        self._cancels = [self.token("preview")]
         self.run_preview(self.generation, self.draft.segment, dict(self.problems), self.as_of(),
                          self.breakdown_attribute, self._cancels[0])
 
     def poster(self, generation: int, cancel: Cancel) -> Callable[[str, Any], None]:
-        """Posts a worker's result unless the worker was superseded (test hook first)."""
-        worker = get_current_worker()
+        """Posts a worker's result unless its request was superseded or stopped (test hook
+        first): the token is cancelled by the next edit, escape, leaving and quitting."""
 
         def post(stage: str, message: Any) -> None:
             if self.preview_hook is not None:
                 self.preview_hook(stage, generation)
-            if not worker.is_cancelled and not cancel.cancelled:
+            if not cancel.cancelled:
                 self.post_message(message)
 
         return post
@@ -890,22 +893,25 @@ class BuilderScreen(Screen[str | None]):
             if self.resolved is not None and self.shown_count is not None:
                 self.preview.show_breakdown_pending(self.attribute_text(name))
                 self.run_breakdown(self.generation, self.resolved, self.as_of(), name,
-                                   self.shown_count)
+                                   self.shown_count, self.token("breakdown"))
 
         self.app.push_screen(FuzzyPicker("Break the audience down by…",
                                          attribute_items(self.catalog)), picked)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="builder-breakdown")
     def run_breakdown(self, generation: int, resolved: ResolvedSegment, as_of: dt.datetime,
-                      attribute: str, size: int) -> None:
+                      attribute: str, size: int, cancel: Cancel) -> None:
         try:
             conn = self.read_connection()
         except AudiencesError as exc:
             self.post_message(PreviewFailed(generation, str(exc)))
             return
         try:
-            rows = audience.breakdown(conn, resolved, as_of, attribute, BREAKDOWN_TOP, self.catalog)
+            rows = audience.breakdown(conn, resolved, as_of, attribute, BREAKDOWN_TOP, self.catalog,
+                                      cancel)
             self.post_message(BrokenDown(generation, attribute, rows, size))
+        except QueryCancelled:
+            return
         except AudiencesError as exc:
             self.post_message(PreviewFailed(generation, str(exc)))
         finally:

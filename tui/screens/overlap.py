@@ -25,6 +25,8 @@ from textual.widgets import DataTable, Header, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from store.campaign.store import audience_overlap, list_audiences
+from store.engines.cancel import Cancel
+from store.errors import QueryCancelled
 from store.query.membersets import MemberSetCache
 from store.query.overlap import MAX_EXCLUSIVE, MAX_SEGMENTS, Overlap, overlap
 from store.segments.library import list_segments, resolve_saved
@@ -234,7 +236,7 @@ class OverlapScreen(Screen[None]):
         self.post_message(ChoicesLoaded(choices))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="overlap-compute")
-    def compute(self, generation: int, picked: list[str]) -> None:
+    def compute(self, generation: int, picked: list[str], cancel: Cancel) -> None:
         try:
             if self.kind == "audiences":
                 from store.campaign.store import open_campaign
@@ -250,9 +252,12 @@ class OverlapScreen(Screen[None]):
                     catalog = host(self).catalog
                     resolved = [self.draft if key == DRAFT and self.draft is not None
                                 else resolve_saved(conn, key) for key in picked]
-                    result = overlap(conn, resolved, host(self).as_of_instant(), catalog, self.cache)
+                    result = overlap(conn, resolved, host(self).as_of_instant(), catalog, self.cache,
+                                     cancel)
                 finally:
                     conn.close()
+        except QueryCancelled:
+            return  # superseded by the next choice, or the screen closed
         except Exception as exc:
             self.post_message(OverlapFailed(generation, error_text(exc)))
             return
@@ -300,7 +305,7 @@ class OverlapScreen(Screen[None]):
             return
         self.generation += 1
         status.update(f"Counting {len(picked)}…")
-        self.compute(self.generation, picked)
+        self.compute(self.generation, picked, host(self).queries.start(f"overlap-{id(self)}"))
 
     def picked(self) -> list[str]:
         """The ticked entries in list order (the draft first)."""
@@ -391,6 +396,9 @@ class OverlapScreen(Screen[None]):
     # -- actions
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        host(self).queries.interrupt(f"overlap-{id(self)}")
 
     def action_recompute(self) -> None:
         self.cache = MemberSetCache()

@@ -20,7 +20,6 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Header, Input, Static
-from textual.worker import get_current_worker
 
 from store.engines.cancel import Cancel
 from store.query.profiles import (
@@ -263,7 +262,7 @@ class ProfilesScreen(Screen[None]):
             with self.audiences.queries.connection(token) as conn:
                 count, capped = source.count(conn)
         except Exception as exc:
-            if not is_interrupt(exc) and not get_current_worker().is_cancelled:
+            if not is_interrupt(exc) and not token.cancelled:
                 message = describe_error(exc, self.audiences.engine)
                 self.post_message(QueryFailed(generation, "count", message))
             return

@@ -23,7 +23,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
-from textual.worker import get_current_worker
 
 from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
@@ -141,6 +140,7 @@ SHARE_WIDTH = 6
 CHANGED_WIDTH = 15
 DESCRIPTION_MIN = 10
 DESCRIPTION_BEFORE_ID = 30  # the Id column is shown only when the description keeps this much
+LIST_REQUEST = "segments:list"  # the query runner's group of the list's counts
 
 
 def segment_columns(room: int, names: list[str], ids: list[str]) -> list[tuple[str, str, int]]:
@@ -238,7 +238,6 @@ class SegmentsScreen(Screen[None]):
         self.segments: list[SavedSegment] = []
         self.counts: dict[str, tuple[int | None, int, str | None]] = {}
         self.filter_text = ""
-        self._cancel: Cancel | None = None
         self._select_after_load: str | None = None
         self._columns: list[tuple[str, str, int]] = []
         self.listed_once = False
@@ -284,6 +283,9 @@ class SegmentsScreen(Screen[None]):
         self.table.focus()  # AUTO_FOCUS is skipped while the terminal has no focus
         self.reload()
 
+    def on_unmount(self) -> None:
+        host(self).queries.interrupt(LIST_REQUEST)
+
     def theme_changed(self, _theme: object) -> None:
         if self.is_mounted:
             self.fill_table()
@@ -324,16 +326,12 @@ class SegmentsScreen(Screen[None]):
     # -- loading and counting ------------------------------------------------------------
     def reload(self, select: str | None = None) -> None:
         self.generation += 1
-        if self._cancel is not None:
-            self._cancel.cancel()
-        self._cancel = Cancel()
         # A segment asked for earlier (the one the builder just saved) wins over the cursor.
         self._select_after_load = select or self._select_after_load or self.selected_id()
-        self.load(self.generation, self.as_of(), self._cancel)
+        self.load(self.generation, self.as_of(), host(self).queries.start(LIST_REQUEST))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="segments-list")
     def load(self, generation: int, as_of: dt.datetime, cancel: Cancel) -> None:
-        worker = get_current_worker()
         try:
             conn = self.read_connection()
         except AudiencesError as exc:
@@ -344,7 +342,7 @@ class SegmentsScreen(Screen[None]):
             self.post_message(SegmentsListed(generation, saved))
             everyone = audience.total(conn, cancel)
             for segment in saved:
-                if worker.is_cancelled or cancel.cancelled:
+                if cancel.cancelled:
                     return
                 try:
                     resolved = resolve_saved(conn, segment.id)

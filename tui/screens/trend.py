@@ -138,7 +138,7 @@ class TrendScreen(Screen[None]):
         bar.display = True
         self.query_one("#trend-status", Static).update(
             Text(f"Exact size {words}, as of each date · counting {len(moments)} points…"))
-        self.cancel = Cancel()
+        self.cancel = host(self).queries.start(f"trend-{id(self)}")
         self.running = True
         self.count_points(self.generation, moments, self.cancel)
 

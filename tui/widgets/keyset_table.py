@@ -24,7 +24,6 @@ from rich.text import Text
 from textual import on, work
 from textual.message import Message
 from textual.timer import Timer
-from textual.worker import get_current_worker
 
 from store.engines.base import Connection, Engine
 from store.engines.cancel import Cancel
@@ -265,19 +264,18 @@ class KeysetTable(PagedTable):
 
     def _load(self, request: _Request) -> None:
         """Worker body: read one page and post it back (never touches the widget's state)."""
-        worker = get_current_worker()
         started = time.perf_counter()
         assert self.runner is not None
         try:
             with self.runner.connection(request.token) as conn:
-                if worker.is_cancelled:
+                if request.token.cancelled:
                     return
                 if request.kind in ("first", "after"):
                     rows = request.source.after(conn, request.key, request.limit)
                 else:
                     rows = request.source.before(conn, request.key, request.limit)
         except Exception as exc:
-            error = (None if worker.is_cancelled or is_interrupt(exc)
+            error = (None if request.token.cancelled or is_interrupt(exc)
                      else describe_error(exc, host(self).engine))
             self.post_message(self._Page(request.generation, request.kind, request.key, None,
                                          0.0, error))
