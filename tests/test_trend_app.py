@@ -1,6 +1,7 @@
-"""The size-over-time chart in the app: the builder's draft (T) and an audience (t in the
-Audiences area), counted point by point in a worker, stoppable, and drawn from zero; the
-activation chart of the Audiences area starts at zero too. Snapshots at 160x48 and 80x24."""
+"""The size-over-time chart in the app: the builder's draft (T; with o, the overlap, on every
+engine) and an audience (t in the Audiences area), counted point by point in a worker,
+stoppable, and drawn from zero; the activation chart of the Audiences area starts at zero too.
+Snapshots at 160x48 and 80x24."""
 
 from __future__ import annotations
 
@@ -155,3 +156,53 @@ def test_snapshot_trend_of_an_audience(snap_compare: Any, shop: Path, size: tupl
         await pilot.pause(0.1)
 
     assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=ready)
+
+
+async def test_the_builders_overlap_and_trend_on_every_engine(
+        engine_kind: str, fresh_location: Any) -> None:
+    """From the builder, o (overlap with saved segments) and T (size over time) show the
+    numbers the store's own functions give, on SQLite, DuckDB and PostgreSQL."""
+    from textual.widgets import SelectionList
+
+    from store.engines.base import engine_for
+    from store.query.overlap import overlap
+    from tests.app_store import build
+    from tui.builder.screen import BuilderScreen
+    from tui.screens.overlap import OverlapScreen
+
+    location = fresh_location("store")
+    build(location)
+    conn = engine_for(location).open_store(readonly=True)
+    try:
+        saved = {s: resolve_saved(conn, s) for s in ("shoe-buyers", "smiths", "gold-over-30")}
+    finally:
+        conn.close()
+    app = make_app(location, as_of=AS_OF)
+    async with app.run_test(size=BIG) as pilot:
+        app.push_screen(BuilderScreen(saved["shoe-buyers"].segment, saved=True))
+        await settle(pilot, lambda: isinstance(app.screen, BuilderScreen)
+                     and app.screen.resolved is not None)
+        await pilot.press("o")
+        await settle(pilot, lambda: isinstance(app.screen, OverlapScreen) and app.screen.ready)
+        screen = app.screen
+        assert isinstance(screen, OverlapScreen)
+        choices = screen.query_one("#overlap-choices", SelectionList)
+        for index in range(choices.option_count):
+            if choices.get_option_at_index(index).value in ("smiths", "gold-over-30"):
+                choices.select(choices.get_option_at_index(index).value)
+        await settle(pilot, lambda: screen.result is not None and len(screen.result.ids) == 3)
+        shown = screen.result
+        await pilot.press("escape")
+        await pilot.press("T")
+        await settle(pilot, lambda: isinstance(app.screen, TrendScreen) and not app.screen.running)
+        assert isinstance(app.screen, TrendScreen)
+        points = list(app.screen.points)
+    assert shown is not None and [m for m, _ in points] == WEEKLY
+    conn = engine_for(location).open_store(readonly=True)
+    try:
+        expected = overlap(conn, [saved.get(i, saved["shoe-buyers"]) for i in shown.ids], AS_OF)
+        counts = [p.count for p in trend(conn, saved["shoe-buyers"], WEEKLY)]
+    finally:
+        conn.close()
+    assert shown.matrix == expected.matrix and max(shown.sizes) > 0
+    assert [n for _, n in points] == counts and max(counts) > 0
