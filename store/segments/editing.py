@@ -245,15 +245,23 @@ def toggle_group(rule: Node, path: str) -> Edit:
     return Edit(replace_at(rule, group_path, switched), format_path(steps))
 
 
-def move(rule: Node, path: str, delta: int) -> Edit:
-    """Move the selection up (``delta`` -1) or down (+1) among its siblings."""
+def selection_in_group(rule: Node, path: str, refusal: str) -> tuple[str, str, AllOf | AnyOf, int]:
+    """The selection's unit path (with its ``not``), its group's path, the group, and its index
+    there; ``refusal`` is the error when the selection is the top of the rule."""
     unit = unit_path(path)
     found = parent_of(unit)
     if found is None:
-        raise EditError("the top of the rule cannot move")
+        raise EditError(refusal)
     parent_path, (_, index) = found
     parent = node_at(rule, parent_path)
     assert isinstance(parent, AllOf | AnyOf)
+    return unit, parent_path, parent, index
+
+
+def move(rule: Node, path: str, delta: int) -> Edit:
+    """Move the selection up (``delta`` -1) or down (+1) among its siblings."""
+    unit, parent_path, parent, index = selection_in_group(rule, path,
+                                                          "the top of the rule cannot move")
     target = index + delta
     if not 0 <= target < len(parent.children):
         raise EditError("already the first in its group" if delta < 0
@@ -286,13 +294,8 @@ def inline_reference(rule: Node, path: str, referenced: Node) -> Edit:
 def indent(rule: Node, path: str) -> Edit:
     """Move the selection (with its ``not``) into the group just above it, at its end, as an
     outliner's indent does."""
-    unit = unit_path(path)
-    found = parent_of(unit)
-    if found is None:
-        raise EditError("the top of the rule cannot move into a group")
-    parent_path, (_, index) = found
-    parent = node_at(rule, parent_path)
-    assert isinstance(parent, AllOf | AnyOf)
+    unit, parent_path, parent, index = selection_in_group(
+        rule, path, "the top of the rule cannot move into a group")
     above = None if index == 0 else inner_group_path(
         rule, f"{parent_path}.{group_kind(parent)}[{index - 1}]")
     if above is None:
@@ -313,17 +316,13 @@ def outdent(rule: Node, path: str) -> Edit:
     """Move the selection (with its ``not``) out of its group, just after that group, as an
     outliner's outdent does; a group left empty goes (an empty group would match everyone or
     nobody)."""
-    unit = unit_path(path)
-    found = parent_of(unit)
-    if found is None:
-        raise EditError("the top of the rule is not in a group")
-    parent_path, (_, index) = found
+    unit, parent_path, parent, index = selection_in_group(rule, path,
+                                                          "the top of the rule is not in a group")
     outer = parent_of(unit_path(parent_path))
     if outer is None:
         raise EditError("already at the top level of the rule")
     outer_path, (_, parent_index) = outer
-    node, parent = node_at(rule, unit), node_at(rule, parent_path)
-    assert isinstance(parent, AllOf | AnyOf)
+    node = node_at(rule, unit)
     children = list(parent.children)
     del children[index]
     updated = replace_at(rule, parent_path, type(parent)(tuple(children)))
