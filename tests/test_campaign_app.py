@@ -329,9 +329,16 @@ def test_snapshot_overlap(snap_compare: Any, shop: Path, size: tuple[int, int], 
             choices.select(value)
         await settle(pilot, lambda: screen.result is not None and len(screen.result.ids) == ticks)
         table = screen.query_one("#overlap-matrix", DataTable)
-        # the matrix is laid out on a later refresh than the one that filled it
-        await settle(pilot, lambda: table.display and table.row_count == ticks
-                     and table.region.height > ticks)
+
+        def laid_out() -> bool:
+            # The matrix is laid out on a later refresh than the one that filled it, and under
+            # the snapshot harness that refresh sometimes waits for another event: ask for it.
+            if table.display and table.row_count == ticks and table.region.height > ticks:
+                return True
+            table.refresh(layout=True)
+            return False
+
+        await settle(pilot, laid_out)
         await pilot.pause(0.1)
 
     assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=ready)
