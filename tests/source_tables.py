@@ -136,3 +136,16 @@ def cli_json(db: str, *args: str) -> dict[str, Any]:
     answer: dict[str, Any] = json.loads(result.stdout)
     answer.pop("elapsed_ms", None)
     return answer
+
+
+def assert_overlap_and_trend_match(location: str, reference: str, segments: list[str],
+                                   last: str) -> None:
+    """``overlap`` of ``segments`` and a monthly ``trend`` of the first over ``last`` give on
+    ``location`` exactly the ``--json`` of ``reference``, and neither answer is trivial."""
+    overlap = cli_json(location, "overlap", *segments)
+    assert overlap == cli_json(reference, "overlap", *segments)
+    assert min(overlap["sizes"]) > 0 and overlap["union"] < sum(overlap["sizes"])
+    trend = ["trend", segments[0], "--every", "1m", "--last", last]
+    points = cli_json(location, *trend)
+    assert points == cli_json(reference, *trend)
+    assert len({p["count"] for p in points["points"]}) > 1

@@ -31,7 +31,13 @@ from store.sample.generator import generate_sample
 from store.schema.catalog import Catalog
 from store.segments.library import list_segments, resolve_file, resolve_saved, save_segment
 from tests.services.fixtures import connect, fresh_schema
-from tests.source_tables import cli_json, native_tables, write_duckdb, write_postgres, write_source_file
+from tests.source_tables import (
+    assert_overlap_and_trend_match,
+    native_tables,
+    write_duckdb,
+    write_postgres,
+    write_source_file,
+)
 from tui.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,13 +175,7 @@ ANALYSED = [str(ROOT / "sample_data" / "segments" / f"{name}.yaml")
 
 
 def test_overlap_and_trend_give_the_stores_numbers(source: SourceEngine, sample: Path) -> None:
-    overlap = cli_json(source.location, "overlap", *ANALYSED)
-    assert overlap == cli_json(str(sample), "overlap", *ANALYSED)
-    assert min(overlap["sizes"]) > 0 and overlap["union"] < sum(overlap["sizes"])
-    trend = ["trend", ANALYSED[0], "--every", "1m", "--last", "6m"]
-    points = cli_json(source.location, *trend)
-    assert points == cli_json(str(sample), *trend)
-    assert len({p["count"] for p in points["points"]}) > 1
+    assert_overlap_and_trend_match(source.location, str(sample), list(ANALYSED), "6m")
 
 
 async def test_the_builders_overlap_and_trend_work_on_a_source(

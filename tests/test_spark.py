@@ -46,7 +46,12 @@ from store.segments.model import Node, Segment, walk
 from store.segments.validate import ResolvedSegment
 from tests.factory import build_store
 from tests.services.fixtures import in_ci
-from tests.source_tables import cli_json, native_tables, write_duckdb, write_source_file
+from tests.source_tables import (
+    assert_overlap_and_trend_match,
+    native_tables,
+    write_duckdb,
+    write_source_file,
+)
 from tests.strategies import Scene, closure, leaf_nodes, libraries, rule_nodes, scenes
 from tui.cli import cli
 
@@ -137,13 +142,7 @@ def test_overlap_and_trend_on_spark_give_the_stores_numbers(spark: SparkEngine, 
     source = parquet_source(sample, tmp_path)
     segments = [str(ROOT / "sample_data" / "segments" / f"{name}.yaml")
                 for name in ("dormant-customers", "members-never-bought", "one-time-buyers")]
-    overlap = cli_json(source.location, "overlap", *segments)
-    assert overlap == cli_json(str(sample), "overlap", *segments)
-    assert min(overlap["sizes"]) > 0 and overlap["union"] < sum(overlap["sizes"])
-    trend = ["trend", segments[0], "--every", "1m", "--last", "3m"]
-    points = cli_json(source.location, *trend)
-    assert points == cli_json(str(sample), *trend)
-    assert len({p["count"] for p in points["points"]}) > 1
+    assert_overlap_and_trend_match(source.location, str(sample), segments, "3m")
 
 
 @st.composite
