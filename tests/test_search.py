@@ -22,7 +22,7 @@ from store.ingest.importer import import_profiles
 from store.query.profiles import Listing, ProfileQuery, search_terms
 from store.schema.catalog import Catalog
 from store.schema.search import ensure_search_index, search_columns, searchable_attributes
-from tests.services.fixtures import ENGINE_KINDS
+from tests.services.fixtures import ENGINE_KINDS, fresh_schema
 
 TODAY = dt.date(2026, 11, 1)
 # Letters that fold differently under ASCII-only and Unicode case folding, LIKE's wildcards and
@@ -75,7 +75,6 @@ def searched(request: pytest.FixtureRequest,
     folder = tmp_path_factory.mktemp("search")
     rows = random_rows(400, seed=7)
     if request.param == "postgresql":
-        from tests.services.fixtures import fresh_schema
         location = fresh_schema(request.getfixturevalue("postgres_url"))
     else:
         location = str(folder / ("store.duckdb" if request.param == "duckdb" else "store.db"))
@@ -180,8 +179,6 @@ def test_sqlite_reads_a_rare_word_from_the_index_and_scans_for_short_or_common_o
 
 
 def test_postgresql_plans_a_rare_word_on_its_trigram_index(postgres_url: str, tmp_path: Path) -> None:
-    from tests.services.fixtures import fresh_schema
-
     location = fresh_schema(postgres_url)
     rows = [*random_rows(3000, seed=5), {"id": "Q1", "first_name": "Quetzal", "plan": "", "city": ""}]
     import_profiles(location, write_csv(tmp_path / "p.csv", rows), id_column="id")

@@ -350,6 +350,7 @@ class Engine(ABC):
 
     supports_indexes: ClassVar[bool] = True  # B-tree indexes that help counts
     supports_partial_indexes: ClassVar[bool] = True
+    keeps_search_index: ClassVar[bool] = False  # build_search_index makes one (SQLite, PostgreSQL)
     time_column_type: ClassVar[str] = "DOUBLE PRECISION"  # event times: epoch seconds
     compact_table_suffix: ClassVar[str] = ""
 

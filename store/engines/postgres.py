@@ -343,6 +343,8 @@ class PostgresEngine(Engine):
             found[name] = (*found.get(name, ()), column)
         return found
 
+    keeps_search_index = True
+
     # -- the quick search's index: pg_trgm GIN indexes on what the search compares
     def search_index_columns(self, conn: Connection) -> tuple[str, ...]:
         rows = conn.execute(

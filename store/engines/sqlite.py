@@ -131,6 +131,8 @@ class SQLiteEngine(Engine):
         conn.execute("PRAGMA analysis_limit = 1000")
         conn.execute("ANALYZE")
 
+    keeps_search_index = True
+
     # -- the quick search's index: an FTS5 trigram table over the text columns
     def search_index_columns(self, conn: Connection) -> tuple[str, ...]:
         return tuple(self.table_columns(conn, SEARCH_TABLE))

@@ -39,6 +39,8 @@ def ensure_search_index(conn: Connection) -> bool:
     """Build the engine's search index, in one write transaction, if it is missing or covers
     other columns than the catalog's text attributes (an import added one); True when it was
     (re)built. Checked again inside the transaction: two imports ending together build once."""
+    if not conn.engine.keeps_search_index:  # nothing to build: no write transaction either
+        return False
     wanted = search_columns(Catalog.load(conn))
     if set(conn.engine.search_index_columns(conn)) == set(wanted):
         return False
