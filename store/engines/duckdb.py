@@ -298,6 +298,10 @@ class DuckDBEngine(Engine):
                   for i, values in enumerate(data)}
         _insert_arrays(raw, table, columns, arrays)
 
+    def reads_sets_in_one_query(self) -> bool:
+        """True: DuckDB spreads one query over its threads; a second reader only competes."""
+        return True
+
     def int_array(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> Any:
         import numpy as np
 
