@@ -222,6 +222,64 @@ def test_split_activation_refresh_and_export(shop: Any, tmp_path: Path) -> None:
                                  if email else "")
 
 
+IDENTIFIER_PROFILES = """id,contact,cell,landline,work_mobile,email_opt_in,nickname
+p1, Ann@Example.com ,+44 7700 900001,020 7946 0001,+44 7700 900101,true,Annie
+p2,bob@example.com,+44 7700 900002,,+44 7700 900102,false,Bobby
+"""
+# contact, cell and landline have no identifier word in their names: their XDM names say what
+# they are; email_opt_in has the word "email" but its XDM name says it is a consent, not an
+# address; work_mobile has no XDM name, so its name decides.
+IDENTIFIER_SCHEMA = """contact: {xdm: personalEmail.address}
+cell: {xdm: mobilePhone.number}
+landline: {xdm: homePhone.number}
+email_opt_in: {type: boolean, xdm: consents.marketing.email.val}
+nickname: {xdm: person.name.nickname}
+"""
+IDENTIFIER_FIELDS = ("contact", "cell", "landline", "work_mobile", "email_opt_in", "nickname")
+
+
+def test_hash_picks_identifiers_by_xdm_name_at_activation(fresh_location: Any, tmp_path: Path) -> None:
+    """``--hash sha256`` hashes the fields the activation recorded as identifiers: by the XDM
+    name an imported ``--schema`` gave them, else by the words of their names; the export
+    reads only the campaign store (the profile store may be gone by then)."""
+    location = fresh_location("identifiers")
+    (tmp_path / "profiles.csv").write_text(IDENTIFIER_PROFILES)
+    (tmp_path / "schema.yaml").write_text(IDENTIFIER_SCHEMA)
+    (tmp_path / "everyone.yaml").write_text(
+        "name: Everyone\nrule:\n  attribute: nickname\n  op: is_not_empty\n")
+    ok("import", "profiles", tmp_path / "profiles.csv", "--db", location,
+       "--schema", tmp_path / "schema.yaml")
+    campaign = tmp_path / "campaign.db"
+    fields = [arg for name in IDENTIFIER_FIELDS for arg in ("--field", name)]
+    found = as_json("activate", tmp_path / "everyone.yaml", "--db", location, "--campaign-db", campaign,
+                    "--as-of", AS_OF, *fields)
+    assert found["count"] == 2
+    ((recorded,),) = campaign_rows(campaign, "SELECT identifiers FROM audiences")
+    assert json.loads(recorded) == ["contact", "cell", "landline", "work_mobile"]
+    if location.endswith(".duckdb"):
+        forget_duckdb(location)
+    if not location.startswith("postgresql"):
+        Path(location).unlink()  # the export does not look at the profile store again
+    base = ("--campaign-db", campaign)
+    plain = {r["profile_id"]: r for r in csv.DictReader(io.StringIO(ok(
+        "audiences", "export", "everyone", *base).stdout))}
+    exported = ok("audiences", "export", "everyone", *base, "--format", "ndjson", "--hash", "sha256")
+    hashed = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [line["profile_id"] for line in hashed] == ["p1", "p2"]
+
+    def sha(value: str) -> str:
+        return hashlib.sha256(value.strip().lower().encode()).hexdigest() if value else ""
+
+    for line in hashed:
+        row = plain[line["profile_id"]]
+        assert {name: line[name] for name in ("contact", "cell", "landline", "work_mobile")} == {
+            name: sha(row[name]) for name in ("contact", "cell", "landline", "work_mobile")}
+        assert line["nickname"] == row["nickname"] and line["nickname"] in ("Annie", "Bobby")
+        assert line["email_opt_in"] in (True, False)  # a consent flag stays as it is
+    assert hashed[0]["contact"] == sha("ann@example.com")
+    assert hashed[1]["landline"] == ""  # a missing value stays empty
+
+
 def test_split_by_an_attribute(shop: Any, tmp_path: Path) -> None:
     location, _ = shop
     campaign = tmp_path / "campaign.db"

@@ -53,6 +53,7 @@ from store.campaign.store import (
     Member,
     database_path,
     find_audience,
+    identifier_fields,
     is_file_location,
     store_error,
     store_location,
@@ -878,6 +879,7 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     catalog = catalog or Catalog.load(conn)
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     chosen_split = _split_for(campaign_conn, catalog, resolved.segment.id, split)
+    identifiers = identifier_fields(chosen, {name: catalog.attributes[name].xdm for name in chosen})
     segment = resolved.segment
     definition, refs, fingerprint = definition_of(resolved)
     report = progress or (lambda step, fraction: None)
@@ -892,7 +894,8 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
         campaign_conn.execute("BEGIN IMMEDIATE")
         try:
             result = _apply(campaign_conn, _Target(segment.id, name or segment.name, definition, refs,
-                                                   fingerprint, chosen, chosen_split, origin, trigger),
+                                                   fingerprint, chosen, chosen_split, origin, trigger,
+                                                   identifiers),
                             as_of, count, store_location(conn), started, report)
             _check(cancel)
             campaign_conn.execute("COMMIT")
@@ -922,6 +925,7 @@ class _Target:
     split: SplitSpec
     origin: str
     trigger: str
+    identifiers: tuple[str, ...]  # the fields that are identifiers (``identifier_fields``)
 
 
 def _apply(campaign_conn: Connection, target: _Target, as_of: dt.datetime,
@@ -934,10 +938,11 @@ def _apply(campaign_conn: Connection, target: _Target, as_of: dt.datetime,
     if existing is None:
         audience_id = int(campaign_conn.execute(
             "INSERT INTO audiences(name, segment_id, definition, refs, fingerprint, status, fields,"
-            " source_db, created_at, activated_at, as_of, member_count, origin)"
-            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, 0, ?)",
+            " source_db, created_at, activated_at, as_of, member_count, origin, identifiers)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, 0, ?, ?)",
             (name, segment_id, target.definition, json.dumps(target.refs), target.fingerprint,
-             json.dumps(list(fields)), source_db, now, now, as_of_text, target.origin),
+             json.dumps(list(fields)), source_db, now, now, as_of_text, target.origin,
+             json.dumps(list(target.identifiers))),
         ).lastrowid or 0)
     else:
         audience_id = existing.id
@@ -966,9 +971,10 @@ def _apply(campaign_conn: Connection, target: _Target, as_of: dt.datetime,
     campaign_conn.execute(
         "UPDATE audiences SET name = ?, definition = ?, refs = ?, fingerprint = ?, status = 'active',"
         " fields = ?, source_db = ?, activated_at = ?, as_of = ?, member_count = ?, splits = ?,"
-        " origin = CASE WHEN ? = 'saved' THEN 'saved' ELSE origin END WHERE id = ?",
+        " identifiers = ?, origin = CASE WHEN ? = 'saved' THEN 'saved' ELSE origin END WHERE id = ?",
         (name, target.definition, json.dumps(target.refs), target.fingerprint, json.dumps(list(fields)),
-         source_db, now, as_of_text, count, target.split.to_json(), target.origin, audience_id))
+         source_db, now, as_of_text, count, target.split.to_json(), json.dumps(list(target.identifiers)),
+         target.origin, audience_id))
     campaign_conn.execute(
         "INSERT INTO activations(audience_id, activated_at, as_of, count, added, removed, kept, changed,"
         " duration_ms, fingerprint, trigger, splits) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -21,8 +21,9 @@ import csv
 import hashlib
 import json
 import os
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from store.errors import InputError, StoreError
 from store.files import check_store_path, output_file, printable
 
 CAMPAIGN_FORMAT = "audiences-tui-campaign"
-CAMPAIGN_SCHEMA_VERSION = 2
+CAMPAIGN_SCHEMA_VERSION = 3
 DEFAULT_FILE_NAME = "campaign.db"
 
 SCHEMA = """
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS audiences (
     member_count INTEGER NOT NULL DEFAULT 0,
     origin TEXT NOT NULL DEFAULT 'file',
     schedule TEXT NOT NULL DEFAULT 'off',
-    splits TEXT
+    splits TEXT,
+    identifiers TEXT
 );
 CREATE TABLE IF NOT EXISTS audience_members (
     audience_id INTEGER NOT NULL REFERENCES audiences(id),
@@ -108,12 +110,13 @@ CREATE INDEX IF NOT EXISTS deliveries_audience ON deliveries(audience_id);
 # adds the missing ones to an older store (version 1 had none of them).
 ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "audiences": (("origin", "TEXT NOT NULL DEFAULT 'file'"), ("schedule", "TEXT NOT NULL DEFAULT 'off'"),
-                  ("splits", "TEXT")),
+                  ("splits", "TEXT"), ("identifiers", "TEXT")),
     "audience_members": (("split", "TEXT"),),
     "activations": (("trigger", "TEXT NOT NULL DEFAULT 'activate'"), ("splits", "TEXT")),
 }
 # What each added column reads as in a version-1 store that cannot be migrated (read-only).
 _OLD_DEFAULTS = {"origin": "'file'", "schedule": "'off'", "splits": "NULL", "split": "NULL",
+                 "identifiers": "NULL",
                  "trigger": "'activate'"}
 
 
@@ -137,6 +140,9 @@ class Audience:
     origin: str = "file"  # "saved": activated from a segment saved in the profile store
     schedule: str = "off"
     splits: str | None = None  # the split's JSON (``SplitSpec.from_json``), None without one
+    # the fields that are identifiers (``identifier_fields``), as the activation decided; None
+    # for an audience activated before they were recorded (name words decide then)
+    identifiers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,8 @@ def migrate(conn: Connection) -> None:
     Version 2 added the audience's origin, schedule and split, each member's
     group and each activation's trigger and group counts; an older store gets
     the columns with their defaults (no split, schedule off) and keeps
-    everything it had.
+    everything it had. Version 3 added the audience's identifier fields (NULL for
+    an audience activated before: an export then judges its fields by name).
     """
     missing = _missing_columns(conn)
     if not missing:
@@ -342,13 +349,13 @@ def store_error(conn: Connection, exc: sqlite3.DatabaseError) -> StoreError:
 # ------------------------------------------------------------------ audiences
 
 _AUDIENCE_COLUMNS = ("id, name, segment_id, definition, refs, fingerprint, status, fields, source_db,"
-                     " created_at, activated_at, as_of, member_count, origin, schedule, splits")
+                     " created_at, activated_at, as_of, member_count, origin, schedule, splits, identifiers")
 
 
 def _audience(row: tuple[Any, ...]) -> Audience:
     return Audience(int(row[0]), row[1], row[2], row[3], json.loads(row[4] or "{}"), row[5], row[6],
                     tuple(json.loads(row[7] or "[]")), row[8], row[9], row[10], row[11], int(row[12]),
-                    row[13], row[14], row[15])
+                    row[13], row[14], row[15], None if row[16] is None else tuple(json.loads(row[16])))
 
 
 def list_audiences(conn: Connection) -> list[Audience]:
@@ -548,7 +555,11 @@ def member_ids(conn: Connection, audience_id: int) -> set[str]:
 
 EXPORT_FORMATS = ("csv", "ndjson")
 HASHES = ("sha256",)
-# Fields hashed by ``--hash``: the identifiers ad platforms match on.
+# Fields hashed by ``--hash``: the identifiers ad platforms match on. An attribute with an XDM
+# name is one when that name is an e-mail address or a phone number (personalEmail.address,
+# workEmail.address, mobilePhone.number, homePhone.number, ...); one without, when its name has
+# one of these words.
+IDENTIFIER_XDM = re.compile(r"(?:^|\.)\w*(?:email\.address|phone\.number)$", re.IGNORECASE)
 IDENTIFIER_WORDS = ("email", "phone", "mobile", "msisdn")
 
 
@@ -563,8 +574,17 @@ class ExportPlan:
     with_split: bool = False
 
 
-def is_identifier(name: str) -> bool:
+def is_identifier(name: str, xdm: str = "") -> bool:
+    """Whether a field is an identifier: by its XDM name when it has one, else by its name."""
+    if xdm:
+        return IDENTIFIER_XDM.search(xdm) is not None
     return any(word in name.lower() for word in IDENTIFIER_WORDS)
+
+
+def identifier_fields(fields: Sequence[str], xdm: Mapping[str, str]) -> tuple[str, ...]:
+    """The fields (of an activation) that are identifiers, given the XDM names of those that
+    have one; recorded with the audience, so an export need not guess from names later."""
+    return tuple(name for name in fields if is_identifier(name, xdm.get(name, "")))
 
 
 def export_plan(conn: Connection, audience: Audience, *, fmt: str = "csv",
@@ -585,7 +605,9 @@ def export_plan(conn: Connection, audience: Audience, *, fmt: str = "csv",
     if hash_name is not None:
         if hash_name.lower() not in HASHES:
             raise InputError(f"Unknown hash {hash_name!r}; use sha256.")
-        hashed = tuple(name for name in chosen if is_identifier(name))
+        identifiers = audience.identifiers if audience.identifiers is not None \
+            else identifier_fields(audience.fields, {})
+        hashed = tuple(name for name in chosen if name in identifiers)
         if not hashed:
             raise InputError("--hash sha256 hashes identifier fields (email, phone), and none is"
                              f" exported (fields: {', '.join(chosen) or 'none'}).")
