@@ -93,8 +93,7 @@ class BufferedCursor:
         return rows
 
     def __iter__(self) -> Iterator[Any]:
-        while (row := self.fetchone()) is not None:
-            yield row
+        return iter(self.fetchall())  # (a store's million ids: one slice, not a call per row)
 
     def close(self) -> None:
         self._rows = []
@@ -270,6 +269,14 @@ class Engine(ABC):
         arrays; None for a missing value, never NaN); engines with a columnar path override it."""
         lists = [values.tolist() if hasattr(values, "tolist") else values for values in data]
         self.bulk_insert(conn, table, columns, zip(*lists, strict=True))
+
+    def bulk_insert_column_batches(self, conn: Connection, table: str, columns: Sequence[str],
+                                   batches: Iterable[Sequence[Any]]) -> None:
+        """``bulk_insert_columns`` of one batch after another, as one load: an importer hands
+        its file over a chunk at a time, and engines whose bulk path costs something per call
+        (a statement, a COPY) override this to pay it once, or once per many chunks."""
+        for data in batches:
+            self.bulk_insert_columns(conn, table, columns, data)
 
     # Whether one statement per row is cheap (an embedded row store): upserts then go row by
     # row; elsewhere they go through bulk_insert into a staging table and two set statements.

@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -302,6 +303,24 @@ class DuckDBEngine(Engine):
         """True: DuckDB spreads one query over its threads; a second reader only competes."""
         return True
 
+    def bulk_insert_column_batches(self, conn: Connection, table: str, columns: Sequence[str],
+                                   batches: Iterable[Sequence[Any]]) -> None:
+        """Batches joined into inserts of about BULK_ROWS rows: each insert has a fixed cost
+        (registering the arrays, planning the statement) that small chunks would pay each."""
+        pending: list[Sequence[Any]] = []
+        rows = 0
+        for data in batches:
+            if pending and _kinds(data) != _kinds(pending[0]):  # (ints, then floats: not mixed)
+                self.bulk_insert_columns(conn, table, columns, _joined_batches(pending))
+                pending, rows = [], 0
+            pending.append(data)
+            rows += len(data[0]) if data else 0
+            if rows >= BULK_ROWS:
+                self.bulk_insert_columns(conn, table, columns, _joined_batches(pending))
+                pending, rows = [], 0
+        if pending:
+            self.bulk_insert_columns(conn, table, columns, _joined_batches(pending))
+
     def int_array(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> Any:
         import numpy as np
 
@@ -409,6 +428,32 @@ def _insert_batch(raw: Any, table: str, columns: Sequence[str], batch: list[Sequ
     arrays = {f"c{i}": np.array(values, dtype=object)
               for i, values in enumerate(zip(*batch, strict=True))}
     _insert_arrays(raw, table, columns, arrays)
+
+
+def _kinds(data: Sequence[Any]) -> tuple[Any, ...]:
+    """What a batch's columns are: a numpy array's dtype, else the Python sequence."""
+    return tuple(getattr(values, "dtype", None) for values in data)
+
+
+def _joined_batches(batches: list[Sequence[Any]]) -> list[Any]:
+    """Column-wise batches of the same kinds as one batch."""
+    import numpy as np
+
+    if len(batches) == 1:
+        return list(batches[0])
+    joined: list[Any] = []
+    for parts in zip(*batches, strict=True):
+        if isinstance(parts[0], np.ndarray):
+            joined.append(np.concatenate(parts))
+        elif all(isinstance(part, range) and part.step == 1 for part in parts) and all(
+                a.stop == b.start for a, b in pairwise(parts)):
+            joined.append(range(parts[0].start, parts[-1].stop))
+        else:
+            values: list[Any] = []
+            for part in parts:
+                values.extend(part)
+            joined.append(values)
+    return joined
 
 
 def _insert_arrays(raw: Any, table: str, columns: Sequence[str], arrays: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ import contextlib
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress, filterfalse
 from pathlib import Path
@@ -569,22 +569,28 @@ class _Upsert:
         conn.execute(f"DROP TABLE IF EXISTS {STAGING}")
         conn.execute(f"CREATE TEMPORARY TABLE {STAGING} ({definitions})")
 
-    def add(self, keys: Sequence[Any], values: list[Sequence[Any]]) -> None:
+    def write(self, batches: Iterable[tuple[Sequence[Any], list[Sequence[Any]]]]) -> None:
+        """Every batch of rows: their keys, and the values of each column."""
         if not self.staged:
-            self.conn.executemany(self.sql, zip(keys, *values, strict=True))
+            for keys, values in batches:
+                self.conn.executemany(self.sql, zip(keys, *values, strict=True))
             return
-        size = len(keys)
         if self.direct:
-            numbers = [range(self.seq, self.seq + size)] if self.numbered else []
-            self.conn.engine.bulk_insert_columns(
-                self.conn, self.table, [*(["pk"] if self.numbered else []), self.key, *self.columns],
-                [*numbers, keys, *values])
+            table = self.table
+            names = [*(["pk"] if self.numbered else []), self.key, *self.columns]
+        else:
+            table = STAGING
+            names = ["seq", "k", *(f"c{i}" for i in range(len(self.columns)))]
+        self.conn.engine.bulk_insert_column_batches(self.conn, table, names, self._numbered(batches))
+
+    def _numbered(self, batches: Iterable[tuple[Sequence[Any], list[Sequence[Any]]]]
+                  ) -> Iterator[list[Sequence[Any]]]:
+        """Batches as columns, with the staging table's sequence (or the new rows' pk) first."""
+        number = self.numbered or not self.direct
+        for keys, values in batches:
+            size = len(keys)
+            yield [*([range(self.seq, self.seq + size)] if number else []), keys, *values]
             self.seq += size
-            return
-        self.conn.engine.bulk_insert_columns(
-            self.conn, STAGING, ["seq", "k", *(f"c{i}" for i in range(len(values)))],
-            [range(self.seq, self.seq + size), keys, *values])
-        self.seq += size
 
     def finish(self) -> None:
         if not self.staged or self.direct:
@@ -720,10 +726,8 @@ class _ProfilesJob(_Job):
                          [attribute.column for attribute in attributes],
                          [final for _, final in plan], numbered=True,
                          all_new=before == 0 and len(self.seen_ids) == self.rows)
-        for chunk in chunks:
-            ids = self.ids(chunk.column(self.id_column))
-            values = self.field_values(chunk, plan, converters)
-            upsert.add(ids, values)
+        upsert.write((self.ids(chunk.column(self.id_column)),
+                      self.field_values(chunk, plan, converters)) for chunk in chunks)
         upsert.finish()
         created = _count(conn, "profiles") - before
         self.seen_ids.difference_update(("", None))  # (bad rows: not here when writing)
@@ -870,9 +874,19 @@ class _EventsJob(_Job):
         rows = sum(len(stamps) for stamps in self.stamps)
         rebuild = rows >= REBUILD_INDEX_RATIO * _count(conn, "events")
         indexes = _drop_event_indexes(conn) if rebuild else []
+        conn.engine.bulk_insert_column_batches(
+            conn, "events", names,
+            self._rows(chunks, _next_pk(conn, "events"), type_ids, plan, converters))
+        for statement in indexes:
+            conn.execute(statement)
+        return {"created_profiles": created, "event_types": tuple(self.types)}
+
+    def _rows(self, chunks: Iterator[Chunk], next_pk: int, type_ids: dict[str, int],
+              plan: Plan, converters: list[ColumnConverter]) -> Iterator[list[Any]]:
+        """Each chunk's events as the columns of ``events`` (pk, profile_pk, type_id, ts,
+        then the fields)."""
         pk = self.pks.__getitem__
         stamps_by_chunk = iter(self.stamps)
-        next_pk = _next_pk(conn, "events")
         for chunk in chunks:
             size = len(chunk)
             pks = np.fromiter(map(pk, self.ids(chunk.column(self.profile_column))),
@@ -885,13 +899,8 @@ class _EventsJob(_Job):
                                    dtype=np.int64, count=size)
             stamps = next(stamps_by_chunk)
             values = self.field_values(chunk, plan, converters)
-            conn.engine.bulk_insert_columns(
-                conn, "events", names,
-                [range(next_pk, next_pk + size), pks, tids, stamps, *values])
+            yield [range(next_pk, next_pk + size), pks, tids, stamps, *values]
             next_pk += size
-        for statement in indexes:
-            conn.execute(statement)
-        return {"created_profiles": created, "event_types": tuple(self.types)}
 
     def _create_profiles(self, conn: Connection) -> int:
         """Add a bare profile for each unknown id, and learn the new profiles' pks."""
@@ -1023,9 +1032,7 @@ class _EntityJob(_Job):
         convert_key = converter(key_type, self.is_json)
         upsert = _Upsert(conn, entity.table, "key", key_type, [field.column for field in fields],
                          [final for _, final in plan])
-        for chunk in chunks:
-            keys = convert_key(chunk.column(self.key))
-            values = self.field_values(chunk, plan, converters)
-            upsert.add(keys, values)
+        upsert.write((convert_key(chunk.column(self.key)),
+                      self.field_values(chunk, plan, converters)) for chunk in chunks)
         upsert.finish()
         return {"created_profiles": 0, "entity": self.name}
