@@ -141,13 +141,15 @@ class SQLiteEngine(Engine):
         """An external-content FTS5 table of ``columns`` with the trigram tokenizer (any
         substring of three characters or more is found), filled from ``profiles`` and kept
         up to date by triggers. Runs in the caller's write transaction: another program's
-        import waits for it, and never sees half an index."""
+        import waits for it, and never sees half an index. ``detail=none``: the index keeps
+        which rows hold each trigram, not where, which halves its build (it is rebuilt
+        after every large import); ``search_candidates`` asks for a word's trigrams."""
         if sqlite3.sqlite_version_info < TRIGRAM_SINCE or not columns:
             return
         self.drop_search_index(conn)
         names = ", ".join(quote_identifier(c) for c in columns)
         conn.execute(f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5({names},"
-                     " content='profiles', content_rowid='pk', tokenize='trigram')")
+                     " content='profiles', content_rowid='pk', tokenize='trigram', detail=none)")
         conn.execute(f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}) VALUES ('rebuild')")
         old = ", ".join(f"old.{quote_identifier(c)}" for c in columns)
         new = ", ".join(f"new.{quote_identifier(c)}" for c in columns)
@@ -172,8 +174,11 @@ class SQLiteEngine(Engine):
         long_words = [word for word in words if len(word) >= TRIGRAM]
         if not long_words or not set(columns) <= set(self.search_index_columns(conn)):
             return None
-        # Each word a quoted phrase: a substring of any indexed column, whatever it holds.
-        match = " AND ".join('"' + word.replace('"', '""') + '"' for word in long_words)
+        # Every trigram of every word, each quoted (a one-token phrase, whatever it holds): the
+        # rows holding them all, somewhere; a superset of the rows holding the words.
+        grams = dict.fromkeys(word[start:start + TRIGRAM] for word in long_words
+                              for start in range(len(word) - TRIGRAM + 1))
+        match = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
         try:
             rows = conn.execute(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?"
                                 " ORDER BY rowid LIMIT ?", (match, limit + 1)).fetchall()
