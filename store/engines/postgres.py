@@ -93,47 +93,6 @@ def _translated(exc: Exception) -> sqlite3.Error:
 
 
 SEARCH_INDEX_PREFIX = "profiles_search_"
-_COPY_NULL = "\\N"
-_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(data: Sequence[Any]) -> str | None:
-    """Column-wise values (lists, ranges or numpy arrays of text, whole numbers, floats or
-    None) as the lines of COPY's text format; None when a column holds another kind of
-    value (those go through psycopg's ``write_row``, which knows every type)."""
-    columns = []
-    for values in data:
-        column = _copy_column(values)
-        if column is None:
-            return None
-        columns.append(column)
-    if not columns or not columns[0]:
-        return ""
-    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
-
-
-def _copy_column(values: Any) -> list[str] | None:
-    """One column's COPY text values; None if one is not text, a whole number or a float."""
-    if isinstance(values, range):
-        return list(map(str, values))
-    if hasattr(values, "tolist"):
-        values = values.tolist()
-    kinds = set(map(type, values))
-    nulls = type(None) in kinds
-    kinds.discard(type(None))
-    if kinds == {str}:
-        present = list(filter(None, values)) if nulls else values
-        joined = "".join(present)
-        if any(char in joined for char in _COPY_SPECIAL):
-            values = [None if value is None else value.translate(_COPY_ESCAPES)
-                      for value in values]
-        return [_COPY_NULL if value is None else value for value in values] if nulls else values
-    if not kinds <= {int, float}:  # (bool is neither: the driver says how it is stored)
-        return None if kinds else [_COPY_NULL] * len(values)
-    if nulls:
-        return [_COPY_NULL if value is None else str(value) for value in values]
-    return list(map(str, values))
 
 
 class PostgresConnection(DriverConnection):
@@ -469,8 +428,8 @@ class PostgresEngine(Engine):
     def bulk_insert_column_batches(self, conn: Connection, table: str, columns: Sequence[str],
                                    batches: Iterable[Sequence[Any]]) -> None:
         """Every batch through one COPY, inside the caller's transaction: the server stores
-        rows while the next batch is read (a COPY per batch would wait for each). A batch is
-        written as COPY text made a column at a time (``copy_text``), not row by row."""
+        rows while the next batch is read (a COPY per batch would wait for the server each
+        time)."""
         raw = conn.raw if isinstance(conn, PostgresConnection) else None
         if raw is None:
             super().bulk_insert_column_batches(conn, table, columns, batches)
@@ -479,13 +438,10 @@ class PostgresEngine(Engine):
         try:
             with raw.cursor().copy(f"COPY {quote_identifier(table)} ({names}) FROM STDIN") as copy:
                 for data in batches:
-                    text = copy_text(data)
-                    if text is None:  # values COPY text is not made for here: the driver's way
-                        lists = [v.tolist() if hasattr(v, "tolist") else v for v in data]
-                        for row in zip(*lists, strict=True):
-                            copy.write_row(row)
-                    elif text:
-                        copy.write(text)
+                    lists = [values.tolist() if hasattr(values, "tolist") else values
+                             for values in data]
+                    for row in zip(*lists, strict=True):
+                        copy.write_row(row)
         except _driver().Error as exc:  # (errors of the batches' own making pass through)
             raise _translated(exc) from exc
 
