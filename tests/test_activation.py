@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from store.campaign.activation import (
     review,
 )
 from store.campaign.store import find_audience, history, member_ids, open_campaign
+from store.engines.cancel import Cancel
 from store.engines.sqlite import open_store
 from store.errors import InputError, QueryCancelled, StoreError
 from store.schema.catalog import Catalog
@@ -361,10 +361,10 @@ def test_cancel_stops_and_changes_nothing(stores: Any) -> None:
     conn, campaign, _ = stores
     activate(conn, campaign, resolve_rule(conn, below(10), "Cancelled"), AS_OF)
     before = member_rows(campaign)
-    cancel = threading.Event()
+    cancel = Cancel()
 
     def progress(step: str, fraction: float) -> None:
-        cancel.set()
+        cancel.cancel()
 
     with pytest.raises(QueryCancelled):
         activate(conn, campaign, resolve_rule(conn, below(200), "Cancelled"), AS_OF,

@@ -3,6 +3,8 @@ in every footer at 80 columns, dialogs over a dimmed screen, readable theme colo
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +13,14 @@ from textual.color import Color
 from textual.screen import ModalScreen
 from textual.widgets._footer import FooterKey
 
+import tui
 from tests.app_store import AS_OF, build, settle, table_ready
 from tui.app import DARK_THEME, LIGHT_THEME, make_app
-from tui.screens.audiences import AudiencesScreen, ExportScreen
+from tui.screens.audiences import AudiencesScreen
 from tui.screens.profiles import ProfilesScreen
 from tui.screens.segments import SegmentsScreen
 from tui.widgets.commands import ScreenActionsProvider
+from tui.widgets.dialog import Dialog, TextPrompt
 
 SMALL = (80, 24)
 AREAS = (("f2", ProfilesScreen), ("f3", SegmentsScreen), ("f4", AudiencesScreen))
@@ -99,8 +103,8 @@ async def test_dialogs_dim_the_screen_below_instead_of_blanking_it(store: Path) 
     app = make_app(store, as_of=AS_OF)
     async with app.run_test(size=SMALL) as pilot:
         await settle(pilot, table_ready(app.screen.query_one("ProfileTable")))
-        app.push_screen(ExportScreen(store.parent / "out.csv", 3))
-        await settle(pilot, lambda: isinstance(app.screen, ExportScreen))
+        app.push_screen(TextPrompt("Export 3 members as CSV to:", str(store.parent / "out.csv")))
+        await settle(pilot, lambda: isinstance(app.screen, TextPrompt))
         background = app.screen.styles.background
         assert isinstance(app.screen, ModalScreen) and background.a < 1
 
@@ -182,3 +186,20 @@ async def test_tree_guides_and_unticked_boxes_are_visible_in_both_themes(store: 
             await pilot.pause(0.1)
             unticked = rendered(boxes, "selection-list--button")
             assert contrast(*unticked) >= 3, (theme, unticked)
+
+
+def test_every_dialog_is_built_from_the_one_kit() -> None:
+    """Every modal screen of the app is a ``Dialog`` (tui/widgets/dialog.py): one frame,
+    one dimmed background, one answer-once rule, whatever the area."""
+    for module in pkgutil.walk_packages(tui.__path__, "tui."):
+        importlib.import_module(module.name)
+
+    def subclasses(cls: type) -> set[type]:
+        found = set(cls.__subclasses__())
+        for sub in list(found):
+            found |= subclasses(sub)
+        return found
+
+    modals = {cls for cls in subclasses(ModalScreen) if cls.__module__.startswith("tui.")}
+    assert len(modals) >= 15
+    assert sorted(cls.__name__ for cls in modals if not issubclass(cls, Dialog)) == []

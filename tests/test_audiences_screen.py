@@ -23,13 +23,12 @@ from tui.screens.audiences import (
     AudienceMembersScreen,
     AudiencesLoaded,
     AudiencesScreen,
-    ConfirmScreen,
-    ExportScreen,
     sizes_caption,
     trend,
 )
 from tui.screens.delivery import DeliveryScreen
 from tui.widgets.chart import SizeChart
+from tui.widgets.dialog import ConfirmModal, TextPrompt
 
 SIZE = (130, 40)
 
@@ -154,8 +153,8 @@ async def test_export_writes_the_members_to_the_chosen_file(shop: Path) -> None:
         screen = await open_area(pilot, app)
         await highlight(pilot, screen, "small")
         await pilot.press("e")
-        await settle(pilot, lambda: isinstance(app.screen, ExportScreen))
-        app.screen.query_one("#export-path", Input).value = str(target)
+        await settle(pilot, lambda: isinstance(app.screen, TextPrompt))
+        app.screen.query_one("#prompt-input", Input).value = str(target)
         await pilot.press("enter")
         await settle(pilot, target.exists)
     assert target.read_text().splitlines() == [
@@ -169,13 +168,13 @@ async def test_deactivate_asks_first(shop: Path) -> None:
         screen = await open_area(pilot, app)
         await highlight(pilot, screen, "small")
         await pilot.press("x")
-        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
         await settle(pilot, lambda: app.screen is screen)
         reader = campaign_reader(shop)
         assert find_audience(reader, "small").status == "active"
         await pilot.press("x")
-        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
         await settle(pilot, lambda: find_audience(reader, "small").status == "inactive")
         await settle(pilot, lambda: any(a.status == "inactive" for a in screen.audiences.values()))
@@ -374,9 +373,9 @@ async def test_the_deactivate_question_is_shown_whole(shop: Path, width: int) ->
         screen = await open_area(pilot, app)
         await highlight(pilot, screen, "pages")
         await pilot.press("x")
-        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.pause()
-        question = shown_text(app.screen.query_one("#confirm-question"))
+        question = shown_text(app.screen.query_one(".message"))
         assert question.endswith("Its members are kept; refreshing it activates it again.")
         assert question.startswith("Deactivate audience")
         await pilot.press("n")
@@ -391,11 +390,11 @@ async def test_export_asks_before_replacing_a_file(shop: Path) -> None:
         await highlight(pilot, screen, "small")
         for answer in ("n", "y"):
             await pilot.press("e")
-            await settle(pilot, lambda: isinstance(app.screen, ExportScreen))
-            app.screen.query_one("#export-path", Input).value = str(target)
+            await settle(pilot, lambda: isinstance(app.screen, TextPrompt))
+            app.screen.query_one("#prompt-input", Input).value = str(target)
             await pilot.press("enter")
-            await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-            assert "exists. Replace it?" in shown_text(app.screen.query_one("#confirm-question"))
+            await settle(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            assert "exists. Replace it?" in shown_text(app.screen.query_one(".message"))
             await pilot.press(answer)
             await settle(pilot, lambda: app.screen is screen)
             if answer == "n":

@@ -25,6 +25,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import OptionList
 
+import tui.app
 from store.engines.base import Connection, engine_for
 from store.engines.sqlite import open_store
 from store.query import audience
@@ -35,6 +36,7 @@ from store.segments.timeutil import as_of_date
 from store.segments.yamlio import load_segment_text
 from tests.factory import SPEC_EXAMPLE_YAML as SPEC_EXAMPLE
 from tests.factory import EntitySpec, StoreSpec, build_store
+from tui.app import AudiencesApp
 from tui.builder.messages import SavedSegmentsLoaded
 from tui.builder.screen import BuilderScreen
 from tui.builder.yaml_modal import YamlModal
@@ -106,7 +108,12 @@ def store_path(tmp_path: Path) -> Path:
 
 class BuilderApp(App[None]):
     """The services the builder and the Segments area use from the app (an ``AppHost``,
-    tui/host.py), and nothing else: a fixed as-of instant, no header count, no keymap."""
+    tui/host.py), and nothing else: a fixed as-of instant, no header count, no keymap.
+    It looks like the app: the same style sheet and the same breakpoints."""
+
+    CSS_PATH = str(Path(tui.app.__file__).with_name("app.tcss"))
+    HORIZONTAL_BREAKPOINTS = AudiencesApp.HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = AudiencesApp.VERTICAL_BREAKPOINTS
 
     def __init__(self, db_path: Path, start: Callable[[], Screen[Any]]) -> None:
         super().__init__()

@@ -37,10 +37,11 @@ from tests.test_builder import (
 from tui.app import make_app
 from tui.builder.condition_editor import ConditionEditor
 from tui.builder.event_editor import EventEditor
-from tui.builder.modals import ConfirmModal, SegmentInfoModal
+from tui.builder.modals import SegmentInfoModal
 from tui.builder.pickers import FuzzyPicker, PickItem, rank
 from tui.builder.screen import BuilderScreen
 from tui.screens.segments import SegmentsScreen
+from tui.widgets.dialog import ConfirmModal
 
 SIZE = (120, 36)
 MALE = AttributeCondition("gender", "equals", "male")

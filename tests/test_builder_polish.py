@@ -20,10 +20,11 @@ from tests.test_builder import (
     type_text,
     wait_for,
 )
-from tui.builder.modals import ConfirmModal, SegmentInfoModal
+from tui.builder.modals import SegmentInfoModal
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
 from tui.builder.yaml_modal import YamlModal
+from tui.widgets.dialog import ConfirmModal
 
 
 def test_shares_have_one_precision() -> None:

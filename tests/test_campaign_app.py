@@ -12,21 +12,26 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, SelectionList, Static
+from textual.widgets import DataTable, Input, Label, SelectionList, Static
 
 from store.campaign.activation import activate
 from store.campaign.splits import parse_split
-from store.campaign.store import find_audience, history, open_campaign
+from store.campaign.store import find_audience, get_audience, history, open_campaign
+from store.engines.cancel import Cancel
 from store.engines.sqlite import open_store
+from store.errors import QueryCancelled
 from store.query import overlap as overlap_module
 from store.segments.library import resolve_saved, resolve_segment, save_segment
 from store.segments.yamlio import load_segment_text
 from tests.app_store import AS_OF, build, profile_row, settle
 from tui.app import make_app
+from tui.screens import activation as activation_screen
 from tui.screens.activation import ActivationScreen
 from tui.screens.audiences import AudiencesScreen, ScheduleScreen
 from tui.screens.overlap import OverlapScreen, upset_lines, venn_lines
@@ -238,6 +243,36 @@ async def test_a_bad_split_in_the_review_is_said_and_nothing_changes(shop: Path)
         error = modal.query_one("#activation-error", Static)
         assert error.display and "add up to 120" in str(error.render())
         assert modal.state == "ready"
+
+
+async def test_a_slow_review_is_titled_by_name_and_escape_stops_it(
+        shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened with a saved segment's id, the dialog names the segment as soon as it is read,
+    not once the review is done; escape cancels the review's token and closes the dialog."""
+    started, stopped = threading.Event(), threading.Event()
+
+    def slow_review(*args: Any, cancel: Cancel, **kwargs: Any) -> Any:
+        started.set()
+        deadline = time.monotonic() + 20
+        while not cancel.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if cancel.cancelled:
+            stopped.set()
+        raise QueryCancelled("stopped")
+
+    monkeypatch.setattr(activation_screen, "review", slow_review)
+    app = make_app(shop, as_of=AS_OF)
+    async with app.run_test(size=BIG) as pilot:
+        app.push_screen(ActivationScreen("gold-over-30"))
+        await settle(pilot, lambda: isinstance(app.screen, ActivationScreen) and started.is_set())
+        modal = app.screen
+        title = modal.query_one("#activation-title", Label)
+        await settle(pilot, lambda: "Gold members over 30" in str(title.render()))
+        assert modal.state == "reviewing"
+        await pilot.press("escape")
+        await settle(pilot, lambda: not isinstance(app.screen, ActivationScreen))
+        await settle(pilot, stopped.is_set)
+    assert get_audience(open_campaign(shop.parent / "campaign.db"), "gold-over-30") is None
 
 
 async def open_review(pilot: Any, segment_id: str) -> ActivationScreen:

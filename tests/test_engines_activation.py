@@ -27,6 +27,7 @@ from store.campaign import activation
 from store.campaign.activation import activate, review
 from store.campaign.store import find_audience, history, open_campaign, store_location
 from store.engines.base import Connection, engine_for
+from store.engines.cancel import Cancel
 from store.engines.layout import quote_identifier, write_transaction
 from store.errors import QueryCancelled, StoreError
 from tests.engine_helpers import resolve_rule
@@ -276,13 +277,13 @@ def test_a_cancel_while_streaming_keeps_the_previous_members(stores: Stores,
     before = members(campaign, "attribute")
     stores.change(engine)
     monkeypatch.setattr(activation, "STREAM_BATCH", 16)
-    cancel = threading.Event()
+    cancel = Cancel()
     reports: list[float] = []
 
     def progress(step: str, fraction: float) -> None:
         reports.append(fraction)
         if step == "Finding members" and fraction > 0:
-            cancel.set()  # after the first batch is staged
+            cancel.cancel()  # after the first batch is staged
 
     with pytest.raises(QueryCancelled):
         activate(conn, campaign, resolved, AS_OF, FIELDS, progress=progress, cancel=cancel)
@@ -310,8 +311,8 @@ def test_a_cancel_interrupts_a_query_that_has_not_returned_a_row(
     resolved = resolve_rule(conn, RULES["attribute"], "attribute")
     activate(conn, campaign, resolved, AS_OF, ["email"])
     before = members(campaign, "attribute")
-    cancel = threading.Event()
-    timer = threading.Timer(0.5, cancel.set)
+    cancel = Cancel()
+    timer = threading.Timer(0.5, cancel.cancel)
     started = time.monotonic()
     with monkeypatch.context() as patched:
         patched.setattr(activation, "member_rows_query", lambda *args: (SLOW, ()))

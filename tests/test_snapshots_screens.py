@@ -141,11 +141,33 @@ async def delivery(pilot: Any) -> None:
     await pilot.pause(0.3)
 
 
+async def column_picker(pilot: Any) -> None:
+    await profiles_ready(pilot)
+    await pilot.press("c")
+    await settle(pilot, lambda: type(pilot.app.screen).__name__ == "ColumnPicker")
+    await pilot.pause(0.2)
+
+
+async def export_prompt(pilot: Any) -> None:
+    await audiences(pilot)
+    await pilot.press("e")
+    await settle(pilot, lambda: type(pilot.app.screen).__name__ == "TextPrompt")
+    await pilot.pause(0.2)
+
+
+async def schedule_dialog(pilot: Any) -> None:
+    await audiences(pilot)
+    await pilot.press("s")
+    await settle(pilot, lambda: type(pilot.app.screen).__name__ == "ScheduleScreen")
+    await pilot.pause(0.2)
+
+
 SCREENS: dict[str, Step] = {
     "profiles": profiles_ready, "profile-view": profile_view, "help": help_screen,
     "segments": segments, "delete-dialog": delete_dialog, "builder": builder,
     "condition-editor": condition_editor, "audiences": audiences, "members": members,
-    "activation": activation, "delivery": delivery,
+    "activation": activation, "delivery": delivery, "column-picker": column_picker,
+    "export": export_prompt, "schedule": schedule_dialog,
 }
 
 

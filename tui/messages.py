@@ -23,10 +23,10 @@ are dropped is one rule for every screen, with two parts, each with its own job:
 
 Quick look-ups (a saved segment or a profile by its key, the campaign store's
 audience and delivery lists) and saves take no token: nothing long is there to
-stop, and generation alone drops what comes late. The activation dialog writes the
-campaign store and keeps its own stop (a ``threading.Event`` that
-``store.campaign.activation`` checks, plus an interrupt of the connections it
-opened), because ``review`` and ``activate`` take that kind of flag.
+stop, and generation alone drops what comes late. The activation dialog follows
+the same rule: its review and its activation each take a token of the group
+``activation`` (``store.campaign.activation`` checks it between steps and it
+interrupts both the profile store's and the campaign store's statements).
 """
 
 from __future__ import annotations

@@ -32,10 +32,9 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,7 @@ from store.campaign.store import (
     store_location,
 )
 from store.engines.base import Connection
+from store.engines.cancel import Cancel
 from store.engines.layout import quote_identifier
 from store.engines.sqlite import error_kind
 from store.errors import AudiencesError, InputError, QueryCancelled, StoreError
@@ -310,9 +310,15 @@ SOURCE = "activation_source"
 TICK_MASK = 4095  # report scan progress once every 4096 profile pks
 
 
-def _check(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
+def _check(cancel: Cancel | None) -> None:
+    if cancel is not None and cancel.cancelled:
         raise QueryCancelled("activation cancelled")
+
+
+def _watched(cancel: Cancel | None, conn: Connection) -> AbstractContextManager[Connection]:
+    """While inside, cancelling ``cancel`` interrupts ``conn``'s statement (errors are named
+    by the caller, who knows which store failed)."""
+    return cancel.watching(conn, translate=False) if cancel is not None else nullcontext(conn)
 
 
 def source_query(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
@@ -385,7 +391,7 @@ def _attached(campaign_conn: Connection, profile_path: str) -> Iterator[None]:
 def stage_members(conn: Connection, campaign_conn: Connection,
                   resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
                   catalog: Catalog, *, progress: Progress | None = None,
-                  cancel: threading.Event | None = None, share: float = 1.0,
+                  cancel: Cancel | None = None, share: float = 1.0,
                   expected: int | None = None, split_by: str | None = None) -> int:
     """Fill the campaign connection's temp table with the audience at ``as_of``; returns its size.
 
@@ -430,7 +436,7 @@ def attachable_path(conn: Connection) -> str | None:
 
 def _stage_attached(conn: Connection, campaign_conn: Connection, profile_path: str,
                     resolved: ResolvedSegment, as_of: dt.datetime, fields: Sequence[str],
-                    catalog: Catalog, report: Progress, cancel: threading.Event | None,
+                    catalog: Catalog, report: Progress, cancel: Cancel | None,
                     share: float, expected: int | None, split_by: str | None) -> None:
     """One ``INSERT ... SELECT`` from the attached SQLite profile store into the staged table."""
     sql, params = source_query(resolved, catalog, as_of, fields, split_by)
@@ -444,18 +450,16 @@ def _stage_attached(conn: Connection, campaign_conn: Connection, profile_path: s
             return 1
 
         campaign_conn.create_function("activation_tick", 1, tick)  # type: ignore[attr-defined]
-        campaign_conn.set_progress_handler(
-            (lambda: 1 if cancel is not None and cancel.is_set() else 0), 20_000)
-        try:
-            campaign_conn.execute("BEGIN")
-            campaign_conn.execute(f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields, split) {sql}", params)
-            campaign_conn.execute("COMMIT")
-        except BaseException:
-            if campaign_conn.in_transaction:
-                campaign_conn.execute("ROLLBACK")
-            raise
-        finally:
-            campaign_conn.set_progress_handler(None, 0)
+        with _watched(cancel, campaign_conn):
+            try:
+                campaign_conn.execute("BEGIN")
+                campaign_conn.execute(f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields, split) {sql}",
+                                      params)
+                campaign_conn.execute("COMMIT")
+            except BaseException:
+                if campaign_conn.in_transaction:
+                    campaign_conn.execute("ROLLBACK")
+                raise
 
 
 # ------------------------------------------------------------------ streaming
@@ -513,43 +517,9 @@ def staging_statements(catalog: Catalog, fields: Sequence[str], columns: Sequenc
     return create, insert, stage
 
 
-class _Interrupter:
-    """Interrupts the profile connection's running query as soon as ``cancel`` is set.
-
-    The stream only looks at the flag between batches; a query that takes
-    long before its first row (an event rule on a server) is stopped by this
-    watcher instead.
-    """
-
-    def __init__(self, conn: Connection, cancel: threading.Event | None) -> None:
-        self.conn = conn
-        self.cancel = cancel
-        self.finished = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def __enter__(self) -> _Interrupter:
-        if self.cancel is not None:
-            self.thread = threading.Thread(target=self._watch, name="activation-cancel", daemon=True)
-            self.thread.start()
-        return self
-
-    def _watch(self) -> None:
-        assert self.cancel is not None
-        while not self.finished.wait(0.05):
-            if self.cancel.is_set():
-                with contextlib.suppress(Exception):  # closed or idle meanwhile: nothing to stop
-                    self.conn.interrupt()
-                return
-
-    def __exit__(self, *exc: object) -> None:
-        self.finished.set()
-        if self.thread is not None:
-            self.thread.join()
-
-
 def stream_members(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
                    as_of: dt.datetime, fields: Sequence[str], catalog: Catalog, report: Progress,
-                   cancel: threading.Event | None, share: float, expected: int | None,
+                   cancel: Cancel | None, share: float, expected: int | None,
                    batch: int | None = None, split_by: str | None = None) -> None:
     """Stage the members of a profile store on any engine, ``batch`` rows at a time
     (default ``STREAM_BATCH``; ``engine.stream``: a server-side cursor on PostgreSQL).
@@ -577,7 +547,7 @@ def stream_members(conn: Connection, campaign_conn: Connection, resolved: Resolv
     campaign_conn.execute("BEGIN")
     try:
         campaign_conn.execute(create)
-        with _Interrupter(conn, cancel):
+        with _watched(cancel, conn):
             while True:
                 _check(cancel)
                 try:
@@ -611,9 +581,9 @@ def stream_members(conn: Connection, campaign_conn: Connection, resolved: Resolv
 
 
 def _profile_error(conn: Connection, exc: sqlite3.Error,
-                   cancel: threading.Event | None) -> Exception:
+                   cancel: Cancel | None) -> Exception:
     """A failure of the profile store's engine: cancelled, or a message naming that store."""
-    if (cancel is not None and cancel.is_set()) or error_kind(exc) == "interrupted":
+    if (cancel is not None and cancel.cancelled) or error_kind(exc) == "interrupted":
         return QueryCancelled("activation cancelled")
     return StoreError(conn.engine.describe_error(exc))
 
@@ -751,7 +721,7 @@ def _translate(campaign_conn: Connection, exc: sqlite3.DatabaseError) -> Excepti
 def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
            as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
            samples: int = SAMPLE_SIZE, progress: Progress | None = None,
-           cancel: threading.Event | None = None, expected: int | None = None,
+           cancel: Cancel | None = None, expected: int | None = None,
            split: SplitSpec | None = None) -> Review:
     """What activating ``resolved`` at ``as_of`` would change; writes nothing to the campaign file.
 
@@ -803,7 +773,7 @@ def review(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegmen
     try:
         reachable = reach(conn, resolved, as_of, catalog, check=lambda: _check(cancel))
     except AudiencesError:
-        if cancel is not None and cancel.is_set():
+        if cancel is not None and cancel.cancelled:
             raise QueryCancelled("activation cancelled") from None
         raise
     if progress:
@@ -860,7 +830,7 @@ def _has_audiences(campaign_conn: Connection) -> bool:
 def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegment,
              as_of: dt.datetime, fields: Sequence[str] | None = None, *, catalog: Catalog | None = None,
              name: str | None = None, progress: Progress | None = None,
-             cancel: threading.Event | None = None, expected: int | None = None,
+             cancel: Cancel | None = None, expected: int | None = None,
              split: SplitSpec | None = None, trigger: str = "activate") -> ActivationResult:
     """Replace the segment's audience in the campaign store by its members at ``as_of``.
 
@@ -1029,7 +999,7 @@ def refresh_definition(conn: Connection, audience: Audience,
 def refresh(conn: Connection, campaign_conn: Connection, key: int | str, as_of: dt.datetime, *,
             catalog: Catalog | None = None, trigger: str = "refresh",
             progress: Progress | None = None,
-            cancel: threading.Event | None = None) -> ActivationResult:
+            cancel: Cancel | None = None) -> ActivationResult:
     """Activate an audience again with its segment's current saved definition, keeping its
     name, fields and split; the history records ``trigger`` (refresh or schedule)."""
     audience = find_audience(campaign_conn, key)

@@ -59,8 +59,10 @@ class Cancel:
         return 1 if self._flag.is_set() else 0
 
     @contextmanager
-    def watching(self, conn: Connection) -> Iterator[Connection]:
-        """While inside, ``cancel()`` reaches ``conn``; SQLite errors are translated."""
+    def watching(self, conn: Connection, *, translate: bool = True) -> Iterator[Connection]:
+        """While inside, ``cancel()`` reaches ``conn``; SQLite errors are translated
+        (``translate=False``: the caller names the failure itself, e.g. the profile store's
+        engine in an activation). Blocks nest, on one connection or several."""
         self.check()
         key = id(conn)
         with self._lock:
@@ -69,7 +71,10 @@ class Cancel:
             if depth == 0:
                 conn.set_progress_handler(self._progress, PROGRESS_STEPS)
         try:
-            with translated_errors(self):
+            if translate:
+                with translated_errors(self):
+                    yield conn
+            else:
                 yield conn
         finally:
             with self._lock:

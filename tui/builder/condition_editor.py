@@ -38,7 +38,6 @@ from store.segments.model import (
     RANGE_OPS,
     AttributeCondition,
 )
-from tui.builder.modals import Dialog, TextPrompt, modal_css
 from tui.builder.pickers import PickItem
 from tui.builder.value_text import (
     DATE_HINT,
@@ -51,6 +50,7 @@ from tui.builder.value_text import (
     split_values,
     to_text,
 )
+from tui.widgets.dialog import Dialog, TextPrompt
 from tui.widgets.format import tone
 
 Checker = Callable[[AttributeCondition], str | None]
@@ -118,7 +118,7 @@ class ValuesLoaded(Message):
 class ConditionEditor(Dialog[AttributeCondition | None]):
     """Edit the operator and value of a condition on one field."""
 
-    DEFAULT_CSS = modal_css("ConditionEditor") + """
+    DEFAULT_CSS = """
     ConditionEditor .dialog { width: 84; }
     ConditionEditor .row { height: 1; margin-bottom: 1; }
     ConditionEditor .row Label { width: 10; color: $text-muted; }
@@ -132,11 +132,10 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
     ConditionEditor #value-hint { margin-left: 10; color: $text-muted; margin-bottom: 1; }
     ConditionEditor #verdict { margin-top: 1; height: auto; }
     ConditionEditor .description { color: $text-muted; margin-bottom: 1; }
-    ConditionEditor.short .dialog { padding: 0 1; }
-    ConditionEditor.short .dialog .title, ConditionEditor.short .description,
-    ConditionEditor.short .row, ConditionEditor.short #value-hint { margin-bottom: 0; }
-    ConditionEditor.short #suggestions, ConditionEditor.short #choices { max-height: 8; }
-    ConditionEditor.short #verdict, ConditionEditor.short .hint { margin-top: 0; }
+    ConditionEditor.-short .description,
+    ConditionEditor.-short .row, ConditionEditor.-short #value-hint { margin-bottom: 0; }
+    ConditionEditor.-short #suggestions, ConditionEditor.-short #choices { max-height: 8; }
+    ConditionEditor.-short #verdict, ConditionEditor.-short .hint { margin-top: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="condition_editor.cancel"),
@@ -534,5 +533,3 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
         condition, _ = self.build()
         self.dismiss(condition)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -44,7 +44,6 @@ from store.segments.model import (
     SequenceStep,
 )
 from tui.builder.condition_editor import ConditionEditor, FormSelect, op_label
-from tui.builder.modals import Dialog, modal_css
 from tui.builder.pickers import (
     ANY_EVENT,
     FuzzyPicker,
@@ -62,6 +61,7 @@ from tui.builder.value_text import (
     to_text,
     window_texts,
 )
+from tui.widgets.dialog import Dialog
 from tui.widgets.format import tone
 
 # "did not" is a choice of its own in "How often" (the model says at_most 0).
@@ -86,7 +86,7 @@ class WhereList(OptionList):
 class EventEditor(Dialog[EventCondition | None]):
     """Edit every part of an event condition; ctrl+s (or enter in a box) applies."""
 
-    DEFAULT_CSS = modal_css("EventEditor") + """
+    DEFAULT_CSS = """
     EventEditor .dialog { width: 100; }
     EventEditor .row { height: 1; margin-bottom: 1; }
     EventEditor .row > Label { width: 12; color: $text-muted; }
@@ -100,14 +100,13 @@ class EventEditor(Dialog[EventCondition | None]):
     EventEditor #verdict { height: auto; }  /* the last row's margin is above it */
     EventEditor #form { height: auto; max-height: 100%; }
     EventEditor #agg-field, EventEditor #distinct { width: 1fr; }
-    EventEditor.short .dialog { padding: 0 1; max-height: 100%; }
-    EventEditor.short .dialog .title { margin-bottom: 0; }
-    EventEditor.short #form { max-height: 60vh; }
-    EventEditor.short .row { margin-bottom: 0; }
-    EventEditor.short #where { max-height: 5; }
-    EventEditor.short #verdict, EventEditor.short .hint { margin-top: 0; }
-    EventEditor.narrow .row > Label { width: 10; }
-    EventEditor.narrow #where { margin-left: 10; }
+    EventEditor.-short .dialog { max-height: 100%; }
+    EventEditor.-short #form { max-height: 60vh; }
+    EventEditor.-short .row { margin-bottom: 0; }
+    EventEditor.-short #where { max-height: 5; }
+    EventEditor.-short #verdict, EventEditor.-short .hint { margin-top: 0; }
+    EventEditor.-narrow .row > Label { width: 10; }
+    EventEditor.-narrow #where { margin-left: 10; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="event_editor.cancel"),
@@ -495,5 +494,3 @@ class EventEditor(Dialog[EventCondition | None]):
             return
         self.dismiss(node)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -1,76 +1,22 @@
-"""Small modal dialogs the builder and the Segments area share: confirm, one-line prompt, save.
+"""The segment's own dialog (name, id, description) and the check for a name in use.
 
-Each is a ``ModalScreen`` that returns its answer through ``dismiss``: the
-key of the chosen button, the text typed, or the segment's name/id/
-description. Every choice has a key; escape always backs out.
+Both the builder and the Segments area save segments through them; the
+dialog frame itself is the app's kit (``tui.widgets.dialog``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
-from textual.color import Color
-from textual.containers import Horizontal, Vertical
-from textual.events import Key
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.containers import Vertical
+from textual.widgets import Input, Label, Static
 
 from store.segments.model import SLUG_RE, slugify
-
-DIALOG_CSS = """
-.dialog {
-    width: 72;
-    max-width: 95%;
-    height: auto;
-    max-height: 95%;
-    border: round $primary;
-    background: $surface;
-    padding: 1 2;
-}
-.dialog .title {
-    text-style: bold;
-    color: $text;
-    margin-bottom: 1;
-}
-.dialog .field-label {
-    color: $text-muted;
-    margin-top: 1;
-}
-.dialog .message {
-    margin-bottom: 1;
-}
-.dialog .error {
-    color: $error;
-    height: auto;
-}
-.dialog .hint {
-    color: $text-muted;
-    margin-top: 1;
-}
-.dialog .buttons {
-    height: auto;
-    margin-top: 1;
-    align-horizontal: right;
-}
-.dialog .buttons Button {
-    margin-left: 1;
-}
-"""
-
-
-def modal_css(screen_class: str) -> str:
-    """The shared dialog look, for one modal screen class (screen CSS is scoped by class)."""
-    return f"{screen_class} {{ align: center middle; background: $background 60%; }}\n" + DIALOG_CSS
-
-
-ResultType = TypeVar("ResultType")
+from tui.widgets.dialog import Dialog
 
 
 def name_in_use(name: str, own_id: str | None, names: dict[str, str]) -> str | None:
@@ -82,159 +28,6 @@ def name_in_use(name: str, own_id: str | None, names: dict[str, str]) -> str | N
             return (f"{other!r} is already the name of {segment_id!r}; two segments with one"
                     " name cannot be told apart. Press enter again to keep it anyway.")
     return None
-
-
-class Dialog(ModalScreen[ResultType]):
-    """A modal centred over the dimmed screen below it, that answers once.
-
-    The dimmed background is set inline: an app style sheet that gives every
-    ``Screen`` an opaque background would otherwise hide the screen below.
-
-    Keys typed quickly are queued for the widget that had the focus when they
-    arrived, so a dialog can still receive keys after it has answered (escape
-    held down on "Unsaved changes"). The first answer wins: ``dismiss`` does
-    nothing afterwards (a second call would pop the screen *below* the
-    dialog), and every key that still reaches the dialog is swallowed.
-
-    On a small terminal the dialog gets the classes ``narrow`` (< 100
-    columns) and ``short`` (< 30 rows), for tighter spacing.
-    """
-
-    answered = False
-
-    def on_mount(self) -> None:
-        background = self.app.get_css_variables().get("background", "#000000")
-        self.styles.background = Color.parse(background).with_alpha(0.6)
-        self.styles.align = ("center", "middle")
-        self.fit_terminal()
-
-    def on_resize(self) -> None:
-        self.fit_terminal()
-
-    def fit_terminal(self) -> None:
-        width, height = self.app.size
-        self.set_class(width < 100, "narrow")
-        self.set_class(height < 30, "short")
-
-    def dismiss(self, result: ResultType | None = None) -> AwaitComplete:
-        """Answer ``result`` and close, the first time only (and only from the top)."""
-        if self.answered or not self.is_active:
-            return AwaitComplete.nothing()
-        self.answered = True
-        return super().dismiss(result)
-
-    def on_key(self, event: Key) -> None:
-        if self.answered:  # keys queued before the dialog closed: they were meant for it
-            event.stop()
-            event.prevent_default()
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A button of a confirmation: the key that picks it, its label, its variant."""
-
-    key: str
-    label: str
-    variant: str = "default"
-
-
-class ConfirmModal(Dialog[str | None]):
-    """A question with a few answers, each on a key; returns the answer's key (None: escape)."""
-
-    AUTO_FOCUS = "Button"
-    DEFAULT_CSS = modal_css("ConfirmModal")
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="confirm_modal.cancel")]
-
-    def __init__(self, title: str, message: str, choices: Sequence[Choice]) -> None:
-        super().__init__()
-        self.title_text = title
-        self.message = message
-        self.choices = list(choices)
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="title")
-            yield Static(self.message, classes="message", markup=False)
-            with Horizontal(classes="buttons"):
-                for choice in self.choices:
-                    key = "esc" if choice.key == "escape" else choice.key
-                    yield Button(Text(f"{choice.label} ({key})"), id=f"choice-{choice.key}",
-                                 variant=choice.variant)  # type: ignore[arg-type]
-            if not any(choice.key == "escape" for choice in self.choices):
-                yield Static("escape: cancel", classes="hint")
-
-    def on_key(self, event: Key) -> None:
-        if self.answered:
-            event.stop()
-            event.prevent_default()
-            return
-        for choice in self.choices:
-            if event.key == choice.key:
-                event.stop()
-                self.dismiss(choice.key)
-                return
-
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss((event.button.id or "").removeprefix("choice-"))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class TextPrompt(Dialog[str | None]):
-    """One line of text (a file path, a name), checked as it is typed; enter submits."""
-
-    AUTO_FOCUS = "#prompt-input"
-    DEFAULT_CSS = modal_css("TextPrompt")
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="text_prompt.cancel")]
-
-    def __init__(self, title: str, value: str = "", *, placeholder: str = "",
-                 check: Callable[[str], str | None] | None = None,
-                 warn: Callable[[str], str | None] | None = None, hint: str = "") -> None:
-        super().__init__()
-        self.title_text = title
-        self.initial = value
-        self.placeholder = placeholder
-        self.check = check
-        self.warn = warn  # a doubt, not a refusal: the first enter shows it, the second goes on
-        self.warned: str | None = None
-        self.hint = hint
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="title")
-            yield Input(self.initial, placeholder=self.placeholder, id="prompt-input")
-            yield Static("", classes="error", id="prompt-error", markup=False)
-            yield Static(self.hint or "enter: OK · escape: cancel", classes="hint", markup=False)
-
-    @on(Input.Changed)
-    def changed(self, event: Input.Changed) -> None:
-        doubt = self.warn(event.value) if self.warn else None
-        self.query_one("#prompt-error", Static).update(self.problem(event.value) or doubt or "")
-
-    def problem(self, text: str) -> str | None:
-        return self.check(text) if self.check else None
-
-    @on(Input.Submitted)
-    def submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        problem = self.problem(event.value)
-        if problem:
-            self.query_one("#prompt-error", Static).update(problem)
-            self.app.bell()
-            return
-        doubt = self.warn(event.value) if self.warn else None
-        if doubt and self.warned != event.value:
-            self.warned = event.value
-            self.query_one("#prompt-error", Static).update(doubt)
-            self.app.bell()
-            return
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 @dataclass(frozen=True)
@@ -251,7 +44,6 @@ class SegmentInfoModal(Dialog[SegmentInfo | None]):
     ``taken``: ids already used by other saved segments.
     """
 
-    DEFAULT_CSS = modal_css("SegmentInfoModal")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="segment_info.cancel"),
         Binding("ctrl+s", "submit", "Save", id="segment_info.submit", priority=True),
@@ -337,5 +129,3 @@ class SegmentInfoModal(Dialog[SegmentInfo | None]):
             return
         self.dismiss(self.current())
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 from store.schema.catalog import Catalog
 from store.segments.describe import field_label, humanize, inline
 from store.segments.model import PROFILE_PREFIX, comparable_types
-from tui.builder.modals import Dialog, modal_css
+from tui.widgets.dialog import Dialog
 from tui.widgets.format import tone
 
 ANY_EVENT = "*"
@@ -99,7 +99,7 @@ class FuzzyPicker(Dialog[str | None]):
     """Pick one item by typing part of its name or label; returns its value."""
 
     AUTO_FOCUS = "#picker-query"
-    DEFAULT_CSS = modal_css("FuzzyPicker") + """
+    DEFAULT_CSS = """
     FuzzyPicker .dialog { width: 96; height: 32; }
     FuzzyPicker OptionList { height: 1fr; border: none; padding: 0; }
     FuzzyPicker #picker-detail { height: 3; color: $text-muted; }
@@ -199,8 +199,6 @@ class FuzzyPicker(Dialog[str | None]):
             return
         self.dismiss(item.value)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 # ------------------------------------------------------------- items from the catalog

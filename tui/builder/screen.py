@@ -84,7 +84,7 @@ from tui.builder.messages import (
     SegmentSaved,
     Uncountable,
 )
-from tui.builder.modals import Choice, ConfirmModal, SegmentInfo, SegmentInfoModal
+from tui.builder.modals import SegmentInfo, SegmentInfoModal
 from tui.builder.pickers import (
     FuzzyPicker,
     attribute_items,
@@ -98,6 +98,7 @@ from tui.builder.sequence_editor import SequenceEditor
 from tui.builder.value_text import plain_message
 from tui.builder.yaml_modal import YamlModal
 from tui.host import Clipboard, host
+from tui.widgets.dialog import Choice, ConfirmModal
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import plain_value, tone
 from tui.widgets.queries import SerialConnection
@@ -164,13 +165,8 @@ class BuilderScreen(Screen[str | None]):
     AUTO_FOCUS = "RuleTree"
     HELP_TITLE = "Segment builder"
     DEFAULT_CSS = """
-    BuilderScreen #builder-toolbar { height: 1; padding: 0 1; margin: 1 0 0 0; }
-    BuilderScreen #builder-toolbar .area-title { width: auto; text-style: bold; color: $primary;
-                                                 padding: 0 2 0 0; }
-    BuilderScreen #builder-title { width: 1fr; }
+    BuilderScreen #builder-title { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     BuilderScreen #builder-body { height: 1fr; }
-    BuilderScreen .panel { border: round $primary 40%; }
-    BuilderScreen .panel:focus-within { border: round $primary; }
     BuilderScreen #tree-pane { width: 1fr; }
     BuilderScreen RuleTree { height: 1fr; background: $surface; }
     BuilderScreen #node-status { height: auto; max-height: 4; padding: 0 1; }

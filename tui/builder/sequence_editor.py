@@ -39,7 +39,6 @@ from store.segments.model import (
 )
 from tui.builder.condition_editor import FormSelect
 from tui.builder.event_editor import WINDOW_KINDS, EventEditor
-from tui.builder.modals import Dialog, modal_css
 from tui.builder.pickers import FuzzyPicker, event_type_items
 from tui.builder.preview import share_bar
 from tui.builder.value_text import (
@@ -51,6 +50,7 @@ from tui.builder.value_text import (
     plain_message,
     window_texts,
 )
+from tui.widgets.dialog import Dialog
 from tui.widgets.format import tone
 
 # Counts the funnel of a sequence: how many profiles match its first 1, 2, ... steps (of a
@@ -93,7 +93,7 @@ class FunnelCounted(Message):
 class GapEditor(Dialog[Gap | None]):
     """At least / at most since the previous step; both empty removes the gap."""
 
-    DEFAULT_CSS = modal_css("GapEditor") + """
+    DEFAULT_CSS = """
     GapEditor .dialog { width: 64; }
     GapEditor .row { height: 1; margin-bottom: 1; }
     GapEditor .row Label { width: 10; color: $text-muted; }
@@ -165,8 +165,6 @@ class GapEditor(Dialog[Gap | None]):
             return
         self.dismiss(gap)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 def gap_phrase(gap: Gap) -> str:
@@ -177,7 +175,7 @@ def gap_phrase(gap: Gap) -> str:
 class SequenceEditor(Dialog[SequenceCondition | None]):
     """Edit a sequence's steps, gaps and window; ctrl+s applies, escape cancels."""
 
-    DEFAULT_CSS = modal_css("SequenceEditor") + """
+    DEFAULT_CSS = """
     SequenceEditor .dialog { width: 110; }
     SequenceEditor .row { height: 1; margin-bottom: 1; }
     SequenceEditor .row > Label { width: 12; color: $text-muted; }
@@ -187,10 +185,9 @@ class SequenceEditor(Dialog[SequenceCondition | None]):
     SequenceEditor #steps { height: auto; max-height: 12; border: round $panel; }
     SequenceEditor #steps:focus { border: round $primary; }
     SequenceEditor #seq-verdict { height: auto; margin-top: 1; }
-    SequenceEditor.short .dialog { padding: 0 1; }
-    SequenceEditor.short .row, SequenceEditor.short .dialog .title { margin-bottom: 0; }
-    SequenceEditor.short #steps { max-height: 8; }
-    SequenceEditor.short #seq-verdict, SequenceEditor.short .hint { margin-top: 0; }
+    SequenceEditor.-short .row { margin-bottom: 0; }
+    SequenceEditor.-short #steps { max-height: 8; }
+    SequenceEditor.-short #seq-verdict, SequenceEditor.-short .hint { margin-top: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="sequence_editor.cancel"),
@@ -242,7 +239,6 @@ class SequenceEditor(Dialog[SequenceCondition | None]):
         self.set_focus(self.query_one("#steps"))
 
     def on_resize(self) -> None:
-        super().on_resize()
         if self.is_mounted:
             self.call_after_refresh(self.fill_steps)
 
@@ -479,5 +475,3 @@ class SequenceEditor(Dialog[SequenceCondition | None]):
             return
         self.dismiss(node)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)

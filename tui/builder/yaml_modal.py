@@ -27,7 +27,7 @@ from store.segments.model import Segment, SegmentRef, walk
 from store.segments.pql_reader import read_pql
 from store.segments.pql_writer import write_pql
 from store.segments.yamlio import load_segment_text
-from tui.builder.modals import Choice, ConfirmModal, Dialog, modal_css
+from tui.widgets.dialog import Choice, ConfirmModal, Dialog
 
 SOURCE = "YAML"
 PQL_SOURCE = "PQL"
@@ -106,7 +106,7 @@ class YamlModal(Dialog[Segment | None]):
     F5 copies it, tab moves between them, escape closes."""
 
     AUTO_FOCUS = "#yaml-text"
-    DEFAULT_CSS = modal_css("YamlModal") + """
+    DEFAULT_CSS = """
     YamlModal .dialog { width: 156; max-width: 100%; height: 90%; }
     YamlModal #code-panes { height: 1fr; }
     YamlModal .pane { width: 1fr; height: 1fr; }

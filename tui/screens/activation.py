@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -22,9 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.dom import DOMNode
-from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, ProgressBar, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from store.campaign.activation import (
     MAX_FIELDS,
@@ -37,14 +34,18 @@ from store.campaign.activation import (
 from store.campaign.splits import SplitSpec, parse_split
 from store.campaign.store import Audience, Member, open_campaign
 from store.engines.base import Connection
+from store.engines.cancel import Cancel
 from store.errors import AudiencesError, QueryCancelled
 from store.schema.catalog import Catalog
 from store.segments.validate import ResolvedSegment
 from tui.host import host
+from tui.messages import WorkerResult
+from tui.widgets.dialog import Dialog
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import field_label, plural, tone
 
 SAMPLE_SHOWN = 5
+QUERY_GROUP = "activation"  # the app's query runner group of the dialog's review or activation
 
 
 # ------------------------------------------------------------------ app helpers
@@ -65,28 +66,36 @@ def error_text(exc: BaseException) -> str:
 # ------------------------------------------------------------------ messages
 
 
-class ReviewReady(Message):
-    def __init__(self, result: Review) -> None:
-        super().__init__()
+class ReviewReady(WorkerResult):
+    def __init__(self, generation: int, result: Review) -> None:
+        super().__init__(generation)
         self.result = result
 
 
-class ActivationProgress(Message):
-    def __init__(self, step: str, fraction: float) -> None:
-        super().__init__()
+class SegmentNamed(WorkerResult):
+    """The saved segment is read: its name titles the dialog while the review runs on."""
+
+    def __init__(self, generation: int, name: str) -> None:
+        super().__init__(generation)
+        self.name = name
+
+
+class ActivationProgress(WorkerResult):
+    def __init__(self, generation: int, step: str, fraction: float) -> None:
+        super().__init__(generation)
         self.step = step
         self.fraction = fraction
 
 
-class ActivationDone(Message):
-    def __init__(self, result: ActivationResult) -> None:
-        super().__init__()
+class ActivationDone(WorkerResult):
+    def __init__(self, generation: int, result: ActivationResult) -> None:
+        super().__init__(generation)
         self.result = result
 
 
-class ActivationFailed(Message):
-    def __init__(self, stage: str, message: str, cancelled: bool = False) -> None:
-        super().__init__()
+class ActivationFailed(WorkerResult):
+    def __init__(self, generation: int, stage: str, message: str, cancelled: bool = False) -> None:
+        super().__init__(generation)
         self.stage = stage
         self.message = message
         self.cancelled = cancelled
@@ -127,7 +136,7 @@ def _samples(label: str, members: Sequence[Member], total: int) -> Text:
     return text
 
 
-class ActivationScreen(ModalScreen[ActivationResult | None]):
+class ActivationScreen(Dialog[ActivationResult | None]):
     """Review a segment's audience against its last activation, then activate it.
 
     ``segment`` is a saved segment's id, a resolved segment (from the builder),
@@ -139,12 +148,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
 
     HELP_TITLE = "Activate"
     DEFAULT_CSS = """
-    ActivationScreen { align: center middle; }
-    #activation-dialog {
-        width: 90; max-width: 95%; height: auto; max-height: 90%;
-        border: thick $primary; background: $surface; padding: 1 2;
-    }
-    #activation-title { text-style: bold; margin-bottom: 1; }
+    ActivationScreen #activation-dialog { width: 90; max-height: 90%; }
     #activation-status { margin-bottom: 1; }
     #activation-summary { margin-bottom: 1; }
     #activation-error { color: $error; margin-bottom: 1; }
@@ -177,10 +181,9 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.trigger = "refresh" if isinstance(segment, Audience) else "activate"
         self.split: SplitSpec | None = None  # None: the audience keeps its split
         self.state = "reviewing"  # reviewing | ready | activating | done | failed
-        self.named_later = False  # opened with a segment id: titled by name once reviewed
-        self._cancel = threading.Event()
-        self._lock = threading.Lock()
-        self._connections: list[Connection] = []
+        self.named_later = False  # opened with a segment id: titled by name once the segment is read
+        self.generation = 0  # of the latest review or activation; older results are dropped
+        self.closing = False  # escape was pressed while something ran
 
     # -- layout
     def compose(self) -> ComposeResult:
@@ -191,8 +194,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         else:
             title = self.audience_name or "the segment"
             self.named_later = self.audience_name is None
-        with VerticalScroll(id="activation-dialog"):  # scrolls on a small terminal
-            yield Static(Text(f"Activate {title}"), id="activation-title")
+        with VerticalScroll(id="activation-dialog", classes="dialog"):  # scrolls on a small terminal
+            yield Label(Text(f"Activate {title}"), id="activation-title", classes="title")
             yield Static("Reviewing: finding the members…", id="activation-status")
             yield ProgressBar(total=None, show_eta=False, id="activation-progress")
             yield Static("", id="activation-summary")
@@ -211,27 +214,29 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
 
     def on_mount(self) -> None:
         self.query_one("#activation-error", Static).display = False
-        self.run_review()
+        self.start_review()
 
-    # -- connections the workers use (so escape can interrupt them)
-    def _open(self, opener: Callable[[], Connection]) -> Connection:
-        conn = opener()
-        with self._lock:
-            self._connections.append(conn)
-        return conn
+    def on_unmount(self) -> None:
+        host(self).queries.interrupt(QUERY_GROUP)
 
-    def _close_all(self) -> None:
-        with self._lock:
-            conns, self._connections = self._connections, []
-        for conn in conns:
-            conn.close()
+    def _next_run(self) -> tuple[int, Cancel]:
+        """A generation and a token for a new review or activation (in the UI thread, before
+        its worker starts); the previous run, if any, is stopped."""
+        self.generation += 1
+        return self.generation, host(self).queries.start(QUERY_GROUP)
 
-    def _interrupt_all(self) -> None:
-        with self._lock:
-            conns = list(self._connections)
-        for conn in conns:
-            with contextlib.suppress(Exception):  # closed meanwhile (any engine): nothing to stop
-                conn.interrupt()
+    @contextlib.contextmanager
+    def _connections(self, token: Cancel) -> Iterator[tuple[Connection, Connection]]:
+        """The profile store and the campaign store, each interrupted when ``token`` is
+        cancelled (escape), closed at the end."""
+        with contextlib.ExitStack() as stack:
+            conn = profile_reader(self)
+            stack.callback(conn.close)
+            campaign = open_campaign(host(self).campaign_db_path)
+            stack.callback(campaign.close)
+            stack.enter_context(token.watching(conn, translate=False))
+            stack.enter_context(token.watching(campaign, translate=False))
+            yield conn, campaign
 
     def _resolve(self, conn: Connection, catalog: Catalog) -> ResolvedSegment:
         if isinstance(self.segment, ResolvedSegment):
@@ -243,61 +248,74 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         return resolve_saved(conn, self.segment)
 
     # -- workers
-    @work(thread=True, exclusive=True, exit_on_error=False, group="activation-review")
-    def run_review(self) -> None:
-        as_of = self.as_of or host(self).as_of_instant()
-        try:
-            conn = self._open(lambda: profile_reader(self))
-            campaign = self._open(lambda: open_campaign(host(self).campaign_db_path))
-            catalog = host(self).catalog
-            resolved = self._resolve(conn, catalog)
-            self.segment = resolved
-            result = review(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
-                            progress=self._post_progress, cancel=self._cancel, split=self.split)
-        except QueryCancelled:
-            self.post_message(ActivationFailed("review", "Review cancelled.", cancelled=True))
-        except Exception as exc:
-            self.post_message(ActivationFailed("review", error_text(exc)))
-        else:
-            self.post_message(ReviewReady(result))
-        finally:
-            self._close_all()
+    def start_review(self) -> None:
+        generation, token = self._next_run()
+        self.run_review(generation, token, self.as_of or host(self).as_of_instant())
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="activation-write")
-    def run_activation(self) -> None:
+    @work(thread=True, exit_on_error=False, group="activation-review")
+    def run_review(self, generation: int, token: Cancel, as_of: dt.datetime) -> None:
+        try:
+            with self._connections(token) as (conn, campaign):
+                catalog = host(self).catalog
+                resolved = self._resolve(conn, catalog)
+                self.segment = resolved
+                self.post_message(SegmentNamed(generation, resolved.segment.name))
+                result = review(conn, campaign, resolved, as_of, self.fields, catalog=catalog,
+                                progress=self._progress_for(generation), cancel=token,
+                                split=self.split)
+        except QueryCancelled:
+            self.post_message(ActivationFailed(generation, "review", "Review cancelled.",
+                                               cancelled=True))
+        except Exception as exc:
+            if token.cancelled:
+                self.post_message(ActivationFailed(generation, "review", "Review cancelled.",
+                                                   cancelled=True))
+            else:
+                self.post_message(ActivationFailed(generation, "review", error_text(exc)))
+        else:
+            self.post_message(ReviewReady(generation, result))
+
+    def start_activation(self) -> None:
+        generation, token = self._next_run()
+        reviewed = self.review_result
+        as_of = reviewed.as_of if reviewed else (self.as_of or host(self).as_of_instant())
+        self.run_activation(generation, token, as_of)
+
+    @work(thread=True, exit_on_error=False, group="activation-write")
+    def run_activation(self, generation: int, token: Cancel, as_of: dt.datetime) -> None:
         assert isinstance(self.segment, ResolvedSegment)
         resolved = self.segment
         reviewed = self.review_result
-        as_of = reviewed.as_of if reviewed else (self.as_of or host(self).as_of_instant())
+        cancelled = "Activation cancelled; nothing was changed."
         try:
-            conn = self._open(lambda: profile_reader(self))
-            campaign = self._open(lambda: open_campaign(host(self).campaign_db_path))
-            catalog = host(self).catalog
-            reviewed = self.review_result
-            fields = reviewed.fields if reviewed is not None else self.fields
-            result = activate(conn, campaign, resolved, as_of, fields, catalog=catalog,
-                              name=self.audience_name, progress=self._post_progress,
-                              cancel=self._cancel,
-                              expected=reviewed.count if reviewed is not None else None,
-                              split=reviewed.split if reviewed is not None else self.split,
-                              trigger=self.trigger)
+            with self._connections(token) as (conn, campaign):
+                fields = reviewed.fields if reviewed is not None else self.fields
+                result = activate(conn, campaign, resolved, as_of, fields, catalog=host(self).catalog,
+                                  name=self.audience_name, progress=self._progress_for(generation),
+                                  cancel=token,
+                                  expected=reviewed.count if reviewed is not None else None,
+                                  split=reviewed.split if reviewed is not None else self.split,
+                                  trigger=self.trigger)
         except QueryCancelled:
-            self.post_message(ActivationFailed("activation", "Activation cancelled; nothing was changed.",
-                                               cancelled=True))
+            self.post_message(ActivationFailed(generation, "activation", cancelled, cancelled=True))
         except Exception as exc:
-            self.post_message(ActivationFailed("activation", error_text(exc)))
+            if token.cancelled:
+                self.post_message(ActivationFailed(generation, "activation", cancelled, cancelled=True))
+            else:
+                self.post_message(ActivationFailed(generation, "activation", error_text(exc)))
         else:
-            self.post_message(ActivationDone(result))
-        finally:
-            self._close_all()
+            self.post_message(ActivationDone(generation, result))
 
-    def _post_progress(self, step: str, fraction: float) -> None:
-        self.post_message(ActivationProgress(step, fraction))
+    def _progress_for(self, generation: int) -> Callable[[str, float], None]:
+        def report(step: str, fraction: float) -> None:
+            self.post_message(ActivationProgress(generation, step, fraction))
+
+        return report
 
     # -- message handlers
     @on(ActivationProgress)
     def show_progress(self, message: ActivationProgress) -> None:
-        if self.state not in ("reviewing", "activating"):
+        if message.generation != self.generation or self.state not in ("reviewing", "activating"):
             return  # a late report of a finished or cancelled run
         bar = self.query_one("#activation-progress", ProgressBar)
         bar.display = True
@@ -305,13 +323,19 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         prefix = "Reviewing" if self.state == "reviewing" else "Activating"
         self.query_one("#activation-status", Static).update(f"{prefix}: {message.step}…")
 
+    @on(SegmentNamed)
+    def show_name(self, message: SegmentNamed) -> None:
+        if self.named_later and message.generation == self.generation:
+            self.query_one("#activation-title", Label).update(Text(f"Activate {message.name}"))
+            self.named_later = False
+
     @on(ReviewReady)
     def show_review(self, message: ReviewReady) -> None:
+        if message.generation != self.generation:
+            return  # a review the user has since replaced (a new split or fields)
         result = message.result
         self.review_result = result
         self.state = "ready"
-        if self.named_later:  # only the id was known when the dialog opened
-            self.query_one("#activation-title", Static).update(Text(f"Activate {result.name}"))
         bar = self.query_one("#activation-progress", ProgressBar)
         bar.update(total=100, progress=0)
         bar.display = False  # nothing runs while the review waits for the user
@@ -370,6 +394,8 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
 
     @on(ActivationDone)
     def show_done(self, message: ActivationDone) -> None:
+        if message.generation != self.generation:
+            return
         result = message.result
         self.result = result
         self.state = "done"
@@ -385,7 +411,9 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
 
     @on(ActivationFailed)
     def show_failure(self, message: ActivationFailed) -> None:
-        if message.cancelled and self._cancel.is_set():
+        if message.generation != self.generation:
+            return
+        if message.cancelled and self.closing:
             if self.is_current:  # escape during the review has already closed it
                 self.dismiss(None)
             return
@@ -435,7 +463,7 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.review_result = None
         self.query_one("#activate", Button).disabled = True
         self.query_one("#activation-status", Static).update("Reviewing: finding the members…")
-        self.run_review()
+        self.start_review()
 
     # -- actions
     @on(Button.Pressed, "#activate")
@@ -454,12 +482,12 @@ class ActivationScreen(ModalScreen[ActivationResult | None]):
         self.query_one("#activate", Button).disabled = True
         self.query_one("#activation-status", Static).update("Activating…")
         self.query_one("#activation-progress", ProgressBar).display = True
-        self.run_activation()
+        self.start_activation()
 
     def action_close(self) -> None:
         if self.state in ("reviewing", "activating"):
-            self._cancel.set()
-            self._interrupt_all()
+            self.closing = True
+            host(self).queries.interrupt(QUERY_GROUP)
             self.query_one("#activation-status", Static).update("Cancelling…")
             if self.state == "reviewing":
                 self.dismiss(None)

@@ -26,8 +26,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Header, Input, OptionList, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from store.campaign.schedule import SCHEDULES, next_run
@@ -59,6 +59,7 @@ from tui.screens.activation import (
     profile_reader,
 )
 from tui.widgets.chart import SizeChart
+from tui.widgets.dialog import Choice, ConfirmModal, Dialog, TextPrompt
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import field_label, plural, tone
 from tui.widgets.list_table import ListTable
@@ -177,95 +178,12 @@ class MembersLoaded(Message):
 # ------------------------------------------------------------------ small modals
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Yes or no, with the question in words (wrapped to the dialog's width)."""
-
-    HELP_TITLE = "Confirm"
-
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    #confirm-dialog { width: 70; max-width: 95%; height: auto; max-height: 90%;
-                      border: thick $warning; background: $surface; padding: 1 2; }
-    #confirm-question { width: 1fr; height: auto; }
-    #confirm-buttons { height: auto; align-horizontal: right; margin-top: 1; }
-    #confirm-buttons Button { margin-left: 2; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
-    ]
-
-    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No") -> None:
-        super().__init__()
-        self.question = question
-        self.yes_label = yes
-        self.no_label = no
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-dialog"):
-            yield Static(Text(self.question), id="confirm-question")
-            with Horizontal(id="confirm-buttons"):
-                yield Button(f"{self.yes_label} (y)", id="yes", variant="warning")
-                yield Button(f"{self.no_label} (n)", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-
-class ExportScreen(ModalScreen[Path | None]):
-    """Ask where to write the CSV export."""
-
-    HELP_TITLE = "Export"
-
-    DEFAULT_CSS = """
-    ExportScreen { align: center middle; }
-    #export-dialog { width: 80; max-width: 95%; height: auto; border: thick $primary;
-                     background: $surface; padding: 1 2; }
-    #export-dialog Static { width: 1fr; height: auto; }
-    #export-dialog .hint { color: $text-muted; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
-
-    def __init__(self, default: Path, members: int) -> None:
-        super().__init__()
-        self.default = default
-        self.members = members
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="export-dialog"):
-            yield Static(f"Export {plural(self.members, 'member')} as CSV to:")
-            yield Input(str(self.default), id="export-path")
-            yield Static("enter: export · escape: cancel · an existing file is replaced only"
-                         " after you confirm", classes="hint")
-
-    @on(Input.Submitted)
-    def submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if text:
-            self.dismiss(Path(text).expanduser())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ScheduleScreen(ModalScreen[str | None]):
+class ScheduleScreen(Dialog[str | None]):
     """Pick when ``refresh --due`` (cron, a systemd timer) refreshes the audience."""
 
     HELP_TITLE = "Schedule"
     DEFAULT_CSS = """
-    ScheduleScreen { align: center middle; }
-    #schedule-dialog { width: 64; max-width: 95%; height: auto; border: thick $primary;
-                       background: $surface; padding: 1 2; }
-    #schedule-dialog Static { width: 1fr; height: auto; }
-    #schedule-options { height: auto; max-height: 8; margin: 1 0; }
-    #schedule-dialog .hint { color: $text-muted; }
+    ScheduleScreen #schedule-options { height: auto; max-height: 8; border: none; padding: 0; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="schedule.cancel")]
 
@@ -274,8 +192,8 @@ class ScheduleScreen(ModalScreen[str | None]):
         self.audience = audience
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="schedule-dialog"):
-            yield Static(Text(f"Refresh {self.audience.name} …"))
+        with Vertical(classes="dialog"):
+            yield Label(Text(f"Refresh {self.audience.name} …"), classes="title")
             yield OptionList(*(Option(word, id=word) for word in SCHEDULES), id="schedule-options")
             yield Static("enter: choose · escape: cancel · runs when cron or a systemd timer calls"
                          " `audiences-tui refresh --due` (see docs/activation.md)", classes="hint")
@@ -289,9 +207,6 @@ class ScheduleScreen(ModalScreen[str | None]):
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 def schedule_words(audience: Audience) -> str:
@@ -336,7 +251,6 @@ class AudiencesScreen(Screen[None]):
     HELP_TITLE = "Audiences"
     AUTO_FOCUS = "#audiences-table"
     DEFAULT_CSS = """
-    #audiences-toolbar { height: auto; padding: 0 1; margin: 1 0 0 0; }
     #audiences-hint { width: 1fr; color: $text-muted; }
     #audiences-body { height: 1fr; }
     #audiences-left { width: 3fr; }
@@ -709,31 +623,42 @@ class AudiencesScreen(Screen[None]):
             else:
                 self.write_export(audience.id, path)
 
-        self.app.push_screen(ExportScreen(Path.cwd() / f"{audience.segment_id}.csv",
-                                          audience.member_count), chosen)
+        def typed(text: str | None) -> None:
+            chosen(Path(text.strip()).expanduser() if text is not None else None)
+
+        self.app.push_screen(TextPrompt(
+            f"Export {plural(audience.member_count, 'member')} of {audience.name} as CSV to:",
+            f"{audience.segment_id}.csv",  # in the folder the app was started from
+            check=lambda text: None if text.strip() else "Type the path of the CSV file.",
+            hint="enter: export · escape: cancel · an existing file is replaced only after you"
+                 " confirm"), typed)
 
     def confirm_replace(self, audience_id: int, path: Path) -> None:
         """The export file exists: replace it only when the user says so (as the YAML export does)."""
 
-        def answered(yes: bool | None) -> None:
-            if yes:
+        def answered(key: str | None) -> None:
+            if key == "y":
                 self.write_export(audience_id, path)
 
-        self.app.push_screen(ConfirmScreen(f"{path} exists. Replace it?", yes="Replace",
-                                           no="Keep"), answered)
+        self.app.push_screen(ConfirmModal("Replace the file?", f"{path} exists. Replace it?",
+                                          [Choice("y", "Replace", "warning"), Choice("n", "Keep")],
+                                          warning=True, focus="n"), answered)
 
     def action_deactivate(self) -> None:
         audience = self.current()
         if audience is None or audience.status == "inactive":
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes:
+        def answered(key: str | None) -> None:
+            if key == "y":
                 self.write_status(audience.id, "inactive")
 
-        self.app.push_screen(ConfirmScreen(
+        self.app.push_screen(ConfirmModal(
+            f"Deactivate {audience.name}?",
             f"Deactivate audience {audience.id} ({audience.name})? Its members are kept;"
-            " refreshing it activates it again.", yes="Deactivate", no="Keep active"), answered)
+            " refreshing it activates it again.",
+            [Choice("y", "Deactivate", "warning"), Choice("n", "Keep active")],
+            warning=True, focus="n"), answered)
 
     def action_schedule(self) -> None:
         audience = self.current()

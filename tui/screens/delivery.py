@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
@@ -33,6 +32,7 @@ from store.campaign.delivery import (
 from store.campaign.store import Audience, open_campaign
 from tui.host import host
 from tui.screens.activation import error_text
+from tui.widgets.dialog import Dialog
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import plural, tone
 from tui.widgets.list_table import ListTable
@@ -109,16 +109,13 @@ class DeliveryTable(ListTable):
     ]
 
 
-class DeliveryScreen(ModalScreen[None]):
+class DeliveryScreen(Dialog[None]):
     """Create and preview deliveries for one audience."""
 
     HELP_TITLE = "Deliveries"
 
     DEFAULT_CSS = """
-    DeliveryScreen { align: center middle; }
-    #delivery-dialog { width: 95%; height: 90%; border: thick $primary; background: $surface;
-                       padding: 0 1; }
-    #delivery-title { text-style: bold; margin-bottom: 1; }
+    DeliveryScreen #delivery-dialog { width: 95%; max-width: 95%; height: 90%; padding: 0 1; }
     #delivery-list { width: 36; }
     #deliveries-table { height: 1fr; }
     #delivery-form { width: 1fr; padding: 0 1; }
@@ -149,10 +146,10 @@ class DeliveryScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         fields = ", ".join(self.audience.fields) or "none"
-        with Vertical(id="delivery-dialog"):
+        with Vertical(id="delivery-dialog", classes="dialog"):
             yield Static(Text(f"Deliveries · {self.audience.name} ·"
                               f" {plural(self.audience.member_count, 'member')} · fields: {fields}"),
-                         id="delivery-title")
+                         id="delivery-title", classes="title")
             with Horizontal():
                 with Vertical(id="delivery-list"):
                     yield DeliveryTable(id="deliveries-table")

@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.screen import Screen
+from textual.widgets import Label, Static
 
+from tui.widgets.dialog import Dialog
 from tui.widgets.keys import KeyLine, key_lines
 
 
@@ -38,8 +39,13 @@ def help_table(lines: list[KeyLine]) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """The keys of the focused widget, the screen below and the app."""
+
+    DEFAULT_CSS = """
+    HelpScreen #help-box { width: 96; height: 85%; }
+    HelpScreen #help-scroll { height: 1fr; scrollbar-size-vertical: 1; }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f1,question_mark,q", "close", "Close", id="help.close", tooltip="Close the help"),
@@ -51,11 +57,11 @@ class HelpScreen(ModalScreen[None]):
         self.title_text = f"Keys · {screen.title or 'Audiences'}"
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-box") as box:
-            box.border_title = self.title_text
+        with Vertical(id="help-box", classes="dialog"):
+            yield Label(self.title_text, classes="title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(help_table(self.lines), id="help-keys")
-            yield Static("esc close · ctrl+p runs any of these by name", classes="picker-hint")
+            yield Static("esc close · ctrl+p runs any of these by name", classes="hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

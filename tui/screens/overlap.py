@@ -159,7 +159,6 @@ class OverlapScreen(Screen[None]):
     HELP_TITLE = "Overlap"
     AUTO_FOCUS = "#overlap-choices"
     DEFAULT_CSS = """
-    #overlap-toolbar { height: auto; padding: 0 1; margin: 1 0 0 0; }
     #overlap-hint { width: 1fr; color: $text-muted; }
     #overlap-body { height: 1fr; }
     #overlap-choices { width: 30%; min-width: 24; max-width: 40; height: 1fr; }

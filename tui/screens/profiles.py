@@ -121,7 +121,7 @@ class ProfilesScreen(Screen[None]):
     HELP_TITLE = "Profiles"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search", id="profiles.search",
-                tooltip="Find profiles by name, email or id"),
+                tooltip="Find profiles by any of their text attributes (names, email, id, ...)"),
         Binding("f", "filter_segment", "Segment", id="profiles.filter_segment",
                 tooltip="Show only the members of a saved segment"),
         Binding("c", "columns", "Columns", id="profiles.columns",

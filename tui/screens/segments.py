@@ -46,11 +46,12 @@ from store.segments.model import Segment, slugify
 from store.segments.pql_reader import read_pql
 from store.segments.pql_writer import write_pql
 from store.segments.yamlio import dump_segment, load_segment_file, read_text_file
-from tui.builder.modals import Choice, ConfirmModal, TextPrompt, name_in_use
+from tui.builder.modals import name_in_use
 from tui.builder.preview import format_share
 from tui.builder.screen import BuilderScreen
 from tui.host import host
 from tui.messages import WorkerResult
+from tui.widgets.dialog import Choice, ConfirmModal, TextPrompt
 from tui.widgets.footer import AppFooter
 from tui.widgets.format import tone
 from tui.widgets.list_table import ListTable
@@ -193,15 +194,10 @@ class SegmentsScreen(Screen[None]):
     AUTO_FOCUS = "DataTable"
     HELP_TITLE = "Segments"
     DEFAULT_CSS = """
-    SegmentsScreen #segments-toolbar { height: 1; padding: 0 1; margin: 1 0 0 0; }
-    SegmentsScreen #segments-toolbar .area-title { width: auto; text-style: bold; color: $primary;
-                                                   padding: 0 2 0 0; }
-    SegmentsScreen #segments-title { width: 1fr; }
+    SegmentsScreen #segments-title { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     SegmentsScreen #segments-filter { display: none; margin: 0 1; }
     SegmentsScreen #segments-filter.shown { display: block; }
     SegmentsScreen #segments-box { height: 1fr; }
-    SegmentsScreen .panel { border: round $primary 40%; }
-    SegmentsScreen .panel:focus-within { border: round $primary; }
     SegmentsScreen DataTable { height: 1fr; scrollbar-size-vertical: 1; }
     SegmentsScreen #segments-detail { height: auto; max-height: 4; padding: 0 1; }
     SegmentsScreen #segments-empty { padding: 2 4; color: $text-muted; display: none; }

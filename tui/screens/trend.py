@@ -81,7 +81,6 @@ class TrendScreen(Screen[None]):
     TITLE = "Size over time"
     HELP_TITLE = "Size over time"
     DEFAULT_CSS = """
-    #trend-toolbar { height: auto; padding: 0 1; margin: 1 0 0 0; }
     #trend-hint { width: 1fr; color: $text-muted; }
     #trend-body { height: 1fr; padding: 0 1; }
     #trend-status { height: auto; margin: 1 0 0 0; }

@@ -16,18 +16,26 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.strip import Strip
-from textual.widgets import Input, OptionList, SelectionList, Static
+from textual.widgets import Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 from store.schema.catalog import Catalog
+from tui.widgets.dialog import Dialog
 
 
-class PickerScreen(ModalScreen[object]):
+class PickerScreen(Dialog[object]):
     """Common frame of the pickers: a titled box, a hint line, escape to cancel."""
 
+    DEFAULT_CSS = """
+    PickerScreen .picker { width: 70; max-height: 85%; }
+    PickerScreen .picker OptionList, PickerScreen .picker SelectionList {
+        height: auto; max-height: 26; border: none; background: $surface; padding: 0;
+    }
+    PickerScreen .picker Input { border: round $border; background: $surface; margin: 0 0 1 0; }
+    PickerScreen .picker Input:focus { border: round $primary; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel", tooltip="Close without changing anything"),
     ]
@@ -38,13 +46,11 @@ class PickerScreen(ModalScreen[object]):
         yield from ()
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="picker") as box:
-            box.border_title = self.TITLE_TEXT
+        with Vertical(classes="dialog picker"):
+            yield Label(self.TITLE_TEXT, classes="title")
             yield from self.compose_body()
-            yield Static(self.HINT, classes="picker-hint")
+            yield Static(self.HINT, classes="hint")
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class CheckList(SelectionList[str]):
