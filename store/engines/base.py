@@ -325,7 +325,9 @@ class Engine(ABC):
     def reads_sets_in_one_query(self) -> bool:
         """Whether several member sets (an overlap's segments) are read with one query
         (``store.query.compiler.tagged_members``) rather than one query each, two connections
-        at a time: so where one query already spreads over the cores (DuckDB, Spark)."""
+        at a time. An engine says yes where one query for all is measured faster; on SQLite,
+        DuckDB and Spark it was slower (bench/RESULTS.md, "Overlap of ten segments"): their
+        work is the same either way, and two readers keep both cores busy."""
         return False
 
     def prepare_reads(self, conn: Connection) -> None:  # noqa: B027 - optional hook

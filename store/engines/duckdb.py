@@ -299,10 +299,6 @@ class DuckDBEngine(Engine):
                   for i, values in enumerate(data)}
         _insert_arrays(raw, table, columns, arrays)
 
-    def reads_sets_in_one_query(self) -> bool:
-        """True: DuckDB spreads one query over its threads; a second reader only competes."""
-        return True
-
     def bulk_insert_column_batches(self, conn: Connection, table: str, columns: Sequence[str],
                                    batches: Iterable[Sequence[Any]]) -> None:
         """Batches joined into inserts of about BULK_ROWS rows: each insert has a fixed cost

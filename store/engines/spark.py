@@ -322,10 +322,6 @@ class SparkEngine(Engine):
     def begin_write(self, conn: Connection) -> None:
         raise StoreError(f"{self.display}: Spark tables are only read here.")
 
-    def reads_sets_in_one_query(self) -> bool:
-        """True: every query is a Spark job, spread over the cluster's (or local) cores."""
-        return True
-
     def int_array(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> Any:
         import numpy as np
 

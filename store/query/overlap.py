@@ -2,14 +2,14 @@
 
 Each segment's audience is read once as a bitmap over the pk space
 (``store.query.membersets``: the cheaper side of each segment, 1 bit a
-profile; all the segments not cached in one query on engines that spread one
-query over their cores, else one query each, two connections at once), kept
-in a ``MemberSetCache`` keyed by the segment's whole definition and the as-of
-instant; every intersection is then a bitwise AND and a population count.
-Reading the sets is what costs; comparing ten of them pairwise, or counting
-the profiles in exactly each combination (for an UpSet chart), takes
-milliseconds. Pass the same cache again (the app does) and a segment that
-did not change is not read again.
+profile; one query each, two connections at once, or all the segments not
+cached in one query on an engine that prefers it, see
+``Engine.reads_sets_in_one_query``), kept in a ``MemberSetCache`` keyed by the
+segment's whole definition and the as-of instant; every intersection is then a
+bitwise AND and a population count. Reading the sets is what costs; comparing
+ten of them pairwise, or counting the profiles in exactly each combination
+(for an UpSet chart), takes milliseconds. Pass the same cache again (the app
+does) and a segment that did not change is not read again.
 """
 
 from __future__ import annotations
