@@ -120,9 +120,9 @@ def postgres_cpu(url: str) -> float:
     has reaped and those still running), if it runs on this machine; else 0."""
     import psycopg
 
-    with psycopg.connect(url.split("?")[0] + "?" + "&".join(
-            part for part in url.split("?", 1)[1].split("&") if not part.startswith("schema="))
-            ) as conn:
+    base, _, query = url.partition("?")  # (libpq knows no schema= parameter)
+    parts = [part for part in query.split("&") if part and not part.startswith("schema=")]
+    with psycopg.connect(base + ("?" + "&".join(parts) if parts else "")) as conn:
         row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
     pid_file = Path(row[0]) / "postmaster.pid" if row else None
     if pid_file is None or not pid_file.exists():
