@@ -351,9 +351,11 @@ def test_snapshot_audiences_area(snap_compare: Any, shop: Path, size: tuple[int,
     assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=audiences_ready)
 
 
+@pytest.mark.parametrize("theme", ["dark", "light"])
 @pytest.mark.parametrize("size", [BIG, SMALL], ids=["160x48", "80x24"])
 @pytest.mark.parametrize("ticks", [2, 3], ids=["venn", "upset"])
-def test_snapshot_overlap(snap_compare: Any, shop: Path, size: tuple[int, int], ticks: int) -> None:
+def test_snapshot_overlap(snap_compare: Any, shop: Path, size: tuple[int, int], ticks: int,
+                          theme: str) -> None:
     async def ready(pilot: Any) -> None:
         app = pilot.app
         app.push_screen(OverlapScreen("segments", ["gold-over-30"]))
@@ -376,7 +378,7 @@ def test_snapshot_overlap(snap_compare: Any, shop: Path, size: tuple[int, int], 
         await settle(pilot, laid_out)
         await pilot.pause(0.1)
 
-    assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=ready)
+    assert snap_compare(make_app(shop, as_of=AS_OF, theme=theme), terminal_size=size, run_before=ready)
 
 
 @pytest.mark.parametrize("size", [BIG, SMALL], ids=["160x48", "80x24"])

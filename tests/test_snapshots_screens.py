@@ -102,6 +102,20 @@ async def condition_editor(pilot: Any) -> None:
     await pilot.pause(0.3)
 
 
+async def event_picker(pilot: Any) -> None:
+    await builder(pilot)
+    await pilot.press("e")
+    await settle(pilot, lambda: type(pilot.app.screen).__name__ == "FuzzyPicker")
+    await pilot.pause(0.3)
+
+
+async def event_editor(pilot: Any) -> None:
+    await event_picker(pilot)
+    await pilot.press(*"purchase", "enter")
+    await settle(pilot, lambda: type(pilot.app.screen).__name__ == "EventEditor")
+    await pilot.pause(0.3)
+
+
 async def delete_dialog(pilot: Any) -> None:
     await segments(pilot)
     await pilot.press("d")
@@ -165,7 +179,8 @@ async def schedule_dialog(pilot: Any) -> None:
 SCREENS: dict[str, Step] = {
     "profiles": profiles_ready, "profile-view": profile_view, "help": help_screen,
     "segments": segments, "delete-dialog": delete_dialog, "builder": builder,
-    "condition-editor": condition_editor, "audiences": audiences, "members": members,
+    "condition-editor": condition_editor, "event-picker": event_picker,
+    "event-editor": event_editor, "audiences": audiences, "members": members,
     "activation": activation, "delivery": delivery, "column-picker": column_picker,
     "export": export_prompt, "schedule": schedule_dialog,
 }

@@ -143,8 +143,10 @@ async def test_a_segment_that_cannot_be_read_says_why(shop: Path) -> None:  # no
         assert "no-such-segment" in status
 
 
+@pytest.mark.parametrize("theme", ["dark", "light"])
 @pytest.mark.parametrize("size", [BIG, SMALL], ids=["160x48", "80x24"])
-def test_snapshot_trend_of_an_audience(snap_compare: Any, shop: Path, size: tuple[int, int]) -> None:  # noqa: F811
+def test_snapshot_trend_of_an_audience(snap_compare: Any, shop: Path, size: tuple[int, int],  # noqa: F811
+                                       theme: str) -> None:
     async def ready(pilot: Any) -> None:
         app = pilot.app
         screen = await open_audiences(pilot)
@@ -155,7 +157,7 @@ def test_snapshot_trend_of_an_audience(snap_compare: Any, shop: Path, size: tupl
         await settle(pilot, lambda: isinstance(app.screen, TrendScreen) and not app.screen.running)
         await pilot.pause(0.1)
 
-    assert snap_compare(make_app(shop, as_of=AS_OF), terminal_size=size, run_before=ready)
+    assert snap_compare(make_app(shop, as_of=AS_OF, theme=theme), terminal_size=size, run_before=ready)
 
 
 async def test_the_builders_overlap_and_trend_on_every_engine(
