@@ -13,11 +13,6 @@ the example segments of ``sample_data/segments``). For each store it reports:
   operations;
 - ``one more``: the cache holds nine of the ten, so one segment is read.
 
-With ``--compare`` the cold figure is taken both ways in each run, in turns:
-the segments not cached read with one query (``overlap.ONE_QUERY = True``) and
-one query each, two connections at once (``False``); the engine's own choice is
-``Engine.reads_sets_in_one_query``.
-
 The load average is printed with each store, since the machine is shared.
 """
 
@@ -30,9 +25,8 @@ import time
 
 from sample_data import SEGMENTS_DIR
 from store.engines.base import engine_for
-from store.query import overlap as overlap_module
 from store.query.membersets import MemberSetCache
-from store.query.overlap import Overlap, overlap
+from store.query.overlap import overlap
 from store.schema.catalog import Catalog
 from store.segments.library import resolve_file
 from tui.commands.common import parse_when
@@ -46,31 +40,20 @@ def load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def counts(found: Overlap) -> tuple[object, ...]:
-    return found.sizes, found.matrix, found.union, found.exclusive
-
-
-def measure(location: str, runs: int, as_of: str, compare: bool = False) -> None:
+def measure(location: str, runs: int, as_of: str) -> None:
     when = parse_when(as_of)
     engine = engine_for(location)
-    ways = {"cold, one query": True, "cold, each": False} if compare else {"cold": None}
-    timings: dict[str, list[float]] = {label: [] for label in ways} | {"warm": [], "one more": []}
+    timings: dict[str, list[float]] = {"cold": [], "warm": [], "one more": []}
     result = None
-    for run in range(runs):
+    for _ in range(runs):
         conn = engine.open_store(readonly=True)
         try:
             catalog = Catalog.load(conn)
             resolved = [resolve_file(conn, SEGMENTS_DIR / f"{name}.yaml") for name in SEGMENTS]
-            order = list(ways.items()) if run % 2 == 0 else list(ways.items())[::-1]
-            for label, one_query in order:
-                overlap_module.ONE_QUERY = one_query
-                cache = MemberSetCache()
-                started = time.perf_counter()
-                found = overlap(conn, resolved, when, catalog, cache)
-                timings[label].append(time.perf_counter() - started)
-                assert result is None or counts(found) == counts(result), "the ways disagree"
-                result = found
-            overlap_module.ONE_QUERY = None
+            cache = MemberSetCache()
+            started = time.perf_counter()
+            result = overlap(conn, resolved, when, catalog, cache)
+            timings["cold"].append(time.perf_counter() - started)
             started = time.perf_counter()
             overlap(conn, resolved, when, catalog, cache)
             timings["warm"].append(time.perf_counter() - started)
@@ -80,15 +63,13 @@ def measure(location: str, runs: int, as_of: str, compare: bool = False) -> None
             overlap(conn, resolved, when, catalog, partial)
             timings["one more"].append(time.perf_counter() - started)
         finally:
-            overlap_module.ONE_QUERY = None
             conn.close()
     assert result is not None
-    print(f"{engine.display}  ({engine.name}, load average {load()};"
-          f" one query by default: {engine.reads_sets_in_one_query()})")
+    print(f"{engine.display}  ({engine.name}, load average {load()})")
     print(f"  {len(SEGMENTS)} segments, {result.total:,} profiles, {result.union:,} in at least one;"
           f" sizes {', '.join(f'{s:,}' for s in result.sizes)}")
     for label, values in timings.items():
-        print(f"  {label:<16} median {statistics.median(values):6.3f} s"
+        print(f"  {label:<9} median {statistics.median(values):6.3f} s"
               f"  (runs: {', '.join(f'{v:.3f}' for v in values)})")
 
 
@@ -98,14 +79,11 @@ def main() -> None:
     parser.add_argument("stores", nargs="+", metavar="STORE")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--as-of", default="2026-11-01")
-    parser.add_argument("--compare", action="store_true",
-                        help="cold both ways in turns: one query for all, and one query each")
     args = parser.parse_args()
-    print(f"$ bench/bench_overlap.py {' '.join(args.stores)} --runs {args.runs} --as-of {args.as_of}"
-          + (" --compare" if args.compare else ""))
+    print(f"$ bench/bench_overlap.py {' '.join(args.stores)} --runs {args.runs} --as-of {args.as_of}")
     print(f"{os.cpu_count()} cores, load average {load()} at the start")
     for location in args.stores:
-        measure(location, args.runs, args.as_of, args.compare)
+        measure(location, args.runs, args.as_of)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store.engines.base import Connection
@@ -33,8 +32,6 @@ from store.query.evaluator import (
 from store.query.evaluator import (
     evaluate_all as evaluator_all,
 )
-from store.query.membersets import MemberSetCache
-from store.query.overlap import member_bits, read_in_one_query
 from store.schema.catalog import Catalog
 from store.segments.errors import SegmentError
 from store.segments.model import AllOf, Node, NotOf, Segment, SequenceCondition, walk
@@ -272,35 +269,6 @@ def test_sequence_funnels_equal_evaluator(
     """node_counts on sequences: every node's count and each sequence's funnel (how many
     match its first 1, 2, ... steps), as the evaluator counts them."""
     check_node_counts(case, engine_kind, server)
-
-
-@on_every_engine
-@settings(PROPERTY, max_examples=100)
-@given(cases(rules=3, leaves=3))
-def test_sets_read_in_one_query_equal_each_read_alone(
-        engine_kind: str, server: str | None,
-        case: tuple[Scene, dict[str, Segment], list[Node]]) -> None:
-    """Overlap's one query for several segments (``read_in_one_query``: a "did not" rule reads
-    the profiles outside and is inverted, like one read alone) gives each segment the bitmap
-    its own query gives, and the evaluator's members."""
-    scene, library, trees = case
-    assume(len(trees) >= 2)
-    with built(scene.spec, engine_kind, server) as conn:
-        catalog = Catalog.load(conn)
-        profiles = list(load_all_profiles(conn, catalog))
-        resolved = [ResolvedSegment(Segment(f"s{index}", f"S{index}", rule), closure(rule, library))
-                    for index, rule in enumerate(trees)]
-        together = MemberSetCache()
-        universe = together.prepare(conn)
-        found = read_in_one_query(conn, resolved, scene.as_of, catalog, together, universe)
-        for item, bits in zip(resolved, found, strict=True):
-            alone = MemberSetCache()
-            expected = member_bits(conn, item, scene.as_of, catalog, alone, alone.prepare(conn))
-            members = np.array([p.pk for p in profiles if matches(p, item, scene.as_of)], dtype=np.int64)
-            assert np.array_equal(bits, expected), describe(item.segment.rule, item.refs, scene.as_of)
-            assert np.array_equal(bits, universe.bits(members)), describe(
-                item.segment.rule, item.refs, scene.as_of)
-        assert together.reads == len(resolved)
 
 
 def check_node_counts(case: tuple[Scene, dict[str, Segment], list[Node]], engine_kind: str,

@@ -322,14 +322,6 @@ class Engine(ABC):
         return None if row is None else row[0]
 
     # ----------------------------------------------------------------- reading
-    def reads_sets_in_one_query(self) -> bool:
-        """Whether several member sets (an overlap's segments) are read with one query
-        (``store.query.compiler.tagged_members``) rather than one query each, two connections
-        at a time. An engine says yes where one query for all is measured faster; on SQLite,
-        DuckDB and Spark it was slower (bench/RESULTS.md, "Overlap of ten segments"): their
-        work is the same either way, and two readers keep both cores busy."""
-        return False
-
     def prepare_reads(self, conn: Connection) -> None:  # noqa: B027 - optional hook
         """Session settings that compiled queries rely on (SQLite: LIKE folds ASCII case)."""
 

@@ -232,9 +232,6 @@ class SourceEngine(Engine):
     def prepare_reads(self, conn: Connection) -> None:
         self.base.prepare_reads(conn)
 
-    def reads_sets_in_one_query(self) -> bool:
-        return self.base.reads_sets_in_one_query()
-
     def int_array(self, conn: Connection, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.base.int_array(conn, sql, parameters)
 

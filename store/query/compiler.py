@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -1019,42 +1019,6 @@ def _selects_from_profiles(query: exp.Select) -> bool:
     source = query.args.get("from_") or query.args.get("from")
     return (source is not None and isinstance(source.this, exp.Table)
             and source.this.name == PROFILES and not query.args.get("joins"))
-
-
-def tagged_members(queries: Sequence[CompiledQuery], dialect: str = "sqlite") -> CompiledQuery:
-    """One query for several member queries: each row is ``pk * len(queries) + index`` (one
-    integer column, so every engine's ``int_array`` reads it), ``index`` naming the query that
-    selected the pk. Each query is a CTE of its own with one named column (a member query's
-    column may be ``pk``, ``profile_pk`` or a star over a subquery), and its placeholders are
-    renumbered after those of the queries before it."""
-    count = len(queries)
-    ctes: list[exp.CTE] = []
-    selects: list[exp.Select] = []
-    values: list[Any] = []
-    for index, compiled in enumerate(queries):
-        name = f"m{index}"
-        tree = _renumbered(compiled.expression, len(values))
-        values.extend(compiled.values)
-        ctes.append(exp.CTE(this=tree, alias=exp.TableAlias(this=sb.ident(name),
-                                                             columns=[sb.ident("v")])))
-        code = exp.Add(this=exp.Mul(this=exp.cast(sb.column("v", name), exp.DataType.Type.BIGINT),
-                                    expression=exp.Literal.number(count)),
-                       expression=exp.Literal.number(index))
-        selects.append(exp.select(code).from_(sb.table(name), copy=False))
-    union: exp.Query = selects[0]
-    for select in selects[1:]:
-        union = exp.Union(this=union, expression=select, distinct=False)
-    union.set("with_", exp.With(expressions=ctes))
-    return finish(cast(exp.Expression, union), values, dialect)
-
-
-def _renumbered(expression: exp.Expression, offset: int) -> exp.Expression:
-    """A copy of a tree whose placeholders ``pN`` are ``p(N + offset)``."""
-    tree = expression.copy()
-    if offset:
-        for placeholder in tree.find_all(exp.Placeholder):
-            placeholder.set("this", f"p{int(placeholder.name[1:]) + offset}")
-    return tree
 
 
 def count_query(compiled: CompiledQuery) -> CompiledQuery:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from store.engines.base import Connection
 from store.engines.cancel import Cancel, watching
-from store.query.compiler import CompiledQuery, compile_members, tagged_members
+from store.query.compiler import compile_members
 from store.schema.catalog import Catalog
 from store.segments.model import (
     AllOf,
@@ -76,20 +76,6 @@ def read_pks(conn: Connection, sql: str, params: tuple[object, ...]) -> npt.NDAr
     """The pks a one-column query selects (the engine's fastest way to read them all)."""
     pks: npt.NDArray[np.int64] = conn.engine.int_array(conn, sql, params)
     return pks
-
-
-def read_together(conn: Connection, queries: Sequence[tuple[CompiledQuery, bool]],
-                  universe: Universe) -> list[Bits]:
-    """The bitmaps of several member queries (as ``compile_members`` gives them: the query and
-    whether it selects the profiles outside) read with one query (``tagged_members``), so an
-    engine that spreads one query over its cores plans and runs them as one."""
-    query = tagged_members([compiled for compiled, _ in queries], conn.engine.dialect)
-    pks, which = np.divmod(read_pks(conn, query.sql, query.params), len(queries))
-    mask = np.zeros((len(queries), universe.size), dtype=np.bool_)
-    mask[which, pks] = True
-    packed = np.packbits(mask, axis=1)
-    return [universe.complement(packed[index]) if outside else packed[index]
-            for index, (_, outside) in enumerate(queries)]
 
 
 class MemberSetCache:

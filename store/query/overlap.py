@@ -1,15 +1,13 @@
 """Overlap of audiences: sizes, pairwise intersections and exclusive intersections, exact.
 
 Each segment's audience is read once as a bitmap over the pk space
-(``store.query.membersets``: the cheaper side of each segment, 1 bit a
-profile; one query each, two connections at once, or all the segments not
-cached in one query on an engine that prefers it, see
-``Engine.reads_sets_in_one_query``), kept in a ``MemberSetCache`` keyed by the
-segment's whole definition and the as-of instant; every intersection is then a
-bitwise AND and a population count. Reading the sets is what costs; comparing
-ten of them pairwise, or counting the profiles in exactly each combination
-(for an UpSet chart), takes milliseconds. Pass the same cache again (the app
-does) and a segment that did not change is not read again.
+(``store.query.membersets``: one query per segment, the cheaper side of it, 1
+bit a profile), kept in a ``MemberSetCache`` keyed by the segment's whole
+definition and the as-of instant; every intersection is then a bitwise AND
+and a population count. Reading the sets is what costs; comparing ten of
+them pairwise, or counting the profiles in exactly each combination (for an
+UpSet chart), takes milliseconds. Pass the same cache again (the app does)
+and a segment that did not change is not read again.
 """
 
 from __future__ import annotations
@@ -28,14 +26,7 @@ from store.engines.base import Connection
 from store.engines.cancel import Cancel, watching
 from store.errors import InputError
 from store.query.compiler import compile_members
-from store.query.membersets import (
-    Bits,
-    MemberSetCache,
-    Universe,
-    population,
-    read_pks,
-    read_together,
-)
+from store.query.membersets import Bits, MemberSetCache, Universe, population, read_pks
 from store.schema.catalog import Catalog
 from store.segments.validate import ResolvedSegment
 
@@ -121,20 +112,14 @@ def member_bits(conn: Connection, resolved: ResolvedSegment, as_of: dt.datetime,
 
 
 READERS = 2  # segments read at once, each on its own connection (the machines have 2 cores)
-ONE_QUERY: bool | None = None  # None: as the engine prefers; benchmarks set it to compare
 
 
 def read_sets(conn: Connection, resolved: Sequence[ResolvedSegment], as_of: dt.datetime,
               catalog: Catalog, cache: MemberSetCache, universe: Universe,
               cancel: Cancel | None = None) -> list[Bits]:
-    """Every segment's bitmap; those not cached are read with one query where the engine
-    prefers it (``Engine.reads_sets_in_one_query``), else two at a time when the store can be
+    """Every segment's bitmap; those not cached are read two at a time when the store can be
     opened a second time (a file that exists, a server), else one after the other."""
     missing = [item for item in resolved if cache.get(segment_key(item, as_of)) is None]
-    one_query = conn.engine.reads_sets_in_one_query() if ONE_QUERY is None else ONE_QUERY
-    if len(missing) > 1 and one_query:
-        read_in_one_query(conn, missing, as_of, catalog, cache, universe, cancel)
-        missing = []
     location = conn.engine.path
     other: Connection | None = None
     if len(missing) > 1 and READERS > 1 and (location is None or location.exists()):
@@ -160,22 +145,6 @@ def read_sets(conn: Connection, resolved: Sequence[ResolvedSegment], as_of: dt.d
         finally:
             other.close()
     return [member_bits(conn, item, as_of, catalog, cache, universe, cancel) for item in resolved]
-
-
-def read_in_one_query(conn: Connection, items: Sequence[ResolvedSegment], as_of: dt.datetime,
-                      catalog: Catalog, cache: MemberSetCache, universe: Universe,
-                      cancel: Cancel | None = None) -> list[Bits]:
-    """The segments' bitmaps read with one query (``membersets.read_together``), put in the cache."""
-    if cancel is not None:
-        cancel.check()
-    queries = [compile_members(item.segment.rule, item, catalog, as_of, dialect=conn.engine.dialect)
-               for item in items]
-    with watching(cancel, conn):
-        conn.engine.prepare_reads(conn)
-        found = read_together(conn, queries, universe)
-    for item, bits in zip(items, found, strict=True):
-        cache.put(segment_key(item, as_of), bits)
-    return found
 
 
 def _read_all(conn: Connection, items: Sequence[ResolvedSegment], as_of: dt.datetime,
