@@ -223,7 +223,6 @@ class ConditionEditor(Dialog[AttributeCondition | None]):
         return OPS_BY_TYPE.get(self.field_type, ("equals",))
 
     def on_mount(self) -> None:
-        super().on_mount()
         for box in self.query(Input):
             box.compact = True
         for select in self.query(Select):

@@ -205,7 +205,6 @@ class EventEditor(Dialog[EventCondition | None]):
                 yield Input(agg_high, id="agg-high", classes="small", placeholder="a number")
 
     def on_mount(self) -> None:
-        super().on_mount()
         for box in self.query(Input):
             box.compact = True
         for select in self.query(Select):

@@ -131,7 +131,6 @@ class FuzzyPicker(Dialog[str | None]):
                          classes="hint")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.refilter(self.initial_query)
 
     @on(Input.Changed, "#picker-query")

@@ -124,7 +124,6 @@ class GapEditor(Dialog[Gap | None]):
             yield Static(f"{GAP_HINT} · enter: apply · escape: cancel", classes="hint")
 
     def on_mount(self) -> None:
-        super().on_mount()
         for box in self.query(Input):
             box.compact = True
         self.refresh_verdict()
@@ -230,7 +229,6 @@ class SequenceEditor(Dialog[SequenceCondition | None]):
             yield Static("ctrl+s: apply · tab: window · escape: cancel", classes="hint")
 
     def on_mount(self) -> None:
-        super().on_mount()
         for box in self.query(Input):
             box.compact = True
         self.query_one("#seq-window-kind", Select).compact = True

@@ -20,7 +20,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
-from textual.color import Color
 from textual.containers import Horizontal, Vertical
 from textual.events import Key
 from textual.screen import ModalScreen
@@ -32,8 +31,8 @@ ResultType = TypeVar("ResultType")
 class Dialog(ModalScreen[ResultType]):
     """A modal centred over the dimmed screen below it, that answers once.
 
-    The dimmed background is set inline: an app style sheet that gives every
-    ``Screen`` an opaque background would otherwise hide the screen below.
+    The dimmed background comes from the app's style sheet (``ModalScreen`` in
+    ``tui/app.tcss``): a default style here would lose to its opaque ``Screen``.
 
     Keys typed quickly are queued for the widget that had the focus when they
     arrived, so a dialog can still receive keys after it has answered (escape
@@ -47,6 +46,7 @@ class Dialog(ModalScreen[ResultType]):
     """
 
     DEFAULT_CSS = """
+    Dialog { align: center middle; }
     Dialog .dialog {
         width: 72;
         max-width: 95%;
@@ -69,11 +69,6 @@ class Dialog(ModalScreen[ResultType]):
     """
 
     answered = False
-
-    def on_mount(self) -> None:
-        background = self.app.get_css_variables().get("background", "#000000")
-        self.styles.background = Color.parse(background).with_alpha(0.6)
-        self.styles.align = ("center", "middle")
 
     def dismiss(self, result: ResultType | None = None) -> AwaitComplete:
         """Answer ``result`` and close, the first time only (and only from the top)."""
