@@ -222,20 +222,23 @@ def test_split_activation_refresh_and_export(shop: Any, tmp_path: Path) -> None:
                                  if email else "")
 
 
-IDENTIFIER_PROFILES = """id,contact,cell,landline,work_mobile,email_opt_in,nickname
-p1, Ann@Example.com ,+44 7700 900001,020 7946 0001,+44 7700 900101,true,Annie
-p2,bob@example.com,+44 7700 900002,,+44 7700 900102,false,Bobby
+IDENTIFIER_PROFILES = """id,contact,cell,landline,work_mobile,email_opt_in,phone_opt_in,nickname
+p1, Ann@Example.com ,+44 7700 900001,020 7946 0001,+44 7700 900101,true,yes,Annie
+p2,bob@example.com,+44 7700 900002,,+44 7700 900102,false,no,Bobby
 """
 # contact, cell and landline have no identifier word in their names: their XDM names say what
 # they are; email_opt_in has the word "email" but its XDM name says it is a consent, not an
-# address; work_mobile has no XDM name, so its name decides.
+# address; work_mobile has no XDM name, so its name decides; phone_opt_in has the word "phone"
+# and no XDM name, but a yes/no value is never an identifier.
 IDENTIFIER_SCHEMA = """contact: {xdm: personalEmail.address}
 cell: {xdm: mobilePhone.number}
 landline: {xdm: homePhone.number}
 email_opt_in: {type: boolean, xdm: consents.marketing.email.val}
 nickname: {xdm: person.name.nickname}
+phone_opt_in: {type: boolean}
 """
-IDENTIFIER_FIELDS = ("contact", "cell", "landline", "work_mobile", "email_opt_in", "nickname")
+IDENTIFIER_FIELDS = ("contact", "cell", "landline", "work_mobile", "email_opt_in", "phone_opt_in",
+                     "nickname")
 
 
 def test_hash_picks_identifiers_by_xdm_name_at_activation(fresh_location: Any, tmp_path: Path) -> None:
@@ -276,6 +279,7 @@ def test_hash_picks_identifiers_by_xdm_name_at_activation(fresh_location: Any, t
             name: sha(row[name]) for name in ("contact", "cell", "landline", "work_mobile")}
         assert line["nickname"] == row["nickname"] and line["nickname"] in ("Annie", "Bobby")
         assert line["email_opt_in"] in (True, False)  # a consent flag stays as it is
+        assert line["phone_opt_in"] in (True, False)
     assert hashed[0]["contact"] == sha("ann@example.com")
     assert hashed[1]["landline"] == ""  # a missing value stays empty
 

@@ -849,7 +849,8 @@ def activate(conn: Connection, campaign_conn: Connection, resolved: ResolvedSegm
     catalog = catalog or Catalog.load(conn)
     chosen = _fields_for(campaign_conn, catalog, resolved.segment.id, fields)
     chosen_split = _split_for(campaign_conn, catalog, resolved.segment.id, split)
-    identifiers = identifier_fields(chosen, {name: catalog.attributes[name].xdm for name in chosen})
+    attributes = {name: catalog.attributes[name] for name in chosen}
+    identifiers = identifier_fields(chosen, {name: (a.xdm, a.type) for name, a in attributes.items()})
     segment = resolved.segment
     definition, refs, fingerprint = definition_of(resolved)
     report = progress or (lambda step, fraction: None)

@@ -558,7 +558,7 @@ HASHES = ("sha256",)
 # Fields hashed by ``--hash``: the identifiers ad platforms match on. An attribute with an XDM
 # name is one when that name is an e-mail address or a phone number (personalEmail.address,
 # workEmail.address, mobilePhone.number, homePhone.number, ...); one without, when its name has
-# one of these words.
+# one of these words. A yes/no attribute never is (``phone_opt_in`` is a consent, not a number).
 IDENTIFIER_XDM = re.compile(r"(?:^|\.)\w*(?:email\.address|phone\.number)$", re.IGNORECASE)
 IDENTIFIER_WORDS = ("email", "phone", "mobile", "msisdn")
 
@@ -574,17 +574,23 @@ class ExportPlan:
     with_split: bool = False
 
 
-def is_identifier(name: str, xdm: str = "") -> bool:
-    """Whether a field is an identifier: by its XDM name when it has one, else by its name."""
+def is_identifier(name: str, xdm: str = "", kind: str = "string") -> bool:
+    """Whether a field is an identifier: never a boolean; by its XDM name when it has one,
+    else by its name."""
+    if kind == "boolean":
+        return False
     if xdm:
         return IDENTIFIER_XDM.search(xdm) is not None
     return any(word in name.lower() for word in IDENTIFIER_WORDS)
 
 
-def identifier_fields(fields: Sequence[str], xdm: Mapping[str, str]) -> tuple[str, ...]:
-    """The fields (of an activation) that are identifiers, given the XDM names of those that
-    have one; recorded with the audience, so an export need not guess from names later."""
-    return tuple(name for name in fields if is_identifier(name, xdm.get(name, "")))
+def identifier_fields(fields: Sequence[str],
+                      attributes: Mapping[str, tuple[str, str]] | None = None) -> tuple[str, ...]:
+    """The fields (of an activation) that are identifiers, given each known field's XDM name
+    and type (``attributes``: name -> (xdm, type)); recorded with the audience, so an export
+    need not guess from names later."""
+    known = attributes or {}
+    return tuple(name for name in fields if is_identifier(name, *known.get(name, ("", "string"))))
 
 
 def export_plan(conn: Connection, audience: Audience, *, fmt: str = "csv",
@@ -606,7 +612,7 @@ def export_plan(conn: Connection, audience: Audience, *, fmt: str = "csv",
         if hash_name.lower() not in HASHES:
             raise InputError(f"Unknown hash {hash_name!r}; use sha256.")
         identifiers = audience.identifiers if audience.identifiers is not None \
-            else identifier_fields(audience.fields, {})
+            else identifier_fields(audience.fields)
         hashed = tuple(name for name in chosen if name in identifiers)
         if not hashed:
             raise InputError("--hash sha256 hashes identifier fields (email, phone), and none is"
