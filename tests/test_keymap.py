@@ -147,6 +147,7 @@ async def test_a_remapped_key_works_the_old_one_does_not_and_help_shows_it(store
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot, table_ready(app.screen.query_one("ProfileTable")))
         assert warnings(app) == []
+        await settle(pilot, lambda: "Help" in footer_keys(app))  # the footer fills on a later refresh
         keys = footer_keys(app)
         assert keys["Help"] == "f9" and keys["Segments"] == "f7"
         await pilot.press("f1")
@@ -179,6 +180,7 @@ async def test_a_screen_key_is_remapped_on_its_screen(store: Path) -> None:
     app = make_app(store, as_of=AS_OF)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot, table_ready(app.screen.query_one("ProfileTable")))
+        await settle(pilot, lambda: "Search" in footer_keys(app))  # the footer fills on a later refresh
         assert footer_keys(app)["Search"] == "ctrl+f"
         lines = {line.id_text: line for line in key_lines(app.screen)}
         assert lines["profiles.search"].key_text == app.get_key_display(Binding("ctrl+f", "search"))

@@ -79,6 +79,32 @@ async def test_the_breakdown_never_cuts_a_count_or_a_share(store: Path,
             assert "… …" not in line
 
 
+async def test_the_breakdown_under_the_sample_is_reached_from_the_keyboard(store: Path) -> None:
+    """At 80x24 the sample and the breakdown share a few rows under the tree: their column is
+    a tab stop, and its keys scroll the breakdown into view (no mouse needed)."""
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await builder(pilot)
+        lists = app.screen.preview.query_one("#preview-lists")
+        breakdown = app.screen.preview.query_one("#breakdown")
+        assert not lists.region.contains_region(breakdown.region)  # below the fold at first
+        for _ in range(4):
+            if lists.has_focus:
+                break
+            await pilot.press("tab")
+        assert lists.has_focus
+        await pilot.press("end")
+        await pilot.pause(0.2)
+        assert lists.region.contains_region(breakdown.region)
+
+
+async def test_the_breakdown_column_is_no_tab_stop_beside_the_tree(store: Path) -> None:
+    app = make_app(store, as_of=AS_OF)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await builder(pilot)
+        assert not app.screen.preview.query_one("#preview-lists").can_focus
+
+
 async def test_a_store_without_events_shows_no_empty_activity_or_timeline(tmp_path: Path) -> None:
     """An imported table of customers only: the view has no orders, spend or empty timeline,
     and the heading shows the id once."""

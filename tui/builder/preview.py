@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Digits, OptionList, Static
 from textual.widgets.option_list import Option
@@ -120,6 +120,13 @@ class SampleList(OptionList):
     ]
 
 
+class ListsScroll(VerticalScroll):
+    """The sample and the breakdown; a tab stop only while they share a few rows."""
+
+    HELP_TITLE = "Sample and breakdown"
+    can_focus = False
+
+
 class PreviewPanel(Vertical):
     """Count, share of all profiles, timing; sample; breakdown.
 
@@ -157,12 +164,19 @@ class PreviewPanel(Vertical):
             yield Digits("…", id="count-digits")
             yield Static("", id="count-share")
             yield Static("", id="count-status")
-        with Vertical(id="preview-lists"):
+        with ListsScroll(id="preview-lists"):
             yield Static("SAMPLE OF MEMBERS", classes="section", id="sample-title")
             yield SampleList(id="sample")
             yield Static("BREAKDOWN", classes="section", id="breakdown-title")
             yield Static(Text("press b to break the audience down by an attribute",
                               style="dim"), id="breakdown")
+
+    def fit(self, narrow: bool) -> None:
+        """Under the tree (a narrow terminal) the sample and the breakdown share a few rows:
+        their column becomes a tab stop whose keys scroll it, so the breakdown below the
+        sample is reached without a mouse."""
+        self.set_class(narrow, "narrow")
+        self.query_one("#preview-lists", ListsScroll).can_focus = narrow
 
     # -- count --------------------------------------------------------------------
     def show_counting(self, clock: Callable[[], float] = time.monotonic) -> None:

@@ -350,7 +350,7 @@ class BuilderScreen(Screen[str | None]):
         narrow = self.app.size.width < NARROW_COLUMNS
         if narrow != self.has_class("narrow"):
             self.set_class(narrow, "narrow")
-            self.preview.set_class(narrow, "narrow")
+            self.preview.fit(narrow)
 
     def on_mount(self) -> None:
         self.fit_terminal()
