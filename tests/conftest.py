@@ -37,9 +37,14 @@ def _private_settings(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture
-def snap_compare(snap_compare: Callable[..., bool]) -> Callable[..., bool]:
-    """The snapshot plugin's comparison, with every text cursor held steady before the picture
-    is taken: a blinking cursor is caught on or off depending on the machine's load."""
+def snap_compare(snap_compare: Callable[..., bool],
+                 monkeypatch: pytest.MonkeyPatch) -> Callable[..., bool]:
+    """The snapshot plugin's comparison, with what depends on the machine's load held steady:
+    every text cursor (a blinking one is caught on or off) and the profile browser's "last
+    page took" note (shown behind a dialog when a page was slow)."""
+    from tui.screens import profiles
+
+    monkeypatch.setattr(profiles, "SLOW_PAGE_S", float("inf"))
 
     def compare(app: Any, *, run_before: Callable[[Any], Any] | None = None, **options: Any) -> bool:
         async def ready(pilot: Any) -> None:

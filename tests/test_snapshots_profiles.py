@@ -15,16 +15,10 @@ import pytest
 
 from tests.app_store import AS_OF, build, settle, table_ready
 from tui.app import make_app
-from tui.screens import profiles
 from tui.screens.profile_view import ProfileViewScreen
 from tui.screens.profiles import ProfilesScreen
 
 SIZE = (130, 36)
-
-
-@pytest.fixture(autouse=True)
-def no_slow_page_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(profiles, "SLOW_PAGE_S", float("inf"))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import pytest
 from tests.app_store import AS_OF, build_with_audiences, settle, table_ready
 from tui.app import make_app
 from tui.builder.screen import BuilderScreen
-from tui.screens import profiles
 from tui.screens.activation import ActivationScreen
 from tui.screens.audiences import AudienceMembersScreen, AudiencesScreen
 from tui.screens.delivery import DeliveryScreen
@@ -36,7 +35,6 @@ Step = Callable[[Any], Awaitable[None]]
 @pytest.fixture(autouse=True)
 def fixed_clocks(monkeypatch: pytest.MonkeyPatch, store: Path) -> None:
     monkeypatch.chdir(store.parent)  # paths on screen are shown relative to the working folder
-    monkeypatch.setattr(profiles, "SLOW_PAGE_S", float("inf"))
     monkeypatch.setattr(BuilderScreen, "clock", staticmethod(lambda: 0.0))
 
 
