@@ -34,7 +34,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ from store.campaign.store import (
     store_location,
 )
 from store.engines.base import Connection
-from store.engines.cancel import Cancel
+from store.engines.cancel import Cancel, watching
 from store.engines.layout import quote_identifier
 from store.engines.sqlite import error_kind
 from store.errors import AudiencesError, InputError, QueryCancelled, StoreError
@@ -315,12 +315,6 @@ def _check(cancel: Cancel | None) -> None:
         raise QueryCancelled("activation cancelled")
 
 
-def _watched(cancel: Cancel | None, conn: Connection) -> AbstractContextManager[Connection]:
-    """While inside, cancelling ``cancel`` interrupts ``conn``'s statement (errors are named
-    by the caller, who knows which store failed)."""
-    return cancel.watching(conn, translate=False) if cancel is not None else nullcontext(conn)
-
-
 def source_query(resolved: ResolvedSegment, catalog: Catalog, as_of: dt.datetime,
                  fields: Sequence[str], split_by: str | None = None) -> tuple[str, tuple[Any, ...]]:
     """SQL selecting each member's external id and fields JSON from the attached profile store.
@@ -450,7 +444,7 @@ def _stage_attached(conn: Connection, campaign_conn: Connection, profile_path: s
             return 1
 
         campaign_conn.create_function("activation_tick", 1, tick)  # type: ignore[attr-defined]
-        with _watched(cancel, campaign_conn):
+        with watching(cancel, campaign_conn, translate=False):
             try:
                 campaign_conn.execute("BEGIN")
                 campaign_conn.execute(f"INSERT OR IGNORE INTO {STAGED}(profile_id, fields, split) {sql}",
@@ -547,7 +541,7 @@ def stream_members(conn: Connection, campaign_conn: Connection, resolved: Resolv
     campaign_conn.execute("BEGIN")
     try:
         campaign_conn.execute(create)
-        with _watched(cancel, conn):
+        with watching(cancel, conn, translate=False):
             while True:
                 _check(cancel)
                 try:

@@ -87,14 +87,17 @@ class Cancel:
 
 
 @contextmanager
-def watching(cancel: Cancel | None, conn: Connection) -> Iterator[Connection]:
-    """``cancel.watching(conn)``, or just the error translation when there is no token."""
-    if cancel is None:
+def watching(cancel: Cancel | None, conn: Connection, *, translate: bool = True) -> Iterator[Connection]:
+    """``cancel.watching(conn)``, or just the error translation when there is no token
+    (``translate=False``: nothing at all then)."""
+    if cancel is not None:
+        with cancel.watching(conn, translate=translate):
+            yield conn
+    elif translate:
         with translated_errors(None):
             yield conn
     else:
-        with cancel.watching(conn):
-            yield conn
+        yield conn
 
 
 @contextmanager

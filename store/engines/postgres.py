@@ -92,6 +92,19 @@ def _translated(exc: Exception) -> sqlite3.Error:
     return sqlite3.DatabaseError(text)
 
 
+def _copy_rows(raw: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+               translated: type[Exception]) -> None:
+    """``rows`` written by one COPY on the driver connection ``raw``; an error of class
+    ``translated`` becomes the matching sqlite3 class."""
+    names = ", ".join(quote_identifier(c) for c in columns)
+    try:
+        with raw.cursor().copy(f"COPY {quote_identifier(table)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    except translated as exc:
+        raise _translated(exc) from exc
+
+
 SEARCH_INDEX_PREFIX = "profiles_search_"
 
 
@@ -417,33 +430,21 @@ class PostgresEngine(Engine):
         if raw is None:
             super().bulk_insert(conn, table, columns, rows)
             return
-        names = ", ".join(quote_identifier(c) for c in columns)
-        try:
-            with raw.cursor().copy(f"COPY {quote_identifier(table)} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except Exception as exc:
-            raise _translated(exc) from exc
+        _copy_rows(raw, table, columns, rows, Exception)
 
     def bulk_insert_column_batches(self, conn: Connection, table: str, columns: Sequence[str],
                                    batches: Iterable[Sequence[Any]]) -> None:
         """Every batch through one COPY, inside the caller's transaction: the server stores
         rows while the next batch is read (a COPY per batch would wait for the server each
-        time)."""
+        time). Errors of the batches' own making pass through untranslated."""
         raw = conn.raw if isinstance(conn, PostgresConnection) else None
         if raw is None:
             super().bulk_insert_column_batches(conn, table, columns, batches)
             return
-        names = ", ".join(quote_identifier(c) for c in columns)
-        try:
-            with raw.cursor().copy(f"COPY {quote_identifier(table)} ({names}) FROM STDIN") as copy:
-                for data in batches:
-                    lists = [values.tolist() if hasattr(values, "tolist") else values
-                             for values in data]
-                    for row in zip(*lists, strict=True):
-                        copy.write_row(row)
-        except _driver().Error as exc:  # (errors of the batches' own making pass through)
-            raise _translated(exc) from exc
+        rows = (row for data in batches for row in zip(
+            *(values.tolist() if hasattr(values, "tolist") else values for values in data),
+            strict=True))
+        _copy_rows(raw, table, columns, rows, _driver().Error)
 
     # ------------------------------------------- tables the project did not create (store/engines/source.py)
     reads_source_tables: ClassVar[bool] = True
