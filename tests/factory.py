@@ -14,6 +14,7 @@ from typing import Any
 from store.engines.base import Connection, engine_for
 from store.engines.layout import quote_identifier, write_transaction
 from store.schema import catalog as cat
+from store.schema.activity import refresh_activity
 from store.schema.values import AttrType, format_datetime, to_epoch_seconds
 
 # The example segment of spec/segments.md, as its YAML (the builder and CLI tests build it).
@@ -148,3 +149,4 @@ def write_rows(conn: Connection, spec: StoreSpec, catalog: cat.Catalog, columns:
           to_epoch_seconds(event["timestamp"]),
           *(to_storage(event[f], all_fields[f].type) if f in event else None for f in all_fields)]
          for pk, event in enumerate(spec.events, start=1)])
+    refresh_activity(conn)  # as every writer of events does

@@ -10,11 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from store.engines.base import engine_for
+from store.engines.layout import write_transaction
 from store.errors import InputError, StoreError
 from store.ingest import copy as copying
 from store.ingest.copy import copy_store
 from store.ingest.importer import import_entity, import_events, import_profiles
 from store.sample.generator import generate_sample
+from store.schema.activity import refresh_activity
 from store.schema.indexes import missing_indexes
 from tests.services.fixtures import fresh_schema
 from tests.test_engines_write import Location, contents, counts, write
@@ -114,9 +116,10 @@ def test_a_failed_copy_leaves_the_destination_as_it_was(
 def test_copy_reads_in_batches(source: str, tmp_path: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(copying, "BATCH_ROWS", 7)
-    conn = sqlite3.connect(source)  # keys far apart: the copy steps over the gap
-    conn.execute("UPDATE events SET pk = 5000000000 WHERE pk = (SELECT max(pk) FROM events)")
-    conn.commit()
+    conn = engine_for(source).connect()  # keys far apart: the copy steps over the gap
+    with write_transaction(conn):
+        conn.execute("UPDATE events SET pk = 5000000000 WHERE pk = (SELECT max(pk) FROM events)")
+        refresh_activity(conn)  # as a writer of events does
     conn.close()
     seen: list[tuple[str, int, int]] = []
     target = str(tmp_path / "batched.duckdb")

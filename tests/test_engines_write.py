@@ -57,7 +57,8 @@ def contents(location: str) -> dict[str, list[tuple[Any, ...]]]:
     conn = engine.open_store(readonly=True)
     try:
         tables = ["meta", "attributes", "event_types", "event_fields", "event_type_fields",
-                  "entities", "entity_fields", "segments", "profiles", "events"]
+                  "entities", "entity_fields", "segments", "profiles", "events",
+                  "profile_activity"]
         tables += [row[0] for row in conn.execute("SELECT table_name FROM entities ORDER BY 1")]
         found: dict[str, list[tuple[Any, ...]]] = {}
         for table in tables:

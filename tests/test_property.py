@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -34,7 +35,15 @@ from store.query.evaluator import (
 )
 from store.schema.catalog import Catalog
 from store.segments.errors import SegmentError
-from store.segments.model import AllOf, Node, NotOf, Segment, SequenceCondition, walk
+from store.segments.model import (
+    AllOf,
+    EventCondition,
+    Node,
+    NotOf,
+    Segment,
+    SequenceCondition,
+    walk,
+)
 from store.segments.validate import ResolvedSegment, validate_segment
 from store.segments.yamlio import dump_node, dump_segment, load_segment_text
 from tests.factory import StoreSpec, build_store, refill_store
@@ -155,7 +164,12 @@ def describe(node: Node, refs: dict[str, Segment], as_of: dt.datetime) -> str:
 def assert_counts_agree(conn: Connection, catalog: Catalog, profiles: list[ProfileData],
                         as_of: dt.datetime, rule: Node, library: dict[str, Segment],
                         checked: set[Node]) -> None:
-    """Every node of ``rule``: compiled count == evaluator count."""
+    """Every node of ``rule``: compiled count == evaluator count. A node that asks for any
+    event in a window is counted twice: as the catalog says, and through the per-profile
+    rollup whatever the window (``Catalog.activity_until`` forced below every event time:
+    the rollup's answer must be exact at any as-of instant, events after it included)."""
+    rollup = (replace(catalog, activity_until=float("-inf"))
+              if catalog.activity_until is not None else None)
     for path, node in walk(rule):
         if node in checked:
             continue
@@ -165,6 +179,15 @@ def assert_counts_agree(conn: Connection, catalog: Catalog, profiles: list[Profi
         got = compiled_count(conn, resolved, as_of, catalog)
         assert got == expected, (
             f"{path}: compiled {got}, evaluator {expected}\n{describe(node, resolved.refs, as_of)}")
+        if rollup is not None and asks_any_event(node):
+            got = compiled_count(conn, resolved, as_of, rollup)
+            assert got == expected, (f"{path}: compiled through the rollup {got}, evaluator"
+                                     f" {expected}\n{describe(node, resolved.refs, as_of)}")
+
+
+def asks_any_event(node: Node) -> bool:
+    """Whether a rule has an event condition of every type ("*")."""
+    return any(isinstance(n, EventCondition) and n.types is None for _, n in walk(node))
 
 
 @on_every_engine

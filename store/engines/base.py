@@ -311,7 +311,11 @@ class Engine(ABC):
         """Refresh the planner's statistics after a bulk write (of the store's big tables only:
         a bare ANALYZE on a server would lock every table of the database)."""
         for table in ("profiles", "events"):
-            conn.execute(f"ANALYZE {quote_identifier(table)}")
+            self.analyze_table(conn, table)
+
+    def analyze_table(self, conn: Connection, table: str) -> None:
+        """Refresh the planner's statistics of one table (inside a transaction too)."""
+        conn.execute(f"ANALYZE {quote_identifier(table)}")
 
     def release(self) -> None:  # noqa: B027
         """Let go of whatever this process keeps open on the store (before its file is replaced)."""

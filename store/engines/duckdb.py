@@ -235,6 +235,9 @@ class DuckDBEngine(Engine):
     def analyze(self, conn: Connection) -> None:
         """Nothing: DuckDB keeps its statistics up to date as rows are inserted."""
 
+    def analyze_table(self, conn: Connection, table: str) -> None:
+        """Nothing (see ``analyze``)."""
+
     # ----------------------------------------------------------------- dialect
     def column_type(self, sql_affinity: str) -> str:
         return {"TEXT": "VARCHAR", "INTEGER": "BIGINT", "REAL": "DOUBLE"}.get(sql_affinity, sql_affinity)

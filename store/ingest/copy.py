@@ -21,6 +21,7 @@ from typing import Any
 from store.engines.base import Connection, Engine
 from store.engines.layout import quote_identifier
 from store.errors import InputError, StoreError
+from store.schema.activity import refresh_activity
 from store.schema.catalog import add_column
 from store.schema.indexes import create_missing_indexes, drop_event_indexes
 from store.schema.rebuild import Build, replacement
@@ -110,6 +111,7 @@ def _copy(src: Connection, build: Build, result: CopyResult, report: CopyProgres
     report("indexes", 0, 1)
     for statement in rebuild:
         dest.execute(statement)
+    refresh_activity(dest)
     dest.engine.analyze(dest)
     create_missing_indexes(dest)
     report("indexes", 1, 1)

@@ -46,6 +46,7 @@ from store.ingest.inference import (
     timestamp_problem,
 )
 from store.ingest.readers import Chunk, ImportFile, RowProblem
+from store.schema.activity import refresh_activity
 from store.schema.catalog import (
     ID_ATTRIBUTE,
     Catalog,
@@ -896,6 +897,7 @@ class _EventsJob(_Job):
             self._rows(chunks, _next_pk(conn, "events"), type_ids, plan, converters))
         for statement in indexes:
             conn.execute(statement)
+        refresh_activity(conn)
         return {"created_profiles": created, "event_types": tuple(self.types)}
 
     def _rows(self, chunks: Iterator[Chunk], next_pk: int, type_ids: dict[str, int],

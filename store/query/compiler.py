@@ -40,6 +40,7 @@ from store.engines.base import Connection
 from store.errors import InputError
 from store.query import sqlbuild as sb
 from store.query.predicates import Predicates, Target, next_day, window_or_open
+from store.schema.activity import ACTIVITY_TABLE
 from store.schema.catalog import Catalog, Entity
 from store.schema.indexes import FieldIndex, field_indexes
 from store.schema.values import UTC, day_start_epoch, epoch_from_micros, to_epoch_seconds
@@ -69,6 +70,7 @@ PROFILES = "profiles"
 EVENTS = "events"
 EVENTS_ALIAS = "ev"
 PROBE_ALIAS = "probe"  # the events of one profile, asked from a profiles row (``probe``)
+LATEST_ALIAS = "latest"  # one profile's row of the activity rollup (``latest_probe``)
 PROFILE_ALIAS = "ev_profile"  # the profiles row of an event, for ``field: profile.NAME``
 PREVIOUS_ALIAS = "prev"  # a sequence's previous step: (profile_pk, ts) of the series so far
 TYPE_TIME_INDEX = "events_type_ts_profile"  # created with every store (store/engines/sqlite.py)
@@ -568,17 +570,53 @@ class _Compiler:
     def probe(self, node: EventCondition, path: str) -> exp.Exists:
         """``EXISTS (SELECT 1 FROM events probe INDEXED BY events_profile_ts WHERE
         probe.profile_pk = profiles.pk AND probe.ts BETWEEN low AND A)``: a condition on the
-        profiles row, which the enclosing scan reads in pk order (``has_probe``)."""
+        profiles row, which the enclosing scan reads in pk order (``has_probe``).
+
+        When the window reaches the store's latest event and the per-profile rollup is
+        current (``Catalog.activity_until``), the profile's latest event time answers instead
+        (``latest_probe``). A window that ends earlier keeps asking the events: most profiles'
+        latest event would then lie after it, and each would be asked the events anyway."""
         low, upper, _ = self.window_span(node, path)
+        until = self.catalog.activity_until
+        if until is not None and upper >= until:
+            return self.latest_probe(low, upper, sb.column("pk", PROFILES))
+        return exp.Exists(this=self.events_probe(low, upper, sb.column("pk", PROFILES)))
+
+    def events_probe(self, low: float | None, upper: float,
+                     profile: exp.Expression) -> exp.Select:
+        """The events of ``profile`` with ``low <= ts <= upper``, read by (profile_pk, ts)."""
         events = sb.table(EVENTS, PROBE_ALIAS)
         events.set("indexed", sb.ident(PROFILE_TIME_INDEX))
         ts = sb.column("ts", PROBE_ALIAS)
-        terms: list[exp.Expression] = [
-            sb.column("profile_pk", PROBE_ALIAS).eq(sb.column("pk", PROFILES))]
+        terms: list[exp.Expression] = [sb.column("profile_pk", PROBE_ALIAS).eq(profile)]
         if low is not None:
             terms.append(exp.GTE(this=ts.copy(), expression=self.binder.bind(low)))
         terms.append(exp.LTE(this=ts, expression=self.binder.bind(upper)))
-        query = exp.select(exp.Literal.number(1)).from_(events, copy=False).where(
+        return exp.select(exp.Literal.number(1)).from_(events, copy=False).where(
+            sb.conjunction(terms), copy=False)
+
+    def latest_probe(self, low: float | None, upper: float, profile: exp.Expression) -> exp.Exists:
+        """``EXISTS (SELECT 1 FROM profile_activity latest WHERE latest.profile_pk =
+        profiles.pk AND latest.last_ts >= low AND (latest.last_ts <= upper OR (events of
+        the profile in the window, asked only when its latest event lies after upper)))``.
+
+        Exact at any as-of instant: a latest event inside the window is an event inside it,
+        none at or after ``low`` means none in the window, and only a latest event after
+        ``upper`` leaves the question to the events. The repeated ``last_ts > upper`` inside
+        the events' subquery lets an engine that joins subqueries instead of running them row
+        by row (DuckDB) see that it has no profile to ask, and skip the events."""
+        last = sb.column("last_ts", LATEST_ALIAS)
+        later = exp.GT(this=last.copy(), expression=self.binder.bind(upper))
+        events = self.events_probe(low, upper, sb.column("profile_pk", LATEST_ALIAS))
+        events.where(later, copy=False)
+        inside = exp.or_(exp.LTE(this=last.copy(), expression=self.binder.bind(upper)),
+                         exp.Exists(this=events), copy=False)
+        terms: list[exp.Expression] = [sb.column("profile_pk", LATEST_ALIAS).eq(profile)]
+        if low is not None:
+            terms.append(exp.GTE(this=last.copy(), expression=self.binder.bind(low)))
+        terms.append(exp.Paren(this=inside))
+        query = exp.select(exp.Literal.number(1)).from_(
+            sb.table(ACTIVITY_TABLE, LATEST_ALIAS), copy=False).where(
             sb.conjunction(terms), copy=False)
         return exp.Exists(this=query)
 

@@ -40,6 +40,7 @@ from sample_data import SCHEMA_FILE
 from store.engines.base import Connection, Engine, engine_for
 from store.errors import InputError, StoreError
 from store.sample import pools as pools
+from store.schema.activity import refresh_activity
 from store.schema.catalog import (
     XdmKind,
     declare_derived_age,
@@ -209,6 +210,7 @@ def _build_store(build: Build, profiles: int, seed: int, until: dt.date,
     for number, sql in enumerate(dropped):
         conn.execute(sql)
         report("Building indexes", (number + 1) / (len(dropped) + 1))
+    refresh_activity(conn)
     build.engine.analyze(conn)
     create_missing_indexes(conn)  # after ANALYZE: attribute indexes get no misleading statistics
     report("Building indexes", 1.0)

@@ -14,6 +14,7 @@ from rapidfuzz import fuzz, process
 
 from store.engines.base import Connection
 from store.engines.layout import RESERVED_COLUMNS, quote_identifier
+from store.schema.activity import activity_until
 from store.schema.values import SQL_AFFINITY, AttrType
 
 
@@ -106,6 +107,8 @@ class Catalog:
     event_types: dict[str, EventType]
     event_fields: dict[str, EventField]
     entities: dict[str, Entity]
+    # The latest event time when the per-profile rollup is current (store/schema/activity.py).
+    activity_until: float | None = None
 
     @classmethod
     def load(cls, conn: Connection) -> Catalog:
@@ -154,7 +157,7 @@ class Catalog:
             }
             entities[row[0]] = Entity(row[0], row[1], row[2], row[3], fields, row[4] or "",
                                       row[5] or "")
-        return cls(attributes, event_types, event_fields, entities)
+        return cls(attributes, event_types, event_fields, entities, activity_until(conn))
 
     def event_type_ids(self, names: tuple[str, ...] | None) -> list[int]:
         """Ids of the named event types; None means every type ("*")."""

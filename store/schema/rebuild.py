@@ -36,6 +36,7 @@ from store.engines.layout import (
 from store.engines.sqlite import BUSY_TIMEOUT_MS, SQLiteEngine, describe_sqlite_error, open_store
 from store.errors import StoreError
 from store.files import check_store_path
+from store.schema.activity import ACTIVITY_TABLE
 from store.schema.search import ensure_search_index
 
 SavedRows = tuple[list[str], list[tuple[Any, ...]]]
@@ -46,7 +47,7 @@ COMMIT_EVERY_ROWS = 2_000_000
 SIDE_SUFFIXES = ("-journal", "-wal", "-shm", ".wal")
 # The tables of every store, children first (dropped in this order).
 STORE_TABLES = ("event_type_fields", "entity_fields", "entities", "event_fields", "event_types",
-                "attributes", "segments", "events", "profiles", "meta")
+                "attributes", "segments", ACTIVITY_TABLE, "events", "profiles", "meta")
 
 
 @dataclass
