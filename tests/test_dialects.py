@@ -37,6 +37,7 @@ from store.query.compiler import (
 )
 from store.query.predicates import Predicates, Target
 from store.sample.generator import generate_sample
+from store.schema.activity import ACTIVITY_TABLE
 from store.schema.catalog import Catalog
 from store.segments.library import resolve_file
 from store.segments.model import AttributeCondition
@@ -59,15 +60,15 @@ Run = Callable[[exp.Expression, Sequence[Any]], Rows]
 def store_tables(conn: sqlite3.Connection) -> list[str]:
     names = [row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'entity\\_%' ESCAPE '\\'")]
-    return ["profiles", "events", *sorted(names)]
+    return ["profiles", "events", ACTIVITY_TABLE, *sorted(names)]
 
 
 def column_types(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
-    """(column, type) with the store's encodings: BIGINT, DOUBLE (and ``ts``), text."""
+    """(column, type) with the store's encodings: BIGINT, DOUBLE (and event times), text."""
     columns = []
     for _, name, declared, *_ in conn.execute(f'PRAGMA table_info("{table}")'):
         kind = str(declared).upper()
-        if name == "ts" or kind in ("REAL", "DOUBLE", "FLOAT"):
+        if name in ("ts", "last_ts") or kind in ("REAL", "DOUBLE", "FLOAT"):
             columns.append((name, "DOUBLE"))
         elif kind.startswith("INT"):
             columns.append((name, "BIGINT"))
