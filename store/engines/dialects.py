@@ -182,6 +182,8 @@ class _Rewriter:
                 node.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{self.aliases}",
                                                                         quoted=True)))
             return node
+        if isinstance(node, exp.Not) and self.dialect == "postgres":
+            return self.anti_join(node)
         if isinstance(node, exp.Select):
             return self.json_select(node)
         if isinstance(node, exp.In):
@@ -219,6 +221,30 @@ class _Rewriter:
         if isinstance(node, _ARITHMETIC):
             return self.arithmetic(node)
         return node
+
+    def anti_join(self, node: exp.Not) -> exp.Expression:
+        """``NOT pk IN (set)`` as ``NOT EXISTS (SELECT 1 FROM (set) AS _n(v) WHERE _n.v = pk)``
+        on PostgreSQL. It runs ``NOT IN`` as a subplan that it hashes only when the set fits
+        in ``work_mem``; a bigger set (every buyer of 1M profiles, with the default 4MB) is
+        read again for each profile, and members-never-bought ran for minutes. ``NOT EXISTS``
+        is planned as a hash anti-join, which spills to disk instead. The same answer here:
+        neither a profile's pk nor any set's pk is ever NULL."""
+        inner = node.this
+        while isinstance(inner, exp.Paren):
+            inner = inner.this
+        query = inner.args.get("query") if isinstance(inner, exp.In) else None
+        left = inner.this if isinstance(inner, exp.In) else None
+        if not (isinstance(query, exp.Subquery) and isinstance(left, exp.Column)
+                and left.name == "pk" and not left.table):
+            return node
+        self.aliases += 1
+        alias = f"_n{self.aliases}"
+        source = exp.Subquery(this=query.this, alias=exp.TableAlias(
+            this=exp.to_identifier(alias, quoted=True), columns=[exp.to_identifier("v")]))
+        match = exp.EQ(this=exp.column("v", table=exp.to_identifier(alias, quoted=True)),
+                       expression=left.copy())
+        probe = exp.select(exp.Literal.number(1)).from_(source, copy=False).where(match, copy=False)
+        return exp.Not(this=exp.Exists(this=probe))
 
     # -- values ------------------------------------------------------------------------
     def constant(self, node: exp.Expression) -> tuple[bool, Any]:

@@ -10,6 +10,7 @@ transaction unless ``write_transaction`` opens one.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
     from store.engines.source import Relation
 
 CONNECT_TIMEOUT_S = 5
+# Memory for each sort and hash of our sessions (the server's default, 4MB, is often left as
+# installed). A set tested inside an OR (``pk IN (set) OR ...``) is hashed only when it fits
+# in work_mem x hash_mem_multiplier; a bigger one is read again for every profile, and a
+# count of 1M profiles ran for minutes. Hashes get four times work_mem, sorts work_mem.
+DEFAULT_WORK_MEM = "64MB"
+HASH_MEM_MULTIPLIER = "4"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -239,6 +246,15 @@ class PostgresEngine(Engine):
         except psycopg.Error as exc:
             raw.close()
             raise StoreError(self.describe_error(exc)) from exc
+        work_mem = os.environ.get("AUDIENCES_POSTGRES_WORK_MEM", DEFAULT_WORK_MEM)
+        try:
+            raw.execute("SELECT set_config('work_mem', %s, false),"
+                        " set_config('hash_mem_multiplier', %s, false)",
+                        (work_mem, HASH_MEM_MULTIPLIER))
+        except psycopg.Error as exc:
+            raw.close()
+            raise StoreError(f"AUDIENCES_POSTGRES_WORK_MEM={work_mem!r} is not a memory size"
+                             f" PostgreSQL takes (for example 64MB or 1GB): {exc}") from exc
         return raw
 
     def connect(self, *, readonly: bool = False) -> PostgresConnection:
