@@ -333,3 +333,25 @@ def test_a_write_killed_in_rollback_journal_mode_is_rolled_back_on_the_next_open
         conn.close()
     if first == "count":
         assert '"count": 5000' in result.output
+
+
+def test_sigterm_stops_a_command_like_ctrl_c(tmp_path: Path) -> None:
+    """``timeout``, cron and systemd stop a command with SIGTERM: it unwinds as Ctrl-C does
+    (the half-built store file is removed, a server's query cancelled) and says so, exit 143.
+    Before, the process died at once and left ``shop.db.tmp-*`` behind."""
+    target = tmp_path / "shop.db"
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from tui.cli import main; main()", "sample", "--db", str(target),
+         "--profiles", "400000", "--quiet"],
+        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("shop.db.tmp-*")) and process.poll() is None:
+        assert time.monotonic() < deadline, "the sample never started writing"
+        time.sleep(0.05)
+    assert process.poll() is None, "the sample ended before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "Interrupted; nothing half-written was kept." in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

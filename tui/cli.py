@@ -9,8 +9,10 @@ prints a traceback for a user error.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 import click
@@ -27,18 +29,38 @@ if TYPE_CHECKING:
     from store.engines.base import Engine
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a subcommand (``timeout``, cron's or systemd's stop)."""
+
+
+def stop_on_sigterm() -> None:
+    """Let SIGTERM stop a subcommand the way Ctrl-C does: its write transaction rolls back, a
+    half-built store file is removed and a query running on a server is cancelled (psycopg
+    cancels on an interrupt), instead of the process dying mid-write and leaving the server
+    at work. Only a subcommand: the app handles its own signals."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
 class AudiencesGroup(click.Group):
     """A click group that turns engine errors into clean messages and exit codes."""
 
     def invoke(self, ctx: click.Context) -> object:
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGTERM) if in_main_thread else None
         try:
             return super().invoke(ctx)
         except AudiencesError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo("Interrupted; nothing half-written was kept.", err=True)
-            ctx.exit(130)
+            ctx.exit(128 + signal.SIGTERM if isinstance(exc, Terminated) else 130)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
@@ -56,6 +78,9 @@ class AudiencesGroup(click.Group):
             click.echo(f"Error: unexpected {type(exc).__name__}: {exc}"
                        " (set AUDIENCES_DEBUG=1 for details)", err=True)
             ctx.exit(1)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         return None
 
 
@@ -81,6 +106,7 @@ def describe_database_error(ctx: click.Context, exc: BaseException) -> str:
 def cli(ctx: click.Context, db: Engine | None, as_of: str | None) -> None:
     """Browse profiles, build segments with exact live counts, activate audiences."""
     if ctx.invoked_subcommand is not None:
+        stop_on_sigterm()
         return
     from tui.commands.common import parse_when
     from tui.launch import launch_app
