@@ -40,8 +40,9 @@ def refresh_activity(conn: Connection) -> None:
 
 def activity_until(conn: Connection) -> float | None:
     """The store's latest event time when the rollup is current (built from the events there
-    are now); None when there is no current rollup (or no event)."""
-    if not conn.engine.has_table(conn, ACTIVITY_TABLE):
+    are now); None when there is no current rollup (or no event). Tables the project did not
+    create (a source file) have none, whatever their database holds."""
+    if conn.engine.fixed_catalog or not conn.engine.has_table(conn, ACTIVITY_TABLE):
         return None
     stamps = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
                                (BUILT_FROM_KEY, UNTIL_KEY)).fetchall())
