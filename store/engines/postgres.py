@@ -248,13 +248,14 @@ class PostgresEngine(Engine):
             raise StoreError(self.describe_error(exc)) from exc
         work_mem = os.environ.get("AUDIENCES_POSTGRES_WORK_MEM", DEFAULT_WORK_MEM)
         try:
-            raw.execute("SELECT set_config('work_mem', %s, false),"
-                        " set_config('hash_mem_multiplier', %s, false)",
-                        (work_mem, HASH_MEM_MULTIPLIER))
+            raw.execute("SELECT set_config('work_mem', %s, false)", (work_mem,))
         except psycopg.Error as exc:
             raw.close()
             raise StoreError(f"AUDIENCES_POSTGRES_WORK_MEM={work_mem!r} is not a memory size"
                              f" PostgreSQL takes (for example 64MB or 1GB): {exc}") from exc
+        with contextlib.suppress(psycopg.errors.UndefinedObject):  # before PostgreSQL 13
+            raw.execute("SELECT set_config('hash_mem_multiplier', %s, false)",
+                        (HASH_MEM_MULTIPLIER,))
         return raw
 
     def connect(self, *, readonly: bool = False) -> PostgresConnection:
