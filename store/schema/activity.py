@@ -31,7 +31,8 @@ def refresh_activity(conn: Connection) -> None:
     conn.execute(f"INSERT INTO {ACTIVITY_TABLE} (profile_pk, last_ts)"
                  " SELECT profile_pk, max(ts) FROM events GROUP BY profile_pk")
     engine.analyze_table(conn, ACTIVITY_TABLE)
-    newest, until = conn.execute("SELECT max(pk), max(ts) FROM events").fetchone()
+    newest = conn.execute("SELECT max(pk) FROM events").fetchone()[0]  # the key: no scan
+    until = conn.execute(f"SELECT max(last_ts) FROM {ACTIVITY_TABLE}").fetchone()[0]
     conn.execute(f"DELETE FROM meta WHERE key IN ('{BUILT_FROM_KEY}', '{UNTIL_KEY}')")
     if newest is not None:
         conn.execute("INSERT INTO meta(key, value) VALUES (?, ?), (?, ?)",
