@@ -15,7 +15,14 @@ from store.engines.layout import write_transaction
 from store.engines.sqlite import connect, create_store
 from store.errors import InputError
 from store.ingest.importer import ImportResult, import_entity, import_events, import_profiles
-from store.ingest.inference import ColumnInference, parse_timestamps, text_kind, timestamp_parser
+from store.ingest.inference import (
+    ColumnInference,
+    datetime_text,
+    datetime_texts,
+    parse_timestamps,
+    text_kind,
+    timestamp_parser,
+)
 from store.ingest.readers import ImportFile, RowProblem
 from store.schema.catalog import Catalog, declare_derived_age
 
@@ -172,6 +179,15 @@ def test_timestamps_fast_and_slow_paths_agree() -> None:
     assert stamps.tolist()[4] == 1709287200
     _stamps, bad = parse_timestamps(("2024-03-01", ""), timestamp_parser(None), None)
     assert bad == [1]
+
+
+@pytest.mark.parametrize("column", [
+    ["2024-03-01T10:00:00Z", "2024-03-01 10:00:00", "", "1969-12-31T23:59:59z"],  # one pass
+    ["2024-03-01T10:00:00Z", "2024-03-01", ""],  # a date alone: value by value
+    ["2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00.5Z"],  # offsets and fractions
+])
+def test_datetime_column_fast_and_slow_paths_agree(column: list[str]) -> None:
+    assert datetime_texts(column) == [datetime_text(v) if v else None for v in column]
 
 
 # ---------------------------------------------------------------- profiles
