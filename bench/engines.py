@@ -515,7 +515,7 @@ class Run:
     events: int = 0
     warm_target: float = 50.0
     process_target: float | None = 150.0
-    store_note: str = ""  # how a store given with --duckdb-store was made
+    store_note: str = ""  # how a store given with --store was made
     tag: str = ""  # names the section in RESULTS.md (one per store size or given store)
     hand_copy_seconds: float | None = None
     postgres: PostgresServer | None = None
@@ -810,9 +810,11 @@ def render(run: Run) -> str:
                 f" {run.hand_copy_seconds:.0f} s.", ""]
     out += ["### Targets", "", "| target | measured | |", "|---|---|---|"]
     out += [f"| {t} | {v} | {ok} |" for t, v, ok in targets(run)]
+    compiled_on = "duckdb" if "duckdb" in run.engines else run.engines[0]
     out += ["", "### Counts and times (ms)", "",
             "Process cells: `elapsed_ms` / whole-process wall. *ours / hand*: ours on DuckDB warm"
-            " / hand-written DuckDB warm. *of ours: compile*: the part of our DuckDB warm time spent"
+            f" / hand-written DuckDB warm. *of ours: compile*: the part of our {LABELS[compiled_on]}"
+            " warm time spent"
             " compiling the segment and rendering the count query (the hand-written SQL has none).",
             ""]
     head = ["segment", "count"]
@@ -820,7 +822,7 @@ def render(run: Run) -> str:
         head += [f"{LABELS[engine]} warm", f"{LABELS[engine]} process"]
     with_hand = any("hand" in s.figures for s in run.shapes)
     head += [*(["hand-written DuckDB warm", "ours / hand"] if with_hand else []),
-             "of ours: compile (DuckDB)", "equal"]
+             f"of ours: compile ({LABELS[compiled_on]})", "equal"]
     out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for shape in run.shapes:
         counts = shape.counts()
@@ -832,10 +834,10 @@ def render(run: Run) -> str:
                       process_cell(f)]
         hf = shape.figures.get("hand")
         ratio = shape.ratio()
-        duck = shape.figures.get("duckdb")
+        compiled = shape.figures.get(compiled_on)
         cells += [*([fmt_ms(hf.warm_ms) if hf else "—", "—" if ratio is None else f"{ratio:,.2f}×"]
                     if with_hand else []),
-                  fmt_ms(duck.compile_ms) if duck else "—",
+                  fmt_ms(compiled.compile_ms) if compiled else "—",
                   "yes" if shape.equal else "**NO — MISMATCH**"]
         out.append("| " + " | ".join(cells) + " |")
     medians = ["**median**", ""]
@@ -846,7 +848,7 @@ def render(run: Run) -> str:
                                    and f.process_ms is not None]))]
     hs = [s.figures["hand"].warm_ms for s in run.shapes if "hand" in s.figures]
     ratios = [r for s in run.shapes if (r := s.ratio()) is not None]
-    compiles = [s.figures["duckdb"].compile_ms for s in run.shapes if "duckdb" in s.figures]
+    compiles = [s.figures[compiled_on].compile_ms for s in run.shapes if compiled_on in s.figures]
     medians += [*([fmt_ms(median([h for h in hs if h is not None])),
                    f"{statistics.median(ratios):,.2f}×" if ratios else "—"] if with_hand else []),
                 fmt_ms(median([c for c in compiles if c is not None])), ""]
@@ -947,11 +949,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--copy-command", default=COPY_COMMAND,
                         help="how to copy the SQLite store (placeholders {cli}, {src}, {dest};"
                              f" default {COPY_COMMAND!r})")
-    parser.add_argument("--duckdb-store", type=Path, default=None, metavar="PATH",
-                        help="measure this existing DuckDB store alone (e.g. a 10M-profile"
-                             " `audiences-tui sample`); no copies, no other engines, no hand-written SQL")
+    parser.add_argument("--store", default=None, metavar="LOCATION",
+                        help="measure this existing DuckDB store or PostgreSQL schema (a libpq URL)"
+                             " alone, e.g. a 10M-profile `audiences-tui sample` or its copy; no copies,"
+                             " no other engines, no hand-written SQL")
     parser.add_argument("--store-note", default="",
-                        help="how the --duckdb-store was made (command, time, peak memory), for the report")
+                        help="how the --store was made (command, time, peak memory), for the report")
     parser.add_argument("--output", type=Path, default=None,
                         help="file to put the Engines section into (default bench/RESULTS.md for a"
                              " full run; a partial run prints it)")
@@ -969,8 +972,8 @@ def main(argv: list[str] | None = None) -> int:
         known = sorted(p.stem for p in suite_files(None))
         raise SystemExit(f"--only: unknown segment(s); known: {', '.join(known)}")
     engines = [e for e in ENGINES if options.engine is None or e in options.engine]
-    if options.duckdb_store is not None:
-        engines, options.no_hand = ["duckdb"], True
+    if options.store is not None:
+        engines, options.no_hand = [given_engine(options.store)], True
     os.environ["AUDIENCES_DUCKDB_MEMORY"] = options.duckdb_memory
     os.environ["AUDIENCES_DUCKDB_THREADS"] = str(options.duckdb_threads)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
@@ -988,7 +991,7 @@ def main(argv: list[str] | None = None) -> int:
     if run.baseline_profiles != options.profiles:
         run.baseline = {}  # figures of another store size: nothing to compare with
 
-    if options.duckdb_store is not None:
+    if options.store is not None:
         return measure_given_store(run, options, files, env, started)
     print("SQLite store:", flush=True)
     info = ensure_store(options.profiles, rebuild=False, keep=options.keep_store)
@@ -1027,9 +1030,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure_given_store(run: Run, options: argparse.Namespace, files: list[Path],
                         env: dict[str, str], started: float) -> int:
-    """``--duckdb-store``: ours on one existing DuckDB store (the 10M-profile targets)."""
-    path: Path = options.duckdb_store.resolve()
-    engine = engine_for(path)
+    """``--store``: ours on one existing DuckDB store or PostgreSQL schema (the 10M-profile
+    targets, and PostgreSQL's figures beside them)."""
+    kind = given_engine(options.store)
+    location = options.store if kind == "postgres" else str(Path(options.store).resolve())
+    engine = engine_for(location)
     conn = engine.open_store(readonly=True)
     try:
         run.profiles = int(conn.execute("SELECT count(*) FROM profiles").fetchone()[0])
@@ -1037,15 +1042,26 @@ def measure_given_store(run: Run, options: argparse.Namespace, files: list[Path]
     finally:
         conn.close()
         engine.release()
-    run.tag = f"duckdb-{path.stem}"
+    schema = re.search(r"[?&]schema=([^&]+)", location)
+    run.tag = f"{kind}-" + (schema.group(1) if schema else Path(location).stem)
     scale = max((n for n in DUCK_TARGETS if n <= run.profiles), default=min(DUCK_TARGETS))
     run.warm_target, run.process_target = DUCK_TARGETS[scale]
     run.store_note = options.store_note
-    run.stores["duckdb"] = StoreCopy("duckdb", str(path), made=options.store_note or "given",
-                                     size_mb=size_mb(path))
-    print(f"  {path.name}: {run.profiles:,} profiles, {run.events:,} events", flush=True)
+    if kind == "postgres":
+        run.postgres = PostgresServer(with_schema(location, None), own=False)
+        run.postgres_settings = postgres_settings(location)
+        run.machine.versions["PostgreSQL"] = run.postgres_settings.pop("server_version")
+    run.stores[kind] = StoreCopy(kind, location, made=options.store_note or "given",
+                                 size_mb=(postgres_size_mb(location) if kind == "postgres"
+                                          else size_mb(Path(location))))
+    print(f"  {redact(location)}: {run.profiles:,} profiles, {run.events:,} events", flush=True)
     measure(run, files, env, None)
     return finish(run, options.output or (RESULTS if options.only is None else None), started)
+
+
+def given_engine(location: str) -> str:
+    """The engine of a ``--store`` location: PostgreSQL for a libpq URL, DuckDB otherwise."""
+    return "postgres" if location.startswith(("postgresql:", "postgres:")) else "duckdb"
 
 
 def finish(run: Run, output: Path | None, started: float) -> int:
