@@ -768,14 +768,16 @@ def render(run: Run) -> str:
            f"- Machine: {m.cpu}, {m.cores} cores, RAM {m.ram_gb:.1f} GB; load average (1 / 5 / 15 min)"
            f" {m.load_start} at the start, {m.load_end} at the end (shared machine: loads above the"
            " core count slow every figure down)",
-           "- Versions: " + ", ".join(f"{k} {v}" for k, v in m.versions.items()),
-           f"- DuckDB settings (ours and the hand-written queries): memory_limit {run.duckdb_memory},"
-           f" threads {run.duckdb_threads} (`AUDIENCES_DUCKDB_MEMORY`, `AUDIENCES_DUCKDB_THREADS`)"]
+           "- Versions: " + ", ".join(f"{k} {v}" for k, v in m.versions.items())]
+    if "duckdb" in run.engines:
+        out.append(f"- DuckDB settings (ours and the hand-written queries): memory_limit {run.duckdb_memory},"
+                   f" threads {run.duckdb_threads} (`AUDIENCES_DUCKDB_MEMORY`, `AUDIENCES_DUCKDB_THREADS`)")
     if run.postgres_settings:
         server = ("a throwaway server started by this run (tests/services/postgres.py, fsync off,"
                   f" unix socket; up in {run.postgres.start_seconds:.1f} s; memory and planner settings"
                   " set by bench/engines.py, `--postgres-default-settings` leaves initdb's)"
                   if run.postgres and run.postgres.own and run.postgres.start_seconds is not None
+                  else "the server of `--store`" if run.tag.startswith("postgres-")
                   else "the server of `--postgres`")
         out.append(f"- PostgreSQL: {server}; "
                    + ", ".join(f"{k} {v}" for k, v in run.postgres_settings.items()))
