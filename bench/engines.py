@@ -237,9 +237,11 @@ def start_postgres(url: str | None, tuning: dict[str, str]) -> PostgresServer:
         return PostgresServer(url, own=False)
     from tests.services import postgres as service
 
+    earlier = service.ServerInfo.load(POSTGRES_DIR)
+    reused = earlier is not None and earlier.postmaster_pid() is not None
     started = time.perf_counter()
     info = service.start(POSTGRES_DIR)
-    seconds = time.perf_counter() - started
+    seconds = None if reused else time.perf_counter() - started
     import psycopg
 
     with psycopg.connect(info.url, autocommit=True) as conn:
@@ -777,6 +779,9 @@ def render(run: Run) -> str:
                   f" unix socket; up in {run.postgres.start_seconds:.1f} s; memory and planner settings"
                   " set by bench/engines.py, `--postgres-default-settings` leaves initdb's)"
                   if run.postgres and run.postgres.own and run.postgres.start_seconds is not None
+                  else "a throwaway server already running in bench/data/postgres (tests/services/"
+                  "postgres.py, fsync off, unix socket), reused; memory and planner settings set by"
+                  " bench/engines.py" if run.postgres and run.postgres.own
                   else "the server of `--store`" if run.tag.startswith("postgres-")
                   else "the server of `--postgres`")
         out.append(f"- PostgreSQL: {server}; "
