@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import json
@@ -17,8 +18,7 @@ from store.errors import InputError
 from store.ingest.importer import ImportResult, import_entity, import_events, import_profiles
 from store.ingest.inference import (
     ColumnInference,
-    datetime_text,
-    datetime_texts,
+    _all_fit,
     parse_timestamps,
     text_kind,
     timestamp_parser,
@@ -181,13 +181,22 @@ def test_timestamps_fast_and_slow_paths_agree() -> None:
     assert bad == [1]
 
 
-@pytest.mark.parametrize("column", [
-    ["2024-03-01T10:00:00Z", "2024-03-01 10:00:00", "", "1969-12-31T23:59:59z"],  # one pass
-    ["2024-03-01T10:00:00Z", "2024-03-01", ""],  # a date alone: value by value
-    ["2024-03-01T12:00:00+02:00", "2024-03-01T10:00:00.5Z"],  # offsets and fractions
-])
-def test_datetime_column_fast_and_slow_paths_agree(column: list[str]) -> None:
-    assert datetime_texts(column) == [datetime_text(v) if v else None for v in column]
+def test_whole_column_date_check_knows_the_calendar() -> None:
+    """The whole-column check of dates (a regex, then numpy) agrees with the calendar on every day of every
+    month (0-13, days 0-32) of years around every kind of leap year."""
+    years = [1, 4, 100, 400, 1600, 1700, 1800, 1900, 1999, 2000, 2023, 2024, 2100, 9999]
+    for year in years:
+        for month in range(14):
+            for day in range(33):
+                text = f"{year:04d}-{month:02d}-{day:02d}"
+                try:
+                    dt.date(year, month, day)
+                except ValueError:
+                    valid = False
+                else:
+                    valid = True
+                assert _all_fit("date", [text, ""]) is valid, text
+                assert _all_fit("datetime", [f"{text}T23:59:59Z"]) is valid, text
 
 
 # ---------------------------------------------------------------- profiles

@@ -156,8 +156,6 @@ _SHAPES: dict[str, str] = {
     "datetime": _DAY + f"(?:{_CLOCK})?",
 }
 _ALL = {kind: re.compile(f"(?:{shape})?(?:{_SEP}(?:{shape})?)*") for kind, shape in _SHAPES.items()}
-# Checked datetimes that all carry a clock: only the spelling of ``T`` and ``Z`` changes.
-_CLOCKED = re.compile(f"(?:{_DAY}{_CLOCK})?(?:{_SEP}(?:{_DAY}{_CLOCK})?)*")
 _CALENDAR_KINDS = ("date", "datetime")
 
 
@@ -325,21 +323,7 @@ def text_converter(final: AttrType) -> ColumnConverter:
                             else list(map(float, col)))
     if final == "boolean":
         return lambda col: [_BOOLEANS[v.lower()] if v else None for v in col]
-    return datetime_texts
-
-
-def datetime_texts(col: Sequence[str]) -> list[str | None]:
-    """A column of checked date or datetime texts ('' = missing) as stored datetime texts.
-
-    The usual column (every value ``YYYY-MM-DD[T ]HH:MM:SS[Z]``) is converted in one
-    pass over the joined text: its only ``T`` and ``Z`` are the separator and the UTC mark.
-    """
-    joined = _joined(col)
-    if joined is not None and _CLOCKED.fullmatch(joined):
-        texts: list[str | None] = list(
-            joined.replace("T", " ").replace("Z", "").replace("z", "").split(_SEP))
-        return [v or None for v in texts] if "" in col else texts
-    return [datetime_text(v) if v else None for v in col]
+    return lambda col: [datetime_text(v) if v else None for v in col]
 
 
 def _json_value(final: AttrType) -> Callable[[Any], Any]:
