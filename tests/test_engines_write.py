@@ -267,7 +267,7 @@ def test_a_rejected_first_import_creates_no_store(engine_kind: str, fresh_locati
         import_profiles(location, write(tmp_path / "bad.csv", "id,n\n,1\n"))
     assert not engine_for(location).exists()
 
-    def boom(*_args: object) -> None:
+    def boom(*_args: object, **_kwargs: object) -> None:
         raise sqlite3.OperationalError("disk is full")
 
     monkeypatch.setattr(importer, "ensure_attribute", boom)
@@ -346,3 +346,52 @@ def test_postgres_bulk_writes_leave_the_tables_vacuumed(postgres_url: str, tmp_p
     result = CliRunner().invoke(cli, ["copy", "--db", sampled, "--to", copied])
     assert result.exit_code == 0, result.output
     assert {"profiles", "events", "entity_product"} <= vacuumed_tables(copied)
+
+
+def text_storage(path: Path) -> dict[str, str]:
+    """How DuckDB stores each text column of the profiles (after the writer's checkpoint)."""
+    conn = engine_for(str(path)).open_store(readonly=True)
+    try:
+        conn.execute("CHECKPOINT")  # the rows still in the write-ahead log are not compressed yet
+        return dict(conn.execute(
+            "SELECT column_name, string_agg(DISTINCT compression, '+') FROM pragma_storage_info('profiles')"
+            " WHERE segment_type = 'VARCHAR' GROUP BY 1").fetchall())
+    finally:
+        conn.close()
+
+
+def test_duckdb_stores_mostly_distinct_text_uncompressed(tmp_path: Path) -> None:
+    """A column of emails (every value different) is stored uncompressed, whoever wrote it (an
+    import, a copy from SQLite, the sample): FSST would make every scan decompress it. A column
+    of repeated values (cities) keeps DuckDB's dictionary; so does a first import too small to
+    judge by."""
+    rows = "".join(f"p{i},User{i}@Example.com,{('Oslo', 'Rome', 'Lima')[i % 3]}\n" for i in range(3000))
+    people = write(tmp_path / "people.csv", "id,email,city\n" + rows)
+    imported = tmp_path / "imported.duckdb"
+    import_profiles(str(imported), people)
+    storage = text_storage(imported)
+    assert storage["email"] == "Uncompressed"
+    assert "Uncompressed" not in storage["city"]
+
+    on_sqlite = tmp_path / "people.db"
+    import_profiles(str(on_sqlite), people)
+    copied = tmp_path / "copied.duckdb"
+    result = CliRunner().invoke(cli, ["copy", "--db", str(on_sqlite), "--to", str(copied)])
+    assert result.exit_code == 0, result.output
+    assert text_storage(copied)["email"] == "Uncompressed"
+    assert "Uncompressed" not in text_storage(copied)["city"]
+
+    sampled = tmp_path / "sampled.duckdb"
+    generate_sample(str(sampled), profiles=2000, until=UNTIL)
+    assert text_storage(sampled)["email"] == "Uncompressed"
+    assert "Uncompressed" not in text_storage(sampled)["country"]
+
+    few = write(tmp_path / "few.csv", "id,email,city\n" + rows[: rows.index("p10,")])
+    small = tmp_path / "small.duckdb"
+    import_profiles(str(small), few)
+    conn = engine_for(str(small)).open_store(readonly=True)
+    try:  # the column was declared as any other: nothing forces its storage
+        assert "uncompressed" not in str(conn.execute(
+            "SELECT sql FROM duckdb_tables() WHERE table_name = 'profiles'").fetchone()).lower()
+    finally:
+        conn.close()

@@ -593,7 +593,7 @@ def test_a_failed_write_removes_a_store_it_created(tmp_path: Path, db: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import store.ingest.importer as importer
 
-    def boom(*_args: object) -> None:
+    def boom(*_args: object, **_kwargs: object) -> None:
         raise sqlite3.OperationalError("disk is full")
 
     monkeypatch.setattr(importer, "ensure_attribute", boom)

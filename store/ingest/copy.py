@@ -21,6 +21,7 @@ from typing import Any
 from store.engines.base import Connection, Engine
 from store.engines.layout import quote_identifier
 from store.errors import InputError, StoreError
+from store.ingest.inference import DISTINCT_SAMPLE, ColumnInference
 from store.schema.activity import refresh_activity
 from store.schema.catalog import add_column
 from store.schema.indexes import create_missing_indexes, drop_event_indexes
@@ -143,7 +144,18 @@ def _add_columns(src: Connection, dest: Connection, table: str, types: dict[str,
         present = ["key"]
     for column in src.engine.table_columns(src, table):
         if column not in present:
-            add_column(dest, table, column, types.get(column, "string"))
+            kind = types.get(column, "string")
+            add_column(dest, table, column, kind, mostly_distinct=kind == "string" and table == "profiles"
+                       and engine.text_storage_by_distinct_values and _mostly_distinct(src, table, column))
+
+
+def _mostly_distinct(src: Connection, table: str, column: str) -> bool:
+    """Whether the first values of a source column mostly differ (as the importer judges them)."""
+    inference = ColumnInference(column)
+    inference.observe_distinct([row[0] for row in src.execute(
+        f"SELECT {quote_identifier(column)} FROM {quote_identifier(table)}"
+        f" WHERE {quote_identifier(column)} IS NOT NULL LIMIT {DISTINCT_SAMPLE * 4}").fetchall()])
+    return inference.mostly_distinct
 
 
 def _copy_table(src: Connection, dest: Connection, table: str, result: CopyResult,

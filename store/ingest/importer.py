@@ -445,6 +445,7 @@ class _Job:
             inference = self.fields.get(name)
             if inference is None:
                 inference = self.fields[name] = ColumnInference(name)
+            inference.observe_distinct(values)
             if self.is_json:
                 inference.observe_json(values, chunk.lines, bad)
             else:
@@ -716,7 +717,9 @@ class _ProfilesJob(_Job):
 
     def write(self, conn: Connection, plan: Plan,
               chunks: Iterator[Chunk]) -> dict[str, Any]:
-        attributes = [ensure_attribute(conn, name, final) for name, final in plan]
+        attributes = [ensure_attribute(conn, name, final, mostly_distinct=name in self.fields
+                                       and self.fields[name].mostly_distinct)
+                      for name, final in plan]
         plan = [(name, attribute.type)
                 for (name, _), attribute in zip(plan, attributes, strict=True)]
         converters = [boolean_converter if name in self.booleans else converter(final, self.is_json)

@@ -157,6 +157,10 @@ _SHAPES: dict[str, str] = {
 }
 _ALL = {kind: re.compile(f"(?:{shape})?(?:{_SEP}(?:{shape})?)*") for kind, shape in _SHAPES.items()}
 _CALENDAR_KINDS = ("date", "datetime")
+# A column whose first chunk holds at least DISTINCT_SAMPLE values, MOSTLY_DISTINCT of them
+# different, is stored as mostly distinct values (``Engine.column_storage``).
+DISTINCT_SAMPLE = 1000
+MOSTLY_DISTINCT = 0.9
 
 
 def _joined(values: Sequence[str]) -> str | None:
@@ -193,6 +197,26 @@ class ColumnInference:
     # the first ones (line, value), bad rows if the column is stored as a datetime
     out_of_range: list[tuple[int, str]] = field(default_factory=list)
     out_of_range_count: int = 0
+    # the share of different values among the first chunk's, when it held enough to judge
+    distinct_share: float | None = None
+
+    def observe_distinct(self, values: Sequence[Any]) -> None:
+        """Judge, on the first chunk only, how many values differ (``mostly_distinct``)."""
+        if self.distinct_share is not None:
+            return
+        present = [value for value in values if value is not None and value != ""]
+        if len(present) < DISTINCT_SAMPLE:
+            self.distinct_share = 0.0  # too few to judge: taken as repeated values
+            return
+        try:
+            self.distinct_share = len(set(present)) / len(present)
+        except TypeError:  # JSON lists or objects among the values
+            self.distinct_share = 0.0
+
+    @property
+    def mostly_distinct(self) -> bool:
+        """Whether the column's values mostly differ from each other (emails, external ids)."""
+        return (self.distinct_share or 0.0) >= MOSTLY_DISTINCT
 
     def _note_out_of_range(self, found: list[tuple[int, str]]) -> None:
         found.sort()

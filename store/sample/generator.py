@@ -80,6 +80,7 @@ PROFILE_ATTRIBUTES: tuple[tuple[str, AttrType], ...] = (
     ("signup_date", "datetime"),
     ("email_opt_in", "boolean"), ("sms_opt_in", "boolean"), ("preferred_channel", "string"),
 )
+DISTINCT_ATTRIBUTES = frozenset({"email"})  # one per profile (``ensure_attribute``'s mostly_distinct)
 EVENT_TYPES: tuple[str, ...] = (
     "page_view", "product_view", "add_to_cart", "purchase", "email_sent", "email_open",
     "email_click",
@@ -250,7 +251,8 @@ def _declare_catalog(conn: Connection) -> Columns:
     """Declare every attribute, event type, event field and the product entity, in fixed order."""
     profile: dict[str, str] = {}
     for name, attr_type in PROFILE_ATTRIBUTES:
-        profile[name] = ensure_attribute(conn, name, attr_type).column
+        profile[name] = ensure_attribute(conn, name, attr_type,
+                                         mostly_distinct=name in DISTINCT_ATTRIBUTES).column
         if name == "birth_date":
             declare_derived_age(conn, "age", "birth_date")
     type_ids = {name: ensure_event_type(conn, name) for name in EVENT_TYPES}

@@ -212,11 +212,14 @@ def allocate_column(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def add_column(conn: Connection, table: str, column: str, attr_type: AttrType) -> None:
-    """Add a typed column (inside the caller's transaction)."""
+def add_column(conn: Connection, table: str, column: str, attr_type: AttrType, *,
+               mostly_distinct: bool = False) -> None:
+    """Add a typed column (inside the caller's transaction); ``mostly_distinct``: its values
+    will mostly differ from each other (``Engine.column_storage``)."""
+    affinity = SQL_AFFINITY[attr_type]
     conn.execute(
         f"ALTER TABLE {quote_identifier(table)} ADD COLUMN {quote_identifier(column)}"
-        f" {conn.engine.column_type(SQL_AFFINITY[attr_type])}"
+        f" {conn.engine.column_type(affinity)}{conn.engine.column_storage(affinity, mostly_distinct)}"
     )
 
 
@@ -235,8 +238,10 @@ def table_columns(conn: Connection, table: str) -> set[str]:
 # Each runs inside the caller's transaction and returns the (possibly widened) entry.
 
 
-def ensure_attribute(conn: Connection, name: str, attr_type: AttrType) -> Attribute:
+def ensure_attribute(conn: Connection, name: str, attr_type: AttrType, *,
+                     mostly_distinct: bool = False) -> Attribute:
     """Declare a profile attribute (adding its column) or widen an existing one.
+    ``mostly_distinct``: its values mostly differ from each other (``add_column``).
 
     Raises ``InputError`` when ``attr_type`` conflicts with the schema.
     """
@@ -250,7 +255,7 @@ def ensure_attribute(conn: Connection, name: str, attr_type: AttrType) -> Attrib
     ).fetchone()
     if row is None:
         column = allocate_column(name, table_columns(conn, "profiles"))
-        add_column(conn, "profiles", column, attr_type)
+        add_column(conn, "profiles", column, attr_type, mostly_distinct=mostly_distinct)
         position = conn.execute("SELECT coalesce(max(position), 0) + 1 FROM attributes").fetchone()[0]
         conn.execute(
             "INSERT INTO attributes(name, type, column_name, position) VALUES (?, ?, ?, ?)",
