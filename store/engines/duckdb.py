@@ -248,10 +248,10 @@ class DuckDBEngine(Engine):
 
     def column_storage(self, sql_affinity: str, mostly_distinct: bool) -> str:
         """A text column whose values mostly differ (emails, external ids) is stored uncompressed:
-        DuckDB would choose FSST for it, which every scan decompresses string by string, so a
-        suffix or contains condition over it took twice as long (bench/RESULTS.md, "Text
-        columns' compression"). A column of repeated values keeps DuckDB's dictionary, on which
-        such a condition is evaluated once per distinct value."""
+        DuckDB would choose FSST for it, which every scan decompresses string by string before a
+        suffix or contains condition can read it (bench/RESULTS.md, "Text columns'
+        compression"). A column of repeated values keeps DuckDB's dictionary, on which such a
+        condition is evaluated once per distinct value."""
         return " USING COMPRESSION uncompressed" if mostly_distinct and sql_affinity == "TEXT" else ""
 
     def key_column(self, table: str) -> str:
