@@ -7,6 +7,7 @@ what the engine holds with what SQLite holds after the same writes.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -365,13 +366,16 @@ def test_duckdb_stores_mostly_distinct_text_uncompressed(tmp_path: Path) -> None
     import, a copy from SQLite, the sample): FSST would make every scan decompress it. A column
     of repeated values (cities) keeps DuckDB's dictionary; so does a first import too small to
     judge by."""
-    rows = "".join(f"p{i},User{i}@Example.com,{('Oslo', 'Rome', 'Lima')[i % 3]}\n" for i in range(3000))
-    people = write(tmp_path / "people.csv", "id,email,city\n" + rows)
+    draw = random.Random(7)  # codes drawn from 20,000: most of 3,000 draws differ, not 99%
+    rows = "".join(f"p{i},User{i}@Example.com,{('Oslo', 'Rome', 'Lima')[i % 3]},C{draw.randrange(20_000)}\n"
+                   for i in range(3000))
+    people = write(tmp_path / "people.csv", "id,email,city,code\n" + rows)
     imported = tmp_path / "imported.duckdb"
     import_profiles(str(imported), people)
     storage = text_storage(imported)
     assert storage["email"] == "Uncompressed"
     assert "Uncompressed" not in storage["city"]
+    assert "Uncompressed" not in storage["code"]
 
     on_sqlite = tmp_path / "people.db"
     import_profiles(str(on_sqlite), people)
@@ -386,7 +390,7 @@ def test_duckdb_stores_mostly_distinct_text_uncompressed(tmp_path: Path) -> None
     assert text_storage(sampled)["email"] == "Uncompressed"
     assert "Uncompressed" not in text_storage(sampled)["country"]
 
-    few = write(tmp_path / "few.csv", "id,email,city\n" + rows[: rows.index("p10,")])
+    few = write(tmp_path / "few.csv", "id,email,city,code\n" + rows[: rows.index("p10,")])
     small = tmp_path / "small.duckdb"
     import_profiles(str(small), few)
     conn = engine_for(str(small)).open_store(readonly=True)
