@@ -227,12 +227,9 @@ class Engine(ABC):
     def column_type(self, sql_affinity: str) -> str:
         """The engine's column type for one of the store's value encodings (TEXT, INTEGER, REAL)."""
 
-    # Whether a new text column's storage follows how many of its values differ (column_storage):
-    # its writers then say so (catalog.add_column's ``mostly_distinct``).
-    text_storage_by_distinct_values: ClassVar[bool] = False
-
     def column_storage(self, sql_affinity: str, mostly_distinct: bool) -> str:
-        """What follows a new column's type in its definition: how the engine stores it."""
+        """What follows a new column's type in its definition: how the engine stores it, given
+        whether its values will mostly differ from each other (catalog.add_column)."""
         return ""
 
     @abstractmethod

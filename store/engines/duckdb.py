@@ -244,8 +244,6 @@ class DuckDBEngine(Engine):
 
     time_column_type = "DOUBLE"
 
-    text_storage_by_distinct_values = True
-
     def column_storage(self, sql_affinity: str, mostly_distinct: bool) -> str:
         """A text column whose values mostly differ (emails, external ids) is stored uncompressed:
         DuckDB would choose FSST for it, which every scan decompresses string by string before a

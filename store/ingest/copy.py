@@ -145,8 +145,10 @@ def _add_columns(src: Connection, dest: Connection, table: str, types: dict[str,
     for column in src.engine.table_columns(src, table):
         if column not in present:
             kind = types.get(column, "string")
-            add_column(dest, table, column, kind, mostly_distinct=kind == "string" and table == "profiles"
-                       and engine.text_storage_by_distinct_values and _mostly_distinct(src, table, column))
+            judged = (kind == "string" and table == "profiles"  # only where the storage depends on it
+                      and engine.column_storage("TEXT", True) != engine.column_storage("TEXT", False))
+            add_column(dest, table, column, kind,
+                       mostly_distinct=judged and _mostly_distinct(src, table, column))
 
 
 def _mostly_distinct(src: Connection, table: str, column: str) -> bool:
