@@ -71,6 +71,7 @@ from run import (  # noqa: E402
     timed,
 )
 from store.engines.base import Connection, Engine, engine_for, redact  # noqa: E402
+from store.engines.duckdb import instance_config  # noqa: E402
 from store.query import audience  # noqa: E402
 from store.query.compiler import compile_segment, count_query  # noqa: E402
 from store.schema.catalog import Catalog  # noqa: E402
@@ -424,7 +425,7 @@ class HandSession:
 
     def __init__(self, copy: Path, memory: str, threads: int) -> None:
         self.copy = copy
-        self.config: dict[str, Any] = {"memory_limit": memory, "threads": threads}
+        self.config: dict[str, Any] = {**instance_config(), "memory_limit": memory, "threads": threads}
         self.params = {"d": UNTIL, "a": dt.datetime.combine(UNTIL, dt.time(23, 59, 59, 999999))}
 
     def count(self, name: str, runs: int) -> Figures:

@@ -1,10 +1,13 @@
-"""The DuckDB renderings of a case-insensitive suffix before and after the ILIKE change,
-alternated in one run (best of 5 each), on the suite's two suffix shapes.
+"""The DuckDB renderings of a case-insensitive suffix, alternated in one run (best of 5 each), on
+the suite's two suffix shapes.
 
     .venv/bin/python bench/suffix_folding.py STORE.duckdb
 
-Before: ``lower(x) LIKE p ESCAPE '\\'``; after: ``x ILIKE p`` (no ESCAPE: the pattern holds
-no escape character). Both keep the translate() branch for texts with U+212A/U+0130.
+- ``lower LIKE``: ``lower(x) LIKE p ESCAPE '\\'`` (the first rendering);
+- ``ILIKE, two searches``: ``x ILIKE p`` without ESCAPE, texts holding U+212A or U+0130 (found by
+  two ``strpos``) sent to the exact translate() branch;
+- ``ILIKE, length test`` (the app's now): texts that are not all ASCII (``strlen(x) <>
+  length(x)``) sent to the translate() branch.
 """
 
 from __future__ import annotations
@@ -12,17 +15,25 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from store.engines.duckdb import instance_config
+
 ASCII = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'"
-RARE = "STRPOS(email, 'K') > 0 OR STRPOS(email, 'İ') > 0"
-BEFORE = (f"email IS NOT NULL AND (CASE WHEN {RARE}"
-          f" THEN TRANSLATE(email, {ASCII}) LIKE '%@gmail.com' ESCAPE '\\'"
-          " ELSE LOWER(email) LIKE '%@gmail.com' ESCAPE '\\' END)")
-AFTER = (f"email IS NOT NULL AND (CASE WHEN {RARE}"
-         f" THEN TRANSLATE(email, {ASCII}) LIKE '%@gmail.com'"
-         " ELSE email ILIKE '%@gmail.com' END)")
+EXACT = f"TRANSLATE(email, {ASCII}) LIKE '%@gmail.com'"
+TWO_SEARCHES = "STRPOS(email, 'K') > 0 OR STRPOS(email, 'İ') > 0"
+RENDERINGS = {
+    "lower LIKE": (f"email IS NOT NULL AND (CASE WHEN {TWO_SEARCHES} THEN {EXACT} ESCAPE '\\'"
+                   " ELSE LOWER(email) LIKE '%@gmail.com' ESCAPE '\\' END)"),
+    "ILIKE, two searches": (f"email IS NOT NULL AND (CASE WHEN {TWO_SEARCHES} THEN {EXACT}"
+                            " ELSE email ILIKE '%@gmail.com' END)"),
+    "ILIKE, length test": (f"email IS NOT NULL AND (CASE WHEN STRLEN(email) <> LENGTH(email)"
+                           f" THEN {EXACT} ELSE email ILIKE '%@gmail.com' END)"),
+}
 BOUGHT_TWICE_30D = ("pk IN (SELECT profile_pk FROM events WHERE type_id = 4"
                     " AND ts >= 1790985600 AND ts <= 1793577599.999999"
                     " GROUP BY profile_pk HAVING count(*) >= 2)")
@@ -31,19 +42,22 @@ SHAPES = {"email-gmail": "{}", "segment-refs": f"{BOUGHT_TWICE_30D} AND ({{}}) A
 
 
 def main(path: str) -> None:
-    conn = duckdb.connect(path, read_only=True, config={"threads": 2, "memory_limit": "1GB"})
+    conn = duckdb.connect(path, read_only=True, config=instance_config())
     print(f"{path}; load {os.getloadavg()[0]:.1f}")
+    print(f"| shape | {' | '.join(RENDERINGS)} | count |\n|---|" + "---:|" * (len(RENDERINGS) + 1))
     for name, shape in SHAPES.items():
-        best = {"before": float("inf"), "after": float("inf")}
-        counts: dict[str, int] = {}
+        best = dict.fromkeys(RENDERINGS, float("inf"))
+        counts: set[int] = set()
         for _ in range(5):
-            for label, predicate in (("before", BEFORE), ("after", AFTER)):
+            for label, predicate in RENDERINGS.items():
                 started = time.perf_counter()
                 sql = f"SELECT count(*) FROM profiles WHERE {shape.format(predicate)}"
-                counts[label] = conn.execute(sql).fetchone()[0]  # type: ignore[index]
+                counts.add(conn.execute(sql).fetchone()[0])  # type: ignore[index]
                 best[label] = min(best[label], time.perf_counter() - started)
-        print(f"{name:14} before {best['before'] * 1000:7.1f} ms  after {best['after'] * 1000:7.1f} ms"
-              f"  ratio {best['before'] / best['after']:.2f}  counts {counts}")
+        if len(counts) != 1:
+            raise SystemExit(f"{name}: the renderings disagree: {counts}")
+        print(f"| {name} | " + " | ".join(f"{best[label] * 1000:.1f}" for label in RENDERINGS)
+              + f" | {counts.pop():,} |")
     print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 

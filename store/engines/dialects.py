@@ -294,10 +294,13 @@ class _Rewriter:
 
     def duckdb_like(self, node: exp.Escape) -> exp.Expression:
         """DuckDB's translate() is ten times slower than ILIKE, which folds every alphabet as
-        lower() does. For a pattern of ASCII characters only the two agree on every text without
-        the only two characters whose lower case holds an ASCII letter (U+212A KELVIN SIGN,
-        U+0130 I WITH DOT ABOVE); texts with them (rare) take the translate() branch. DuckDB has
-        no default escape character, so a pattern without the escape character needs no ESCAPE
+        lower() does. On a text of ASCII characters only, and a pattern of ASCII characters, the
+        two agree; a text with any other character (its byte length ``strlen`` differs from its
+        length in characters: rare in the fields segments search) takes the translate() branch,
+        which is exact on every text. Testing for the two characters whose lower case holds an
+        ASCII letter (U+212A KELVIN SIGN, U+0130 I WITH DOT ABOVE) instead costs two substring
+        searches per text (bench/RESULTS.md, "Hash joins built on the subquery"). DuckDB has no
+        default escape character, so a pattern without the escape character needs no ESCAPE
         clause (which takes a slower path)."""
         like = node.this
         if not isinstance(like, exp.Like):
@@ -311,9 +314,8 @@ class _Rewriter:
                 and is_translation(subject, ASCII_UPPER, ASCII_LOWER)):
             return node if needs_escape else like
         text = subject.expressions[0]
-        rare = exp.or_(*(exp.GT(this=exp.Anonymous(this="strpos", expressions=[
-            text.copy(), exp.Literal.string(char)]), expression=exp.Literal.number(0))
-            for char in ("\u212a", "\u0130")))
+        rare = exp.NEQ(this=exp.Anonymous(this="strlen", expressions=[text.copy()]),
+                       expression=exp.Anonymous(this="length", expressions=[text.copy()]))
         fast: exp.Expression = exp.ILike(this=text.copy(), expression=like.expression.copy())
         exact: exp.Expression = node
         if needs_escape:

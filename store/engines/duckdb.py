@@ -165,12 +165,8 @@ class DuckDBEngine(Engine):
             instance = _instances.get(key)
             if instance is None:
                 duckdb = _driver()
-                config = {
-                    "memory_limit": duckdb_memory_limit(),
-                    "threads": int(os.environ.get("AUDIENCES_DUCKDB_THREADS", DEFAULT_THREADS)),
-                }
                 try:
-                    instance = duckdb.connect(str(self.path), config=config)
+                    instance = duckdb.connect(str(self.path), config=instance_config())
                 except Exception as exc:
                     raise StoreError(self.describe_error(exc)) from exc
                 _instances[key] = instance
@@ -350,12 +346,9 @@ class DuckDBEngine(Engine):
                 memory = self.location == ":memory:"
                 if not memory and not self.path.is_file():
                     raise StoreError(f"No DuckDB file at {self.path}.")
-                config = {
-                    "memory_limit": os.environ.get("AUDIENCES_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT),
-                    "threads": int(os.environ.get("AUDIENCES_DUCKDB_THREADS", DEFAULT_THREADS)),
-                }
                 try:
-                    self._source = duckdb.connect(self.location, read_only=not memory, config=config)
+                    self._source = duckdb.connect(self.location, read_only=not memory,
+                                                  config=instance_config())
                 except Exception as exc:
                     raise StoreError(self.describe_error(exc)) from exc
             return DuckDBConnection(self._source.cursor(), self, True)
@@ -426,6 +419,24 @@ class DuckDBEngine(Engine):
 def duckdb_memory_limit() -> str:
     """The memory DuckDB may use in this process (``AUDIENCES_DUCKDB_MEMORY``, else the default)."""
     return os.environ.get("AUDIENCES_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT)
+
+
+def instance_config() -> dict[str, str | int]:
+    """The settings of every DuckDB instance the app opens: its memory, its threads, and hash
+    joins built on the side the compiler wrote as the subquery.
+
+    The compiler always puts an event condition's profiles in the ``IN``/``EXISTS`` subquery,
+    and that set is usually far smaller than the profiles an attribute filter keeps. DuckDB's
+    ``build_side_probe_side`` pass swaps the sides by its estimates, which cannot see through
+    ``GROUP BY ... HAVING count(*) >= n`` (a few thousand profiles estimated as millions), and
+    then builds the hash table on millions of profiles. Keeping the written sides is measured
+    in bench/RESULTS.md ("Hash joins built on the subquery").
+    """
+    return {
+        "memory_limit": duckdb_memory_limit(),
+        "threads": int(os.environ.get("AUDIENCES_DUCKDB_THREADS", DEFAULT_THREADS)),
+        "disabled_optimizers": "build_side_probe_side",
+    }
 
 
 def _insert_batch(raw: Any, table: str, columns: Sequence[str], batch: list[Sequence[Any]]) -> None:
