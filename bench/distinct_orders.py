@@ -1,7 +1,9 @@
 """Ways of counting distinct-orders-year on one DuckDB store, alternated in one run (warm
 medians of 5): how far a rewrite of the query could go, against ``count(*)`` over the same rows.
 
-    .venv/bin/python bench/distinct_orders.py STORE.duckdb
+    .venv/bin/python bench/distinct_orders.py STORE.duckdb [--set NAME=VALUE ...]
+
+``--set`` changes a DuckDB setting for the run (e.g. ``perfect_ht_threshold=24``).
 
 The window is the suite's (purchases in the 12 calendar months up to 2026-11-01, ``type_id`` 4
 in the sample's stores).
@@ -9,6 +11,7 @@ in the sample's stores).
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -38,8 +41,12 @@ VARIANTS = {
 }
 
 
-def main(path: str) -> None:
+def main(path: str, settings: list[str]) -> None:
     conn = duckdb.connect(path, read_only=True, config=instance_config())
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        conn.execute(f"SET {name} = '{value}'")
+        print(f"SET {name} = '{value}'")
     rows = conn.execute(f"SELECT count(*) FROM events AS ev WHERE {WINDOW}").fetchone()
     print(f"{path}; {rows[0]:,} purchase lines in the window; load {os.getloadavg()[0]:.1f}")  # type: ignore[index]
     for round_ in (1, 2):
@@ -54,4 +61,8 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("store")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    options = parser.parse_args()
+    main(options.store, options.set)
