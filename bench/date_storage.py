@@ -1,12 +1,13 @@
 """The suite's two date shapes over a DuckDB store's date attributes kept as text (how the
-engine stores them: ``'YYYY-MM-DD'`` in VARCHAR) and as DuckDB DATE, alternated in one run
-(warm medians of 5): what typed date columns would be worth.
+engine stores them: ``'YYYY-MM-DD'`` in VARCHAR, DuckDB choosing the compression), as text
+stored uncompressed, and as DuckDB DATE, alternated in one run (warm medians of 5): what typed
+date columns would be worth.
 
     .venv/bin/python bench/date_storage.py STORE.duckdb WORK.duckdb
 
-WORK.duckdb is made (replaced) with the store's pk and three date columns twice: as stored,
-and cast to DATE. The conditions are the compiler's for relative-date and date-range (as of
-2026-11-01), with the same literals on both tables.
+WORK.duckdb is made (replaced) with the store's pk and three date columns three times. The
+conditions are the compiler's for relative-date and date-range (as of
+2026-11-01), with the same literals on every table.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ SHAPES = {
     "date-range": ("birth_date IS NOT NULL AND birth_date >= '1980-01-01' AND birth_date < '1990-01-01'"
                    " AND birth_date >= '1981-11-02' AND birth_date < '1991-11-02'"),
 }
-TABLES = {"as text (VARCHAR)": "as_text", "as DATE": "as_date"}
+TABLES = {"as text (VARCHAR)": "as_text", "as text, uncompressed": "as_plain_text",
+          "as DATE": "as_date"}
 
 
 def main(store: str, work: str) -> None:
@@ -40,12 +42,15 @@ def main(store: str, work: str) -> None:
     conn.execute(f"ATTACH '{store}' AS store (READ_ONLY)")
     listed = ", ".join(COLUMNS)
     conn.execute(f"CREATE TABLE as_text AS SELECT pk, {listed} FROM store.profiles")
+    plain = ", ".join(f"{column} VARCHAR USING COMPRESSION uncompressed" for column in COLUMNS)
+    conn.execute(f"CREATE TABLE as_plain_text (pk BIGINT, {plain})")
+    conn.execute("INSERT INTO as_plain_text SELECT * FROM as_text")
     typed = ", ".join(f"CAST({column} AS DATE) AS {column}" for column in COLUMNS)
     conn.execute(f"CREATE TABLE as_date AS SELECT pk, {typed} FROM store.profiles")
     conn.execute("DETACH store")
     conn.execute("CHECKPOINT")
     print(f"{store}; load {os.getloadavg()[0]:.1f}")
-    print(f"| shape | {' | '.join(TABLES)} | count |\n|---|---:|---:|---:|")
+    print(f"| shape | {' | '.join(TABLES)} | count |\n|---|" + "---:|" * (len(TABLES) + 1))
     for name, condition in SHAPES.items():
         medians, counts = {}, set()
         for label, table in TABLES.items():
