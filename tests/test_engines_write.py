@@ -362,35 +362,39 @@ def text_storage(path: Path) -> dict[str, str]:
 
 
 def test_duckdb_stores_mostly_distinct_text_uncompressed(tmp_path: Path) -> None:
-    """A column of emails (every value different) is stored uncompressed, whoever wrote it (an
-    import, a copy from SQLite, the sample): FSST would make every scan decompress it. A column
-    of repeated values (cities) keeps DuckDB's dictionary; so does a first import too small to
-    judge by."""
+    """A column of emails or of signup times (every value different) is stored uncompressed,
+    whoever wrote it (an import, a copy from SQLite, the sample): FSST would make every scan
+    decompress it. A column of repeated values (cities, dates among 20,000) keeps DuckDB's
+    dictionary; so does a first import too small to judge by."""
     draw = random.Random(7)  # codes drawn from 20,000: most of 3,000 draws differ, not 99%
-    rows = "".join(f"p{i},User{i}@Example.com,{('Oslo', 'Rome', 'Lima')[i % 3]},C{draw.randrange(20_000)}\n"
+    rows = "".join(f"p{i},User{i}@Example.com,{('Oslo', 'Rome', 'Lima')[i % 3]},C{draw.randrange(20_000)},"
+                   f"{dt.datetime(2020, 1, 1) + dt.timedelta(seconds=37 * i)},"
+                   f"{dt.date(1950, 1, 1) + dt.timedelta(days=draw.randrange(20_000))}\n"
                    for i in range(3000))
-    people = write(tmp_path / "people.csv", "id,email,city,code\n" + rows)
+    people = write(tmp_path / "people.csv", "id,email,city,code,joined,born\n" + rows)
     imported = tmp_path / "imported.duckdb"
     import_profiles(str(imported), people)
     storage = text_storage(imported)
-    assert storage["email"] == "Uncompressed"
+    assert storage["email"] == storage["joined"] == "Uncompressed"
     assert "Uncompressed" not in storage["city"]
     assert "Uncompressed" not in storage["code"]
+    assert "Uncompressed" not in storage["born"]
 
     on_sqlite = tmp_path / "people.db"
     import_profiles(str(on_sqlite), people)
     copied = tmp_path / "copied.duckdb"
     result = CliRunner().invoke(cli, ["copy", "--db", str(on_sqlite), "--to", str(copied)])
     assert result.exit_code == 0, result.output
-    assert text_storage(copied)["email"] == "Uncompressed"
+    assert text_storage(copied)["email"] == text_storage(copied)["joined"] == "Uncompressed"
     assert "Uncompressed" not in text_storage(copied)["city"]
+    assert "Uncompressed" not in text_storage(copied)["born"]
 
     sampled = tmp_path / "sampled.duckdb"
     generate_sample(str(sampled), profiles=2000, until=UNTIL)
-    assert text_storage(sampled)["email"] == "Uncompressed"
+    assert text_storage(sampled)["email"] == text_storage(sampled)["signup_date"] == "Uncompressed"
     assert "Uncompressed" not in text_storage(sampled)["country"]
 
-    few = write(tmp_path / "few.csv", "id,email,city,code\n" + rows[: rows.index("p10,")])
+    few = write(tmp_path / "few.csv", "id,email,city,code,joined,born\n" + rows[: rows.index("p10,")])
     small = tmp_path / "small.duckdb"
     import_profiles(str(small), few)
     conn = engine_for(str(small)).open_store(readonly=True)

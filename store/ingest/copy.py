@@ -145,8 +145,9 @@ def _add_columns(src: Connection, dest: Connection, table: str, types: dict[str,
     for column in src.engine.table_columns(src, table):
         if column not in present:
             kind = types.get(column, "string")
-            judged = (kind == "string" and table == "profiles"  # only where the storage depends on it
-                      and engine.column_storage("TEXT", True) != engine.column_storage("TEXT", False))
+            affinity = SQL_AFFINITY[kind]  # text, dates and datetimes alike are stored as text
+            judged = (table == "profiles"  # only where the storage depends on it
+                      and engine.column_storage(affinity, True) != engine.column_storage(affinity, False))
             add_column(dest, table, column, kind,
                        mostly_distinct=judged and _mostly_distinct(src, table, column))
 

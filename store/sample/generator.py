@@ -80,7 +80,8 @@ PROFILE_ATTRIBUTES: tuple[tuple[str, AttrType], ...] = (
     ("signup_date", "datetime"),
     ("email_opt_in", "boolean"), ("sms_opt_in", "boolean"), ("preferred_channel", "string"),
 )
-DISTINCT_ATTRIBUTES = frozenset({"email"})  # one per profile (``ensure_attribute``'s mostly_distinct)
+# one value per profile, or nearly (``ensure_attribute``'s mostly_distinct): signups to the second
+DISTINCT_ATTRIBUTES = frozenset({"email", "signup_date"})
 EVENT_TYPES: tuple[str, ...] = (
     "page_view", "product_view", "add_to_cart", "purchase", "email_sent", "email_open",
     "email_click",
