@@ -61,7 +61,7 @@ def main(store: str, work: str) -> None:
                 times.append((time.perf_counter() - started) * 1000)
             medians[label] = statistics.median(times)
         if len(counts) != 1:
-            raise SystemExit(f"{name}: the two tables disagree: {counts}")
+            raise SystemExit(f"{name}: the tables disagree: {counts}")
         print(f"| {name} | " + " | ".join(f"{medians[label]:.1f}" for label in TABLES)
               + f" | {counts.pop():,} |")
     print(f"load at the end {os.getloadavg()[0]:.1f}")

@@ -9,15 +9,15 @@ drift between two runs.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engines import EngineSession, suite_files
+from engines import EngineSession, Figures
+from store_side_by_side import in_turns
 
 from store.engines.duckdb import instance_config
 
@@ -30,21 +30,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     options = parser.parse_args()
     session = EngineSession(options.store)
-    print(f"store {options.store}\nload {os.getloadavg()[0]:.1f}")
-    ratios = []
-    print(f"| segment | count | {' | '.join(SETTINGS)} | written / DuckDB's |\n|---|---:|---:|---:|---:|")
-    for path in suite_files(None):
-        figures = {}
-        for label, disabled in SETTINGS.items():
+    print(f"store {options.store}")
+
+    def counted_with(disabled: str) -> Callable[[Path], Figures]:
+        def count(path: Path) -> Figures:
             session.conn.execute(f"SET disabled_optimizers = '{disabled}'")
-            figures[label] = session.count(path, options.runs)
-        counts = {figure.count for figure in figures.values()}
-        if len(counts) != 1:
-            raise SystemExit(f"{path.stem}: counts differ {figures}")
-        theirs, ours = (figures[label].warm_ms or 0.0 for label in SETTINGS)
-        ratios.append(ours / theirs)
-        print(f"| {path.stem} | {counts.pop():,} | {theirs:.1f} | {ours:.1f} | {ours / theirs:.2f}x |")
-    print(f"median written/DuckDB's {statistics.median(ratios):.2f}x; load {os.getloadavg()[0]:.1f}")
+            return session.count(path, options.runs)
+        return count
+
+    in_turns({label: counted_with(disabled) for label, disabled in SETTINGS.items()})
     session.close()
 
 
