@@ -411,7 +411,7 @@ class EngineSession:
         count, first = timed(counting)
         warm = [timed(counting)[1] for _ in range(runs)]
         compiling = partial(lambda: count_query(compile_segment(resolved, self.catalog, AS_OF,
-                                                                 self.engine.dialect)))
+                                                                 self.engine.dialect)).sql)
         compile_ms = median([timed(compiling)[1] for _ in range(runs)])
         return Figures(int(count), first, median(warm), compile_ms)
 

@@ -515,6 +515,36 @@ def test_compile_node_and_count_query(conn: sqlite3.Connection) -> None:
     assert conn.execute(counted.sql, counted.params).fetchone()[0] == 1
 
 
+def test_sql_is_rendered_once_when_first_asked_for(conn: sqlite3.Connection,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A count renders only its count query; a tree too deep to render is an input error."""
+    from store.query import sqlbuild
+
+    rendered: list[str] = []
+    render = sqlbuild.render
+
+    def counting_render(*args: Any, **kwargs: Any) -> tuple[str, tuple[Any, ...]]:
+        sql, params = render(*args, **kwargs)
+        rendered.append(sql)
+        return sql, params
+
+    monkeypatch.setattr(sqlbuild, "render", counting_render)
+    resolved = resolve_rule(conn, {"all": [event(), cond("vip", "is_true")]})
+    whole = compile_segment(resolved, Catalog.load(conn), A)
+    assert rendered == []
+    counted = count_query(whole)
+    assert conn.execute(counted.sql, counted.params).fetchone()[0] == 1
+    assert counted.sql == counted.sql and len(rendered) == 1
+    assert whole.sql and len(rendered) == 2
+
+    def too_deep(*_args: Any, **_kwargs: Any) -> tuple[str, tuple[Any, ...]]:
+        raise RecursionError
+    monkeypatch.setattr(sqlbuild, "render", too_deep)
+    again = compile_segment(resolved, Catalog.load(conn), A)
+    with pytest.raises(InputError, match="nested too deeply"):
+        _ = again.sql
+
+
 def test_pretty_sql_is_readable_and_runnable(conn: sqlite3.Connection) -> None:
     rule = {"all": [cond("name", "contains", "o'b"), event(within={"last": 90, "unit": "days"})]}
     query = compiled(conn, rule, A)

@@ -84,15 +84,30 @@ class CompiledQuery:
 
     ``params`` match the ``?`` markers of ``sql`` in order; ``values`` are the
     values of the placeholders ``:p1``, ``:p2``, ... of ``expression`` (used to
-    derive other queries from this one, and by ``pretty_sql``).
+    derive other queries from this one, and by ``pretty_sql``). The SQL is rendered when
+    first asked for: a count runs the query of ``count_expression`` instead, and rendering
+    is a good part of compiling.
     """
 
-    sql: str
-    params: tuple[Any, ...]
     expression: exp.Expression
     values: tuple[Any, ...] = ()
     dialect: str = "sqlite"
     count_expression: exp.Expression | None = None
+
+    @cached_property
+    def _rendered(self) -> tuple[str, tuple[Any, ...]]:
+        try:
+            return sb.render(self.expression, self.values, self.dialect)
+        except RecursionError:
+            raise InputError("the rule is nested too deeply to compile") from None
+
+    @property
+    def sql(self) -> str:
+        return self._rendered[0]
+
+    @property
+    def params(self) -> tuple[Any, ...]:
+        return self._rendered[1]
 
 
 # ---------------------------------------------------------------------- fragments
@@ -1040,8 +1055,7 @@ def finish(expression: exp.Expression, values: list[Any] | tuple[Any, ...],
            ) -> CompiledQuery:
     """Render a query tree with its placeholder values for ``dialect`` (the tree is the same for
     every engine; rendering drops SQLite's index hints elsewhere, see ``store.engines.dialects``)."""
-    sql, params = sb.render(expression, values, dialect)
-    return CompiledQuery(sql, params, expression, tuple(values), dialect, count_expression)
+    return CompiledQuery(expression, tuple(values), dialect, count_expression)
 
 
 def membership(compiled: CompiledQuery) -> exp.Expression:
