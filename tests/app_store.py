@@ -180,3 +180,17 @@ async def settle(pilot: Any, condition: Any, timeout: float = 10.0) -> None:
 def table_ready(table: Any) -> Any:
     """A condition: the keyset table has rows and nothing pending."""
     return lambda: bool(table.window) and not table.busy
+
+
+async def browser_ready(pilot: Any) -> None:
+    """The profile browser on screen with its first page, its total and its status line
+    settled (the status line follows the table through a message: its "loading…" must be
+    gone too, or a snapshot may catch the note's empty width)."""
+    from tui.screens.profiles import ProfilesScreen
+
+    app = pilot.app
+    await settle(pilot, lambda: isinstance(app.screen, ProfilesScreen))
+    screen = app.screen
+    await settle(pilot, table_ready(screen.table))
+    await settle(pilot, lambda: not screen._table_busy)
+    await settle(pilot, lambda: not screen._count_busy and app.profile_total is not None)

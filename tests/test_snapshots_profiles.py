@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.app_store import AS_OF, build, settle, table_ready
+from tests.app_store import AS_OF, browser_ready, build, settle, table_ready
 from tui.app import make_app
 from tui.screens.profile_view import ProfileViewScreen
-from tui.screens.profiles import ProfilesScreen
 
 SIZE = (130, 36)
 
@@ -24,14 +23,6 @@ SIZE = (130, 36)
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("snapshots") / "store.db")
-
-
-async def browser_ready(pilot: Any) -> None:
-    app = pilot.app
-    await settle(pilot, lambda: isinstance(app.screen, ProfilesScreen))
-    screen = app.screen
-    await settle(pilot, table_ready(screen.table))
-    await settle(pilot, lambda: not screen._count_busy and app.profile_total is not None)
 
 
 def test_profile_browser(snap_compare: Any, store: Path) -> None:

@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.app_store import AS_OF, build_with_audiences, settle, table_ready
+from tests.app_store import AS_OF, browser_ready, build_with_audiences, settle, table_ready
 from tui.app import make_app
 from tui.builder.screen import BuilderScreen
 from tui.screens.activation import ActivationScreen
 from tui.screens.audiences import AudienceMembersScreen, AudiencesScreen
 from tui.screens.delivery import DeliveryScreen
 from tui.screens.profile_view import ProfileViewScreen
-from tui.screens.profiles import ProfilesScreen
 from tui.screens.segments import SegmentsScreen
 
 SIZES = {"160x48": (160, 48), "80x24": (80, 24)}
@@ -46,16 +45,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # ------------------------------------------------------------------ how to reach each screen
 
-async def profiles_ready(pilot: Any) -> None:
-    app = pilot.app
-    await settle(pilot, lambda: isinstance(app.screen, ProfilesScreen))
-    screen = app.screen
-    await settle(pilot, table_ready(screen.table))
-    await settle(pilot, lambda: not screen._count_busy and app.profile_total is not None)
-
-
 async def profile_view(pilot: Any) -> None:
-    await profiles_ready(pilot)
+    await browser_ready(pilot)
     pilot.app.open_profile(3, "gold-over-30")
     await settle(pilot, lambda: isinstance(pilot.app.screen, ProfileViewScreen))
     view = pilot.app.screen
@@ -66,13 +57,13 @@ async def profile_view(pilot: Any) -> None:
 
 
 async def help_screen(pilot: Any) -> None:
-    await profiles_ready(pilot)
+    await browser_ready(pilot)
     await pilot.press("f1")
     await pilot.pause(0.2)
 
 
 async def segments(pilot: Any) -> None:
-    await profiles_ready(pilot)
+    await browser_ready(pilot)
     await pilot.press("f3")
     await settle(pilot, lambda: isinstance(pilot.app.screen, SegmentsScreen))
     screen = pilot.app.screen
@@ -122,7 +113,7 @@ async def delete_dialog(pilot: Any) -> None:
 
 
 async def audiences(pilot: Any) -> None:
-    await profiles_ready(pilot)
+    await browser_ready(pilot)
     await pilot.press("f4")
     await settle(pilot, lambda: isinstance(pilot.app.screen, AudiencesScreen)
                  and pilot.app.screen.loaded)
@@ -138,7 +129,7 @@ async def members(pilot: Any) -> None:
 
 
 async def activation(pilot: Any) -> None:
-    await profiles_ready(pilot)
+    await browser_ready(pilot)
     pilot.app.action_activate_segment("smiths")
     await settle(pilot, lambda: isinstance(pilot.app.screen, ActivationScreen)
                  and pilot.app.screen.state == "ready")
@@ -154,7 +145,7 @@ async def delivery(pilot: Any) -> None:
 
 
 async def column_picker(pilot: Any) -> None:
-    await profiles_ready(pilot)
+    await browser_ready(pilot)
     await pilot.press("c")
     await settle(pilot, lambda: type(pilot.app.screen).__name__ == "ColumnPicker")
     await pilot.pause(0.2)
@@ -175,7 +166,7 @@ async def schedule_dialog(pilot: Any) -> None:
 
 
 SCREENS: dict[str, Step] = {
-    "profiles": profiles_ready, "profile-view": profile_view, "help": help_screen,
+    "profiles": browser_ready, "profile-view": profile_view, "help": help_screen,
     "segments": segments, "delete-dialog": delete_dialog, "builder": builder,
     "condition-editor": condition_editor, "event-picker": event_picker,
     "event-editor": event_editor, "audiences": audiences, "members": members,
