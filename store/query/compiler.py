@@ -1053,8 +1053,9 @@ def paused_gc() -> Iterator[None]:
 def finish(expression: exp.Expression, values: list[Any] | tuple[Any, ...],
            dialect: str = "sqlite", count_expression: exp.Expression | None = None
            ) -> CompiledQuery:
-    """Render a query tree with its placeholder values for ``dialect`` (the tree is the same for
-    every engine; rendering drops SQLite's index hints elsewhere, see ``store.engines.dialects``)."""
+    """A query tree with its placeholder values for ``dialect``, rendered when its SQL is first
+    asked for (the tree is the same for every engine; rendering drops SQLite's index hints
+    elsewhere, see ``store.engines.dialects``)."""
     return CompiledQuery(expression, tuple(values), dialect, count_expression)
 
 
