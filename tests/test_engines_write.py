@@ -191,6 +191,50 @@ def test_widening_and_appending_match_sqlite(engine_kind: str, fresh_location: L
     assert_same(location, reference)
 
 
+def test_an_events_import_that_rebuilds_the_indexes_writes_without_any(
+        engine_kind: str, fresh_location: Location, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An events import of at least half the rows already there drops every index the store
+    keeps on events before writing, the recommended ones too (``events(type_id, profile_pk,
+    ts)``, which the profiles import made on the empty table, and the types' covering
+    indexes), so that none is updated row by row; all of them are there again after it."""
+    from store.engines.base import Engine
+    from store.schema.indexes import missing_indexes
+
+    location = fresh_location("rebuilt")
+    import_profiles(location, write(tmp_path / "people.csv", PEOPLE))
+    events = write(tmp_path / "events.csv", EVENTS)
+    engine_class = type(engine_for(location))
+    write_events = engine_class.bulk_insert_column_batches
+    present: list[set[str]] = []
+
+    def watched(self: Engine, conn: Any, table: str, columns: Any, batches: Any) -> None:
+        if table == "events":
+            present.append(set(self.index_columns(conn, "events")))
+        write_events(self, conn, table, columns, batches)
+
+    monkeypatch.setattr(engine_class, "bulk_insert_column_batches", watched)
+    import_events(location, events, create_profiles=True)  # the first events: a rebuild
+    conn = engine_for(location).open_store(readonly=True)
+    try:
+        assert missing_indexes(conn) == []
+        after_first = set(conn.engine.index_columns(conn, "events"))
+    finally:
+        conn.close()
+    import_events(location, events)  # as many again: a rebuild, covering indexes there too
+    conn = engine_for(location).open_store(readonly=True)
+    try:
+        assert missing_indexes(conn) == []
+        assert set(conn.engine.index_columns(conn, "events")) == after_first
+    finally:
+        conn.close()
+    assert present == [set(), set()]
+    if engine_kind != "duckdb":  # (DuckDB keeps no indexes: counts scan columns)
+        assert {"events_type_profile_ts", "events_type_ts_profile", "events_profile_ts"} \
+            <= after_first
+        assert any(name.endswith("_fields") for name in after_first)
+
+
 TRICKY_TEXT = ["tab\there", "a\\b", "\\N", "two\nlines", "cr\rhere", "é😀", "plain", ""]
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from store.engines.base import Connection, Engine, engine_for
-from store.engines.layout import EVENT_INDEXES, quote_identifier, write_transaction
+from store.engines.layout import quote_identifier, write_transaction
 from store.errors import InputError, StoreError
 from store.files import printable
 from store.ingest.columns import ColumnSpec, boolean_converter, boolean_value
@@ -60,7 +60,7 @@ from store.schema.catalog import (
     set_labels,
     set_xdm,
 )
-from store.schema.indexes import ensure_indexes
+from store.schema.indexes import create_missing_indexes, drop_event_indexes, ensure_indexes
 from store.schema.rebuild import discard_store, remove_store_files
 from store.schema.search import ensure_search_index, suspend_search_index
 from store.schema.values import SQL_AFFINITY, AttrType, reconcile_types
@@ -894,12 +894,14 @@ class _EventsJob(_Job):
         names = ["pk", "profile_pk", "type_id", "ts", *(field.column for field in fields)]
         rows = sum(len(stamps) for stamps in self.stamps)
         rebuild = rows >= REBUILD_INDEX_RATIO * _count(conn, "events")
-        indexes = _drop_event_indexes(conn) if rebuild else []
+        indexes = drop_event_indexes(conn) if rebuild else []
         conn.engine.bulk_insert_column_batches(
             conn, "events", names,
             self._rows(chunks, _next_pk(conn, "events"), type_ids, plan, converters))
         for statement in indexes:
             conn.execute(statement)
+        if rebuild:  # the recommended events indexes, dropped with the fixed ones
+            create_missing_indexes(conn)
         refresh_activity(conn)
         return {"created_profiles": created, "event_types": tuple(self.types)}
 
@@ -954,18 +956,6 @@ def _present(value: Any) -> bool:
     return value is not None and value != ""
 
 
-
-
-def _drop_event_indexes(conn: Connection) -> list[str]:
-    """Drop the events indexes (inside the transaction); returns the statements to rebuild them."""
-    names = conn.engine.index_columns(conn, "events")
-    statements = []
-    for statement in EVENT_INDEXES:
-        name = statement.split("EXISTS", 1)[1].split()[0]
-        if name in names:
-            conn.execute(f"DROP INDEX {quote_identifier(name)}")
-            statements.append(statement)
-    return statements
 
 
 # ---------------------------------------------------------------- entities

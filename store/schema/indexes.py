@@ -35,6 +35,7 @@ columns (see docs/engine.md, "Speed").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from store.engines.base import Connection
@@ -45,6 +46,7 @@ from store.schema.search import ensure_search_index
 ATTRIBUTE_INDEX_PREFIX = "profiles_attr_"
 NUMERIC_TYPES = ("integer", "number")
 MAX_COVERED_FIELDS = 6
+COVERING_INDEX_PREFIX, COVERING_INDEX_SUFFIX = "events_type_", "_fields"
 
 EXTRA_INDEXES: dict[str, str] = {
     "events_type_profile_ts": "CREATE INDEX IF NOT EXISTS events_type_profile_ts"
@@ -80,7 +82,8 @@ def field_indexes(catalog: Catalog) -> dict[int, FieldIndex]:
         # Identifiers first (what distinct counts count), then the rest; by column within each.
         ordered = sorted(covered_fields(fields, links),
                          key=lambda f: (f.type != "string" or f.name in links, f.column))
-        indexes[event_type.id] = FieldIndex(f"events_type_{event_type.id}_fields", event_type.id,
+        indexes[event_type.id] = FieldIndex(
+            f"{COVERING_INDEX_PREFIX}{event_type.id}{COVERING_INDEX_SUFFIX}", event_type.id,
                                             tuple(f.name for f in ordered),
                                             tuple(f.column for f in ordered))
     return indexes
@@ -155,8 +158,12 @@ def missing_indexes(conn: Connection) -> list[str]:
 
 
 def drop_event_indexes(conn: Connection) -> list[str]:
-    """Drop the fixed events indexes (in the caller's transaction) before a bulk insert, which
-    is much faster without them; returns the statements that rebuild them."""
+    """Drop every index the store keeps on events (in the caller's transaction) before a bulk
+    insert, which is much faster without them: the fixed ones (``EVENT_INDEXES``), and the
+    recommended ones of this module (``events(type_id, profile_pk, ts)``, the types' covering
+    indexes), which an insert would otherwise update row by row, each in random order.
+    Returns the statements that rebuild the fixed ones; the caller then builds the others
+    with ``create_missing_indexes`` (from the catalog as the insert left it)."""
     present = conn.engine.index_columns(conn, "events")
     statements = []
     for statement in sorted(EVENT_INDEXES):
@@ -164,7 +171,15 @@ def drop_event_indexes(conn: Connection) -> list[str]:
         if name in present:
             conn.execute(f"DROP INDEX {quote_identifier(name)}")
             statements.append(statement)
+    for name in present:
+        if name in EXTRA_INDEXES or _is_covering_index(name):
+            conn.execute(f"DROP INDEX {quote_identifier(name)}")
     return statements
+
+
+def _is_covering_index(name: str) -> bool:
+    """Whether ``name`` is one of ``FieldIndex``'s names (``events_type_<id>_fields``)."""
+    return re.fullmatch(f"{COVERING_INDEX_PREFIX}[0-9]+{COVERING_INDEX_SUFFIX}", name) is not None
 
 
 def ensure_indexes(conn: Connection) -> list[str]:
