@@ -149,6 +149,9 @@ def run_cli(args: list[str], code: Path | None) -> tuple[float, float, float, st
     """Wall-clock, client CPU and server CPU seconds of one CLI run in its own process (the
     code of ``code`` when given, else this checkout's), and its summary line."""
     env = dict(os.environ)
+    # `python -m` puts the working folder first on sys.path, ahead of PYTHONPATH: without
+    # PYTHONSAFEPATH a run from the project's folder would import this checkout's code as "before".
+    env["PYTHONSAFEPATH"] = "1"
     if code is not None:
         env["PYTHONPATH"] = str(code)
     db = args[args.index("--db") + 1]
