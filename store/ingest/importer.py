@@ -956,8 +956,6 @@ def _present(value: Any) -> bool:
     return value is not None and value != ""
 
 
-
-
 # ---------------------------------------------------------------- entities
 
 

@@ -84,8 +84,7 @@ def field_indexes(catalog: Catalog) -> dict[int, FieldIndex]:
                          key=lambda f: (f.type != "string" or f.name in links, f.column))
         indexes[event_type.id] = FieldIndex(
             f"{COVERING_INDEX_PREFIX}{event_type.id}{COVERING_INDEX_SUFFIX}", event_type.id,
-                                            tuple(f.name for f in ordered),
-                                            tuple(f.column for f in ordered))
+            tuple(f.name for f in ordered), tuple(f.column for f in ordered))
     return indexes
 
 
