@@ -894,13 +894,13 @@ class _EventsJob(_Job):
         names = ["pk", "profile_pk", "type_id", "ts", *(field.column for field in fields)]
         rows = sum(len(stamps) for stamps in self.stamps)
         rebuild = rows >= REBUILD_INDEX_RATIO * _count(conn, "events")
-        indexes = drop_event_indexes(conn) if rebuild else []
+        indexes = drop_event_indexes(conn, set(type_ids.values())) if rebuild else []
         conn.engine.bulk_insert_column_batches(
             conn, "events", names,
             self._rows(chunks, _next_pk(conn, "events"), type_ids, plan, converters))
         for statement in indexes:
             conn.execute(statement)
-        if rebuild:  # the recommended events indexes, dropped with the fixed ones
+        if rebuild:  # the recommended events indexes dropped with the fixed ones
             create_missing_indexes(conn)
         refresh_activity(conn)
         return {"created_profiles": created, "event_types": tuple(self.types)}

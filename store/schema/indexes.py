@@ -36,6 +36,7 @@ columns (see docs/engine.md, "Speed").
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from store.engines.base import Connection
@@ -70,6 +71,10 @@ class FieldIndex:
                 f" WHERE type_id = {int(self.type_id)}")
 
 
+def _covering_index_name(type_id: int) -> str:
+    return f"{COVERING_INDEX_PREFIX}{type_id}{COVERING_INDEX_SUFFIX}"
+
+
 def field_indexes(catalog: Catalog) -> dict[int, FieldIndex]:
     """Event type id -> its covering index, for every type with a numeric field."""
     links = {entity.link_field for entity in catalog.entities.values()}
@@ -83,7 +88,7 @@ def field_indexes(catalog: Catalog) -> dict[int, FieldIndex]:
         ordered = sorted(covered_fields(fields, links),
                          key=lambda f: (f.type != "string" or f.name in links, f.column))
         indexes[event_type.id] = FieldIndex(
-            f"{COVERING_INDEX_PREFIX}{event_type.id}{COVERING_INDEX_SUFFIX}", event_type.id,
+            _covering_index_name(event_type.id), event_type.id,
             tuple(f.name for f in ordered), tuple(f.column for f in ordered))
     return indexes
 
@@ -156,11 +161,12 @@ def missing_indexes(conn: Connection) -> list[str]:
             or (name in covering and present[name] != _columns(covering[name]))]
 
 
-def drop_event_indexes(conn: Connection) -> list[str]:
-    """Drop every index the store keeps on events (in the caller's transaction) before a bulk
-    insert, which is much faster without them: the fixed ones (``EVENT_INDEXES``), and the
-    recommended ones of this module (``events(type_id, profile_pk, ts)``, the types' covering
-    indexes), which an insert would otherwise update row by row, each in random order.
+def drop_event_indexes(conn: Connection, type_ids: Collection[int] | None = None) -> list[str]:
+    """Drop the indexes on events that a bulk insert would update (in the caller's
+    transaction), which is much faster without them: the fixed ones (``EVENT_INDEXES``),
+    ``events(type_id, profile_pk, ts)``, and the covering indexes of the types in
+    ``type_ids`` (None: of every type), which the insert would otherwise update row by row,
+    each in random order; a covering index of another type is partial, so untouched.
     Returns the statements that rebuild the fixed ones; the caller then builds the others
     with ``create_missing_indexes`` (from the catalog as the insert left it)."""
     present = conn.engine.index_columns(conn, "events")
@@ -171,14 +177,15 @@ def drop_event_indexes(conn: Connection) -> list[str]:
             conn.execute(f"DROP INDEX {quote_identifier(name)}")
             statements.append(statement)
     for name in present:
-        if name in EXTRA_INDEXES or _is_covering_index(name):
+        if name in EXTRA_INDEXES or _covers_one_of(name, type_ids):
             conn.execute(f"DROP INDEX {quote_identifier(name)}")
     return statements
 
 
-def _is_covering_index(name: str) -> bool:
-    """Whether ``name`` is one of ``FieldIndex``'s names (``events_type_<id>_fields``)."""
-    return re.fullmatch(f"{COVERING_INDEX_PREFIX}[0-9]+{COVERING_INDEX_SUFFIX}", name) is not None
+def _covers_one_of(name: str, type_ids: Collection[int] | None) -> bool:
+    """Whether ``name`` is a covering index (``FieldIndex``), of one of ``type_ids`` if given."""
+    found = re.fullmatch(f"{COVERING_INDEX_PREFIX}([0-9]+){COVERING_INDEX_SUFFIX}", name)
+    return found is not None and (type_ids is None or int(found.group(1)) in type_ids)
 
 
 def ensure_indexes(conn: Connection) -> list[str]:
